@@ -1,0 +1,83 @@
+"""Names shared by the stack, the handlers, local mode and the tests: defined here once.
+
+Nothing else in the project spells a table name, a key, an environment variable or an
+event type as a string literal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+SERVICE_NAME = "auth0-sync"
+METRICS_NAMESPACE = "Auth0Sync"
+
+# EventBridge: the partner event source names start with this; the rules match it as a prefix.
+PARTNER_SOURCE_PREFIX = "aws.partner/auth0.com"
+# A stale Auth0 docs example spells types with this prefix; we accept and strip it.
+LEGACY_TYPE_PREFIX = "com.auth0."
+
+
+class EventType(StrEnum):
+    """The Auth0 event types this project handles."""
+
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DELETED = "user.deleted"
+
+
+class Env(StrEnum):
+    """Every environment variable a function or the CLI reads."""
+
+    CRM_BASE_URL = "CRM_BASE_URL"
+    # Local only; in AWS the token comes from the secret named by CRM_TOKEN_SECRET_ARN.
+    CRM_API_TOKEN = "CRM_API_TOKEN"
+    CRM_TOKEN_SECRET_ARN = "CRM_TOKEN_SECRET_ARN"
+    CRM_TIMEOUT_SECONDS = "CRM_TIMEOUT_SECONDS"
+    FIELD_MAPPING = "FIELD_MAPPING"
+    FIELD_MAPPING_FILE = "FIELD_MAPPING_FILE"
+    CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
+    MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
+    DELETE_POLICY = "DELETE_POLICY"
+    STATE_TABLE = "SYNC_STATE_TABLE"
+    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+    DLQ_URL = "DLQ_URL"
+    # Powertools' own variables, set by the stack.
+    POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+    # Stream health check (optional scheduled function).
+    AUTH0_DOMAIN = "AUTH0_DOMAIN"
+    AUTH0_CLIENT_ID = "AUTH0_CLIENT_ID"
+    AUTH0_CLIENT_SECRET = "AUTH0_CLIENT_SECRET"
+    AUTH0_MGMT_TOKEN = "AUTH0_MGMT_TOKEN"
+    AUTH0_MGMT_SECRET_ARN = "AUTH0_MGMT_SECRET_ARN"
+    AUTH0_STREAM_ID = "AUTH0_STREAM_ID"
+
+
+# Resource names used by local mode (`auth0-sync local-aws`) and as defaults by the settings.
+# In AWS the stack lets CloudFormation name them and passes the names in the environment.
+DEFAULT_STATE_TABLE = "auth0-sync-state"
+DEFAULT_IDEMPOTENCY_TABLE = "auth0-sync-idempotency"
+DEFAULT_DLQ_NAME = "auth0-sync-dlq"
+DEFAULT_CRM_SECRET_NAME = "auth0-sync/crm-api-token"
+LOCAL_REGION = "us-east-1"
+LOCAL_AWS_PORT = 4566
+LOCAL_CRM_PORT = 8080
+
+# Table keys.
+STATE_TABLE_PK = "user_id"
+IDEMPOTENCY_TABLE_PK = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
+
+# DLQ message attributes written by the handlers for their own permanent failures.
+DLQ_ATTR_ERROR_CLASS = "error_class"
+DLQ_ATTR_REASON = "reason"
+DLQ_ATTR_HANDLER = "handler"
+DLQ_ATTR_ATTEMPTS = "attempts"
+DLQ_ATTR_FIRST_FAILURE = "first_failure_at"
+# Attributes EventBridge puts on rule-target delivery failures.
+DLQ_ATTR_EB_ERROR_CODE = "ERROR_CODE"
+DLQ_ATTR_EB_ERROR_MESSAGE = "ERROR_MESSAGE"
+
+# Lambda asynchronous invocation: retries after the first attempt (Lambda's own maximum is 2).
+ASYNC_RETRY_ATTEMPTS = 2

@@ -1,0 +1,117 @@
+"""Every environment variable the sync reads, declared once and validated at cold start."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from auth0_sync.errors import ConfigError
+from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, Env
+
+# CRM fields a mapping may write: the contract's ContactFields less the ones the sync owns
+# (status, auth0_user_id, source_updated_at).
+MAPPABLE_CRM_FIELDS = frozenset({"email", "name", "given_name", "family_name", "phone"})
+
+DEFAULT_FIELD_MAPPING: dict[str, str] = {
+    "email": "email",
+    "name": "name",
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "phone_number": "phone",
+}
+
+
+class MissingContactPolicy(StrEnum):
+    CREATE = "create"
+    SKIP = "skip"
+
+
+class DeletePolicy(StrEnum):
+    DEACTIVATE = "deactivate"
+    ANONYMIZE = "anonymize"
+
+
+class Settings(BaseModel):
+    """Sync configuration. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    crm_base_url: str = Field(validation_alias=Env.CRM_BASE_URL, min_length=1)
+    crm_api_token: str | None = Field(default=None, validation_alias=Env.CRM_API_TOKEN, repr=False)
+    crm_token_secret_arn: str | None = Field(default=None, validation_alias=Env.CRM_TOKEN_SECRET_ARN)
+    crm_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.CRM_TIMEOUT_SECONDS)
+    field_mapping: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_FIELD_MAPPING), validation_alias=Env.FIELD_MAPPING
+    )
+    contact_id_path: str = Field(
+        default="app_metadata.crm_contact_id", validation_alias=Env.CONTACT_ID_PATH
+    )
+    missing_contact_policy: MissingContactPolicy = Field(
+        default=MissingContactPolicy.CREATE, validation_alias=Env.MISSING_CONTACT_POLICY
+    )
+    delete_policy: DeletePolicy = Field(
+        default=DeletePolicy.DEACTIVATE, validation_alias=Env.DELETE_POLICY
+    )
+    state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
+    idempotency_table: str = Field(
+        default=DEFAULT_IDEMPOTENCY_TABLE, validation_alias=Env.IDEMPOTENCY_TABLE
+    )
+    dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
+
+    @field_validator("crm_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("field_mapping", mode="before")
+    @classmethod
+    def _parse_mapping(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from exc
+        return value
+
+    @field_validator("field_mapping")
+    @classmethod
+    def _check_mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - MAPPABLE_CRM_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"maps to CRM field(s) {unknown} outside the contract; "
+                f"allowed: {sorted(MAPPABLE_CRM_FIELDS)}"
+            )
+        if not value:
+            raise ValueError("is empty: map at least one Auth0 attribute")
+        return value
+
+    @model_validator(mode="after")
+    def _need_a_token(self) -> Settings:
+        if not (self.crm_api_token or self.crm_token_secret_arn):
+            raise ValueError(f"set {Env.CRM_TOKEN_SECRET_ARN} (in AWS) or {Env.CRM_API_TOKEN} (local)")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build from the environment; a `ConfigError` names each bad or missing variable."""
+        values: dict[str, Any] = {name: environ[name] for name in Env if name in environ}
+        mapping_file = environ.get(Env.FIELD_MAPPING_FILE)
+        if mapping_file and Env.FIELD_MAPPING not in values:
+            try:
+                values[Env.FIELD_MAPPING] = Path(mapping_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"{Env.FIELD_MAPPING_FILE}: cannot read {mapping_file}: {exc}") from exc
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from exc

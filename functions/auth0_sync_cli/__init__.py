@@ -1,0 +1,1 @@
+"""The `auth0-sync` command line: local mode, the reference CRM server, operations."""
