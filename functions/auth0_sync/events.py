@@ -1,4 +1,4 @@
-"""The event as it arrives on the bus: an EventBridge envelope whose `detail` is an Auth0 CloudEvent.
+"""The event as it arrives on the bus: an EventBridge envelope around an Auth0 CloudEvent.
 
 Parsed with Powertools Parser models (pydantic). A malformed event raises `InvalidEvent`
 with a message naming the field, e.g. `detail.data.object.user_id: Field required`.
@@ -81,7 +81,7 @@ class Auth0Event(BaseModel):
 class Auth0BusEvent(EventBridgeModel):
     """EventBridge envelope; route on `detail.type`, never on `detail-type` (undocumented)."""
 
-    detail: Auth0Event  # type: ignore[assignment]
+    detail: Auth0Event
 
     @cached_property
     def user(self) -> UserProfile | DeletedUser:
@@ -135,13 +135,15 @@ def parse_event(raw: Any) -> Auth0BusEvent:
 
 def identity_of(raw: Any) -> dict[str, str | None]:
     """Best-effort ids of a raw (maybe malformed) event, for logs and DLQ listings."""
-    detail = raw.get("detail") if isinstance(raw, dict) else None
-    detail = detail if isinstance(detail, dict) else {}
-    data = detail.get("data") if isinstance(detail.get("data"), dict) else {}
-    obj = data.get("object") if isinstance(data.get("object"), dict) else {}
-    raw_type = detail.get("type")
+
+    def field(container: Any, key: str) -> Any:
+        return container.get(key) if isinstance(container, dict) else None
+
+    detail = field(raw, "detail")
+    obj = field(field(detail, "data"), "object")
+    raw_type, event_id, user_id = field(detail, "type"), field(detail, "id"), field(obj, "user_id")
     return {
-        "event_id": detail.get("id") if isinstance(detail.get("id"), str) else None,
+        "event_id": event_id if isinstance(event_id, str) else None,
         "event_type": normalise_type(raw_type) if isinstance(raw_type, str) else None,
-        "user_id": obj.get("user_id") if isinstance(obj.get("user_id"), str) else None,
+        "user_id": user_id if isinstance(user_id, str) else None,
     }

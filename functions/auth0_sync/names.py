@@ -81,3 +81,37 @@ DLQ_ATTR_EB_ERROR_MESSAGE = "ERROR_MESSAGE"
 
 # Lambda asynchronous invocation: retries after the first attempt (Lambda's own maximum is 2).
 ASYNC_RETRY_ATTEMPTS = 2
+
+# Reference CRM server (local mode): the bearer token it accepts unless told otherwise.
+LOCAL_CRM_TOKEN = "local-crm-token"  # a loopback test server's default, not a secret
+
+
+class Metric(StrEnum):
+    """CloudWatch metric names (namespace METRICS_NAMESPACE), one per business outcome."""
+
+    CONTACT_CREATED = "ContactCreated"
+    CONTACT_LINKED = "ContactLinked"
+    CONTACT_UPDATED = "ContactUpdated"
+    CONTACT_DEACTIVATED = "ContactDeactivated"
+    CONTACT_ANONYMIZED = "ContactAnonymized"
+    # These two carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
+    # failure reason value.
+    EVENT_SKIPPED = "EventSkipped"
+    EVENT_DEAD_LETTERED = "EventDeadLettered"
+    CRM_CALLS = "CrmCalls"
+
+
+METRIC_REASON_DIMENSION = "reason"
+METRIC_SERVICE_DIMENSION = "service"
+
+
+class SkipReason(StrEnum):
+    """Why an event was skipped: counted, never an error."""
+
+    UNCHANGED = "unchanged"  # mapped values equal what was last applied (login noise)
+    STALE = "stale"  # older than the last change applied for this user
+    DUPLICATE = "duplicate"  # same Auth0 event id already applied
+    DELETED = "deleted"  # the user is tombstoned: never resurrected
+    TEST_EVENT = "test_event"  # a0purpose == "test"
+    UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
+    CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact

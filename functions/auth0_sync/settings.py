@@ -43,7 +43,9 @@ class Settings(BaseModel):
 
     crm_base_url: str = Field(validation_alias=Env.CRM_BASE_URL, min_length=1)
     crm_api_token: str | None = Field(default=None, validation_alias=Env.CRM_API_TOKEN, repr=False)
-    crm_token_secret_arn: str | None = Field(default=None, validation_alias=Env.CRM_TOKEN_SECRET_ARN)
+    crm_token_secret_arn: str | None = Field(
+        default=None, validation_alias=Env.CRM_TOKEN_SECRET_ARN
+    )
     crm_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.CRM_TIMEOUT_SECONDS)
     field_mapping: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_FIELD_MAPPING), validation_alias=Env.FIELD_MAPPING
@@ -94,7 +96,9 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _need_a_token(self) -> Settings:
         if not (self.crm_api_token or self.crm_token_secret_arn):
-            raise ValueError(f"set {Env.CRM_TOKEN_SECRET_ARN} (in AWS) or {Env.CRM_API_TOKEN} (local)")
+            raise ValueError(
+                f"set {Env.CRM_TOKEN_SECRET_ARN} (in AWS) or {Env.CRM_API_TOKEN} (local)"
+            )
         return self
 
     @classmethod
@@ -106,7 +110,9 @@ class Settings(BaseModel):
             try:
                 values[Env.FIELD_MAPPING] = Path(mapping_file).read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigError(f"{Env.FIELD_MAPPING_FILE}: cannot read {mapping_file}: {exc}") from exc
+                raise ConfigError(
+                    f"{Env.FIELD_MAPPING_FILE}: cannot read {mapping_file}: {exc}"
+                ) from exc
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
