@@ -115,3 +115,23 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+
+
+class StreamMetric(StrEnum):
+    """Metrics of the scheduled stream health check, dimensioned by service and stream id."""
+
+    FAILED_DELIVERIES = "FailedDeliveries"
+    STREAM_ENABLED = "StreamEnabled"
+
+
+METRIC_STREAM_DIMENSION = "stream"
+
+# Auth0 disables a stream by itself after this many failed deliveries.
+AUTH0_STREAM_MAX_CONSECUTIVE_FAILURES = 500
+AUTH0_STREAM_MAX_TOTAL_FAILURES = 5000
+# The health check warns, and the stack alarms, at this share of either limit.
+STREAM_HEALTH_WARN_RATIO = 0.5
+STREAM_HEALTH_INTERVAL_MINUTES = 5
+
+# CDK context key naming the partner event source the stack associates a bus with.
+CONTEXT_EVENT_SOURCE_NAME = "auth0EventSourceName"
