@@ -45,5 +45,21 @@ class CrmRejected(PermanentError):
         self.status = status
 
 
+class ContactExists(CrmRejected):
+    """POST answered 409: a contact with this email exists already (link it instead)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message)
+
+
 class ConfigError(Exception):
     """Configuration is missing or wrong; raised at start-up, naming the variable."""
+
+
+class ManagementApiError(SyncError):
+    """An Auth0 Management API call failed; the message names the call and what to do."""
+
+    def __init__(self, call: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"auth0_{status or 'unreachable'}", f"{call}: {message}")
+        self.call = call
+        self.status = status

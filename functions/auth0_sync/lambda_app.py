@@ -1,0 +1,80 @@
+"""Lambda wiring: Powertools logger, metrics and tracer around the sync service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from auth0_sync.names import (
+    METRIC_REASON_DIMENSION,
+    METRIC_SERVICE_DIMENSION,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    EventType,
+    Metric,
+)
+from auth0_sync.runtime import build_service
+from auth0_sync.service import SyncService
+from auth0_sync.settings import Settings
+from auth0_sync.sync import Applied, Outcome
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+
+APPLIED_METRICS = {
+    Applied.CREATED: Metric.CONTACT_CREATED,
+    Applied.LINKED: Metric.CONTACT_LINKED,
+    Applied.UPDATED: Metric.CONTACT_UPDATED,
+    Applied.DEACTIVATED: Metric.CONTACT_DEACTIVATED,
+    Applied.ANONYMIZED: Metric.CONTACT_ANONYMIZED,
+}
+
+
+def publish(outcome: Outcome) -> None:
+    """One metric per business outcome; skips and dead letters carry their reason."""
+    metrics.add_metric(name=Metric.CRM_CALLS, unit=MetricUnit.Count, value=outcome.crm_calls)
+    if outcome.status == "applied":
+        metrics.add_metric(
+            name=APPLIED_METRICS[Applied(outcome.reason)], unit=MetricUnit.Count, value=1
+        )
+        return
+    name = Metric.EVENT_SKIPPED if outcome.status == "skipped" else Metric.EVENT_DEAD_LETTERED
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={
+            METRIC_SERVICE_DIMENSION: SERVICE_NAME,
+            METRIC_REASON_DIMENSION: outcome.reason,
+        },
+    ):
+        pass
+
+
+@cache
+def service() -> SyncService:
+    """Built on the first event of a cold start; a bad setting fails here, named."""
+    return build_service(Settings.from_env(os.environ), on_outcome=publish)
+
+
+def make_handler(
+    event_type: EventType,
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point for one event type (the rule only sends it that type)."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        logger.append_keys(handler_type=str(event_type))
+        return service().handle(event, context).to_dict()
+
+    return handler

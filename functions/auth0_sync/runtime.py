@@ -1,0 +1,81 @@
+"""Wiring: settings -> adapters -> the sync service. Shared by Lambda and the local runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+
+from auth0_sync.crm import RestCrmClient
+from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.errors import TransientError
+from auth0_sync.service import DeadLetters, SyncService
+from auth0_sync.settings import Settings
+from auth0_sync.state import DynamoSyncStateStore
+from auth0_sync.sync import Outcome, StateStore, SyncCore
+
+# Secrets are re-read at most this often, so a rotated token is picked up without a deploy.
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def secret_token(secret_arn: str) -> Callable[[], str]:
+    """A token provider reading the CRM token from Secrets Manager (cached by Powertools).
+
+    The secret holds the token itself, or JSON `{"token": "..."}`.
+    """
+
+    def token() -> str:
+        try:
+            value = parameters.get_secret(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+        except parameters.exceptions.GetParameterError as exc:
+            raise TransientError(
+                f"CRM token secret {secret_arn} cannot be read: {exc}", "crm_token_unavailable"
+            ) from exc
+        text = value if isinstance(value, str) else bytes(value).decode("utf-8")
+        if text.lstrip().startswith("{"):
+            text = str(json.loads(text).get("token", ""))
+        if not text.strip():
+            raise TransientError(
+                f"CRM token secret {secret_arn} is empty: set it with "
+                "`aws secretsmanager put-secret-value`",
+                "crm_token_unavailable",
+            )
+        return text.strip()
+
+    return token
+
+
+def token_provider(settings: Settings) -> Callable[[], str]:
+    """The local token when given (local mode), else the secret (AWS)."""
+    if settings.crm_api_token:
+        local = settings.crm_api_token
+        return lambda: local
+    assert settings.crm_token_secret_arn  # guaranteed by the Settings validator
+    return secret_token(settings.crm_token_secret_arn)
+
+
+def build_service(
+    settings: Settings,
+    *,
+    state: StateStore | None = None,
+    dead_letters: DeadLetters | None = None,
+    use_idempotency_table: bool = True,
+    idempotency_client: Any = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> SyncService:
+    """The sync service with AWS adapters by default (boto3 clients are created lazily)."""
+    crm = RestCrmClient(
+        settings.crm_base_url,
+        token_provider(settings),
+        timeout_seconds=settings.crm_timeout_seconds,
+    )
+    core = SyncCore(settings, crm, state or DynamoSyncStateStore(settings.state_table))
+    return SyncService(
+        core,
+        dead_letters or SqsDeadLetterQueue(settings.dlq_url),
+        idempotency_table=settings.idempotency_table if use_idempotency_table else None,
+        idempotency_client=idempotency_client,
+        on_outcome=on_outcome,
+    )
