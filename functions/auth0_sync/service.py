@@ -130,10 +130,10 @@ class SyncService:
         finally:
             crm.set_deadline(None)
         outcome = replace(outcome, crm_calls=crm.calls_made() - calls_before)
-        logger.info(
-            f"event {outcome.status}",
-            extra={k: v for k, v in outcome.to_dict().items() if v is not None},
-        )
+        # Ids and reasons only: never the profile (emails and phones stay out of logs).
+        fields = {k: v for k, v in outcome.to_dict().items() if v is not None}
+        fields["detail"] = fields.pop("message", None)
+        logger.info(f"event {outcome.status}", extra=fields)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome

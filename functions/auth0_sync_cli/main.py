@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
-COMMAND_MODULES: tuple[str, ...] = ("crm_server",)
+COMMAND_MODULES: tuple[str, ...] = ("crm_server", "process", "local_aws")
 
 
 def build_parser() -> argparse.ArgumentParser:

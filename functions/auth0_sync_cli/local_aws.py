@@ -1,0 +1,173 @@
+"""`auth0-sync local-aws`: moto's server on loopback with the resources the stack creates.
+
+Same table names, keys, TTL attribute, queue and secret as the stack, from auth0_sync.names,
+so the handlers' code runs unchanged against it through boto3's AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from auth0_sync.names import (
+    DEFAULT_CRM_SECRET_NAME,
+    DEFAULT_DLQ_NAME,
+    DEFAULT_IDEMPOTENCY_TABLE,
+    DEFAULT_STATE_TABLE,
+    IDEMPOTENCY_TABLE_PK,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    LOCAL_AWS_PORT,
+    LOCAL_CRM_TOKEN,
+    LOCAL_REGION,
+    STATE_TABLE_PK,
+    Env,
+)
+from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
+
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+# moto accepts any credentials; these keep boto3 from looking for real ones.
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    endpoint_url: str
+    state_table: str
+    idempotency_table: str
+    dlq_url: str
+    secret_arn: str
+
+    def environment(self) -> dict[str, str]:
+        """What boto3 and the sync need to use these resources."""
+        return {
+            AWS_ENDPOINT_ENV: self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": MOTO_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": MOTO_CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            Env.STATE_TABLE: self.state_table,
+            Env.IDEMPOTENCY_TABLE: self.idempotency_table,
+            Env.DLQ_URL: self.dlq_url,
+            Env.CRM_TOKEN_SECRET_ARN: self.secret_arn,
+        }
+
+
+def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN) -> LocalResources:
+    """Create the tables, the DLQ and the CRM-token secret (idempotent: reuses existing ones)."""
+    session = boto3.session.Session(region_name=LOCAL_REGION, **MOTO_CREDENTIALS)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for table, key in (
+        (DEFAULT_STATE_TABLE, STATE_TABLE_PK),
+        (DEFAULT_IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_PK),
+    ):
+        if table in existing:
+            continue
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    dynamodb.update_time_to_live(
+        TableName=DEFAULT_IDEMPOTENCY_TABLE,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
+    )
+    sqs = session.client("sqs", endpoint_url=endpoint_url)
+    dlq_url = sqs.create_queue(
+        QueueName=DEFAULT_DLQ_NAME,
+        Attributes={
+            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
+            "SqsManagedSseEnabled": "true",
+        },
+    )["QueueUrl"]
+    secrets = session.client("secretsmanager", endpoint_url=endpoint_url)
+    try:
+        secret_arn = secrets.describe_secret(SecretId=DEFAULT_CRM_SECRET_NAME)["ARN"]
+        secrets.put_secret_value(SecretId=secret_arn, SecretString=crm_token)
+    except secrets.exceptions.ResourceNotFoundException:
+        secret_arn = secrets.create_secret(Name=DEFAULT_CRM_SECRET_NAME, SecretString=crm_token)[
+            "ARN"
+        ]
+    return LocalResources(
+        endpoint_url=endpoint_url or "",
+        state_table=DEFAULT_STATE_TABLE,
+        idempotency_table=DEFAULT_IDEMPOTENCY_TABLE,
+        dlq_url=dlq_url,
+        secret_arn=secret_arn,
+    )
+
+
+class LocalAws:
+    """moto's threaded server on 127.0.0.1, with the stack's resources created."""
+
+    def __init__(self, port: int = LOCAL_AWS_PORT, crm_token: str = LOCAL_CRM_TOKEN) -> None:
+        self.port = port
+        self.crm_token = crm_token
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.resources: LocalResources | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalResources:
+        # moto serves through werkzeug, which logs every request line by default.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server.start()
+        self.resources = create_resources(self.endpoint_url, self.crm_token)
+        return self.resources
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> LocalResources:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    local = LocalAws(args.port, args.crm_token)
+    try:
+        resources = local.start()
+    except OSError as exc:
+        print(f"auth0-sync local-aws: cannot listen on 127.0.0.1:{args.port}: {exc}")
+        return 1
+    print(f"local AWS (moto) on {local.endpoint_url}; use it with:")
+    for name, value in resources.environment().items():
+        print(f"export {name}={value}")
+    print("Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local.stop()
+    print("local AWS stopped.")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "local-aws",
+        help="serve DynamoDB, SQS and Secrets Manager on loopback (moto), with the stack's "
+        "tables, queue and secret",
+    )
+    parser.add_argument("--port", type=int, default=LOCAL_AWS_PORT, help="default %(default)s")
+    parser.add_argument(
+        "--crm-token",
+        default=os.environ.get(Env.CRM_API_TOKEN, LOCAL_CRM_TOKEN),
+        help="the CRM token to store in the secret (default: $CRM_API_TOKEN or the local token)",
+    )
+    parser.set_defaults(func=run)

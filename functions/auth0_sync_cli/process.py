@@ -1,0 +1,93 @@
+"""`auth0-sync process FILE`: run EventBridge events through the handlers' code, in order."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from auth0_sync.errors import ConfigError
+from auth0_sync_cli.local_mode import build_local_sync
+from auth0_sync_cli.tally import Tally
+
+
+class InputError(Exception):
+    """The input is not JSON Lines nor a JSON array; the message names the line."""
+
+
+def read_events(stream: TextIO, name: str) -> list[Any]:
+    """JSON Lines (one event per line, blank lines ignored) or one JSON array."""
+    text = stream.read()
+    if text.lstrip().startswith("["):
+        try:
+            events = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(events, list):
+            raise InputError(f"{name}: expected a JSON array of events")
+        return events
+    events = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{name}:{number}: not valid JSON: {exc.msg} (column {exc.colno})"
+            ) from exc
+    return events
+
+
+def open_input(path: str) -> tuple[TextIO, str]:
+    if path == "-":
+        return sys.stdin, "<stdin>"
+    try:
+        return open(path, encoding="utf-8"), path
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        stream, name = open_input(args.file)
+        with stream:
+            events = read_events(stream, name)
+    except InputError as exc:
+        print(f"auth0-sync process: {exc}", file=sys.stderr)
+        return 2
+    tally = Tally()
+    try:
+        local = build_local_sync(args.state, on_outcome=tally.add)
+    except ConfigError as exc:
+        print(f"auth0-sync process: {exc}", file=sys.stderr)
+        return 2
+    for raw in events:
+        local.runner.run(raw)
+    if args.json:
+        print(json.dumps({**tally.to_dict(), "state": "aws" if local.uses_aws else "memory"}))
+    else:
+        print(f"processed {name} ({'local AWS' if local.uses_aws else 'in-memory state'}):")
+        print(tally.render())
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "process",
+        help="run EventBridge events (JSON Lines or a JSON array) through the sync",
+        description="Run events through the same routing and handler code Lambda runs. "
+        "Configuration: CRM_BASE_URL, CRM_API_TOKEN (or CRM_TOKEN_SECRET_ARN), and "
+        "AWS_ENDPOINT_URL to use `auth0-sync local-aws`.",
+    )
+    parser.add_argument("file", metavar="FILE", help="events file, or - for standard input")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of counts")
+    parser.add_argument(
+        "--state",
+        choices=("auto", "aws", "memory"),
+        default="auto",
+        help="sync state, idempotency and DLQ: AWS APIs (local-aws) or memory; "
+        "auto = aws when AWS_ENDPOINT_URL is set",
+    )
+    parser.set_defaults(func=run)
