@@ -61,7 +61,11 @@ class LocalResources:
 
 def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN) -> LocalResources:
     """Create the tables, the DLQ and the CRM-token secret (idempotent: reuses existing ones)."""
-    session = boto3.session.Session(region_name=LOCAL_REGION, **MOTO_CREDENTIALS)
+    session = boto3.session.Session(
+        aws_access_key_id=MOTO_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=MOTO_CREDENTIALS["aws_secret_access_key"],
+        region_name=LOCAL_REGION,
+    )
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
     existing = set(dynamodb.list_tables()["TableNames"])
     for table, key in (
