@@ -1,0 +1,86 @@
+"""Fixtures shared by every suite. Keep each fixture small and say why it exists."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from auth0_sync import lambda_app
+from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, Env
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.local_aws import LocalResources, create_resources
+
+
+@pytest.fixture(autouse=True)
+def _no_network_in_unit_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unit tests test the pure core: any socket connection there is a bug in the test."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: socket.socket, address: object) -> None:
+        raise RuntimeError(f"unit tests must not use the network (tried to connect to {address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+@pytest.fixture(scope="session")
+def crm_server() -> Iterator[CrmServer]:
+    """One reference CRM server on a free loopback port for the whole session."""
+    with CrmServer() as server:
+        yield server
+
+
+@pytest.fixture
+def crm(crm_server: CrmServer) -> CrmServer:
+    """The shared CRM server, emptied and with every fault off, so each test starts clean."""
+    crm_server.clear_faults()
+    crm_server.reset()
+    return crm_server
+
+
+EVENTS_DIR = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A JSON fixture from tests/events (each is validated against the model in test_events)."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
+    """In-process moto with the stack's tables, DLQ and secret (as `local-aws` creates them)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
+    with mock_aws():
+        yield create_resources(None)
+
+
+@pytest.fixture
+def sync_env(
+    aws: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalResources]:
+    """The environment the stack gives the handlers, pointing at moto and the CRM server."""
+    env = aws.environment()
+    env.pop("AWS_ENDPOINT_URL")
+    env[Env.CRM_BASE_URL] = crm.base_url
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE)
+    lambda_app.service.cache_clear()  # settings are read once per cold start
+    yield aws
+    lambda_app.service.cache_clear()
