@@ -27,11 +27,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import PermanentError, TransientError
 from auth0_sync.events import Auth0BusEvent, identity_of, parse_event
-from auth0_sync.names import IDEMPOTENCY_EXPIRY_SECONDS, SkipReason
+from auth0_sync.names import IDEMPOTENCY_EXPIRY_SECONDS, SERVICE_NAME, SkipReason
 from auth0_sync.routing import route_for
 from auth0_sync.sync import Outcome, SyncCore
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 
 # A lease outlives the invocation's remaining time a little, so a crashed invocation's
 # lease expires by the time Lambda's retry (a minute later at the earliest) arrives.

@@ -19,11 +19,11 @@ from auth0_sync.crm import Contact, Crm
 from auth0_sync.errors import AmbiguousMatch, ContactExists, CrmRejected
 from auth0_sync.events import Auth0BusEvent, DeletedUser
 from auth0_sync.mapping import anonymous_email, fingerprint, get_path, map_fields
-from auth0_sync.names import EventType, SkipReason
+from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import SyncState, iso
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 
 Status = Literal["applied", "skipped", "dead_lettered"]
 

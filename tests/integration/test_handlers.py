@@ -1,0 +1,298 @@
+"""The three Lambda handlers against moto (state, idempotency, DLQ, secret) and the
+reference CRM server on loopback. Each test reads the effect back from the CRM, the
+state table or the DLQ."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from auth0_sync.errors import TransientError
+from auth0_sync.names import DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_HANDLER, DLQ_ATTR_REASON, Env
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.local_aws import LocalResources
+from tests.conftest import load_event
+from tests.integration.helpers import dlq_messages, invoke, state_of, variant
+
+pytestmark = pytest.mark.integration
+
+USER = "auth0|65e5a1f0c2b7d94e1a3f0c11"
+
+
+def created() -> dict[str, Any]:
+    return load_event("user_created")
+
+
+def updated(event_id: str, when: str, **fields: Any) -> dict[str, Any]:
+    # The fixture's app_metadata id c_1042 is not in an empty CRM; drop it unless a test sets it.
+    fields.setdefault("app_metadata", {})
+    return variant(load_event("user_updated"), event_id, when=when, **fields)
+
+
+def calls_by_method(crm: CrmServer) -> dict[str, int]:
+    return {method: n for method, n in crm.stats()["by_method"].items() if n}
+
+
+def only_contact(crm: CrmServer) -> dict[str, Any]:
+    contacts = crm.contacts()
+    assert len(contacts) == 1, contacts
+    return contacts[0]
+
+
+def test_create_update_delete_lifecycle(sync_env: LocalResources, crm: CrmServer) -> None:
+    out = invoke(created())
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("applied", "created", 1)
+    contact = only_contact(crm)
+    assert contact["email"] == "ada@example.com"
+    assert contact["auth0_user_id"] == USER
+    assert contact["phone"] == "+447700900123"
+
+    out = invoke(updated("evt_u1", "2026-03-04T10:15:30.900Z", name="Ada King"))
+    assert (out["reason"], out["crm_calls"]) == ("updated", 1)
+    assert only_contact(crm)["name"] == "Ada King"
+
+    out = invoke(load_event("user_deleted_minimal"))
+    assert (out["reason"], out["crm_calls"]) == ("deactivated", 1)
+    assert only_contact(crm)["status"] == "deactivated"
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert state.contact_id == contact["id"]
+    assert state.deleted_at == "2026-03-05T12:00:00.000000+00:00"
+    assert dlq_messages(sync_env) == []
+
+
+def test_created_links_an_existing_contact_by_email(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    existing = crm.seed_contact(email="ADA@example.com", name="From the old CRM")
+    out = invoke(created())
+    assert (out["status"], out["reason"], out["contact_id"]) == (
+        "applied",
+        "linked",
+        existing["id"],
+    )
+    contact = only_contact(crm)
+    assert contact["auth0_user_id"] == USER
+    assert contact["name"] == "Ada Lovelace"
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert state.matched_by == "email"
+
+
+def test_ambiguous_email_goes_to_the_dlq_without_guessing(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    first = crm.seed_contact(email="ada@example.com", name="One")
+    second = crm.seed_contact(email="Ada@Example.com", name="Two")
+    event = updated("evt_amb", "2026-03-04T10:15:30.900Z")
+    out = invoke(event)
+    assert (out["status"], out["reason"]) == ("dead_lettered", "ambiguous_match")
+    assert {c["name"] for c in crm.contacts()} == {"One", "Two"}  # nothing written
+    assert "PATCH" not in calls_by_method(crm)
+    [message] = dlq_messages(sync_env)
+    assert message["body"] == event
+    assert message["attributes"][DLQ_ATTR_ERROR_CLASS] == "AmbiguousMatch"
+    assert first["id"] in message["attributes"][DLQ_ATTR_REASON]
+    assert second["id"] in message["attributes"][DLQ_ATTR_REASON]
+    assert message["attributes"][DLQ_ATTR_HANDLER] == "auth0-sync-UserUpdated"
+    # The email is not in the reason: the DLQ is read by operators.
+    assert "ada@example.com" not in message["attributes"][DLQ_ATTR_REASON].lower()
+
+
+def test_partial_update_changes_only_what_it_carries(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    invoke(created())
+    out = invoke(load_event("user_updated_partial"))
+    assert out["reason"] == "updated"
+    contact = only_contact(crm)
+    assert contact["name"] == "Ada King"
+    assert contact["phone"] == "+447700900123"  # absent from the event, kept in the CRM
+    assert contact["email"] == "ada@example.com"
+
+
+def test_login_noise_costs_zero_crm_calls(sync_env: LocalResources, crm: CrmServer) -> None:
+    invoke(created())
+    crm.reset_stats()
+    out = invoke(
+        updated("evt_login", "2026-03-04T10:15:30.900Z", last_login="2026-03-04T10:15:30Z")
+    )
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "unchanged", 0)
+    assert crm.stats()["total"] == 0
+
+
+def test_update_with_crm_id_in_app_metadata_costs_one_call(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    contact = crm.seed_contact(email="ada@example.com", name="Old name")
+    event = updated(
+        "evt_meta", "2026-03-04T10:15:30.900Z", app_metadata={"crm_contact_id": contact["id"]}
+    )
+    out = invoke(event)
+    assert (out["reason"], out["crm_calls"]) == ("updated", 1)
+    assert calls_by_method(crm) == {"PATCH": 1}
+    assert only_contact(crm)["name"] == "Ada Lovelace"
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert state.matched_by == "app_metadata"
+
+
+def test_429_with_retry_after_then_success(sync_env: LocalResources, crm: CrmServer) -> None:
+    invoke(created())
+    crm.set_outage(429)  # answers 429 with Retry-After: 1 until lifted
+    lift = threading.Timer(0.3, crm.set_outage, args=(None,))
+    lift.start()
+    started = time.monotonic()
+    out = invoke(updated("evt_429", "2026-03-04T10:15:30.900Z", name="Ada King"))
+    lift.join()
+    assert (out["status"], out["reason"]) == ("applied", "updated")
+    assert crm.stats()["by_status"]["429"] == 1
+    assert time.monotonic() - started >= 1.0  # it waited what Retry-After said
+    assert only_contact(crm)["name"] == "Ada King"
+
+
+def test_503_until_time_runs_out_raises_transient_and_retry_applies(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    crm.set_outage(503)
+    with pytest.raises(TransientError, match=r"crm POST /contacts: HTTP 503") as info:
+        invoke(created(), timeout_seconds=3)
+    assert info.value.reason == "crm_503"
+    assert crm.contacts() == []
+    assert dlq_messages(sync_env) == []  # transient: Lambda retries, then its destination
+    crm.set_outage(None)
+    # Neither the idempotency record nor the user's lease blocks Lambda's retry.
+    out = invoke(created())
+    assert (out["status"], out["reason"]) == ("applied", "created")
+
+
+def test_422_is_permanent_dead_lettered_at_once_with_the_crm_message(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    event = variant(created(), "evt_noemail", email=None)
+    out = invoke(event)
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("dead_lettered", "crm_422", 1)
+    [message] = dlq_messages(sync_env)
+    assert message["body"] == event
+    assert message["attributes"][DLQ_ATTR_ERROR_CLASS] == "CrmRejected"
+    assert "crm POST /contacts: HTTP 422" in message["attributes"][DLQ_ATTR_REASON]
+    assert "email" in message["attributes"][DLQ_ATTR_REASON]
+
+
+def test_contact_deleted_on_the_crm_side_is_found_again_and_state_refreshed(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    invoke(created())
+    crm.reset()  # the CRM lost the contact
+    out = invoke(updated("evt_after_loss", "2026-03-04T10:15:30.900Z", name="Ada King"))
+    assert (out["status"], out["reason"]) == ("applied", "created")
+    contact = only_contact(crm)
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert state.contact_id == contact["id"]
+    assert state.matched_by == "created"
+    assert contact["name"] == "Ada King"
+
+
+def test_update_before_create_applies_and_late_create_changes_nothing(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    out = invoke(updated("evt_early", "2026-03-04T10:15:30.900Z", name="Ada King"))
+    assert (out["status"], out["reason"]) == ("applied", "created")
+    crm.reset_stats()
+    out = invoke(created())  # updated_at 2026-01-10: older than what was applied
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "stale", 0)
+    assert only_contact(crm)["name"] == "Ada King"
+
+
+def test_duplicate_delivery_applies_once(sync_env: LocalResources, crm: CrmServer) -> None:
+    first = invoke(created())
+    again = invoke(created())
+    assert first["reason"] == "created"
+    assert (again["status"], again["reason"], again["crm_calls"]) == ("skipped", "duplicate", 0)
+    assert calls_by_method(crm) == {"POST": 1}
+
+
+def test_delete_of_unknown_user_is_a_counted_skip_and_blocks_late_updates(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    out = invoke(load_event("user_deleted_minimal"))
+    assert (out["status"], out["reason"]) == ("skipped", "contact_missing")
+    out = invoke(updated("evt_late", "2026-03-04T10:15:30.900Z"))
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "deleted", 0)
+    assert crm.contacts() == []
+
+
+def test_anonymize_policy(
+    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(Env.DELETE_POLICY, "anonymize")
+    invoke(created())
+    out = invoke(load_event("user_deleted_minimal"))
+    assert out["reason"] == "anonymized"
+    contact = only_contact(crm)
+    assert contact["status"] == "deactivated"
+    assert contact["name"] is None
+    assert contact["phone"] is None
+    assert contact["email"].endswith("@anonymized.invalid")
+
+
+def test_skip_policy_for_missing_contact_on_update(
+    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(Env.MISSING_CONTACT_POLICY, "skip")
+    out = invoke(updated("evt_skip", "2026-03-04T10:15:30.900Z"))
+    assert (out["status"], out["reason"]) == ("skipped", "contact_missing")
+    assert crm.contacts() == []
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"), [("test_event", "test_event"), ("unknown_type", "unknown_type")]
+)
+def test_test_events_and_unknown_types_are_counted_and_write_nothing(
+    sync_env: LocalResources, crm: CrmServer, fixture: str, reason: str
+) -> None:
+    out = invoke(load_event(fixture))
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", reason, 0)
+    assert crm.stats()["total"] == 0
+    assert state_of(sync_env, USER) is None
+
+
+def test_malformed_event_goes_to_the_dlq_naming_the_field(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    event = load_event("malformed_missing_user_id")
+    out = invoke(event)
+    assert (out["status"], out["reason"]) == ("dead_lettered", "invalid_event")
+    [message] = dlq_messages(sync_env)
+    assert message["body"] == event
+    assert "detail.data.object.user_id: Field required" in message["attributes"][DLQ_ATTR_REASON]
+
+
+def test_outcome_metrics_are_emitted(
+    sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(created())
+    invoke(created())
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    names = {
+        m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"ContactCreated", "CrmCalls", "EventSkipped"} <= names
+    skipped = [doc for doc in emitted if "EventSkipped" in doc]
+    assert skipped[0]["reason"] == "duplicate"
+
+
+def test_missing_crm_secret_value_is_transient_and_named(
+    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(Env.CRM_TOKEN_SECRET_ARN, sync_env.secret_arn + "-nope")
+    with pytest.raises(TransientError, match=r"CRM token secret .*-nope cannot be read"):
+        invoke(created())
+    assert crm.contacts() == []
