@@ -1,0 +1,306 @@
+"""Storage and field rules of the reference CRM server: contacts in SQLite, per the contract.
+
+The HTTP layer (crm_server.py) maps the errors raised here to status codes.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+# The fields of the contract's ContactFields schema; the nullable ones accept JSON null.
+CONTACT_FIELDS: tuple[str, ...] = (
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "phone",
+    "status",
+    "auth0_user_id",
+    "source_updated_at",
+)
+NULLABLE_FIELDS = frozenset({"name", "given_name", "family_name", "phone"})
+STATUSES: tuple[str, ...] = ("active", "deactivated")
+DEFAULT_STATUS = "active"
+ID_PREFIX = "c_"
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
+# RFC 3339 date-time (JSON Schema's `format: date-time`); ranges are checked after matching.
+_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))"
+)
+_ID = re.compile(re.escape(ID_PREFIX) + r"([1-9]\d{0,17})")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    name TEXT,
+    given_name TEXT,
+    family_name TEXT,
+    phone TEXT,
+    status TEXT NOT NULL,
+    auth0_user_id TEXT,
+    source_updated_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contacts_email_key ON contacts (email_key);
+CREATE INDEX IF NOT EXISTS contacts_auth0_user_id ON contacts (auth0_user_id);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    contact_seq INTEGER NOT NULL,
+    seen_at REAL NOT NULL
+);
+"""
+_COLUMNS = ("seq", *CONTACT_FIELDS, "created_at", "updated_at")
+
+
+class InvalidContact(ValueError):
+    """A body breaks the ContactFields schema; the message says which field and why."""
+
+
+class ContactNotFound(LookupError):
+    """No contact has this id."""
+
+
+class EmailTaken(Exception):
+    """Another contact already has this email (compared case-insensitively)."""
+
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(f"a contact with this email already exists: {contact_id}")
+        self.contact_id = contact_id
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def is_date_time(value: str) -> bool:
+    """True if `value` is an RFC 3339 date-time with an offset, as the contract's format asks."""
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    if match.group(8) is not None and (int(match.group(9)) > 23 or int(match.group(10)) > 59):
+        return False
+    try:
+        # RFC 3339 allows a leap second (60); datetime does not, so check the rest with 59.
+        datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError:
+        return False
+    return second <= 60
+
+
+def _field_error(name: str, value: object) -> str | None:
+    if value is None:
+        if name in NULLABLE_FIELDS:
+            return None
+        return f"field '{name}' must be a string, got null"
+    if not isinstance(value, str):
+        expected = "a string or null" if name in NULLABLE_FIELDS else "a string"
+        return f"field '{name}' must be {expected}, got {_json_type(value)}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"field '{name}' is not valid Unicode text"
+    if name == "status" and value not in STATUSES:
+        return f"field 'status' must be one of {list(STATUSES)}, got {value!r}"
+    if name == "source_updated_at" and not is_date_time(value):
+        return f"field 'source_updated_at' must be an RFC 3339 date-time, got {value!r}"
+    return None
+
+
+def validate_fields(body: object, *, require_email: bool) -> dict[str, str | None]:
+    """Check a request body against ContactFields; return its fields or raise InvalidContact."""
+    if not isinstance(body, dict):
+        raise InvalidContact(f"body must be a JSON object, got {_json_type(body)}")
+    unknown = sorted(str(key) for key in body if key not in CONTACT_FIELDS)
+    if unknown:
+        raise InvalidContact(f"unknown field(s): {unknown}")
+    problems = [error for name, value in body.items() if (error := _field_error(name, value))]
+    if require_email and "email" not in body:
+        problems.append("missing required field(s): ['email']")
+    if problems:
+        raise InvalidContact("; ".join(problems))
+    return dict(body)
+
+
+def parse_contact_id(contact_id: str) -> int | None:
+    """The row number inside a contact id like "c_12", or None if it is not one of ours."""
+    match = _ID.fullmatch(contact_id)
+    return int(match.group(1)) if match else None
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row_to_contact(row: sqlite3.Row) -> dict[str, Any]:
+    contact: dict[str, Any] = {"id": f"{ID_PREFIX}{row['seq']}"}
+    for name in (*CONTACT_FIELDS, "created_at", "updated_at"):
+        value = row[name]
+        # Non-nullable optional fields are left out rather than sent as null (the schema
+        # would reject null for them); nullable ones are always present.
+        if value is not None or name in NULLABLE_FIELDS:
+            contact[name] = value
+    return contact
+
+
+class ContactStore:
+    """Contacts and idempotency keys in one SQLite database, safe to share between threads."""
+
+    def __init__(self, db_path: str | None = None, clock: Callable[[], float] = time.time) -> None:
+        # One connection guarded by a lock: waitress serves from several threads, and an
+        # in-memory database exists only inside the connection that created it.
+        self._conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._clock = clock
+        with self._lock, self._conn:
+            self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM contacts {where} ORDER BY seq"  # noqa: S608
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [_row_to_contact(row) for row in rows]
+
+    def find(self, *, email: str | None, auth0_user_id: str | None) -> list[dict[str, Any]]:
+        """Contacts matching every criterion given; email is compared case-insensitively."""
+        clauses: list[str] = []
+        params: list[str] = []
+        if email is not None:
+            clauses.append("email_key = ?")
+            params.append(email.lower())
+        if auth0_user_id is not None:
+            clauses.append("auth0_user_id = ?")
+            params.append(auth0_user_id)
+        if not clauses:
+            raise ValueError("find needs an email or an auth0_user_id")
+        return self._select("WHERE " + " AND ".join(clauses), tuple(params))
+
+    def get(self, contact_id: str) -> dict[str, Any]:
+        """The contact with this id, or ContactNotFound."""
+        seq = parse_contact_id(contact_id)
+        found = self._select("WHERE seq = ?", (seq,)) if seq is not None else []
+        if not found:
+            raise ContactNotFound(contact_id)
+        return found[0]
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every contact, ordered by id."""
+        return self._select("", ())
+
+    def _insert(self, fields: Mapping[str, str | None]) -> int:
+        now = _now_iso()
+        row = {name: fields.get(name) for name in CONTACT_FIELDS}
+        row["status"] = row["status"] or DEFAULT_STATUS
+        email = row["email"]
+        assert email is not None  # validate_fields(require_email=True) saw to it
+        cursor = self._conn.execute(
+            f"INSERT INTO contacts ({', '.join(CONTACT_FIELDS)}, email_key, created_at,"  # noqa: S608
+            f" updated_at) VALUES ({', '.join('?' * (len(CONTACT_FIELDS) + 3))})",
+            (*row.values(), email.lower(), now, now),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _email_owner(self, email: str, *, besides: int | None = None) -> int | None:
+        row = self._conn.execute(
+            "SELECT seq FROM contacts WHERE email_key = ? AND seq IS NOT ? ORDER BY seq LIMIT 1",
+            (email.lower(), besides),
+        ).fetchone()
+        return None if row is None else int(row["seq"])
+
+    def create(
+        self, fields: Mapping[str, str | None], idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create a contact; return (contact, created). A known key returns the first contact.
+
+        Raises EmailTaken when another contact has the email (checked after the key).
+        """
+        with self._lock, self._conn:
+            if idempotency_key is not None:
+                row = self._conn.execute(
+                    "SELECT contact_seq, seen_at FROM idempotency_keys WHERE key = ?",
+                    (idempotency_key,),
+                ).fetchone()
+                if row is not None and self._clock() - row["seen_at"] < IDEMPOTENCY_WINDOW_SECONDS:
+                    return self.get(f"{ID_PREFIX}{row['contact_seq']}"), False
+            email = fields.get("email")
+            assert email is not None
+            owner = self._email_owner(email)
+            if owner is not None:
+                raise EmailTaken(f"{ID_PREFIX}{owner}")
+            seq = self._insert(fields)
+            if idempotency_key is not None:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO idempotency_keys (key, contact_seq, seen_at)"
+                    " VALUES (?, ?, ?)",
+                    (idempotency_key, seq, self._clock()),
+                )
+            return self.get(f"{ID_PREFIX}{seq}"), True
+
+    def update(self, contact_id: str, fields: Mapping[str, str | None]) -> dict[str, Any]:
+        """Change only the fields given; raise ContactNotFound or EmailTaken."""
+        with self._lock, self._conn:
+            current = self.get(contact_id)
+            seq = parse_contact_id(contact_id)
+            email = fields.get("email")
+            if email is not None:
+                owner = self._email_owner(email, besides=seq)
+                if owner is not None:
+                    raise EmailTaken(f"{ID_PREFIX}{owner}")
+            changed = {name: value for name, value in fields.items() if current.get(name) != value}
+            if not changed:
+                return current
+            assignments = [f"{name} = ?" for name in changed]
+            params: list[Any] = list(changed.values())
+            if "email" in changed:
+                assignments.append("email_key = ?")
+                params.append(str(changed["email"]).lower())
+            assignments.append("updated_at = ?")
+            params.extend([_now_iso(), seq])
+            self._conn.execute(
+                f"UPDATE contacts SET {', '.join(assignments)} WHERE seq = ?",  # noqa: S608
+                params,
+            )
+            return self.get(contact_id)
+
+    def seed(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a contact without the email-uniqueness check (legacy duplicates in tests)."""
+        checked = validate_fields(dict(fields), require_email=True)
+        with self._lock, self._conn:
+            seq = self._insert(checked)
+            return self.get(f"{ID_PREFIX}{seq}")
+
+    def reset(self) -> None:
+        """Delete every contact and idempotency key; ids start again at c_1."""
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM contacts")
+            self._conn.execute("DELETE FROM idempotency_keys")
+            self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'contacts'")
