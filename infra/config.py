@@ -1,0 +1,231 @@
+"""The stack's configuration: CDK context keys, typed and validated, with safe defaults.
+
+Every key has a default so a plain `cdk synth` works from a fresh clone. Values given with
+`cdk deploy -c key=value` arrive as strings, values in `cdk.json` as JSON: both are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from aws_cdk.aws_logs import RetentionDays
+from constructs import Construct
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, PARTNER_SOURCE_PREFIX, EventType
+from auth0_sync.settings import (
+    DEFAULT_FIELD_MAPPING,
+    DeletePolicy,
+    MissingContactPolicy,
+    Settings,
+)
+
+# Rule targets: EventBridge retries a failed delivery (throttling, a missing permission)
+# for up to a day before it dead-letters the event. These are EventBridge's own maxima,
+# written down so the template says it.
+RULE_TARGET_RETRY_ATTEMPTS = 185
+RULE_TARGET_MAX_EVENT_AGE_HOURS = 24
+
+# Handlers: the CRM client retries within the invocation, so the timeout leaves room for a
+# few backed-off calls; 256 MB gives the arm64 CPU share that keeps cold starts short.
+FUNCTION_TIMEOUT_SECONDS = 30
+FUNCTION_MEMORY_MB = 256
+
+# Secrets Manager ARNs end in "-" plus six random characters; IAM needs the whole ARN.
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$"
+)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+_STREAM_ID = re.compile(r"^est_[A-Za-z0-9]{22}$")
+# CloudWatch Logs accepts only these retention periods (days).
+_RETENTION: dict[int, RetentionDays] = {
+    1: RetentionDays.ONE_DAY,
+    3: RetentionDays.THREE_DAYS,
+    5: RetentionDays.FIVE_DAYS,
+    7: RetentionDays.ONE_WEEK,
+    14: RetentionDays.TWO_WEEKS,
+    30: RetentionDays.ONE_MONTH,
+    60: RetentionDays.TWO_MONTHS,
+    90: RetentionDays.THREE_MONTHS,
+    120: RetentionDays.FOUR_MONTHS,
+    150: RetentionDays.FIVE_MONTHS,
+    180: RetentionDays.SIX_MONTHS,
+    365: RetentionDays.ONE_YEAR,
+    400: RetentionDays.THIRTEEN_MONTHS,
+    545: RetentionDays.EIGHTEEN_MONTHS,
+    731: RetentionDays.TWO_YEARS,
+    1096: RetentionDays.THREE_YEARS,
+    1827: RetentionDays.FIVE_YEARS,
+    2192: RetentionDays.SIX_YEARS,
+    2557: RetentionDays.SEVEN_YEARS,
+    2922: RetentionDays.EIGHT_YEARS,
+    3288: RetentionDays.NINE_YEARS,
+    3653: RetentionDays.TEN_YEARS,
+}
+
+
+def _json_or_raw(value: Any) -> Any:
+    """Context from `-c key=value` is a string; accept JSON in it (lists, objects)."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    return value
+
+
+def _list_of_event_types(value: Any) -> Any:
+    value = _json_or_raw(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value in ("", None) else value
+
+
+OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
+
+
+class StackConfig(BaseModel):
+    """Typed view of the CDK context. Field aliases are the context keys."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    event_source_name: str = Field(
+        default=f"{PARTNER_SOURCE_PREFIX}/example/auth0.events",
+        alias=CONTEXT_EVENT_SOURCE_NAME,
+    )
+    create_event_bus: bool = Field(default=False, alias="createEventBus")
+    event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
+        default=tuple(EventType), alias="eventTypes", min_length=1
+    )
+    crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
+    crm_token_secret_arn: OptionalStr = Field(default=None, alias="crmTokenSecretArn")
+    crm_token_secret_kms_key_arn: OptionalStr = Field(default=None, alias="crmTokenSecretKmsKeyArn")
+    field_mapping: Annotated[dict[str, str], BeforeValidator(_json_or_raw)] = Field(
+        default_factory=lambda: dict(DEFAULT_FIELD_MAPPING), alias="fieldMapping"
+    )
+    contact_id_path: str = Field(
+        default=Settings.model_fields["contact_id_path"].default,
+        alias="contactIdPath",
+        min_length=1,
+    )
+    missing_contact_policy: MissingContactPolicy = Field(
+        default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
+    )
+    delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
+    # Per function: the CRM sees at most 3 x this many concurrent calls.
+    reserved_concurrency: int = Field(default=5, ge=1, le=1000, alias="reservedConcurrency")
+    log_retention_days: int = Field(default=30, alias="logRetentionDays")
+    max_event_age_seconds: int = Field(
+        default=6 * 3600, ge=60, le=6 * 3600, alias="maxEventAgeSeconds"
+    )
+    alarm_email: OptionalStr = Field(default=None, alias="alarmEmail")
+    auth0_mgmt_secret_arn: OptionalStr = Field(default=None, alias="auth0MgmtSecretArn")
+    auth0_stream_id: OptionalStr = Field(default=None, alias="auth0StreamId")
+
+    @field_validator("event_source_name")
+    @classmethod
+    def _partner_source(cls, value: str) -> str:
+        if not value.startswith(PARTNER_SOURCE_PREFIX + "/"):
+            raise ValueError(
+                f"must be the Auth0 partner event source name, starting with "
+                f"'{PARTNER_SOURCE_PREFIX}/' (see `aws events list-event-sources`)"
+            )
+        return value
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique_types(cls, value: tuple[EventType, ...]) -> tuple[EventType, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an event type twice")
+        return value
+
+    @field_validator("crm_base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL: the CRM token travels in its headers")
+        return value.rstrip("/")
+
+    @field_validator("field_mapping")
+    @classmethod
+    def _valid_mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        # The handlers' own validator, so a mapping the functions would reject at cold start
+        # fails `cdk synth` instead, with the same message.
+        return Settings._check_mapping(value)
+
+    @field_validator("crm_token_secret_arn", "auth0_mgmt_secret_arn")
+    @classmethod
+    def _complete_secret_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_ARN.match(value):
+            raise ValueError(
+                "must be the complete secret ARN, ending in the six-character suffix "
+                "Secrets Manager adds (see `aws secretsmanager describe-secret`)"
+            )
+        return value
+
+    @field_validator("crm_token_secret_kms_key_arn")
+    @classmethod
+    def _key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY_ARN.match(value):
+            raise ValueError("must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return value
+
+    @field_validator("auth0_stream_id")
+    @classmethod
+    def _stream_id(cls, value: str | None) -> str | None:
+        if value is not None and not _STREAM_ID.match(value):
+            raise ValueError("must be an Auth0 event stream id (est_ + 22 letters or digits)")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in _RETENTION:
+            raise ValueError(f"must be one of CloudWatch Logs' periods: {sorted(_RETENTION)}")
+        return value
+
+    @property
+    def log_retention(self) -> RetentionDays:
+        """The retention of every log group the stack creates."""
+        return _RETENTION[self.log_retention_days]
+
+
+class ConfigurationError(ValueError):
+    """Bad CDK context: the message names each key and what is wrong with it."""
+
+
+def context_keys() -> tuple[str, ...]:
+    """Every context key the stack reads."""
+    return tuple(str(field.alias) for field in StackConfig.model_fields.values())
+
+
+def read_config(scope: Construct) -> StackConfig:
+    """Read and validate every context key; raise `ConfigurationError` naming the bad ones."""
+    values = {key: scope.node.try_get_context(key) for key in context_keys()}
+    try:
+        config = StackConfig.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"context '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid CDK context: {problems}") from exc
+    if (config.auth0_mgmt_secret_arn is None) != (config.auth0_stream_id is None):
+        raise ConfigurationError(
+            "invalid CDK context: 'auth0MgmtSecretArn' and 'auth0StreamId' turn the stream "
+            "health check on together; give both or neither"
+        )
+    return config

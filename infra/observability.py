@@ -1,0 +1,334 @@
+"""Dashboard, alarms to an SNS topic, and saved Logs Insights queries for the sync."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from auth0_sync.names import (
+    DLQ_ATTR_ERROR_CLASS,
+    DLQ_ATTR_REASON,
+    METRIC_REASON_DIMENSION,
+    METRIC_SERVICE_DIMENSION,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    Metric,
+    SkipReason,
+)
+from auth0_sync.routing import Route
+
+PERIOD = Duration.minutes(5)
+APPLIED_METRICS = (
+    Metric.CONTACT_CREATED,
+    Metric.CONTACT_LINKED,
+    Metric.CONTACT_UPDATED,
+    Metric.CONTACT_DEACTIVATED,
+    Metric.CONTACT_ANONYMIZED,
+)
+# Placeholder the operator replaces in the saved query before running it.
+USER_ID_PLACEHOLDER = "auth0|REPLACE_WITH_USER_ID"
+
+
+def _outcome(metric: Metric, **dimensions: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=metric,
+        dimensions_map={METRIC_SERVICE_DIMENSION: SERVICE_NAME, **dimensions},
+        statistic="Sum",
+        period=PERIOD,
+        label=dimensions.get(METRIC_REASON_DIMENSION, str(metric)),
+    )
+
+
+def _events_metric(name: str, bus_name: str, rule: events.Rule) -> cloudwatch.Metric:
+    # Rules on a custom (partner) bus publish with both dimensions.
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name=name,
+        dimensions_map={"EventBusName": bus_name, "RuleName": rule.rule_name},
+        statistic="Sum",
+        period=PERIOD,
+    )
+
+
+class Observability(Construct):
+    """Everything an operator looks at: one dashboard, alarms (to SNS), two saved queries."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[Route, lambda_.Function],
+        rules: Mapping[Route, events.Rule],
+        event_bus_name: str,
+        event_source_name: str,
+        dead_letter_queue: sqs.IQueue,
+        log_groups: Sequence[logs.ILogGroup],
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = self._alarm_topic(alarm_email)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(1), statistic="Maximum", label="visible messages"
+        )
+        dlq_age = dead_letter_queue.metric_approximate_age_of_oldest_message(
+            period=Duration.minutes(1), statistic="Maximum", label="age of oldest (s)"
+        )
+        self._alarm(
+            "DeadLetterQueueNotEmpty",
+            dlq_depth,
+            "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
+            "fix the cause, then `auth0-sync replay`.",
+        )
+        for route, function in functions.items():
+            name = route.construct_id
+            self._alarm(
+                f"{name}Errors",
+                function.metric_errors(period=PERIOD, statistic="Sum"),
+                f"The {route.event_type} handler raised; Lambda retries, then dead-letters.",
+            )
+            self._alarm(
+                f"{name}Throttles",
+                function.metric_throttles(period=PERIOD, statistic="Sum"),
+                f"The {route.event_type} handler hit its concurrency cap; events wait in "
+                "Lambda's async queue (up to maxEventAgeSeconds).",
+            )
+            self._alarm(
+                f"{name}AsyncEventsDropped",
+                function.metric("AsyncEventsDropped", period=PERIOD, statistic="Sum"),
+                f"Lambda gave up on {route.event_type} events (retries or age exhausted); "
+                "they went to the on-failure destination, check the DLQ.",
+            )
+            self._alarm(
+                f"{name}DestinationDeliveryFailures",
+                function.metric("DestinationDeliveryFailures", period=PERIOD, statistic="Sum"),
+                f"Lambda could not write a failed {route.event_type} event to the DLQ: the "
+                "event is lost unless Auth0 redelivers it.",
+            )
+        for route, rule in rules.items():
+            name = route.construct_id
+            self._alarm(
+                f"{name}RuleFailedInvocations",
+                _events_metric("FailedInvocations", event_bus_name, rule),
+                f"EventBridge could not deliver {route.event_type} events to the handler; "
+                "they went to the DLQ.",
+            )
+            self._alarm(
+                f"{name}RuleDeadLetterFailures",
+                _events_metric("InvocationsFailedToBeSentToDlq", event_bus_name, rule),
+                f"EventBridge could not deliver {route.event_type} events nor write them to "
+                "the DLQ: they are lost unless Auth0 redelivers them.",
+            )
+
+        self.dashboard = self._dashboard(
+            functions, rules, event_bus_name, event_source_name, dlq_depth, dlq_age
+        )
+        self._queries(log_groups)
+        CfnOutput(
+            scope,
+            "DashboardUrl",
+            description="The auth0-sync CloudWatch dashboard",
+            value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region="
+            f"{Aws.REGION}#dashboards/dashboard/{self.dashboard.dashboard_name}",
+        )
+        CfnOutput(scope, "AlarmTopicArn", value=self.topic.topic_arn)
+
+    def add_alarm_row(self, title: str, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """Show another construct's alarms (already wired to the topic) on the dashboard."""
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title=title, alarms=list(alarms), width=24, height=3)
+        )
+
+    def _alarm_topic(self, alarm_email: str | None) -> sns.Topic:
+        # CloudWatch cannot publish to a topic under the AWS-managed aws/sns key, so the topic
+        # gets its own key that CloudWatch may use.
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="auth0-sync alarm topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name="auth0-sync alarms", master_key=key, enforce_ssl=True
+        )
+        if alarm_email is not None:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+        """Alarm on any occurrence (>= 1 in a period); no data means nothing happened."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        action = cloudwatch_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms.append(alarm)
+
+    def _dashboard(
+        self,
+        functions: Mapping[Route, lambda_.Function],
+        rules: Mapping[Route, events.Rule],
+        event_bus_name: str,
+        event_source_name: str,
+        dlq_depth: cloudwatch.IMetric,
+        dlq_age: cloudwatch.IMetric,
+    ) -> cloudwatch.Dashboard:
+        def per_type(title: str, make: str, statistic: str = "Sum") -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(
+                title=title,
+                width=8,
+                left=[
+                    fn.metric(make, period=PERIOD, statistic=statistic, label=str(r.event_type))
+                    for r, fn in functions.items()
+                ],
+            )
+
+        dead_lettered = cloudwatch.MathExpression(
+            # Failure reasons are open-ended, so a search finds every one emitted.
+            expression=(
+                f"SEARCH('{{{METRICS_NAMESPACE},{METRIC_REASON_DIMENSION},"
+                f'{METRIC_SERVICE_DIMENSION}}} MetricName="{Metric.EVENT_DEAD_LETTERED}"\', '
+                f"'Sum', {int(PERIOD.to_seconds())})"
+            ),
+            label="",
+            period=PERIOD,
+        )
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Dead-letter queue: messages", left=[dlq_depth], width=8),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue: age of oldest message", left=[dlq_age], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Events dead-lettered by reason", left=[dead_lettered], width=8
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Applied to the CRM",
+                left=[_outcome(metric) for metric in APPLIED_METRICS],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Skipped by reason (unchanged, stale, duplicate, ...)",
+                left=[
+                    _outcome(Metric.EVENT_SKIPPED, **{METRIC_REASON_DIMENSION: reason})
+                    for reason in SkipReason
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(title="CRM calls", left=[_outcome(Metric.CRM_CALLS)], width=8),
+        )
+        dashboard.add_widgets(
+            per_type("Invocations", "Invocations"),
+            per_type("Errors", "Errors"),
+            per_type("Throttles", "Throttles"),
+        )
+        dashboard.add_widgets(
+            per_type("Duration p99 (ms)", "Duration", statistic="p99"),
+            per_type("Concurrent executions (max)", "ConcurrentExecutions", "Maximum"),
+            per_type("Async events dropped", "AsyncEventsDropped"),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Events received from Auth0",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Events",
+                        metric_name="Events",
+                        dimensions_map={"EventSourceName": event_source_name},
+                        statistic="Sum",
+                        period=PERIOD,
+                    )
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Rule matches",
+                left=[
+                    _events_metric("MatchedEvents", event_bus_name, rule).with_(
+                        label=str(route.event_type)
+                    )
+                    for route, rule in rules.items()
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Rule delivery failures",
+                left=[
+                    _events_metric("FailedInvocations", event_bus_name, rule).with_(
+                        label=str(route.event_type)
+                    )
+                    for route, rule in rules.items()
+                ],
+                width=8,
+            ),
+        )
+        return dashboard
+
+    def _queries(self, log_groups: Sequence[logs.ILogGroup]) -> None:
+        logs.QueryDefinition(
+            self,
+            "UserQuery",
+            query_definition_name="auth0-sync/everything-about-one-auth0-user",
+            log_groups=list(log_groups),
+            query_string=logs.QueryString(
+                fields=["@timestamp", "@log", "level", "message", "@message"],
+                # Every log line that names the user, whatever key holds the id.
+                filter_statements=[f'@message like "{USER_ID_PLACEHOLDER}"'],
+                sort="@timestamp asc",
+                limit=1000,
+            ),
+        )
+        reason = (
+            f"coalesce({DLQ_ATTR_REASON}, {DLQ_ATTR_ERROR_CLASS}, errorType, exception_name, "
+            'record.status, "unclassified")'
+        )
+        logs.QueryDefinition(
+            self,
+            "FailuresQuery",
+            query_definition_name="auth0-sync/failures-by-reason-last-hour",
+            log_groups=list(log_groups),
+            query_string=logs.QueryString(
+                # ERROR lines from the handlers and the runtime, and Lambda's own reports of
+                # a timed-out or crashed invocation.
+                filter_statements=[
+                    'level in ["ERROR", "CRITICAL", "FATAL"] '
+                    'or record.status in ["timeout", "error", "failure"]'
+                ],
+                fields=[f"{reason} as failure_reason"],
+                stats_statements=["count(*) as failures by failure_reason, @log"],
+                sort="failures desc",
+            ),
+        )

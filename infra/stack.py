@@ -1,0 +1,95 @@
+"""The one stack users deploy; it composes one construct per concern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Stack, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from constructs import Construct
+
+from auth0_sync.routing import ROUTES
+from infra.config import StackConfig, read_config
+from infra.dead_letter import DeadLetterQueue
+from infra.event_routing import EventRouting
+from infra.functions import SyncFunctions
+from infra.observability import Observability
+from infra.secret import CrmTokenSecret
+from infra.state import SyncStateTables
+from infra.stream_health import StreamHealthCheck
+
+STACK_NAME = "Auth0Sync"
+
+
+class Auth0SyncStack(Stack):
+    """Auth0 partner bus -> one rule and one handler per event type -> CRM; failures -> DLQ."""
+
+    def __init__(self, scope: Construct, construct_id: str, config: StackConfig) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="auth0-sync: keeps a CRM in step with Auth0 identities (Event Streams)",
+        )
+        self.config = config
+        routes = [route for route in ROUTES if route.event_type in config.event_types]
+
+        self.dead_letter = DeadLetterQueue(self, "DeadLetter")
+        self.tables = SyncStateTables(self, "State")
+        self.crm_token = CrmTokenSecret(
+            self,
+            "CrmToken",
+            imported_arn=config.crm_token_secret_arn,
+            kms_key_arn=config.crm_token_secret_kms_key_arn,
+        )
+        self.handlers = SyncFunctions(
+            self,
+            "Handlers",
+            config=config,
+            routes=routes,
+            tables=self.tables,
+            dead_letter=self.dead_letter,
+            crm_token=self.crm_token,
+        )
+        self.routing = EventRouting(
+            self,
+            "Routing",
+            event_source_name=config.event_source_name,
+            create_event_bus=config.create_event_bus,
+            functions=self.handlers.functions,
+            dead_letter_queue=self.dead_letter.queue,
+        )
+        self.observability = Observability(
+            self,
+            "Observability",
+            functions=self.handlers.functions,
+            rules=self.routing.rules,
+            event_bus_name=self.routing.event_bus_name,
+            event_source_name=config.event_source_name,
+            dead_letter_queue=self.dead_letter.queue,
+            log_groups=self.handlers.log_groups,
+            alarm_email=config.alarm_email,
+        )
+        if config.auth0_mgmt_secret_arn is not None and config.auth0_stream_id is not None:
+            self.stream_health = StreamHealthCheck(
+                self,
+                "StreamHealth",
+                code=self.handlers.code,
+                mgmt_secret_arn=config.auth0_mgmt_secret_arn,
+                stream_id=config.auth0_stream_id,
+                alarm_topic=self.observability.topic,
+                log_retention=config.log_retention,
+            )
+            self.observability.add_alarm_row("Auth0 event stream health", self.stream_health.alarms)
+        CfnOutput(self, "EventBusName", value=self.routing.event_bus_name)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter.queue.queue_url)
+        CfnOutput(self, "CrmTokenSecretArn", value=self.crm_token.secret_arn)
+        CfnOutput(self, "SyncStateTableName", value=self.tables.state_table.table_name)
+
+
+def build_app(context: dict[str, Any] | None = None, *, nag: bool = True) -> Auth0SyncStack:
+    """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth."""
+    app = App(context=context)
+    stack = Auth0SyncStack(app, STACK_NAME, read_config(app))
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    return stack
