@@ -7,6 +7,8 @@ lease in the state store, so decisions see the latest state and never race.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -16,7 +18,7 @@ from typing import Any, Literal, Protocol
 from aws_lambda_powertools import Logger
 
 from auth0_sync.crm import Contact, Crm
-from auth0_sync.errors import AmbiguousMatch, ContactExists, CrmRejected
+from auth0_sync.errors import AmbiguousMatch, ContactExists, CrmRejected, TransientError
 from auth0_sync.events import Auth0BusEvent, DeletedUser
 from auth0_sync.mapping import anonymous_email, fingerprint, get_path, map_fields
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
@@ -26,6 +28,9 @@ from auth0_sync.state import SyncState, iso
 logger = Logger(service=SERVICE_NAME, child=True)
 
 Status = Literal["applied", "skipped", "dead_lettered"]
+
+# How long an event waits for another invocation holding the same user's lease.
+LEASE_WAIT_SECONDS = 2.0
 
 
 class Applied(StrEnum):
@@ -92,7 +97,7 @@ class SyncCore:
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError."""
         owner = f"{event.event_id}:{uuid.uuid4().hex[:8]}"
-        current = self.state.acquire(event.user_id, owner, lease_seconds)
+        current = self._acquire(event.user_id, owner, lease_seconds)
         try:
             new_state, outcome = self._decide(event, current)
         except BaseException:
@@ -103,6 +108,18 @@ class SyncCore:
         else:
             self.state.commit(new_state, owner)
         return outcome
+
+    def _acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+        # Events for one user often come in bursts (a signup and its first login): wait a
+        # moment for the other invocation rather than spend one of Lambda's retries.
+        give_up = time.monotonic() + min(LEASE_WAIT_SECONDS, lease_seconds / 4)
+        while True:
+            try:
+                return self.state.acquire(user_id, owner, lease_seconds)
+            except TransientError as exc:
+                if exc.reason != "lease_held" or time.monotonic() >= give_up:
+                    raise
+                time.sleep(random.uniform(0.02, 0.08))
 
     def _decide(self, event: Auth0BusEvent, current: SyncState) -> tuple[SyncState | None, Outcome]:
         skip = ordering_skip(current, event)

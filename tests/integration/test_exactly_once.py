@@ -1,0 +1,213 @@
+"""Exactly-once effect on at-least-once, unordered delivery: whatever the order and however
+often events arrive, the CRM ends equal to the newest Auth0 truth, with no duplicate contact.
+
+Runs through the local runner (Lambda's retry behaviour) with DynamoDB state and
+idempotency in moto and the reference CRM server on loopback."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auth0_sync.mapping import map_fields
+from auth0_sync.names import DLQ_ATTR_REASON
+from auth0_sync.runtime import build_service
+from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
+from auth0_sync.sync import Outcome
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.runner import LocalRunner
+from auth0_sync_cli.sample import EPOCH, bus_event
+from auth0_sync_cli.tally import Tally
+from tests.integration.helpers import dlq_messages
+
+pytestmark = pytest.mark.integration
+
+_users = itertools.count()
+
+
+def make_runner(aws: LocalResources, crm: CrmServer, tally: Tally | None = None) -> LocalRunner:
+    settings = Settings(
+        crm_base_url=crm.base_url,
+        crm_api_token=crm.token,
+        state_table=aws.state_table,
+        idempotency_table=aws.idempotency_table,
+        dlq_url=aws.dlq_url,
+    )
+    service = build_service(settings, on_outcome=tally.add if tally else None)
+    return LocalRunner(service, service.dead_letters, backoff_seconds=0.05)  # type: ignore[arg-type]
+
+
+def history(ops: list[str], delete: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A user's events in the order they happened, and the final profile."""
+    n = next(_users)
+    user_id = f"auth0|prop{n:08d}"
+    moment = EPOCH
+    profile: dict[str, Any] = {
+        "user_id": user_id,
+        "email": f"prop{n}@example.com",
+        "name": "Initial Name",
+        "created_at": moment.isoformat(),
+        "updated_at": moment.isoformat(),
+        "identities": [],
+    }
+    events = [bus_event("user.created", copy.deepcopy(profile), moment, f"evt_p{n}_0")]
+    for step, op in enumerate(ops, start=1):
+        moment += timedelta(seconds=10)
+        if op == "login":
+            profile["last_login"] = moment.isoformat()
+        elif op == "name":
+            profile["name"] = f"Name {step}"
+        elif op == "email":
+            profile["email"] = f"prop{n}.v{step}@example.com"
+        else:
+            profile["phone_number"] = f"+4477009{step:05d}"
+        profile["updated_at"] = moment.isoformat()
+        events.append(bus_event("user.updated", copy.deepcopy(profile), moment, f"evt_p{n}_{step}"))
+    if delete:
+        moment += timedelta(seconds=10)
+        gone = {"user_id": user_id, "deleted_at": moment.isoformat()}
+        events.append(bus_event("user.deleted", gone, moment, f"evt_p{n}_del"))
+    return events, profile
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+    ops = draw(st.lists(st.sampled_from(["login", "name", "email", "phone"]), max_size=6))
+    delete = draw(st.booleans())
+    events, final = history(ops, delete)
+    order = draw(st.permutations(range(len(events))))
+    delivered = [events[i] for i in order]
+    # Redeliveries: copies of some events, each inserted at some later point.
+    for index in draw(st.lists(st.integers(0, len(events) - 1), max_size=len(events))):
+        position = draw(st.integers(0, len(delivered)))
+        delivered.insert(position, copy.deepcopy(events[index]))
+    return delivered, final, delete
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=deliveries())
+def test_any_interleaving_with_duplicates_ends_at_the_newest_truth(
+    aws: LocalResources, crm: CrmServer, case: tuple[list[dict[str, Any]], dict[str, Any], bool]
+) -> None:
+    # Each example uses a new user, so the shared moto and CRM need no reset between them.
+    delivered, final, deleted = case
+    runner = make_runner(aws, crm)
+    outcomes = [runner.run(event) for event in delivered]
+    user_id = final["user_id"]
+    contacts = [c for c in crm.contacts() if c.get("auth0_user_id") == user_id]
+
+    assert all(o.status != "dead_lettered" for o in outcomes), outcomes
+    if deleted:
+        # A delete that arrived first leaves no contact at all; otherwise it is deactivated.
+        assert len(contacts) <= 1
+        assert all(c["status"] == "deactivated" for c in contacts)
+    else:
+        assert len(contacts) == 1, contacts
+        expected = map_fields(final, DEFAULT_FIELD_MAPPING)
+        assert {k: contacts[0].get(k) for k in expected} == expected
+        assert contacts[0]["status"] == "active"
+    # Each distinct event applied at most once.
+    applied = Counter(o.event_id for o in outcomes if o.status == "applied")
+    assert all(n == 1 for n in applied.values()), applied
+
+
+def test_concurrent_duplicates_apply_once(aws: LocalResources, crm: CrmServer) -> None:
+    events, _ = history(["name"], delete=False)
+    runner = make_runner(aws, crm)
+    start = threading.Barrier(8)
+
+    def deliver(_: int) -> Outcome:
+        start.wait()
+        return runner.run(events[0])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+    reasons = Counter(f"{o.status}:{o.reason}" for o in outcomes)
+    assert reasons["applied:created"] == 1, reasons
+    assert reasons["skipped:duplicate"] == 7, reasons
+    assert len(crm.contacts()) == 1
+    assert crm.stats()["by_method"]["POST"] == 1
+
+
+def test_concurrent_events_for_one_user_never_apply_older_over_newer(
+    aws: LocalResources, crm: CrmServer
+) -> None:
+    events, final = history(["name", "phone", "name", "email", "name"], delete=False)
+    runner = make_runner(aws, crm)
+    runner.run(events[0])
+    start = threading.Barrier(len(events) - 1)
+
+    def deliver(event: dict[str, Any]) -> Outcome:
+        start.wait()
+        return runner.run(event)
+
+    with ThreadPoolExecutor(max_workers=len(events) - 1) as pool:
+        outcomes = list(pool.map(deliver, reversed(events[1:])))
+    assert all(o.status != "dead_lettered" for o in outcomes), outcomes
+    [contact] = crm.contacts()
+    expected = map_fields(final, DEFAULT_FIELD_MAPPING)
+    assert {k: contact.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("fault", ["outage", "rate_limit"])
+def test_every_event_ends_applied_or_in_the_dlq_with_its_reason(
+    aws: LocalResources, crm: CrmServer, fault: str
+) -> None:
+    users = [history(["name", "login", "phone"], delete=False)[0] for _ in range(6)]
+    stream = [event for user in users for event in user]
+    tally = Tally()
+    runner = make_runner(aws, crm, tally)
+    # An outage is waited out until the invocation's time runs short; keep it short here.
+    runner.timeout_seconds = 1.8 if fault == "outage" else 10.0
+    for number, event in enumerate(stream):
+        if number == 6:
+            if fault == "outage":
+                crm.set_outage(503)
+            else:
+                crm.set_rate_limit(2)
+        if number == 14:
+            crm.set_outage(None)
+        runner.run(event)
+    dead = dlq_messages(aws)
+    assert tally.events == len(stream)  # none lost: every event has an outcome
+    assert sum(tally.failed.values()) == len(dead)
+    assert sum(tally.applied.values()) + sum(tally.skipped.values()) + len(dead) == len(stream)
+    if fault == "outage":
+        assert tally.failed["crm_503"] >= 1
+        for message in dead:  # Lambda's on-failure record, with the reason
+            assert message["body"]["requestContext"]["condition"] == "RetriesExhausted"
+            assert "HTTP 503" in message["body"]["responsePayload"]["errorMessage"]
+    else:
+        # Rate limiting slows the stream down but loses nothing.
+        assert dead == []
+        assert crm.stats()["by_status"].get("429", 0) >= 1
+
+
+def test_permanent_failure_message_format(aws: LocalResources, crm: CrmServer) -> None:
+    events, _ = history([], delete=False)
+    event = copy.deepcopy(events[0])
+    del event["detail"]["data"]["object"]["email"]  # the CRM requires an email: 422
+    outcome = make_runner(aws, crm).run(event)
+    assert (outcome.status, outcome.reason) == ("dead_lettered", "crm_422")
+    [message] = dlq_messages(aws)
+    assert message["body"] == event
+    attributes = message["attributes"]
+    assert set(attributes) == {"error_class", "reason", "handler", "attempts", "first_failure_at"}
+    assert attributes["error_class"] == "CrmRejected"
+    assert attributes[DLQ_ATTR_REASON].startswith("crm_422: crm POST /contacts: HTTP 422")
+    assert attributes["attempts"] == "1"
+    assert attributes["handler"] == "auth0-sync-UserCreated"
