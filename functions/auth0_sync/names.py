@@ -135,3 +135,6 @@ STREAM_HEALTH_INTERVAL_MINUTES = 5
 
 # CDK context key naming the partner event source the stack associates a bus with.
 CONTEXT_EVENT_SOURCE_NAME = "auth0EventSourceName"
+
+# EventBridge also records how often it tried the target before giving up (rule-target DLQ).
+DLQ_ATTR_EB_RETRY_ATTEMPTS = "RETRY_ATTEMPTS"
