@@ -6,13 +6,25 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
-COMMAND_MODULES: tuple[str, ...] = ("crm_server", "process", "local_aws")
+COMMAND_MODULES: tuple[str, ...] = ("crm_server", "process", "local_aws", "streams")
+
+
+class Parser(argparse.ArgumentParser):
+    """No abbreviated flags: `--stat` must not silently mean `--state`.
+
+    Sub-command parsers are created with the parent's class, so this holds at every level.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="auth0-sync",
         description="Keep a CRM in step with Auth0 identities (Auth0 Event Streams -> AWS).",
     )

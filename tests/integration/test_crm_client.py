@@ -1,0 +1,77 @@
+"""The REST CRM adapter against the reference server: retries, deadlines, error classes."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from auth0_sync.crm import RestCrmClient
+from auth0_sync.errors import ContactExists, CrmRejected, TransientError
+from auth0_sync_cli.crm_server import CrmServer
+
+pytestmark = pytest.mark.integration
+
+
+def client(crm: CrmServer, token: str | None = None, **kwargs: float) -> RestCrmClient:
+    value = token or crm.token
+    return RestCrmClient(crm.base_url, lambda: value, backoff_base=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+def test_transient_answers_are_retried_then_raised(crm: CrmServer) -> None:
+    crm.set_outage(503)
+    crm_client = client(crm, max_attempts=3)
+    with pytest.raises(TransientError, match=r"crm GET /contacts: HTTP 503 after 3 attempt\(s\)"):
+        crm_client.find_contacts(email="a@example.com")
+    assert crm.stats()["by_method"]["GET"] == 3
+    assert crm_client.calls_made() == 3
+
+
+def test_permanent_answers_are_not_retried_and_carry_the_crm_message(crm: CrmServer) -> None:
+    crm_client = client(crm, token="wrong-token")
+    with pytest.raises(CrmRejected) as info:
+        crm_client.find_contacts(email="a@example.com")
+    assert info.value.reason == "crm_401"
+    assert crm.stats()["total"] == 1
+
+
+def test_duplicate_email_on_create_is_a_typed_conflict(crm: CrmServer) -> None:
+    crm.seed_contact(email="a@example.com")
+    with pytest.raises(ContactExists, match="HTTP 409"):
+        client(crm).create_contact({"email": "A@example.com"}, idempotency_key="evt_1")
+
+
+def test_idempotency_key_makes_a_retried_create_return_the_first_contact(crm: CrmServer) -> None:
+    crm_client = client(crm)
+    first = crm_client.create_contact({"email": "a@example.com"}, idempotency_key="evt_1")
+    again = crm_client.create_contact({"email": "a@example.com"}, idempotency_key="evt_1")
+    assert first["id"] == again["id"]
+    assert len(crm.contacts()) == 1
+
+
+def test_missing_contact_on_update_is_none(crm: CrmServer) -> None:
+    assert client(crm).update_contact("c_999", {"name": "x"}) is None
+
+
+def test_never_sleeps_past_the_invocation_deadline(crm: CrmServer) -> None:
+    crm.set_outage(429)  # Retry-After: 1
+    crm_client = client(crm, max_attempts=5)
+    crm_client.set_deadline(lambda: 1200)  # 1.2 s left, less than wait + margin
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="no time left in this invocation to wait"):
+        crm_client.find_contacts(email="a@example.com")
+    assert time.monotonic() - started < 0.5
+    assert crm.stats()["total"] == 1
+
+
+def test_connection_errors_are_transient() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    crm_client = RestCrmClient(
+        f"http://127.0.0.1:{port}", lambda: "t", max_attempts=2, backoff_base=0.01
+    )
+    with pytest.raises(TransientError) as info:
+        crm_client.find_contacts(email="a@example.com")
+    assert info.value.reason == "crm_unreachable"
