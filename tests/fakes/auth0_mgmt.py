@@ -1,0 +1,533 @@
+"""A fake Auth0 Management API for event streams: a real HTTP server on loopback.
+
+Flask served by waitress on 127.0.0.1, port 0, in a thread. It implements the token endpoint
+(client credentials, audience checked, `expires_in` returned) and the event-stream endpoints
+the CLI and the health check call, checks the bearer token and its scopes like Auth0 does,
+keeps streams and failed deliveries in memory, and records every request so tests can
+assert the exact calls. Knobs force 401, 403, 409 and 429 (with Retry-After).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from waitress import wasyncore
+from waitress.server import create_server
+
+ALL_SCOPES = frozenset(
+    {
+        "read:event_streams",
+        "create:event_streams",
+        "update:event_streams",
+        "delete:event_streams",
+        "read:event_deliveries",
+        "update:event_deliveries",
+    }
+)
+KNOWN_EVENT_TYPES = frozenset({"user.created", "user.updated", "user.deleted"})
+CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret-6f1c"
+_ALNUM = string.ascii_letters + string.digits
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def _random_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(22))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    authorization: str | None
+
+
+@dataclass
+class _Forced:
+    method: str
+    path: str
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    remaining: int
+
+
+@dataclass
+class FakeAuth0:
+    """The fake tenant. Use as a context manager: it serves between enter and exit."""
+
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
+    scopes: frozenset[str] = ALL_SCOPES
+    expires_in: int = 86400
+    max_streams: int = 10
+    tenant: str = "acme"
+    bare_list: bool = False
+    # A broken server that echoes secrets back: the CLI must still never print them.
+    echo_secrets: bool = False
+    requests: list[RecordedRequest] = field(default_factory=list)
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deliveries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    test_events: list[dict[str, Any]] = field(default_factory=list)
+    redeliveries: list[dict[str, Any]] = field(default_factory=list)
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    _forced: list[_Forced] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> FakeAuth0:
+        self._server = create_server(_build_app(self), host="127.0.0.1", port=0, threads=4)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        server = self._server
+
+        def close_everything() -> None:
+            wasyncore.close_all(server._map, ignore_all=True)
+
+        # Closed from inside the serving loop (its trigger), the loop ends at once.
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(close_everything)
+            self._thread.join(timeout=5)
+        close_everything()
+        server.task_dispatcher.shutdown(timeout=5)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.effective_port}"
+
+    @property
+    def audience(self) -> str:
+        return f"{self.base_url}/api/v2/"
+
+    # -- knobs ---------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        message: str = "forced by the test",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` requests to `method path` with `status`."""
+        body = {"statusCode": status, "error": _REASONS.get(status, "Error"), "message": message}
+        self._forced.append(_Forced(method, path, status, body, dict(headers or {}), times))
+
+    def issue_token(self, scopes: Iterable[str] = ALL_SCOPES) -> str:
+        """A token as if made in the dashboard (for AUTH0_MGMT_TOKEN)."""
+        token = "mgmt-" + secrets.token_hex(16)
+        self.tokens[token] = frozenset(scopes)
+        return token
+
+    def revoke_tokens(self) -> None:
+        self.tokens.clear()
+
+    def add_stream(
+        self,
+        name: str,
+        *,
+        status: str = "enabled",
+        event_types: Iterable[str] = ("user.created",),
+        account: str = "123456789012",
+        region: str = "eu-west-1",
+    ) -> dict[str, Any]:
+        """An existing EventBridge stream, as if created earlier."""
+        stream_id = _random_id("est_")
+        stamp = _iso(_now())
+        self.streams[stream_id] = {
+            "id": stream_id,
+            "status": status,
+            "name": name,
+            "subscriptions": [{"event_type": t} for t in event_types],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "destination": {
+                "type": "eventbridge",
+                "configuration": {
+                    "aws_account_id": account,
+                    "aws_region": region,
+                    "aws_partner_event_source": self._partner_source(),
+                },
+            },
+        }
+        self.deliveries.setdefault(stream_id, [])
+        return self._public(self.streams[stream_id])
+
+    def add_failed_deliveries(
+        self,
+        stream_id: str,
+        count: int,
+        *,
+        event_type: str = "user.updated",
+        start: datetime | None = None,
+    ) -> list[str]:
+        """`count` failed deliveries, one a minute from `start`; returns their event ids."""
+        first = start or _now() - timedelta(minutes=count)
+        ids = []
+        for n in range(count):
+            event_id = _random_id("evt_")
+            moment = _iso(first + timedelta(minutes=n))
+            self.deliveries.setdefault(stream_id, []).append(
+                {
+                    "id": event_id,
+                    "event_stream_id": stream_id,
+                    "status": "failed",
+                    "event_type": event_type,
+                    "attempts": [
+                        {"status": "failed", "timestamp": moment, "error_message": "HTTP 503"}
+                    ],
+                    "event": {"id": event_id, "type": event_type, "time": moment},
+                }
+            )
+            ids.append(event_id)
+        return ids
+
+    def set_status(self, stream_id: str, status: str) -> None:
+        """As when Auth0 disables a stream after too many failures."""
+        self.streams[stream_id]["status"] = status
+
+    # -- what tests read -----------------------------------------------------------------
+
+    def api_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.startswith("/api/v2/")]
+
+    def token_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/oauth/token"]
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _partner_source(self) -> str:
+        return f"aws.partner/auth0.com/{self.tenant}-{uuid.uuid4()}/auth0.events"
+
+    def _public(self, stream: Mapping[str, Any]) -> dict[str, Any]:
+        """The stream as Auth0 answers it: the webhook token never comes back."""
+        public: dict[str, Any] = _deep_copy(stream)
+        auth = public.get("destination", {}).get("configuration", {}).get("webhook_authorization")
+        if isinstance(auth, dict) and not self.echo_secrets:
+            auth.pop("token", None)
+        return public
+
+    def _take_forced(self, method: str, path: str) -> _Forced | None:
+        with self._lock:
+            for forced in self._forced:
+                if forced.method == method and forced.path == path and forced.remaining > 0:
+                    forced.remaining -= 1
+                    return forced
+        return None
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+}
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    body = {"statusCode": status, "error": _REASONS.get(status, "Error"), "message": message}
+    return jsonify({**body, **extra}), status
+
+
+def _validate_create(body: Any) -> str | None:
+    """What is wrong with a create body, per the Management API schema, or None."""
+    if not isinstance(body, dict):
+        return "Payload validation error: body must be an object"
+    extra = set(body) - {"name", "subscriptions", "destination", "status"}
+    if extra:
+        return f"Payload validation error: additional properties not allowed: {sorted(extra)}"
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 128:
+        return "Payload validation error: name must be a string of 1 to 128 characters"
+    subs = body.get("subscriptions")
+    if not isinstance(subs, list) or not subs:
+        return "Payload validation error: subscriptions must hold at least one item"
+    for sub in subs:
+        if not isinstance(sub, dict) or set(sub) != {"event_type"}:
+            return "Payload validation error: each subscription is {event_type}"
+        if sub["event_type"] not in KNOWN_EVENT_TYPES:
+            return f"Payload validation error: unknown event type {sub['event_type']!r}"
+    dest = body.get("destination")
+    if not isinstance(dest, dict) or set(dest) != {"type", "configuration"}:
+        return "Payload validation error: destination is {type, configuration}"
+    config = dest["configuration"]
+    if dest["type"] == "eventbridge":
+        if not isinstance(config, dict) or set(config) != {"aws_account_id", "aws_region"}:
+            return "Payload validation error: eventbridge configuration keys"
+        if not _ACCOUNT.match(str(config["aws_account_id"])):
+            return "Payload validation error: aws_account_id must be 12 digits"
+        return None
+    if dest["type"] == "webhook":
+        if not isinstance(config, dict) or set(config) != {
+            "webhook_endpoint",
+            "webhook_authorization",
+        }:
+            return "Payload validation error: webhook configuration keys"
+        if not str(config["webhook_endpoint"]).startswith("https://"):
+            return "Payload validation error: webhook_endpoint must match ^https://"
+        auth = config["webhook_authorization"]
+        if not isinstance(auth, dict) or auth.get("method") != "bearer" or not auth.get("token"):
+            return "Payload validation error: webhook_authorization is {method: bearer, token}"
+        return None
+    return f"Payload validation error: unknown destination type {dest['type']!r}"
+
+
+def _build_app(fake: FakeAuth0) -> Flask:
+    app = Flask("fake-auth0-mgmt")
+
+    @app.before_request
+    def _record_and_force() -> Any:
+        body = request.get_json(silent=True) if request.data else None
+        fake.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.args.items()),
+                json=body,
+                authorization=request.headers.get("Authorization"),
+            )
+        )
+        forced = fake._take_forced(request.method, request.path)
+        if forced is not None:
+            response = jsonify(forced.body)
+            response.status_code = forced.status
+            for name, value in forced.headers.items():
+                response.headers[name] = value
+            return response
+        return None
+
+    def authorized(scope: str) -> tuple[Response, int] | None:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        granted = fake.tokens.get(token)
+        if granted is None:
+            return _error(401, "Invalid token")
+        if scope not in granted:
+            return _error(
+                403,
+                f"Insufficient scope, expected any of: {scope}",
+                errorCode="insufficient_scope",
+            )
+        return None
+
+    def api(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+            def guarded(**kwargs: Any) -> Any:
+                denied = authorized(scope)
+                if denied is not None:
+                    return denied
+                if "stream_id" in kwargs and kwargs["stream_id"] not in fake.streams:
+                    return _error(404, "The event stream does not exist.")
+                return view(**kwargs)
+
+            guarded.__name__ = view.__name__
+            return guarded
+
+        return wrap
+
+    @app.post("/oauth/token")
+    def token() -> Any:
+        body = request.get_json(silent=True) or {}
+        if body.get("grant_type") != "client_credentials":
+            return jsonify(error="unsupported_grant_type"), 400
+        if (
+            body.get("client_id") != fake.client_id
+            or body.get("client_secret") != fake.client_secret
+        ):
+            return jsonify(error="access_denied", error_description="Unauthorized"), 401
+        if body.get("audience") != fake.audience:
+            return (
+                jsonify(
+                    error="access_denied",
+                    error_description=f"Service not enabled within domain: {body.get('audience')}",
+                ),
+                403,
+            )
+        value = "cc-" + secrets.token_hex(16)
+        fake.tokens[value] = fake.scopes
+        return jsonify(
+            access_token=value,
+            token_type="Bearer",
+            expires_in=fake.expires_in,
+            scope=" ".join(sorted(fake.scopes)),
+        )
+
+    @app.get("/api/v2/event-streams")
+    @api("read:event_streams")
+    def list_streams() -> Any:
+        streams = [fake._public(s) for s in fake.streams.values()]
+        if fake.bare_list:
+            return jsonify(streams)
+        return jsonify(eventStreams=streams)
+
+    @app.post("/api/v2/event-streams")
+    @api("create:event_streams")
+    def create_stream() -> Any:
+        body = request.get_json(silent=True)
+        problem = _validate_create(body)
+        if problem or not isinstance(body, dict):
+            return _error(400, problem or "Payload validation error")
+        if any(s["name"] == body["name"] for s in fake.streams.values()):
+            return _error(409, "Event stream name already in use")
+        if len(fake.streams) >= fake.max_streams:
+            return _error(409, "You have reached the maximum number of event streams")
+        stream_id = _random_id("est_")
+        stamp = _iso(_now())
+        stream = {
+            "id": stream_id,
+            "status": body.get("status", "disabled"),
+            "name": body["name"],
+            "subscriptions": body["subscriptions"],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "destination": _deep_copy(body["destination"]),
+        }
+        if stream["destination"]["type"] == "eventbridge":
+            stream["destination"]["configuration"]["aws_partner_event_source"] = (
+                fake._partner_source()
+            )
+        fake.streams[stream_id] = stream
+        fake.deliveries[stream_id] = []
+        return jsonify(fake._public(stream)), 201
+
+    @app.get("/api/v2/event-streams/<stream_id>")
+    @api("read:event_streams")
+    def get_stream(stream_id: str) -> Any:
+        return jsonify(fake._public(fake.streams[stream_id]))
+
+    @app.patch("/api/v2/event-streams/<stream_id>")
+    @api("update:event_streams")
+    def patch_stream(stream_id: str) -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) - {"name", "subscriptions", "status"}:
+            return _error(400, "Payload validation error: unexpected properties")
+        if "status" in body and body["status"] not in ("enabled", "disabled"):
+            return _error(400, "Payload validation error: status must be enabled or disabled")
+        stream = fake.streams[stream_id]
+        stream.update(body)
+        stream["updated_at"] = _iso(_now())
+        return jsonify(fake._public(stream))
+
+    @app.delete("/api/v2/event-streams/<stream_id>")
+    @api("delete:event_streams")
+    def delete_stream(stream_id: str) -> Any:
+        del fake.streams[stream_id]
+        return Response(status=204)
+
+    @app.post("/api/v2/event-streams/<stream_id>/test")
+    @api("update:event_streams")
+    def test_event(stream_id: str) -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("event_type") not in KNOWN_EVENT_TYPES:
+            return _error(400, "Payload validation error: event_type")
+        event_id = _random_id("evt_")
+        fake.test_events.append({"stream_id": stream_id, **body})
+        return (
+            jsonify(
+                id=event_id,
+                event_stream_id=stream_id,
+                status="failed" if fake.streams[stream_id]["status"] != "enabled" else "pending",
+                event_type=body["event_type"],
+                attempts=[],
+            ),
+            202,
+        )
+
+    @app.get("/api/v2/event-streams/<stream_id>/deliveries")
+    @api("read:event_deliveries")
+    def list_deliveries(stream_id: str) -> Any:
+        take = int(request.args.get("take", "50"))
+        if not 1 <= take <= 100:
+            return _error(400, "take must be between 1 and 100")
+        items = list(fake.deliveries.get(stream_id, []))
+        statuses = request.args.get("statuses")
+        if statuses:
+            items = [d for d in items if d["status"] in statuses.split(",")]
+        types = request.args.get("event_types")
+        if types:
+            items = [d for d in items if d["event_type"] in types.split(",")]
+        if "date_from" in request.args:
+            since = _parse_time(request.args["date_from"])
+            items = [d for d in items if _parse_time(d["event"]["time"]) >= since]
+        if "date_to" in request.args:
+            until = _parse_time(request.args["date_to"])
+            items = [d for d in items if _parse_time(d["event"]["time"]) < until]
+        after = request.args.get("from")
+        if after:
+            ids = [d["id"] for d in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        return jsonify(items[:take])
+
+    @app.post("/api/v2/event-streams/<stream_id>/redeliver")
+    @api("update:event_deliveries")
+    def redeliver(stream_id: str) -> Any:
+        body = request.get_json(silent=True)
+        allowed = {"date_from", "date_to", "statuses", "event_types"}
+        if not isinstance(body, dict) or set(body) - allowed:
+            return _error(400, "Payload validation error: unexpected properties")
+        for key in ("date_from", "date_to"):
+            if key in body and len(str(body[key])) > 20:
+                return _error(400, f"Payload validation error: {key} allows no sub-seconds")
+        fake.redeliveries.append({"stream_id": stream_id, **body})
+        return jsonify(body), 202
+
+    @app.post("/api/v2/event-streams/<stream_id>/redeliver/<event_id>")
+    @api("update:event_deliveries")
+    def redeliver_one(stream_id: str, event_id: str) -> Any:
+        if event_id not in {d["id"] for d in fake.deliveries.get(stream_id, [])}:
+            return _error(404, "The event does not exist.")
+        fake.redeliveries.append({"stream_id": stream_id, "event_id": event_id})
+        return Response(status=202)
+
+    return app
+
+
+@contextmanager
+def running_fake(**options: Any) -> Iterator[FakeAuth0]:
+    """Serve a fresh fake tenant for the duration of the block."""
+    with FakeAuth0(**options) as fake:
+        yield fake

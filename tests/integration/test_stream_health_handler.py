@@ -1,0 +1,197 @@
+"""The scheduled stream health Lambda: secret in moto, Auth0 on loopback, metrics as EMF."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from auth0_sync.errors import ConfigError, ManagementApiError
+from auth0_sync.handlers import stream_health
+from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, SERVICE_NAME, Env
+from auth0_sync.streams.client import TOKEN_CACHE
+from auth0_sync_cli.runner import LocalContext
+from tests.fakes.auth0_mgmt import CLIENT_ID, CLIENT_SECRET, FakeAuth0
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAuth0]:
+    with FakeAuth0() as server:
+        yield server
+
+
+@pytest.fixture
+def secret_arn(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The M2M credentials secret in moto, and the environment the construct sets."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv(Env.POWERTOOLS_SERVICE_NAME, SERVICE_NAME)
+    monkeypatch.setenv(Env.POWERTOOLS_METRICS_NAMESPACE, METRICS_NAMESPACE)
+    with mock_aws():
+        secret = {"domain": fake.base_url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+        arn = boto3.client("secretsmanager").create_secret(
+            Name="auth0-sync/auth0-mgmt", SecretString=json.dumps(secret)
+        )["ARN"]
+        monkeypatch.setenv(Env.AUTH0_MGMT_SECRET_ARN, arn)
+        # A cold start: settings, the secret and the token are all read afresh.
+        stream_health.settings.cache_clear()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        TOKEN_CACHE.clear()
+        yield arn
+        stream_health.settings.cache_clear()
+        TOKEN_CACHE.clear()
+
+
+def watch(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch, status: str = "enabled") -> str:
+    stream_id: str = fake.add_stream("crm-sync", status=status)["id"]
+    monkeypatch.setenv(Env.AUTH0_STREAM_ID, stream_id)
+    return stream_id
+
+
+def invoke() -> dict[str, Any]:
+    result: dict[str, Any] = stream_health.handler({}, LocalContext("stream-health"))
+    return result
+
+
+def emitted(stdout: str) -> list[dict[str, Any]]:
+    """The EMF documents printed by Powertools Metrics (log lines are JSON too: skip them)."""
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [d for d in documents if "_aws" in d]
+
+
+def metric_values(stdout: str) -> dict[str, tuple[float, dict[str, str]]]:
+    """Metric name -> (the one value emitted, its dimensions)."""
+    values = {}
+    for doc in emitted(stdout):
+        [directive] = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == METRICS_NAMESPACE
+        [dimension_names] = directive["Dimensions"]
+        for metric in directive["Metrics"]:
+            name = metric["Name"]
+            assert metric["Unit"] == "Count"
+            [value] = doc[name]  # Powertools writes each value as a one-item list
+            values[name] = (value, {d: doc[d] for d in dimension_names})
+    return values
+
+
+def test_healthy_stream_publishes_its_failures_and_enabled(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream_id = watch(fake, monkeypatch)
+    fake.add_failed_deliveries(stream_id, 3)
+    result = invoke()
+    assert (result["status"], result["failed_deliveries"]) == ("healthy", 3)
+    dimensions = {"service": SERVICE_NAME, "stream": stream_id}
+    assert metric_values(capsys.readouterr().out) == {
+        "FailedDeliveries": (3, dimensions),
+        "StreamEnabled": (1, dimensions),
+    }
+    [token_request] = fake.token_requests()
+    assert token_request.json["client_secret"] == CLIENT_SECRET
+    assert token_request.json["audience"] == fake.audience
+
+
+def test_near_the_threshold_the_check_warns_and_publishes_the_count(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream_id = watch(fake, monkeypatch)
+    fake.add_failed_deliveries(stream_id, 260)
+    assert invoke()["status"] == "warning"
+    out = capsys.readouterr().out
+    assert metric_values(out)["FailedDeliveries"][0] == 260
+    [log] = [r for r in caplog.records if r.getMessage() == "stream health"]
+    assert (log.levelname, log.__dict__["health"], log.__dict__["failed_deliveries"]) == (
+        "WARNING",
+        "warning",
+        260,
+    )
+
+
+def test_disabled_stream_publishes_stream_enabled_zero(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    watch(fake, monkeypatch, status="disabled")
+    assert invoke()["status"] == "disabled"
+    values = metric_values(capsys.readouterr().out)
+    assert (values["StreamEnabled"][0], values["FailedDeliveries"][0]) == (0, 0)
+
+
+def test_warm_invocations_reuse_the_secret_and_the_token(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    watch(fake, monkeypatch)
+    for _ in range(3):
+        invoke()
+    assert len(fake.token_requests()) == 1
+    assert len(fake.api_requests()) == 6
+    # Rotating the secret's value is seen once the cached copy ages out, not before.
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"domain": "x"})
+    )
+    invoke()
+    assert len(emitted(capsys.readouterr().out)) == 8
+
+
+def test_auth0_refusal_raises_and_publishes_nothing(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream_id = watch(fake, monkeypatch)
+    fake.scopes = frozenset({"read:event_streams"})
+    with pytest.raises(ManagementApiError) as failure:
+        invoke()
+    assert failure.value.status == 403
+    assert failure.value.call == f"GET /api/v2/event-streams/{stream_id}/deliveries"
+    out = capsys.readouterr().out
+    # No datapoint: the StreamEnabled alarm treats missing data as breaching.
+    assert emitted(out) == []
+    [log] = [r for r in caplog.records if r.getMessage() == "stream health check failed"]
+    assert (log.levelname, log.__dict__["status"]) == ("ERROR", 403)
+    assert all(CLIENT_SECRET not in str(r.__dict__) for r in caplog.records)
+
+
+def test_a_secret_without_credentials_is_named(
+    fake: FakeAuth0, secret_arn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch(fake, monkeypatch)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"domain": fake.base_url})
+    )
+    with pytest.raises(ConfigError, match="AUTH0_MGMT_SECRET_ARN: the secret lacks client_id, "):
+        invoke()
+    assert fake.requests == []
+
+
+def test_missing_stream_id_is_named_at_cold_start(
+    secret_arn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(Env.AUTH0_STREAM_ID, raising=False)
+    with pytest.raises(ConfigError, match="AUTH0_STREAM_ID: Field required"):
+        invoke()

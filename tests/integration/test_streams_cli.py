@@ -1,0 +1,672 @@
+"""`auth0-sync streams` against a fake Auth0 Management API served on loopback.
+
+Each test drives the CLI through `main([...])` and asserts the exact requests the server
+received (method, path, query, body, bearer token) and what the user sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from auth0_sync.names import Env
+from auth0_sync.streams.client import (
+    TOKEN_CACHE,
+    ManagementClient,
+    ManagementCredentials,
+    TokenCache,
+)
+from auth0_sync_cli.main import main
+from tests.fakes.auth0_mgmt import ALL_SCOPES, CLIENT_ID, CLIENT_SECRET, FakeAuth0
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+WEBHOOK_TOKEN = "whk-3f9a1c7e5b2d8a64"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAuth0]:
+    with FakeAuth0() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache() -> Iterator[None]:
+    # Each fake is a new tenant (and may reuse a port): no token carries over between tests.
+    TOKEN_CACHE.clear()
+    yield
+    TOKEN_CACHE.clear()
+
+
+@pytest.fixture
+def env(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> FakeAuth0:
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.setenv(Env.AUTH0_CLIENT_ID, CLIENT_ID)
+    monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, CLIENT_SECRET)
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+    return fake
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["streams", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["streams", *argv])
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def bearer(fake: FakeAuth0) -> str:
+    [token] = [t for t in fake.tokens if t.startswith("cc-")]
+    return f"Bearer {token}"
+
+
+def create_eventbridge(capsys: pytest.CaptureFixture[str], name: str = "crm-sync") -> str:
+    code, out, _ = run(
+        capsys,
+        "create",
+        "--name",
+        name,
+        "--eventbridge",
+        "--aws-account",
+        ACCOUNT,
+        "--aws-region",
+        REGION,
+        "--json",
+    )
+    assert code == 0
+    stream_id: str = json.loads(out)["stream"]["id"]
+    return stream_id
+
+
+# -- the seed flow: create (EventBridge) -> list -> enable ---------------------------------
+
+
+def test_seed_flow_sends_exactly_the_seed_requests(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys,
+        "create",
+        "--name",
+        "my-event-stream-1",
+        "--eventbridge",
+        "--aws-account",
+        ACCOUNT,
+        "--aws-region",
+        REGION,
+        "--types",
+        "user.created",
+    )
+    assert (code, err) == (0, "")
+    [stream] = env.streams.values()
+    source = stream["destination"]["configuration"]["aws_partner_event_source"]
+    assert f"aws_partner_event_source: {source}" in out
+    assert f"  AWS_REGION={REGION} npx cdk deploy -c auth0EventSourceName={source}\n" in out
+    assert f"  auth0-sync streams enable {stream['id']}" in out
+
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["ID", "NAME", "STATUS", "DESTINATION", "EVENT", "TYPES"]
+    assert out.splitlines()[1].split() == [
+        stream["id"],
+        "my-event-stream-1",
+        "disabled",
+        "eventbridge",
+        f"{ACCOUNT}/{REGION}",
+        "user.created",
+    ]
+
+    code, out, _ = run(capsys, "enable", stream["id"])
+    assert code == 0
+    assert out == f"Event stream {stream['id']} 'my-event-stream-1' is now enabled.\n"
+    assert env.streams[stream["id"]]["status"] == "enabled"
+
+    # One client-credentials token, as the seed's curl gets, serves all three calls.
+    [token_request] = env.token_requests()
+    assert token_request.method == "POST"
+    assert token_request.json == {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "audience": f"{env.base_url}/api/v2/",
+        "grant_type": "client_credentials",
+    }
+    calls = [(r.method, r.path, r.query, r.json, r.authorization) for r in env.api_requests()]
+    assert calls == [
+        (
+            "POST",
+            "/api/v2/event-streams",
+            {},
+            {
+                "name": "my-event-stream-1",
+                "subscriptions": [{"event_type": "user.created"}],
+                "destination": {
+                    "type": "eventbridge",
+                    "configuration": {"aws_account_id": ACCOUNT, "aws_region": REGION},
+                },
+            },
+            bearer(env),
+        ),
+        ("GET", "/api/v2/event-streams", {}, None, bearer(env)),
+        ("PATCH", f"/api/v2/event-streams/{stream['id']}", {}, {"status": "enabled"}, bearer(env)),
+    ]
+
+
+def test_create_json_names_the_partner_source_and_next_steps(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--name", "crm-sync", "--eventbridge", "--aws-account", ACCOUNT, "--aws-region", REGION]
+    code, out, _ = run(capsys, "create", *argv, "--json")
+    assert code == 0
+    document = json.loads(out)
+    source = document["aws_partner_event_source"]
+    assert source.startswith("aws.partner/auth0.com/acme-")
+    assert document["next_steps"] == [
+        f"AWS_REGION={REGION} npx cdk deploy -c auth0EventSourceName={source}",
+        f"auth0-sync streams enable {document['stream']['id']}",
+    ]
+    assert document["stream"]["status"] == "disabled"
+    # Default subscriptions: every event type the pipeline handles.
+    assert env.api_requests()[0].json["subscriptions"] == [
+        {"event_type": "user.created"},
+        {"event_type": "user.updated"},
+        {"event_type": "user.deleted"},
+    ]
+
+
+def test_create_webhook_sends_the_token_but_never_prints_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A server that echoes the token back (Auth0 does not): the CLI must still redact it.
+    with FakeAuth0(echo_secrets=True) as fake:
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_CLIENT_ID, CLIENT_ID)
+        monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, CLIENT_SECRET)
+        monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+        args = ["create", "--name", "hook", "--webhook", "https://example.com/webhook"]
+        code, out, err = run(capsys, *args, "--bearer", WEBHOOK_TOKEN, "--types", "user.deleted")
+        assert code == 0
+        [request] = fake.api_requests()
+        assert request.json == {
+            "name": "hook",
+            "subscriptions": [{"event_type": "user.deleted"}],
+            "destination": {
+                "type": "webhook",
+                "configuration": {
+                    "webhook_endpoint": "https://example.com/webhook",
+                    "webhook_authorization": {"method": "bearer", "token": WEBHOOK_TOKEN},
+                },
+            },
+        }
+        [stream_id] = fake.streams
+        outputs = [out, err]
+        for argv in (["show", stream_id], ["show", stream_id, "--json"], ["list", "--json"]):
+            code, out, err = run(capsys, *argv)
+            assert code == 0
+            outputs += [out, err]
+        assert all(WEBHOOK_TOKEN not in text for text in outputs)
+        assert all(CLIENT_SECRET not in text for text in outputs)
+        shown = json.loads(outputs[4])
+        assert shown["destination"]["configuration"]["webhook_authorization"] == {
+            "method": "bearer",
+            "token": "***",
+        }
+        assert (
+            f"Next: turn it on, then send a test event:\n  auth0-sync streams enable {stream_id}"
+            in outputs[0]
+        )
+
+
+def test_list_accepts_a_bare_list_and_says_when_empty(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeAuth0(bare_list=True) as fake:
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        assert run(capsys, "list") == (0, "No event streams.\n", "")
+        stream = fake.add_stream("existing", status="enabled")
+        code, out, _ = run(capsys, "list", "--json")
+        assert code == 0
+        assert json.loads(out) == [stream]
+        assert [r.authorization for r in fake.requests] == [f"Bearer {next(iter(fake.tokens))}"] * 2
+
+
+# -- the other verbs -----------------------------------------------------------------------
+
+
+def test_show_disable_delete(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = env.add_stream("crm-sync", event_types=["user.created", "user.updated"])
+    code, out, _ = run(capsys, "show", stream["id"])
+    assert code == 0
+    assert f"id:           {stream['id']}\n" in out
+    assert "event types:  user.created,user.updated\n" in out
+    assert f"  aws_account_id: {ACCOUNT}\n" in out
+
+    code, out, _ = run(capsys, "disable", stream["id"], "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "disabled"
+    assert env.streams[stream["id"]]["status"] == "disabled"
+
+    code, out, _ = run(capsys, "delete", stream["id"])
+    assert (code, out) == (0, f"Deleted event stream {stream['id']}.\n")
+    assert stream["id"] not in env.streams
+    calls = [(r.method, r.path, r.json) for r in env.api_requests()]
+    assert calls == [
+        ("GET", f"/api/v2/event-streams/{stream['id']}", None),
+        ("PATCH", f"/api/v2/event-streams/{stream['id']}", {"status": "disabled"}),
+        ("DELETE", f"/api/v2/event-streams/{stream['id']}", None),
+    ]
+
+
+def test_test_event(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = env.add_stream("crm-sync")
+    code, out, _ = run(capsys, "test", stream["id"], "--type", "user.updated")
+    assert code == 0
+    assert out.startswith(f"Sent a test user.updated event through {stream['id']} (event evt_")
+    [request] = env.api_requests()
+    assert (request.method, request.path, request.json) == (
+        "POST",
+        f"/api/v2/event-streams/{stream['id']}/test",
+        {"event_type": "user.updated"},
+    )
+    assert env.test_events == [{"stream_id": stream["id"], "event_type": "user.updated"}]
+
+
+def test_deliveries_filters_and_pages(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = env.add_stream("crm-sync")
+    ids = env.add_failed_deliveries(stream["id"], 150, event_type="user.updated")
+    env.add_failed_deliveries(stream["id"], 5, event_type="user.created")
+
+    since = "2000-01-01T01:00:00+01:00"
+    filters = ["--type", "user.updated", "--since", since, "--limit", "150"]
+    code, out, _ = run(capsys, "deliveries", stream["id"], *filters, "--json")
+    assert code == 0
+    assert [d["id"] for d in json.loads(out)] == ids
+    queries = [r.query for r in env.api_requests()]
+    base = {
+        "statuses": "failed",
+        "event_types": "user.updated",
+        "date_from": "2000-01-01T00:00:00Z",
+    }
+    assert queries == [{**base, "take": "100"}, {**base, "take": "50", "from": ids[99]}]
+
+    code, out, _ = run(capsys, "deliveries", stream["id"], "--type", "user.created")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "EVENT",
+        "ID",
+        "TYPE",
+        "STATUS",
+        "ATTEMPTS",
+        "LAST",
+        "ATTEMPT",
+        "LAST",
+        "ERROR",
+    ]
+    assert lines[1].split()[1:4] == ["user.created", "failed", "1"]
+    assert lines[-1] == "5 failed deliveries"
+
+
+def test_redeliver_one_and_all(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = env.add_stream("crm-sync")
+    [event_id] = env.add_failed_deliveries(stream["id"], 1)
+
+    code, out, _ = run(capsys, "redeliver", stream["id"], event_id)
+    assert (code, out) == (0, f"Redelivery of {event_id} through {stream['id']} requested.\n")
+    window = ["--since", "2026-03-04T10:15:30.912Z", "--until", "2026-03-05"]
+    code, out, _ = run(
+        capsys, "redeliver", stream["id"], "--all", *window, "--type", "user.updated"
+    )
+    assert code == 0
+    assert "(since 2026-03-04T10:15:30Z, until 2026-03-05T00:00:00Z, user.updated)" in out
+    code, out, _ = run(capsys, "redeliver", stream["id"], "--all", "--json")
+    assert code == 0
+    assert json.loads(out) == {"stream_id": stream["id"], "requested": {"statuses": ["failed"]}}
+
+    calls = [(r.method, r.path, r.json) for r in env.api_requests()]
+    assert calls == [
+        ("POST", f"/api/v2/event-streams/{stream['id']}/redeliver/{event_id}", None),
+        (
+            "POST",
+            f"/api/v2/event-streams/{stream['id']}/redeliver",
+            {
+                # Whole seconds: the API refuses sub-second precision.
+                "date_from": "2026-03-04T10:15:30Z",
+                "date_to": "2026-03-05T00:00:00Z",
+                "statuses": ["failed"],
+                "event_types": ["user.updated"],
+            },
+        ),
+        ("POST", f"/api/v2/event-streams/{stream['id']}/redeliver", {"statuses": ["failed"]}),
+    ]
+
+
+# -- health --------------------------------------------------------------------------------
+
+
+def test_health_exit_codes_follow_the_thresholds(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = env.add_stream("crm-sync")
+    env.add_failed_deliveries(stream["id"], 249)
+    code, out, _ = run(capsys, "health", stream["id"])
+    assert code == 0
+    assert out.splitlines()[0] == f"Stream {stream['id']} 'crm-sync': enabled"
+    assert "Failed deliveries: 249 (last at " in out
+    assert "  vs 500 consecutive (warn at 250): 50%\n" in out
+    assert out.splitlines()[-1] == "Health: HEALTHY"
+
+    env.add_failed_deliveries(stream["id"], 11)  # 260: past half of the 500 limit
+    code, out, _ = run(capsys, "health", stream["id"], "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert (report["status"], report["failed_deliveries"]) == ("warning", 260)
+    assert report["reasons"] == [
+        "260 failed deliveries: 52% of the 500 consecutive failures at which Auth0 disables "
+        "the stream (failures are counted as possibly consecutive)"
+    ]
+
+    env.set_status(stream["id"], "disabled")  # as Auth0 does past its limit
+    code, out, _ = run(capsys, "health", stream["id"])
+    assert code == 3
+    assert "Health: DISABLED\n  - the stream is disabled: Auth0 delivers nothing" in out
+
+    # Each check: the stream, then its failed deliveries, 100 at a time.
+    paths = [(r.path, r.query.get("take"), r.query.get("from")) for r in env.api_requests()[:4]]
+    deliveries = f"/api/v2/event-streams/{stream['id']}/deliveries"
+    assert paths[0] == (f"/api/v2/event-streams/{stream['id']}", None, None)
+    assert paths[1:3] == [(deliveries, "100", None), (deliveries, "100", paths[2][2])]
+    assert paths[3] == (deliveries, "100", paths[3][2])
+    assert len(env.token_requests()) == 1
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_401_names_the_call_and_the_scope_it_needs(
+    fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, "mgmt-expired-token-0001")
+    code, out, err = run(capsys, "list")
+    assert (code, out) == (4, "")
+    assert err == (
+        "error: GET /api/v2/event-streams: 401 UNAUTHORIZED: the token was rejected "
+        f"({Env.AUTH0_MGMT_TOKEN} may have expired); this call needs a Management API token "
+        f"(audience {fake.audience}) with scope read:event_streams "
+        "(Auth0 says: Invalid token)\n"
+    )
+    assert "mgmt-expired-token-0001" not in err
+
+
+def test_a_revoked_cached_token_is_replaced_once(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "list")[0] == 0
+    env.revoke_tokens()
+    assert run(capsys, "list")[0] == 0
+    assert len(env.token_requests()) == 2
+    statuses = [r.authorization for r in env.api_requests()]
+    assert statuses[0] == statuses[1] != statuses[2]
+
+
+def test_403_names_the_missing_scope(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeAuth0(scopes=ALL_SCOPES - {"read:event_deliveries"}) as fake:
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_CLIENT_ID, CLIENT_ID)
+        monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, CLIENT_SECRET)
+        monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+        stream = fake.add_stream("crm-sync")
+        code, _, err = run(capsys, "deliveries", stream["id"])
+    assert code == 4
+    assert err == (
+        f"error: GET /api/v2/event-streams/{stream['id']}/deliveries: 403 FORBIDDEN: "
+        "missing scope read:event_deliveries: grant it to the application under "
+        "Applications > APIs > Auth0 Management API > Machine to Machine Applications "
+        "(Auth0 says: Insufficient scope, expected any of: read:event_deliveries)\n"
+    )
+
+
+def test_409_on_a_duplicate_name_or_the_stream_limit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeAuth0(max_streams=2) as fake:
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        create_eventbridge(capsys, "crm-sync")
+        argv = ["create", "--eventbridge", "--aws-account", ACCOUNT, "--aws-region", REGION]
+        code, _, duplicate = run(capsys, *argv, "--name", "crm-sync")
+        create_eventbridge(capsys, "second")
+        _, _, limit = run(capsys, *argv, "--name", "third")
+    assert code == 4
+    expected = (
+        "error: POST /api/v2/event-streams: 409 CONFLICT: a stream named {!r} exists already, "
+        "or the tenant has reached its event stream limit (list them, delete one or pick "
+        "another name) (Auth0 says: {})\n"
+    )
+    assert duplicate == expected.format("crm-sync", "Event stream name already in use")
+    assert limit == expected.format("third", "You have reached the maximum number of event streams")
+    assert len(fake.streams) == 2
+
+
+def test_429_backs_off_then_succeeds(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    env.fail_next("GET", "/api/v2/event-streams", 429, times=2, headers={"Retry-After": "0"})
+    assert run(capsys, "list") == (0, "No event streams.\n", "")
+    assert [r.path for r in env.api_requests()] == ["/api/v2/event-streams"] * 3
+
+
+def test_429_that_persists_is_reported(env: FakeAuth0, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = env.add_stream("crm-sync")
+    path = f"/api/v2/event-streams/{stream['id']}"
+    env.fail_next("PATCH", path, 429, times=9, headers={"Retry-After": "0"}, message="Too many")
+    code, _, err = run(capsys, "enable", stream["id"])
+    assert code == 4
+    assert err == (
+        f"error: PATCH {path}: 429 TOO MANY REQUESTS: rate limited: still 429 after 5 attempts "
+        "(Auth0 says: Too many)\n"
+    )
+    assert len(env.api_requests()) == 5
+    assert env.streams[stream["id"]]["status"] == "enabled"
+
+
+def test_retry_after_is_honoured_and_capped(fake: FakeAuth0) -> None:
+    slept: list[float] = []
+    client = ManagementClient(
+        ManagementCredentials(fake.base_url, token=fake.issue_token()),
+        sleep=slept.append,
+        max_backoff=10.0,
+    )
+    fake.fail_next("GET", "/api/v2/event-streams", 429, headers={"Retry-After": "7"})
+    fake.fail_next("GET", "/api/v2/event-streams", 429, headers={"Retry-After": "120"})
+    fake.fail_next("GET", "/api/v2/event-streams", 429)  # no header: exponential, 4 s third time
+    assert client.list_streams() == []
+    assert slept == [7.0, 10.0, 4.0]
+
+
+def test_token_is_cached_until_it_expires(fake: FakeAuth0) -> None:
+    fake.expires_in = 600
+    now = [1000.0]
+    cache = TokenCache()
+
+    def client() -> ManagementClient:
+        credentials = ManagementCredentials(fake.base_url, CLIENT_ID, CLIENT_SECRET)
+        return ManagementClient(credentials, token_cache=cache, clock=lambda: now[0])
+
+    client().list_streams()
+    now[0] += 539  # renewed 60 s early (10% of 600 s)
+    client().list_streams()
+    assert len(fake.token_requests()) == 1
+    now[0] += 2
+    client().list_streams()
+    assert len(fake.token_requests()) == 2
+    auth = [r.authorization for r in fake.api_requests()]
+    assert auth[0] == auth[1] != auth[2]
+
+
+def test_bad_client_credentials_never_print_the_secret(
+    env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, "wrong-secret-9d2e")
+    env.fail_next("POST", "/oauth/token", 401, message="bad secret wrong-secret-9d2e")
+    code, out, err = run(capsys, "list")
+    assert (code, out) == (4, "")
+    assert err == (
+        "error: POST /oauth/token: 401 UNAUTHORIZED: check AUTH0_CLIENT_ID and "
+        "AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API "
+        f"(audience {env.audience}) with the event stream scopes (bad secret ***)\n"
+    )
+    assert env.api_requests() == []
+
+
+def test_unknown_stream_is_404_naming_the_call(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "show", "est_0000000000000000000000")
+    assert code == 4
+    assert err == (
+        "error: GET /api/v2/event-streams/est_0000000000000000000000: 404 NOT FOUND: not found "
+        "(Auth0 says: The event stream does not exist.)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({}, "error: AUTH0_DOMAIN is not set: your tenant domain or base URL\n"),
+        (
+            {"AUTH0_DOMAIN": "acme.eu.auth0.com"},
+            "error: set AUTH0_MGMT_TOKEN, or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET "
+            "(missing: AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET)\n",
+        ),
+        (
+            {"AUTH0_DOMAIN": "http://acme.eu.auth0.com", "AUTH0_MGMT_TOKEN": "t"},
+            "error: AUTH0_DOMAIN='http://acme.eu.auth0.com': http is allowed for a loopback "
+            "host only; use https\n",
+        ),
+        (
+            {"AUTH0_DOMAIN": "https://acme.eu.auth0.com/api/v2", "AUTH0_MGMT_TOKEN": "t"},
+            "error: AUTH0_DOMAIN='https://acme.eu.auth0.com/api/v2' must be a domain or a "
+            "base URL without a path\n",
+        ),
+    ],
+)
+def test_configuration_errors_name_the_variable(
+    environment: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in (Env.AUTH0_DOMAIN, Env.AUTH0_CLIENT_ID, Env.AUTH0_CLIENT_SECRET):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    assert run(capsys, "list") == (4, "", message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "create",
+                "--name",
+                "n",
+                "--eventbridge",
+                "--aws-account",
+                "12345",
+                "--aws-region",
+                "eu-west-1",
+            ],
+            "argument --aws-account: '12345' is not an AWS account id (12 digits)",
+        ),
+        (
+            [
+                "create",
+                "--name",
+                "n",
+                "--eventbridge",
+                "--aws-account",
+                ACCOUNT,
+                "--aws-region",
+                "Europe",
+            ],
+            "argument --aws-region: 'Europe' is not an AWS region (like eu-west-1)",
+        ),
+        (
+            ["create", "--name", "n", "--eventbridge", "--aws-account", ACCOUNT],
+            "--eventbridge needs --aws-region",
+        ),
+        (
+            ["create", "--name", "n", "--webhook", "https://example.com/hook"],
+            "--webhook needs --bearer TOKEN",
+        ),
+        (
+            ["create", "--name", "n", "--webhook", "http://example.com/hook", "--bearer", "x"],
+            "argument --webhook: 'http://example.com/hook' is not an https:// URL",
+        ),
+        (
+            [
+                "create",
+                "--name",
+                "n",
+                "--eventbridge",
+                "--aws-account",
+                ACCOUNT,
+                "--aws-region",
+                REGION,
+                "--types",
+                "user.created,user.login",
+            ],
+            "argument --types: unknown event type(s) ['user.login']",
+        ),
+        (
+            ["deliveries", "est_abc", "--since", "yesterday"],
+            "argument --since: 'yesterday' is not an ISO-8601 time",
+        ),
+        (
+            ["test", "est_abc", "--type", "user.login"],
+            "argument --type: 'user.login' is not one of",
+        ),
+        (["show", "abc"], "argument ID: 'abc' is not an event stream id"),
+        (["redeliver", "est_abc"], "give either EVENT_ID or --all"),
+        (["redeliver", "est_abc", "evt_abc", "--all"], "give either EVENT_ID or --all"),
+        (
+            ["redeliver", "est_abc", "evt_abc", "--type", "user.created"],
+            "--since/--until/--type go with --all",
+        ),
+    ],
+)
+def test_bad_arguments_are_usage_errors_naming_the_flag(
+    argv: list[str],
+    message: str,
+    env: FakeAuth0,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert message in usage_error(capsys, *argv)
+    assert env.requests == []
+
+
+def test_a_server_error_body_is_reported(
+    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream: dict[str, Any] = env.add_stream("crm-sync")
+    env.fail_next("POST", f"/api/v2/event-streams/{stream['id']}/redeliver", 409, message="busy")
+    code, _, err = run(capsys, "redeliver", stream["id"], "--all")
+    assert code == 4
+    assert err == (
+        f"error: POST /api/v2/event-streams/{stream['id']}/redeliver: 409 CONFLICT: one or "
+        "more matching events is not in a state that allows redelivery (Auth0 says: busy)\n"
+    )
