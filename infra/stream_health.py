@@ -1,0 +1,180 @@
+"""Optional scheduled check of the Auth0 event stream, alarmed before Auth0 disables it.
+
+Every few minutes a function reads the stream and its failed deliveries through the
+Management API (credentials from a Secrets Manager secret) and publishes FailedDeliveries
+and StreamEnabled. Two alarms go to the alarm topic: failures past the warning share of
+Auth0's 500-consecutive limit, and a stream that is not enabled (or could not be checked).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from auth0_sync.names import (
+    METRIC_SERVICE_DIMENSION,
+    METRIC_STREAM_DIMENSION,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    STREAM_HEALTH_INTERVAL_MINUTES,
+    Env,
+    StreamMetric,
+)
+from auth0_sync.streams.health import DEFAULT_THRESHOLDS
+from infra.bundling import ARCHITECTURE, RUNTIME
+
+HANDLER = "auth0_sync.handlers.stream_health.handler"
+# Paging up to 5,000 failed deliveries is 50 calls; Retry-After waits are capped at 10 s.
+TIMEOUT_SECONDS = 60
+MEMORY_MB = 256
+# StreamEnabled is judged over three runs, so one late or lost run does not page anyone;
+# a period with no data at all (the check failed three times) counts as not enabled.
+ENABLED_PERIOD = Duration.minutes(3 * STREAM_HEALTH_INTERVAL_MINUTES)
+FAILURES_PERIOD = Duration.minutes(STREAM_HEALTH_INTERVAL_MINUTES)
+
+
+class StreamHealthCheck(Construct):
+    """Scheduled stream health function, its schedule, and its two alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        mgmt_secret_arn: str,
+        stream_id: str,
+        alarm_topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="auth0-sync stream health check",
+        )
+        # The complete secret ARN (six-character suffix included): this secret and no other.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"], resources=[mgmt_secret_arn]
+            )
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.log_group.grant_write(role)
+        environment = {
+            Env.AUTH0_MGMT_SECRET_ARN: mgmt_secret_arn,
+            Env.AUTH0_STREAM_ID: stream_id,
+            Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+            Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        }
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="auth0-sync: check the Auth0 event stream and its failed deliveries",
+            # The runtime the shared code asset is built for (its wheels are version-specific).
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=code,
+            handler=HANDLER,
+            role=role,
+            memory_size=MEMORY_MB,
+            timeout=Duration.seconds(TIMEOUT_SECONDS),
+            environment={str(k): str(v) for k, v in environment.items()},
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            # A failed run is not worth retrying: the next one starts in a few minutes.
+            retry_attempts=0,
+        )
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="auth0-sync: run the stream health check",
+            schedule=events.Schedule.rate(Duration.minutes(STREAM_HEALTH_INTERVAL_MINUTES)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+
+        dimensions = {METRIC_SERVICE_DIMENSION: SERVICE_NAME, METRIC_STREAM_DIMENSION: stream_id}
+        warn_at = DEFAULT_THRESHOLDS.warn_consecutive
+        self.failed_deliveries_alarm = cloudwatch.Alarm(
+            self,
+            "FailedDeliveriesAlarm",
+            alarm_description=(
+                f"Auth0 failed to deliver {warn_at}+ events of stream {stream_id}; it disables "
+                f"the stream at {DEFAULT_THRESHOLDS.consecutive_limit} consecutive or "
+                f"{DEFAULT_THRESHOLDS.total_limit} total failures. Check the bus and rule, then "
+                f"`auth0-sync streams deliveries {stream_id}` and `streams redeliver --all`."
+            ),
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=StreamMetric.FAILED_DELIVERIES,
+                dimensions_map=dimensions,
+                statistic="Maximum",
+                period=FAILURES_PERIOD,
+            ),
+            threshold=warn_at,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.stream_not_enabled_alarm = cloudwatch.Alarm(
+            self,
+            "StreamNotEnabledAlarm",
+            alarm_description=(
+                f"Auth0 event stream {stream_id} is not enabled (or the health check could not "
+                "read it): no identity change reaches the CRM. `auth0-sync streams health "
+                f"{stream_id}`; after fixing the cause, redeliver and `streams enable`."
+            ),
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=StreamMetric.STREAM_ENABLED,
+                dimensions_map=dimensions,
+                statistic="Minimum",
+                period=ENABLED_PERIOD,
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        self.alarms = [self.failed_deliveries_alarm, self.stream_not_enabled_alarm]
+        action = cloudwatch_actions.SnsAction(alarm_topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by "
+                "active tracing: X-Ray has no resource-level permissions. The secret read is "
+                "scoped to one secret ARN, log writes to one log group.",
+            )
+        )
+        no_dead_letters = (
+            "A failed health check run is replaced by the next scheduled one and raises the "
+            "StreamEnabled alarm (missing data breaches); a dead letter would hold nothing."
+        )
+        for rule_id in (
+            "Serverless::Serverless-LambdaDLQ",
+            "Serverless::Serverless-LambdaAsyncFailureDestination",
+        ):
+            Validations.of(self.function).acknowledge(
+                Acknowledgment(id=rule_id, reason=no_dead_letters)
+            )
+        Validations.of(self.rule).acknowledge(
+            Acknowledgment(id="Serverless::Serverless-EventBusDLQ", reason=no_dead_letters)
+        )
