@@ -1,0 +1,89 @@
+"""`auth0-sync local-aws` as a user runs it: a real moto server process with the stack's
+resources, export lines that work, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+
+from auth0_sync.names import (
+    DEFAULT_CRM_SECRET_NAME,
+    IDEMPOTENCY_TABLE_PK,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    STATE_TABLE_PK,
+    Env,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "auth0_sync_cli.main",
+            "local-aws",
+            "--port",
+            str(port),
+            "--crm-token",
+            "tkn",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                exports[name] = value
+            if line.startswith("Ctrl-C"):
+                break
+        assert exports["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+        session = boto3.session.Session(
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            region_name=exports["AWS_DEFAULT_REGION"],
+        )
+        endpoint = exports["AWS_ENDPOINT_URL"]
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        state = dynamodb.describe_table(TableName=exports[Env.STATE_TABLE])["Table"]
+        assert state["KeySchema"] == [{"AttributeName": STATE_TABLE_PK, "KeyType": "HASH"}]
+        assert state["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        idem = exports[Env.IDEMPOTENCY_TABLE]
+        assert dynamodb.describe_table(TableName=idem)["Table"]["KeySchema"][0][
+            "AttributeName"
+        ] == (IDEMPOTENCY_TABLE_PK)
+        ttl = dynamodb.describe_time_to_live(TableName=idem)["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == IDEMPOTENCY_TTL_ATTRIBUTE
+        sqs = session.client("sqs", endpoint_url=endpoint)
+        attributes = sqs.get_queue_attributes(QueueUrl=exports[Env.DLQ_URL], AttributeNames=["All"])
+        assert attributes["Attributes"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+        secrets = session.client("secretsmanager", endpoint_url=endpoint)
+        secret = secrets.get_secret_value(SecretId=exports[Env.CRM_TOKEN_SECRET_ARN])
+        assert secret["Name"] == DEFAULT_CRM_SECRET_NAME
+        assert secret["SecretString"] == "tkn"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "local AWS stopped." in out
