@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -84,10 +84,10 @@ class Observability(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(1), statistic="Maximum", label="visible messages"
+            period=Duration.minutes(1), statistic="Maximum"
         )
         dlq_age = dead_letter_queue.metric_approximate_age_of_oldest_message(
-            period=Duration.minutes(1), statistic="Maximum", label="age of oldest (s)"
+            period=Duration.minutes(1), statistic="Maximum"
         )
         self._alarm(
             "DeadLetterQueueNotEmpty",
@@ -172,7 +172,14 @@ class Observability(Construct):
             self, "AlarmTopic", display_name="auth0-sync alarms", master_key=key, enforce_ssl=True
         )
         if alarm_email is not None:
-            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            subscription = topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            Validations.of(subscription).acknowledge(
+                Acknowledgment(
+                    id="Serverless::Serverless-SNSRedrivePolicy",
+                    reason="An email notification that fails to deliver needs no queue: the "
+                    "alarm state stays on the dashboard and in CloudWatch.",
+                )
+            )
         return topic
 
     def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
@@ -198,8 +205,8 @@ class Observability(Construct):
         rules: Mapping[Route, events.Rule],
         event_bus_name: str,
         event_source_name: str,
-        dlq_depth: cloudwatch.IMetric,
-        dlq_age: cloudwatch.IMetric,
+        dlq_depth: cloudwatch.Metric,
+        dlq_age: cloudwatch.Metric,
     ) -> cloudwatch.Dashboard:
         def per_type(title: str, make: str, statistic: str = "Sum") -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(
@@ -226,9 +233,15 @@ class Observability(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Dead-letter queue: messages", left=[dlq_depth], width=8),
             cloudwatch.GraphWidget(
-                title="Dead-letter queue: age of oldest message", left=[dlq_age], width=8
+                title="Dead-letter queue: messages",
+                left=[dlq_depth.with_(label="visible messages")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue: age of oldest message",
+                left=[dlq_age.with_(label="age of oldest (s)")],
+                width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Events dead-lettered by reason", left=[dead_lettered], width=8

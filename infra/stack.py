@@ -86,9 +86,11 @@ class Auth0SyncStack(Stack):
         CfnOutput(self, "SyncStateTableName", value=self.tables.state_table.table_name)
 
 
-def build_app(context: dict[str, Any] | None = None, *, nag: bool = True) -> Auth0SyncStack:
+def build_app(
+    context: dict[str, Any] | None = None, *, nag: bool = True, outdir: str | None = None
+) -> Auth0SyncStack:
     """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth."""
-    app = App(context=context)
+    app = App(context=context, outdir=outdir)
     stack = Auth0SyncStack(app, STACK_NAME, read_config(app))
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))

@@ -1,0 +1,95 @@
+"""CDK context: safe defaults, both spellings of values, and clear errors for bad ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App
+
+from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, EventType
+from infra.config import ConfigurationError, StackConfig, context_keys, read_config
+
+pytestmark = pytest.mark.infra
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth0-mgmt-AbCdEf"
+
+
+def _read(**context: Any) -> StackConfig:
+    return read_config(App(context=context))
+
+
+def _error(**context: Any) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        _read(**context)
+    return str(info.value)
+
+
+def test_every_key_has_a_safe_default() -> None:
+    config = _read()
+
+    assert config.create_event_bus is False
+    assert config.event_types == tuple(EventType)
+    assert config.crm_token_secret_arn is None
+    assert config.alarm_email is None
+    assert config.auth0_stream_id is None
+    assert CONTEXT_EVENT_SOURCE_NAME in context_keys()
+
+
+def test_command_line_strings_and_cdk_json_values_read_the_same() -> None:
+    from_cli = _read(
+        eventTypes="user.created, user.deleted",
+        createEventBus="true",
+        reservedConcurrency="3",
+        fieldMapping='{"email": "email"}',
+    )
+    from_json = _read(
+        eventTypes=["user.created", "user.deleted"],
+        createEventBus=True,
+        reservedConcurrency=3,
+        fieldMapping={"email": "email"},
+    )
+
+    assert from_cli == from_json
+    assert from_cli.event_types == (EventType.USER_CREATED, EventType.USER_DELETED)
+
+
+def test_a_mapping_the_handlers_would_reject_fails_synth_naming_the_key() -> None:
+    message = _error(fieldMapping='{"email": "favourite_colour"}')
+
+    assert "context 'fieldMapping'" in message
+    assert "['favourite_colour'] outside the contract" in message
+
+
+def test_a_mapping_that_is_not_json_names_the_position() -> None:
+    message = _error(fieldMapping='{"email": ')
+
+    assert "context 'fieldMapping'" in message
+    assert "not valid JSON" in message
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"eventTypes": "user.created,user.logged_in"}, "context 'eventTypes.1'"),
+        ({"eventTypes": "user.created,user.created"}, "lists an event type twice"),
+        ({"crmBaseUrl": "http://crm.example.com"}, "must be an https:// URL"),
+        ({CONTEXT_EVENT_SOURCE_NAME: "auth0.events"}, "starting with 'aws.partner/auth0.com/'"),
+        ({"crmTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:x"}, "complete"),
+        ({"reservedConcurrency": "0"}, "context 'reservedConcurrency'"),
+        ({"logRetentionDays": "10"}, "one of CloudWatch Logs' periods"),
+        ({"maxEventAgeSeconds": "30"}, "context 'maxEventAgeSeconds'"),
+        ({"missingContactPolicy": "ignore"}, "context 'missingContactPolicy'"),
+        ({"auth0StreamId": "stream-1"}, "est_ + 22"),
+    ],
+)
+def test_bad_values_fail_with_the_key_and_the_reason(
+    context: dict[str, Any], expected: str
+) -> None:
+    assert expected in _error(**context)
+
+
+def test_stream_health_needs_both_of_its_keys() -> None:
+    message = _error(auth0MgmtSecretArn=SECRET_ARN)
+
+    assert "'auth0MgmtSecretArn' and 'auth0StreamId'" in message

@@ -1,0 +1,73 @@
+"""Data at rest: the tables, the DLQ and the CRM token secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from auth0_sync.names import IDEMPOTENCY_TABLE_PK, IDEMPOTENCY_TTL_ATTRIBUTE, STATE_TABLE_PK
+from infra.dead_letter import DLQ_RETENTION_DAYS
+from tests.infra.cfn import logical_id, only, resources
+
+pytestmark = pytest.mark.infra
+
+
+def _table(template: Template, partition_key: str) -> dict[str, Any]:
+    (table,) = [
+        t
+        for t in resources(template, "AWS::DynamoDB::Table").values()
+        if t["Properties"]["KeySchema"] == [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    ]
+    return table
+
+
+@pytest.mark.parametrize("partition_key", [STATE_TABLE_PK, IDEMPOTENCY_TABLE_PK])
+def test_tables_are_on_demand_encrypted_with_point_in_time_recovery(
+    template: Template, partition_key: str
+) -> None:
+    props = _table(template, partition_key)["Properties"]
+
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["AttributeDefinitions"] == [{"AttributeName": partition_key, "AttributeType": "S"}]
+
+
+def test_idempotency_records_expire_by_ttl(template: Template) -> None:
+    props = _table(template, IDEMPOTENCY_TABLE_PK)["Properties"]
+
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+
+
+def test_the_state_table_outlives_the_stack(template: Template) -> None:
+    table = _table(template, STATE_TABLE_PK)
+
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_dlq_is_encrypted_and_keeps_messages_14_days(template: Template) -> None:
+    _, queue = only(template, "AWS::SQS::Queue")
+
+    assert queue["Properties"] == {
+        "MessageRetentionPeriod": DLQ_RETENTION_DAYS * 24 * 3600,
+        "SqsManagedSseEnabled": True,
+    }
+    assert DLQ_RETENTION_DAYS == 14
+
+
+def test_the_crm_secret_is_created_empty_with_instructions(template: Template) -> None:
+    secret_id, secret = only(template, "AWS::SecretsManager::Secret")
+
+    assert "GenerateSecretString" not in secret["Properties"]
+    assert "SecretString" not in secret["Properties"]
+    assert secret["DeletionPolicy"] == "Retain"
+    output = template.to_json()["Outputs"]["SetCrmToken"]["Value"]["Fn::Join"][1]
+    assert output[0] == "aws secretsmanager put-secret-value --secret-id "
+    assert logical_id(output[1]) == secret_id
+    assert output[2] == " --secret-string file://crm-token.txt"

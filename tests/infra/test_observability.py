@@ -1,0 +1,155 @@
+"""Alarms (to an encrypted SNS topic), the dashboard's content and the saved queries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from auth0_sync.names import (
+    METRIC_REASON_DIMENSION,
+    METRICS_NAMESPACE,
+    Metric,
+    SkipReason,
+)
+from auth0_sync.routing import ROUTES
+from infra.config import StackConfig
+from tests.infra.cfn import function_for, logical_id, only, resources
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+def _alarms(template: Template) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+
+
+def _alarms_on(template: Template, metric_name: str) -> list[dict[str, Any]]:
+    return [a for a in _alarms(template) if a.get("MetricName") == metric_name]
+
+
+def _dimension(alarm: dict[str, Any], name: str) -> Any:
+    (value,) = [d["Value"] for d in alarm["Dimensions"] if d["Name"] == name]
+    return value
+
+
+def test_dlq_alarm_fires_on_one_visible_message(template: Template) -> None:
+    queue_id, _ = only(template, "AWS::SQS::Queue")
+
+    (alarm,) = _alarms_on(template, "ApproximateNumberOfMessagesVisible")
+
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert logical_id(_dimension(alarm, "QueueName")) == queue_id
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["EvaluationPeriods"] == 1
+
+
+@pytest.mark.parametrize(
+    "metric_name", ["Errors", "Throttles", "AsyncEventsDropped", "DestinationDeliveryFailures"]
+)
+def test_every_function_has_an_alarm_on(template: Template, metric_name: str) -> None:
+    alarms = _alarms_on(template, metric_name)
+
+    alarmed = {logical_id(_dimension(a, "FunctionName")) for a in alarms}
+
+    assert alarmed == {function_for(template, route)[0] for route in ROUTES}
+    for alarm in alarms:
+        assert alarm["Namespace"] == "AWS/Lambda"
+        assert alarm["Statistic"] == "Sum"
+        assert alarm["Threshold"] == 1
+
+
+@pytest.mark.parametrize("metric_name", ["FailedInvocations", "InvocationsFailedToBeSentToDlq"])
+def test_every_rule_has_an_alarm_on(template: Template, metric_name: str) -> None:
+    alarms = _alarms_on(template, metric_name)
+
+    alarmed = {logical_id(_dimension(a, "RuleName")) for a in alarms}
+
+    assert alarmed == set(resources(template, "AWS::Events::Rule"))
+    for alarm in alarms:
+        assert alarm["Namespace"] == "AWS/Events"
+        assert _dimension(alarm, "EventBusName") == StackConfig().event_source_name
+
+
+def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
+    topic_id, topic = only(template, "AWS::SNS::Topic")
+    key_id, key = only(template, "AWS::KMS::Key")
+
+    assert logical_id(topic["Properties"]["KmsMasterKeyId"]) == key_id
+    assert key["Properties"]["EnableKeyRotation"] is True
+    cloudwatch_may_use_key = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch_may_use_key
+    alarms = _alarms(template)
+    assert len(alarms) == 1 + 4 * len(ROUTES) + 2 * len(ROUTES)
+    for alarm in alarms:
+        assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_alarm_email_subscribes_only_when_given(template: Template, synth: Synth) -> None:
+    assert resources(template, "AWS::SNS::Subscription") == {}
+
+    with_email = synth(alarmEmail="oncall@example.com")
+
+    _, subscription = only(with_email, "AWS::SNS::Subscription")
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "oncall@example.com"
+
+
+def _dashboard_body(template: Template) -> str:
+    _, dashboard = only(template, "AWS::CloudWatch::Dashboard")
+    return json.dumps(dashboard["Properties"]["DashboardBody"])
+
+
+def test_dashboard_shows_outcomes_by_reason_and_the_dlq(template: Template) -> None:
+    body = _dashboard_body(template)
+
+    for metric in (
+        Metric.CONTACT_CREATED,
+        Metric.CONTACT_UPDATED,
+        Metric.CONTACT_DEACTIVATED,
+        Metric.EVENT_SKIPPED,
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+    ):
+        assert f'\\"{metric}\\"' in body, metric
+    for reason in (SkipReason.UNCHANGED, SkipReason.STALE, SkipReason.DUPLICATE):
+        assert f'\\"{METRIC_REASON_DIMENSION}\\",\\"{reason}\\"' in body, reason
+    assert f'MetricName=\\\\\\"{Metric.EVENT_DEAD_LETTERED}\\\\\\"' in body
+    assert f"SEARCH('{{{METRICS_NAMESPACE},{METRIC_REASON_DIMENSION}," in body
+
+
+def test_dashboard_shows_each_function_health(template: Template) -> None:
+    body = _dashboard_body(template)
+
+    for metric in ("Invocations", "Errors", "Duration", "Throttles", "ConcurrentExecutions"):
+        assert f'\\"AWS/Lambda\\",\\"{metric}\\"' in body, metric
+    for route in ROUTES:
+        function_id, _ = function_for(template, route)
+        assert f'"Ref": "{function_id}"' in body
+
+
+def test_saved_queries_cover_every_handler_log_group(template: Template) -> None:
+    queries = {
+        q["Properties"]["Name"]: q["Properties"]
+        for q in resources(template, "AWS::Logs::QueryDefinition").values()
+    }
+    log_groups = set(resources(template, "AWS::Logs::LogGroup"))
+
+    assert set(queries) == {
+        "auth0-sync/everything-about-one-auth0-user",
+        "auth0-sync/failures-by-reason-last-hour",
+    }
+    for query in queries.values():
+        assert {logical_id(ref) for ref in query["LogGroupNames"]} == log_groups
+    user_query = queries["auth0-sync/everything-about-one-auth0-user"]["QueryString"]
+    assert 'filter @message like "auth0|REPLACE_WITH_USER_ID"' in user_query
+    failures = queries["auth0-sync/failures-by-reason-last-hour"]["QueryString"]
+    assert "stats count(*) as failures by failure_reason" in failures
