@@ -34,10 +34,10 @@ demo: install
 	$(BIN)/auth0-sync demo
 
 synth: install node_modules/.installed
-	npx cdk synth --no-notices --quiet
+	CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet
 
 deploy: install node_modules/.installed
-	npx cdk deploy --no-notices
+	npx cdk deploy --no-notices $(CDK_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from infra.bundling import REPO_ROOT
 from infra.stack import build_app
 
-# Skips asset bundling (pip) for the template tests; test_asset.py bundles for real.
-NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+# The feature flags in cdk.json: the CLI hands them to the app, so the tests do too.
+CDK_JSON_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+# Also skips asset bundling (pip) for the template tests; test_asset.py bundles for real.
+NO_BUNDLING: dict[str, Any] = {**CDK_JSON_CONTEXT, "aws:cdk:bundling-stacks": []}
 
 Synth = Callable[..., Template]
 

@@ -15,6 +15,7 @@ import pytest
 from auth0_sync.routing import ROUTES
 from infra.bundling import PYTHON_VERSION, RUNTIME, SHIPPED_PACKAGE, Target, build_asset
 from infra.stack import build_app
+from tests.infra.conftest import CDK_JSON_CONTEXT
 
 pytestmark = pytest.mark.infra
 
@@ -32,7 +33,7 @@ def _size_mb(folder: Path) -> float:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """`cdk synth` with bundling on, exactly as `make synth`: (cloud assembly dir, template)."""
     outdir = tmp_path_factory.mktemp("cdk.out")
-    stack = build_app(outdir=str(outdir))
+    stack = build_app(CDK_JSON_CONTEXT, outdir=str(outdir))
     stack.node.root.synth()  # type: ignore[attr-defined]
     template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
     return outdir, template

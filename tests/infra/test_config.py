@@ -9,6 +9,7 @@ from aws_cdk import App
 
 from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, EventType
 from infra.config import ConfigurationError, StackConfig, context_keys, read_config
+from tests.infra.conftest import CDK_JSON_CONTEXT
 
 pytestmark = pytest.mark.infra
 
@@ -16,7 +17,7 @@ SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth0-mgmt-Ab
 
 
 def _read(**context: Any) -> StackConfig:
-    return read_config(App(context=context))
+    return read_config(App(context={**CDK_JSON_CONTEXT, **context}))
 
 
 def _error(**context: Any) -> str:
@@ -34,6 +35,8 @@ def test_every_key_has_a_safe_default() -> None:
     assert config.alarm_email is None
     assert config.auth0_stream_id is None
     assert CONTEXT_EVENT_SOURCE_NAME in context_keys()
+    # cdk.json carries feature flags only: a fresh clone synthesizes with these defaults.
+    assert not set(CDK_JSON_CONTEXT) & set(context_keys())
 
 
 def test_command_line_strings_and_cdk_json_values_read_the_same() -> None:
