@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
-COMMAND_MODULES: tuple[str, ...] = ("crm_server", "process", "local_aws", "streams")
+COMMAND_MODULES: tuple[str, ...] = (
+    "crm_server",
+    "process",
+    "local_aws",
+    "streams",
+    "dlq",
+    "replay",
+    "demo",
+)
 
 
 class Parser(argparse.ArgumentParser):

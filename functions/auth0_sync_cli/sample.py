@@ -24,6 +24,7 @@ TENANT = "acme"
 PARTNER_SOURCE = f"{PARTNER_SOURCE_PREFIX}/{TENANT}-5c8d1e0b/auth0.events"
 STREAM_ID = "est_9hQw2ZpL6rTy4KmN8bVx3s"
 EPOCH = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+ACTIVE, DEACTIVATED = "active", "deactivated"  # the CRM contact statuses of the contract
 
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia"]
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
@@ -183,7 +184,7 @@ def generate(
             history.append(
                 (moment, bus_event("user.updated", copy.deepcopy(profile), moment, _event_id(rng)))
             )
-        status = "active"
+        status = ACTIVE
         if rng.random() < delete_share:
             moment += timedelta(seconds=rng.uniform(1, 600))
             gone = {"user_id": user_id, "deleted_at": _stamp(moment)}
@@ -191,7 +192,7 @@ def generate(
                 gone = {**copy.deepcopy(profile), **gone}
             history.append((moment, bus_event("user.deleted", gone, moment, _event_id(rng))))
             counts["deletes"] += 1
-            status = "deactivated"
+            status = DEACTIVATED
         truth[user_id] = Expected(user_id, map_fields(profile, mapping), status)
 
     history.sort(key=lambda pair: pair[0])
@@ -233,6 +234,13 @@ def reconcile(truth: Mapping[str, Expected], contacts: Iterable[Mapping[str, Any
             by_user.setdefault(str(owner), []).append(contact)
     for user_id, expected in truth.items():
         found = by_user.pop(user_id, [])
+        if expected.status == DEACTIVATED:
+            # A delete applied before any create/update leaves no contact (deletion is
+            # final, nothing resurrects it): either no contact or one deactivated contact.
+            if len(found) > 1 or (found and found[0].get("status") != DEACTIVATED):
+                states = [c.get("status") for c in found]
+                problems.append(f"{user_id}: deleted in Auth0, but the CRM has {states}")
+            continue
         if len(found) != 1:
             problems.append(f"{user_id}: expected one contact, found {len(found)}")
             continue

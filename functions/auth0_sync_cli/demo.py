@@ -1,0 +1,421 @@
+"""`auth0-sync demo` (what `make demo` runs): the whole pipeline on this machine, told as a story.
+
+It starts the reference CRM and local AWS (moto) on loopback, delivers a realistic Auth0
+stream through the handlers' code while the CRM rate-limits and then goes down, shows the
+DLQ, replays it once the CRM is back, and reconciles the CRM against the Auth0 truth. It
+exits non-zero if any event was lost or any contact differs from the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from auth0_sync.crm import RestCrmClient
+from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.names import LOCAL_AWS_PORT, LOCAL_CRM_PORT, Env
+from auth0_sync.runtime import token_provider
+from auth0_sync.service import SyncService
+from auth0_sync.settings import Settings
+from auth0_sync.state import DynamoSyncStateStore
+from auth0_sync.sync import Outcome, SyncCore
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
+from auth0_sync_cli.local_aws import LocalAws
+from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
+from auth0_sync_cli.runner import LocalRunner
+from auth0_sync_cli.sample import DEACTIVATED, SampleStream, generate, reconcile
+from auth0_sync_cli.tally import Tally
+
+DEFAULT_USERS = 200
+DEFAULT_SEED = 7
+# Where the CRM misbehaves, as shares of the stream: [start, end).
+RATE_LIMIT_SPAN = (0.35, 0.50)
+RATE_LIMIT_RPS = 10.0
+OUTAGE_SPAN = (0.55, 0.60)
+OUTAGE_STATUS = 503
+# Lambda waits a minute or two between retries and a function may run for 30 s; the demo
+# keeps the same steps with short waits so the story fits in a minute or so.
+DEMO_TIMEOUT_SECONDS = 4.0
+DEMO_RETRY_BACKOFF_SECONDS = 0.05
+DEMO_CRM_ATTEMPTS = 3
+SHOWN_DLQ_ROWS = 8
+# Quiet handler logs: the demo prints the story, the handlers' JSON logs would bury it.
+QUIET_ENVIRONMENT = {
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def free_port(preferred: int) -> int:
+    """The preferred port when it is free on loopback, else any free one."""
+    for candidate in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+@dataclass
+class Ledger:
+    """Every outcome of every delivery and replay, to prove nothing was lost."""
+
+    phase: Tally = field(default_factory=Tally)
+    stream: Tally = field(default_factory=Tally)
+    handled: set[str] = field(default_factory=set)
+
+    def add(self, outcome: Outcome) -> None:
+        self.phase.add(outcome)
+        self.stream.add(outcome)
+        if outcome.status != "dead_lettered" and outcome.event_id:
+            self.handled.add(outcome.event_id)
+
+    def next_phase(self) -> Tally:
+        done, self.phase = self.phase, Tally()
+        return done
+
+
+class Story:
+    """Numbered steps with a one-line explanation each, and their timing."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.started = time.monotonic()
+
+    def say(self, title: str, *details: str) -> None:
+        self.step += 1
+        print(f"\n{self.step:>2}. {title}", flush=True)
+        for line in details:
+            print(f"    {line}", flush=True)
+
+    def note(self, line: str) -> None:
+        print(f"    {line}", flush=True)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _outcome_line(tally: Tally, seconds: float) -> str:
+    data = tally.to_dict()
+    failed = sum(data["failed"].values())
+    return (
+        f"{tally.events} events: {data['applied']} applied, "
+        f"{sum(data['skipped'].values())} skipped, {failed} dead-lettered, "
+        f"{tally.crm_calls} CRM calls ({seconds:.1f}s)"
+    )
+
+
+def _counts(counter: Counter[str] | dict[str, int]) -> str:
+    items = sorted(counter.items())
+    return ", ".join(f"{reason} {n}" for reason, n in items) or "none"
+
+
+def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) -> LocalRunner:
+    """The handlers' service, as `process` builds it, with the demo's short retry waits."""
+    crm = RestCrmClient(
+        settings.crm_base_url,
+        token_provider(settings),
+        timeout_seconds=settings.crm_timeout_seconds,
+        max_attempts=DEMO_CRM_ATTEMPTS,
+        backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
+    )
+    core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
+    service = SyncService(
+        core, dlq, idempotency_table=settings.idempotency_table, on_outcome=ledger.add
+    )
+    return LocalRunner(
+        service,
+        dlq,
+        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
+        timeout_seconds=DEMO_TIMEOUT_SECONDS,
+    )
+
+
+def _deliver(runner: LocalRunner, events: Sequence[Any]) -> None:
+    for raw in events:
+        runner.run(raw)
+
+
+def _span(total: int, share: tuple[float, float]) -> tuple[int, int]:
+    return int(total * share[0]), int(total * share[1])
+
+
+def _show_dlq(story: Story, letters: Sequence[DeadLetter]) -> None:
+    if not letters:
+        story.note("(empty)")
+        return
+    table = render_table(letters[:SHOWN_DLQ_ROWS]).splitlines()
+    for line in table:
+        story.note(line[:150])
+    if len(letters) > SHOWN_DLQ_ROWS:
+        story.note(f"... and {len(letters) - SHOWN_DLQ_ROWS} more")
+    story.note(summary_line(letters))
+
+
+def _dry_run_lines(report: ReplayReport) -> list[str]:
+    lines = [
+        f"would apply {sum(report.counts('applied').values())} "
+        f"({_counts(report.counts('applied'))}); "
+        f"would skip {sum(report.counts('skipped').values())} "
+        f"({_counts(report.counts('skipped'))}); "
+        f"would fail again {sum(report.counts('failed').values())} "
+        f"({_counts(report.counts('failed'))})",
+        "for example:",
+    ]
+    examples = [r for r in report.results if r.planned][:2]
+    examples += [r for r in report.results if r.status != "applied"][:2]
+    for result in examples:
+        lines.extend("  " + line for line in result.line(dry_run=True).splitlines())
+    return lines
+
+
+def _reconciliation(
+    sample: SampleStream,
+    crm: CrmServer,
+    ledger: Ledger,
+    replay: ReplayReport,
+    dlq_before: Sequence[DeadLetter],
+    dlq_after: Sequence[DeadLetter],
+) -> tuple[list[tuple[str, str, str]], int, int, int]:
+    contacts = crm.contacts()
+    mismatches = reconcile(sample.truth, contacts)
+    stream_ids = {e["detail"]["id"] for e in sample.events}
+    left_ids = {x.event_id for x in dlq_after}
+    lost = stream_ids - ledger.handled - left_ids
+    unexpected = left_ids - set(sample.poison_ids)
+    deleted_users = sum(1 for e in sample.truth.values() if e.status == DEACTIVATED)
+    statuses = Counter(str(c.get("status")) for c in contacts)
+    stats = crm.stats()
+    methods = stats["by_method"]
+    by_status = stats["by_status"]
+    stream = ledger.stream.to_dict()
+    rows = [
+        (
+            "Auth0 users (truth)",
+            str(len(sample.truth)),
+            f"{len(sample.truth) - deleted_users} active, {deleted_users} deleted",
+        ),
+        ("CRM contacts", str(len(contacts)), _counts(statuses)),
+        ("Mismatches", str(len(mismatches)), "CRM vs Auth0 truth, field by field"),
+        ("Events in the stream", str(len(sample.events)), f"{len(stream_ids)} distinct ids"),
+        (
+            "Lost events",
+            str(len(lost)),
+            "every event id was applied, skipped for a reason, or is in the DLQ",
+        ),
+        (
+            "CRM calls",
+            str(stats["total"]),
+            f"GET {methods.get('GET', 0)}, POST {methods.get('POST', 0)}, "
+            f"PATCH {methods.get('PATCH', 0)}; answered 429 {by_status.get('429', 0)}, "
+            f"{OUTAGE_STATUS} {by_status.get(str(OUTAGE_STATUS), 0)}",
+        ),
+        ("Delivered: applied", str(stream["applied"]), _counts(stream["applied_by"])),
+        (
+            "Delivered: skipped",
+            str(sum(stream["skipped"].values())),
+            _counts(stream["skipped"]),
+        ),
+        (
+            "Delivered: to the DLQ",
+            str(sum(stream["failed"].values())),
+            _counts(stream["failed"]),
+        ),
+        (
+            "Replayed",
+            str(len(replay.results)),
+            f"applied {_counts(replay.counts('applied'))}; "
+            f"skipped {_counts(replay.counts('skipped'))}; "
+            f"failed again {_counts(replay.counts('failed'))}",
+        ),
+        ("DLQ before replay", str(len(dlq_before)), summary_line(dlq_before).split(": ", 1)[-1]),
+        (
+            "DLQ after replay",
+            str(len(dlq_after)),
+            "the malformed event (poison: fix it at the source)"
+            if left_ids and not unexpected
+            else summary_line(dlq_after).split(": ", 1)[-1],
+        ),
+    ]
+    if mismatches:
+        rows.extend(("  mismatch", "", problem) for problem in mismatches[:10])
+    if lost:
+        rows.extend(("  lost", "", event_id) for event_id in sorted(lost)[:10])
+    return rows, len(mismatches), len(lost), len(unexpected)
+
+
+def run_demo(users: int, seed: int) -> int:
+    """The story; 0 when the CRM equals the truth and no event was lost."""
+    os.environ.update(QUIET_ENVIRONMENT)
+    quiet_handler_logs()
+    story = Story()
+    print("auth0-sync demo: Auth0 Event Streams -> EventBridge -> handlers -> CRM, on this machine")
+    print("(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)")
+    with ExitStack() as running:
+        crm = CrmServer(port=free_port(LOCAL_CRM_PORT))
+        crm.start()
+        running.callback(crm.stop)
+        aws = LocalAws(port=free_port(LOCAL_AWS_PORT))
+        resources = aws.start()
+        running.callback(aws.stop)
+        os.environ.update(resources.environment())
+        os.environ[Env.CRM_BASE_URL] = crm.base_url
+        os.environ.pop(Env.CRM_API_TOKEN, None)  # the token comes from the secret, as in AWS
+        story.say(
+            "Start the reference CRM and local AWS on loopback",
+            f"CRM {crm.base_url} (the contacts contract, with fault injection)",
+            f"AWS {aws.endpoint_url} (moto): tables {resources.state_table}, "
+            f"{resources.idempotency_table}; DLQ; the CRM token in Secrets Manager",
+        )
+
+        sample = generate(users, seed=seed)
+        for contact in sample.preexisting:
+            crm.seed_contact(**contact)
+        c = sample.counts
+        story.say(
+            f"Generate an Auth0 stream: {users} users (seed {seed}), {len(sample.events)} events",
+            f"{c['signups']} signups, {c['profile_changes']} profile changes, {c['logins']} "
+            f"logins (noise: no CRM call), {c['deletes']} deletes, {c['duplicates']} "
+            "redeliveries, a fifth out of order",
+            "plus a test event, a malformed event, an unknown type and a legacy type name; "
+            f"{len(sample.preexisting)} of the users are already in the CRM (linked by email)",
+        )
+
+        settings = Settings.from_env(os.environ)
+        dlq = SqsDeadLetterQueue(resources.dlq_url)
+        ledger = Ledger()
+        runner = build_runner(settings, dlq, ledger)
+        total = len(sample.events)
+        limit_from, limit_to = _span(total, RATE_LIMIT_SPAN)
+        outage_from, outage_to = _span(total, OUTAGE_SPAN)
+        phases = [
+            (0, limit_from, "Deliver events to the handlers, CRM healthy", None),
+            (
+                limit_from,
+                limit_to,
+                f"CRM rate limit on ({RATE_LIMIT_RPS:g} requests/s): the client waits what "
+                "Retry-After says",
+                lambda: crm.set_rate_limit(RATE_LIMIT_RPS),
+            ),
+            (limit_to, outage_from, "Rate limit off", lambda: crm.set_rate_limit(None)),
+            (
+                outage_from,
+                outage_to,
+                f"CRM outage (every request answers {OUTAGE_STATUS}): each event is retried "
+                "like Lambda, then dead-lettered; login noise needs no CRM and goes through",
+                lambda: crm.set_outage(OUTAGE_STATUS),
+            ),
+            (outage_to, total, "CRM back up: deliver the rest", lambda: crm.set_outage(None)),
+        ]
+        for start, end, title, switch in phases:
+            if switch is not None:
+                switch()
+            began = time.monotonic()
+            story.say(f"{title}: events {start + 1}-{end}")
+            _deliver(runner, sample.events[start:end])
+            story.note(_outcome_line(ledger.next_phase(), time.monotonic() - began))
+
+        reader = DlqReader(resources.dlq_url, wait_seconds=0)
+        dlq_before = list_letters(reader)
+        story.say("The DLQ now (auth0-sync dlq list): the CRM's failures and the malformed event")
+        _show_dlq(story, dlq_before)
+
+        began = time.monotonic()
+        dry = make_replayer(resources.dlq_url, dry_run=True, visibility_seconds=60)
+        dry_report = dry.run(Selection())
+        story.say(
+            "Dry run (auth0-sync replay --dry-run): what a replay would do; GETs only, "
+            "nothing written, nothing deleted",
+            *_dry_run_lines(dry_report),
+        )
+        story.note(f"({time.monotonic() - began:.1f}s; the DLQ still holds {reader.depth()})")
+
+        began = time.monotonic()
+        replayer = make_replayer(
+            resources.dlq_url, progress=sys.stderr.isatty(), visibility_seconds=60
+        )
+        replay_report = replayer.run(Selection())
+        for result in replay_report.results:
+            if result.status in ("applied", "skipped") and result.event_id:
+                ledger.handled.add(result.event_id)
+        story.say("Replay the DLQ (auth0-sync replay), the CRM healthy again")
+        for line in replay_report.render().splitlines():
+            story.note(line)
+        story.note(f"({time.monotonic() - began:.1f}s)")
+
+        dlq_after = list_letters(reader)
+        rows, mismatches, lost, unexpected = _reconciliation(
+            sample, crm, ledger, replay_report, dlq_before, dlq_after
+        )
+        story.say("Reconciliation: Auth0 truth vs the CRM")
+        width = max(len(name) for name, _, _ in rows)
+        for name, value, detail in rows:
+            story.note(f"{name:<{width}}  {value:>6}   {detail}")
+
+    elapsed = time.monotonic() - story.started
+    if mismatches or lost or unexpected:
+        print(
+            f"\nFAILED: {mismatches} mismatch(es), {lost} lost event(s), {unexpected} "
+            f"unexpected message(s) left in the DLQ ({elapsed:.0f}s)"
+        )
+        return 1
+    print(
+        f"\nOK: the CRM equals the Auth0 truth, 0 mismatches, 0 lost events; "
+        f"every process stopped ({elapsed:.0f}s)"
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with _sigterm_interrupts():
+            return run_demo(args.users, args.seed)
+    except OSError as exc:
+        print(f"auth0-sync demo: {exc}", file=sys.stderr)
+        return 1
+
+
+def _users(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be 1..100000, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the whole pipeline on this machine: stream, CRM faults, DLQ, replay, reconcile",
+        description="Start the reference CRM and local AWS on loopback, deliver a realistic "
+        "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
+        "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
+    )
+    parser.add_argument("--users", type=_users, default=DEFAULT_USERS, help="default %(default)s")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="default %(default)s")
+    parser.set_defaults(func=run)
