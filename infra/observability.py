@@ -39,6 +39,10 @@ APPLIED_METRICS = (
 )
 # Placeholder the operator replaces in the saved query before running it.
 USER_ID_PLACEHOLDER = "auth0|REPLACE_WITH_USER_ID"
+# The handlers log each outcome with a `status` (auth0_sync.sync.Status); this one means the
+# event went to the DLQ. A test keeps the two in step.
+DEAD_LETTERED_STATUS = "dead_lettered"
+OUTCOME_STATUS_KEY = "status"
 
 
 def _outcome(metric: Metric, **dimensions: str) -> cloudwatch.Metric:
@@ -334,14 +338,18 @@ class Observability(Construct):
             query_definition_name="auth0-sync/failures-by-reason-last-hour",
             log_groups=list(log_groups),
             query_string=logs.QueryString(
-                # ERROR lines from the handlers and the runtime, and Lambda's own reports of
-                # a timed-out or crashed invocation.
+                # Dead-lettered outcomes, transient failures (WARNING, retried by Lambda),
+                # errors from the handlers and the runtime, and Lambda's own reports of a
+                # timed-out or crashed invocation.
                 filter_statements=[
-                    'level in ["ERROR", "CRITICAL", "FATAL"] '
+                    f'{OUTCOME_STATUS_KEY} = "{DEAD_LETTERED_STATUS}" '
+                    'or level in ["WARNING", "ERROR", "CRITICAL", "FATAL"] '
                     'or record.status in ["timeout", "error", "failure"]'
                 ],
                 fields=[f"{reason} as failure_reason"],
-                stats_statements=["count(*) as failures by failure_reason, @log"],
+                stats_statements=[
+                    f"count(*) as failures by failure_reason, {OUTCOME_STATUS_KEY}, @log"
+                ],
                 sort="failures desc",
             ),
         )

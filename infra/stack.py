@@ -84,6 +84,15 @@ class Auth0SyncStack(Stack):
         CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter.queue.queue_url)
         CfnOutput(self, "CrmTokenSecretArn", value=self.crm_token.secret_arn)
         CfnOutput(self, "SyncStateTableName", value=self.tables.state_table.table_name)
+        CfnOutput(
+            self,
+            "ReplayFunctions",
+            description="`auth0-sync replay --target lambda --functions <this>`",
+            value=",".join(
+                f"{route.event_type}={function.function_name}"
+                for route, function in self.handlers.functions.items()
+            ),
+        )
 
 
 def build_app(

@@ -165,6 +165,17 @@ def test_concurrency_cap_and_retention_come_from_context(synth: Synth) -> None:
         assert invoke_config["MaximumEventAgeInSeconds"] == 3600
 
 
+def test_the_replay_output_names_each_function_by_event_type(template: Template) -> None:
+    parts = template.to_json()["Outputs"]["ReplayFunctions"]["Value"]["Fn::Join"][1]
+
+    expected: list[Any] = []
+    for route in ROUTES:
+        function_id, _ = function_for(template, route)
+        expected += [f",{route.event_type}=", {"Ref": function_id}]
+    expected[0] = expected[0].lstrip(",")
+    assert parts == expected
+
+
 def test_default_concurrency_cap(template: Template) -> None:
     for route in ROUTES:
         _, function = function_for(template, route)

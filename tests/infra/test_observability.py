@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from aws_cdk.assertions import Template
@@ -15,7 +15,9 @@ from auth0_sync.names import (
     SkipReason,
 )
 from auth0_sync.routing import ROUTES
+from auth0_sync.sync import Status
 from infra.config import StackConfig
+from infra.observability import DEAD_LETTERED_STATUS
 from tests.infra.cfn import function_for, logical_id, only, resources
 from tests.infra.conftest import Synth
 
@@ -152,4 +154,9 @@ def test_saved_queries_cover_every_handler_log_group(template: Template) -> None
     user_query = queries["auth0-sync/everything-about-one-auth0-user"]["QueryString"]
     assert 'filter @message like "auth0|REPLACE_WITH_USER_ID"' in user_query
     failures = queries["auth0-sync/failures-by-reason-last-hour"]["QueryString"]
-    assert "stats count(*) as failures by failure_reason" in failures
+    assert f'filter status = "{DEAD_LETTERED_STATUS}" or level in ["WARNING", ' in failures
+    assert "stats count(*) as failures by failure_reason, status, @log" in failures
+
+
+def test_the_failures_query_matches_the_handlers_outcome_status() -> None:
+    assert DEAD_LETTERED_STATUS in get_args(Status)
