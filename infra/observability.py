@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -232,7 +232,12 @@ class Observability(Construct):
             label="",
             period=PERIOD,
         )
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=Stack.of(self).stack_name,
+            default_interval=Duration.hours(6),
+        )
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
         )

@@ -128,6 +128,12 @@ def test_dashboard_shows_outcomes_by_reason_and_the_dlq(template: Template) -> N
     assert f"SEARCH('{{{METRICS_NAMESPACE},{METRIC_REASON_DIMENSION}," in body
 
 
+def test_the_dashboard_is_named_after_the_stack(template: Template) -> None:
+    _, dashboard = only(template, "AWS::CloudWatch::Dashboard")
+
+    assert dashboard["Properties"]["DashboardName"] == "Auth0Sync"
+
+
 def test_dashboard_shows_each_function_health(template: Template) -> None:
     body = _dashboard_body(template)
 
