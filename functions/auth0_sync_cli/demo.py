@@ -40,8 +40,8 @@ from auth0_sync_cli.tally import Tally
 DEFAULT_USERS = 200
 DEFAULT_SEED = 7
 # Where the CRM misbehaves, as shares of the stream: [start, end).
-RATE_LIMIT_SPAN = (0.35, 0.50)
-RATE_LIMIT_RPS = 10.0
+RATE_LIMIT_SPAN = (0.35, 0.47)
+RATE_LIMIT_RPS = 5.0
 OUTAGE_SPAN = (0.55, 0.60)
 OUTAGE_STATUS = 503
 # Lambda waits a minute or two between retries and a function may run for 30 s; the demo
@@ -188,7 +188,7 @@ def _dry_run_lines(report: ReplayReport) -> list[str]:
     examples = [r for r in report.results if r.planned][:2]
     examples += [r for r in report.results if r.status != "applied"][:2]
     for result in examples:
-        lines.extend("  " + line for line in result.line(dry_run=True).splitlines())
+        lines.extend("  " + line[:140] for line in result.line(dry_run=True).splitlines())
     return lines
 
 
@@ -344,7 +344,7 @@ def run_demo(users: int, seed: int) -> int:
         _show_dlq(story, dlq_before)
 
         began = time.monotonic()
-        dry = make_replayer(resources.dlq_url, dry_run=True, visibility_seconds=60)
+        dry = make_replayer(resources.dlq_url, dry_run=True, visibility_seconds=60, wait_seconds=0)
         dry_report = dry.run(Selection())
         story.say(
             "Dry run (auth0-sync replay --dry-run): what a replay would do; GETs only, "
@@ -355,7 +355,7 @@ def run_demo(users: int, seed: int) -> int:
 
         began = time.monotonic()
         replayer = make_replayer(
-            resources.dlq_url, progress=sys.stderr.isatty(), visibility_seconds=60
+            resources.dlq_url, progress=sys.stderr.isatty(), visibility_seconds=60, wait_seconds=0
         )
         replay_report = replayer.run(Selection())
         for result in replay_report.results:

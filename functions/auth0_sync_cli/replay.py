@@ -347,12 +347,7 @@ class ReplayReport:
         ]
         if not self.dry_run:
             lines.append(f"  {'messages deleted':<18}{self.deleted:>6}")
-            lines.append(
-                f"  {'CRM calls':<18}{sum(r.crm_calls for r in self.results):>6}"
-                "   (in-process target only)"
-                if any(r.crm_calls for r in self.results)
-                else f"  {'CRM calls':<18}{0:>6}"
-            )
+            lines.append(f"  {'CRM calls':<18}{sum(r.crm_calls for r in self.results):>6}")
         if self.interrupted:
             lines.append("  interrupted: the rest stays in the DLQ, released for the next run")
         if self.left:
@@ -686,10 +681,12 @@ def make_replayer(
     visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     environ: Mapping[str, str] | None = None,
+    wait_seconds: int | None = None,
 ) -> Replayer:
     """The replayer for a target (local: this process; lambda: the deployed functions)."""
     env = os.environ if environ is None else environ
-    reader = DlqReader(queue_url, wait_seconds=default_wait_seconds(env))
+    wait = default_wait_seconds(env) if wait_seconds is None else wait_seconds
+    reader = DlqReader(queue_url, wait_seconds=wait)
     common: dict[str, Any] = {
         "limiter": RateLimiter(rate),
         "progress": progress,
