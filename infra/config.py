@@ -219,7 +219,8 @@ def read_config(scope: Construct) -> StackConfig:
         config = StackConfig.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"context '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
+            f"context '{'.'.join(str(p) for p in err['loc'])}': "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ConfigurationError(f"invalid CDK context: {problems}") from exc
