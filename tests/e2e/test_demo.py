@@ -1,0 +1,176 @@
+"""The whole pipeline through the CLI, as a user runs it: `auth0-sync demo`, then the
+commands one by one (crm-server, local-aws, process, dlq list, replay) in their own processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync_cli.sample import generate, reconcile
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "auth0_sync_cli.main"]
+QUIET = {
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any AWS or CRM settings of the developer's own."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "CRM_")) and k not in {e.value for e in Env}
+    }
+    return {**env, **QUIET, **extra}
+
+
+def test_demo_ends_in_step_with_nothing_lost() -> None:
+    result = subprocess.run(
+        [*CLI, "demo", "--users", "40"],
+        env=clean_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    rows = dict(re.findall(r"^\s{4}(\S.*?\S)\s{2,}(\d+)\s", out, flags=re.MULTILINE))
+    assert rows["Mismatches"] == "0"
+    assert rows["Lost events"] == "0"
+    assert rows["Auth0 users (truth)"] == "40"
+    # The outage filled the DLQ; the replay drained it down to the malformed event.
+    assert int(rows["DLQ before replay"]) > 1
+    assert rows["DLQ after replay"] == "1"
+    assert "the malformed event (poison" in out
+    assert "OK: the CRM equals the Auth0 truth" in out
+    assert '"level"' not in out  # no JSON log lines in the story
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start(
+    args: Sequence[str], env: dict[str, str], ready: str
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a long-running CLI command; returns it and its output up to the `ready` line."""
+    process = subprocess.Popen([*CLI, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if ready in line:
+            # Keep reading, so a chatty server never blocks on a full pipe.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process, seen
+    raise AssertionError(f"{args[0]} did not start: {seen}")
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, str]]:
+    """`auth0-sync crm-server` and `auth0-sync local-aws` as their own processes."""
+    started: list[subprocess.Popen[str]] = []
+    try:
+        crm, banner = _start(["crm-server", "--port", "0"], clean_env(), "listening on")
+        started.append(crm)
+        crm_url = re.search(r"listening on (\S+)", banner)
+        assert crm_url is not None
+        aws, exports = _start(
+            ["local-aws", "--port", str(_free_port())], clean_env(), "Ctrl-C to stop"
+        )
+        started.append(aws)
+        env = clean_env(**dict(re.findall(r"^export (\w+)=(\S*)$", exports, flags=re.M)))
+        env[Env.CRM_BASE_URL] = crm_url.group(1)
+        yield env
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def admin(env: dict[str, str], method: str, path: str, body: Any = None) -> Any:
+    response = requests.request(
+        method,
+        f"{env[Env.CRM_BASE_URL]}/_admin/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {LOCAL_CRM_TOKEN}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def write_events(path: Path, events: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return str(path)
+
+
+def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
+    servers: dict[str, str], tmp_path: Path
+) -> None:
+    sample = generate(9, seed=11, specials=False, preexisting_share=0)
+    users = sorted(sample.truth)
+    healthy = [e for e in sample.events if e["detail"]["data"]["object"]["user_id"] in users[:6]]
+    rejected = [e for e in sample.events if e not in healthy]
+    # The last user's signup comes while the CRM is down; its later changes are rejected.
+    down = [next(e for e in rejected if e["detail"]["type"] == "user.created")]
+    rejected = [e for e in rejected if e is not down[0]]
+
+    ran = cli(servers, "process", write_events(tmp_path / "a.jsonl", healthy), "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["failed"] == {}
+
+    admin(servers, "POST", "outage", {"enabled": True, "status": 401})  # a wrong token
+    ran = cli(servers, "process", write_events(tmp_path / "b.jsonl", rejected), "--json")
+    assert json.loads(ran.stdout)["failed"] == {"crm_401": len(rejected)}
+    admin(servers, "POST", "outage", {"enabled": True, "status": 503})  # then down
+    ran = cli(servers, "process", write_events(tmp_path / "c.jsonl", down), "--json")
+    assert json.loads(ran.stdout)["failed"] == {"crm_503": 1}
+
+    listed = cli(servers, "dlq", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = json.loads(listed.stdout)
+    assert len(records) == len(rejected) + 1
+    assert {(r["shape"], r["reason"].split(":")[0]) for r in records} == {
+        ("handler", "crm_401"),
+        ("on_failure", "crm_503"),
+    }
+    assert {r["event_id"] for r in records} == {e["detail"]["id"] for e in [*rejected, *down]}
+
+    admin(servers, "POST", "outage", {"enabled": False})
+    replayed = cli(servers, "replay", "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    report = json.loads(replayed.stdout)
+    assert report["messages_deleted"] == len(records)
+    assert report["failed"] == {}
+    assert report["left"] == []
+
+    assert json.loads(cli(servers, "dlq", "list", "--json").stdout) == []
+    assert reconcile(sample.truth, admin(servers, "GET", "contacts")) == []
