@@ -138,3 +138,7 @@ CONTEXT_EVENT_SOURCE_NAME = "auth0EventSourceName"
 
 # EventBridge also records how often it tried the target before giving up (rule-target DLQ).
 DLQ_ATTR_EB_RETRY_ATTEMPTS = "RETRY_ATTEMPTS"
+
+# Outputs of the deployed stack that `auth0-sync dlq list/replay --stack NAME` reads.
+STACK_OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+STACK_OUTPUT_REPLAY_FUNCTIONS = "ReplayFunctions"  # "user.created=fn,user.updated=fn,..."
