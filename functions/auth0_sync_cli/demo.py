@@ -334,9 +334,17 @@ def run_demo(users: int, seed: int) -> int:
             if switch is not None:
                 switch()
             began = time.monotonic()
+            answered = Counter(crm.stats()["by_status"])
             story.say(f"{title}: events {start + 1}-{end}")
             _deliver(runner, sample.events[start:end])
-            story.note(_outcome_line(ledger.next_phase(), time.monotonic() - began))
+            line = _outcome_line(ledger.next_phase(), time.monotonic() - began)
+            answered = Counter(crm.stats()["by_status"]) - answered
+            faults = {code: n for code, n in answered.items() if code.startswith(("4", "5"))}
+            if faults:
+                line += "; the CRM answered " + ", ".join(
+                    f"{code} x{n}" for code, n in sorted(faults.items())
+                )
+            story.note(line)
 
         reader = DlqReader(resources.dlq_url, wait_seconds=0)
         dlq_before = list_letters(reader)

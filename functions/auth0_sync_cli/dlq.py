@@ -36,6 +36,7 @@ from auth0_sync.names import (
     DLQ_ATTR_FIRST_FAILURE,
     DLQ_ATTR_HANDLER,
     DLQ_ATTR_REASON,
+    STACK_OUTPUT_DLQ_URL,
     Env,
 )
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
@@ -294,11 +295,28 @@ class DlqReader:
         return sum(int(value) for value in attributes.values())
 
 
-def resolve_queue_url(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """--queue-url, else $DLQ_URL, else the local-aws queue found by name."""
+def stack_outputs(stack: str) -> dict[str, str]:
+    """The outputs of a deployed stack (CloudFormation), by output key."""
+    try:
+        answer = boto3.client("cloudformation").describe_stacks(StackName=stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise DlqError(f"--stack {stack}: cannot read the stack's outputs: {exc}") from exc
+    outputs = answer["Stacks"][0].get("Outputs", [])
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs}
+
+
+def resolve_queue_url(
+    explicit: str | None, environ: Mapping[str, str] | None = None, stack: str | None = None
+) -> str:
+    """--queue-url, else the stack's output, else $DLQ_URL, else the local-aws queue."""
     env = os.environ if environ is None else environ
     if explicit:
         return explicit
+    if stack:
+        outputs = stack_outputs(stack)
+        if STACK_OUTPUT_DLQ_URL not in outputs:
+            raise DlqError(f"--stack {stack}: no {STACK_OUTPUT_DLQ_URL} output: is it auth0-sync?")
+        return outputs[STACK_OUTPUT_DLQ_URL]
     if env.get(Env.DLQ_URL):
         return env[Env.DLQ_URL]
     try:
@@ -371,7 +389,8 @@ def list_letters(reader: DlqReader) -> list[DeadLetter]:
 def run_list(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
-        reader = DlqReader(resolve_queue_url(args.queue_url), wait_seconds=default_wait_seconds())
+        queue_url = resolve_queue_url(args.queue_url, stack=args.stack)
+        reader = DlqReader(queue_url, wait_seconds=default_wait_seconds())
         letters = list_letters(reader)
     except DlqError as exc:
         print(f"auth0-sync dlq list: {exc}", file=sys.stderr)
@@ -389,7 +408,13 @@ def run_list(args: argparse.Namespace) -> int:
 def add_queue_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queue-url",
-        help=f"the DLQ (default: ${Env.DLQ_URL}, else the local-aws queue {DEFAULT_DLQ_NAME})",
+        help=f"the DLQ (default: the --stack output, else ${Env.DLQ_URL}, else the local-aws "
+        f"queue {DEFAULT_DLQ_NAME})",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help=f"the deployed stack (e.g. Auth0Sync): read its {STACK_OUTPUT_DLQ_URL} output",
     )
 
 

@@ -39,7 +39,7 @@ from auth0_sync.crm import Contact, RestCrmClient
 from auth0_sync.dead_letter import Failure, SqsDeadLetterQueue
 from auth0_sync.errors import ConfigError, ContactExists, TransientError
 from auth0_sync.events import identity_of, normalise_type
-from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
+from auth0_sync.names import SERVICE_NAME, STACK_OUTPUT_REPLAY_FUNCTIONS, EventType, SkipReason
 from auth0_sync.routing import route_for
 from auth0_sync.runtime import build_service, token_provider
 from auth0_sync.service import SyncService
@@ -53,6 +53,7 @@ from auth0_sync_cli.dlq import (
     add_queue_argument,
     default_wait_seconds,
     resolve_queue_url,
+    stack_outputs,
 )
 from auth0_sync_cli.runner import LocalContext, LocalRunner, function_name_for
 
@@ -636,6 +637,17 @@ def parse_functions(text: str) -> dict[str, str]:
     return functions
 
 
+def functions_of_stack(stack: str) -> dict[str, str]:
+    """The handlers' names from the stack's output (`user.created=fn,...`)."""
+    text = stack_outputs(stack).get(STACK_OUTPUT_REPLAY_FUNCTIONS)
+    if not text:
+        raise ConfigError(f"--stack {stack}: no {STACK_OUTPUT_REPLAY_FUNCTIONS} output")
+    try:
+        return parse_functions(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"--stack {stack}: {STACK_OUTPUT_REPLAY_FUNCTIONS}: {exc}") from exc
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -699,8 +711,8 @@ def make_replayer(
     if target == "lambda":
         if not functions:
             raise ConfigError(
-                "--target lambda needs --functions user.created=NAME,user.updated=NAME,"
-                "user.deleted=NAME (the deployed handlers' names)"
+                "--target lambda needs --stack NAME (the deployed stack) or --functions "
+                "user.created=NAME,user.updated=NAME,user.deleted=NAME"
             )
         invoker = LambdaInvoker(functions)
         invoker.check()
@@ -723,12 +735,15 @@ def quiet_handler_logs() -> None:
 def run(args: argparse.Namespace) -> int:
     quiet_handler_logs()
     try:
-        queue_url = resolve_queue_url(args.queue_url)
+        queue_url = resolve_queue_url(args.queue_url, stack=args.stack)
+        functions = args.functions
+        if functions is None and args.stack and args.target == "lambda":
+            functions = functions_of_stack(args.stack)
         replayer = make_replayer(
             queue_url,
             dry_run=args.dry_run,
             target=args.target,
-            functions=args.functions,
+            functions=functions,
             rate=args.rate,
             progress=args.progress or sys.stderr.isatty(),
             visibility_seconds=args.visibility,
@@ -795,7 +810,8 @@ def register(subparsers: Any) -> None:
         "--functions",
         type=parse_functions,
         metavar="TYPE=NAME,...",
-        help="--target lambda: the function of each type, e.g. "
+        help="--target lambda: the function of each type (default: the --stack's "
+        f"{STACK_OUTPUT_REPLAY_FUNCTIONS} output), e.g. "
         "user.created=Auth0Sync-HandlersUserCreated-AbC,user.updated=...,user.deleted=...",
     )
     parser.add_argument(

@@ -19,11 +19,19 @@ from werkzeug.serving import make_server
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.errors import ConfigError
-from auth0_sync.names import DLQ_ATTR_ATTEMPTS, DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_REASON
+from auth0_sync.names import (
+    DLQ_ATTR_ATTEMPTS,
+    DLQ_ATTR_ERROR_CLASS,
+    DLQ_ATTR_REASON,
+    STACK_OUTPUT_DLQ_URL,
+    STACK_OUTPUT_REPLAY_FUNCTIONS,
+    Env,
+)
 from auth0_sync.routing import ROUTES
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.dlq import DlqReader
 from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.main import main
 from auth0_sync_cli.replay import LambdaInvoker, Replayer, Selection
 from auth0_sync_cli.runner import LocalContext
 from tests.integration.test_replay import messages, put_delivery_failure, put_on_failure, user_event
@@ -181,3 +189,36 @@ def test_an_unknown_function_name_is_refused_before_anything_runs(
     invoker = LambdaInvoker({"user.created": "nope"}, client=client)
     with pytest.raises(ConfigError, match=r"--functions user.created=nope: .*Function not found"):
         invoker.check()
+
+
+def test_the_cli_finds_the_queue_and_the_functions_in_the_stack_outputs(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    lambda_api: LambdaDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outputs = {
+        STACK_OUTPUT_DLQ_URL: sync_env.dlq_url,
+        STACK_OUTPUT_REPLAY_FUNCTIONS: ",".join(f"{t}={n}" for t, n in FUNCTIONS.items()),
+    }
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName="Auth0Sync", TemplateBody=json.dumps(template)
+    )
+    monkeypatch.delenv(Env.DLQ_URL)  # only the stack says where the queue is
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_api.url)  # boto3's per-service URL
+    # The double runs the handlers in this process: keep their metrics off our stdout.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    put_on_failure(sync_env.dlq_url, user_event(5))
+
+    code = main(["replay", "--target", "lambda", "--stack", "Auth0Sync", "--json"])
+
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["applied"], report["messages_deleted"]) == ({"created": 1}, 1)
+    assert [call["function"] for call in lambda_api.calls] == ["Auth0Sync-UserCreated"]
+    assert messages(sync_env) == []
