@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +64,33 @@ def test_demo_ends_in_step_with_nothing_lost() -> None:
     assert "the malformed event (poison" in out
     assert "OK: the CRM equals the Auth0 truth" in out
     assert '"level"' not in out  # no JSON log lines in the story
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
+    process = subprocess.Popen(
+        [*CLI, "demo", "--users", "40"],
+        env=clean_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        # Ctrl-C's default action, whatever the test runner's shell set for its children.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "Deliver events" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=20)
+    assert process.returncode == 130, seen + rest
+    ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", seen)]
+    assert len(ports) == 2
+    for port in ports:  # both servers are gone: their ports can be bound again
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
 
 
 def _free_port() -> int:
