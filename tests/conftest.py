@@ -40,11 +40,13 @@ def crm_server() -> Iterator[CrmServer]:
 
 
 @pytest.fixture
-def crm(crm_server: CrmServer) -> CrmServer:
-    """The shared CRM server, emptied and with every fault off, so each test starts clean."""
+def crm(crm_server: CrmServer) -> Iterator[CrmServer]:
+    """The shared CRM server, emptied and with every fault off, so each test starts clean
+    and leaves no fault behind for tests that use the session server directly."""
     crm_server.clear_faults()
     crm_server.reset()
-    return crm_server
+    yield crm_server
+    crm_server.clear_faults()
 
 
 EVENTS_DIR = Path(__file__).parent / "events"

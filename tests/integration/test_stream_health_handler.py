@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,28 @@ from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, SERVICE_NAME, Env
 from auth0_sync.streams.client import TOKEN_CACHE
 from auth0_sync_cli.runner import LocalContext
 from tests.fakes.auth0_mgmt import CLIENT_ID, CLIENT_SECRET, FakeAuth0
+
+
+class _Keep(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def health_logs() -> Iterator[list[logging.LogRecord]]:
+    """Records of the service's logger, caught at the logger itself: pytest's caplog
+    depends on propagation, which Powertools loggers created earlier in the run alter."""
+    records: list[logging.LogRecord] = []
+    keep = _Keep(records)
+    service_logger = logging.getLogger(SERVICE_NAME)
+    service_logger.addHandler(keep)
+    yield records
+    service_logger.removeHandler(keep)
+
 
 pytestmark = pytest.mark.integration
 
@@ -110,14 +133,14 @@ def test_near_the_threshold_the_check_warns_and_publishes_the_count(
     secret_arn: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
+    health_logs: list[logging.LogRecord],
 ) -> None:
     stream_id = watch(fake, monkeypatch)
     fake.add_failed_deliveries(stream_id, 260)
     assert invoke()["status"] == "warning"
     out = capsys.readouterr().out
     assert metric_values(out)["FailedDeliveries"][0] == 260
-    [log] = [r for r in caplog.records if r.getMessage() == "stream health"]
+    [log] = [r for r in health_logs if r.getMessage() == "stream health"]
     assert (log.levelname, log.__dict__["health"], log.__dict__["failed_deliveries"]) == (
         "WARNING",
         "warning",
@@ -161,7 +184,7 @@ def test_auth0_refusal_raises_and_publishes_nothing(
     secret_arn: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
+    health_logs: list[logging.LogRecord],
 ) -> None:
     stream_id = watch(fake, monkeypatch)
     fake.scopes = frozenset({"read:event_streams"})
@@ -172,9 +195,9 @@ def test_auth0_refusal_raises_and_publishes_nothing(
     out = capsys.readouterr().out
     # No datapoint: the StreamEnabled alarm treats missing data as breaching.
     assert emitted(out) == []
-    [log] = [r for r in caplog.records if r.getMessage() == "stream health check failed"]
+    [log] = [r for r in health_logs if r.getMessage() == "stream health check failed"]
     assert (log.levelname, log.__dict__["status"]) == ("ERROR", 403)
-    assert all(CLIENT_SECRET not in str(r.__dict__) for r in caplog.records)
+    assert all(CLIENT_SECRET not in str(r.__dict__) for r in health_logs)
 
 
 def test_a_secret_without_credentials_is_named(
