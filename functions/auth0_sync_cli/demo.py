@@ -270,11 +270,11 @@ def _reconciliation(
 def run_demo(users: int, seed: int) -> int:
     """The story; 0 when the CRM equals the truth and no event was lost."""
     os.environ.update(QUIET_ENVIRONMENT)
-    quiet_handler_logs()
     story = Story()
     print("auth0-sync demo: Auth0 Event Streams -> EventBridge -> handlers -> CRM, on this machine")
     print("(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)")
     with ExitStack() as running:
+        running.enter_context(quiet_handler_logs())
         crm = CrmServer(port=free_port(LOCAL_CRM_PORT))
         crm.start()
         running.callback(crm.stop)

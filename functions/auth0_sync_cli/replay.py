@@ -725,15 +725,33 @@ def make_replayer(
     return Replayer(reader, invoke=runner.invoke, failures=failures, carry=carry, **common)
 
 
-def quiet_handler_logs() -> None:
-    """The handlers' per-event log lines would bury the summary that says the same."""
-    for name in [SERVICE_NAME, *logging.root.manager.loggerDict]:
-        if name == SERVICE_NAME or name.startswith(SERVICE_NAME + "."):
-            logging.getLogger(name).setLevel(logging.ERROR)
+@contextmanager
+def quiet_handler_logs() -> Iterator[None]:
+    """Errors only from the handlers' loggers while inside: their per-event lines would
+    bury the summary that says the same. The levels are restored on the way out."""
+    names = [SERVICE_NAME, *logging.root.manager.loggerDict]
+    loggers = [
+        logging.getLogger(name)
+        for name in names
+        if name == SERVICE_NAME or name.startswith(SERVICE_NAME + ".")
+    ]
+    before = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in before:
+            if logger.level == logging.ERROR:  # unless configured again meanwhile
+                logger.setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_handler_logs()
+    with quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         queue_url = resolve_queue_url(args.queue_url, stack=args.stack)
         functions = args.functions
