@@ -65,6 +65,7 @@ Invoke = Callable[[Any], Outcome]
 
 DEFAULT_VISIBILITY_SECONDS = 300
 DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_RATE = 10.0
 # A held message's visibility is renewed when less than this is left (one invocation+).
 RENEW_MARGIN_SECONDS = 60
 
@@ -821,7 +822,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--user", metavar="ID", help="only events of this Auth0 user id")
     parser.add_argument(
-        "--rate", type=_positive_float, metavar="R", help="at most R events per second"
+        "--rate",
+        type=_positive_float,
+        default=DEFAULT_RATE,
+        metavar="R",
+        help="at most R events per second: the CRM's rate limit is shared with live traffic "
+        "(default %(default)s)",
     )
     parser.add_argument("--target", choices=("local", "lambda"), default="local")
     parser.add_argument(
