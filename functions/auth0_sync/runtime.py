@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from auth0_sync.crm import RestCrmClient
@@ -65,13 +66,18 @@ def build_service(
     idempotency_client: Any = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SyncService:
-    """The sync service with AWS adapters by default (boto3 clients are created lazily)."""
+    """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily)."""
     crm = RestCrmClient(
         settings.crm_base_url,
         token_provider(settings),
         timeout_seconds=settings.crm_timeout_seconds,
     )
-    core = SyncCore(settings, crm, state or DynamoSyncStateStore(settings.state_table))
+    if state is None:
+        # One DynamoDB client for the state and the idempotency records: every boto3
+        # client costs tens of milliseconds of cold start to build.
+        idempotency_client = idempotency_client or boto3.client("dynamodb")
+        state = DynamoSyncStateStore(settings.state_table, idempotency_client)
+    core = SyncCore(settings, crm, state)
     return SyncService(
         core,
         dead_letters or SqsDeadLetterQueue(settings.dlq_url),

@@ -11,19 +11,22 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from auth0_sync.errors import TransientError
 from auth0_sync.names import STATE_TABLE_PK
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 
 @dataclass
@@ -62,32 +65,54 @@ def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
     return SyncState(user_id=user_id, **{name: item.get(name) for name in _FIELDS})
 
 
-class DynamoSyncStateStore:
-    """Sync state in DynamoDB (one item per user, key `user_id`)."""
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
 
-    def __init__(self, table_name: str, table: Table | None = None) -> None:
+
+def _values(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+class DynamoSyncStateStore:
+    """Sync state in DynamoDB (one item per user, key `user_id`).
+
+    It speaks through a low-level client, which the idempotency layer can share: a boto3
+    resource alone costs ~150 ms of cold start to build, a second client ~70 ms.
+    """
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self._table_name = table_name
-        self._table = table
+        self._client = client
 
     @property
-    def table(self) -> Table:
-        if self._table is None:  # created lazily: after moto starts, in tests
-            self._table = boto3.resource("dynamodb").Table(self._table_name)
-        return self._table
+    def client(self) -> DynamoDBClient:
+        if self._client is None:  # created lazily: after moto starts, in tests
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _key(self, user_id: str) -> dict[str, AttributeValueTypeDef]:
+        return {STATE_TABLE_PK: {"S": user_id}}
 
     def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
         """Take the user's lease and return its state; `TransientError` if someone holds it."""
         now = time.time()
         try:
-            response = self.table.update_item(
-                Key={STATE_TABLE_PK: user_id},
+            response = self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(user_id),
                 UpdateExpression="SET lease_owner = :owner, lease_until = :until",
                 ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
-                ExpressionAttributeValues={
-                    ":owner": owner,
-                    ":until": Decimal(str(round(now + lease_seconds, 3))),
-                    ":now": Decimal(str(round(now, 3))),
-                },
+                ExpressionAttributeValues=_values(
+                    {
+                        ":owner": owner,
+                        ":until": Decimal(str(round(now + lease_seconds, 3))),
+                        ":now": Decimal(str(round(now, 3))),
+                    }
+                ),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -96,7 +121,7 @@ class DynamoSyncStateStore:
                     f"user {user_id} is being synced by another invocation", "lease_held"
                 ) from exc
             raise TransientError(f"state table: {exc}", "state_unavailable") from exc
-        return _from_item(user_id, dict(response.get("Attributes", {})))
+        return _from_item(user_id, _plain(response.get("Attributes", {})))
 
     def commit(self, state: SyncState, owner: str) -> None:
         """Write the new state and drop the lease, only if we still hold it."""
@@ -104,11 +129,12 @@ class DynamoSyncStateStore:
         values[":owner"] = owner
         assignments = ", ".join(f"{name} = :{name}" for name in _FIELDS)
         try:
-            self.table.update_item(
-                Key={STATE_TABLE_PK: state.user_id},
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(state.user_id),
                 UpdateExpression=f"SET {assignments} REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=_values(values),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -122,17 +148,20 @@ class DynamoSyncStateStore:
         """Drop the lease without changing the state (after a failure)."""
         # A failed condition means the lease expired or was taken over: nothing of ours.
         with contextlib.suppress(ClientError):
-            self.table.update_item(
-                Key={STATE_TABLE_PK: user_id},
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(user_id),
                 UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": owner},
+                ExpressionAttributeValues=_values({":owner": owner}),
             )
 
     def get(self, user_id: str) -> SyncState | None:
         """Read one user's state (for operators and tests)."""
-        item = self.table.get_item(Key={STATE_TABLE_PK: user_id}, ConsistentRead=True).get("Item")
-        return _from_item(user_id, dict(item)) if item else None
+        item = self.client.get_item(
+            TableName=self._table_name, Key=self._key(user_id), ConsistentRead=True
+        ).get("Item")
+        return _from_item(user_id, _plain(item)) if item else None
 
 
 @dataclass
