@@ -8,6 +8,7 @@ exposes admin endpoints under /_admin/ to drive them and read request counts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import math
@@ -377,6 +378,23 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     return app
 
 
+def stop_waitress(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server running in `thread` and close its connections."""
+
+    def close_everything() -> None:
+        wasyncore.close_all(server._map, ignore_all=True)
+
+    # Closing from inside the serving loop (via its trigger) ends the loop at once,
+    # instead of racing it from this thread. If the loop has already closed its trigger,
+    # pulling it fails: then the loop is ending anyway.
+    if thread is not None and thread.is_alive():
+        with contextlib.suppress(OSError):
+            server.trigger.pull_trigger(close_everything)
+        thread.join(timeout=5)
+    close_everything()
+    server.task_dispatcher.shutdown(timeout=5)
+
+
 class CrmServer:
     """The reference CRM on a loopback port, served by waitress from a background thread."""
 
@@ -449,17 +467,7 @@ class CrmServer:
         if server is None:
             return
         self._server = self._thread = None
-
-        def close_everything() -> None:
-            wasyncore.close_all(server._map, ignore_all=True)
-
-        # Closing from inside the serving loop (via its trigger) ends the loop at once,
-        # instead of racing it from this thread.
-        if thread is not None and thread.is_alive():
-            server.trigger.pull_trigger(close_everything)
-            thread.join(timeout=5)
-        close_everything()
-        server.task_dispatcher.shutdown(timeout=5)
+        stop_waitress(server, thread)
 
     def __enter__(self) -> CrmServer:
         return self.start()

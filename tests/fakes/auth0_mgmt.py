@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from waitress import wasyncore
 from waitress.server import create_server
+
+from auth0_sync_cli.crm_server import stop_waitress
 
 ALL_SCOPES = frozenset(
     {
@@ -111,17 +112,7 @@ class FakeAuth0:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        server = self._server
-
-        def close_everything() -> None:
-            wasyncore.close_all(server._map, ignore_all=True)
-
-        # Closed from inside the serving loop (its trigger), the loop ends at once.
-        if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_everything)
-            self._thread.join(timeout=5)
-        close_everything()
-        server.task_dispatcher.shutdown(timeout=5)
+        stop_waitress(self._server, self._thread)
 
     @property
     def base_url(self) -> str:
