@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: `cdk synth` / `cdk deploy` run this (see cdk.json and docs/deploy.md)."""
+"""CDK entry point: `cdk synth` and `cdk deploy` run this (see cdk.json and the README)."""
 
 from __future__ import annotations
 

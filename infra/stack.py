@@ -8,6 +8,7 @@ from aws_cdk import App, CfnOutput, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
+from auth0_sync.names import STACK_OUTPUT_DLQ_URL, STACK_OUTPUT_REPLAY_FUNCTIONS
 from auth0_sync.routing import ROUTES
 from infra.config import StackConfig, read_config
 from infra.dead_letter import DeadLetterQueue
@@ -81,12 +82,12 @@ class Auth0SyncStack(Stack):
             )
             self.observability.add_alarm_row("Auth0 event stream health", self.stream_health.alarms)
         CfnOutput(self, "EventBusName", value=self.routing.event_bus_name)
-        CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter.queue.queue_url)
+        CfnOutput(self, STACK_OUTPUT_DLQ_URL, value=self.dead_letter.queue.queue_url)
         CfnOutput(self, "CrmTokenSecretArn", value=self.crm_token.secret_arn)
         CfnOutput(self, "SyncStateTableName", value=self.tables.state_table.table_name)
         CfnOutput(
             self,
-            "ReplayFunctions",
+            STACK_OUTPUT_REPLAY_FUNCTIONS,
             description="`auth0-sync replay --target lambda --functions <this>`",
             value=",".join(
                 f"{route.event_type}={function.function_name}"
