@@ -13,16 +13,14 @@ import hmac
 import json
 import math
 import random
-import signal
 import socket
 import sqlite3
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType, TracebackType
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -38,6 +36,7 @@ from auth0_sync_cli.crm_store import (
     InvalidContact,
     validate_fields,
 )
+from auth0_sync_cli.signals import sigterm_interrupts
 
 CONTACTS_PATH = "/contacts"
 ADMIN_PREFIX = "/_admin/"
@@ -559,20 +558,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt, so Ctrl-C and `kill` stop the same way."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve the reference CRM until Ctrl-C or SIGTERM."""
     try:
@@ -599,7 +584,7 @@ def run(args: argparse.Namespace) -> int:
         f"export {Env.CRM_BASE_URL}={server.base_url} {Env.CRM_API_TOKEN}={server.token}",
         flush=True,
     )
-    with _stop_on_signals():
+    with sigterm_interrupts():
         try:
             while True:
                 time.sleep(3600)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from auth0_sync.crm import RestCrmClient
@@ -35,6 +33,7 @@ from auth0_sync_cli.local_aws import LocalAws
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
 from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.sample import DEACTIVATED, SampleStream, generate, reconcile
+from auth0_sync_cli.signals import sigterm_interrupts
 from auth0_sync_cli.tally import Tally
 
 DEFAULT_USERS = 200
@@ -104,18 +103,6 @@ class Story:
 
     def note(self, line: str) -> None:
         print(f"    {line}", flush=True)
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _outcome_line(tally: Tally, seconds: float) -> str:
@@ -400,7 +387,7 @@ def run_demo(users: int, seed: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             return run_demo(args.users, args.seed)
     except OSError as exc:
         print(f"auth0-sync demo: {exc}", file=sys.stderr)

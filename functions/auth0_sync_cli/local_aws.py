@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from auth0_sync.names import (
     Env,
 )
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
+from auth0_sync_cli.signals import sigterm_interrupts
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -150,10 +150,9 @@ def run(args: argparse.Namespace) -> int:
     for name, value in resources.environment().items():
         print(f"export {name}={value}")
     print("Ctrl-C to stop.", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        with sigterm_interrupts():
+            threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:

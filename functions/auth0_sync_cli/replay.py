@@ -21,14 +21,12 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import boto3
@@ -56,6 +54,7 @@ from auth0_sync_cli.dlq import (
     stack_outputs,
 )
 from auth0_sync_cli.runner import LocalContext, LocalRunner, function_name_for
+from auth0_sync_cli.signals import sigterm_interrupts
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -669,20 +668,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """`kill` stops a replay the way Ctrl-C does: the messages in hand are released."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def make_replayer(
     queue_url: str,
     *,
@@ -777,7 +762,7 @@ def _run(args: argparse.Namespace) -> int:
         max_events=args.max,
     )
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             report = replayer.run(selection)
     except DlqError as exc:
         print(f"auth0-sync replay: {exc}", file=sys.stderr)
