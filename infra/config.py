@@ -35,9 +35,8 @@ from auth0_sync.settings import (
 RULE_TARGET_RETRY_ATTEMPTS = 185
 RULE_TARGET_MAX_EVENT_AGE_HOURS = 24
 
-# Handlers: the CRM client retries within the invocation, so the timeout leaves room for a
-# few backed-off calls; 256 MB gives the arm64 CPU share that keeps cold starts short.
-FUNCTION_TIMEOUT_SECONDS = 30
+# Handlers: 256 MB gives the arm64 CPU share that keeps cold starts short. The timeout
+# (FUNCTION_TIMEOUT_SECONDS) is shared with the local runner, in auth0_sync.names.
 FUNCTION_MEMORY_MB = 256
 
 # Secrets Manager ARNs end in "-" plus six random characters; IAM needs the whole ARN.

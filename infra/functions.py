@@ -11,10 +11,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from auth0_sync.names import ASYNC_RETRY_ATTEMPTS, METRICS_NAMESPACE, SERVICE_NAME, Env
+from auth0_sync.names import (
+    ASYNC_RETRY_ATTEMPTS,
+    FUNCTION_TIMEOUT_SECONDS,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    Env,
+)
 from auth0_sync.routing import Route
 from infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
-from infra.config import FUNCTION_MEMORY_MB, FUNCTION_TIMEOUT_SECONDS, StackConfig
+from infra.config import FUNCTION_MEMORY_MB, StackConfig
 from infra.dead_letter import DeadLetterQueue
 from infra.secret import CrmTokenSecret
 from infra.state import SyncStateTables

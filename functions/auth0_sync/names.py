@@ -81,6 +81,9 @@ DLQ_ATTR_EB_ERROR_MESSAGE = "ERROR_MESSAGE"
 
 # Lambda asynchronous invocation: retries after the first attempt (Lambda's own maximum is 2).
 ASYNC_RETRY_ATTEMPTS = 2
+# The handlers' timeout: the CRM client retries within the invocation, so it leaves room for
+# a few backed-off calls. The local runner gives each invocation the same budget.
+FUNCTION_TIMEOUT_SECONDS = 30
 
 # Reference CRM server (local mode): the bearer token it accepts unless told otherwise.
 LOCAL_CRM_TOKEN = "local-crm-token"  # a loopback test server's default, not a secret

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
+from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
@@ -34,6 +35,7 @@ def build_local_sync(
     on_outcome: Callable[[Outcome], None] | None = None,
     environ: Mapping[str, str] | None = None,
     backoff_seconds: float = 0.2,
+    timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
 ) -> LocalSync:
     """The same service Lambda runs, with DynamoDB/SQS (mode aws) or memory adapters."""
     env = os.environ if environ is None else environ
@@ -54,5 +56,7 @@ def build_local_sync(
             use_idempotency_table=False,
             on_outcome=on_outcome,
         )
-    runner = LocalRunner(service, dead_letters, backoff_seconds=backoff_seconds)
+    runner = LocalRunner(
+        service, dead_letters, backoff_seconds=backoff_seconds, timeout_seconds=timeout_seconds
+    )
     return LocalSync(runner, dead_letters, wants_aws(mode, env))

@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from auth0_sync.errors import ConfigError
+from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
 from auth0_sync_cli.local_mode import build_local_sync
 from auth0_sync_cli.tally import Tally
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     tally = Tally()
     try:
-        local = build_local_sync(args.state, on_outcome=tally.add)
+        local = build_local_sync(args.state, on_outcome=tally.add, timeout_seconds=args.timeout)
     except ConfigError as exc:
         print(f"auth0-sync process: {exc}", file=sys.stderr)
         return 2
@@ -90,4 +91,22 @@ def register(subparsers: Any) -> None:
         help="sync state, idempotency and DLQ: AWS APIs (local-aws) or memory; "
         "auto = aws when AWS_ENDPOINT_URL is set",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=FUNCTION_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="each invocation's time budget, as the function's timeout in AWS "
+        "(default %(default)s); a CRM outage is waited out within it, then retried",
+    )
     parser.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value

@@ -16,7 +16,12 @@ from typing import Protocol
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import TransientError
 from auth0_sync.events import identity_of
-from auth0_sync.names import ASYNC_RETRY_ATTEMPTS, LOCAL_REGION, SERVICE_NAME
+from auth0_sync.names import (
+    ASYNC_RETRY_ATTEMPTS,
+    FUNCTION_TIMEOUT_SECONDS,
+    LOCAL_REGION,
+    SERVICE_NAME,
+)
 from auth0_sync.routing import route_for
 from auth0_sync.service import SyncService
 from auth0_sync.sync import Outcome
@@ -29,7 +34,7 @@ class LocalContext:
     """The parts of Lambda's context the handlers and Powertools read."""
 
     function_name: str
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS
     memory_limit_in_mb: int = 256
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     _deadline: float = field(init=False)
@@ -71,7 +76,7 @@ class LocalRunner:
         *,
         retry_attempts: int = ASYNC_RETRY_ATTEMPTS,
         backoff_seconds: float = 0.2,
-        timeout_seconds: float = 30.0,
+        timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
     ) -> None:
         self.service = service
         self.on_failure = on_failure

@@ -122,3 +122,21 @@ def test_shuffled_triplicated_stream_against_local_aws_matches_the_truth(
     assert result["failed"] == {}
     assert result["skipped"]["duplicate"] >= 2 * len(sample.events)
     assert reconcile(sample.truth, crm_env.contacts()) == []
+
+
+def test_outage_is_retried_like_lambda_then_dead_lettered_within_the_timeout(
+    crm_env: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crm_env.set_outage(503)
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(load_event("user_created")))
+    result = run_json([str(path), "--timeout", "1.8"], capsys)
+    assert result["failed"] == {"crm_503": 1}
+    # Three invocations (the first and Lambda's two retries), each retrying within its budget.
+    assert crm_env.stats()["by_status"]["503"] >= 3
+
+
+def test_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["process", "x.jsonl", "--timeout", "0"])
+    assert "--timeout: must be > 0, got 0" in capsys.readouterr().err
