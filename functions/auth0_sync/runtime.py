@@ -27,14 +27,22 @@ def secret_token(secret_arn: str) -> Callable[[], str]:
     The secret holds the token itself, or JSON `{"token": "..."}`.
     """
 
+    providers: list[parameters.SecretsProvider] = []
+
     def token() -> str:
+        if not providers:
+            # A client of boto3's default session, which the DynamoDB client already built:
+            # Powertools' default provider builds a session of its own (~65 ms cold start).
+            providers.append(
+                parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+            )
         try:
-            value = parameters.get_secret(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+            value = providers[0].get(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
         except parameters.exceptions.GetParameterError as exc:
             raise TransientError(
                 f"CRM token secret {secret_arn} cannot be read: {exc}", "crm_token_unavailable"
             ) from exc
-        text = value if isinstance(value, str) else bytes(value).decode("utf-8")
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
         if text.lstrip().startswith("{"):
             text = str(json.loads(text).get("token", ""))
         if not text.strip():
