@@ -1,0 +1,198 @@
+"""The peers every figure runs against: `auth0-sync local-aws` and `auth0-sync crm-server`.
+
+Both run as their own processes, as a user starts them, so the process being measured holds
+only the sync: their CPU does not show in its profile nor compete for its GIL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync.settings import Settings
+from auth0_sync_cli.local_aws import LocalResources, create_resources
+
+READY_LINE = "Ctrl-C to stop."
+START_TIMEOUT_SECONDS = 60.0
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    """argv running the `auth0-sync` CLI with this interpreter."""
+    return [sys.executable, "-m", "auth0_sync_cli.main", *args]
+
+
+def _wait_for(what: str, ready: Any, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start; its output:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def _accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class CrmAdmin:
+    """The reference CRM's admin endpoints over HTTP (`/_admin/...`)."""
+
+    def __init__(self, base_url: str, token: str = LOCAL_CRM_TOKEN) -> None:
+        self.base_url = base_url
+        self.token = token
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._session.request(method, self.base_url + path, json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        """Contract requests counted by the server: total, by method, by status."""
+        result: dict[str, Any] = self._call("GET", "/_admin/stats")
+        return result
+
+    def contacts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/_admin/contacts")
+        return result
+
+    def reset(self) -> None:
+        """No contacts, no counts, no faults."""
+        self._call("POST", "/_admin/reset")
+        self.set_rate_limit(None)
+
+    def reset_stats(self) -> None:
+        self._call("POST", "/_admin/stats/reset")
+
+    def set_rate_limit(self, rps: float | None) -> None:
+        self._call("POST", "/_admin/rate-limit", {"rps": rps})
+
+    def seed(self, contacts: list[dict[str, Any]]) -> None:
+        """Contacts that exist before the stream (created through the contract, then the
+        counts are reset so they do not count against either flow)."""
+        for fields in contacts:
+            self._call("POST", "/contacts", fields)
+        self.reset_stats()
+
+
+@dataclass
+class Peers:
+    """local-aws and the reference CRM, each in its own process on a free loopback port."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
+    aws_port: int = field(default_factory=free_port)
+    crm_port: int = field(default_factory=free_port)
+    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    resources: LocalResources | None = None
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def crm_url(self) -> str:
+        return f"http://127.0.0.1:{self.crm_port}"
+
+    @property
+    def crm(self) -> CrmAdmin:
+        return CrmAdmin(self.crm_url)
+
+    def _spawn(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        self._processes.append(process)
+        return process, log
+
+    def start(self) -> Peers:
+        aws, aws_log = self._spawn("local-aws", cli("local-aws", "--port", str(self.aws_port)))
+        crm, crm_log = self._spawn("crm-server", cli("crm-server", "--port", str(self.crm_port)))
+        _wait_for("local-aws", lambda: READY_LINE in aws_log.read_text(), aws, aws_log)
+        _wait_for("crm-server", lambda: _accepting(self.crm_port), crm, crm_log)
+        # Idempotent: finds the resources local-aws created and returns their names.
+        self.resources = create_resources(self.aws_url)
+        return self
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._processes.clear()
+
+    def __enter__(self) -> Peers:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset_aws(self) -> LocalResources:
+        """Empty tables and queue: moto's own reset, then the stack's resources again."""
+        requests.post(self.aws_url + "/moto-api/reset", timeout=60).raise_for_status()
+        self.resources = create_resources(self.aws_url)
+        return self.resources
+
+    def reset(self) -> None:
+        """A clean CRM (no contacts, counts or faults) and clean AWS state."""
+        self.crm.reset()
+        self.reset_aws()
+
+    def aws_environment(self) -> dict[str, str]:
+        """What boto3 and the handlers need to use local-aws (as `local-aws` prints it)."""
+        assert self.resources is not None, "start() first"
+        return self.resources.environment()
+
+    def handler_environment(self) -> dict[str, str]:
+        """The environment the stack gives a handler, pointed at these peers."""
+        env = {k: v for k, v in os.environ.items() if k != Env.CRM_API_TOKEN}
+        env.update(self.aws_environment())
+        env[Env.CRM_BASE_URL] = self.crm_url
+        env["POWERTOOLS_TRACE_DISABLED"] = "1"
+        return env
+
+    def settings(self, *, aws: bool = True) -> Settings:
+        """Sync settings for an in-process run: the CRM's local token, local-aws tables."""
+        if not aws:
+            return Settings(crm_base_url=self.crm_url, crm_api_token=LOCAL_CRM_TOKEN)
+        assert self.resources is not None, "start() first"
+        return Settings(
+            crm_base_url=self.crm_url,
+            crm_api_token=LOCAL_CRM_TOKEN,
+            state_table=self.resources.state_table,
+            idempotency_table=self.resources.idempotency_table,
+            dlq_url=self.resources.dlq_url,
+        )
+
+    def use_aws_in_this_process(self) -> None:
+        """Point boto3's default session at local-aws (clients are created lazily)."""
+        os.environ.update(self.aws_environment())
