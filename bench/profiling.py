@@ -149,7 +149,6 @@ def worker(out: Path, users: int, seed: int) -> None:
                 "buckets": buckets,
                 "modules": dict(modules),
                 "aws_requests": aws_requests,
-                "text": profiler.output_text(unicode=True, color=False),
             }
         )
     )
@@ -288,7 +287,6 @@ def run(peers: Peers, *, users: int, runs: int, seed: int = 11) -> Section:
         "(Powertools' cache, 5 min max age; no `GetSecretValue` among the requests above), "
         "one `requests.Session` and one DynamoDB client serve every event.",
     ]
-    (peers.workdir / "profile.txt").write_text(first["text"])
     if own > TARGET_OWN_SHARE:
         section.notes.append(f"Target missed: our own code takes {own:.1%} of the time per event.")
     return section

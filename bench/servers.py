@@ -7,6 +7,7 @@ only the sync: their CPU does not show in its profile nor compete for its GIL.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -144,6 +145,8 @@ class Peers:
             except subprocess.TimeoutExpired:
                 process.kill()
         self._processes.clear()
+        # Logs, event files (10k events: ~30 MB) and profiles of this run only.
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Peers:
         return self.start()
