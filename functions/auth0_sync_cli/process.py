@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from auth0_sync.errors import ConfigError
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
@@ -17,44 +18,62 @@ class InputError(Exception):
     """The input is not JSON Lines nor a JSON array; the message names the line."""
 
 
-def read_events(stream: TextIO, name: str) -> list[Any]:
-    """JSON Lines (one event per line, blank lines ignored) or one JSON array."""
-    text = stream.read()
-    if text.lstrip().startswith("["):
-        try:
-            events = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
-        if not isinstance(events, list):
-            raise InputError(f"{name}: expected a JSON array of events")
-        return events
-    events = []
-    for number, line in enumerate(text.splitlines(), start=1):
+def _array(text: str, name: str) -> list[Any]:
+    try:
+        events = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(events, list):
+        raise InputError(f"{name}: expected a JSON array of events")
+    return events
+
+
+def _lines(lines: Iterable[str], name: str) -> Iterator[Any]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
+            yield json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{name}:{number}: not valid JSON: {exc.msg} (column {exc.colno})"
             ) from exc
-    return events
 
 
-def open_input(path: str) -> tuple[TextIO, str]:
+def read_events(path: str) -> tuple[str, Iterator[Any]]:
+    """The input's name and its events: JSON Lines (blank lines ignored) or one JSON array.
+
+    Every line is checked before the first event is returned, so bad input changes nothing.
+    A JSON Lines file is then read again one line at a time: memory stays flat however long
+    the file. Standard input cannot be read twice and is held in memory.
+    """
     if path == "-":
-        return sys.stdin, "<stdin>"
+        text = sys.stdin.read()
+        if text.lstrip().startswith("["):
+            return "<stdin>", iter(_array(text, "<stdin>"))
+        events = list(_lines(text.splitlines(), "<stdin>"))
+        return "<stdin>", iter(events)
     try:
-        return open(path, encoding="utf-8"), path
+        with open(path, encoding="utf-8") as stream:
+            head = stream.read(4096).lstrip()
+            if head.startswith("["):
+                return path, iter(_array(head + stream.read(), path))
+            stream.seek(0)
+            for _ in _lines(stream, path):
+                pass  # validate only
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    return path, _stream_lines(path)
+
+
+def _stream_lines(path: str) -> Iterator[Any]:
+    with open(path, encoding="utf-8") as stream:
+        yield from _lines(stream, path)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        stream, name = open_input(args.file)
-        with stream:
-            events = read_events(stream, name)
+        name, events = read_events(args.file)
     except InputError as exc:
         print(f"auth0-sync process: {exc}", file=sys.stderr)
         return 2
