@@ -29,6 +29,7 @@ from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
+from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.crm_store import (
     ContactNotFound,
     ContactStore,
@@ -524,40 +525,6 @@ class CrmServer:
         return self.store.seed(fields)
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _non_negative(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve the reference CRM until Ctrl-C or SIGTERM."""
     try:
@@ -609,21 +576,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
-        "--port", type=_port, default=LOCAL_CRM_PORT, help="0 = any free port (default %(default)s)"
+        "--port",
+        type=whole_number(0, 65535, what="a port number"),
+        default=LOCAL_CRM_PORT,
+        help="0 = any free port (default %(default)s)",
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: in memory)")
     parser.add_argument(
         "--token", default=LOCAL_CRM_TOKEN, help="bearer token to accept (default %(default)s)"
     )
     parser.add_argument(
-        "--latency-ms", type=_non_negative, default=0.0, metavar="N", help="delay per request"
+        "--latency-ms", type=real_number(), default=0.0, metavar="N", help="delay per request"
     )
     parser.add_argument(
-        "--rate-limit", type=_positive, metavar="RPS", help="answer 429 over RPS requests/second"
+        "--rate-limit",
+        type=real_number(above_zero=True),
+        metavar="RPS",
+        help="answer 429 over RPS requests/second",
     )
     parser.add_argument(
         "--failure-rate",
-        type=_fraction,
+        type=real_number(high=1),
         default=0.0,
         metavar="F",
         help="share of requests (0..1) answered 503",

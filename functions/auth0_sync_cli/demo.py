@@ -27,6 +27,7 @@ from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
 from auth0_sync.sync import Outcome, SyncCore
+from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.local_aws import LocalAws
@@ -394,16 +395,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _users(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"must be 1..100000, got {value}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
@@ -412,6 +403,8 @@ def register(subparsers: Any) -> None:
         "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
         "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
     )
-    parser.add_argument("--users", type=_users, default=DEFAULT_USERS, help="default %(default)s")
+    parser.add_argument(
+        "--users", type=whole_number(1, 100_000), default=DEFAULT_USERS, help="default %(default)s"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="default %(default)s")
     parser.set_defaults(func=run)

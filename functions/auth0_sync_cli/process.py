@@ -10,6 +10,7 @@ from typing import Any
 
 from auth0_sync.errors import ConfigError
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
+from auth0_sync_cli.argtypes import real_number
 from auth0_sync_cli.local_mode import build_local_sync
 from auth0_sync_cli.tally import Tally
 
@@ -112,20 +113,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=real_number(above_zero=True),
         default=FUNCTION_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="each invocation's time budget, as the function's timeout in AWS "
         "(default %(default)s); a CRM outage is waited out within it, then retried",
     )
     parser.set_defaults(func=run)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value

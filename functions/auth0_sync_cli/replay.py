@@ -44,6 +44,7 @@ from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore, SyncState
 from auth0_sync.sync import Outcome, StateStore, SyncCore
+from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.dlq import (
     DeadLetter,
     DlqError,
@@ -648,26 +649,6 @@ def functions_of_stack(stack: str) -> dict[str, str]:
         raise ConfigError(f"--stack {stack}: {STACK_OUTPUT_REPLAY_FUNCTIONS}: {exc}") from exc
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def make_replayer(
     queue_url: str,
     *,
@@ -798,7 +779,7 @@ def register(subparsers: Any) -> None:
         help="show what would happen to each event, including the CRM change, and write "
         "nothing (GETs only; no state, no idempotency record, no message deleted)",
     )
-    parser.add_argument("--max", type=_positive_int, metavar="N", help="replay at most N events")
+    parser.add_argument("--max", type=whole_number(1), metavar="N", help="replay at most N events")
     parser.add_argument(
         "--type",
         action="append",
@@ -808,7 +789,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--user", metavar="ID", help="only events of this Auth0 user id")
     parser.add_argument(
         "--rate",
-        type=_positive_float,
+        type=real_number(above_zero=True),
         default=DEFAULT_RATE,
         metavar="R",
         help="at most R events per second: the CRM's rate limit is shared with live traffic "
@@ -825,7 +806,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=real_number(above_zero=True),
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="S",
         help="--target local: the invocation's time budget, like the function's timeout "
@@ -833,7 +814,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--visibility",
-        type=_positive_int,
+        type=whole_number(1),
         default=DEFAULT_VISIBILITY_SECONDS,
         metavar="S",
         help="hide the messages in hand from other readers this long, renewed while "
