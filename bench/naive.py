@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from auth0_sync.mapping import get_path, map_fields
+from auth0_sync.mapping import get_path, present_fields
 from auth0_sync.names import EventType
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING
 
@@ -60,7 +60,7 @@ class NaiveFlow:
         return None
 
     def _fields(self, user: dict[str, Any]) -> dict[str, Any]:
-        return map_fields(user, DEFAULT_FIELD_MAPPING)
+        return present_fields(user, DEFAULT_FIELD_MAPPING)
 
     def _created(self, user: dict[str, Any]) -> None:
         body = {**self._fields(user), "auth0_user_id": user.get("user_id")}

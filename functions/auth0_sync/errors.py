@@ -1,6 +1,15 @@
-"""Domain errors. Adapters turn foreign errors (botocore, requests) into these, once."""
+"""Domain errors. Adapters turn foreign errors (botocore, requests) into these, once.
+
+`str()` of every `SyncError` is `"<reason>: <message>"`: Lambda's on-failure record keeps
+only the exception's type and message (`responsePayload.errorType` / `errorMessage`), so
+the reason must travel at the start of the message for the DLQ readers and the redrive.
+"""
 
 from __future__ import annotations
+
+import re
+
+REASON_PATTERN = re.compile(r"^([a-z][a-z0-9_]*): ")
 
 
 class SyncError(Exception):
@@ -11,12 +20,25 @@ class SyncError(Exception):
         self.reason = reason
         self.message = message
 
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
 
 class TransientError(SyncError):
     """Worth retrying later: 429, 408, 5xx, timeouts, connection errors, a held lease."""
 
     def __init__(self, message: str, reason: str = "transient") -> None:
         super().__init__(reason, message)
+
+
+class EmailConflict(TransientError):
+    """The CRM refused an email change: another contact holds that address (for now).
+
+    The rest of the event was written; the email follows when the other contact lets the
+    address go (an email swap between two users resolves on the retry)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "email_conflict")
 
 
 class PermanentError(SyncError):
@@ -37,16 +59,41 @@ class AmbiguousMatch(PermanentError):
         super().__init__("ambiguous_match", message)
 
 
+class OwnedByOther(TransientError):
+    """The only contact this user could be written to belongs to another live Auth0 user.
+
+    Retried, because it often resolves itself: the other user's delete (a re-signup) or
+    the account link is still on its way. What is still refused after the retries waits
+    in the DLQ for a person (link the accounts, or free the contact)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "owned_by_other")
+
+
+class InternalError(PermanentError):
+    """Something nobody foresaw; the event is kept in the DLQ with the exception's class."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__("internal_error", f"{type(exc).__name__} (see the function's log)")
+
+
 class CrmRejected(PermanentError):
     """The CRM answered a 4xx that retrying cannot fix (422, 409, 400, 401, 403...)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"crm_{status}", message)
+    def __init__(self, status: int, message: str, reason: str | None = None) -> None:
+        super().__init__(reason or f"crm_{status}", message)
         self.status = status
 
 
 class ContactExists(CrmRejected):
     """POST answered 409: a contact with this email exists already (link it instead)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message)
+
+
+class EmailTaken(CrmRejected):
+    """PATCH answered 409: another contact holds the email this change gives (unique emails)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(409, message)
@@ -63,3 +110,9 @@ class ManagementApiError(SyncError):
         super().__init__(f"auth0_{status or 'unreachable'}", f"{call}: {message}")
         self.call = call
         self.status = status
+
+
+def reason_of(error_message: str) -> str | None:
+    """The reason at the start of a `SyncError`'s text (as Lambda's record keeps it)."""
+    match = REASON_PATTERN.match(error_message or "")
+    return match.group(1) if match else None

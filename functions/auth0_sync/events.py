@@ -6,15 +6,32 @@ with a message naming the field, e.g. `detail.data.object.user_id: Field require
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth0_sync.errors import InvalidEvent
 from auth0_sync.names import LEGACY_TYPE_PREFIX, EventType
+
+# How far a change time may run ahead of the event's own time, or of our clock: clocks
+# drift a little; a profile dated years ahead would make every real change look stale.
+CLOCK_SKEW = timedelta(minutes=5)
+# DynamoDB keys are at most 2048 bytes; Auth0 user ids are far shorter than this.
+MAX_USER_ID_LENGTH = 512
+# At equal change times: a delete wins over an update, an update over a create.
+TYPE_RANK = {EventType.USER_CREATED: 0, EventType.USER_UPDATED: 1, EventType.USER_DELETED: 2}
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A time without an offset is read as UTC (Auth0 writes UTC; a missing `Z` is a slip)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_LENGTH)]
 
 
 def normalise_type(raw_type: str) -> str:
@@ -22,17 +39,34 @@ def normalise_type(raw_type: str) -> str:
     return raw_type.removeprefix(LEGACY_TYPE_PREFIX)
 
 
+class Identity(BaseModel):
+    """One entry of `identities[]`; a linked secondary's full id is `provider|user_id`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # Lenient: an odd entry must not make the whole event invalid; it is just not a link.
+    provider: str | None = None
+    user_id: str | int | None = None
+
+
 class UserProfile(BaseModel):
     """`data.object` of user.created / user.updated: only `user_id` is relied on."""
 
     model_config = ConfigDict(extra="allow")
 
-    user_id: str = Field(min_length=1)
+    user_id: UserId
     email: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    app_metadata: dict[str, Any] = Field(default_factory=dict)
-    user_metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+    app_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] | None = None
+    identities: list[Identity] = Field(default_factory=list)
+
+    @property
+    def linked_user_ids(self) -> list[str]:
+        """The full ids of the secondary accounts linked into this (primary) user."""
+        ids = (f"{i.provider}|{i.user_id}" for i in self.identities if i.provider and i.user_id)
+        return sorted({uid for uid in ids if uid != self.user_id})
 
 
 class DeletedUser(BaseModel):
@@ -40,10 +74,10 @@ class DeletedUser(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    user_id: str = Field(min_length=1)
-    deleted_at: datetime
+    user_id: UserId
+    deleted_at: UtcDatetime
     email: str | None = None
-    app_metadata: dict[str, Any] = Field(default_factory=dict)
+    app_metadata: dict[str, Any] | None = None
 
 
 class EventData(BaseModel):
@@ -62,7 +96,7 @@ class Auth0Event(BaseModel):
     type: str = Field(min_length=1)
     source: str
     id: str = Field(min_length=1)
-    time: datetime
+    time: UtcDatetime
     data: EventData
     a0tenant: str | None = None
     a0stream: str | None = None
@@ -108,6 +142,28 @@ class Auth0BusEvent(EventBridgeModel):
         stamp = user.deleted_at if isinstance(user, DeletedUser) else user.updated_at
         return stamp or self.detail.time
 
+    @property
+    def order_key(self) -> tuple[str, int, str]:
+        """The total order of one user's changes: time, then type at a tie, then event id."""
+        return (iso(self.change_time), TYPE_RANK[EventType(self.event_type)], self.event_id)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601, so stored strings also sort in time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _check_clock(event: Auth0BusEvent, now: datetime) -> None:
+    change = event.change_time
+    field_name = "deleted_at" if event.event_type == EventType.USER_DELETED else "updated_at"
+    where = f"detail.data.object.{field_name}"
+    if change > event.detail.time + CLOCK_SKEW:
+        raise InvalidEvent(
+            f"{where}: {iso(change)} is later than the event's own time {iso(event.detail.time)}"
+        )
+    if change > now + CLOCK_SKEW:
+        raise InvalidEvent(f"{where}: {iso(change)} is in the future (now {iso(now)})")
+
 
 def _describe(exc: ValidationError, prefix: str = "") -> str:
     parts = []
@@ -117,7 +173,7 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
-def parse_event(raw: Any) -> Auth0BusEvent:
+def parse_event(raw: Any, now: datetime | None = None) -> Auth0BusEvent:
     """Parse and validate one bus event; unknown types pass with their envelope only."""
     if not isinstance(raw, dict):
         raise InvalidEvent(f"event: expected a JSON object, got {type(raw).__name__}")
@@ -125,11 +181,14 @@ def parse_event(raw: Any) -> Auth0BusEvent:
         event = Auth0BusEvent.model_validate(raw)
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from exc
+    except RecursionError as exc:
+        raise InvalidEvent("event: nested too deeply to be an Auth0 event") from exc
     if event.detail.type in EventType.__members__.values():
         try:
             _ = event.user
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc, "detail.data.object.")) from exc
+        _check_clock(event, datetime.now(UTC) if now is None else now)
     return event
 
 

@@ -38,6 +38,10 @@ class Env(StrEnum):
     CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
     MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
     DELETE_POLICY = "DELETE_POLICY"
+    # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
+    ABSENT_FIELDS = "ABSENT_FIELDS"
+    # Seconds one invocation may spend retrying the CRM, well below the function timeout.
+    CRM_RETRY_BUDGET_SECONDS = "CRM_RETRY_BUDGET_SECONDS"
     STATE_TABLE = "SYNC_STATE_TABLE"
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
     DLQ_URL = "DLQ_URL"
@@ -97,6 +101,7 @@ class Metric(StrEnum):
     CONTACT_UPDATED = "ContactUpdated"
     CONTACT_DEACTIVATED = "ContactDeactivated"
     CONTACT_ANONYMIZED = "ContactAnonymized"
+    CONTACT_REACTIVATED = "ContactReactivated"
     # These two carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
     # failure reason value.
     EVENT_SKIPPED = "EventSkipped"
@@ -114,7 +119,8 @@ class SkipReason(StrEnum):
     UNCHANGED = "unchanged"  # mapped values equal what was last applied (login noise)
     STALE = "stale"  # older than the last change applied for this user
     DUPLICATE = "duplicate"  # same Auth0 event id already applied
-    DELETED = "deleted"  # the user is tombstoned: never resurrected
+    DELETED = "deleted"  # older than the user's tombstone: it belongs to a past life
+    ACCOUNT_LINKED = "account_linked"  # the delete of a secondary linked into a primary
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
@@ -145,3 +151,39 @@ DLQ_ATTR_EB_RETRY_ATTEMPTS = "RETRY_ATTEMPTS"
 # Outputs of the deployed stack that `auth0-sync dlq list/replay --stack NAME` reads.
 STACK_OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
 STACK_OUTPUT_REPLAY_FUNCTIONS = "ReplayFunctions"  # "user.created=fn,user.updated=fn,..."
+
+
+# Failure reasons that retrying can fix: the redrive replays these without a person.
+# Everything else (invalid_event, ambiguous_match, crm_4xx, internal_error, ...) waits in
+# the DLQ for someone to fix the cause.
+TRANSIENT_REASONS = frozenset(
+    {
+        "crm_408",
+        "crm_429",
+        "crm_500",
+        "crm_502",
+        "crm_503",
+        "crm_504",
+        "crm_timeout",
+        "crm_unreachable",
+        "crm_circuit_open",
+        "crm_bad_answer",
+        "crm_404",
+        "crm_token_unavailable",
+        "lease_held",
+        "lease_lost",
+        "claim_conflict",
+        "in_progress",
+        "state_unavailable",
+        "idempotency_unavailable",
+        "dlq_unavailable",
+        "email_conflict",
+        "owned_by_other",
+        "lambda_timeout",
+    }
+)
+
+
+def is_transient(reason: str) -> bool:
+    """Whether a failure reason can heal by itself (any `crm_5xx` counts)."""
+    return reason in TRANSIENT_REASONS or (reason.startswith("crm_5") and len(reason) == 7)

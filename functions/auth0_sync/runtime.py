@@ -79,6 +79,7 @@ def build_service(
         settings.crm_base_url,
         token_provider(settings),
         timeout_seconds=settings.crm_timeout_seconds,
+        retry_budget_seconds=settings.crm_retry_budget_seconds,
     )
     if state is None:
         # One DynamoDB client for the state and the idempotency records: every boto3

@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from auth0_sync.dead_letter import Failure
-from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.errors import InternalError, PermanentError, TransientError
 from auth0_sync.events import Auth0BusEvent, identity_of, parse_event
 from auth0_sync.names import IDEMPOTENCY_EXPIRY_SECONDS, SERVICE_NAME, SkipReason
 from auth0_sync.routing import route_for
@@ -103,7 +103,14 @@ class SyncService:
         crm.set_deadline(context.get_remaining_time_in_millis)
         calls_before = crm.calls_made()
         try:
-            outcome = self._route(raw, context)
+            try:
+                outcome = self._route(raw, context)
+            except (PermanentError, TransientError):
+                raise
+            except Exception as exc:
+                # Nobody foresaw this: keep the event (in the DLQ, with the class), never crash.
+                logger.exception("unexpected error", extra=identity_of(raw))
+                raise InternalError(exc) from exc
         except PermanentError as exc:
             failure = Failure(
                 error_class=type(exc).__name__,

@@ -7,15 +7,20 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from auth0_sync.errors import ConfigError
+from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, Env
 
 # CRM fields a mapping may write: the contract's ContactFields less the ones the sync owns
 # (status, auth0_user_id, source_updated_at).
 MAPPABLE_CRM_FIELDS = frozenset({"email", "name", "given_name", "family_name", "phone"})
+
+# CRM fields a contact cannot be without: never cleared (the contract requires an email).
+REQUIRED_CRM_FIELDS = frozenset({"email"})
 
 DEFAULT_FIELD_MAPPING: dict[str, str] = {
     "email": "email",
@@ -47,6 +52,12 @@ class Settings(BaseModel):
         default=None, validation_alias=Env.CRM_TOKEN_SECRET_ARN
     )
     crm_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias=Env.CRM_TIMEOUT_SECONDS)
+    crm_retry_budget_seconds: float = Field(
+        default=10.0, gt=0, validation_alias=Env.CRM_RETRY_BUDGET_SECONDS
+    )
+    absent_fields: AbsentPolicy = Field(
+        default=AbsentPolicy.KEEP, validation_alias=Env.ABSENT_FIELDS
+    )
     field_mapping: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_FIELD_MAPPING), validation_alias=Env.FIELD_MAPPING
     )
@@ -68,6 +79,9 @@ class Settings(BaseModel):
     @field_validator("crm_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://crm.example.com)")
         return value.rstrip("/")
 
     @field_validator("field_mapping", mode="before")

@@ -4,6 +4,10 @@ Every change for one user runs under a short lease taken with a conditional writ
 result is written back on the condition that we still hold it. Two invocations for the same
 user therefore never interleave, so an older change can never overwrite a newer one; a lease
 left by a crashed invocation expires with that invocation's time budget.
+
+Leases are per Auth0 user, so two users can race for one contact; claiming a contact is
+therefore a compare-and-set on a claim item of its own (key `#contact#<id>`, never an Auth0
+user id: those always start with a provider name).
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import contextlib
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from auth0_sync.errors import TransientError
+from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.events import iso
 from auth0_sync.names import STATE_TABLE_PK
 
 if TYPE_CHECKING:
@@ -29,21 +34,43 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 
+CLAIM_KEY_PREFIX = "#contact#"
+
+
 @dataclass
 class SyncState:
-    """One user's record. Times are ISO-8601 UTC strings."""
+    """One user's record. Times are ISO-8601 UTC strings; no profile value is kept here.
+
+    `written` holds a digest of each field as last written to the CRM, so a write contains
+    only what changed. `deleted_at` is the tombstone: it guards against older events, and a
+    newer one starts a new life. `delete_done` says the delete reached a contact (or had
+    nothing left to do); a tombstone without it deactivates the contact a later-arriving
+    older event reveals. `linked_to` is set on a secondary account linked into a primary.
+    """
 
     user_id: str
     contact_id: str | None = None
-    matched_by: str | None = None  # state | app_metadata | auth0_user_id | email | created
+    matched_by: str | None = None  # state | app_metadata | auth0_user_id | linked | email | created
     last_change_time: str | None = None
     last_event_id: str | None = None
-    fingerprint: str | None = None
+    last_rank: int | None = None
+    written: dict[str, str] = field(default_factory=dict)
     deleted_at: str | None = None
+    delete_done: bool | None = None
+    linked_to: str | None = None
+    linked: list[str] = field(default_factory=list)
 
     @property
     def last_change(self) -> datetime | None:
         return datetime.fromisoformat(self.last_change_time) if self.last_change_time else None
+
+    @property
+    def order_key(self) -> tuple[str, int, str] | None:
+        """The order key of the last change applied (see `Auth0BusEvent.order_key`)."""
+        if self.last_change_time is None:
+            return None
+        rank = 1 if self.last_rank is None else int(self.last_rank)
+        return (iso(datetime.fromisoformat(self.last_change_time)), rank, self.last_event_id or "")
 
 
 _FIELDS = (
@@ -51,18 +78,35 @@ _FIELDS = (
     "matched_by",
     "last_change_time",
     "last_event_id",
-    "fingerprint",
+    "last_rank",
+    "written",
     "deleted_at",
+    "delete_done",
+    "linked_to",
+    "linked",
 )
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width UTC ISO-8601, so stored strings also sort in time order."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
-    return SyncState(user_id=user_id, **{name: item.get(name) for name in _FIELDS})
+    values = {name: item[name] for name in _FIELDS if item.get(name) is not None}
+    if "last_rank" in values:
+        values["last_rank"] = int(values["last_rank"])
+    if "written" in values:
+        values["written"] = dict(values["written"])
+    if "linked" in values:
+        values["linked"] = list(values["linked"])
+    return SyncState(user_id=user_id, **values)
+
+
+def _copy(state: SyncState) -> SyncState:
+    return replace(state, written=dict(state.written), linked=list(state.linked))
+
+
+def _state_error(exc: ClientError | BotoCoreError, what: str) -> TransientError | PermanentError:
+    """The table's answer as a domain error: a request it rejects is permanent."""
+    if isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "ValidationException":
+        return PermanentError("state_rejected", f"state table rejected {what}: {exc}")
+    return TransientError(f"state table ({what}): {exc}", "state_unavailable")
 
 
 _serializer = TypeSerializer()
@@ -120,19 +164,27 @@ class DynamoSyncStateStore:
                 raise TransientError(
                     f"user {user_id} is being synced by another invocation", "lease_held"
                 ) from exc
-            raise TransientError(f"state table: {exc}", "state_unavailable") from exc
+            raise _state_error(exc, "taking the lease") from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, "taking the lease") from exc
         return _from_item(user_id, _plain(response.get("Attributes", {})))
 
     def commit(self, state: SyncState, owner: str) -> None:
         """Write the new state and drop the lease, only if we still hold it."""
-        values: dict[str, Any] = {f":{name}": getattr(state, name) for name in _FIELDS}
+        # `linked_to` is written only by `mark_linked`, which does not wait for the lease.
+        fields = [name for name in _FIELDS if name != "linked_to"]
+        present = [name for name in fields if getattr(state, name) not in (None, {}, [])]
+        absent = [name for name in fields if name not in present]
+        values: dict[str, Any] = {f":{name}": getattr(state, name) for name in present}
         values[":owner"] = owner
-        assignments = ", ".join(f"{name} = :{name}" for name in _FIELDS)
+        assignments = ", ".join(f"{name} = :{name}" for name in present)
+        removals = ", ".join([*absent, "lease_owner", "lease_until"])
+        update = (f"SET {assignments} " if present else "") + f"REMOVE {removals}"
         try:
             self.client.update_item(
                 TableName=self._table_name,
                 Key=self._key(state.user_id),
-                UpdateExpression=f"SET {assignments} REMOVE lease_owner, lease_until",
+                UpdateExpression=update,
                 ConditionExpression="lease_owner = :owner",
                 ExpressionAttributeValues=_values(values),
             )
@@ -142,12 +194,15 @@ class DynamoSyncStateStore:
                     f"lease on user {state.user_id} expired before the state was written",
                     "lease_lost",
                 ) from exc
-            raise TransientError(f"state table: {exc}", "state_unavailable") from exc
+            raise _state_error(exc, "writing the state") from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, "writing the state") from exc
 
     def release(self, user_id: str, owner: str) -> None:
         """Drop the lease without changing the state (after a failure)."""
-        # A failed condition means the lease expired or was taken over: nothing of ours.
-        with contextlib.suppress(ClientError):
+        # A failed condition means the lease expired or was taken over: nothing of ours. Any
+        # other failure leaves a lease that expires with the invocation's budget.
+        with contextlib.suppress(ClientError, BotoCoreError):
             self.client.update_item(
                 TableName=self._table_name,
                 Key=self._key(user_id),
@@ -157,11 +212,53 @@ class DynamoSyncStateStore:
             )
 
     def get(self, user_id: str) -> SyncState | None:
-        """Read one user's state (for operators and tests)."""
-        item = self.client.get_item(
-            TableName=self._table_name, Key=self._key(user_id), ConsistentRead=True
-        ).get("Item")
+        """Read one user's state (ownership checks, operators and tests)."""
+        try:
+            item = self.client.get_item(
+                TableName=self._table_name, Key=self._key(user_id), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _state_error(exc, "reading a user's state") from exc
         return _from_item(user_id, _plain(item)) if item else None
+
+    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool:
+        """Record `user_id` as the contact's owner, unless another user claimed it first.
+
+        Succeeds when nobody claimed the contact, when `user_id` already did, or when the
+        claim still names `expected_owner` (the owner the caller read from the CRM).
+        """
+        condition = "attribute_not_exists(claimed_by) OR claimed_by = :me"
+        values: dict[str, Any] = {":me": user_id}
+        if expected_owner:
+            condition += " OR claimed_by = :expected"
+            values[":expected"] = expected_owner
+        try:
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(CLAIM_KEY_PREFIX + contact_id),
+                UpdateExpression="SET claimed_by = :me",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_values(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _state_error(exc, "claiming a contact") from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, "claiming a contact") from exc
+        return True
+
+    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+        """Note on a secondary account that it was linked into `primary_id` (no lease)."""
+        try:
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(secondary_id),
+                UpdateExpression="SET linked_to = :primary",
+                ExpressionAttributeValues=_values({":primary": primary_id}),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _state_error(exc, "marking a linked account") from exc
 
 
 @dataclass
@@ -176,6 +273,7 @@ class MemorySyncStateStore:
     """The same contract in process memory, for `auth0-sync process` without AWS."""
 
     _items: dict[str, _Held] = field(default_factory=dict)
+    _claims: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
@@ -186,7 +284,7 @@ class MemorySyncStateStore:
                     f"user {user_id} is being synced by another invocation", "lease_held"
                 )
             held.owner, held.until = owner, time.time() + lease_seconds
-            return SyncState(**vars(held.state))
+            return _copy(held.state)
 
     def commit(self, state: SyncState, owner: str) -> None:
         with self._lock:
@@ -196,7 +294,9 @@ class MemorySyncStateStore:
                     f"lease on user {state.user_id} expired before the state was written",
                     "lease_lost",
                 )
-            self._items[state.user_id] = _Held(SyncState(**vars(state)))
+            new = _copy(state)
+            new.linked_to = held.state.linked_to or new.linked_to  # set without the lease
+            self._items[state.user_id] = _Held(new)
 
     def release(self, user_id: str, owner: str) -> None:
         with self._lock:
@@ -207,4 +307,17 @@ class MemorySyncStateStore:
     def get(self, user_id: str) -> SyncState | None:
         with self._lock:
             held = self._items.get(user_id)
-            return SyncState(**vars(held.state)) if held else None
+            return _copy(held.state) if held else None
+
+    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool:
+        with self._lock:
+            current = self._claims.get(contact_id)
+            if current is not None and current not in (user_id, expected_owner):
+                return False
+            self._claims[contact_id] = user_id
+            return True
+
+    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+        with self._lock:
+            held = self._items.setdefault(secondary_id, _Held(SyncState(secondary_id)))
+            held.state.linked_to = primary_id

@@ -1,8 +1,19 @@
 """The rules of the sync: one Auth0 user event -> the right change to one CRM contact.
 
-Decisions (ordering, change detection, correlation order, policies) live here; the CRM and
-the state store are adapters passed in. Every change for one user runs under that user's
-lease in the state store, so decisions see the latest state and never race.
+The rules, each stated once in this module:
+- Order (`ordering_skip`): one user's changes are ordered by change time, then by type at a
+  tie (a delete over an update over a create), then by event id; an older change is stale.
+  A tombstone guards against changes older than the delete; a newer change is a new life.
+- Ownership (`Ownership`): a contact is written for user U only if it carries U's
+  `auth0_user_id`, or carries none and U claims it (a compare-and-set in the state store,
+  so two users cannot both claim it). A contact may also change hands when its owner is
+  known to be deleted (a re-signup) or is a secondary account linked into U. A hint that
+  points at someone else's contact is never followed.
+- What a write contains (`auth0_sync.mapping`): only the mapped fields that differ from
+  what was last written; a field the event shows removed is cleared.
+
+Every change for one user runs under that user's lease in the state store, so decisions
+see the latest state and never race; the CRM and the state store are adapters passed in.
 """
 
 from __future__ import annotations
@@ -10,20 +21,30 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger
 
 from auth0_sync.crm import Contact, Crm
-from auth0_sync.errors import AmbiguousMatch, ContactExists, CrmRejected, TransientError
-from auth0_sync.events import Auth0BusEvent, DeletedUser
-from auth0_sync.mapping import anonymous_email, fingerprint, get_path, map_fields
+from auth0_sync.errors import (
+    AmbiguousMatch,
+    ContactExists,
+    CrmRejected,
+    EmailConflict,
+    EmailTaken,
+    OwnedByOther,
+    SyncError,
+    TransientError,
+)
+from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
+from auth0_sync.mapping import changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
-from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
-from auth0_sync.state import SyncState, iso
+from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
+from auth0_sync.state import SyncState
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -32,6 +53,13 @@ Status = Literal["applied", "skipped", "dead_lettered"]
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
 
+# Fields of the contract the sync itself owns (never mapped).
+OWNER_FIELD = "auth0_user_id"
+STATUS_FIELD = "status"
+STAMP_FIELD = "source_updated_at"
+EMAIL_FIELD = "email"
+ACTIVE, DEACTIVATED = "active", "deactivated"
+
 
 class Applied(StrEnum):
     """What an applied event did to the CRM."""
@@ -39,6 +67,7 @@ class Applied(StrEnum):
     CREATED = "created"
     LINKED = "linked"
     UPDATED = "updated"
+    REACTIVATED = "reactivated"
     DEACTIVATED = "deactivated"
     ANONYMIZED = "anonymized"
 
@@ -69,21 +98,80 @@ class StateStore(Protocol):
     def commit(self, state: SyncState, owner: str) -> None: ...
     def release(self, user_id: str, owner: str) -> None: ...
     def get(self, user_id: str) -> SyncState | None: ...
+    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
+    def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
 
 
 def ordering_skip(state: SyncState, event: Auth0BusEvent) -> SkipReason | None:
     """Whether the event is already covered by what was applied (None: go ahead)."""
     if state.last_event_id == event.event_id:
         return SkipReason.DUPLICATE
-    if state.deleted_at:
-        # Deletion is final: nothing arriving later, however it is dated, resurrects.
+    if state.deleted_at and event.change_time <= datetime.fromisoformat(state.deleted_at):
+        # Older than the tombstone (a delete wins a tie): it belongs to a past life.
         return SkipReason.DELETED
-    if event.event_type == EventType.USER_DELETED:
-        return None  # a delete applies even if an update carries a later clock
-    last = state.last_change
-    if last is not None and event.change_time < last:
+    last = state.order_key
+    if last is not None and event.order_key < last:
         return SkipReason.STALE
     return None
+
+
+def owner_of(contact: Contact) -> str | None:
+    """The Auth0 user a contact belongs to (None: nobody's yet)."""
+    owner = contact.get(OWNER_FIELD)
+    return str(owner) if owner else None
+
+
+@dataclass(frozen=True)
+class Found:
+    contact: Contact
+    how: str  # state | app_metadata | auth0_user_id | email | linked
+
+    @property
+    def id(self) -> str:
+        return str(self.contact["id"])
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write left in the CRM (a digest per field), and an email it still owes."""
+
+    digests: dict[str, str]
+    conflict: EmailConflict | None = None
+
+
+@dataclass
+class Decision:
+    state: SyncState | None  # None: nothing to record (the lease is just released)
+    outcome: Outcome
+    error: SyncError | None = None  # raised after the state is committed
+
+
+class Ownership:
+    """Who may write a contact: the ownership rule, in one place."""
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
+
+    def may_take(self, contact: Contact, user_id: str, linked: list[str]) -> bool:
+        """Whether `user_id` may write this contact (claiming it if it is not theirs yet)."""
+        owner = owner_of(contact)
+        if owner is None or owner == user_id or owner in linked:
+            return True
+        # A contact whose owner is known to be deleted, or was linked into this user.
+        previous = self._state.get(owner)
+        return previous is not None and (
+            previous.deleted_at is not None or previous.linked_to == user_id
+        )
+
+    def claim(self, found: Found, user_id: str) -> None:
+        """Make the claim atomic: one user wins a contact two users reach at once."""
+        owner = owner_of(found.contact)
+        if owner == user_id:
+            return
+        if not self._state.claim_contact(found.id, user_id, owner):
+            raise TransientError(
+                f"contact {found.id} is being claimed by another Auth0 user", "claim_conflict"
+            )
 
 
 class SyncCore:
@@ -93,21 +181,25 @@ class SyncCore:
         self.settings = settings
         self.crm = crm
         self.state = state
+        self.ownership = Ownership(state)
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError."""
         owner = f"{event.event_id}:{uuid.uuid4().hex[:8]}"
         current = self._acquire(event.user_id, owner, lease_seconds)
         try:
-            new_state, outcome = self._decide(event, current)
+            decision = self._decide(event, current)
+            if decision.state is None:
+                self.state.release(event.user_id, owner)
+            else:
+                self.state.commit(decision.state, owner)
         except BaseException:
+            # A failed decision or commit must not keep the lease: the retry needs it.
             self.state.release(event.user_id, owner)
             raise
-        if new_state is None:
-            self.state.release(event.user_id, owner)
-        else:
-            self.state.commit(new_state, owner)
-        return outcome
+        if decision.error is not None:
+            raise decision.error
+        return decision.outcome
 
     def _acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
         # Events for one user often come in bursts (a signup and its first login): wait a
@@ -121,164 +213,354 @@ class SyncCore:
                     raise
                 time.sleep(random.uniform(0.02, 0.08))
 
-    def _decide(self, event: Auth0BusEvent, current: SyncState) -> tuple[SyncState | None, Outcome]:
+    def _decide(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         skip = ordering_skip(current, event)
+        is_delete = event.event_type == EventType.USER_DELETED
+        if skip is SkipReason.DELETED and not is_delete and not current.delete_done:
+            # The delete found no contact; this older event may say where it is.
+            return self._reveal(event, current)
         if skip is not None:
-            return None, self._outcome(event, "skipped", skip, current.contact_id)
-        if event.event_type == EventType.USER_DELETED:
+            return Decision(None, self._outcome(event, "skipped", skip, current.contact_id))
+        if is_delete:
             return self._delete(event, current)
         return self._upsert(event, current)
 
     # user.created / user.updated -------------------------------------------------------
 
-    def _upsert(self, event: Auth0BusEvent, current: SyncState) -> tuple[SyncState, Outcome]:
-        profile = event.detail.data.object
-        fields = map_fields(profile, self.settings.field_mapping)
-        digest = fingerprint(fields)
+    def _upsert(self, event: Auth0BusEvent, current: SyncState) -> Decision:
+        profile = event.user
+        assert isinstance(profile, UserProfile)
+        linked = self._note_links(profile, current)
+        desired = self._desired(event)
+        new_life = current.deleted_at is not None
         seen = replace(
-            current, last_change_time=iso(event.change_time), last_event_id=event.event_id
+            self._advanced(current, event),
+            deleted_at=None,
+            delete_done=None,
+            linked=linked,
         )
-        if current.contact_id and current.fingerprint == digest:
-            # Login noise: the mapped values are what we last wrote; zero CRM calls.
-            return seen, self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
-
-        body = {**fields, "auth0_user_id": event.user_id, **self._stamp(event)}
+        base = current
+        if current.contact_id and current.written and not new_life:
+            changes = changed(desired, current.written)
+            if not changes:
+                # Login noise: the mapped values are what we last wrote; zero CRM calls.
+                outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
+                return Decision(seen, outcome)
+            written = self._write(event, current.contact_id, changes, current.written, {})
+            if written is not None:
+                applied = Applied.UPDATED
+                return self._done(seen, current, event, current.contact_id, written, applied)
+            base = replace(current, contact_id=None)  # deleted in the CRM: find it again
+            seen = replace(seen, contact_id=None, written={})
+        # A signup we have never seen cannot carry its id on a contact unless we wrote it (and
+        # then the state knows): it creates at once, and the CRM's uniqueness check on the
+        # email (409) finds an existing contact atomically. Only a hint is looked at first.
+        signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
+        email = desired.get(EMAIL_FIELD) or profile.email
+        found = self._find(event, base, profile, email, hint_only=signup)
+        if found is not None:
+            return self._take(event, current, seen, found, desired, new_life)
         is_update = event.event_type == EventType.USER_UPDATED
-        applied = Applied.UPDATED if is_update else Applied.LINKED
-        for contact_id, how in self._known_ids(current, profile):
-            if self.crm.update_contact(contact_id, body) is not None:
-                return self._done(seen, event, contact_id, how, digest, applied)
-        # A new user's id cannot be in the CRM unless we wrote it, and then the state knows
-        # it: only updates of users we have not seen look the contact up.
-        if is_update:
-            found = self._lookup(event.user_id, fields.get("email"))
-            if found is not None:
-                contact_id, how = found
-                if self.crm.update_contact(contact_id, body) is not None:
-                    return self._done(seen, event, contact_id, how, digest, applied)
-            if self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
-                outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
-                return replace(seen, contact_id=None), outcome
-        return self._create(seen, event, body, digest)
+        if is_update and self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
+            outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
+            return Decision(replace(seen, contact_id=None, written={}), outcome)
+        return self._create(event, current, seen, profile, desired, new_life)
+
+    def _take(
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        seen: SyncState,
+        found: Found,
+        desired: Mapping[str, str | None],
+        new_life: bool,
+    ) -> Decision:
+        """Write to a contact found in the CRM: claim it if needed, then only what differs."""
+        self.ownership.claim(found, event.user_id)
+        contact = found.contact
+        baseline = digests({name: contact.get(name) for name in desired})
+        extra: dict[str, Any] = {}
+        if owner_of(contact) != event.user_id:
+            extra[OWNER_FIELD] = event.user_id
+        if contact.get(STATUS_FIELD) != ACTIVE:
+            extra[STATUS_FIELD] = ACTIVE
+        changes = changed(desired, baseline)
+        seen = replace(seen, matched_by=found.how)
+        if not changes and not extra:
+            # Already what Auth0 says (a state rebuilt from the CRM): nothing to write.
+            state = replace(seen, contact_id=found.id, written=baseline)
+            return Decision(state, self._outcome(event, "skipped", SkipReason.UNCHANGED, found.id))
+        written = self._write(event, found.id, changes, baseline, extra)
+        if written is None:
+            raise TransientError(f"contact {found.id} vanished while it was written", "crm_404")
+        if new_life and found.how == "state":
+            applied = Applied.REACTIVATED
+        elif found.how in ("state", "auth0_user_id") and not extra.get(OWNER_FIELD):
+            applied = Applied.UPDATED
+        else:
+            applied = Applied.LINKED
+        return self._done(seen, current, event, found.id, written, applied)
 
     def _create(
-        self, seen: SyncState, event: Auth0BusEvent, body: dict[str, Any], digest: str
-    ) -> tuple[SyncState, Outcome]:
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        seen: SyncState,
+        profile: UserProfile,
+        desired: Mapping[str, str | None],
+        new_life: bool,
+    ) -> Decision:
         # Create first and let the CRM's own uniqueness check (409 on a known email) find an
         # existing contact: atomic, where "look up, then create" races with other writers.
+        body = {name: value for name, value in desired.items() if value is not None}
+        body.update({OWNER_FIELD: event.user_id, STATUS_FIELD: ACTIVE, **self._stamp(event)})
         try:
             created = self.crm.create_contact(body, idempotency_key=event.event_id)
         except ContactExists as exc:
-            found = self._by_email(event.user_id, body.get("email"))
+            email = desired.get(EMAIL_FIELD) or profile.email
+            found = self._by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
-            contact_id = found["id"]
-            if self.crm.update_contact(contact_id, body) is None:
-                raise CrmRejected(
-                    404, f"crm PATCH /contacts/{contact_id}: gone while linking"
-                ) from exc
-            return self._done(seen, event, contact_id, "email", digest, Applied.LINKED)
-        return self._done(seen, event, created["id"], "created", digest, Applied.CREATED)
+            return self._take(event, current, seen, found, desired, new_life)
+        seen = replace(seen, matched_by="created")
+        return self._done(
+            seen, current, event, str(created["id"]), Written(digests(desired)), Applied.CREATED
+        )
+
+    def _write(
+        self,
+        event: Auth0BusEvent,
+        contact_id: str,
+        changes: Mapping[str, Any],
+        written: Mapping[str, str],
+        extra: Mapping[str, Any],
+    ) -> Written | None:
+        """PATCH what changed; the new per-field digests, or None if the contact is gone.
+
+        An email the CRM refuses (another contact holds it) must not hold the other fields
+        hostage: they are written with a placeholder address, which also lets the old one go
+        (in an email swap the other user wants it), and `EmailConflict` follows the commit.
+        """
+        body = {**changes, **extra, **self._stamp(event)}
+        try:
+            result = self.crm.update_contact(contact_id, body)
+        except EmailTaken as exc:
+            placeholder = f"pending-{uuid.uuid4().hex[:16]}@email-conflict.invalid"
+            rest = {name: value for name, value in changes.items() if name != EMAIL_FIELD}
+            if self.crm.update_contact(contact_id, {**body, EMAIL_FIELD: placeholder}) is None:
+                return None
+            conflict = EmailConflict(
+                f"{exc.message}: contact {contact_id} got every other field; its email "
+                "follows when the contact holding it lets it go"
+            )
+            return Written({**written, **digests(rest), EMAIL_FIELD: digest(placeholder)}, conflict)
+        if result is None:
+            return None
+        return Written({**written, **digests(changes)})
 
     def _done(
         self,
         seen: SyncState,
+        current: SyncState,
         event: Auth0BusEvent,
         contact_id: str,
-        how: str,
-        digest: str,
+        written: Written,
         applied: Applied,
-    ) -> tuple[SyncState, Outcome]:
-        state = replace(seen, contact_id=contact_id, matched_by=how, fingerprint=digest)
-        return state, self._outcome(event, "applied", applied, contact_id)
+    ) -> Decision:
+        state = replace(seen, contact_id=contact_id, written=written.digests)
+        error = written.conflict
+        if error is not None:
+            # Not advanced: the retry of this event writes the email that is still owed.
+            state = replace(
+                state,
+                last_change_time=current.last_change_time,
+                last_rank=current.last_rank,
+                last_event_id=current.last_event_id,
+            )
+        return Decision(state, self._outcome(event, "applied", applied, contact_id), error)
 
     # user.deleted -------------------------------------------------------------------------
 
-    def _delete(self, event: Auth0BusEvent, current: SyncState) -> tuple[SyncState, Outcome]:
-        user = event.user
-        assert isinstance(user, DeletedUser)
+    def _delete(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         tombstone = replace(
-            current,
+            self._advanced(current, event),
             deleted_at=iso(event.change_time),
-            last_change_time=iso(max(event.change_time, current.last_change or event.change_time)),
-            last_event_id=event.event_id,
+            written={},
+            linked=[],
         )
+        found = self._find_own(event, current)
+        if found is None:
+            reason = SkipReason.ACCOUNT_LINKED if current.linked_to else SkipReason.CONTACT_MISSING
+            # Without a contact the tombstone stays pending: a later-arriving older event
+            # that reveals the contact deactivates it then (not for a linked secondary).
+            state = replace(
+                tombstone, contact_id=None, matched_by=None, delete_done=bool(current.linked_to)
+            )
+            return Decision(state, self._outcome(event, "skipped", reason, current.contact_id))
+        return self._deactivate(event, tombstone, found)
+
+    def _reveal(self, event: Auth0BusEvent, current: SyncState) -> Decision:
+        """A pending tombstone meets an older event: deactivate the contact it points to."""
+        found = self._find_own(event, current)
+        if found is None:
+            return Decision(None, self._outcome(event, "skipped", SkipReason.DELETED))
+        return self._deactivate(event, current, found)
+
+    def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:
+        body: dict[str, Any] = {STATUS_FIELD: DEACTIVATED, STAMP_FIELD: tombstone.deleted_at}
         if self.settings.delete_policy == DeletePolicy.ANONYMIZE:
-            body: dict[str, Any] = {
-                "status": "deactivated",
-                "email": anonymous_email(event.user_id),
-                "name": None,
-                "given_name": None,
-                "family_name": None,
-                "phone": None,
-            }
+            body.update(self._erasure())
             applied = Applied.ANONYMIZED
         else:
-            body, applied = {"status": "deactivated"}, Applied.DEACTIVATED
-        body.update(self._stamp(event))
-        profile = event.detail.data.object
-        candidates = list(self._known_ids(current, profile))
-        for contact_id, how in candidates:
-            if self.crm.update_contact(contact_id, body) is not None:
-                done = replace(tombstone, contact_id=contact_id, matched_by=how)
-                return done, self._outcome(event, "applied", applied, contact_id)
-        found = self._lookup(event.user_id, user.email)
-        if found is not None and self.crm.update_contact(found[0], body) is not None:
-            done = replace(tombstone, contact_id=found[0], matched_by=found[1])
-            return done, self._outcome(event, "applied", applied, found[0])
-        # Nothing to deactivate; the tombstone still stops late updates from creating one.
-        return replace(tombstone, contact_id=None), self._outcome(
-            event, "skipped", SkipReason.CONTACT_MISSING
-        )
+            if owner_of(found.contact) is None:
+                body[OWNER_FIELD] = event.user_id  # as if the older events had come first
+            applied = Applied.DEACTIVATED
+        if self.crm.update_contact(found.id, body) is None:
+            raise TransientError(f"contact {found.id} vanished while it was deleted", "crm_404")
+        if applied is Applied.ANONYMIZED:
+            # Nothing on the contact links it to the person any more; keep only the order.
+            state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
+        else:
+            state = replace(tombstone, contact_id=found.id, matched_by=found.how, delete_done=True)
+        return Decision(state, self._outcome(event, "applied", applied, found.id))
+
+    def _erasure(self) -> dict[str, Any]:
+        """Every field we map cleared, a random address, and no link to the Auth0 user."""
+        body: dict[str, Any] = {
+            target: None
+            for target in self.settings.field_mapping.values()
+            if target not in REQUIRED_CRM_FIELDS
+        }
+        body[EMAIL_FIELD] = f"deleted-{uuid.uuid4().hex}@anonymized.invalid"
+        body[OWNER_FIELD] = ""
+        return body
 
     # Correlation ----------------------------------------------------------------------------
 
-    def _known_ids(self, current: SyncState, profile: dict[str, Any]) -> Iterator[tuple[str, str]]:
-        """Contact ids known without a lookup: the stored mapping, then app_metadata."""
-        seen: set[str] = set()
+    def _find(
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        profile: UserProfile,
+        email: Any,
+        *,
+        hint_only: bool = False,
+    ) -> Found | None:
+        """The contact this user may write: stored mapping, hint, auth0_user_id, email,
+        then the contacts of linked secondary accounts."""
+        user_id = event.user_id
+        linked = self._linked(profile, current)
+        for contact_id, how in self._known_ids(current, event):
+            contact = self.crm.get_contact(contact_id)
+            if contact is None:
+                continue
+            if self.ownership.may_take(contact, user_id, linked):
+                return Found(contact, how)
+            logger.warning(
+                "contact hint ignored: the contact belongs to another Auth0 user",
+                extra={"event_id": event.event_id, "user_id": user_id, "contact_id": contact_id},
+            )
+        if hint_only:
+            return None
+        mine = self._one(self.crm.find_contacts(auth0_user_id=user_id), f"carry {user_id}")
+        if mine is not None:
+            return Found(mine, "auth0_user_id")
+        found = self._by_email(user_id, email, linked)
+        if found is not None:
+            return found
+        for secondary in linked:
+            theirs = self._one(
+                self.crm.find_contacts(auth0_user_id=secondary), f"carry {secondary}"
+            )
+            if theirs is not None:
+                return Found(theirs, "linked")
+        return None
+
+    def _find_own(self, event: Auth0BusEvent, current: SyncState) -> Found | None:
+        """The contact a delete applies to: one that carries this user, or nobody yet."""
+        user_id = event.user_id
+        for contact_id, how in self._known_ids(current, event):
+            contact = self.crm.get_contact(contact_id)
+            if contact is not None and owner_of(contact) in (None, user_id):
+                return Found(contact, how)
+        mine = self._one(self.crm.find_contacts(auth0_user_id=user_id), f"carry {user_id}")
+        if mine is not None:
+            return Found(mine, "auth0_user_id")
+        email = event.detail.data.object.get("email")
+        if isinstance(email, str) and email:
+            match = self._one(self.crm.find_contacts(email=email), "share the deleted email")
+            if match is not None and owner_of(match) in (None, user_id):
+                return Found(match, "email")
+        return None
+
+    def _known_ids(self, current: SyncState, event: Auth0BusEvent) -> list[tuple[str, str]]:
+        """Contact ids known without a lookup: the stored mapping, then the hint."""
+        ids: list[tuple[str, str]] = []
         if current.contact_id:
-            seen.add(current.contact_id)
-            yield current.contact_id, "state"
-        from_metadata = get_path(profile, self.settings.contact_id_path)
-        if isinstance(from_metadata, str | int) and str(from_metadata) not in seen:
-            yield str(from_metadata), "app_metadata"
+            ids.append((current.contact_id, "state"))
+        hint = get_path(event.detail.data.object, self.settings.contact_id_path)
+        usable = isinstance(hint, str | int) and not isinstance(hint, bool) and str(hint)
+        if usable and str(hint) != current.contact_id:
+            ids.append((str(hint), "app_metadata"))
+        return ids
 
-    def _lookup(self, user_id: str, email: Any) -> tuple[str, str] | None:
-        """The CRM's auth0_user_id lookup, then email; several matches is ambiguous."""
-        by_id = self.crm.find_contacts(auth0_user_id=user_id)
-        if len(by_id) > 1:
-            ids = [c["id"] for c in by_id]
-            raise AmbiguousMatch(f"{len(by_id)} CRM contacts carry auth0_user_id {user_id}: {ids}")
-        if by_id:
-            return by_id[0]["id"], "auth0_user_id"
-        found = self._by_email(user_id, email)
-        return (found["id"], "email") if found is not None else None
-
-    def _by_email(self, user_id: str, email: Any) -> Contact | None:
+    def _by_email(self, user_id: str, email: Any, linked: list[str]) -> Found | None:
         if not isinstance(email, str) or not email:
             return None
-        matches = self.crm.find_contacts(email=email)
+        match = self._one(self.crm.find_contacts(email=email), f"share the email of {user_id}")
+        if match is None:
+            return None
+        if not self.ownership.may_take(match, user_id, linked):
+            # Same email, another live Auth0 identity (e.g. unlinked social and database
+            # accounts): never written for this user.
+            raise OwnedByOther(
+                f"contact {match['id']} has the email of Auth0 user {user_id} but belongs to "
+                f"Auth0 user {owner_of(match)}; link the accounts in Auth0, or free the contact"
+            )
+        return Found(match, "email")
+
+    @staticmethod
+    def _one(matches: list[Contact], what: str) -> Contact | None:
         if len(matches) > 1:
             ids = [c["id"] for c in matches]
-            raise AmbiguousMatch(
-                f"{len(matches)} CRM contacts share the email of Auth0 user {user_id}: {ids}"
-            )
-        if not matches:
-            return None
-        owner = matches[0].get("auth0_user_id")
-        if owner and owner != user_id:
-            # Same email, another Auth0 identity (e.g. unlinked social + database accounts).
-            raise AmbiguousMatch(
-                f"contact {matches[0]['id']} has the email of Auth0 user {user_id} "
-                f"but belongs to Auth0 user {owner}"
-            )
-        return matches[0]
+            raise AmbiguousMatch(f"{len(matches)} CRM contacts {what}: {ids}")
+        return matches[0] if matches else None
 
     # Helpers ----------------------------------------------------------------------------------
 
+    def _desired(self, event: Auth0BusEvent) -> dict[str, str | None]:
+        data = event.detail.data
+        return desired_fields(
+            data.object,
+            data.previous_object,
+            self.settings.field_mapping,
+            absent=self.settings.absent_fields,
+            required=REQUIRED_CRM_FIELDS,
+        )
+
+    def _note_links(self, profile: UserProfile, current: SyncState) -> list[str]:
+        """Mark newly linked secondary accounts, so their delete is known as a link."""
+        linked = profile.linked_user_ids
+        for secondary in sorted(set(linked) - set(current.linked)):
+            self.state.mark_linked(secondary, profile.user_id)
+        return linked
+
+    @staticmethod
+    def _linked(profile: UserProfile, current: SyncState) -> list[str]:
+        return sorted(set(profile.linked_user_ids) | set(current.linked))
+
+    @staticmethod
+    def _advanced(current: SyncState, event: Auth0BusEvent) -> SyncState:
+        return replace(
+            current,
+            last_change_time=iso(event.change_time),
+            last_rank=TYPE_RANK[EventType(event.event_type)],
+            last_event_id=event.event_id,
+        )
+
     @staticmethod
     def _stamp(event: Auth0BusEvent) -> dict[str, str]:
-        return {"source_updated_at": iso(event.change_time)}
+        return {STAMP_FIELD: iso(event.change_time)}
 
     @staticmethod
     def _outcome(

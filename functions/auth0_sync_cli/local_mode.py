@@ -34,7 +34,7 @@ def build_local_sync(
     *,
     on_outcome: Callable[[Outcome], None] | None = None,
     environ: Mapping[str, str] | None = None,
-    backoff_seconds: float = 0.2,
+    backoff_seconds: float | None = None,
     timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
 ) -> LocalSync:
     """The same service Lambda runs, with DynamoDB/SQS (mode aws) or memory adapters."""

@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"auth0-sync process: {exc}", file=sys.stderr)
         return 2
-    for raw in events:
-        local.runner.run(raw)
+    local.runner.run_all(events)
     if args.json:
         print(json.dumps({**tally.to_dict(), "state": "aws" if local.uses_aws else "memory"}))
     else:

@@ -225,6 +225,13 @@ class ReadOnlyState:
     def get(self, user_id: str) -> SyncState | None:
         return self.inner.get(user_id)
 
+    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool:
+        del contact_id, user_id, expected_owner
+        return True
+
+    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+        del secondary_id, primary_id
+
 
 class KeptFailures:
     """Dead letters of a dry run: kept in memory, never sent."""

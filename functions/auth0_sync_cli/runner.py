@@ -1,15 +1,19 @@
 """Runs EventBridge events through the sync service the way Lambda would, in this process.
 
 Lambda invokes an EventBridge target asynchronously: a function error is retried
-(ASYNC_RETRY_ATTEMPTS more times), then the on-failure destination receives a record of
-the event. The runner does the same with a shorter backoff, so a local run leaves the DLQ
+(ASYNC_RETRY_ATTEMPTS more times, about 1 and then 2 minutes later, while other events go
+on), then the on-failure destination receives a record of the event. The runner does the
+same on a faster clock (Lambda's delays times `time_scale`), so a local run leaves the DLQ
 exactly as AWS would.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +31,11 @@ from auth0_sync.service import SyncService
 from auth0_sync.sync import Outcome
 
 LOCAL_ACCOUNT = "000000000000"
+# Lambda's asynchronous retries come about this long after the previous attempt failed.
+LAMBDA_RETRY_DELAYS_SECONDS = (60.0, 120.0)
+# Locally a minute lasts a second: longer than a slow CRM call (so a concurrent duplicate
+# finds the first attempt done), short enough for a demo.
+DEFAULT_TIME_SCALE = 1 / 60
 
 
 @dataclass
@@ -75,13 +84,16 @@ class LocalRunner:
         on_failure: OnFailureDestination,
         *,
         retry_attempts: int = ASYNC_RETRY_ATTEMPTS,
-        backoff_seconds: float = 0.2,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        backoff_seconds: float | None = None,
         timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
     ) -> None:
         self.service = service
         self.on_failure = on_failure
         self.retry_attempts = retry_attempts
-        self.backoff_seconds = backoff_seconds
+        if backoff_seconds is not None:  # the first delay; Lambda doubles it for the second
+            time_scale = backoff_seconds / LAMBDA_RETRY_DELAYS_SECONDS[0]
+        self.delays = [d * time_scale for d in LAMBDA_RETRY_DELAYS_SECONDS][:retry_attempts]
         self.timeout_seconds = timeout_seconds
 
     def invoke(self, raw: object) -> Outcome:
@@ -91,14 +103,58 @@ class LocalRunner:
 
     def run(self, raw: object) -> Outcome:
         """An asynchronous invocation: retried, then dead-lettered; never raises transient."""
+        calls = 0
+        for attempt in range(1, self.retry_attempts + 2):
+            outcome, failure, spent = self._attempt(raw)
+            calls += spent
+            if outcome is not None:
+                return outcome
+            assert failure is not None
+            if attempt > self.retry_attempts:
+                return self._dead_letter(raw, failure, calls)
+            time.sleep(self.delays[attempt - 1])
+        raise AssertionError("unreachable")
+
+    def run_all(self, events: Iterable[object]) -> None:
+        """Events as EventBridge hands them to Lambda: a failed one is retried later while
+        the next ones go on, so an outage costs the retry delays once, not per event."""
+        order = itertools.count()
+        waiting: list[tuple[float, int, object, int, int]] = []  # due, seq, event, attempt, calls
+
+        def attempt(raw: object, number: int, calls: int) -> None:
+            outcome, failure, spent = self._attempt(raw)
+            if outcome is not None:
+                return
+            assert failure is not None
+            if number <= self.retry_attempts:
+                due = time.monotonic() + self.delays[number - 1]
+                heapq.heappush(waiting, (due, next(order), raw, number + 1, calls + spent))
+            else:
+                self._dead_letter(raw, failure, calls + spent)
+
+        def run_due() -> None:
+            while waiting and waiting[0][0] <= time.monotonic():
+                _, _, raw, number, calls = heapq.heappop(waiting)
+                attempt(raw, number, calls)
+
+        for raw in events:
+            run_due()
+            attempt(raw, 1, 0)
+        while waiting:
+            time.sleep(max(0.0, waiting[0][0] - time.monotonic()))
+            run_due()
+
+    def _attempt(self, raw: object) -> tuple[Outcome | None, TransientError | None, int]:
+        crm = self.service.core.crm
+        before = crm.calls_made()
+        try:
+            outcome = self.invoke(raw)
+        except TransientError as exc:
+            return None, exc, crm.calls_made() - before
+        return outcome, None, crm.calls_made() - before
+
+    def _dead_letter(self, raw: object, last: TransientError, calls: int) -> Outcome:
         attempts = self.retry_attempts + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return self.invoke(raw)
-            except TransientError as exc:
-                last = exc
-                if attempt < attempts:
-                    time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         name = function_name_for(raw)
         failure = Failure(
             error_class=type(last).__name__,
@@ -116,6 +172,7 @@ class LocalRunner:
             event_type=ids["event_type"],
             user_id=ids["user_id"],
             message=last.message,
+            crm_calls=calls,
         )
         if self.service.on_outcome is not None:
             self.service.on_outcome(outcome)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auth0_sync.mapping import map_fields
+from auth0_sync.mapping import present_fields as map_fields
 from auth0_sync.names import LEGACY_TYPE_PREFIX, PARTNER_SOURCE_PREFIX
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING
 

@@ -56,7 +56,8 @@ def test_create_update_delete_lifecycle(sync_env: LocalResources, crm: CrmServer
     assert only_contact(crm)["name"] == "Ada King"
 
     out = invoke(load_event("user_deleted_minimal"))
-    assert (out["reason"], out["crm_calls"]) == ("deactivated", 1)
+    # The stored contact is read first: a delete only writes a contact that is still ours.
+    assert (out["reason"], out["crm_calls"]) == ("deactivated", 2)
     assert only_contact(crm)["status"] == "deactivated"
     state = state_of(sync_env, USER)
     assert state is not None
@@ -125,7 +126,7 @@ def test_login_noise_costs_zero_crm_calls(sync_env: LocalResources, crm: CrmServ
     assert crm.stats()["total"] == 0
 
 
-def test_update_with_crm_id_in_app_metadata_costs_one_call(
+def test_update_with_crm_id_in_app_metadata_reads_whose_it_is_then_writes(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
     contact = crm.seed_contact(email="ada@example.com", name="Old name")
@@ -133,9 +134,11 @@ def test_update_with_crm_id_in_app_metadata_costs_one_call(
         "evt_meta", "2026-03-04T10:15:30.900Z", app_metadata={"crm_contact_id": contact["id"]}
     )
     out = invoke(event)
-    assert (out["reason"], out["crm_calls"]) == ("updated", 1)
-    assert calls_by_method(crm) == {"PATCH": 1}
+    # The hinted contact carries nobody's id: it is read (whose is it?), claimed and written.
+    assert (out["reason"], out["crm_calls"]) == ("linked", 2)
+    assert calls_by_method(crm) == {"GET": 1, "PATCH": 1}
     assert only_contact(crm)["name"] == "Ada Lovelace"
+    assert only_contact(crm)["auth0_user_id"] == USER
     state = state_of(sync_env, USER)
     assert state is not None
     assert state.matched_by == "app_metadata"
@@ -223,7 +226,9 @@ def test_delete_of_unknown_user_is_a_counted_skip_and_blocks_late_updates(
     out = invoke(load_event("user_deleted_minimal"))
     assert (out["status"], out["reason"]) == ("skipped", "contact_missing")
     out = invoke(updated("evt_late", "2026-03-04T10:15:30.900Z"))
-    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "deleted", 0)
+    # The tombstone found no contact, so the late event is looked up (auth0_user_id, then
+    # email) in case it reveals one to deactivate; it creates nothing.
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "deleted", 2)
     assert crm.contacts() == []
 
 

@@ -1,10 +1,11 @@
-"""Field mapping and fingerprints."""
+"""Field mapping: what a write contains, and how removals are seen."""
 
 from __future__ import annotations
 
 import pytest
 
-from auth0_sync.mapping import anonymous_email, fingerprint, get_path, map_fields
+from auth0_sync.errors import InvalidEvent
+from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, get_path
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING
 
 pytestmark = pytest.mark.unit
@@ -26,25 +27,58 @@ def test_dotted_paths_reach_nested_attributes() -> None:
     assert get_path(PROFILE, "email.domain") is None  # a string has no children
 
 
-def test_default_mapping_sends_present_values_and_never_blanks() -> None:
-    fields = map_fields(PROFILE, DEFAULT_FIELD_MAPPING)
-    # given_name "" and family_name None are left out: the CRM keeps what it has.
-    assert fields == {"email": "ada@example.com", "name": "Ada Lovelace", "phone": "+447700900123"}
+def test_explicit_null_and_empty_clear_and_absent_is_kept() -> None:
+    fields = desired_fields(PROFILE, None, DEFAULT_FIELD_MAPPING)
+    assert fields == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "given_name": None,
+        "family_name": None,
+        "phone": "+447700900123",
+    }
+    assert desired_fields({"user_id": "auth0|1"}, None, {"name": "name"}) == {}
+
+
+def test_absent_is_cleared_when_the_tenant_says_profiles_are_full() -> None:
+    fields = desired_fields(
+        {"user_id": "auth0|1"}, None, {"name": "name"}, absent=AbsentPolicy.CLEAR
+    )
+    assert fields == {"name": None}
+
+
+def test_a_value_gone_since_previous_object_is_cleared() -> None:
+    previous = {"phone_number": "+44", "name": ""}
+    fields = desired_fields(
+        {"user_id": "auth0|1"}, previous, {"phone_number": "phone", "name": "name"}
+    )
+    # The phone was there and is gone; the name was empty before too, so nothing is said.
+    assert fields == {"phone": None}
+
+
+def test_a_required_field_is_never_cleared() -> None:
+    fields = desired_fields({"email": None}, None, {"email": "email"}, required={"email"})
+    assert fields == {}
 
 
 def test_custom_mapping_with_nested_source() -> None:
-    fields = map_fields(PROFILE, {"user_metadata.company": "name", "email": "email"})
+    fields = desired_fields(PROFILE, None, {"user_metadata.company": "name", "email": "email"})
     assert fields == {"name": "Analytical Engines Ltd", "email": "ada@example.com"}
 
 
-def test_fingerprint_ignores_key_order_and_sees_value_changes() -> None:
-    a = fingerprint({"email": "a@x", "name": "A"})
-    assert a == fingerprint({"name": "A", "email": "a@x"})
-    assert a != fingerprint({"email": "a@x", "name": "B"})
+@pytest.mark.parametrize("value", [float("nan"), {"a": 1}, [1], float("inf")])
+def test_a_value_that_is_not_text_is_a_bad_event_naming_the_attribute(value: object) -> None:
+    with pytest.raises(InvalidEvent, match=r"detail\.data\.object\.name: "):
+        desired_fields({"name": value}, None, {"name": "name"})
 
 
-def test_anonymous_email_is_stable_and_does_not_reveal_the_user() -> None:
-    email = anonymous_email("auth0|65e5a1f0c2b7d94e1a3f0c11")
-    assert email == anonymous_email("auth0|65e5a1f0c2b7d94e1a3f0c11")
-    assert email.endswith("@anonymized.invalid")
-    assert "65e5a1f0" not in email
+def test_numbers_and_booleans_are_written_as_text() -> None:
+    assert desired_fields({"n": 7, "b": True}, None, {"n": "name", "b": "phone"}) == {
+        "name": "7",
+        "phone": "true",
+    }
+
+
+def test_only_fields_whose_digest_differs_are_changes() -> None:
+    written = {"email": digest("a@x"), "name": digest("A"), "phone": digest(None)}
+    assert changed({"email": "a@x", "name": "B", "phone": None}, written) == {"name": "B"}
+    assert changed({"given_name": None}, written) == {"given_name": None}  # never written

@@ -1,24 +1,24 @@
-"""Ordering decisions: duplicates, stale events, tombstones."""
+"""Ordering decisions: duplicates, stale events, ties, tombstones and new lives."""
 
 from __future__ import annotations
 
 import pytest
 
-from auth0_sync.events import Auth0BusEvent, parse_event
+from auth0_sync.events import parse_event
 from auth0_sync.names import SkipReason
 from auth0_sync.state import SyncState
 from auth0_sync.sync import ordering_skip
-from tests.conftest import load_event
+from tests.builders import at, created, deleted, updated
 
 pytestmark = pytest.mark.unit
 
-UPDATE = parse_event(load_event("user_updated"))  # updated_at 2026-03-04T10:15:30.900Z
-DELETE = parse_event(load_event("user_deleted_minimal"))  # deleted_at 2026-03-05T12:00:00Z
-USER = UPDATE.user_id
+USER = "auth0|65e5a1f0c2b7d94e1a3f0c11"
+UPDATE = parse_event(updated(USER, at(10), event_id="evt_b"))
 
 
-def state(**values: str) -> SyncState:
-    return SyncState(user_id=USER, contact_id="c_1", **values)
+def applied(minutes: float, rank: int = 1, event_id: str = "evt_other") -> SyncState:
+    moment = at(minutes).isoformat()
+    return SyncState(USER, "c_1", last_change_time=moment, last_rank=rank, last_event_id=event_id)
 
 
 def test_new_user_goes_ahead() -> None:
@@ -26,31 +26,38 @@ def test_new_user_goes_ahead() -> None:
 
 
 def test_same_event_id_is_a_duplicate() -> None:
-    assert ordering_skip(state(last_event_id=UPDATE.event_id), UPDATE) is SkipReason.DUPLICATE
+    assert ordering_skip(applied(10, event_id="evt_b"), UPDATE) is SkipReason.DUPLICATE
 
 
-def test_older_change_is_stale_and_newer_or_equal_goes_ahead() -> None:
-    assert (
-        ordering_skip(state(last_change_time="2026-03-04T10:15:31+00:00"), UPDATE)
-        is SkipReason.STALE
-    )
-    assert ordering_skip(state(last_change_time="2026-03-04T10:15:30.900000+00:00"), UPDATE) is None
-    assert ordering_skip(state(last_change_time="2026-03-04T10:00:00+00:00"), UPDATE) is None
+def test_older_change_is_stale_and_newer_goes_ahead() -> None:
+    assert ordering_skip(applied(11), UPDATE) is SkipReason.STALE
+    assert ordering_skip(applied(9), UPDATE) is None
 
 
-@pytest.mark.parametrize("event", [UPDATE, parse_event(load_event("user_created"))])
-def test_tombstoned_user_is_never_resurrected(event: Auth0BusEvent) -> None:
-    tomb = state(
-        deleted_at="2026-03-01T00:00:00+00:00", last_change_time="2026-03-01T00:00:00+00:00"
-    )
-    # Even an event dated after the delete does not bring the contact back.
-    assert ordering_skip(tomb, event) is SkipReason.DELETED
+def test_at_a_tie_a_create_is_older_than_an_update_and_an_update_than_a_delete() -> None:
+    create = parse_event(created(USER, at(10)))
+    assert ordering_skip(applied(10, rank=1), create) is SkipReason.STALE
+    assert ordering_skip(applied(10, rank=0), UPDATE) is None
+    assert ordering_skip(applied(10, rank=2), UPDATE) is SkipReason.STALE
 
 
-def test_delete_applies_even_after_a_later_dated_update() -> None:
-    assert ordering_skip(state(last_change_time="2026-03-09T00:00:00+00:00"), DELETE) is None
+def test_a_tie_of_two_updates_is_broken_by_event_id_the_same_way_in_any_order() -> None:
+    assert ordering_skip(applied(10, event_id="evt_a"), UPDATE) is None
+    assert ordering_skip(applied(10, event_id="evt_c"), UPDATE) is SkipReason.STALE
 
 
-def test_second_delete_is_skipped() -> None:
-    tomb = state(deleted_at="2026-03-05T12:00:00+00:00", last_event_id="evt_other")
-    assert ordering_skip(tomb, DELETE) is SkipReason.DELETED
+def test_an_event_older_than_the_tombstone_belongs_to_a_past_life() -> None:
+    tomb = SyncState(USER, "c_1", deleted_at=at(20).isoformat())
+    assert ordering_skip(tomb, UPDATE) is SkipReason.DELETED
+    assert ordering_skip(tomb, parse_event(deleted(USER, at(20)))) is SkipReason.DELETED
+
+
+def test_an_event_newer_than_the_tombstone_starts_a_new_life() -> None:
+    tomb = applied(5, rank=2)
+    tomb.deleted_at = at(5).isoformat()
+    assert ordering_skip(tomb, UPDATE) is None
+
+
+def test_a_delete_older_than_what_was_applied_is_stale() -> None:
+    # A re-signup (same social id) was applied first: the old delete must not end it.
+    assert ordering_skip(applied(30), parse_event(deleted(USER, at(20)))) is SkipReason.STALE
