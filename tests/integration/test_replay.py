@@ -327,8 +327,7 @@ def test_dry_run_shows_the_crm_change_and_writes_nothing(
         f"PATCH /contacts/{existing['id']} "
         + json.dumps(
             {
-                "auth0_user_id": "auth0|user0006",
-                "email": "user6@example.com",
+                # Only what changed: the name (and the stamp of the change).
                 "name": "User 6 v5",
                 "source_updated_at": "2026-03-01T09:05:00.000000+00:00",
             },
@@ -345,6 +344,7 @@ def test_dry_run_shows_the_crm_change_and_writes_nothing(
                 "email": "user7@example.com",
                 "name": "User 7 v0",
                 "source_updated_at": "2026-03-01T09:00:00.000000+00:00",
+                "status": "active",
             },
             sort_keys=True,
         )

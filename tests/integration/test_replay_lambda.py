@@ -144,12 +144,14 @@ def test_a_function_error_leaves_a_new_message_with_the_error(
     [result] = lambda_replayer(sync_env, lambda_api).run(Selection()).results
     assert (result.status, result.reason) == ("failed", "transient")
     assert result.detail is not None
-    assert result.detail.startswith("Auth0Sync-UserCreated: TransientError: crm POST /contacts")
+    assert result.detail.startswith(
+        "Auth0Sync-UserCreated: TransientError: crm_503: crm POST /contacts"
+    )
     [message] = messages(sync_env)
     assert message["body"] == user_event(2)
     assert message["attributes"][DLQ_ATTR_ERROR_CLASS] == "TransientError"
     assert message["attributes"][DLQ_ATTR_REASON].startswith(
-        "transient: Auth0Sync-UserCreated: TransientError: crm POST /contacts: HTTP 503"
+        "transient: Auth0Sync-UserCreated: TransientError: crm_503: crm POST /contacts: HTTP 503"
     )
     assert message["attributes"][DLQ_ATTR_ATTEMPTS] == "186"
 

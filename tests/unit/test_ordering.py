@@ -6,7 +6,7 @@ import pytest
 
 from auth0_sync.events import parse_event
 from auth0_sync.names import SkipReason
-from auth0_sync.state import SyncState
+from auth0_sync.state import SyncState, order_key_text
 from auth0_sync.sync import ordering_skip
 from tests.builders import at, created, deleted, updated
 
@@ -46,16 +46,22 @@ def test_a_tie_of_two_updates_is_broken_by_event_id_the_same_way_in_any_order() 
     assert ordering_skip(applied(10, event_id="evt_c"), UPDATE) is SkipReason.STALE
 
 
+def tombstone(minutes: float) -> SyncState:
+    delete = parse_event(deleted(USER, at(minutes)))
+    tomb = applied(minutes, rank=2, event_id=delete.event_id)
+    tomb.deleted_at, tomb.life_start = at(minutes).isoformat(), order_key_text(delete.order_key)
+    return tomb
+
+
 def test_an_event_older_than_the_tombstone_belongs_to_a_past_life() -> None:
-    tomb = SyncState(USER, "c_1", deleted_at=at(20).isoformat())
+    tomb = tombstone(20)
     assert ordering_skip(tomb, UPDATE) is SkipReason.DELETED
-    assert ordering_skip(tomb, parse_event(deleted(USER, at(20)))) is SkipReason.DELETED
+    assert ordering_skip(tomb, parse_event(updated(USER, at(20)))) is SkipReason.DELETED  # a tie
+    assert ordering_skip(tomb, parse_event(deleted(USER, at(19)))) is SkipReason.DELETED
 
 
 def test_an_event_newer_than_the_tombstone_starts_a_new_life() -> None:
-    tomb = applied(5, rank=2)
-    tomb.deleted_at = at(5).isoformat()
-    assert ordering_skip(tomb, UPDATE) is None
+    assert ordering_skip(tombstone(5), UPDATE) is None
 
 
 def test_a_delete_older_than_what_was_applied_is_stale() -> None:

@@ -168,10 +168,9 @@ def test_a_resignup_with_a_new_id_claims_the_deleted_users_contact() -> None:
         world = World()
         world.deliver(order)
         contact = world.only_contact(new)
-        # The old phone is not carried into the new life: the new profile has none... but
-        # a field merely absent is kept, so the contact still shows the number Bob gave.
-        assert (contact["status"], contact["email"], contact["name"]) == (
-            "active", "bob@example.com", "Robert",
+        # Nothing of the deleted user stays: the phone only Bob gave is cleared.
+        assert (contact["status"], contact["email"], contact["name"], contact.get("phone")) == (
+            "active", "bob@example.com", "Robert", None,
         ), ids(order)  # fmt: skip
         assert world.crm.owned_by(old) == []
         assert len(world.crm.contacts) == 1
