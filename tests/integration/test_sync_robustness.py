@@ -42,15 +42,17 @@ def runner(aws: LocalResources, crm: CrmServer, **kwargs: Any) -> LocalRunner:
 def test_a_hint_that_climbs_out_of_its_path_segment_reaches_no_other_contact(
     aws: LocalResources, crm: CrmServer
 ) -> None:
-    other = crm.seed_contact(email="x@example.com", name="Xia", auth0_user_id="auth0|x")
+    # Nobody's contact, so only the escaping (not the ownership rule) can protect it.
+    other = crm.seed_contact(email="x@example.com", name="Xia")
     hint = f"c_nope/../{other['id']}"
     outcome = runner(aws, crm).run(
         created("auth0|y", at(0), email="y@example.com", app_metadata={"crm_contact_id": hint})
     )
     assert (outcome.status, outcome.reason) == ("applied", "created")
-    by_owner = {c["auth0_user_id"]: c for c in crm.contacts()}
-    assert by_owner["auth0|x"]["name"] == "Xia"
-    assert by_owner["auth0|y"]["email"] == "y@example.com"
+    by_email = {c["email"]: c for c in crm.contacts()}
+    assert by_email["x@example.com"]["name"] == "Xia"
+    assert by_email["x@example.com"].get("auth0_user_id") is None
+    assert by_email["y@example.com"]["auth0_user_id"] == "auth0|y"
 
 
 def test_a_hint_to_another_users_contact_gives_the_user_its_own(
