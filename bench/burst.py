@@ -125,7 +125,6 @@ def run_ours(peers: Peers, events: list[dict[str, Any]], *, aws: bool) -> BurstR
         service = build_service(
             peers.settings(aws=False),
             state=MemorySyncStateStore(),
-            use_idempotency_table=False,
             on_outcome=keep,
             dead_letters=None,
         )

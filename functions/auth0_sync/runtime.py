@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
@@ -70,8 +69,6 @@ def build_service(
     *,
     state: StateStore | None = None,
     dead_letters: DeadLetters | None = None,
-    use_idempotency_table: bool = True,
-    idempotency_client: Any = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SyncService:
     """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily)."""
@@ -82,15 +79,8 @@ def build_service(
         retry_budget_seconds=settings.crm_retry_budget_seconds,
     )
     if state is None:
-        # One DynamoDB client for the state and the idempotency records: every boto3
-        # client costs tens of milliseconds of cold start to build.
-        idempotency_client = idempotency_client or boto3.client("dynamodb")
-        state = DynamoSyncStateStore(settings.state_table, idempotency_client)
+        state = DynamoSyncStateStore(settings.state_table, boto3.client("dynamodb"))
     core = SyncCore(settings, crm, state)
     return SyncService(
-        core,
-        dead_letters or SqsDeadLetterQueue(settings.dlq_url),
-        idempotency_table=settings.idempotency_table if use_idempotency_table else None,
-        idempotency_client=idempotency_client,
-        on_outcome=on_outcome,
+        core, dead_letters or SqsDeadLetterQueue(settings.dlq_url), on_outcome=on_outcome
     )

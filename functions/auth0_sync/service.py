@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import InternalError, PermanentError, TransientError
-from auth0_sync.events import Auth0BusEvent, identity_of, parse_event
-from auth0_sync.names import IDEMPOTENCY_EXPIRY_SECONDS, SERVICE_NAME, SkipReason
+from auth0_sync.events import identity_of, parse_event
+from auth0_sync.names import SERVICE_NAME, SkipReason
 from auth0_sync.routing import route_for
 from auth0_sync.sync import Outcome, SyncCore
 
@@ -51,19 +40,6 @@ class DeadLetters(Protocol):
     def send_permanent(self, event: Any, failure: Failure) -> None: ...
 
 
-def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
-    """Powertools calls this when it answers from a completed idempotency record."""
-    del idempotent_data
-    if isinstance(response, dict) and response.get("status") != "dead_lettered":
-        return {
-            **response,
-            "status": "skipped",
-            "reason": SkipReason.DUPLICATE.value,
-            "crm_calls": 0,
-        }
-    return response
-
-
 class SyncService:
     """Runs one EventBridge event through the sync and reports its outcome."""
 
@@ -72,30 +48,11 @@ class SyncService:
         core: SyncCore,
         dead_letters: DeadLetters,
         *,
-        idempotency_table: str | None = None,
-        idempotency_client: Any = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.core = core
         self.dead_letters = dead_letters
         self.on_outcome = on_outcome
-        self._idempotency_config: IdempotencyConfig | None = None
-        self._apply_once: Callable[..., dict[str, Any]] | None = None
-        if idempotency_table:
-            self._idempotency_config = IdempotencyConfig(
-                event_key_jmespath="detail.id",
-                raise_on_no_idempotency_key=True,
-                expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
-                response_hook=_mark_duplicate,
-            )
-            persistence = DynamoDBPersistenceLayer(
-                table_name=idempotency_table, boto3_client=idempotency_client
-            )
-            self._apply_once = idempotent_function(
-                data_keyword_argument="event",
-                config=self._idempotency_config,
-                persistence_store=persistence,
-            )(self._apply)
 
     def handle(self, raw: Any, context: InvocationContext) -> Outcome:
         """Process one event. Raises `TransientError` when a retry may succeed."""
@@ -155,23 +112,7 @@ class SyncService:
             return Outcome(
                 "skipped", SkipReason.TEST_EVENT, event.event_id, event.event_type, event.user_id
             )
+        # The user's state item de-duplicates (the last event id and its order key): no
+        # idempotency table is needed beside it.
         lease = context.get_remaining_time_in_millis() / 1000 + LEASE_MARGIN_SECONDS
-        if self._apply_once is None or self._idempotency_config is None:
-            return Outcome.from_dict(self._apply(event=raw, parsed=event, lease_seconds=lease))
-        # The in-progress record expires with this invocation, so a timed-out attempt
-        # never blocks Lambda's retry.
-        self._idempotency_config.register_lambda_context(cast(LambdaContext, context))
-        try:
-            result = self._apply_once(event=raw, parsed=event, lease_seconds=lease)
-        except IdempotencyAlreadyInProgressError as exc:
-            raise TransientError(
-                f"event {event.event_id} is being processed by another invocation", "in_progress"
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
-            raise TransientError(f"idempotency table: {exc}", "idempotency_unavailable") from exc
-        return Outcome.from_dict(result)
-
-    def _apply(self, *, event: Any, parsed: Auth0BusEvent, lease_seconds: float) -> dict[str, Any]:
-        # `event` (the raw dict) is what Powertools hashes: `detail.id` is the key.
-        del event
-        return self.core.apply(parsed, lease_seconds).to_dict()
+        return self.core.apply(event, lease)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -99,6 +99,29 @@ _FIELDS = (
     "linked_to",
     "linked",
 )
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A newer event whose mapped values (`digests`) are what the CRM already holds."""
+
+    key: str  # order_key_text of the event
+    change_time: str
+    rank: int
+    event_id: str
+    digests: dict[str, str]
+    linked: list[str]
+
+    def matches(self, state: SyncState) -> bool:
+        """What `record_unchanged`'s condition says, for the in-memory store."""
+        return (
+            state.contact_id is not None
+            and state.deleted_at is None
+            and state.order_key is not None
+            and order_key_text(state.order_key) < self.key
+            and all(state.written.get(name) == value for name, value in self.digests.items())
+            and set(self.linked) <= set(state.linked)
+        )
 
 
 def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
@@ -194,6 +217,13 @@ class DynamoSyncStateStore:
         absent = [name for name in fields if name not in present]
         values: dict[str, Any] = {f":{name}": getattr(state, name) for name in present}
         values[":owner"] = owner
+        # The order key in one sortable string, for `record_unchanged`'s condition.
+        key = state.order_key
+        if key is not None:
+            present.append("last_key")
+            values[":last_key"] = order_key_text(key)
+        else:
+            absent.append("last_key")
         assignments = ", ".join(f"{name} = :{name}" for name in present)
         removals = ", ".join([*absent, "lease_owner", "lease_until"])
         update = (f"SET {assignments} " if present else "") + f"REMOVE {removals}"
@@ -214,6 +244,55 @@ class DynamoSyncStateStore:
             raise _state_error(exc, "writing the state") from exc
         except BotoCoreError as exc:
             raise _state_error(exc, "writing the state") from exc
+
+    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
+        """Record a newer event whose values are what was last written, in one conditional
+        write and without the lease; None when recorded, else the state as it stands (so
+        the caller can tell a duplicate or a stale event without another request)."""
+        now = time.time()
+        names: dict[str, str] = {"#w": "written", "#s": "stated"}
+        values: dict[str, Any] = {
+            ":key": seen.key,
+            ":t": seen.change_time,
+            ":r": seen.rank,
+            ":id": seen.event_id,
+            ":now": Decimal(str(round(now, 3))),
+        }
+        conditions = [
+            "(attribute_not_exists(lease_until) OR lease_until < :now)",
+            "attribute_exists(contact_id)",
+            "attribute_not_exists(deleted_at)",
+            "last_key < :key",
+        ]
+        updates = ["last_key = :key", "last_change_time = :t", "last_rank = :r"]
+        updates.append("last_event_id = :id")
+        if seen.digests:
+            conditions.append("attribute_exists(#s)")
+        for n, (name, value) in enumerate(sorted(seen.digests.items())):
+            names[f"#f{n}"], values[f":d{n}"] = name, value
+            conditions.append(f"#w.#f{n} = :d{n}")
+            updates.append(f"#s.#f{n} = :key")
+        for n, linked in enumerate(seen.linked):
+            values[f":l{n}"] = linked
+            conditions.append(f"contains(linked, :l{n})")
+        try:
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(user_id),
+                UpdateExpression="SET " + ", ".join(updates),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_values(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                item = cast("dict[str, Any] | None", exc.response.get("Item"))
+                return _from_item(user_id, _plain(item)) if item else SyncState(user_id)
+            raise _state_error(exc, "recording an unchanged event") from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, "recording an unchanged event") from exc
+        return None
 
     def release(self, user_id: str, owner: str) -> None:
         """Drop the lease without changing the state (after a failure)."""
@@ -325,6 +404,20 @@ class MemorySyncStateStore:
         with self._lock:
             held = self._items.get(user_id)
             return _copy(held.state) if held else None
+
+    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
+        with self._lock:
+            held = self._items.get(user_id)
+            if held is None:
+                return SyncState(user_id)
+            free = held.owner is None or held.until < time.time()
+            if not (free and seen.matches(held.state)):
+                return _copy(held.state)
+            state = held.state
+            state.last_change_time, state.last_rank = seen.change_time, seen.rank
+            state.last_event_id = seen.event_id
+            state.stated.update(dict.fromkeys(seen.digests, seen.key))
+            return None
 
     def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool:
         with self._lock:

@@ -43,7 +43,7 @@ from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
-from auth0_sync.state import SyncState, order_key_text
+from auth0_sync.state import SyncState, Unchanged, order_key_text
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
@@ -99,6 +99,7 @@ class StateStore(Protocol):
     def get(self, user_id: str) -> SyncState | None: ...
     def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
     def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
+    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
 
 
 def ordering_skip(state: SyncState, event: Auth0BusEvent) -> SkipReason | None:
@@ -184,6 +185,9 @@ class SyncCore:
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError."""
+        quick = self._without_lease(event)
+        if quick is not None:
+            return quick
         owner = f"{event.event_id}:{uuid.uuid4().hex[:8]}"
         current = self._acquire(event.user_id, owner, lease_seconds)
         try:
@@ -199,6 +203,47 @@ class SyncCore:
         if decision.error is not None:
             raise decision.error
         return decision.outcome
+
+    def _without_lease(self, event: Auth0BusEvent) -> Outcome | None:
+        """Most events change nothing (logins, duplicates, late arrivals): settle them with one
+        conditional write, or the state that write returns when it fails; None when the
+        event needs the lease."""
+        if event.event_type != EventType.USER_UPDATED or self._visibly_changed(event):
+            return None  # a signup or a delete is rarely noise: take the lease at once
+        profile = event.user
+        assert isinstance(profile, UserProfile)
+        desired = self._desired(event)
+        key = order_key_text(event.order_key)
+        seen = Unchanged(
+            key=key,
+            change_time=iso(event.change_time),
+            rank=TYPE_RANK[EventType(event.event_type)],
+            event_id=event.event_id,
+            digests=digests(desired),
+            linked=profile.linked_user_ids,
+        )
+        current = self.state.record_unchanged(event.user_id, seen)
+        if current is None:
+            return self._outcome(event, "skipped", SkipReason.UNCHANGED)
+        # What the state says now only moves forward: a skip decided on it stays right.
+        skip = ordering_skip(current, event)
+        pending = current.deleted_at is not None and not current.delete_done
+        fresh = any(current.stated.get(name, "") < key for name in desired)
+        if skip is SkipReason.DUPLICATE or (skip is SkipReason.DELETED and not pending):
+            return self._outcome(event, "skipped", skip, current.contact_id)
+        if skip is SkipReason.STALE and not fresh:
+            return self._outcome(event, "skipped", skip, current.contact_id)
+        return None
+
+    def _visibly_changed(self, event: Auth0BusEvent) -> bool:
+        """`previous_object` shows a mapped attribute changed: no use trying the quick path."""
+        previous = event.detail.data.previous_object
+        if previous is None:
+            return False
+        now = event.detail.data.object
+        return any(
+            get_path(previous, path) != get_path(now, path) for path in self.settings.field_mapping
+        )
 
     def _acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
         # Events for one user often come in bursts (a signup and its first login): wait a

@@ -131,9 +131,7 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
     )
     core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
-    service = SyncService(
-        core, dlq, idempotency_table=settings.idempotency_table, on_outcome=ledger.add
-    )
+    service = SyncService(core, dlq, on_outcome=ledger.add)
     return LocalRunner(
         service,
         dlq,

@@ -53,7 +53,6 @@ def build_local_sync(
             settings,
             state=MemorySyncStateStore(),
             dead_letters=dead_letters,
-            use_idempotency_table=False,
             on_outcome=on_outcome,
         )
     runner = LocalRunner(

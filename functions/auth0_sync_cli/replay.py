@@ -42,7 +42,7 @@ from auth0_sync.routing import route_for
 from auth0_sync.runtime import build_service, token_provider
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore, SyncState
+from auth0_sync.state import DynamoSyncStateStore, SyncState, Unchanged
 from auth0_sync.sync import Outcome, StateStore, SyncCore
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.dlq import (
@@ -231,6 +231,10 @@ class ReadOnlyState:
 
     def mark_linked(self, secondary_id: str, primary_id: str) -> None:
         del secondary_id, primary_id
+
+    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
+        del seen  # a dry run records nothing: the lease path plans the rest
+        return self.inner.get(user_id) or SyncState(user_id)
 
 
 class KeptFailures:

@@ -120,7 +120,10 @@ def test_shuffled_triplicated_stream_against_local_aws_matches_the_truth(
     assert result["state"] == "aws"
     assert result["events"] == len(stream)
     assert result["failed"] == {}
-    assert result["skipped"]["duplicate"] >= 2 * len(sample.events)
+    # A repeat of the user's last event is a duplicate; a repeat of an older one is stale
+    # (the state item de-duplicates by order, with no table of event ids).
+    repeats = sum(result["skipped"].get(reason, 0) for reason in ("duplicate", "stale"))
+    assert repeats >= 2 * len(sample.events)
     assert reconcile(sample.truth, crm_env.contacts()) == []
 
 
@@ -131,7 +134,9 @@ def test_outage_is_retried_like_lambda_then_dead_lettered_within_the_timeout(
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(load_event("user_created")))
     result = run_json([str(path), "--timeout", "1.8"], capsys)
-    assert result["failed"] == {"crm_503": 1}
+    # The last attempt may already meet the open circuit (5 failures in a row open it).
+    assert set(result["failed"]) <= {"crm_503", "crm_circuit_open"}
+    assert sum(result["failed"].values()) == 1
     # Three invocations (the first and Lambda's two retries), each retrying within its budget.
     assert crm_env.stats()["by_status"]["503"] >= 3
 
