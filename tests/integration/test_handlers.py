@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from auth0_sync import lambda_app
 from auth0_sync.errors import TransientError
 from auth0_sync.names import DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_HANDLER, DLQ_ATTR_REASON, Env
 from auth0_sync_cli.crm_server import CrmServer
@@ -240,10 +241,49 @@ def test_anonymize_policy(
     out = invoke(load_event("user_deleted_minimal"))
     assert out["reason"] == "anonymized"
     contact = only_contact(crm)
-    assert contact["status"] == "deactivated"
-    assert contact["name"] is None
-    assert contact["phone"] is None
-    assert contact["email"].endswith("@anonymized.invalid")
+    # The whole contact, read back: nothing links it to the person or the Auth0 identity.
+    personal = {k: v for k, v in contact.items() if k not in ("id", "created_at", "updated_at")}
+    email = personal.pop("email")
+    assert personal == {
+        "status": "deactivated",
+        "name": None,
+        "given_name": None,
+        "family_name": None,
+        "phone": None,
+        "auth0_user_id": "",
+        "source_updated_at": "2026-03-05T12:00:00.000000+00:00",  # the delete's own time
+    }
+    assert email.startswith("deleted-")
+    assert email.endswith("@anonymized.invalid")
+    assert USER.split("|")[1] not in email
+    # Our state keeps the order of the delete, not the contact or what was written.
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert (state.contact_id, state.written, state.deleted_at) == (
+        None,
+        {},
+        "2026-03-05T12:00:00.000000+00:00",
+    )
+
+
+def test_anonymized_addresses_cannot_be_linked_to_the_user(
+    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two erasures of the same user id leave two unrelated addresses (no hash of the id)."""
+    monkeypatch.setenv(Env.DELETE_POLICY, "anonymize")
+    emails = []
+    for life in range(2):
+        crm.reset()
+        lambda_app.service.cache_clear()
+        signup = variant(created(), f"evt_life{life}", when=f"2026-03-0{life + 1}T00:00:00.000Z")
+        signup["detail"]["time"] = f"2026-03-0{life + 1}T00:00:00.000Z"
+        invoke(signup)
+        gone = variant(load_event("user_deleted_minimal"), f"evt_gone{life}")
+        gone["detail"]["data"]["object"]["deleted_at"] = f"2026-03-0{life + 1}T01:00:00.000Z"
+        gone["detail"]["time"] = f"2026-03-0{life + 1}T01:00:00.000Z"
+        invoke(gone)
+        emails.append(only_contact(crm)["email"])
+    assert emails[0] != emails[1]
 
 
 def test_skip_policy_for_missing_contact_on_update(
