@@ -31,6 +31,8 @@ from auth0_sync.names import (
     STATE_TABLE_PK,
     Env,
 )
+from auth0_sync_cli.argtypes import whole_number
+from auth0_sync_cli.exits import cannot_listen
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
 from auth0_sync_cli.signals import held_stop_signals
 
@@ -182,8 +184,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             resources = local.start()
         except OSError as exc:
-            print(f"auth0-sync local-aws: cannot listen on 127.0.0.1:{args.port}: {exc}")
-            return 1
+            raise cannot_listen("127.0.0.1", args.port, exc) from exc
         try:
             print(f"local AWS (moto) on {local.endpoint_url}; use it with:")
             for name, value in resources.environment().items():
@@ -201,10 +202,22 @@ def register(subparsers: Any) -> None:
         "local-aws",
         help="serve DynamoDB, SQS and Secrets Manager on loopback (moto), with the stack's "
         "tables, queue and secret",
+        description="Serve the AWS APIs the sync uses on 127.0.0.1 (moto), with the "
+        "stack's tables, DLQ and CRM-token secret created, until Ctrl-C. It prints the "
+        "export lines that point boto3 and the sync at it.",
+        epilog="examples:\n"
+        "  auth0-sync local-aws            # then run its export lines in another shell\n"
+        "  auth0-sync local-aws --port 0   # any free port",
     )
-    parser.add_argument("--port", type=int, default=LOCAL_AWS_PORT, help="default %(default)s")
+    parser.add_argument(
+        "--port",
+        type=whole_number(0, 65535, what="a port number"),
+        default=LOCAL_AWS_PORT,
+        help="0 = any free port (default %(default)s, LocalStack's)",
+    )
     parser.add_argument(
         "--crm-token",
+        metavar="TOKEN",
         default=os.environ.get(Env.CRM_API_TOKEN, LOCAL_CRM_TOKEN),
         help="the CRM token to store in the secret (default: $CRM_API_TOKEN or the local token)",
     )

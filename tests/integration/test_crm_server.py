@@ -774,7 +774,7 @@ def started_cli(*args: str) -> tuple[subprocess.Popen[str], str, str]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_until_signalled_and_exits_0(stop_signal: signal.Signals) -> None:
-    proc, banner, url = started_cli("--token", "cli-token", "--latency-ms", "1")
+    proc, banner, url = started_cli("--crm-token", "cli-token", "--latency-ms", "1")
     try:
         response = requests.post(
             f"{url}/contacts",
@@ -844,21 +844,28 @@ def test_cli_bad_flag_exits_2_with_a_message(args: list[str], message: str) -> N
     assert message in stderr
 
 
-def test_cli_port_in_use_exits_1(crm: CrmServer) -> None:
+def test_cli_port_in_use_exits_2_at_once_naming_the_port_flag(crm: CrmServer) -> None:
     proc = run_cli("--port", str(crm.port))
     _, stderr = proc.communicate(timeout=20)
 
-    assert proc.returncode == 1
-    assert f"crm-server: cannot listen on 127.0.0.1:{crm.port}" in stderr
+    assert proc.returncode == 2
+    assert stderr == (
+        f"auth0-sync crm-server: error: port {crm.port} on 127.0.0.1 is already in use "
+        "(another server, or one still running): stop it, or pass another --port "
+        "(--port 0 picks a free one)\n"
+    )
 
 
-def test_cli_bad_db_path_exits_1(tmp_path: Path) -> None:
+def test_cli_bad_db_path_exits_2(tmp_path: Path) -> None:
     db = str(tmp_path / "missing" / "crm.db")
     proc = run_cli("--port", "0", "--db", db)
     _, stderr = proc.communicate(timeout=20)
 
-    assert proc.returncode == 1
-    assert f"crm-server: cannot open the database {db!r}: unable to open database file" in stderr
+    assert proc.returncode == 2
+    assert stderr == (
+        f"auth0-sync crm-server: error: --db {db}: cannot open the database: "
+        "unable to open database file\n"
+    )
 
 
 def test_server_bound_by_host_name() -> None:

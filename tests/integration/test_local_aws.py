@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +82,25 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "local AWS stopped." in out
+
+
+def test_local_aws_on_a_busy_port_exits_2_at_once_naming_the_port_flag() -> None:
+    # It used to wait forever: moto's server thread died on the bind, unseen.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "auth0_sync_cli.main", "local-aws", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"auth0-sync local-aws: error: port {port} on 127.0.0.1 is already in use (another "
+        "server, or one still running): stop it, or pass another --port (--port 0 picks a "
+        "free one)\n"
+    )
