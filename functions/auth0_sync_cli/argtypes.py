@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def whole_number(
@@ -39,3 +40,20 @@ def real_number(*, above_zero: bool = False, high: float | None = None) -> Calla
         return value
 
     return parse
+
+
+class ExtendUnique(argparse.Action):
+    """A repeatable flag whose values (a list per use, from its `type`) gather in order, each
+    once: `--type user.created --type user.deleted,user.created` -> both types, once."""
+
+    def __call__(
+        self,
+        _parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        _option_string: str | None = None,
+    ) -> None:
+        gathered = list(getattr(namespace, self.dest, None) or [])
+        items = values if isinstance(values, list) else [values]
+        gathered.extend(item for item in items if item not in gathered)
+        setattr(namespace, self.dest, gathered)

@@ -15,7 +15,6 @@ import math
 import random
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,7 +36,8 @@ from auth0_sync_cli.crm_store import (
     InvalidContact,
     validate_fields,
 )
-from auth0_sync_cli.signals import sigterm_interrupts
+from auth0_sync_cli.exits import CommandError, cannot_listen
+from auth0_sync_cli.signals import held_stop_signals
 
 CONTACTS_PATH = "/contacts"
 ADMIN_PREFIX = "/_admin/"
@@ -409,13 +409,18 @@ class CrmServer:
         rate_limit: float | None = None,
         failure_rate: float = 0.0,
         seed: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
         self.port = port
         self.token = token
         self.store = ContactStore(db_path)
         self.faults = Faults(
-            latency_ms=latency_ms, rate_limit=rate_limit, failure_rate=failure_rate, seed=seed
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            failure_rate=failure_rate,
+            seed=seed,
+            clock=clock,
         )
         self.request_stats = RequestStats()
         self.app = create_app(self.store, self.faults, self.request_stats, token)
@@ -539,24 +544,21 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     except sqlite3.Error as exc:
-        print(f"crm-server: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
-        return 1
-    try:
-        server.start()
-    except OSError as exc:
-        print(f"crm-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"crm-server listening on {server.base_url} (Ctrl-C to stop); use it with: "
-        f"export {Env.CRM_BASE_URL}={server.base_url} {Env.CRM_API_TOKEN}={server.token}",
-        flush=True,
-    )
-    with sigterm_interrupts():
+        raise CommandError(f"--db {args.db}: cannot open the database: {exc}") from exc
+    # Stop signals are held before the server starts and before it says it is listening:
+    # a Ctrl-C at any moment after the banner is waited for, never raised mid-start-up.
+    with held_stop_signals() as wait_for_stop:
         try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+            server.start()
+        except OSError as exc:
+            raise cannot_listen(args.host, args.port, exc) from exc
+        try:
+            print(
+                f"crm-server listening on {server.base_url} (Ctrl-C to stop); use it with: "
+                f"export {Env.CRM_BASE_URL}={server.base_url} {Env.CRM_API_TOKEN}={server.token}",
+                flush=True,
+            )
+            wait_for_stop()
         finally:
             server.stop()
     print("crm-server stopped", flush=True)
@@ -573,6 +575,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "docs/contracts/crm-contacts-api.yaml, stored in SQLite, plus admin endpoints "
             "under /_admin/ and optional fault injection."
         ),
+        epilog="examples:\n"
+        "  auth0-sync crm-server --port 0\n"
+        "  auth0-sync crm-server --rate-limit 5 --failure-rate 0.1 --seed 7 --db crm.db",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -583,7 +588,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: in memory)")
     parser.add_argument(
-        "--token", default=LOCAL_CRM_TOKEN, help="bearer token to accept (default %(default)s)"
+        "--crm-token",
+        dest="token",
+        metavar="TOKEN",
+        default=LOCAL_CRM_TOKEN,
+        help="the bearer token to accept (default %(default)s)",
     )
     parser.add_argument(
         "--latency-ms", type=real_number(), default=0.0, metavar="N", help="delay per request"

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from auth0_sync.names import (
     DEFAULT_CRM_SECRET_NAME,
@@ -29,8 +31,10 @@ from auth0_sync.names import (
     STATE_TABLE_PK,
     Env,
 )
+from auth0_sync_cli.argtypes import whole_number
+from auth0_sync_cli.exits import cannot_listen
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
-from auth0_sync_cli.signals import sigterm_interrupts
+from auth0_sync_cli.signals import held_stop_signals
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -110,12 +114,13 @@ def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN)
 
 
 class LocalAws:
-    """moto's threaded server on 127.0.0.1, with the stack's resources created."""
+    """moto's server on 127.0.0.1 (port 0 = any free port), with the stack's resources created."""
 
     def __init__(self, port: int = LOCAL_AWS_PORT, crm_token: str = LOCAL_CRM_TOKEN) -> None:
         self.port = port
         self.crm_token = crm_token
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self.resources: LocalResources | None = None
 
     @property
@@ -123,14 +128,39 @@ class LocalAws:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LocalResources:
-        # moto serves through werkzeug, which logs every request line by default.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server.start()
-        self.resources = create_resources(self.endpoint_url, self.crm_token)
+        """Bind (OSError if the port is taken), serve from a thread, create the resources."""
+        # moto's ThreadedMotoServer binds in its thread: a taken port kills that thread and
+        # leaves start() waiting forever. Binding here makes it an OSError for the caller.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(128)
+            # werkzeug serves a duplicate of this socket; ours is closed below either way.
+            server = make_server(
+                "127.0.0.1", self.port, moto_app(), threaded=True, fd=listener.fileno()
+            )
+        finally:
+            listener.close()
+        self.port = int(server.port)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="local-aws", daemon=True)
+        self._thread.start()
+        try:
+            self.resources = create_resources(self.endpoint_url, self.crm_token)
+        except BaseException:
+            self.stop()
+            raise
         return self.resources
 
     def stop(self) -> None:
-        self._server.stop()
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
 
     def __enter__(self) -> LocalResources:
         return self.start()
@@ -139,24 +169,30 @@ class LocalAws:
         self.stop()
 
 
+def moto_app() -> Any:
+    """moto's WSGI app serving every service, as `moto_server` runs it."""
+    # moto serves through werkzeug, which logs every request line by default.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return DomainDispatcherApplication(create_backend_app)
+
+
 def run(args: argparse.Namespace) -> int:
     local = LocalAws(args.port, args.crm_token)
-    try:
-        resources = local.start()
-    except OSError as exc:
-        print(f"auth0-sync local-aws: cannot listen on 127.0.0.1:{args.port}: {exc}")
-        return 1
-    print(f"local AWS (moto) on {local.endpoint_url}; use it with:")
-    for name, value in resources.environment().items():
-        print(f"export {name}={value}")
-    print("Ctrl-C to stop.", flush=True)
-    try:
-        with sigterm_interrupts():
-            threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        local.stop()
+    # Stop signals are held before anything starts: a Ctrl-C at any moment after the
+    # "Ctrl-C to stop" line is waited for, never raised in the middle of start-up.
+    with held_stop_signals() as wait_for_stop:
+        try:
+            resources = local.start()
+        except OSError as exc:
+            raise cannot_listen("127.0.0.1", args.port, exc) from exc
+        try:
+            print(f"local AWS (moto) on {local.endpoint_url}; use it with:")
+            for name, value in resources.environment().items():
+                print(f"export {name}={value}")
+            print("Ctrl-C to stop.", flush=True)
+            wait_for_stop()
+        finally:
+            local.stop()
     print("local AWS stopped.")
     return 0
 
@@ -166,10 +202,22 @@ def register(subparsers: Any) -> None:
         "local-aws",
         help="serve DynamoDB, SQS and Secrets Manager on loopback (moto), with the stack's "
         "tables, queue and secret",
+        description="Serve the AWS APIs the sync uses on 127.0.0.1 (moto), with the "
+        "stack's tables, DLQ and CRM-token secret created, until Ctrl-C. It prints the "
+        "export lines that point boto3 and the sync at it.",
+        epilog="examples:\n"
+        "  auth0-sync local-aws            # then run its export lines in another shell\n"
+        "  auth0-sync local-aws --port 0   # any free port",
     )
-    parser.add_argument("--port", type=int, default=LOCAL_AWS_PORT, help="default %(default)s")
+    parser.add_argument(
+        "--port",
+        type=whole_number(0, 65535, what="a port number"),
+        default=LOCAL_AWS_PORT,
+        help="0 = any free port (default %(default)s, LocalStack's)",
+    )
     parser.add_argument(
         "--crm-token",
+        metavar="TOKEN",
         default=os.environ.get(Env.CRM_API_TOKEN, LOCAL_CRM_TOKEN),
         help="the CRM token to store in the secret (default: $CRM_API_TOKEN or the local token)",
     )

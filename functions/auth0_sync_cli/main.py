@@ -1,13 +1,35 @@
-"""`auth0-sync` entry point: each command lives in its own module with `register(subparsers)`."""
+"""`auth0-sync` entry point: each command lives in its own module with `register(subparsers)`.
+
+This module owns what every command shares: the exit codes, one error line per mistake
+(`auth0-sync COMMAND: error: ...`, a traceback only with --debug), --version, --region and
+--profile on the commands that talk to AWS, and an example in every command's help.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import select
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from auth0_sync_cli.exits import (
+    AWS_ENVIRONMENT_HELP,
+    EXIT_CLOSED_OUTPUT,
+    EXIT_CODES_HELP,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandError,
+    explain,
+)
+
+PROG = "auth0-sync"
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
 COMMAND_MODULES: tuple[str, ...] = (
     "crm_server",
@@ -18,6 +40,30 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "demo",
 )
+# The commands that call AWS APIs: each gets --region and --profile.
+AWS_COMMANDS = frozenset({f"{PROG} process", f"{PROG} dlq list", f"{PROG} replay"})
+
+# Examples for the commands whose module does not give one in its own epilog yet.
+FALLBACK_EXAMPLES: dict[str, str] = {
+    f"{PROG} dlq": f"{PROG} dlq list --stack Auth0Sync --region eu-west-1",
+    f"{PROG} dlq list": f"{PROG} dlq list --stack Auth0Sync --region eu-west-1 --json",
+    f"{PROG} replay": f"{PROG} replay --stack Auth0Sync --dry-run\n"
+    f"  {PROG} replay --stack Auth0Sync --type user.updated --max 50 --rate 5",
+    f"{PROG} demo": f"{PROG} demo --users 40 --seed 3",
+    f"{PROG} streams": f"{PROG} streams list",
+    f"{PROG} streams list": f"{PROG} streams list --json",
+    f"{PROG} streams show": f"{PROG} streams show est_abc123",
+    f"{PROG} streams create": f"{PROG} streams create --name crm-sync --eventbridge "
+    "--aws-account 123456789012 --aws-region eu-west-1",
+    f"{PROG} streams enable": f"{PROG} streams enable est_abc123",
+    f"{PROG} streams disable": f"{PROG} streams disable est_abc123",
+    f"{PROG} streams delete": f"{PROG} streams delete est_abc123",
+    f"{PROG} streams test": f"{PROG} streams test est_abc123 --type user.created",
+    f"{PROG} streams deliveries": f"{PROG} streams deliveries est_abc123 "
+    "--since 2026-03-01T00:00:00Z --limit 20",
+    f"{PROG} streams redeliver": f"{PROG} streams redeliver est_abc123 --all --type user.updated",
+    f"{PROG} streams health": f"{PROG} streams health est_abc123 || echo 'needs attention'",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,26 +77,142 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-paragraph text as usual; keeps text with line breaks (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def package_version() -> str:
+    try:
+        return version("auth0-sync")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def sub_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below `parser`, depth first, each once."""
+    seen: set[int] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    yield child
+                    yield from sub_parsers(child)
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """The conventions every command shares, added once here rather than in each module."""
+    parser.formatter_class = HelpFormatter
+    parser.set_defaults(prog_name=parser.prog)
+    # SUPPRESS: a sub-command's absent --debug must not undo `auth0-sync --debug COMMAND`.
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, print the traceback too",
+    )
+    if parser.prog in AWS_COMMANDS:
+        parser.add_argument(
+            "--region", metavar="REGION", help="AWS region (default: $AWS_DEFAULT_REGION)"
+        )
+        parser.add_argument("--profile", metavar="NAME", help="AWS profile (default: $AWS_PROFILE)")
+    example = FALLBACK_EXAMPLES.get(parser.prog)
+    if example and "example" not in (parser.epilog or ""):
+        parser.epilog = f"example:\n  {example}" + (f"\n\n{parser.epilog}" if parser.epilog else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="auth0-sync",
+        prog=PROG,
         description="Keep a CRM in step with Auth0 identities (Auth0 Event Streams -> AWS).",
+        epilog=f"examples:\n  {PROG} demo\n  {PROG} process events.jsonl --json\n\n"
+        f"{EXIT_CODES_HELP}\n\n{AWS_ENVIRONMENT_HELP}\n\n"
+        f"`{PROG} COMMAND --help` tells more about each command.",
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    parser.add_argument("--debug", action="store_true", help="on an error, print the traceback too")
+    parser.set_defaults(prog_name=PROG)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"auth0_sync_cli.{name}").register(subparsers)
+    for child in sub_parsers(parser):
+        _finish(child)
     return parser
+
+
+def use_aws_options(args: argparse.Namespace) -> None:
+    """--region and --profile become boto3's own variables, read by every client we make."""
+    if getattr(args, "region", None):
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    if getattr(args, "profile", None):
+        os.environ["AWS_PROFILE"] = args.profile
+    if args.prog_name in AWS_COMMANDS:
+        region = os.environ.get("AWS_DEFAULT_REGION")
+        if region is not None and not region.strip():
+            # boto3 would build https://sqs..amazonaws.com and fail with "Invalid endpoint".
+            raise CommandError(
+                "AWS_DEFAULT_REGION is set but empty: unset it, set it to a region "
+                "(e.g. eu-west-1), or pass --region"
+            )
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # stderr closed: nobody to tell
+        print(line, file=sys.stderr, flush=True)
+
+
+def _stdout_is_closed() -> bool:
+    """The reader of standard output has gone (a pipe's far end closed)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (ValueError, OSError):  # closed, or not a real file
+        return True
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = argparse.Namespace(prog_name=PROG, debug=False)
     try:
+        # Inside the handler: a --help piped into `head` is a closed output like any other.
+        args = parser.parse_args(argv)
+        use_aws_options(args)
         code: int = args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        _say(f"{args.prog_name}: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _failed(exc, args)
     return code
+
+
+def _failed(exc: Exception, args: argparse.Namespace) -> int:
+    """One line for the error, and its exit code; the traceback only with --debug."""
+    prog: str = args.prog_name
+    if isinstance(exc, BrokenPipeError) and _stdout_is_closed():
+        # `auth0-sync dlq list | head`: the reader went away. Point stdout at devnull so
+        # Python's own flush at exit does not print a second error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_OUTPUT
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    message = explain(exc)
+    if message is None:
+        _say(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} (a bug: run again with "
+            "--debug for the traceback and report it)"
+        )
+        return EXIT_INTERNAL
+    _say(f"{prog}: error: {message}")
+    return exc.code if isinstance(exc, CommandError) else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -4,105 +4,359 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
 
-from auth0_sync.errors import ConfigError
+from auth0_sync.events import identity_of
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
 from auth0_sync_cli.argtypes import real_number
-from auth0_sync_cli.local_mode import build_local_sync
+from auth0_sync_cli.dlq import read_letter
+from auth0_sync_cli.exits import (
+    EXIT_CODES_HELP,
+    EXIT_INTERNAL,
+    EXIT_NEEDS_ATTENTION,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    explain,
+)
+from auth0_sync_cli.local_mode import LocalSync, build_local_sync, check_ready
 from auth0_sync_cli.tally import Tally
 
+# Deeper than any Auth0 event (the envelope is 4 levels, DynamoDB's own limit is 32): such
+# input is a mistake, and would end deep inside the sync in a RecursionError.
+MAX_NESTING = 64
+UTF8_BOM = b"\xef\xbb\xbf"
+_REASON = re.compile(r"^([a-z][a-z0-9_]*): ")
+_CONSTANT = re.compile(rb"[:\[,]\s*(-?Infinity|NaN)\b")
 
-class InputError(Exception):
-    """The input is not JSON Lines nor a JSON array; the message names the line."""
+
+class InputError(CommandError):
+    """The input cannot be read as events; the message names the file and the line."""
 
 
-def _array(text: str, name: str) -> list[Any]:
+@dataclass(frozen=True)
+class Input:
+    """Where the events come from, and how many the check found."""
+
+    name: str
+    count: int
+    events: Iterator[tuple[str, Any]]  # (where: "line 3" / "element 2", event)
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _reject_constant(token: str) -> Any:
+    raise _NotJson(f"{token} is not valid JSON (write null or a number)")
+
+
+def _depth_over_limit(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def _unwrap(value: Any) -> Any:
+    """A line of a dead-letters file this command wrote is run again as its event."""
+    if isinstance(value, dict) and "event" in value and "reason" in value and "detail" not in value:
+        return value["event"]
+    return value
+
+
+def _parse_line(raw: bytes, name: str, number: int) -> Any:
+    """One JSON Lines line; InputError naming the line for anything that is not JSON."""
     try:
-        events = json.loads(text)
+        text = raw.decode("utf-8").rstrip("\r\n")  # so a column is one of this line
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+            f"{exc.start + 1}); save the file as UTF-8"
+        ) from exc
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
-    if not isinstance(events, list):
-        raise InputError(f"{name}: expected a JSON array of events")
+        raise InputError(
+            f"{name}:{number}: not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from exc
+    except _NotJson as exc:
+        raise InputError(f"{name}:{number}: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{name}:{number}: nested deeper than {MAX_NESTING} levels") from exc
+    if _depth_over_limit(value):
+        raise InputError(f"{name}:{number}: nested deeper than {MAX_NESTING} levels")
+    return _unwrap(value)
+
+
+def _lines(stream: Iterable[bytes], name: str) -> Iterator[tuple[str, Any]]:
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM) :]
+        if raw.strip():
+            yield f"line {number}", _parse_line(raw, name, number)
+
+
+def _document(data: bytes, name: str) -> list[tuple[str, Any]]:
+    """A whole file as one JSON document: an array of events, or one (pretty-printed) event."""
+    data = data.removeprefix(UTF8_BOM)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from exc
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        hint = ""
+        if exc.msg == "Extra data":
+            hint = (
+                "; give one JSON object, a JSON array of events, or one event per line (JSON Lines)"
+            )
+        raise InputError(
+            f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
+        ) from exc
+    except _NotJson as exc:
+        found = _CONSTANT.search(data)
+        line = data.count(b"\n", 0, found.start()) + 1 if found else 1
+        raise InputError(f"{name}:{line}: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{name}: nested deeper than {MAX_NESTING} levels") from exc
+    if isinstance(value, dict):
+        if _depth_over_limit(value):
+            raise InputError(f"{name}: nested deeper than {MAX_NESTING} levels")
+        return [("the event", _unwrap(value))]
+    if not isinstance(value, list):
+        raise InputError(
+            f"{name}: a JSON {type(value).__name__} is not an event: give one JSON object, "
+            "a JSON array of events, or one event per line (JSON Lines)"
+        )
+    events = []
+    for index, event in enumerate(value, start=1):
+        if _depth_over_limit(event):
+            raise InputError(
+                f"{name}: element {index} of the array is nested deeper than {MAX_NESTING} levels"
+            )
+        events.append((f"element {index}", _unwrap(event)))
     return events
 
 
-def _lines(lines: Iterable[str], name: str) -> Iterator[Any]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{name}:{number}: not valid JSON: {exc.msg} (column {exc.colno})"
-            ) from exc
+def _is_one_document(head: bytes) -> bool:
+    """An array, or an object that does not end on its first line (pretty-printed)."""
+    start = head.removeprefix(UTF8_BOM).lstrip()
+    if start.startswith(b"["):
+        return True
+    if not start.startswith(b"{"):
+        return False
+    first_line = start.split(b"\n", 1)[0].rstrip()
+    return not first_line.endswith(b"}")
 
 
-def read_events(path: str) -> tuple[str, Iterator[Any]]:
-    """The input's name and its events: JSON Lines (blank lines ignored) or one JSON array.
+def read_events(path: str) -> Input:
+    """The input's events: JSON Lines (blank lines ignored), one JSON array, or one object.
 
-    Every line is checked before the first event is returned, so bad input changes nothing.
-    A JSON Lines file is then read again one line at a time: memory stays flat however long
+    Every event is checked before the first is returned, so bad input changes nothing. A
+    JSON Lines file is then read again one line at a time: memory stays flat however long
     the file. Standard input cannot be read twice and is held in memory.
     """
     if path == "-":
-        text = sys.stdin.read()
-        if text.lstrip().startswith("["):
-            return "<stdin>", iter(_array(text, "<stdin>"))
-        events = list(_lines(text.splitlines(), "<stdin>"))
-        return "<stdin>", iter(events)
+        stdin = sys.stdin
+        raw = getattr(stdin, "buffer", None)  # None when replaced by a text stream
+        name, data = "<stdin>", raw.read() if raw is not None else stdin.read().encode()
+        if _is_one_document(data[:4096]):
+            events = _document(data, name)
+        else:
+            events = list(_lines(data.splitlines(keepends=True), name))
+        return _checked(name, len(events), iter(events), data)
     try:
-        with open(path, encoding="utf-8") as stream:
-            head = stream.read(4096).lstrip()
-            if head.startswith("["):
-                return path, iter(_array(head + stream.read(), path))
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+            if _is_one_document(head):
+                events = _document(head + stream.read(), path)
+                return _checked(path, len(events), iter(events), head)
             stream.seek(0)
-            for _ in _lines(stream, path):
-                pass  # validate only
+            count = sum(1 for _ in _lines(stream, path))  # check only
+    except IsADirectoryError as exc:
+        raise InputError(f"{path}: is a directory; give an events file") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-    return path, _stream_lines(path)
+    return _checked(path, count, _stream_lines(path), head)
 
 
-def _stream_lines(path: str) -> Iterator[Any]:
-    with open(path, encoding="utf-8") as stream:
+def _checked(name: str, count: int, events: Iterator[tuple[str, Any]], head: bytes) -> Input:
+    if count == 0:
+        if not head:
+            what = "the file is empty"
+        elif not head.removeprefix(UTF8_BOM).strip():
+            what = "it holds only blank lines"
+        else:
+            what = "the JSON array is empty"
+        raise InputError(f"{name}: no events: {what}")
+    return Input(name, count, events)
+
+
+def _stream_lines(path: str) -> Iterator[tuple[str, Any]]:
+    with open(path, "rb") as stream:
         yield from _lines(stream, path)
 
 
+# -- where the dead letters go --------------------------------------------------------------
+
+
+def default_dead_letters_path(now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"dead-letters-{stamp}.jsonl"
+
+
+def open_dead_letters(path: str) -> IO[str]:
+    """Created before anything runs, so a path that cannot be written fails first."""
+    try:
+        return open(path, "x", encoding="utf-8")  # closed by `run`
+    except FileExistsError as exc:
+        raise CommandError(f"--dead-letters {path}: the file exists; give a new file name") from exc
+    except OSError as exc:
+        raise CommandError(f"--dead-letters {path}: cannot create it: {exc.strerror}") from exc
+
+
+def dead_letter_lines(local: LocalSync) -> list[str]:
+    """Each dead-lettered event, with why, as one JSON line that `process` runs again."""
+    lines = []
+    for number, (body, attributes) in enumerate(getattr(local.dead_letters, "messages", [])):
+        message = {
+            "MessageId": f"memory-{number}",
+            "ReceiptHandle": "",
+            "Body": body,
+            "MessageAttributes": {k: {"StringValue": v} for k, v in attributes.items()},
+        }
+        letter = read_letter(message)
+        code = _REASON.match(letter.reason)
+        record = {
+            "reason": code.group(1) if code else letter.reason.split(":", 1)[0],
+            "message": letter.reason,
+            "error_class": letter.error_class,
+            "attempts": letter.attempts,
+            "handler": letter.handler,
+            "event": letter.event,
+        }
+        lines.append(json.dumps(record) + "\n")
+    return lines
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def _stopped(where: str, raw: Any, done: int, exc: Exception) -> CommandError:
+    """The run cannot go on: say which event, what ran, and what did not."""
+    event_id = identity_of(raw)["event_id"] or "without an id"
+    cause = explain(exc) or f"{type(exc).__name__}: {exc} (a bug: run again with --debug)"
+    return CommandError(
+        f"stopped at {where} (event {event_id}): {cause}. The {done} event(s) before it ran; "
+        f"nothing from {where} on ran: fix the cause and run the file again (events already "
+        "applied are skipped as duplicates)",
+        code=EXIT_INTERNAL if explain(exc) is None else EXIT_USAGE,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        name, events = read_events(args.file)
-    except InputError as exc:
-        print(f"auth0-sync process: {exc}", file=sys.stderr)
-        return 2
+    source = read_events(args.file)
     tally = Tally()
+    local = build_local_sync(args.state, on_outcome=tally.add, timeout_seconds=args.timeout)
+    if local.uses_aws and args.dead_letters:
+        raise CommandError(
+            "--dead-letters is for in-memory state: with AWS state the dead letters go to "
+            "the DLQ (`auth0-sync dlq list`)"
+        )
+    check_ready(local)
+    dead_letters_path = None if local.uses_aws else args.dead_letters or default_dead_letters_path()
+    dead_letters = open_dead_letters(dead_letters_path) if dead_letters_path else None
     try:
-        local = build_local_sync(args.state, on_outcome=tally.add, timeout_seconds=args.timeout)
-    except ConfigError as exc:
-        print(f"auth0-sync process: {exc}", file=sys.stderr)
-        return 2
-    local.runner.run_all(events)
+        at: dict[str, Any] = {"where": "", "raw": None, "done": 0}
+
+        def feed() -> Iterator[Any]:
+            for done, (where, raw) in enumerate(source.events):
+                at.update(where=where, raw=raw, done=done)
+                yield raw
+
+        try:
+            # As Lambda: a failed event is retried later while the next ones go on.
+            local.runner.run_all(feed())
+        except Exception as exc:
+            # The runner dead-letters every event it cannot apply; an error escaping it
+            # (the DLQ itself unreachable, a bug) leaves this event nowhere: stop here.
+            raise _stopped(at["where"], at["raw"], at["done"], exc) from exc
+    finally:
+        if dead_letters is not None:
+            lines = dead_letter_lines(local)
+            dead_letters.writelines(lines)
+            dead_letters.close()
+            if not lines and dead_letters_path:
+                os.remove(dead_letters_path)
+    failed = sum(tally.failed.values())
+    where_letters = _where(local, dead_letters_path) if failed else None
     if args.json:
-        print(json.dumps({**tally.to_dict(), "state": "aws" if local.uses_aws else "memory"}))
+        document: dict[str, Any] = {
+            **tally.to_dict(),
+            "state": "aws" if local.uses_aws else "memory",
+            "dead_letters": where_letters,
+        }
+        print(json.dumps(document, indent=2))
     else:
-        print(f"processed {name} ({'local AWS' if local.uses_aws else 'in-memory state'}):")
+        print(f"processed {source.name} ({'local AWS' if local.uses_aws else 'in-memory state'}):")
         print(tally.render())
-    return 0
+        if where_letters:
+            print(where_letters["say"])
+    return EXIT_NEEDS_ATTENTION if failed else EXIT_OK
+
+
+def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
+    if local.uses_aws:
+        url = getattr(local.dead_letters, "queue_url", None)
+        return {
+            "queue_url": url,
+            "say": f"dead letters are in the DLQ {url}: see them with `auth0-sync dlq list`, "
+            "run them again with `auth0-sync replay` once the cause is fixed",
+        }
+    return {
+        "file": path,
+        "say": f"dead letters written to {path}: run them again with "
+        f"`auth0-sync process {path}` once the cause is fixed",
+    }
+
+
+EXAMPLES = """examples:
+  auth0-sync process tests/events/user_created.json
+  auth0-sync process events.jsonl --json
+  auth0-sync process events.jsonl --state aws   # with local-aws's export lines set"""
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "process",
-        help="run EventBridge events (JSON Lines or a JSON array) through the sync",
-        description="Run events through the same routing and handler code Lambda runs. "
-        "Configuration: CRM_BASE_URL, CRM_API_TOKEN (or CRM_TOKEN_SECRET_ARN), and "
+        help="run EventBridge events (one JSON object, a JSON array, or JSON Lines) through "
+        "the sync",
+        description="Run events through the same routing and handler code Lambda runs. The "
+        "input is one JSON object (an event, pretty-printed or not), a JSON array of events, "
+        "or JSON Lines (one event per line), in UTF-8; it is checked whole before anything "
+        "runs. Configuration: CRM_BASE_URL, CRM_API_TOKEN (or CRM_TOKEN_SECRET_ARN), and "
         "AWS_ENDPOINT_URL to use `auth0-sync local-aws`.",
+        epilog=f"{EXAMPLES}\n\n{EXIT_CODES_HELP}",
     )
     parser.add_argument("file", metavar="FILE", help="events file, or - for standard input")
-    parser.add_argument("--json", action="store_true", help="print one JSON object of counts")
+    parser.add_argument("--json", action="store_true", help="print one JSON document of counts")
     parser.add_argument(
         "--state",
         choices=("auto", "aws", "memory"),
@@ -117,5 +371,12 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="each invocation's time budget, as the function's timeout in AWS "
         "(default %(default)s); a CRM outage is waited out within it, then retried",
+    )
+    parser.add_argument(
+        "--dead-letters",
+        metavar="FILE",
+        help="in-memory state: write the dead-lettered events here, as JSON Lines that "
+        "`process` runs again (default: dead-letters-<UTC time>.jsonl, written only when "
+        "an event is dead-lettered)",
     )
     parser.set_defaults(func=run)

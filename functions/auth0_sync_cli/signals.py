@@ -1,11 +1,13 @@
-"""SIGTERM stops a command the way Ctrl-C does, so `kill` also runs its clean-up."""
+"""How long-running commands stop: Ctrl-C (SIGINT) and `kill` (SIGTERM) both run the clean-up."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 @contextmanager
@@ -20,3 +22,20 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def held_stop_signals() -> Iterator[Callable[[], signal.Signals]]:
+    """Hold SIGINT and SIGTERM for the block; yields a function that waits for one of them.
+
+    Enter it before starting any thread (threads inherit the mask) and before announcing
+    readiness: a signal that comes at any moment after that, even before the wait begins,
+    stays pending until the wait takes it. Nothing is raised in the middle of start-up, so
+    a server always stops through its own clean-up. A second signal still pending when the
+    block ends is delivered then, with its usual effect.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield lambda: signal.Signals(signal.sigwait(STOP_SIGNALS))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

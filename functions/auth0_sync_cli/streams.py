@@ -31,6 +31,7 @@ from auth0_sync.streams.client import (
     webhook_stream_body,
 )
 from auth0_sync.streams.health import HealthStatus, check_health
+from auth0_sync_cli.argtypes import ExtendUnique
 
 # Exit codes. argparse already uses 2 for usage errors, so "disabled" is 3: an alerting job
 # must never read a typo in its own command line as "the stream is disabled".
@@ -104,9 +105,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--bearer", metavar="TOKEN", type=_non_empty, help="token Auth0 sends to the webhook"
     )
     create.add_argument(
-        "--types",
+        "--type",
+        dest="types",
+        action=ExtendUnique,
         type=_event_types,
-        help=f"comma-separated event types (default: all of {_EVENT_TYPES})",
+        metavar="TYPE",
+        help=f"an event type to deliver, repeatable or comma-separated (default: all of "
+        f"{_EVENT_TYPES})",
     )
 
     enable = verb("enable", _enable, "enable an event stream")

@@ -93,12 +93,6 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
             probe.bind(("127.0.0.1", port))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start(
     args: Sequence[str], env: dict[str, str], ready: str
 ) -> tuple[subprocess.Popen[str], str]:
@@ -124,9 +118,7 @@ def servers() -> Iterator[dict[str, str]]:
         started.append(crm)
         crm_url = re.search(r"listening on (\S+)", banner)
         assert crm_url is not None
-        aws, exports = _start(
-            ["local-aws", "--port", str(_free_port())], clean_env(), "Ctrl-C to stop"
-        )
+        aws, exports = _start(["local-aws", "--port", "0"], clean_env(), "Ctrl-C to stop")
         started.append(aws)
         env = clean_env(**dict(re.findall(r"^export (\w+)=(\S*)$", exports, flags=re.M)))
         env[Env.CRM_BASE_URL] = crm_url.group(1)

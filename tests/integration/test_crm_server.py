@@ -6,10 +6,10 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,12 @@ def create(crm: CrmServer, **fields: Any) -> dict[str, Any]:
     return body
 
 
-def wait_for_window_start() -> None:
-    """Sleep to the start of the next one-second rate-limit window, so a burst fits in one."""
-    time.sleep(1 - time.time() % 1 + 0.01)
+@pytest.fixture
+def clocked_crm() -> Iterator[tuple[CrmServer, list[float]]]:
+    """A CRM server whose rate-limit windows follow a clock the test moves by hand."""
+    now = [100.25]
+    with CrmServer(clock=lambda: now[0]) as server:
+        yield server, now
 
 
 # --- authentication -------------------------------------------------------------------------
@@ -461,9 +464,11 @@ def test_outage_status_must_be_an_error_status(crm: CrmServer) -> None:
         crm.set_outage(200)
 
 
-def test_over_the_rate_limit_is_429_with_retry_after(crm: CrmServer) -> None:
+def test_over_the_rate_limit_is_429_with_retry_after(
+    clocked_crm: tuple[CrmServer, list[float]],
+) -> None:
+    crm, _ = clocked_crm
     crm.set_rate_limit(3)
-    wait_for_window_start()
 
     statuses = [call(crm, "GET", "/contacts", params={"email": "a@b.c"}) for _ in range(3)]
     limited = call(crm, "POST", "/contacts", json={"email": "ada@example.com"})
@@ -478,13 +483,13 @@ def test_over_the_rate_limit_is_429_with_retry_after(crm: CrmServer) -> None:
     assert crm.contacts() == []
 
 
-def test_rate_limit_window_resets(crm: CrmServer) -> None:
+def test_rate_limit_window_resets(clocked_crm: tuple[CrmServer, list[float]]) -> None:
+    crm, now = clocked_crm
     crm.set_rate_limit(1)
-    wait_for_window_start()
     first = call(crm, "GET", "/contacts/c_1")
     limited = call(crm, "GET", "/contacts/c_1")
 
-    time.sleep(int(limited.headers["Retry-After"]))
+    now[0] += int(limited.headers["Retry-After"])
     later = call(crm, "GET", "/contacts/c_1")
 
     assert (first.status_code, limited.status_code, later.status_code) == (404, 429, 404)
@@ -595,9 +600,9 @@ def test_admin_outage_endpoint(crm: CrmServer) -> None:
     assert after.status_code == 404
 
 
-def test_admin_rate_limit_endpoint(crm: CrmServer) -> None:
+def test_admin_rate_limit_endpoint(clocked_crm: tuple[CrmServer, list[float]]) -> None:
+    crm, _ = clocked_crm
     set_limit = call(crm, "POST", "/_admin/rate-limit", json={"rps": 1})
-    wait_for_window_start()
     statuses = [call(crm, "GET", "/contacts/c_1").status_code for _ in range(2)]
     call(crm, "POST", "/_admin/rate-limit", json={"rps": None})
     unlimited = [call(crm, "GET", "/contacts/c_1").status_code for _ in range(3)]
@@ -739,13 +744,6 @@ def test_stop_closes_the_port(crm_server: CrmServer) -> None:
 # --- CLI ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def run_cli(*args: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
@@ -760,15 +758,26 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def started_cli(*args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """`crm-server --port 0 ARGS`: the process, its banner and its base URL, read from the
+    banner (the OS picks the port, so no other process can take it between test and server)."""
+    proc = run_cli("--port", "0", *args)
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    found = re.search(r"listening on (http://127\.0\.0\.1:\d+) ", banner)
+    if found is None:
+        proc.kill()
+        _, stderr = proc.communicate(timeout=10)
+        raise AssertionError(f"no banner: {banner!r} {stderr}")
+    return proc, banner, found.group(1)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_until_signalled_and_exits_0(stop_signal: signal.Signals) -> None:
-    port = free_port()
-    proc = run_cli("--port", str(port), "--token", "cli-token", "--latency-ms", "1")
+    proc, banner, url = started_cli("--crm-token", "cli-token", "--latency-ms", "1")
     try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
         response = requests.post(
-            f"http://127.0.0.1:{port}/contacts",
+            f"{url}/contacts",
             json={"email": "ada@example.com"},
             headers={"Authorization": "Bearer cli-token"},
             timeout=5,
@@ -778,30 +787,43 @@ def test_cli_serves_until_signalled_and_exits_0(stop_signal: signal.Signals) -> 
     finally:
         proc.kill()
 
-    assert f"export CRM_BASE_URL=http://127.0.0.1:{port} CRM_API_TOKEN=cli-token" in banner
+    assert f"export CRM_BASE_URL={url} CRM_API_TOKEN=cli-token" in banner
     assert response.status_code == 201
     assert proc.returncode == 0, stderr
     assert stdout == "crm-server stopped\n"
 
 
-def test_cli_fault_flags_reach_the_server() -> None:
-    port = free_port()
-    proc = run_cli("--port", str(port), "--failure-rate", "1", "--seed", "3")
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_cli_signalled_the_moment_it_says_listening_stops_cleanly(
+    stop_signal: signal.Signals,
+) -> None:
+    # The race of issue 18: a Ctrl-C right after the banner used to hit the server before
+    # its wait began and end it with 130 and no clean-up.
+    proc, _, _ = started_cli()
     try:
-        assert proc.stdout is not None
-        proc.stdout.readline()
+        proc.send_signal(stop_signal)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+
+    assert (proc.returncode, stdout, stderr) == (0, "crm-server stopped\n", "")
+
+
+def test_cli_fault_flags_reach_the_server() -> None:
+    proc, _, url = started_cli("--failure-rate", "1", "--seed", "3")
+    try:
         response = requests.get(
-            f"http://127.0.0.1:{port}/contacts/c_1",
+            f"{url}/contacts/c_1",
             headers={"Authorization": f"Bearer {LOCAL_CRM_TOKEN}"},
             timeout=5,
         )
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
+        _, stderr = proc.communicate(timeout=10)
     finally:
         proc.kill()
 
     assert response.status_code == 503
-    assert proc.returncode == 0
+    assert proc.returncode == 0, stderr
 
 
 @pytest.mark.parametrize(
@@ -822,21 +844,28 @@ def test_cli_bad_flag_exits_2_with_a_message(args: list[str], message: str) -> N
     assert message in stderr
 
 
-def test_cli_port_in_use_exits_1(crm: CrmServer) -> None:
+def test_cli_port_in_use_exits_2_at_once_naming_the_port_flag(crm: CrmServer) -> None:
     proc = run_cli("--port", str(crm.port))
     _, stderr = proc.communicate(timeout=20)
 
-    assert proc.returncode == 1
-    assert f"crm-server: cannot listen on 127.0.0.1:{crm.port}" in stderr
+    assert proc.returncode == 2
+    assert stderr == (
+        f"auth0-sync crm-server: error: port {crm.port} on 127.0.0.1 is already in use "
+        "(another server, or one still running): stop it, or pass another --port "
+        "(--port 0 picks a free one)\n"
+    )
 
 
-def test_cli_bad_db_path_exits_1(tmp_path: Path) -> None:
+def test_cli_bad_db_path_exits_2(tmp_path: Path) -> None:
     db = str(tmp_path / "missing" / "crm.db")
     proc = run_cli("--port", "0", "--db", db)
     _, stderr = proc.communicate(timeout=20)
 
-    assert proc.returncode == 1
-    assert f"crm-server: cannot open the database {db!r}: unable to open database file" in stderr
+    assert proc.returncode == 2
+    assert stderr == (
+        f"auth0-sync crm-server: error: --db {db}: cannot open the database: "
+        "unable to open database file\n"
+    )
 
 
 def test_server_bound_by_host_name() -> None:

@@ -148,7 +148,15 @@ def test_update_with_crm_id_in_app_metadata_reads_whose_it_is_then_writes(
 def test_429_with_retry_after_then_success(sync_env: LocalResources, crm: CrmServer) -> None:
     invoke(created())
     crm.set_outage(429)  # answers 429 with Retry-After: 1 until lifted
-    lift = threading.Timer(0.3, crm.set_outage, args=(None,))
+
+    def lift_after_the_first_429() -> None:
+        # The client then waits a whole second before it asks again: lifted well before.
+        deadline = time.monotonic() + 30
+        while crm.stats()["by_status"].get("429", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        crm.set_outage(None)
+
+    lift = threading.Thread(target=lift_after_the_first_429)
     lift.start()
     started = time.monotonic()
     out = invoke(updated("evt_429", "2026-03-04T10:15:30.900Z", name="Ada King"))

@@ -3,6 +3,7 @@ resources, export lines that work, and a clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -23,15 +24,7 @@ from auth0_sync.names import (
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
-    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -39,7 +32,7 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
             "auth0_sync_cli.main",
             "local-aws",
             "--port",
-            str(port),
+            "0",  # the OS picks a free port; the export lines say which
             "--crm-token",
             "tkn",
         ],
@@ -53,12 +46,14 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
         assert process.stdout is not None
         while time.monotonic() < deadline:
             line = process.stdout.readline()
+            if not line:  # it ended before it was ready
+                break
             if line.startswith("export "):
                 name, _, value = line[len("export ") :].strip().partition("=")
                 exports[name] = value
             if line.startswith("Ctrl-C"):
                 break
-        assert exports["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", exports["AWS_ENDPOINT_URL"])
         session = boto3.session.Session(
             aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
@@ -87,3 +82,25 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "local AWS stopped." in out
+
+
+def test_local_aws_on_a_busy_port_exits_2_at_once_naming_the_port_flag() -> None:
+    # It used to wait forever: moto's server thread died on the bind, unseen.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "auth0_sync_cli.main", "local-aws", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"auth0-sync local-aws: error: port {port} on 127.0.0.1 is already in use (another "
+        "server, or one still running): stop it, or pass another --port (--port 0 picks a "
+        "free one)\n"
+    )

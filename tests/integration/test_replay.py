@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -447,16 +446,10 @@ def test_interrupted_replay_releases_its_messages_and_a_rerun_applies_each_once(
 # A replay killed with SIGKILL, in its own process ------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def aws_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
-    """local-aws (moto's server) on a free port, for a replay in another process."""
-    local = LocalAws(port=_free_port())
+    """local-aws (moto's server) on a port the OS picks, for a replay in another process."""
+    local = LocalAws(port=0)
     resources = local.start()
     for name, value in resources.environment().items():
         monkeypatch.setenv(name, value)

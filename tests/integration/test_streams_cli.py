@@ -104,7 +104,7 @@ def test_seed_flow_sends_exactly_the_seed_requests(
         ACCOUNT,
         "--aws-region",
         REGION,
-        "--types",
+        "--type",
         "user.created",
     )
     assert (code, err) == (0, "")
@@ -193,7 +193,7 @@ def test_create_webhook_sends_the_token_but_never_prints_it(
         monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, CLIENT_SECRET)
         monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
         args = ["create", "--name", "hook", "--webhook", "https://example.com/webhook"]
-        code, out, err = run(capsys, *args, "--bearer", WEBHOOK_TOKEN, "--types", "user.deleted")
+        code, out, err = run(capsys, *args, "--bearer", WEBHOOK_TOKEN, "--type", "user.deleted")
         assert code == 0
         [request] = fake.api_requests()
         assert request.json == {
@@ -627,10 +627,10 @@ def test_configuration_errors_name_the_variable(
                 ACCOUNT,
                 "--aws-region",
                 REGION,
-                "--types",
+                "--type",
                 "user.created,user.login",
             ],
-            "argument --types: unknown event type(s) ['user.login']",
+            "argument --type: unknown event type(s) ['user.login']",
         ),
         (
             ["deliveries", "est_abc", "--since", "yesterday"],
