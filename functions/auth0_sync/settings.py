@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -79,9 +78,6 @@ class Settings(BaseModel):
     @field_validator("crm_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://crm.example.com)")
         return value.rstrip("/")
 
     @field_validator("field_mapping", mode="before")
