@@ -423,3 +423,23 @@ def test_a_crm_base_url_that_is_not_a_url_is_refused_before_anything_runs(
     assert err.startswith(f"auth0-sync process: error: configuration: {Env.CRM_BASE_URL}=")
     assert err.count("\n") == 1
     assert list(Path.cwd().iterdir()) == []
+
+
+def test_an_outage_fails_fast_once_the_circuit_opens(
+    crm_env: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """200 events while the CRM is down: the first ones find out, then the breaker answers
+    for the CRM; every event ends in the dead letters with a transient reason."""
+    sample = generate(200, seed=3, duplicate_share=0.0, specials=False)
+    signups = [e for e in sample.events if e["detail"]["type"] == "user.created"][:200]
+    crm_env.set_outage(503)
+    path = tmp_path / "outage.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in signups), encoding="utf-8")
+
+    result = run_json([str(path), "--timeout", "5"], capsys, code=1)
+
+    assert result["events"] == len(signups) == 200
+    assert set(result["failed"]) <= {"crm_503", "crm_circuit_open"}
+    assert sum(result["failed"].values()) == 200
+    # Without the breaker: 3 invocations x up to 5 attempts for each event (over 600).
+    assert crm_env.stats()["by_status"]["503"] <= 20
