@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -159,6 +159,18 @@ def _values(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+class StateStore(Protocol):
+    """What the core needs from the per-user state (DynamoDB in AWS, memory locally)."""
+
+    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState: ...
+    def commit(self, state: SyncState, owner: str) -> None: ...
+    def release(self, user_id: str, owner: str) -> None: ...
+    def get(self, user_id: str) -> SyncState | None: ...
+    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
+    def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
+    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
 
 
 class DynamoSyncStateStore:

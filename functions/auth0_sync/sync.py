@@ -1,16 +1,11 @@
-"""The rules of the sync: one Auth0 user event -> the right change to one CRM contact.
+"""The sync: one Auth0 user event -> the right change to one CRM contact.
 
-The rules, each stated once in this module:
-- Order (`ordering_skip`): one user's changes are ordered by change time, then by type at a
-  tie (a delete over an update over a create), then by event id; an older change is stale.
-  A tombstone guards against changes older than the delete; a newer change is a new life.
-- Ownership (`Ownership`): a contact is written for user U only if it carries U's
-  `auth0_user_id`, or carries none and U claims it (a compare-and-set in the state store,
-  so two users cannot both claim it). A contact may also change hands when its owner is
-  known to be deleted (a re-signup) or is a secondary account linked into U. A hint that
-  points at someone else's contact is never followed.
-- What a write contains (`auth0_sync.mapping`): only the mapped fields that differ from
+It applies three rules, each stated once in its own module:
+- order (`auth0_sync.ordering`): stale events, ties, past lives;
+- ownership (`auth0_sync.ownership`): which contact an event may write, and claims;
+- what a write contains (`auth0_sync.mapping`): only the mapped fields that differ from
   what was last written; a field the event shows removed is cleared.
+Here they meet the lifecycle: signups, updates, late events, deletes, new lives, links.
 
 Every change for one user runs under that user's lease in the state store, so decisions
 see the latest state and never race; the CRM and the state store are adapters passed in.
@@ -22,113 +17,46 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from auth0_sync.crm import Contact, Crm
+from auth0_sync.crm import Crm
 from auth0_sync.errors import (
-    AmbiguousMatch,
     ContactExists,
     CrmRejected,
     EmailConflict,
     EmailTaken,
-    OwnedByOther,
     SyncError,
     TransientError,
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
+from auth0_sync.ordering import ordering_skip
+from auth0_sync.outcome import Applied, Outcome, Status
+from auth0_sync.ownership import (
+    ACTIVE,
+    DEACTIVATED,
+    EMAIL_FIELD,
+    OWNER_FIELD,
+    STAMP_FIELD,
+    STATUS_FIELD,
+    Correlation,
+    Found,
+    Ownership,
+    owner_of,
+)
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
-from auth0_sync.state import SyncState, Unchanged, order_key_text
+from auth0_sync.state import StateStore, SyncState, Unchanged, order_key_text
+
+__all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
-Status = Literal["applied", "skipped", "dead_lettered"]
-
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
-
-# Fields of the contract the sync itself owns (never mapped).
-OWNER_FIELD = "auth0_user_id"
-STATUS_FIELD = "status"
-STAMP_FIELD = "source_updated_at"
-EMAIL_FIELD = "email"
-ACTIVE, DEACTIVATED = "active", "deactivated"
-
-
-class Applied(StrEnum):
-    """What an applied event did to the CRM."""
-
-    CREATED = "created"
-    LINKED = "linked"
-    UPDATED = "updated"
-    REACTIVATED = "reactivated"
-    DEACTIVATED = "deactivated"
-    ANONYMIZED = "anonymized"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one event ended: applied, skipped for a counted reason, or dead-lettered."""
-
-    status: Status
-    reason: str
-    event_id: str | None = None
-    event_type: str | None = None
-    user_id: str | None = None
-    contact_id: str | None = None
-    crm_calls: int = 0
-    message: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-class StateStore(Protocol):
-    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState: ...
-    def commit(self, state: SyncState, owner: str) -> None: ...
-    def release(self, user_id: str, owner: str) -> None: ...
-    def get(self, user_id: str) -> SyncState | None: ...
-    def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
-    def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
-
-
-def ordering_skip(state: SyncState, event: Auth0BusEvent) -> SkipReason | None:
-    """Whether the event is already covered by what was applied (None: go ahead)."""
-    if state.last_event_id == event.event_id:
-        return SkipReason.DUPLICATE
-    if state.life_start and order_key_text(event.order_key) <= state.life_start:
-        # Not newer than the user's last delete (a delete wins a tie): a past life.
-        return SkipReason.DELETED
-    last = state.order_key
-    if last is not None and event.order_key < last:
-        return SkipReason.STALE
-    return None
-
-
-def owner_of(contact: Contact) -> str | None:
-    """The Auth0 user a contact belongs to (None: nobody's yet)."""
-    owner = contact.get(OWNER_FIELD)
-    return str(owner) if owner else None
-
-
-@dataclass(frozen=True)
-class Found:
-    contact: Contact
-    how: str  # state | app_metadata | auth0_user_id | email | linked
-
-    @property
-    def id(self) -> str:
-        return str(self.contact["id"])
 
 
 @dataclass(frozen=True)
@@ -146,34 +74,6 @@ class Decision:
     error: SyncError | None = None  # raised after the state is committed
 
 
-class Ownership:
-    """Who may write a contact: the ownership rule, in one place."""
-
-    def __init__(self, state: StateStore) -> None:
-        self._state = state
-
-    def may_take(self, contact: Contact, user_id: str, linked: list[str]) -> bool:
-        """Whether `user_id` may write this contact (claiming it if it is not theirs yet)."""
-        owner = owner_of(contact)
-        if owner is None or owner == user_id or owner in linked:
-            return True
-        # A contact whose owner is known to be deleted, or was linked into this user.
-        previous = self._state.get(owner)
-        return previous is not None and (
-            previous.deleted_at is not None or previous.linked_to == user_id
-        )
-
-    def claim(self, found: Found, user_id: str) -> None:
-        """Make the claim atomic: one user wins a contact two users reach at once."""
-        owner = owner_of(found.contact)
-        if owner == user_id:
-            return
-        if not self._state.claim_contact(found.id, user_id, owner):
-            raise TransientError(
-                f"contact {found.id} is being claimed by another Auth0 user", "claim_conflict"
-            )
-
-
 class SyncCore:
     """Applies created/updated/deleted events to the CRM under the user's lease."""
 
@@ -182,6 +82,7 @@ class SyncCore:
         self.crm = crm
         self.state = state
         self.ownership = Ownership(state)
+        self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError."""
@@ -313,7 +214,8 @@ class SyncCore:
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
         email = desired.get(EMAIL_FIELD) or profile.email
-        found = self._find(event, base, profile, email, hint_only=signup)
+        linked = self._linked(profile, base)
+        found = self.correlation.find(event, base, linked, email, hint_only=signup)
         if found is not None:
             return self._take(event, current, seen, found, desired, new_life)
         is_update = event.event_type == EventType.USER_UPDATED
@@ -423,7 +325,7 @@ class SyncCore:
             created = self.crm.create_contact(body, idempotency_key=event.event_id)
         except ContactExists as exc:
             email = desired.get(EMAIL_FIELD) or profile.email
-            found = self._by_email(event.user_id, email, self._linked(profile, current))
+            found = self.correlation.by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
             return self._take(event, current, seen, found, desired, new_life)
@@ -495,7 +397,7 @@ class SyncCore:
             stated={},
             linked=[],
         )
-        found = self._find_own(event, current)
+        found = self.correlation.find_own(event, current)
         if found is None:
             reason = SkipReason.ACCOUNT_LINKED if current.linked_to else SkipReason.CONTACT_MISSING
             # Without a contact the tombstone stays pending: a later-arriving older event
@@ -508,7 +410,7 @@ class SyncCore:
 
     def _reveal(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         """A pending tombstone meets an older event: deactivate the contact it points to."""
-        found = self._find_own(event, current)
+        found = self.correlation.find_own(event, current)
         if found is None:
             return Decision(None, self._outcome(event, "skipped", SkipReason.DELETED))
         return self._deactivate(event, current, found)
@@ -543,95 +445,6 @@ class SyncCore:
         return body
 
     # Correlation ----------------------------------------------------------------------------
-
-    def _find(
-        self,
-        event: Auth0BusEvent,
-        current: SyncState,
-        profile: UserProfile,
-        email: Any,
-        *,
-        hint_only: bool = False,
-    ) -> Found | None:
-        """The contact this user may write: stored mapping, hint, auth0_user_id, email,
-        then the contacts of linked secondary accounts."""
-        user_id = event.user_id
-        linked = self._linked(profile, current)
-        for contact_id, how in self._known_ids(current, event):
-            contact = self.crm.get_contact(contact_id)
-            if contact is None:
-                continue
-            if self.ownership.may_take(contact, user_id, linked):
-                return Found(contact, how)
-            logger.warning(
-                "contact hint ignored: the contact belongs to another Auth0 user",
-                extra={"event_id": event.event_id, "user_id": user_id, "contact_id": contact_id},
-            )
-        if hint_only:
-            return None
-        mine = self._one(self.crm.find_contacts(auth0_user_id=user_id), f"carry {user_id}")
-        if mine is not None:
-            return Found(mine, "auth0_user_id")
-        found = self._by_email(user_id, email, linked)
-        if found is not None:
-            return found
-        for secondary in linked:
-            theirs = self._one(
-                self.crm.find_contacts(auth0_user_id=secondary), f"carry {secondary}"
-            )
-            if theirs is not None:
-                return Found(theirs, "linked")
-        return None
-
-    def _find_own(self, event: Auth0BusEvent, current: SyncState) -> Found | None:
-        """The contact a delete applies to: one that carries this user, or nobody yet."""
-        user_id = event.user_id
-        for contact_id, how in self._known_ids(current, event):
-            contact = self.crm.get_contact(contact_id)
-            if contact is not None and owner_of(contact) in (None, user_id):
-                return Found(contact, how)
-        mine = self._one(self.crm.find_contacts(auth0_user_id=user_id), f"carry {user_id}")
-        if mine is not None:
-            return Found(mine, "auth0_user_id")
-        email = event.detail.data.object.get("email")
-        if isinstance(email, str) and email:
-            match = self._one(self.crm.find_contacts(email=email), "share the deleted email")
-            if match is not None and owner_of(match) in (None, user_id):
-                return Found(match, "email")
-        return None
-
-    def _known_ids(self, current: SyncState, event: Auth0BusEvent) -> list[tuple[str, str]]:
-        """Contact ids known without a lookup: the stored mapping, then the hint."""
-        ids: list[tuple[str, str]] = []
-        if current.contact_id:
-            ids.append((current.contact_id, "state"))
-        hint = get_path(event.detail.data.object, self.settings.contact_id_path)
-        usable = isinstance(hint, str | int) and not isinstance(hint, bool) and str(hint)
-        if usable and str(hint) != current.contact_id:
-            ids.append((str(hint), "app_metadata"))
-        return ids
-
-    def _by_email(self, user_id: str, email: Any, linked: list[str]) -> Found | None:
-        if not isinstance(email, str) or not email:
-            return None
-        match = self._one(self.crm.find_contacts(email=email), f"share the email of {user_id}")
-        if match is None:
-            return None
-        if not self.ownership.may_take(match, user_id, linked):
-            # Same email, another live Auth0 identity (e.g. unlinked social and database
-            # accounts): never written for this user.
-            raise OwnedByOther(
-                f"contact {match['id']} has the email of Auth0 user {user_id} but belongs to "
-                f"Auth0 user {owner_of(match)}; link the accounts in Auth0, or free the contact"
-            )
-        return Found(match, "email")
-
-    @staticmethod
-    def _one(matches: list[Contact], what: str) -> Contact | None:
-        if len(matches) > 1:
-            ids = [c["id"] for c in matches]
-            raise AmbiguousMatch(f"{len(matches)} CRM contacts {what}: {ids}")
-        return matches[0] if matches else None
 
     # Helpers ----------------------------------------------------------------------------------
 
