@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams",
     "dlq",
     "replay",
+    "redrive",
     "demo",
 )
 
