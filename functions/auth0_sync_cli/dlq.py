@@ -167,8 +167,8 @@ def _describe(letter: DeadLetter, now: datetime) -> list[str]:
         f"  detail         {letter.detail or '-'}",
         f"  attempts       {'-' if letter.attempts is None else letter.attempts}",
         f"  first failure  {first}",
-        f"  in the DLQ     since {letter.sent_at.isoformat()} "
-        f"({format_age(letter.age_seconds(now))} since it first failed)",
+        f"  in the DLQ     since {letter.sent_at.isoformat()}",
+        f"  age            {format_age(letter.age_seconds(now))} since the first failure",
         f"  function       {letter.handler or '-'}",
     ]
     for name in (DLQ_ATTR_EB_RULE_ARN, DLQ_ATTR_EB_TARGET_ARN):
