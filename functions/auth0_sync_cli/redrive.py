@@ -46,6 +46,19 @@ from auth0_sync_cli.runner import LocalRunner, function_name_for
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+REDRIVE_HELP = """\
+One run of the automatic redrive (the scheduled function runs the same code).
+It reads the DLQ; if some events failed only for transient reasons (CRM 5xx,
+429, timeouts, a held lease...) and first failed within the age limit, it
+probes the CRM with one GET and, when the CRM answers, replays them with
+replay's safety: a message is deleted only once its event is applied or
+skipped; an event failing again gets a new message with one more attempt and
+its first failure. Permanent failures and old ones stay for a person
+(`auth0-sync dlq list`, `dlq show ID`, `replay`, `dlq delete ID --reason`).
+
+exit codes: 0 nothing left in the DLQ, 1 something failed again, is left for a
+person, or the CRM did not answer (the run waits for the next), 2 a usage or
+configuration error, 130 interrupted."""
 
 
 def run_local(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,12 +73,12 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
         invoke=runner.invoke,
         failures=failures,
         name_for=function_name_for,
-        limiter=RateLimiter(args.rate),
+        limiter=RateLimiter(args.rate or REDRIVE_RATE_PER_SECOND),
         progress=Progress("redrive") if args.progress or sys.stderr.isatty() else None,
         visibility_seconds=DEFAULT_VISIBILITY_SECONDS,
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,
     )
-    policy = RedrivePolicy(args.max_age_days * DAY_SECONDS)
+    policy = RedrivePolicy((args.max_age_days or REDRIVE_MAX_AGE_DAYS) * DAY_SECONDS)
     with sigterm_interrupts():
         report = redrive(replayer, probe_for(settings), policy, max_events=args.limit)
     return {"queue_url": queue_url, **report.to_dict()}
@@ -97,7 +110,19 @@ def run_deployed(stack: str) -> dict[str, Any]:
     return {"function": name, **payload}
 
 
+# Flags of a local run; with --stack the function's own settings apply.
+LOCAL_ONLY = ("queue_url", "max_age_days", "rate", "limit")
+
+
 def run(args: argparse.Namespace) -> int:
+    given = [f"--{name.replace('_', '-')}" for name in LOCAL_ONLY if getattr(args, name)]
+    if args.stack and given:
+        print(
+            f"auth0-sync redrive: {', '.join(given)} apply to a local run; with --stack the "
+            "deployed function uses its own settings (context keys redriveMaxAgeDays, ...)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         with quiet_handler_logs():
             report = run_deployed(args.stack) if args.stack else run_local(args)
@@ -121,16 +146,7 @@ def register(subparsers: Any) -> None:
         "redrive",
         help="replay the DLQ's transient failures now, if the CRM answers (what the "
         "scheduled function does)",
-        description="One run of the automatic redrive: read the DLQ, and if any event "
-        "failed only for transient reasons (CRM 5xx, 429, timeouts, a held lease...) within "
-        "the age limit, probe the CRM with one GET; when it answers, replay those events "
-        "with replay's safety. Permanent failures and old ones stay for a person "
-        "(`auth0-sync dlq list`, `dlq show`, `replay`). Exit code: 0 nothing left in the "
-        "DLQ for the redrive or a person, 1 something still failing, left for a person, or "
-        "the CRM did not answer, 2 a usage or configuration error.",
-        epilog="examples:\n"
-        "  auth0-sync redrive                  # local-aws, this process\n"
-        "  auth0-sync redrive --stack Auth0Sync # the deployed function, now",
+        description=REDRIVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--queue-url", help="the DLQ (default: $DLQ_URL, else the local-aws queue)")
@@ -143,16 +159,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-age-days",
         type=real_number(above_zero=True),
-        default=REDRIVE_MAX_AGE_DAYS,
         metavar="D",
-        help="transient failures first seen longer ago stay for a person (default %(default)s)",
+        help="transient failures first seen longer ago stay for a person (default "
+        f"{REDRIVE_MAX_AGE_DAYS})",
     )
     parser.add_argument(
         "--rate",
         type=real_number(above_zero=True),
-        default=REDRIVE_RATE_PER_SECOND,
         metavar="R",
-        help="at most R events per second (default %(default)s)",
+        help=f"at most R events per second (default {REDRIVE_RATE_PER_SECOND})",
     )
     parser.add_argument(
         "--limit", type=whole_number(1), metavar="N", help="redrive at most N events"

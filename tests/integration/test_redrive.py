@@ -306,3 +306,15 @@ def test_redrive_with_stack_runs_the_deployed_function(
         "Auth0Sync-UserCreated",
     ]
     assert messages(sync_env) == []
+
+
+def test_redrive_with_stack_refuses_the_flags_of_a_local_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["redrive", "--stack", "Auth0Sync", "--rate", "2", "--limit", "5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        "auth0-sync redrive: --rate, --limit apply to a local run; with --stack the deployed "
+        "function uses its own settings (context keys redriveMaxAgeDays, ...)"
+    )

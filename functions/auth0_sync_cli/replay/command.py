@@ -36,6 +36,17 @@ from auth0_sync_cli.runner import LocalRunner, function_name_for
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+REPLAY_HELP = """\
+Recover the original EventBridge event from each DLQ message (any of the three
+shapes) and run it again: in this process (--target local, the default; needs
+the sync's environment), or by invoking the deployed function synchronously
+(--target lambda with --stack NAME or --functions; needs no CRM settings here).
+A message is deleted only after its event is applied or skipped; an event that
+fails again leaves a message with its new reason, one more attempt and its
+first failure. Messages of one event are replayed once.
+
+exit codes: 0 everything replayed (or nothing to replay), 1 something is left
+in the DLQ, 2 a usage or configuration error, 130 interrupted."""
 DEFAULT_RATE = 10.0
 # `--dry-run --target lambda` holds the messages only while listing them.
 PREVIEW_VISIBILITY_SECONDS = 60
@@ -219,12 +230,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "replay",
         help="run dead-lettered events again; delete each message once its event is handled",
-        description="Recover the original EventBridge event from each DLQ message (any of "
-        "the three shapes) and run it again: in this process (--target local, the default; "
-        "needs the sync's environment) or by invoking the deployed function synchronously "
-        "(--target lambda --stack NAME, or --functions ...; needs no CRM settings here). A "
-        "message is deleted only after its event is applied or skipped; an event that fails "
-        "again leaves a message with its new reason, one more attempt and its first failure.",
+        description=REPLAY_HELP,
         epilog="examples:\n"
         "  auth0-sync replay --dry-run\n"
         "  auth0-sync replay --type user.updated --max 10\n"
