@@ -21,13 +21,23 @@ from pydantic import (
     field_validator,
 )
 
-from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, PARTNER_SOURCE_PREFIX, EventType
+from auth0_sync.names import (
+    CONTEXT_EVENT_SOURCE_NAME,
+    CONTEXT_REDRIVE,
+    CONTEXT_REDRIVE_INTERVAL_MINUTES,
+    CONTEXT_REDRIVE_MAX_AGE_DAYS,
+    PARTNER_SOURCE_PREFIX,
+    REDRIVE_INTERVAL_MINUTES,
+    REDRIVE_MAX_AGE_DAYS,
+    EventType,
+)
 from auth0_sync.settings import (
     DEFAULT_FIELD_MAPPING,
     DeletePolicy,
     MissingContactPolicy,
     Settings,
 )
+from infra.dead_letter import DLQ_RETENTION_DAYS
 
 # Rule targets: EventBridge retries a failed delivery (throttling, a missing permission)
 # for up to a day before it dead-letters the event. These are EventBridge's own maxima,
@@ -133,6 +143,17 @@ class StackConfig(BaseModel):
     alarm_email: OptionalStr = Field(default=None, alias="alarmEmail")
     auth0_mgmt_secret_arn: OptionalStr = Field(default=None, alias="auth0MgmtSecretArn")
     auth0_stream_id: OptionalStr = Field(default=None, alias="auth0StreamId")
+    # The scheduled redrive of transient failures (infra/redrive.py).
+    redrive: bool = Field(default=True, alias=CONTEXT_REDRIVE)
+    redrive_interval_minutes: int = Field(
+        default=REDRIVE_INTERVAL_MINUTES, ge=1, le=1440, alias=CONTEXT_REDRIVE_INTERVAL_MINUTES
+    )
+    redrive_max_age_days: int = Field(
+        default=REDRIVE_MAX_AGE_DAYS,
+        ge=1,
+        le=DLQ_RETENTION_DAYS,
+        alias=CONTEXT_REDRIVE_MAX_AGE_DAYS,
+    )
 
     @field_validator("event_source_name")
     @classmethod

@@ -15,6 +15,7 @@ from infra.dead_letter import DeadLetterQueue
 from infra.event_routing import EventRouting
 from infra.functions import SyncFunctions
 from infra.observability import Observability
+from infra.redrive import Redrive
 from infra.secret import CrmTokenSecret
 from infra.state import SyncStateTables
 from infra.stream_health import StreamHealthCheck
@@ -81,6 +82,21 @@ class Auth0SyncStack(Stack):
                 log_retention=config.log_retention,
             )
             self.observability.add_alarm_row("Auth0 event stream health", self.stream_health.alarms)
+        if config.redrive:
+            self.redrive = Redrive(
+                self,
+                "Redrive",
+                code=self.handlers.code,
+                dead_letter=self.dead_letter,
+                functions=self.handlers.functions,
+                crm_token=self.crm_token,
+                crm_base_url=config.crm_base_url,
+                interval_minutes=config.redrive_interval_minutes,
+                max_age_days=config.redrive_max_age_days,
+                alarm_topic=self.observability.topic,
+                log_retention=config.log_retention,
+            )
+            self.observability.dashboard.add_widgets(*self.redrive.dashboard_row())
         CfnOutput(self, "EventBusName", value=self.routing.event_bus_name)
         CfnOutput(self, STACK_OUTPUT_DLQ_URL, value=self.dead_letter.queue.queue_url)
         CfnOutput(self, "CrmTokenSecretArn", value=self.crm_token.secret_arn)

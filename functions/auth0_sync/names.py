@@ -155,15 +155,13 @@ STACK_OUTPUT_REPLAY_FUNCTIONS = "ReplayFunctions"  # "user.created=fn,user.updat
 
 # Failure reasons that retrying can fix: the redrive replays these without a person.
 # Everything else (invalid_event, ambiguous_match, crm_4xx, internal_error, ...) waits in
-# the DLQ for someone to fix the cause.
+# the DLQ for someone to fix the cause. `crm_5xx` stands for any `crm_5..` (see
+# auth0_sync.redrive.is_transient).
 TRANSIENT_REASONS = frozenset(
     {
         "crm_408",
         "crm_429",
-        "crm_500",
-        "crm_502",
-        "crm_503",
-        "crm_504",
+        "crm_5xx",
         "crm_timeout",
         "crm_unreachable",
         "crm_circuit_open",
@@ -173,17 +171,52 @@ TRANSIENT_REASONS = frozenset(
         "lease_held",
         "lease_lost",
         "claim_conflict",
-        "in_progress",
         "state_unavailable",
-        "idempotency_unavailable",
         "dlq_unavailable",
         "email_conflict",
         "owned_by_other",
         "lambda_timeout",
     }
 )
+# The reasons a reader gives a Lambda on-failure record whose error is not one of ours.
+REASON_INTERNAL_ERROR = "internal_error"
+REASON_LAMBDA_TIMEOUT = "lambda_timeout"
+# ... and an EventBridge rule-target delivery failure (the ERROR_CODE is its error class).
+REASON_DELIVERY_FAILED = "delivery_failed"
+
+# More attributes EventBridge puts on rule-target delivery failures (documented).
+DLQ_ATTR_EB_RULE_ARN = "RULE_ARN"
+DLQ_ATTR_EB_TARGET_ARN = "TARGET_ARN"
+DLQ_ATTR_EB_EXHAUSTED_RETRY_CONDITION = "EXHAUSTED_RETRY_CONDITION"
+
+# Top-level key of an event being replayed: its DLQ history (attempts, first failure), so the
+# handler that dead-letters it again keeps both. Never part of the message body it writes.
+REPLAY_HISTORY_KEY = "auth0-sync-replay-history"
 
 
-def is_transient(reason: str) -> bool:
-    """Whether a failure reason can heal by itself (any `crm_5xx` counts)."""
-    return reason in TRANSIENT_REASONS or (reason.startswith("crm_5") and len(reason) == 7)
+class RedriveMetric(StrEnum):
+    """Metrics of the scheduled redrive, per run (dimension: service)."""
+
+    REDRIVEN = "Redriven"  # events applied or skipped: their messages deleted
+    STILL_FAILING = "RedriveStillFailing"  # failed again: a new message replaces the old
+    LEFT_FOR_A_PERSON = "LeftForAPerson"  # permanent reason, or transient but too old
+
+
+class RedriveEnv(StrEnum):
+    """Environment of the redrive function (with Env.DLQ_URL, CRM_BASE_URL, ...SECRET_ARN)."""
+
+    SYNC_FUNCTIONS = "SYNC_FUNCTIONS"  # "user.created=fn,user.updated=fn,..."
+    MAX_AGE_DAYS = "REDRIVE_MAX_AGE_DAYS"
+    RATE = "REDRIVE_RATE"
+
+
+REDRIVE_INTERVAL_MINUTES = 5
+REDRIVE_MAX_AGE_DAYS = 4
+# Events per second a redrive sends to the handlers, which share their reserved concurrency
+# with live traffic (a throttled invoke ends the run).
+REDRIVE_RATE_PER_SECOND = 5.0
+CONTEXT_REDRIVE = "redrive"
+CONTEXT_REDRIVE_INTERVAL_MINUTES = "redriveIntervalMinutes"
+CONTEXT_REDRIVE_MAX_AGE_DAYS = "redriveMaxAgeDays"
+# `auth0-sync redrive --stack NAME` invokes the function this output names.
+STACK_OUTPUT_REDRIVE_FUNCTION = "RedriveFunction"

@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams",
     "dlq",
     "replay",
+    "redrive",
     "demo",
 )
 # The commands that call AWS APIs: each gets --region and --profile.

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from auth0_sync.events import identity_of
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
+from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.argtypes import real_number
-from auth0_sync_cli.dlq import read_letter
 from auth0_sync_cli.exits import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -32,7 +32,6 @@ from auth0_sync_cli.tally import Tally
 # input is a mistake, and would end deep inside the sync in a RecursionError.
 MAX_NESTING = 64
 UTF8_BOM = b"\xef\xbb\xbf"
-_REASON = re.compile(r"^([a-z][a-z0-9_]*): ")
 _CONSTANT = re.compile(rb"[:\[,]\s*(-?Infinity|NaN)\b")
 
 
@@ -243,10 +242,9 @@ def dead_letter_lines(local: LocalSync) -> list[str]:
             "MessageAttributes": {k: {"StringValue": v} for k, v in attributes.items()},
         }
         letter = read_letter(message)
-        code = _REASON.match(letter.reason)
         record = {
-            "reason": code.group(1) if code else letter.reason.split(":", 1)[0],
-            "message": letter.reason,
+            "reason": letter.reason,
+            "message": letter.detail,
             "error_class": letter.error_class,
             "attempts": letter.attempts,
             "handler": letter.handler,

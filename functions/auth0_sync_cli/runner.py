@@ -13,11 +13,11 @@ import heapq
 import itertools
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from auth0_sync.dead_letter import Failure
+from auth0_sync.dead_letter import lambda_on_failure_record
 from auth0_sync.errors import TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import (
@@ -72,7 +72,7 @@ def function_name_for(raw: object) -> str:
 class OnFailureDestination(Protocol):
     """Where the runner sends an event whose retries are exhausted (the DLQ)."""
 
-    def send_on_failure(self, event: object, failure: Failure, function_arn: str) -> None: ...
+    def send_on_failure(self, record: Mapping[str, Any]) -> None: ...
 
 
 class LocalRunner:
@@ -155,15 +155,10 @@ class LocalRunner:
 
     def _dead_letter(self, raw: object, last: TransientError, calls: int) -> Outcome:
         attempts = self.retry_attempts + 1
-        name = function_name_for(raw)
-        failure = Failure(
-            error_class=type(last).__name__,
-            reason=last.reason,
-            message=last.message,
-            handler=name,
-            attempts=attempts,
+        record = lambda_on_failure_record(
+            raw, last, attempts=attempts, function_arn=function_arn(function_name_for(raw))
         )
-        self.on_failure.send_on_failure(raw, failure, function_arn(name))
+        self.on_failure.send_on_failure(record)
         ids = identity_of(raw)
         outcome = Outcome(
             status="dead_lettered",

@@ -96,9 +96,11 @@ def test_no_wildcard_action_anywhere_and_wildcard_resources_only_for_xray(
 def test_roles_have_no_managed_policies(template: Template) -> None:
     for role in resources(template, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
-        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-            "Service": "lambda.amazonaws.com"
-        }
+        # Functions' roles, and the redrive schedule's (EventBridge Scheduler).
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] in (
+            {"Service": "lambda.amazonaws.com"},
+            {"Service": "scheduler.amazonaws.com"},
+        )
 
 
 def test_an_imported_secret_is_read_by_its_full_arn_and_decrypted_only_via_secrets_manager(

@@ -98,6 +98,9 @@ def test_only_the_reviewed_acknowledgements_exist_each_with_a_specific_reason() 
         ("StreamHealth/Function", "Serverless::Serverless-LambdaDLQ"),
         ("StreamHealth/Function", "Serverless::Serverless-LambdaAsyncFailureDestination"),
         ("StreamHealth/Schedule", "Serverless::Serverless-EventBusDLQ"),
+        ("Redrive/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        ("Redrive/Function", "Serverless::Serverless-LambdaDLQ"),
+        ("Redrive/Function", "Serverless::Serverless-LambdaAsyncFailureDestination"),
     }
     for (path, rule), reason in acknowledgements.items():
         assert len(reason) >= 80, (path, rule, reason)

@@ -89,7 +89,8 @@ def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
     ]
     assert cloudwatch_may_use_key
     alarms = _alarms(template)
-    assert len(alarms) == 1 + 4 * len(ROUTES) + 2 * len(ROUTES)
+    # ... and the redrive's "left for a person" (test_redrive.py).
+    assert len(alarms) == 1 + 4 * len(ROUTES) + 2 * len(ROUTES) + 1
     for alarm in alarms:
         assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -149,7 +150,10 @@ def test_saved_queries_cover_every_handler_log_group(template: Template) -> None
         q["Properties"]["Name"]: q["Properties"]
         for q in resources(template, "AWS::Logs::QueryDefinition").values()
     }
-    log_groups = set(resources(template, "AWS::Logs::LogGroup"))
+    log_groups = {
+        logical_id(function_for(template, r)[1]["Properties"]["LoggingConfig"]["LogGroup"])
+        for r in ROUTES
+    }
 
     assert set(queries) == {
         "auth0-sync/everything-about-one-auth0-user",

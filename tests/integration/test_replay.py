@@ -1,5 +1,6 @@
 """`dlq list` and `replay` against moto's DLQ, state and idempotency tables and the reference
-CRM. Messages are written in the three shapes production writes; each test reads the effect
+CRM. Messages are written in the three shapes AWS and the handlers write (Lambda's and
+EventBridge's from the documented records in tests/events/dlq); each test reads the effect
 back from the CRM, the queue or the tables."""
 
 from __future__ import annotations
@@ -21,22 +22,21 @@ import pytest
 from auth0_sync.dead_letter import Failure, SqsDeadLetterQueue
 from auth0_sync.names import (
     DLQ_ATTR_ATTEMPTS,
-    DLQ_ATTR_EB_ERROR_CODE,
-    DLQ_ATTR_EB_ERROR_MESSAGE,
-    DLQ_ATTR_EB_RETRY_ATTEMPTS,
     DLQ_ATTR_ERROR_CLASS,
     DLQ_ATTR_FIRST_FAILURE,
     DLQ_ATTR_REASON,
     Env,
 )
+from auth0_sync.replay.pacing import RateLimiter
+from auth0_sync.replay.replayer import Replayer, Selection
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.dlq import DlqReader, list_letters
 from auth0_sync_cli.local_aws import LocalAws, LocalResources
 from auth0_sync_cli.main import main
-from auth0_sync_cli.replay import RateLimiter, Replayer, Selection, make_replayer
-from auth0_sync_cli.runner import function_arn
+from auth0_sync_cli.replay import make_replayer
 from auth0_sync_cli.sample import EPOCH, bus_event
+from tests.conftest import EVENTS_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -63,29 +63,34 @@ def user_event(n: int, event_type: str = "user.created", minutes: int = 0) -> di
     return bus_event(event_type, obj, moment, f"evt_{kind}{n:04d}m{minutes:03d}")
 
 
+def documented(name: str) -> dict[str, Any]:
+    """A DLQ message of tests/events/dlq, written from AWS's documentation."""
+    data: dict[str, Any] = json.loads((EVENTS_DIR / "dlq" / f"{name}.json").read_text("utf-8"))
+    return data
+
+
 def put_delivery_failure(queue_url: str, event: dict[str, Any]) -> None:
-    """What EventBridge writes when it cannot deliver to the function."""
+    """What EventBridge writes when it cannot deliver to the function (the documented
+    attributes, with this event as the body)."""
+    attributes = documented("eventbridge_delivery_failure")["MessageAttributes"]
     boto3.client("sqs").send_message(
-        QueueUrl=queue_url,
-        MessageBody=json.dumps(event),
-        MessageAttributes={
-            name: {"DataType": "String", "StringValue": value}
-            for name, value in {
-                DLQ_ATTR_EB_ERROR_CODE: "Lambda.TooManyRequestsException",
-                DLQ_ATTR_EB_ERROR_MESSAGE: "Rate Exceeded.",
-                DLQ_ATTR_EB_RETRY_ATTEMPTS: "185",
-            }.items()
-        },
+        QueueUrl=queue_url, MessageBody=json.dumps(event), MessageAttributes=attributes
     )
 
 
-def put_on_failure(queue_url: str, event: dict[str, Any]) -> None:
-    """What Lambda's on-failure destination writes after the last retry."""
-    failure = Failure(
-        "TransientError", "crm_503", "crm POST /contacts: HTTP 503", "auth0-sync-UserCreated", 3
-    )
-    SqsDeadLetterQueue(queue_url).send_on_failure(
-        event, failure, function_arn("auth0-sync-UserCreated")
+def on_failure_record(event: dict[str, Any], **response: Any) -> dict[str, Any]:
+    """Lambda's documented on-failure record of a function error, for this event."""
+    record = documented("lambda_on_failure_function_error")
+    record["requestPayload"] = event
+    record["responsePayload"].update(response)
+    return record
+
+
+def put_on_failure(queue_url: str, event: dict[str, Any], **response: Any) -> None:
+    """What Lambda's on-failure destination writes after the last retry (3 attempts, the
+    CRM answering 503)."""
+    boto3.client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps(on_failure_record(event, **response))
     )
 
 
@@ -173,22 +178,29 @@ def test_dlq_list_reads_the_three_shapes_and_leaves_the_queue_as_it_was(
         "auth0|user0000",
     )
     assert (delivery["error_class"], delivery["reason"], delivery["attempts"]) == (
-        "Lambda.TooManyRequestsException",
-        "Rate Exceeded.",
+        "NO_PERMISSIONS",
+        "delivery_failed",
         185,
     )
+    assert delivery["handler"] == "Auth0Sync-HandlersUserCreated-AbC123"
     assert (on_failure["event_id"], on_failure["error_class"], on_failure["attempts"]) == (
         "evt_created0001m000",
         "TransientError",
         3,
     )
-    assert on_failure["reason"] == "crm_503: crm POST /contacts: HTTP 503"
+    assert (on_failure["reason"], on_failure["detail"]) == (
+        "crm_503",
+        "crm POST /contacts: HTTP 503 after 5 attempt(s)",
+    )
     assert (handler["event_id"], handler["error_class"], handler["attempts"]) == (
         "evt_created0002m000",
         "CrmRejected",
         1,
     )
-    assert handler["reason"] == "crm_401: crm POST /contacts: HTTP 401: wrong bearer token"
+    assert (handler["reason"], handler["detail"]) == (
+        "crm_401",
+        "crm POST /contacts: HTTP 401: wrong bearer token",
+    )
     assert handler["first_failure_at"] == FIRST_FAILURE
     expected_age = (datetime.now(UTC) - datetime.fromisoformat(FIRST_FAILURE)).total_seconds()
     assert abs(handler["age_seconds"] - expected_age) < 60
