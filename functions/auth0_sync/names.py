@@ -118,6 +118,7 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+    ACCOUNT_LINKED = "account_linked"  # the secondary of an Auth0 account link
 
 
 class StreamMetric(StrEnum):
