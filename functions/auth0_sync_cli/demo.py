@@ -210,6 +210,7 @@ def _reconciliation(
     dlq_before: Sequence[DeadLetter],
     dlq_after: Sequence[DeadLetter],
 ) -> tuple[list[tuple[str, str, str]], int, int, int]:
+    stats = crm.stats()  # before the listing: its GETs are the check's, not the sync's
     contacts = list_contacts(crm.base_url, crm.token)
     truth = sample.truth
     mismatches = reconcile(truth, contacts)
@@ -221,7 +222,6 @@ def _reconciliation(
     statuses = Counter(str(c.get("status")) for c in contacts)
     seeded = {item.contact_id for item in truth.preexisting}
     unowned = sum(1 for c in contacts if c["id"] in seeded and not c.get("auth0_user_id"))
-    stats = crm.stats()
     methods = stats["by_method"]
     by_status = stats["by_status"]
     stream = ledger.stream.to_dict()
@@ -337,9 +337,10 @@ def run_demo(
         lifecycles = _lifecycles_line(c)
         if lifecycles is not None:
             lines.append(lifecycles)
+        extra = len(sample.people) - users
+        who = f"{users} users" + (f" and {extra} more in the lifecycles" if extra else "")
         story.say(
-            f"Generate an Auth0 stream: {len(sample.people)} Auth0 identities ({users} users "
-            f"and the lifecycles', seed {seed}), {len(sample.events)} events",
+            f"Generate an Auth0 stream: {who} (seed {seed}), {len(sample.events)} events",
             *lines,
         )
 

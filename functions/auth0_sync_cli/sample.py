@@ -413,7 +413,9 @@ class _Cases:
         return EPOCH + timedelta(seconds=self.rng.uniform(0, 120))
 
     def _rename(self, person: Person) -> None:
-        person.profile["given_name"] = self.rng.choice(FIRST_NAMES)
+        """A new given name, always another one."""
+        others = [name for name in FIRST_NAMES if name != person.profile["given_name"]]
+        person.profile["given_name"] = self.rng.choice(others)
         person.profile["name"] = f"{person.profile['given_name']} {person.profile['family_name']}"
 
     def resignup_social(self, i: int) -> None:

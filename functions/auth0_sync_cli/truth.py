@@ -247,20 +247,21 @@ class _Rules:
         )
 
     def shows_nothing_new(self, person: Person, change: Change) -> bool:
-        """Whether every value the event shows may already be on the contact when it comes
-        (from the contact's start or an earlier event of the same life): a fair `unchanged`."""
-        before = self.start(person, change.life)
+        """Whether every value the event shows may already be on the contact when it comes,
+        from the contact's start or another event of the same life (a newer one too: an
+        older event finding its values already there has nothing to write): a fair
+        `unchanged`."""
+        there = self.start(person, change.life)
         for other in self.person_life(person, change.life):
-            if other.key >= change.key:
-                break
+            if other is change:
+                continue
             for attribute, crm_field in MAPPING:
                 if attribute in other.shown:
-                    before[crm_field] = before[crm_field] | {other.shown[attribute]}
+                    there[crm_field] = there[crm_field] | {other.shown[attribute]}
         return all(
-            value in before[crm_field]
+            change.shown[attribute] in there[crm_field]
             for attribute, crm_field in MAPPING
             if attribute in change.shown
-            for value in [change.shown[attribute]]
         )
 
 
