@@ -1,8 +1,9 @@
 """Figure 1: CRM calls per event, ours against the guide's naive flow, on the same stream.
 
 Calls are counted by the reference CRM server (`/_admin/stats`: every contract request,
-whatever its answer). After each run the CRM is checked against the stream's truth with
-`sample.reconcile`.
+whatever its answer). After each run every contact (the contract's listing) is checked
+against the stream's truth, which the generator computes from its own model of each user
+(`truth.reconcile`), not with the sync's mapping.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from auth0_sync.events import identity_of
 from auth0_sync.runtime import build_service
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.runner import LocalRunner
-from auth0_sync_cli.sample import SampleStream, generate, reconcile
+from auth0_sync_cli.sample import SampleStream, generate
+from auth0_sync_cli.truth import Mismatch, kinds, list_contacts, reconcile
 from bench.naive import NaiveFlow
 from bench.report import Row, Section, ratio
 from bench.servers import Peers
@@ -43,7 +45,7 @@ class FlowResult:
     by_method: dict[str, int]
     by_status: dict[str, int]
     seconds: float
-    mismatches: list[str]
+    mismatches: list[Mismatch]
     calls_by_type: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -54,6 +56,16 @@ class FlowResult:
 
 def stream_for(users: int, seed: int) -> SampleStream:
     return generate(users=users, seed=seed, **MIX)
+
+
+def _seed(peers: Peers, stream: SampleStream) -> None:
+    """The contacts from before, created through the contract (their ids noted)."""
+    peers.crm.reset_stats()
+    stream.seed_preexisting(lambda fields: peers.crm.seed([fields])[0])
+
+
+def _check(peers: Peers, stream: SampleStream) -> list[Mismatch]:
+    return reconcile(stream.truth, list_contacts(peers.crm_url, peers.crm.token))
 
 
 def _partitions(events: list[dict[str, Any]], workers: int) -> list[list[dict[str, Any]]]:
@@ -74,7 +86,7 @@ def _partitions(events: list[dict[str, Any]], workers: int) -> list[list[dict[st
 def run_ours(peers: Peers, stream: SampleStream, workers: int) -> FlowResult:
     """The stream through LocalRunner: DynamoDB state and idempotency in local-aws."""
     peers.reset()
-    peers.crm.seed(stream.preexisting)
+    _seed(peers, stream)
     peers.use_aws_in_this_process()
     outcomes: list[Outcome] = []
     lock = threading.Lock()
@@ -111,7 +123,7 @@ def run_ours(peers: Peers, stream: SampleStream, workers: int) -> FlowResult:
         by_method=stats["by_method"],
         by_status=stats["by_status"],
         seconds=seconds,
-        mismatches=reconcile(stream.truth, peers.crm.contacts()),
+        mismatches=_check(peers, stream),
         calls_by_type=calls_by_type,
         outcomes=reasons,
     )
@@ -120,7 +132,7 @@ def run_ours(peers: Peers, stream: SampleStream, workers: int) -> FlowResult:
 def run_naive(peers: Peers, stream: SampleStream) -> FlowResult:
     """The same stream through the guide's flow, one event after the other."""
     peers.crm.reset()
-    peers.crm.seed(stream.preexisting)
+    _seed(peers, stream)
     naive = NaiveFlow(peers.crm_url, peers.crm.token)
     calls_by_type: Counter[str] = Counter()
     started = time.perf_counter()
@@ -136,36 +148,23 @@ def run_naive(peers: Peers, stream: SampleStream) -> FlowResult:
         by_method=stats["by_method"],
         by_status=stats["by_status"],
         seconds=seconds,
-        mismatches=reconcile(stream.truth, peers.crm.contacts()),
+        mismatches=_check(peers, stream),
         calls_by_type=calls_by_type,
     )
 
 
-def problem_kinds(problems: list[str]) -> Counter[str]:
-    """reconcile's messages grouped by kind (`email differs`, `no contact`, ...)."""
-    kinds: Counter[str] = Counter()
-    for problem in problems:
-        what = problem.split(": ", 1)[-1]
-        if what.startswith("expected one contact, found 0"):
-            kinds["no contact"] += 1
-        elif what.startswith("expected one contact"):
-            kinds["several contacts"] += 1
-        elif what.startswith("contact for a user"):
-            kinds["contact for an unknown user"] += 1
-        elif what.startswith("deleted in Auth0"):
-            kinds["deleted user still active"] += 1
-        else:
-            kinds[what.split(" ", 1)[0] + " differs"] += 1
-    return kinds
+def problem_kinds(problems: list[Mismatch]) -> Counter[str]:
+    """The reconciliation's mismatches grouped by kind (`stale_field`, `missing`, ...)."""
+    return kinds(problems)
 
 
-def users_with_problems(problems: list[str]) -> set[str]:
-    return {problem.split(": ", 1)[0] for problem in problems}
+def users_with_problems(problems: list[Mismatch]) -> set[str]:
+    return {problem.subject for problem in problems}
 
 
-def _kinds_text(problems: list[str]) -> str:
-    kinds = problem_kinds(problems)
-    return ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) or "none"
+def _kinds_text(problems: list[Mismatch]) -> str:
+    found = problem_kinds(problems)
+    return ", ".join(f"{kind} {n}" for kind, n in found.most_common()) or "none"
 
 
 def run(
@@ -221,7 +220,7 @@ def run(
     )
     section.rows.append(
         Row(
-            f"Users whose contact differs from Auth0 (of {len(stream.truth)})",
+            f"Users whose contact differs from Auth0 (of {len(stream.truth.users)})",
             f"{mismatched_ours}",
             f"{mismatched_naive}",
             None,
@@ -292,7 +291,7 @@ def run(
     if ours.mismatches:
         section.notes.append(
             "Ours is not at 0 mismatches: "
-            + "; ".join(ours.mismatches[:5])
+            + "; ".join(str(problem) for problem in ours.mismatches[:5])
             + (" …" if len(ours.mismatches) > 5 else "")
         )
     if ours_value > TARGET_CALLS_PER_EVENT:

@@ -90,12 +90,12 @@ class CrmAdmin:
     def set_rate_limit(self, rps: float | None) -> None:
         self._call("POST", "/_admin/rate-limit", {"rps": rps})
 
-    def seed(self, contacts: list[dict[str, Any]]) -> None:
+    def seed(self, contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Contacts that exist before the stream (created through the contract, then the
-        counts are reset so they do not count against either flow)."""
-        for fields in contacts:
-            self._call("POST", "/contacts", fields)
+        counts are reset so they do not count against either flow); the contacts made."""
+        made = [self._call("POST", "/contacts", fields) for fields in contacts]
         self.reset_stats()
+        return made
 
 
 @dataclass

@@ -30,6 +30,8 @@ from werkzeug.exceptions import HTTPException
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.crm_store import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
     ContactNotFound,
     ContactStore,
     EmailTaken,
@@ -229,6 +231,16 @@ def _admin_body() -> dict[str, Any]:
     return body
 
 
+def _page_limit(raw: str | None) -> int | None:
+    """The listing's `limit` (default when absent), or None when it is not 1..500."""
+    if raw is None:
+        return PAGE_LIMIT_DEFAULT
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    limit = int(raw)
+    return limit if 1 <= limit <= PAGE_LIMIT_MAX else None
+
+
 def _number(body: dict[str, Any], name: str, *, nullable: bool) -> float | None:
     if name not in body:
         raise InvalidContact(f"missing field '{name}'")
@@ -294,9 +306,19 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     def find_contacts() -> Response:
         email = request.args.get("email")
         auth0_user_id = request.args.get("auth0_user_id")
-        if email is None and auth0_user_id is None:
-            return _error(400, "bad_request", "give the 'email' or 'auth0_user_id' query parameter")
-        return _json(store.find(email=email, auth0_user_id=auth0_user_id))
+        # A limit outside its range is refused even where it has no effect (a lookup).
+        limit = _page_limit(request.args.get("limit"))
+        if limit is None:
+            return _error(
+                400,
+                "bad_request",
+                f"query parameter 'limit' must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
+                f"got {request.args.get('limit')!r}",
+            )
+        if email is not None or auth0_user_id is not None:
+            # A lookup answers every match: `limit` and `after` are ignored (the contract).
+            return _json(store.find(email=email, auth0_user_id=auth0_user_id))
+        return _json(store.page(after=request.args.get("after"), limit=limit))
 
     @app.post(CONTACTS_PATH)
     def create_contact() -> Response:
@@ -319,11 +341,9 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         fields = validate_fields(_request_body(), require_email=False)
         try:
             return _json(store.update(contact_id, fields))
-        except EmailTaken as exc:
-            # The contract lists no 409 for PATCH: an email taken by another contact is an
-            # invalid field value.
+        except EmailTaken as exc:  # only a server with unique emails refuses it
             message = f"field 'email' is already used by another contact: {exc.contact_id}"
-            return _error(422, "invalid", message)
+            return _error(409, "conflict", message)
 
     @app.get(ADMIN_PREFIX + "stats")
     def admin_stats() -> Response:
@@ -410,11 +430,14 @@ class CrmServer:
         failure_rate: float = 0.0,
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
+        unique_emails: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.token = token
-        self.store = ContactStore(db_path)
+        # unique_emails: a PATCH to an email another contact holds is refused (409), as a
+        # POST always is.
+        self.store = ContactStore(db_path, unique_emails=unique_emails)
         self.faults = Faults(
             latency_ms=latency_ms,
             rate_limit=rate_limit,
@@ -542,6 +565,7 @@ def run(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             failure_rate=args.failure_rate,
             seed=args.seed,
+            unique_emails=args.unique_emails,
         )
     except sqlite3.Error as exc:
         raise CommandError(f"--db {args.db}: cannot open the database: {exc}") from exc
@@ -611,4 +635,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="share of requests (0..1) answered 503",
     )
     parser.add_argument("--seed", type=int, metavar="N", help="seed of the failure-rate RNG")
+    parser.add_argument(
+        "--unique-emails",
+        action="store_true",
+        help="refuse (409) a PATCH giving a contact an email another one holds, as a POST is",
+    )
     parser.set_defaults(func=run)

@@ -1,6 +1,12 @@
 """Storage and field rules of the reference CRM server: contacts in SQLite, per the contract.
 
 The HTTP layer (crm_server.py) maps the errors raised here to status codes.
+
+Emails: a POST with an email another contact holds (compared case-insensitively) is always
+refused, as contract 1.0 promised and 1.1 still lists for every server. With
+`unique_emails`, a PATCH that would give a contact an email another one holds is refused
+too (contract 1.1's servers with unique emails); without it, a PATCH may leave two
+contacts with one email, as edits in most CRMs can.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ STATUSES: tuple[str, ...] = ("active", "deactivated")
 DEFAULT_STATUS = "active"
 ID_PREFIX = "c_"
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+# The listing's page size (GET /contacts without filters), per the contract.
+PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 100, 500
+# A contact's id as text, in SQL: the listing sorts and pages on it (string order, as the
+# contract says), through an index on the same expression.
+_ID_SQL = f"('{ID_PREFIX}' || seq)"
 
 # RFC 3339 date-time (JSON Schema's `format: date-time`); ranges are checked after matching.
 _DATE_TIME = re.compile(
@@ -36,7 +47,7 @@ _DATE_TIME = re.compile(
 )
 _ID = re.compile(re.escape(ID_PREFIX) + r"([1-9]\d{0,17})")
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS contacts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL,
@@ -53,6 +64,7 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 CREATE INDEX IF NOT EXISTS contacts_email_key ON contacts (email_key);
 CREATE INDEX IF NOT EXISTS contacts_auth0_user_id ON contacts (auth0_user_id);
+CREATE INDEX IF NOT EXISTS contacts_id_text ON contacts {_ID_SQL};
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
     contact_seq INTEGER NOT NULL,
@@ -168,13 +180,20 @@ def _row_to_contact(row: sqlite3.Row) -> dict[str, Any]:
 class ContactStore:
     """Contacts and idempotency keys in one SQLite database, safe to share between threads."""
 
-    def __init__(self, db_path: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db_path: str | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        unique_emails: bool = False,
+    ) -> None:
         # One connection guarded by a lock: waitress serves from several threads, and an
         # in-memory database exists only inside the connection that created it.
         self._conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._clock = clock
+        self.unique_emails = unique_emails
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
 
@@ -212,8 +231,22 @@ class ContactStore:
         return found[0]
 
     def all(self) -> list[dict[str, Any]]:
-        """Every contact, ordered by id."""
+        """Every contact, in creation order."""
         return self._select("", ())
+
+    def page(
+        self, *, after: str | None = None, limit: int = PAGE_LIMIT_DEFAULT
+    ) -> list[dict[str, Any]]:
+        """At most `limit` contacts whose id sorts after `after` (string order), in id order."""
+        if not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise ValueError(f"limit must be from 1 to {PAGE_LIMIT_MAX}, got {limit}")
+        sql = (
+            f"SELECT {', '.join(_COLUMNS)} FROM contacts WHERE {_ID_SQL} > ?"  # noqa: S608
+            f" ORDER BY {_ID_SQL} LIMIT ?"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (after or "", limit)).fetchall()
+        return [_row_to_contact(row) for row in rows]
 
     def _insert(self, fields: Mapping[str, str | None]) -> int:
         now = _now_iso()
@@ -266,12 +299,19 @@ class ContactStore:
             return self.get(f"{ID_PREFIX}{seq}"), True
 
     def update(self, contact_id: str, fields: Mapping[str, str | None]) -> dict[str, Any]:
-        """Change only the fields given; raise ContactNotFound or EmailTaken."""
+        """Change only the fields given; raise ContactNotFound, or EmailTaken (unique emails
+        only) when the new email is one another contact holds."""
         with self._lock, self._conn:
             current = self.get(contact_id)
             seq = parse_contact_id(contact_id)
             email = fields.get("email")
-            if email is not None:
+            # Keeping its own email (whatever its case) gives a contact nothing new, even
+            # where legacy duplicates share it.
+            if (
+                self.unique_emails
+                and email is not None
+                and email.lower() != current["email"].lower()
+            ):
                 owner = self._email_owner(email, besides=seq)
                 if owner is not None:
                     raise EmailTaken(f"{ID_PREFIX}{owner}")

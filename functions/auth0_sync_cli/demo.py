@@ -1,9 +1,11 @@
 """`auth0-sync demo` (what `make demo` runs): the whole pipeline on this machine, told as a story.
 
 It starts the reference CRM and local AWS (moto) on loopback, delivers a realistic Auth0
-stream through the handlers' code while the CRM rate-limits and then goes down, shows the
-DLQ, replays it once the CRM is back, and reconciles the CRM against the Auth0 truth. It
-exits non-zero if any event was lost or any contact differs from the truth.
+stream (with the identity lifecycles of `sample.ALL_CASES` unless told otherwise) through
+the handlers' code while the CRM rate-limits and then goes down, shows the DLQ, replays it
+once the CRM is back, and reconciles every contact of the CRM (read through the contract's
+listing) against the Auth0 truth, which the generator computes from its own model of each
+user. It exits non-zero if any event was lost or any contact differs from the truth.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table
 from auth0_sync_cli.local_aws import LocalAws
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
 from auth0_sync_cli.runner import LocalRunner
-from auth0_sync_cli.sample import DEACTIVATED, SampleStream, generate, reconcile
+from auth0_sync_cli.sample import ALL_CASES, SampleStream, generate
 from auth0_sync_cli.signals import sigterm_interrupts
 from auth0_sync_cli.tally import Tally
+from auth0_sync_cli.truth import KINDS, kinds, list_contacts, lost_events, reconcile
 
 DEFAULT_USERS = 200
 DEFAULT_SEED = 7
@@ -50,6 +53,7 @@ DEMO_TIMEOUT_SECONDS = 4.0
 DEMO_RETRY_BACKOFF_SECONDS = 0.05
 DEMO_CRM_ATTEMPTS = 3
 SHOWN_DLQ_ROWS = 8
+SHOWN_PROBLEMS = 10
 # Quiet handler logs: the demo prints the story, the handlers' JSON logs would bury it.
 QUIET_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": "ERROR",
@@ -76,13 +80,13 @@ class Ledger:
 
     phase: Tally = field(default_factory=Tally)
     stream: Tally = field(default_factory=Tally)
-    handled: set[str] = field(default_factory=set)
+    # (event id, status, reason) of every delivery and replay, in order.
+    outcomes: list[tuple[str | None, str, str]] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.phase.add(outcome)
         self.stream.add(outcome)
-        if outcome.status != "dead_lettered" and outcome.event_id:
-            self.handled.add(outcome.event_id)
+        self.outcomes.append((outcome.event_id, outcome.status, outcome.reason))
 
     def next_phase(self) -> Tally:
         done, self.phase = self.phase, Tally()
@@ -178,6 +182,24 @@ def _dry_run_lines(report: ReplayReport) -> list[str]:
     return lines
 
 
+CASE_STORY = {
+    "resignups_same_id": "re-signups under the same social id",
+    "resignups_new_id": "re-signups under a new id (same email)",
+    "links": "account links (both arrival orders)",
+    "hints": "app_metadata ids pointing at another user's contact",
+    "email_swaps": "email swaps",
+    "removals": "removed fields",
+    "naive_times": "change times without an offset",
+    "ties": "equal change times",
+    "bystanders": "contacts from before that nobody claims",
+}
+
+
+def _lifecycles_line(counts: dict[str, int]) -> str | None:
+    parts = [f"{counts[key]} {text}" for key, text in CASE_STORY.items() if counts.get(key)]
+    return ("lifecycles: " + ", ".join(parts)) if parts else None
+
+
 def _reconciliation(
     sample: SampleStream,
     crm: CrmServer,
@@ -186,31 +208,45 @@ def _reconciliation(
     dlq_before: Sequence[DeadLetter],
     dlq_after: Sequence[DeadLetter],
 ) -> tuple[list[tuple[str, str, str]], int, int, int]:
-    contacts = crm.contacts()
-    mismatches = reconcile(sample.truth, contacts)
+    stats = crm.stats()  # before the listing: its GETs are the check's, not the sync's
+    contacts = list_contacts(crm.base_url, crm.token)
+    truth = sample.truth
+    mismatches = reconcile(truth, contacts)
     stream_ids = {e["detail"]["id"] for e in sample.events}
     left_ids = {x.event_id for x in dlq_after}
-    lost = stream_ids - ledger.handled - left_ids
+    lost = lost_events(truth, ledger.outcomes, left_ids)
     unexpected = left_ids - set(sample.poison_ids)
-    deleted_users = sum(1 for e in sample.truth.values() if e.status == DEACTIVATED)
+    endings = truth.counts()
     statuses = Counter(str(c.get("status")) for c in contacts)
-    stats = crm.stats()
+    seeded = {item.contact_id for item in truth.preexisting}
+    unowned = sum(1 for c in contacts if c["id"] in seeded and not c.get("auth0_user_id"))
     methods = stats["by_method"]
     by_status = stats["by_status"]
     stream = ledger.stream.to_dict()
     rows = [
         (
             "Auth0 users (truth)",
-            str(len(sample.truth)),
-            f"{len(sample.truth) - deleted_users} active, {deleted_users} deleted",
+            str(len(truth.users)),
+            f"{endings['alive']} alive, {endings['deleted']} deleted, "
+            f"{endings['linked']} linked into another account",
         ),
-        ("CRM contacts", str(len(contacts)), _counts(statuses)),
-        ("Mismatches", str(len(mismatches)), "CRM vs Auth0 truth, field by field"),
+        (
+            "CRM contacts",
+            str(len(contacts)),
+            f"{_counts(statuses)}; {len(seeded)} from before the stream, {unowned} still "
+            "owned by nobody",
+        ),
+        (
+            "Mismatches",
+            str(len(mismatches)),
+            "every contact against the truth, both ways"
+            + (f": {_counts(kinds(mismatches))}" if mismatches else ""),
+        ),
         ("Events in the stream", str(len(sample.events)), f"{len(stream_ids)} distinct ids"),
         (
             "Lost events",
             str(len(lost)),
-            "every event id was applied, skipped for a reason, or is in the DLQ",
+            "every event applied, skipped for a reason the truth justifies, or in the DLQ",
         ),
         (
             "CRM calls",
@@ -246,14 +282,20 @@ def _reconciliation(
             else summary_line(dlq_after).split(": ", 1)[-1],
         ),
     ]
-    if mismatches:
-        rows.extend(("  mismatch", "", problem) for problem in mismatches[:10])
-    if lost:
-        rows.extend(("  lost", "", event_id) for event_id in sorted(lost)[:10])
+    for problem in mismatches[:SHOWN_PROBLEMS]:
+        rows.append(("  mismatch", "", f"{KINDS[problem.kind]}: {problem}"))
+    if len(mismatches) > SHOWN_PROBLEMS:
+        rows.append(("  mismatch", "", f"... and {len(mismatches) - SHOWN_PROBLEMS} more"))
+    for event_id in sorted(lost)[:SHOWN_PROBLEMS]:
+        rows.append(("  lost", "", f"{event_id}: {lost[event_id]}"))
+    if len(lost) > SHOWN_PROBLEMS:
+        rows.append(("  lost", "", f"... and {len(lost) - SHOWN_PROBLEMS} more"))
     return rows, len(mismatches), len(lost), len(unexpected)
 
 
-def run_demo(users: int, seed: int) -> int:
+def run_demo(
+    users: int, seed: int, cases: Sequence[str] = ALL_CASES, *, unique_emails: bool = False
+) -> int:
     """The story; 0 when the CRM equals the truth and no event was lost."""
     os.environ.update(QUIET_ENVIRONMENT)
     story = Story()
@@ -261,7 +303,7 @@ def run_demo(users: int, seed: int) -> int:
     print("(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)")
     with ExitStack() as running:
         running.enter_context(quiet_handler_logs())
-        crm = CrmServer(port=free_port(LOCAL_CRM_PORT))
+        crm = CrmServer(port=free_port(LOCAL_CRM_PORT), unique_emails=unique_emails)
         crm.start()
         running.callback(crm.stop)
         aws = LocalAws(port=free_port(LOCAL_AWS_PORT))
@@ -272,22 +314,32 @@ def run_demo(users: int, seed: int) -> int:
         os.environ.pop(Env.CRM_API_TOKEN, None)  # the token comes from the secret, as in AWS
         story.say(
             "Start the reference CRM and local AWS on loopback",
-            f"CRM {crm.base_url} (the contacts contract, with fault injection)",
+            f"CRM {crm.base_url} (the contacts contract, with fault injection"
+            + ("; unique emails" if unique_emails else "")
+            + ")",
             f"AWS {aws.endpoint_url} (moto): tables {resources.state_table}, "
             f"{resources.idempotency_table}; DLQ; the CRM token in Secrets Manager",
         )
 
-        sample = generate(users, seed=seed)
-        for contact in sample.preexisting:
-            crm.seed_contact(**contact)
+        sample = generate(users, seed=seed, cases=cases)
+        sample.seed_preexisting(lambda fields: crm.seed_contact(**fields))
         c = sample.counts
-        story.say(
-            f"Generate an Auth0 stream: {users} users (seed {seed}), {len(sample.events)} events",
+        claimed = sum(1 for p in sample.people.values() if p.claims is not None)
+        lines = [
             f"{c['signups']} signups, {c['profile_changes']} profile changes, {c['logins']} "
             f"logins (noise: no CRM call), {c['deletes']} deletes, {c['duplicates']} "
             "redeliveries, a fifth out of order",
             "plus a test event, a malformed event, an unknown type and a legacy type name; "
-            f"{len(sample.preexisting)} of the users are already in the CRM (linked by email)",
+            f"{claimed} of the users are already in the CRM (linked by email)",
+        ]
+        lifecycles = _lifecycles_line(c)
+        if lifecycles is not None:
+            lines.append(lifecycles)
+        extra = len(sample.people) - users
+        who = f"{users} users" + (f" and {extra} more in the lifecycles" if extra else "")
+        story.say(
+            f"Generate an Auth0 stream: {who} (seed {seed}), {len(sample.events)} events",
+            *lines,
         )
 
         settings = Settings.from_env(os.environ)
@@ -353,9 +405,7 @@ def run_demo(users: int, seed: int) -> int:
             resources.dlq_url, progress=sys.stderr.isatty(), visibility_seconds=60, wait_seconds=0
         )
         replay_report = replayer.run(Selection())
-        for result in replay_report.results:
-            if result.status in ("applied", "skipped") and result.event_id:
-                ledger.handled.add(result.event_id)
+        ledger.outcomes.extend((r.event_id, r.status, r.reason) for r in replay_report.results)
         story.say("Replay the DLQ (auth0-sync replay), the CRM healthy again")
         for line in replay_report.render().splitlines():
             story.note(line)
@@ -384,10 +434,26 @@ def run_demo(users: int, seed: int) -> int:
     return 0
 
 
+def case_list(text: str) -> tuple[str, ...]:
+    """`all`, `none`, or lifecycle names separated by commas (see sample.ALL_CASES)."""
+    if text == "all":
+        return ALL_CASES
+    if text == "none":
+        return ()
+    chosen = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in ALL_CASES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown case(s) {unknown or [text]}: give all, none, or some of "
+            f"{', '.join(ALL_CASES)}"
+        )
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         with sigterm_interrupts():
-            return run_demo(args.users, args.seed)
+            return run_demo(args.users, args.seed, args.cases, unique_emails=args.unique_emails)
     except OSError as exc:
         print(f"auth0-sync demo: {exc}", file=sys.stderr)
         return 1
@@ -405,4 +471,17 @@ def register(subparsers: Any) -> None:
         "--users", type=whole_number(1, 100_000), default=DEFAULT_USERS, help="default %(default)s"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="default %(default)s")
+    parser.add_argument(
+        "--cases",
+        type=case_list,
+        default=ALL_CASES,
+        metavar="LIST",
+        help="identity lifecycles in the stream: all (default), none (the simple stream), or "
+        f"some of {', '.join(ALL_CASES)}, separated by commas",
+    )
+    parser.add_argument(
+        "--unique-emails",
+        action="store_true",
+        help="run the reference CRM with unique emails (a PATCH to a taken email gets 409)",
+    )
     parser.set_defaults(func=run)

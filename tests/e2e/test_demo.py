@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
-from auth0_sync_cli.sample import generate, reconcile
+from auth0_sync_cli.sample import ALL_CASES, generate
+from auth0_sync_cli.truth import list_contacts, reconcile
 
 pytestmark = pytest.mark.e2e
 
@@ -42,19 +43,25 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **QUIET, **extra}
 
 
-def test_demo_ends_in_step_with_nothing_lost() -> None:
+def run_demo(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     result = subprocess.run(
-        [*CLI, "demo", "--users", "40"],
+        [*CLI, "demo", "--users", "40", *args],
         env=clean_env(),
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
+    rows = dict(re.findall(r"^\s{4}(\S.*?\S)\s{2,}(\d+)\s", result.stdout, flags=re.MULTILINE))
+    return result, rows
+
+
+def test_demo_of_the_simple_stream_ends_in_step_with_nothing_lost() -> None:
+    result, rows = run_demo("--cases", "none")
+
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    rows = dict(re.findall(r"^\s{4}(\S.*?\S)\s{2,}(\d+)\s", out, flags=re.MULTILINE))
     assert rows["Mismatches"] == "0"
     assert rows["Lost events"] == "0"
     assert rows["Auth0 users (truth)"] == "40"
@@ -66,9 +73,28 @@ def test_demo_ends_in_step_with_nothing_lost() -> None:
     assert '"level"' not in out  # no JSON log lines in the story
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the sync core of #10/#11 (the lead's rewrite): today offset-less times "
+    "crash the runner, re-signups are skipped as deleted, linking dead-letters the primary, "
+    "hints write another user's contact, removed fields stay, a tied created overwrites",
+)
+def test_demo_with_every_lifecycle_ends_in_step_with_nothing_lost() -> None:
+    result, rows = run_demo()
+
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    people = generate(40, seed=7, cases=ALL_CASES).people
+    assert rows["Auth0 users (truth)"] == str(len(people))
+    assert rows["Mismatches"] == "0"
+    assert rows["Lost events"] == "0"
+    assert rows["DLQ after replay"] == "1"
+    assert "OK: the CRM equals the Auth0 truth" in out
+
+
 def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
     process = subprocess.Popen(
-        [*CLI, "demo", "--users", "40"],
+        [*CLI, "demo", "--users", "40", "--cases", "none"],
         env=clean_env(),
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -156,7 +182,7 @@ def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
     servers: dict[str, str], tmp_path: Path
 ) -> None:
     sample = generate(9, seed=11, specials=False, preexisting_share=0)
-    users = sorted(sample.truth)
+    users = sorted(sample.truth.users)
     healthy = [e for e in sample.events if e["detail"]["data"]["object"]["user_id"] in users[:6]]
     rejected = [e for e in sample.events if e not in healthy]
     # The last user's signup comes while the CRM is down; its later changes are rejected.
@@ -193,4 +219,5 @@ def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
     assert report["left"] == []
 
     assert json.loads(cli(servers, "dlq", "list", "--json").stdout) == []
-    assert reconcile(sample.truth, admin(servers, "GET", "contacts")) == []
+    contacts = list_contacts(servers[Env.CRM_BASE_URL], LOCAL_CRM_TOKEN)
+    assert reconcile(sample.truth, contacts) == []

@@ -99,14 +99,75 @@ def test_token_scheme_is_case_insensitive(crm: CrmServer) -> None:
 # --- GET /contacts ----------------------------------------------------------------------------
 
 
-def test_find_without_a_query_parameter_is_400(crm: CrmServer) -> None:
-    response = call(crm, "GET", "/contacts")
+def test_listing_without_a_filter_pages_through_every_contact_in_id_string_order(
+    crm: CrmServer,
+) -> None:
+    made = [create(crm, email=f"user{n}@example.com") for n in range(1, 13)]  # c_1 .. c_12
+    by_id = {c["id"]: c for c in made}
+
+    first = call(crm, "GET", "/contacts", params={"limit": "5"})
+    second = call(crm, "GET", "/contacts", params={"limit": "5", "after": "c_2"})
+    last = call(crm, "GET", "/contacts", params={"limit": "5", "after": "c_7"})
+    end = call(crm, "GET", "/contacts", params={"after": "c_9"})
+
+    assert first.status_code == 200
+    # String order, as the contract says: "c_10" sorts before "c_2".
+    assert [c["id"] for c in first.json()] == ["c_1", "c_10", "c_11", "c_12", "c_2"]
+    assert first.json() == [by_id[c["id"]] for c in first.json()]
+    assert [c["id"] for c in second.json()] == ["c_3", "c_4", "c_5", "c_6", "c_7"]
+    assert [c["id"] for c in last.json()] == ["c_8", "c_9"]
+    assert end.json() == []
+
+
+def test_listing_returns_100_contacts_by_default_and_at_most_500(crm: CrmServer) -> None:
+    for n in range(501):
+        crm.store.seed({"email": f"user{n}@example.com"})
+    ids = sorted(f"c_{n}" for n in range(1, 502))
+
+    default = call(crm, "GET", "/contacts").json()
+    widest = call(crm, "GET", "/contacts", params={"limit": "500"}).json()
+    rest = call(crm, "GET", "/contacts", params={"limit": "500", "after": widest[-1]["id"]})
+
+    assert [c["id"] for c in default] == ids[:100]
+    assert [c["id"] for c in widest] == ids[:500]
+    assert [c["id"] for c in rest.json()] == ids[500:]
+
+
+def test_listing_includes_deactivated_and_unowned_contacts(crm: CrmServer) -> None:
+    owned = create(crm, email="ada@example.com", auth0_user_id="auth0|1")
+    legacy = crm.seed_contact(email="ADA@example.com", status="deactivated")
+
+    assert call(crm, "GET", "/contacts").json() == [owned, legacy]
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "-1", "1.5", "ten", "", "\u0661"])
+def test_listing_limit_outside_1_to_500_is_400(crm: CrmServer, limit: str) -> None:
+    create(crm, email="ada@example.com")
+
+    response = call(crm, "GET", "/contacts", params={"limit": limit})
 
     assert response.status_code == 400
     assert response.json() == {
         "error": "bad_request",
-        "message": "give the 'email' or 'auth0_user_id' query parameter",
+        "message": f"query parameter 'limit' must be a whole number from 1 to 500, got {limit!r}",
     }
+
+
+def test_a_lookup_answers_every_match_whatever_limit_and_after_say(crm: CrmServer) -> None:
+    first = crm.seed_contact(email="dup@example.com", auth0_user_id="auth0|1")
+    second = crm.seed_contact(email="DUP@example.com", auth0_user_id="auth0|1")
+
+    by_email = {"email": "dup@example.com", "limit": "1", "after": "c_9"}
+    by_user = {"auth0_user_id": "auth0|1", "limit": "1", "after": "c_1"}
+
+    assert call(crm, "GET", "/contacts", params=by_email).json() == [first, second]
+    assert call(crm, "GET", "/contacts", params=by_user).json() == [first, second]
+
+
+def test_a_lookup_with_a_limit_outside_1_to_500_is_400_too(crm: CrmServer) -> None:
+    response = call(crm, "GET", "/contacts", params={"email": "a@example.com", "limit": "0"})
+
+    assert response.status_code == 400
 
 
 def test_find_by_email_ignores_case(crm: CrmServer) -> None:
@@ -373,18 +434,97 @@ def test_patch_with_no_change_leaves_updated_at_alone(crm: CrmServer) -> None:
     assert response.json() == ada
 
 
-def test_patch_email_used_by_another_contact_is_422(crm: CrmServer) -> None:
-    create(crm, email="ada@example.com")
-    grace = create(crm, email="grace@example.com")
+def test_without_unique_emails_a_patch_may_give_two_contacts_one_email(crm: CrmServer) -> None:
+    ada = create(crm, email="ada@example.com")
+    create(crm, email="grace@example.com")
 
-    response = call(crm, "PATCH", "/contacts/c_2", json={"email": "ADA@example.com", "name": "G"})
+    response = call(crm, "PATCH", "/contacts/c_2", json={"email": "ADA@example.com"})
 
-    assert response.status_code == 422
+    assert response.status_code == 200
+    assert response.json()["email"] == "ADA@example.com"
+    found = call(crm, "GET", "/contacts", params={"email": "ada@example.com"}).json()
+    assert [c["id"] for c in found] == [ada["id"], "c_2"]
+
+
+@pytest.fixture
+def unique_crm() -> Iterator[CrmServer]:
+    """A reference CRM enforcing unique emails (contract 1.1's optional rule)."""
+    with CrmServer(unique_emails=True) as server:
+        yield server
+
+
+def test_with_unique_emails_a_patch_to_an_email_another_contact_holds_is_409(
+    unique_crm: CrmServer,
+) -> None:
+    create(unique_crm, email="ada@example.com")
+    grace = create(unique_crm, email="grace@example.com")
+
+    response = call(
+        unique_crm, "PATCH", "/contacts/c_2", json={"email": "ADA@example.com", "name": "G"}
+    )
+
+    assert response.status_code == 409
     assert response.json() == {
-        "error": "invalid",
+        "error": "conflict",
         "message": "field 'email' is already used by another contact: c_1",
     }
-    assert call(crm, "GET", "/contacts/c_2").json() == grace
+    assert call(unique_crm, "GET", "/contacts/c_2").json() == grace  # the name too is kept
+
+
+def test_with_unique_emails_a_post_with_a_taken_email_is_409(unique_crm: CrmServer) -> None:
+    ada = create(unique_crm, email="ada@example.com")
+
+    response = call(unique_crm, "POST", "/contacts", json={"email": "Ada@Example.com"})
+
+    assert response.status_code == 409
+    assert unique_crm.contacts() == [ada]
+
+
+def test_with_unique_emails_an_email_freed_by_one_patch_can_be_taken_by_the_next(
+    unique_crm: CrmServer,
+) -> None:
+    create(unique_crm, email="ada@example.com")
+    create(unique_crm, email="grace@example.com")
+
+    moved = call(unique_crm, "PATCH", "/contacts/c_1", json={"email": "ada@example.org"})
+    taken = call(unique_crm, "PATCH", "/contacts/c_2", json={"email": "ada@example.com"})
+
+    assert (moved.status_code, taken.status_code) == (200, 200)
+    assert [c["email"] for c in unique_crm.contacts()] == ["ada@example.org", "ada@example.com"]
+
+
+def test_with_unique_emails_a_legacy_duplicate_may_keep_its_own_email(
+    unique_crm: CrmServer,
+) -> None:
+    unique_crm.seed_contact(email="dup@example.com", name="First")
+    unique_crm.seed_contact(email="DUP@example.com", name="Second")
+
+    # Keeping the email it has gives the contact nothing another one holds.
+    response = call(
+        unique_crm, "PATCH", "/contacts/c_2", json={"email": "dup@example.com", "name": "Two"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Two"
+
+
+def test_cli_unique_emails_flag_reaches_the_server() -> None:
+    proc = run_cli("--port", "0", "--unique-emails")
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"listening on (\S+)", proc.stdout.readline())
+        assert url is not None
+        headers = {"Authorization": f"Bearer {LOCAL_CRM_TOKEN}"}
+        for email in ("ada@example.com", "grace@example.com"):
+            requests.post(f"{url[1]}/contacts", json={"email": email}, headers=headers, timeout=5)
+        response = requests.patch(
+            f"{url[1]}/contacts/c_2", json={"email": "ada@example.com"}, headers=headers, timeout=5
+        )
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+    assert response.status_code == 409
 
 
 def test_patch_may_change_the_case_of_its_own_email(crm: CrmServer) -> None:

@@ -126,8 +126,7 @@ def test_shuffled_triplicated_stream_against_local_aws_matches_the_truth(
     sample = generate(30, seed=11, duplicate_share=0.0, specials=False)
     stream = sample.events * 3  # every event delivered three times, in a shuffled order
     __import__("random").Random(5).shuffle(stream)
-    for contact in sample.preexisting:
-        crm_env.seed_contact(**contact)
+    sample.seed_preexisting(lambda fields: crm_env.seed_contact(**fields))
     for name, value in aws.environment().items():
         if name != "AWS_ENDPOINT_URL":
             monkeypatch.setenv(name, value)
