@@ -188,7 +188,8 @@ def parse_event(raw: Any, now: datetime | None = None) -> Auth0BusEvent:
             _ = event.user
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc, "detail.data.object.")) from exc
-        _check_clock(event, datetime.now(UTC) if now is None else now)
+        if not event.detail.is_test:  # a test event writes nothing; its sample data is old
+            _check_clock(event, datetime.now(UTC) if now is None else now)
     return event
 
 

@@ -73,12 +73,6 @@ def test_demo_of_the_simple_stream_ends_in_step_with_nothing_lost() -> None:
     assert '"level"' not in out  # no JSON log lines in the story
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the sync core of #10/#11 (the lead's rewrite): today offset-less times "
-    "crash the runner, re-signups are skipped as deleted, linking dead-letters the primary, "
-    "hints write another user's contact, removed fields stay, a tied created overwrites",
-)
 def test_demo_with_every_lifecycle_ends_in_step_with_nothing_lost() -> None:
     result, rows = run_demo()
 
