@@ -67,6 +67,11 @@ def _events_metric(name: str, bus_name: str, rule: events.Rule) -> cloudwatch.Me
     )
 
 
+def _this_accounts_alarms() -> str:
+    """ARN pattern of every CloudWatch alarm of this account and region."""
+    return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+
+
 class Observability(Construct):
     """Everything an operator looks at: one dashboard, alarms (to SNS), two saved queries."""
 
@@ -169,11 +174,33 @@ class Observability(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        # CloudWatch, on behalf of this account's alarms only (confused-deputy guard).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsCloudWatchToUseTheKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
         )
         topic = sns.Topic(
             self, "AlarmTopic", display_name="auth0-sync alarms", master_key=key, enforce_ssl=True
+        )
+        # enforce_ssl writes a topic policy, which replaces SNS's default one: without this
+        # Allow, CloudWatch may not publish and every alarm action fails. Only this account's
+        # alarms may (the confused-deputy conditions AWS recommends for service principals).
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": _this_accounts_alarms()},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
         )
         if alarm_email is not None:
             subscription = topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from typing import Any, get_args
 
 import pytest
@@ -18,7 +19,7 @@ from auth0_sync.routing import ROUTES
 from auth0_sync.sync import Status
 from infra.config import StackConfig
 from infra.observability import DEAD_LETTERED_STATUS
-from tests.infra.cfn import function_for, logical_id, only, resources
+from tests.infra.cfn import PSEUDO, as_list, function_for, logical_id, only, render, resources
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -82,17 +83,49 @@ def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
 
     assert logical_id(topic["Properties"]["KmsMasterKeyId"]) == key_id
     assert key["Properties"]["EnableKeyRotation"] is True
-    cloudwatch_may_use_key = [
+    (cloudwatch_may_use_key,) = [
         s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
-    assert cloudwatch_may_use_key
+    assert cloudwatch_may_use_key["Effect"] == "Allow"
+    assert set(cloudwatch_may_use_key["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # Only on behalf of this account (confused-deputy guard).
+    assert cloudwatch_may_use_key["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
     alarms = _alarms(template)
     assert len(alarms) == 1 + 4 * len(ROUTES) + 2 * len(ROUTES)
     for alarm in alarms:
         assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_cloudwatch_may_publish_to_the_topic_for_this_accounts_alarms_only(
+    template: Template,
+) -> None:
+    # A topic policy replaces SNS's default one, so it must allow CloudWatch itself.
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    assert [logical_id(t) for t in policy["Properties"]["Topics"]] == [topic_id]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert as_list(allow["Action"]) == ["sns:Publish"]
+    assert logical_id(allow["Resource"]) == topic_id
+    pattern = render(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert pattern == "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*"
+    # An alarm ARN as CloudWatch documents it matches; another account's does not.
+    assert fnmatchcase("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:Auth0Sync-Dlq", pattern)
+    assert not fnmatchcase("arn:aws:cloudwatch:eu-west-1:210987654321:alarm:X", pattern)
+    assert (
+        render(allow["Condition"]["StringEquals"]["aws:SourceAccount"]) == PSEUDO["AWS::AccountId"]
+    )
+    # Beside it, the TLS-only Deny.
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_alarm_email_subscribes_only_when_given(template: Template, synth: Synth) -> None:
