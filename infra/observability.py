@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -56,12 +55,13 @@ def _outcome(metric: Metric, **dimensions: str) -> cloudwatch.Metric:
     )
 
 
-def _events_metric(name: str, bus_name: str, rule: events.Rule) -> cloudwatch.Metric:
-    # Rules on a custom (partner) bus publish with both dimensions.
+def _events_metric(name: str, bus_name: str, rule_name: str) -> cloudwatch.Metric:
+    # Rules on a custom (partner) bus publish with both dimensions, RuleName being the name
+    # (not the rule's Ref, which there is "bus|rule").
     return cloudwatch.Metric(
         namespace="AWS/Events",
         metric_name=name,
-        dimensions_map={"EventBusName": bus_name, "RuleName": rule.rule_name},
+        dimensions_map={"EventBusName": bus_name, "RuleName": rule_name},
         statistic="Sum",
         period=PERIOD,
     )
@@ -81,7 +81,7 @@ class Observability(Construct):
         construct_id: str,
         *,
         functions: Mapping[Route, lambda_.Function],
-        rules: Mapping[Route, events.Rule],
+        rule_names: Mapping[Route, str],
         event_bus_name: str,
         event_source_name: str,
         dead_letter_queue: sqs.IQueue,
@@ -129,7 +129,7 @@ class Observability(Construct):
                 f"Lambda could not write a failed {route.event_type} event to the DLQ: the "
                 "event is lost unless Auth0 redelivers it.",
             )
-        for route, rule in rules.items():
+        for route, rule in rule_names.items():
             name = route.construct_id
             self._alarm(
                 f"{name}RuleFailedInvocations",
@@ -145,7 +145,7 @@ class Observability(Construct):
             )
 
         self.dashboard = self._dashboard(
-            functions, rules, event_bus_name, event_source_name, dlq_depth, dlq_age
+            functions, rule_names, event_bus_name, event_source_name, dlq_depth, dlq_age
         )
         self._queries(log_groups)
         CfnOutput(
@@ -233,7 +233,7 @@ class Observability(Construct):
     def _dashboard(
         self,
         functions: Mapping[Route, lambda_.Function],
-        rules: Mapping[Route, events.Rule],
+        rule_names: Mapping[Route, str],
         event_bus_name: str,
         event_source_name: str,
         dlq_depth: cloudwatch.Metric,
@@ -329,7 +329,7 @@ class Observability(Construct):
                     _events_metric("MatchedEvents", event_bus_name, rule).with_(
                         label=str(route.event_type)
                     )
-                    for route, rule in rules.items()
+                    for route, rule in rule_names.items()
                 ],
                 width=8,
             ),
@@ -339,7 +339,7 @@ class Observability(Construct):
                     _events_metric("FailedInvocations", event_bus_name, rule).with_(
                         label=str(route.event_type)
                     )
-                    for route, rule in rules.items()
+                    for route, rule in rule_names.items()
                 ],
                 width=8,
             ),

@@ -63,7 +63,7 @@ class Auth0SyncStack(Stack):
             self,
             "Observability",
             functions=self.handlers.functions,
-            rules=self.routing.rules,
+            rule_names=self.routing.rule_names,
             event_bus_name=self.routing.event_bus_name,
             event_source_name=config.event_source_name,
             dead_letter_queue=self.dead_letter.queue,

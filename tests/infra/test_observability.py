@@ -65,16 +65,36 @@ def test_every_function_has_an_alarm_on(template: Template, metric_name: str) ->
         assert alarm["Threshold"] == 1
 
 
+def _rule_names(template: Template) -> set[str]:
+    names = {r["Properties"]["Name"] for r in resources(template, "AWS::Events::Rule").values()}
+    # Literal names: CloudWatch publishes the rule metrics under the name, and a rule's Ref
+    # on a custom bus is "bus|rule", which no metric carries.
+    assert all(isinstance(name, str) for name in names), names
+    return names
+
+
 @pytest.mark.parametrize("metric_name", ["FailedInvocations", "InvocationsFailedToBeSentToDlq"])
 def test_every_rule_has_an_alarm_on(template: Template, metric_name: str) -> None:
     alarms = _alarms_on(template, metric_name)
 
-    alarmed = {logical_id(_dimension(a, "RuleName")) for a in alarms}
+    alarmed = {_dimension(a, "RuleName") for a in alarms}
 
-    assert alarmed == set(resources(template, "AWS::Events::Rule"))
+    assert alarmed == _rule_names(template)
+    assert len(alarmed) == len(ROUTES)
     for alarm in alarms:
         assert alarm["Namespace"] == "AWS/Events"
         assert _dimension(alarm, "EventBusName") == StackConfig().event_source_name
+
+
+def test_the_dashboard_graphs_each_rule_under_its_name(template: Template) -> None:
+    body = _dashboard_body(template)
+
+    for name in _rule_names(template):
+        for metric in ("MatchedEvents", "FailedInvocations"):
+            assert f'\\"{metric}\\",\\"EventBusName\\",' in body, metric
+            assert f'\\"RuleName\\",\\"{name}\\"' in body, name
+    for rule_id in resources(template, "AWS::Events::Rule"):
+        assert f'"Ref": "{rule_id}"' not in body
 
 
 def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
