@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lint test demo synth deploy bench clean
+.PHONY: install lint test demo synth deploy destroy bench clean
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ synth: install node_modules/.installed
 
 deploy: install node_modules/.installed
 	npx cdk deploy --no-notices $(CDK_ARGS)
+
+destroy: install node_modules/.installed
+	npx cdk destroy --no-notices --force $(CDK_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -45,6 +45,8 @@ _SECRET_ARN = re.compile(
 )
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 _STREAM_ID = re.compile(r"^est_[A-Za-z0-9]{22}$")
+# DynamoDB table names (CreateTable API reference).
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # CloudWatch Logs accepts only these retention periods (days).
 _RETENTION: dict[int, RetentionDays] = {
     1: RetentionDays.ONE_DAY,
@@ -93,6 +95,27 @@ def _empty_is_none(value: Any) -> Any:
     return None if value in ("", None) else value
 
 
+# `none` turns the reservation off (new accounts may have no concurrency to reserve).
+NO_RESERVATION = "none"
+MAX_RESERVED_CONCURRENCY = 1000
+
+
+def _reserved_concurrency(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() == NO_RESERVATION:
+        return None
+    number: int | None = None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not 1 <= number <= MAX_RESERVED_CONCURRENCY:
+        raise ValueError(
+            f"must be a whole number from 1 to {MAX_RESERVED_CONCURRENCY}, or "
+            f"'{NO_RESERVATION}' for no reservation (got {value!r})"
+        )
+    return number
+
+
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
 
 
@@ -110,6 +133,8 @@ class StackConfig(BaseModel):
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
     crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
+    # The retained state table of an earlier deployment, reused instead of a new empty one.
+    state_table_name: OptionalStr = Field(default=None, alias="stateTableName")
     crm_token_secret_arn: OptionalStr = Field(default=None, alias="crmTokenSecretArn")
     crm_token_secret_kms_key_arn: OptionalStr = Field(default=None, alias="crmTokenSecretKmsKeyArn")
     field_mapping: Annotated[dict[str, str], BeforeValidator(_json_or_raw)] = Field(
@@ -124,8 +149,11 @@ class StackConfig(BaseModel):
         default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
-    # Per function: the CRM sees at most 3 x this many concurrent calls.
-    reserved_concurrency: int = Field(default=5, ge=1, le=1000, alias="reservedConcurrency")
+    # Per function: the CRM sees at most 3 x this many concurrent calls. None: no
+    # reservation, the account's unreserved pool bounds the functions (see the README).
+    reserved_concurrency: Annotated[int | None, BeforeValidator(_reserved_concurrency)] = Field(
+        default=5, alias="reservedConcurrency"
+    )
     log_retention_days: int = Field(default=30, alias="logRetentionDays")
     max_event_age_seconds: int = Field(
         default=6 * 3600, ge=60, le=6 * 3600, alias="maxEventAgeSeconds"
@@ -180,6 +208,16 @@ class StackConfig(BaseModel):
     def _key_arn(cls, value: str | None) -> str | None:
         if value is not None and not _KMS_KEY_ARN.match(value):
             raise ValueError("must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        return value
+
+    @field_validator("state_table_name")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not _TABLE_NAME.match(value):
+            raise ValueError(
+                "must be a DynamoDB table name (3 to 255 letters, digits, '_', '-', '.'): "
+                "the SyncStateTableName output of the earlier deployment"
+            )
         return value
 
     @field_validator("auth0_stream_id")

@@ -88,7 +88,8 @@ class SyncFunctions(Construct):
                 role=role,
                 memory_size=FUNCTION_MEMORY_MB,
                 timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
-                # The CRM's rate limit is shared: this caps the calls in flight.
+                # The CRM's rate limit is shared: this caps the calls in flight (None, from
+                # reservedConcurrency=none: no cap but the account's unreserved pool).
                 reserved_concurrent_executions=config.reserved_concurrency,
                 environment={str(k): str(v) for k, v in environment.items()},
                 log_group=log_group,

@@ -35,7 +35,9 @@ class Auth0SyncStack(Stack):
         routes = [route for route in ROUTES if route.event_type in config.event_types]
 
         self.dead_letter = DeadLetterQueue(self, "DeadLetter")
-        self.tables = SyncStateTables(self, "State")
+        self.tables = SyncStateTables(
+            self, "State", imported_state_table_name=config.state_table_name
+        )
         self.crm_token = CrmTokenSecret(
             self,
             "CrmToken",

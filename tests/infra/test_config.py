@@ -80,10 +80,15 @@ def test_a_mapping_that_is_not_json_names_the_position() -> None:
         ({CONTEXT_EVENT_SOURCE_NAME: "auth0.events"}, "starting with 'aws.partner/auth0.com/'"),
         ({"crmTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:x"}, "complete"),
         ({"reservedConcurrency": "0"}, "context 'reservedConcurrency'"),
+        ({"reservedConcurrency": "1001"}, "from 1 to 1000, or 'none' for no reservation"),
+        ({"reservedConcurrency": "off"}, "or 'none' for no reservation (got 'off')"),
+        ({"reservedConcurrency": 2.5}, "context 'reservedConcurrency'"),
+        ({"reservedConcurrency": True}, "context 'reservedConcurrency'"),
         ({"logRetentionDays": "10"}, "one of CloudWatch Logs' periods"),
         ({"maxEventAgeSeconds": "30"}, "context 'maxEventAgeSeconds'"),
         ({"missingContactPolicy": "ignore"}, "context 'missingContactPolicy'"),
         ({"auth0StreamId": "stream-1"}, "est_ + 22"),
+        ({"stateTableName": "a/b"}, "context 'stateTableName': must be a DynamoDB table name"),
     ],
 )
 def test_bad_values_fail_with_the_key_and_the_reason(
@@ -96,3 +101,10 @@ def test_stream_health_needs_both_of_its_keys() -> None:
     message = _error(auth0MgmtSecretArn=SECRET_ARN)
 
     assert "'auth0MgmtSecretArn' and 'auth0StreamId'" in message
+
+
+def test_reserved_concurrency_is_a_number_or_none() -> None:
+    assert _read().reserved_concurrency == 5
+    assert _read(reservedConcurrency="12").reserved_concurrency == 12
+    assert _read(reservedConcurrency=12).reserved_concurrency == 12
+    assert _read(reservedConcurrency="none").reserved_concurrency is None

@@ -181,3 +181,14 @@ def test_default_concurrency_cap(template: Template) -> None:
         _, function = function_for(template, route)
 
         assert function["Properties"]["ReservedConcurrentExecutions"] == 5
+
+
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_reserved_concurrency_none_reserves_nothing(synth: Synth, value: str) -> None:
+    """New accounts may have no concurrency to reserve: `none` leaves the property out."""
+    template = synth(reservedConcurrency=value)
+
+    for route in ROUTES:
+        _, function = function_for(template, route)
+
+        assert "ReservedConcurrentExecutions" not in function["Properties"]

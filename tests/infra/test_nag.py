@@ -26,6 +26,7 @@ CONTEXTS: list[dict[str, Any]] = [
     {
         "crmTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf",
         "eventTypes": "user.deleted",
+        "reservedConcurrency": "none",
         **STREAM_HEALTH,
     },
 ]
