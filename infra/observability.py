@@ -104,19 +104,12 @@ class Observability(Construct):
             "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
             "fix the cause, then `auth0-sync replay`.",
         )
+        # Alarms page a person only when a person has something to do: an event in the DLQ,
+        # or one lost on its way there. A handler's errors and throttles are retried by
+        # Lambda (a CRM 503, a 429 burst) and end applied or in the DLQ, which alarms then;
+        # they are graphed on the dashboard, not alarmed.
         for route, function in functions.items():
             name = route.construct_id
-            self._alarm(
-                f"{name}Errors",
-                function.metric_errors(period=PERIOD, statistic="Sum"),
-                f"The {route.event_type} handler raised; Lambda retries, then dead-letters.",
-            )
-            self._alarm(
-                f"{name}Throttles",
-                function.metric_throttles(period=PERIOD, statistic="Sum"),
-                f"The {route.event_type} handler hit its concurrency cap; events wait in "
-                "Lambda's async queue (up to maxEventAgeSeconds).",
-            )
             self._alarm(
                 f"{name}AsyncEventsDropped",
                 function.metric("AsyncEventsDropped", period=PERIOD, statistic="Sum"),

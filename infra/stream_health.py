@@ -2,8 +2,8 @@
 
 Every few minutes a function reads the stream and its failed deliveries through the
 Management API (credentials from a Secrets Manager secret) and publishes FailedDeliveries
-and StreamEnabled. Two alarms go to the alarm topic: failures past the warning share of
-Auth0's 500-consecutive limit, and a stream that is not enabled (or could not be checked).
+and StreamEnabled. Alarms go to the alarm topic: failures past the warning share of Auth0's
+500-consecutive limit, a stream that is not enabled, and a check that keeps failing.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ HANDLER = "auth0_sync.handlers.stream_health.handler"
 # Paging up to 5,000 failed deliveries is 50 calls; Retry-After waits are capped at 10 s.
 TIMEOUT_SECONDS = 60
 MEMORY_MB = 256
-# StreamEnabled is judged over three runs, so one late or lost run does not page anyone;
-# a period with no data at all (the check failed three times) counts as not enabled.
+# StreamEnabled is judged over three runs, so one late or lost run does not page anyone.
+# Missing data keeps the alarm where it was (a fresh deploy starts with no data and must not
+# go ALARM then OK); a check that cannot run raises HealthCheckFailing instead.
 ENABLED_PERIOD = Duration.minutes(3 * STREAM_HEALTH_INTERVAL_MINUTES)
 FAILURES_PERIOD = Duration.minutes(STREAM_HEALTH_INTERVAL_MINUTES)
+# The check fails this many runs in a row (bad credentials, a missing scope, Auth0 down)
+# before someone is paged; one failed run is replaced by the next.
+FAILING_RUNS_TO_ALARM = 3
 
 
 class StreamHealthCheck(Construct):
@@ -148,9 +152,29 @@ class StreamHealthCheck(Construct):
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )
-        self.alarms = [self.failed_deliveries_alarm, self.stream_not_enabled_alarm]
+        self.check_failing_alarm = cloudwatch.Alarm(
+            self,
+            "HealthCheckFailingAlarm",
+            alarm_description=(
+                f"The stream health check of {stream_id} failed {FAILING_RUNS_TO_ALARM} runs in "
+                "a row: nothing watches the stream. Its log group says why (the Management API "
+                "client's credentials in the secret, its read:event_streams and "
+                "read:event_deliveries scopes, or Auth0 itself)."
+            ),
+            metric=self.function.metric_errors(period=FAILURES_PERIOD, statistic="Sum"),
+            threshold=1,
+            evaluation_periods=FAILING_RUNS_TO_ALARM,
+            datapoints_to_alarm=FAILING_RUNS_TO_ALARM,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms = [
+            self.failed_deliveries_alarm,
+            self.stream_not_enabled_alarm,
+            self.check_failing_alarm,
+        ]
         action = cloudwatch_actions.SnsAction(alarm_topic)
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -165,8 +189,8 @@ class StreamHealthCheck(Construct):
             )
         )
         no_dead_letters = (
-            "A failed health check run is replaced by the next scheduled one and raises the "
-            "StreamEnabled alarm (missing data breaches); a dead letter would hold nothing."
+            "A failed health check run is replaced by the next scheduled one, and failed runs "
+            "in a row raise the HealthCheckFailing alarm; a dead letter would hold nothing."
         )
         for rule_id in (
             "Serverless::Serverless-LambdaDLQ",

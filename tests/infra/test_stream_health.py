@@ -126,7 +126,7 @@ def test_role_reads_that_one_secret_and_writes_its_own_log_group(template: Templ
 def test_alarms_fire_before_auth0_disables_the_stream(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
-    assert set(by_metric) == {"FailedDeliveries", "StreamEnabled"}
+    assert set(by_metric) == {"FailedDeliveries", "StreamEnabled", "Errors"}
     topic_id, _ = only(template, "AWS::SNS::Topic")
     dimensions = [
         {"Name": "service", "Value": SERVICE_NAME},
@@ -148,10 +148,21 @@ def test_alarms_fire_before_auth0_disables_the_stream(template: Template) -> Non
     assert enabled["ComparisonOperator"] == "LessThanThreshold"
     assert enabled["Statistic"] == "Minimum"
     assert enabled["Period"] == 900
-    # A check that could not run publishes nothing: that must alarm too.
-    assert enabled["TreatMissingData"] == "breaching"
+    # No data (a fresh deploy, a failed run) leaves the alarm as it was: no ALARM-then-OK
+    # on every deploy. A check that cannot run is the next alarm's business.
+    assert enabled["TreatMissingData"] == "missing"
 
-    for alarm in (failed, enabled):
+    function_id, _ = only(template, "AWS::Lambda::Function")
+    failing = by_metric["Errors"]
+    assert failing["Namespace"] == "AWS/Lambda"
+    assert failing["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    assert failing["Period"] == 300
+    assert (failing["EvaluationPeriods"], failing["DatapointsToAlarm"]) == (3, 3)
+    assert failing["Threshold"] == 1
+    assert failing["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert failing["TreatMissingData"] == "notBreaching"
+
+    for alarm in (failed, enabled, failing):
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["OKActions"] == [{"Ref": topic_id}]
 

@@ -193,7 +193,7 @@ def test_auth0_refusal_raises_and_publishes_nothing(
     assert failure.value.status == 403
     assert failure.value.call == f"GET /api/v2/event-streams/{stream_id}/deliveries"
     out = capsys.readouterr().out
-    # No datapoint: the StreamEnabled alarm treats missing data as breaching.
+    # No datapoint: the run fails, which the HealthCheckFailing alarm counts.
     assert emitted(out) == []
     [log] = [r for r in health_logs if r.getMessage() == "stream health check failed"]
     assert (log.levelname, log.__dict__["status"]) == ("ERROR", 403)

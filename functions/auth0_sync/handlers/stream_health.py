@@ -65,7 +65,8 @@ def handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     try:
         health = check_health(client, config.stream_id)
     except ManagementApiError as exc:
-        # No metric on purpose: the StreamEnabled alarm treats missing data as breaching.
+        # No metric: the run fails (Lambda Errors), and failed runs in a row raise the
+        # stack's HealthCheckFailing alarm.
         logger.error(
             "stream health check failed",
             extra={"call": exc.call, "status": exc.status, "error": exc.message},
