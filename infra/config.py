@@ -21,7 +21,12 @@ from pydantic import (
     field_validator,
 )
 
-from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, PARTNER_SOURCE_PREFIX, EventType
+from auth0_sync.names import (
+    CONTEXT_CREATE_EVENT_BUS,
+    CONTEXT_EVENT_SOURCE_NAME,
+    PARTNER_SOURCE_PREFIX,
+    EventType,
+)
 from auth0_sync.settings import (
     DEFAULT_FIELD_MAPPING,
     DeletePolicy,
@@ -128,7 +133,7 @@ class StackConfig(BaseModel):
         default=f"{PARTNER_SOURCE_PREFIX}/example/auth0.events",
         alias=CONTEXT_EVENT_SOURCE_NAME,
     )
-    create_event_bus: bool = Field(default=False, alias="createEventBus")
+    create_event_bus: bool = Field(default=False, alias=CONTEXT_CREATE_EVENT_BUS)
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
         default=tuple(EventType), alias="eventTypes", min_length=1
     )

@@ -79,6 +79,7 @@ class Auth0SyncStack(Stack):
                 code=self.handlers.code,
                 mgmt_secret_arn=config.auth0_mgmt_secret_arn,
                 stream_id=config.auth0_stream_id,
+                event_source_name=config.event_source_name,
                 alarm_topic=self.observability.topic,
                 log_retention=config.log_retention,
             )
