@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lint test demo synth deploy destroy bench clean
+.PHONY: install lint test demo synth deploy destroy lock bench clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt functions/requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c functions/requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -41,6 +41,10 @@ deploy: install node_modules/.installed
 
 destroy: install node_modules/.installed
 	npx cdk destroy --no-notices --force $(CDK_ARGS)
+
+# Pin every wheel of the Lambda asset (with hashes) after editing functions/requirements.txt.
+lock: install
+	$(BIN)/python -m infra.lock
 
 bench: install
 	$(BIN)/python -m bench

@@ -19,7 +19,7 @@ from auth0_sync.names import (
     Env,
 )
 from auth0_sync.routing import Route
-from infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
+from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime, lambda_code
 from infra.config import FUNCTION_MEMORY_MB, StackConfig
 from infra.dead_letter import DeadLetterQueue
 from infra.secret import CrmTokenSecret
@@ -109,6 +109,7 @@ class SyncFunctions(Construct):
                     "action is scoped to one table, queue, secret or log group ARN.",
                 )
             )
+            acknowledge_runtime(function)
             Validations.of(function).acknowledge(
                 Acknowledgment(
                     id="Serverless::Serverless-LambdaDLQ",

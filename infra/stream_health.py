@@ -30,7 +30,7 @@ from auth0_sync.names import (
     StreamMetric,
 )
 from auth0_sync.streams.health import DEFAULT_THRESHOLDS
-from infra.bundling import ARCHITECTURE, RUNTIME
+from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime
 
 HANDLER = "auth0_sync.handlers.stream_health.handler"
 # Paging up to 5,000 failed deliveries is 50 calls; Retry-After waits are capped at 10 s.
@@ -236,6 +236,7 @@ class StreamHealthCheck(Construct):
             Validations.of(self.function).acknowledge(
                 Acknowledgment(id=rule_id, reason=no_dead_letters)
             )
+        acknowledge_runtime(self.function)
         Validations.of(self.rule).acknowledge(
             Acknowledgment(id="Serverless::Serverless-EventBusDLQ", reason=no_dead_letters)
         )
