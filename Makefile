@@ -33,14 +33,16 @@ test: lint
 demo: install
 	$(BIN)/auth0-sync demo
 
+# CDK_ARGS: the stack's context, e.g. CDK_ARGS="-c auth0EventSourceName=... -c createEventBus=true".
+# Telemetry off; deploy and destroy ask nothing (they run without a terminal, e.g. in CI).
 synth: install node_modules/.installed
-	CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet
+	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet $(CDK_ARGS)
 
 deploy: install node_modules/.installed
-	npx cdk deploy --no-notices $(CDK_ARGS)
+	AUTH0_SYNC_DEPLOY=1 CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval never $(CDK_ARGS)
 
 destroy: install node_modules/.installed
-	npx cdk destroy --no-notices --force $(CDK_ARGS)
+	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk destroy --no-notices --force $(CDK_ARGS)
 
 # Pin every wheel of the Lambda asset (with hashes) after editing functions/requirements.txt.
 lock: install

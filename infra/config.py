@@ -6,8 +6,10 @@ Every key has a default so a plain `cdk synth` works from a fresh clone. Values 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aws_cdk.aws_logs import RetentionDays
@@ -25,6 +27,7 @@ from auth0_sync.names import (
     CONTEXT_CREATE_EVENT_BUS,
     CONTEXT_EVENT_SOURCE_NAME,
     PARTNER_SOURCE_PREFIX,
+    Env,
     EventType,
 )
 from auth0_sync.settings import (
@@ -124,14 +127,18 @@ def _reserved_concurrency(value: Any) -> int | None:
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
 
 
+# The default partner event source: lets a fresh clone synthesize, never deploys (the rules
+# would fail to create on a bus that does not exist).
+PLACEHOLDER_EVENT_SOURCE = f"{PARTNER_SOURCE_PREFIX}/example/auth0.events"
+
+
 class StackConfig(BaseModel):
     """Typed view of the CDK context. Field aliases are the context keys."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     event_source_name: str = Field(
-        default=f"{PARTNER_SOURCE_PREFIX}/example/auth0.events",
-        alias=CONTEXT_EVENT_SOURCE_NAME,
+        default=PLACEHOLDER_EVENT_SOURCE, alias=CONTEXT_EVENT_SOURCE_NAME
     )
     create_event_bus: bool = Field(default=False, alias=CONTEXT_CREATE_EVENT_BUS)
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
@@ -254,8 +261,36 @@ def context_keys() -> tuple[str, ...]:
     return tuple(str(field.alias) for field in StackConfig.model_fields.values())
 
 
+# An unknown key this close to one of ours is a typo, not some other tool's key.
+_TYPO_CUTOFF = 0.8
+
+
+def nearest_key(key: str) -> str | None:
+    """Our context key that `key` looks like a misspelling of (same letters but case, or close)."""
+    ours = context_keys()
+    if key in ours:
+        return None
+    by_case = {k.lower(): k for k in ours}
+    if key.lower() in by_case:
+        return by_case[key.lower()]
+    close = difflib.get_close_matches(key, ours, n=1, cutoff=_TYPO_CUTOFF)
+    return close[0] if close else None
+
+
+def _check_spelling(scope: Construct) -> None:
+    """A misspelled key would be ignored and its default deployed: refuse it, naming ours."""
+    typos = [
+        f"unknown key '{key}': did you mean '{nearest}'?"
+        for key in sorted(scope.node.get_all_context())
+        if (nearest := nearest_key(key)) is not None
+    ]
+    if typos:
+        raise ConfigurationError(f"invalid CDK context: {'; '.join(typos)}")
+
+
 def read_config(scope: Construct) -> StackConfig:
     """Read and validate every context key; raise `ConfigurationError` naming the bad ones."""
+    _check_spelling(scope)
     values = {key: scope.node.try_get_context(key) for key in context_keys()}
     try:
         config = StackConfig.model_validate({k: v for k, v in values.items() if v is not None})
@@ -272,3 +307,26 @@ def read_config(scope: Construct) -> StackConfig:
             "health check on together; give both or neither"
         )
     return config
+
+
+def deploying(environ: Mapping[str, str]) -> bool:
+    """Whether this synth is for a deploy: `make deploy` says so (AUTH0_SYNC_DEPLOY=1) and
+    `make synth` says not (0). Run by the CDK CLI without either, a synth that found AWS
+    credentials (CDK_DEFAULT_ACCOUNT) may be a plain `cdk deploy`: treated as one."""
+    flag = environ.get(Env.AUTH0_SYNC_DEPLOY)
+    if flag is not None:
+        return flag.strip() == "1"
+    return bool(environ.get("CDK_DEFAULT_ACCOUNT"))
+
+
+def check_deployable(config: StackConfig) -> None:
+    """Refuse, before CloudFormation starts, what is sure to fail there."""
+    if config.event_source_name == PLACEHOLDER_EVENT_SOURCE:
+        raise ConfigurationError(
+            f"not deploying: context '{CONTEXT_EVENT_SOURCE_NAME}' is still the placeholder "
+            f"{PLACEHOLDER_EVENT_SOURCE}; set it to your Auth0 partner event source "
+            f"(`aws events list-event-sources --name-prefix {PARTNER_SOURCE_PREFIX}`), e.g. "
+            f'make deploy CDK_ARGS="-c {CONTEXT_EVENT_SOURCE_NAME}='
+            f'{PARTNER_SOURCE_PREFIX}/<tenant>/auth0.events -c {CONTEXT_CREATE_EVENT_BUS}=true"'
+            " (`make synth` builds the template with the placeholder, offline)"
+        )

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from auth0_sync.names import STACK_OUTPUT_DLQ_URL, STACK_OUTPUT_REPLAY_FUNCTIONS
 from auth0_sync.routing import ROUTES
-from infra.config import StackConfig, read_config
+from infra.config import StackConfig, check_deployable, read_config
 from infra.dead_letter import DeadLetterQueue
 from infra.event_routing import EventRouting
 from infra.functions import SyncFunctions
@@ -100,11 +100,21 @@ class Auth0SyncStack(Stack):
 
 
 def build_app(
-    context: dict[str, Any] | None = None, *, nag: bool = True, outdir: str | None = None
+    context: dict[str, Any] | None = None,
+    *,
+    nag: bool = True,
+    outdir: str | None = None,
+    deploying: bool = False,
 ) -> Auth0SyncStack:
-    """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth."""
+    """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth.
+
+    `deploying`: refuse what is sure to fail in CloudFormation (the placeholder source).
+    """
     app = App(context=context, outdir=outdir)
-    stack = Auth0SyncStack(app, STACK_NAME, read_config(app))
+    config = read_config(app)
+    if deploying:
+        check_deployable(config)
+    stack = Auth0SyncStack(app, STACK_NAME, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return stack

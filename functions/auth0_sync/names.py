@@ -55,6 +55,8 @@ class Env(StrEnum):
     AUTH0_EVENT_SOURCE_NAME = "AUTH0_EVENT_SOURCE_NAME"
     # Where the CLI caches Management API tokens (the XDG base directory convention).
     XDG_CACHE_HOME = "XDG_CACHE_HOME"
+    # The CDK app (app.py): "1" when `make deploy` runs it, "0" for `make synth`.
+    AUTH0_SYNC_DEPLOY = "AUTH0_SYNC_DEPLOY"
     AUTH0_MGMT_SECRET_ARN = "AUTH0_MGMT_SECRET_ARN"
     AUTH0_STREAM_ID = "AUTH0_STREAM_ID"
 
