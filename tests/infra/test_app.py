@@ -77,8 +77,10 @@ def test_a_misspelled_key_stops_the_synth_naming_the_valid_one(tmp_path: Path) -
 def _recipe(target: str, cdk_args: str) -> str:
     """The command `make TARGET` would run for cdk (make -n: printed, not run)."""
     result = subprocess.run(
-        ["make", "-n", target, f"CDK_ARGS={cdk_args}"],
+        ["make", "--no-print-directory", "-n", target, f"CDK_ARGS={cdk_args}"],
         cwd=REPO_ROOT,
+        # Not the flags of a `make test` this may run under.
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
         capture_output=True,
         text=True,
         timeout=60,

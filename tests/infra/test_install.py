@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -35,8 +36,10 @@ def _closure(name: str) -> dict[str, str]:
 def _dry_run(target: str, tmp_path: Path) -> list[str]:
     """The commands `make TARGET` would run in a fresh clone (a virtualenv not yet made)."""
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
+        ["make", "--no-print-directory", "-n", target, f"VENV={tmp_path / 'venv'}"],
         cwd=REPO_ROOT,
+        # Not the flags of a `make test` this may run under.
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
         capture_output=True,
         text=True,
         timeout=60,

@@ -56,7 +56,8 @@ def describe_event_source(
     name: str, client: EventBridgeClient | None = None, *, region: str | None = None
 ) -> EventSourceState:
     """The source's state; a missing source is NOT_FOUND, any other failure raises."""
-    events = client or boto3.client("events", region_name=region)
+    # Without a client: a session of its own, so the credentials are today's environment's.
+    events = client or boto3.session.Session().client("events", region_name=region)
     try:
         answer = events.describe_event_source(Name=name)
     except ClientError as exc:
