@@ -3,20 +3,37 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One virtualenv, two stamps: `make demo` installs what the demo and the CLI need
+# (requirements.txt); `make test`, `synth`, `deploy` add the CDK app and the test tools.
+DEMO_STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
+# The Lambda asset's pins (without their hashes, which pip would enforce on everything) keep
+# the CLI and the tests on the very versions Lambda runs.
+CONSTRAINTS := $(VENV)/lambda-constraints.txt
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lint test demo synth deploy bench clean
+.PHONY: install install-demo lint test demo synth deploy destroy lock bench clean
 
-install: $(STAMP)
+install: $(DEV_STAMP)
+install-demo: $(DEMO_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(CONSTRAINTS): functions/requirements.lock $(VENV)/.created
+	sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' $< > $@
+
+$(DEMO_STAMP): $(VENV)/.created $(CONSTRAINTS) requirements.txt functions/requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt -c $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $@
+
+$(DEV_STAMP): $(DEMO_STAMP) requirements-cdk.txt requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(CONSTRAINTS)
+	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -30,14 +47,23 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
-demo: install
+demo: install-demo
 	$(BIN)/auth0-sync demo
 
+# CDK_ARGS: the stack's context, e.g. CDK_ARGS="-c auth0EventSourceName=... -c createEventBus=true".
+# Telemetry off; deploy and destroy ask nothing (they run without a terminal, e.g. in CI).
 synth: install node_modules/.installed
-	CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet
+	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet $(CDK_ARGS)
 
 deploy: install node_modules/.installed
-	npx cdk deploy --no-notices $(CDK_ARGS)
+	AUTH0_SYNC_DEPLOY=1 CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval never $(CDK_ARGS)
+
+destroy: install node_modules/.installed
+	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk destroy --no-notices --force $(CDK_ARGS)
+
+# Pin every wheel of the Lambda asset (with hashes) after editing functions/requirements.txt.
+lock: install
+	$(BIN)/python -m infra.lock
 
 bench: install
 	$(BIN)/python -m bench

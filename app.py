@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,13 +11,13 @@ from pathlib import Path
 # without an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
-from infra.config import ConfigurationError
+from infra.config import ConfigurationError, deploying
 from infra.stack import build_app
 
 
 def main() -> int:
     try:
-        stack = build_app()
+        stack = build_app(deploying=deploying(os.environ))
     except ConfigurationError as exc:
         print(f"auth0-sync: {exc}", file=sys.stderr)
         return 2

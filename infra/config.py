@@ -6,8 +6,10 @@ Every key has a default so a plain `cdk synth` works from a fresh clone. Values 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aws_cdk.aws_logs import RetentionDays
@@ -22,6 +24,7 @@ from pydantic import (
 )
 
 from auth0_sync.names import (
+    CONTEXT_CREATE_EVENT_BUS,
     CONTEXT_EVENT_SOURCE_NAME,
     CONTEXT_REDRIVE,
     CONTEXT_REDRIVE_INTERVAL_MINUTES,
@@ -29,6 +32,7 @@ from auth0_sync.names import (
     PARTNER_SOURCE_PREFIX,
     REDRIVE_INTERVAL_MINUTES,
     REDRIVE_MAX_AGE_DAYS,
+    Env,
     EventType,
 )
 from auth0_sync.settings import (
@@ -55,6 +59,8 @@ _SECRET_ARN = re.compile(
 )
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 _STREAM_ID = re.compile(r"^est_[A-Za-z0-9]{22}$")
+# DynamoDB table names (CreateTable API reference).
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # CloudWatch Logs accepts only these retention periods (days).
 _RETENTION: dict[int, RetentionDays] = {
     1: RetentionDays.ONE_DAY,
@@ -103,7 +109,33 @@ def _empty_is_none(value: Any) -> Any:
     return None if value in ("", None) else value
 
 
+# `none` turns the reservation off (new accounts may have no concurrency to reserve).
+NO_RESERVATION = "none"
+MAX_RESERVED_CONCURRENCY = 1000
+
+
+def _reserved_concurrency(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() == NO_RESERVATION:
+        return None
+    number: int | None = None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not 1 <= number <= MAX_RESERVED_CONCURRENCY:
+        raise ValueError(
+            f"must be a whole number from 1 to {MAX_RESERVED_CONCURRENCY}, or "
+            f"'{NO_RESERVATION}' for no reservation (got {value!r})"
+        )
+    return number
+
+
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
+
+
+# The default partner event source: lets a fresh clone synthesize, never deploys (the rules
+# would fail to create on a bus that does not exist).
+PLACEHOLDER_EVENT_SOURCE = f"{PARTNER_SOURCE_PREFIX}/example/auth0.events"
 
 
 class StackConfig(BaseModel):
@@ -112,14 +144,15 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     event_source_name: str = Field(
-        default=f"{PARTNER_SOURCE_PREFIX}/example/auth0.events",
-        alias=CONTEXT_EVENT_SOURCE_NAME,
+        default=PLACEHOLDER_EVENT_SOURCE, alias=CONTEXT_EVENT_SOURCE_NAME
     )
-    create_event_bus: bool = Field(default=False, alias="createEventBus")
+    create_event_bus: bool = Field(default=False, alias=CONTEXT_CREATE_EVENT_BUS)
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
     crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
+    # The retained state table of an earlier deployment, reused instead of a new empty one.
+    state_table_name: OptionalStr = Field(default=None, alias="stateTableName")
     crm_token_secret_arn: OptionalStr = Field(default=None, alias="crmTokenSecretArn")
     crm_token_secret_kms_key_arn: OptionalStr = Field(default=None, alias="crmTokenSecretKmsKeyArn")
     field_mapping: Annotated[dict[str, str], BeforeValidator(_json_or_raw)] = Field(
@@ -134,8 +167,11 @@ class StackConfig(BaseModel):
         default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
-    # Per function: the CRM sees at most 3 x this many concurrent calls.
-    reserved_concurrency: int = Field(default=5, ge=1, le=1000, alias="reservedConcurrency")
+    # Per function: the CRM sees at most 3 x this many concurrent calls. None: no
+    # reservation, the account's unreserved pool bounds the functions (see the README).
+    reserved_concurrency: Annotated[int | None, BeforeValidator(_reserved_concurrency)] = Field(
+        default=5, alias="reservedConcurrency"
+    )
     log_retention_days: int = Field(default=30, alias="logRetentionDays")
     max_event_age_seconds: int = Field(
         default=6 * 3600, ge=60, le=6 * 3600, alias="maxEventAgeSeconds"
@@ -203,6 +239,16 @@ class StackConfig(BaseModel):
             raise ValueError("must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
         return value
 
+    @field_validator("state_table_name")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not _TABLE_NAME.match(value):
+            raise ValueError(
+                "must be a DynamoDB table name (3 to 255 letters, digits, '_', '-', '.'): "
+                "the SyncStateTableName output of the earlier deployment"
+            )
+        return value
+
     @field_validator("auth0_stream_id")
     @classmethod
     def _stream_id(cls, value: str | None) -> str | None:
@@ -232,8 +278,36 @@ def context_keys() -> tuple[str, ...]:
     return tuple(str(field.alias) for field in StackConfig.model_fields.values())
 
 
+# An unknown key this close to one of ours is a typo, not some other tool's key.
+_TYPO_CUTOFF = 0.8
+
+
+def nearest_key(key: str) -> str | None:
+    """Our context key that `key` looks like a misspelling of (same letters but case, or close)."""
+    ours = context_keys()
+    if key in ours:
+        return None
+    by_case = {k.lower(): k for k in ours}
+    if key.lower() in by_case:
+        return by_case[key.lower()]
+    close = difflib.get_close_matches(key, ours, n=1, cutoff=_TYPO_CUTOFF)
+    return close[0] if close else None
+
+
+def _check_spelling(scope: Construct) -> None:
+    """A misspelled key would be ignored and its default deployed: refuse it, naming ours."""
+    typos = [
+        f"unknown key '{key}': did you mean '{nearest}'?"
+        for key in sorted(scope.node.get_all_context())
+        if (nearest := nearest_key(key)) is not None
+    ]
+    if typos:
+        raise ConfigurationError(f"invalid CDK context: {'; '.join(typos)}")
+
+
 def read_config(scope: Construct) -> StackConfig:
     """Read and validate every context key; raise `ConfigurationError` naming the bad ones."""
+    _check_spelling(scope)
     values = {key: scope.node.try_get_context(key) for key in context_keys()}
     try:
         config = StackConfig.model_validate({k: v for k, v in values.items() if v is not None})
@@ -250,3 +324,26 @@ def read_config(scope: Construct) -> StackConfig:
             "health check on together; give both or neither"
         )
     return config
+
+
+def deploying(environ: Mapping[str, str]) -> bool:
+    """Whether this synth is for a deploy: `make deploy` says so (AUTH0_SYNC_DEPLOY=1) and
+    `make synth` says not (0). Run by the CDK CLI without either, a synth that found AWS
+    credentials (CDK_DEFAULT_ACCOUNT) may be a plain `cdk deploy`: treated as one."""
+    flag = environ.get(Env.AUTH0_SYNC_DEPLOY)
+    if flag is not None:
+        return flag.strip() == "1"
+    return bool(environ.get("CDK_DEFAULT_ACCOUNT"))
+
+
+def check_deployable(config: StackConfig) -> None:
+    """Refuse, before CloudFormation starts, what is sure to fail there."""
+    if config.event_source_name == PLACEHOLDER_EVENT_SOURCE:
+        raise ConfigurationError(
+            f"not deploying: context '{CONTEXT_EVENT_SOURCE_NAME}' is still the placeholder "
+            f"{PLACEHOLDER_EVENT_SOURCE}; set it to your Auth0 partner event source "
+            f"(`aws events list-event-sources --name-prefix {PARTNER_SOURCE_PREFIX}`), e.g. "
+            f'make deploy CDK_ARGS="-c {CONTEXT_EVENT_SOURCE_NAME}='
+            f'{PARTNER_SOURCE_PREFIX}/<tenant>/auth0.events -c {CONTEXT_CREATE_EVENT_BUS}=true"'
+            " (`make synth` builds the template with the placeholder, offline)"
+        )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -13,6 +14,21 @@ from constructs import Construct
 
 from auth0_sync.routing import Route
 from infra.config import RULE_TARGET_MAX_EVENT_AGE_HOURS, RULE_TARGET_RETRY_ATTEMPTS
+
+# EventBridge rule names: at most 64 of [.-_A-Za-z0-9].
+RULE_NAME_MAX = 64
+
+
+def rule_name(stack_name: str, route: Route, event_source_name: str) -> str:
+    """The rule's name, fixed at synth: CloudWatch publishes the rule metrics under it.
+
+    A short digest of the event source keeps the name unique per bus, so a new partner
+    source (which replaces the rules) gets new names: CloudFormation refuses to replace a
+    resource whose custom name stays the same.
+    """
+    digest = hashlib.sha256(event_source_name.encode()).hexdigest()[:8]
+    suffix = f"-{route.construct_id}-{digest}"
+    return stack_name[: RULE_NAME_MAX - len(suffix)] + suffix
 
 
 class EventRouting(Construct):
@@ -46,12 +62,18 @@ class EventRouting(Construct):
         else:
             self.bus = events.EventBus.from_event_bus_name(self, "PartnerBus", event_source_name)
 
+        stack_name = Stack.of(self).stack_name
+        assert not Token.is_unresolved(stack_name), "the stack needs a literal name"
         self.rules: dict[Route, events.Rule] = {}
+        # The Ref of a rule on a custom bus is "bus|rule", not the name its metrics carry.
+        self.rule_names: dict[Route, str] = {}
         for route, function in functions.items():
             pattern = route.event_pattern()
+            name = rule_name(stack_name, route, event_source_name)
             rule = events.Rule(
                 self,
                 f"{route.construct_id}Rule",
+                rule_name=name,
                 event_bus=self.bus,
                 description=f"Auth0 {route.event_type} events to their handler",
                 # Replaced below by the whole pattern; the typed EventPattern cannot carry a
@@ -70,6 +92,7 @@ class EventRouting(Construct):
                 )
             )
             self.rules[route] = rule
+            self.rule_names[route] = name
 
     @property
     def event_bus_name(self) -> str:

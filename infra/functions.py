@@ -19,7 +19,7 @@ from auth0_sync.names import (
     Env,
 )
 from auth0_sync.routing import Route
-from infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
+from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime, lambda_code
 from infra.config import FUNCTION_MEMORY_MB, StackConfig
 from infra.dead_letter import DeadLetterQueue
 from infra.secret import CrmTokenSecret
@@ -88,7 +88,8 @@ class SyncFunctions(Construct):
                 role=role,
                 memory_size=FUNCTION_MEMORY_MB,
                 timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
-                # The CRM's rate limit is shared: this caps the calls in flight.
+                # The CRM's rate limit is shared: this caps the calls in flight (None, from
+                # reservedConcurrency=none: no cap but the account's unreserved pool).
                 reserved_concurrent_executions=config.reserved_concurrency,
                 environment={str(k): str(v) for k, v in environment.items()},
                 log_group=log_group,
@@ -108,6 +109,7 @@ class SyncFunctions(Construct):
                     "action is scoped to one table, queue, secret or log group ARN.",
                 )
             )
+            acknowledge_runtime(function)
             Validations.of(function).acknowledge(
                 Acknowledgment(
                     id="Serverless::Serverless-LambdaDLQ",

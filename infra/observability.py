@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -56,15 +55,21 @@ def _outcome(metric: Metric, **dimensions: str) -> cloudwatch.Metric:
     )
 
 
-def _events_metric(name: str, bus_name: str, rule: events.Rule) -> cloudwatch.Metric:
-    # Rules on a custom (partner) bus publish with both dimensions.
+def _events_metric(name: str, bus_name: str, rule_name: str) -> cloudwatch.Metric:
+    # Rules on a custom (partner) bus publish with both dimensions, RuleName being the name
+    # (not the rule's Ref, which there is "bus|rule").
     return cloudwatch.Metric(
         namespace="AWS/Events",
         metric_name=name,
-        dimensions_map={"EventBusName": bus_name, "RuleName": rule.rule_name},
+        dimensions_map={"EventBusName": bus_name, "RuleName": rule_name},
         statistic="Sum",
         period=PERIOD,
     )
+
+
+def _this_accounts_alarms() -> str:
+    """ARN pattern of every CloudWatch alarm of this account and region."""
+    return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 
 
 class Observability(Construct):
@@ -76,7 +81,7 @@ class Observability(Construct):
         construct_id: str,
         *,
         functions: Mapping[Route, lambda_.Function],
-        rules: Mapping[Route, events.Rule],
+        rule_names: Mapping[Route, str],
         event_bus_name: str,
         event_source_name: str,
         dead_letter_queue: sqs.IQueue,
@@ -99,19 +104,12 @@ class Observability(Construct):
             "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
             "fix the cause, then `auth0-sync replay`.",
         )
+        # Alarms page a person only when a person has something to do: an event in the DLQ,
+        # or one lost on its way there. A handler's errors and throttles are retried by
+        # Lambda (a CRM 503, a 429 burst) and end applied or in the DLQ, which alarms then;
+        # they are graphed on the dashboard, not alarmed.
         for route, function in functions.items():
             name = route.construct_id
-            self._alarm(
-                f"{name}Errors",
-                function.metric_errors(period=PERIOD, statistic="Sum"),
-                f"The {route.event_type} handler raised; Lambda retries, then dead-letters.",
-            )
-            self._alarm(
-                f"{name}Throttles",
-                function.metric_throttles(period=PERIOD, statistic="Sum"),
-                f"The {route.event_type} handler hit its concurrency cap; events wait in "
-                "Lambda's async queue (up to maxEventAgeSeconds).",
-            )
             self._alarm(
                 f"{name}AsyncEventsDropped",
                 function.metric("AsyncEventsDropped", period=PERIOD, statistic="Sum"),
@@ -124,7 +122,7 @@ class Observability(Construct):
                 f"Lambda could not write a failed {route.event_type} event to the DLQ: the "
                 "event is lost unless Auth0 redelivers it.",
             )
-        for route, rule in rules.items():
+        for route, rule in rule_names.items():
             name = route.construct_id
             self._alarm(
                 f"{name}RuleFailedInvocations",
@@ -140,7 +138,7 @@ class Observability(Construct):
             )
 
         self.dashboard = self._dashboard(
-            functions, rules, event_bus_name, event_source_name, dlq_depth, dlq_age
+            functions, rule_names, event_bus_name, event_source_name, dlq_depth, dlq_age
         )
         self._queries(log_groups)
         CfnOutput(
@@ -169,11 +167,33 @@ class Observability(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        # CloudWatch, on behalf of this account's alarms only (confused-deputy guard).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsCloudWatchToUseTheKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
         )
         topic = sns.Topic(
             self, "AlarmTopic", display_name="auth0-sync alarms", master_key=key, enforce_ssl=True
+        )
+        # enforce_ssl writes a topic policy, which replaces SNS's default one: without this
+        # Allow, CloudWatch may not publish and every alarm action fails. Only this account's
+        # alarms may (the confused-deputy conditions AWS recommends for service principals).
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": _this_accounts_alarms()},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
         )
         if alarm_email is not None:
             subscription = topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
@@ -206,7 +226,7 @@ class Observability(Construct):
     def _dashboard(
         self,
         functions: Mapping[Route, lambda_.Function],
-        rules: Mapping[Route, events.Rule],
+        rule_names: Mapping[Route, str],
         event_bus_name: str,
         event_source_name: str,
         dlq_depth: cloudwatch.Metric,
@@ -302,7 +322,7 @@ class Observability(Construct):
                     _events_metric("MatchedEvents", event_bus_name, rule).with_(
                         label=str(route.event_type)
                     )
-                    for route, rule in rules.items()
+                    for route, rule in rule_names.items()
                 ],
                 width=8,
             ),
@@ -312,7 +332,7 @@ class Observability(Construct):
                     _events_metric("FailedInvocations", event_bus_name, rule).with_(
                         label=str(route.event_type)
                     )
-                    for route, rule in rules.items()
+                    for route, rule in rule_names.items()
                 ],
                 width=8,
             ),

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from auth0_sync.names import STACK_OUTPUT_DLQ_URL, STACK_OUTPUT_REPLAY_FUNCTIONS
 from auth0_sync.routing import ROUTES
-from infra.config import StackConfig, read_config
+from infra.config import StackConfig, check_deployable, read_config
 from infra.dead_letter import DeadLetterQueue
 from infra.event_routing import EventRouting
 from infra.functions import SyncFunctions
@@ -36,7 +36,9 @@ class Auth0SyncStack(Stack):
         routes = [route for route in ROUTES if route.event_type in config.event_types]
 
         self.dead_letter = DeadLetterQueue(self, "DeadLetter")
-        self.tables = SyncStateTables(self, "State")
+        self.tables = SyncStateTables(
+            self, "State", imported_state_table_name=config.state_table_name
+        )
         self.crm_token = CrmTokenSecret(
             self,
             "CrmToken",
@@ -64,7 +66,7 @@ class Auth0SyncStack(Stack):
             self,
             "Observability",
             functions=self.handlers.functions,
-            rules=self.routing.rules,
+            rule_names=self.routing.rule_names,
             event_bus_name=self.routing.event_bus_name,
             event_source_name=config.event_source_name,
             dead_letter_queue=self.dead_letter.queue,
@@ -78,6 +80,7 @@ class Auth0SyncStack(Stack):
                 code=self.handlers.code,
                 mgmt_secret_arn=config.auth0_mgmt_secret_arn,
                 stream_id=config.auth0_stream_id,
+                event_source_name=config.event_source_name,
                 alarm_topic=self.observability.topic,
                 log_retention=config.log_retention,
             )
@@ -113,11 +116,21 @@ class Auth0SyncStack(Stack):
 
 
 def build_app(
-    context: dict[str, Any] | None = None, *, nag: bool = True, outdir: str | None = None
+    context: dict[str, Any] | None = None,
+    *,
+    nag: bool = True,
+    outdir: str | None = None,
+    deploying: bool = False,
 ) -> Auth0SyncStack:
-    """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth."""
+    """The app `cdk` runs (app.py) and the tests build: the stack, with cdk-nag at synth.
+
+    `deploying`: refuse what is sure to fail in CloudFormation (the placeholder source).
+    """
     app = App(context=context, outdir=outdir)
-    stack = Auth0SyncStack(app, STACK_NAME, read_config(app))
+    config = read_config(app)
+    if deploying:
+        check_deployable(config)
+    stack = Auth0SyncStack(app, STACK_NAME, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return stack

@@ -41,13 +41,25 @@ def _table(
 
 
 class SyncStateTables(Construct):
-    """The state table (what was applied per user, tombstones) and the idempotency table."""
+    """The state table (what was applied per user, tombstones) and the idempotency table.
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    The state table is retained when the stack is deleted; `imported_state_table_name`
+    (context `stateTableName`) reuses such a table instead of creating an empty one.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, imported_state_table_name: str | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         # Retained on stack deletion: it holds the CRM contact mapping and the delete
         # tombstones that stop a late update from resurrecting a contact.
-        self.state_table = _table(self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN)
+        self.state_table: dynamodb.ITable
+        if imported_state_table_name is not None:
+            self.state_table = dynamodb.Table.from_table_name(
+                self, "State", imported_state_table_name
+            )
+        else:
+            self.state_table = _table(self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN)
         # Records expire after a day (TTL); nothing of value is lost with the stack.
         self.idempotency_table = _table(
             self,

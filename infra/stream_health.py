@@ -1,14 +1,15 @@
 """Optional scheduled check of the Auth0 event stream, alarmed before Auth0 disables it.
 
 Every few minutes a function reads the stream and its failed deliveries through the
-Management API (credentials from a Secrets Manager secret) and publishes FailedDeliveries
-and StreamEnabled. Two alarms go to the alarm topic: failures past the warning share of
-Auth0's 500-consecutive limit, and a stream that is not enabled (or could not be checked).
+Management API (credentials from a Secrets Manager secret), and the partner event source's
+state through EventBridge, and publishes FailedDeliveries, StreamEnabled and
+EventSourceActive. Alarms go to the alarm topic: any failed delivery, a stream that is not
+enabled, a source that is not ACTIVE, and a check that keeps failing.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -29,16 +30,20 @@ from auth0_sync.names import (
     StreamMetric,
 )
 from auth0_sync.streams.health import DEFAULT_THRESHOLDS
-from infra.bundling import ARCHITECTURE, RUNTIME
+from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime
 
 HANDLER = "auth0_sync.handlers.stream_health.handler"
 # Paging up to 5,000 failed deliveries is 50 calls; Retry-After waits are capped at 10 s.
 TIMEOUT_SECONDS = 60
 MEMORY_MB = 256
-# StreamEnabled is judged over three runs, so one late or lost run does not page anyone;
-# a period with no data at all (the check failed three times) counts as not enabled.
+# StreamEnabled is judged over three runs, so one late or lost run does not page anyone.
+# Missing data keeps the alarm where it was (a fresh deploy starts with no data and must not
+# go ALARM then OK); a check that cannot run raises HealthCheckFailing instead.
 ENABLED_PERIOD = Duration.minutes(3 * STREAM_HEALTH_INTERVAL_MINUTES)
 FAILURES_PERIOD = Duration.minutes(STREAM_HEALTH_INTERVAL_MINUTES)
+# The check fails this many runs in a row (bad credentials, a missing scope, Auth0 down)
+# before someone is paged; one failed run is replaced by the next.
+FAILING_RUNS_TO_ALARM = 3
 
 
 class StreamHealthCheck(Construct):
@@ -52,6 +57,7 @@ class StreamHealthCheck(Construct):
         code: lambda_.Code,
         mgmt_secret_arn: str,
         stream_id: str,
+        event_source_name: str,
         alarm_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -68,6 +74,16 @@ class StreamHealthCheck(Construct):
                 actions=["secretsmanager:GetSecretValue"], resources=[mgmt_secret_arn]
             )
         )
+        # The partner event source's state (is anything reaching the bus?); the resource is
+        # the event-source ARN of the service authorization reference (no account in it).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["events:DescribeEventSource"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:events:{Aws.REGION}::event-source/{event_source_name}"
+                ],
+            )
+        )
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -75,6 +91,7 @@ class StreamHealthCheck(Construct):
         environment = {
             Env.AUTH0_MGMT_SECRET_ARN: mgmt_secret_arn,
             Env.AUTH0_STREAM_ID: stream_id,
+            Env.AUTH0_EVENT_SOURCE_NAME: event_source_name,
             Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
             Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         }
@@ -108,54 +125,98 @@ class StreamHealthCheck(Construct):
         )
 
         dimensions = {METRIC_SERVICE_DIMENSION: SERVICE_NAME, METRIC_STREAM_DIMENSION: stream_id}
-        warn_at = DEFAULT_THRESHOLDS.warn_consecutive
+        thresholds = DEFAULT_THRESHOLDS
         self.failed_deliveries_alarm = cloudwatch.Alarm(
             self,
             "FailedDeliveriesAlarm",
             alarm_description=(
-                f"Auth0 failed to deliver {warn_at}+ events of stream {stream_id}; it disables "
-                f"the stream at {DEFAULT_THRESHOLDS.consecutive_limit} consecutive or "
-                f"{DEFAULT_THRESHOLDS.total_limit} total failures. Check the bus and rule, then "
-                f"`auth0-sync streams deliveries {stream_id}` and `streams redeliver --all`."
+                f"Auth0 failed to deliver events of stream {stream_id}: they are not on the "
+                "bus until redelivered. Check the bus and the partner source, then `auth0-sync "
+                f"streams deliveries {stream_id}` and `streams redeliver {stream_id} --all`. "
+                f"Auth0 disables the stream at {thresholds.consecutive_limit} consecutive or "
+                f"{thresholds.total_limit} total failures."
             ),
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=StreamMetric.FAILED_DELIVERIES,
-                dimensions_map=dimensions,
-                statistic="Maximum",
-                period=FAILURES_PERIOD,
-            ),
-            threshold=warn_at,
+            metric=self._metric(StreamMetric.FAILED_DELIVERIES, dimensions, "Maximum"),
+            # Any failed delivery is an event missing until someone redelivers it.
+            threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.stream_not_enabled_alarm = cloudwatch.Alarm(
-            self,
+        self.stream_not_enabled_alarm = self._below_one(
             "StreamNotEnabledAlarm",
-            alarm_description=(
-                f"Auth0 event stream {stream_id} is not enabled (or the health check could not "
-                "read it): no identity change reaches the CRM. `auth0-sync streams health "
-                f"{stream_id}`; after fixing the cause, redeliver and `streams enable`."
-            ),
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=StreamMetric.STREAM_ENABLED,
-                dimensions_map=dimensions,
-                statistic="Minimum",
-                period=ENABLED_PERIOD,
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            self._metric(StreamMetric.STREAM_ENABLED, dimensions, "Minimum", ENABLED_PERIOD),
+            f"Auth0 event stream {stream_id} is not enabled: no identity change reaches the "
+            f"CRM. `auth0-sync streams health {stream_id}`; after fixing the cause, redeliver "
+            "and `streams enable`.",
         )
-        self.alarms = [self.failed_deliveries_alarm, self.stream_not_enabled_alarm]
+        self.event_source_not_active_alarm = self._below_one(
+            "EventSourceNotActiveAlarm",
+            self._metric(StreamMetric.EVENT_SOURCE_ACTIVE, dimensions, "Minimum", ENABLED_PERIOD),
+            f"The partner event source {event_source_name} is not ACTIVE (or stream "
+            f"{stream_id} publishes elsewhere): EventBridge accepts Auth0's events and delivers "
+            f"none. `auth0-sync streams health {stream_id}`; associate the source with the "
+            "bus (or recreate the stream), then `streams redeliver --all`.",
+        )
+        self.check_failing_alarm = cloudwatch.Alarm(
+            self,
+            "HealthCheckFailingAlarm",
+            alarm_description=(
+                f"The stream health check of {stream_id} failed {FAILING_RUNS_TO_ALARM} runs in "
+                "a row: nothing watches the stream. Its log group says why (the Management API "
+                "client's credentials in the secret, its read:event_streams and "
+                "read:event_deliveries scopes, or Auth0 itself)."
+            ),
+            metric=self.function.metric_errors(period=FAILURES_PERIOD, statistic="Sum"),
+            threshold=1,
+            evaluation_periods=FAILING_RUNS_TO_ALARM,
+            datapoints_to_alarm=FAILING_RUNS_TO_ALARM,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms = [
+            self.failed_deliveries_alarm,
+            self.stream_not_enabled_alarm,
+            self.event_source_not_active_alarm,
+            self.check_failing_alarm,
+        ]
         action = cloudwatch_actions.SnsAction(alarm_topic)
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
+        self._acknowledge(role)
 
+    @staticmethod
+    def _metric(
+        name: StreamMetric,
+        dimensions: dict[str, str],
+        statistic: str,
+        period: Duration = FAILURES_PERIOD,
+    ) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map=dimensions,
+            statistic=statistic,
+            period=period,
+        )
+
+    def _below_one(
+        self, construct_id: str, metric: cloudwatch.Metric, description: str
+    ) -> cloudwatch.Alarm:
+        """A 0/1 health metric that went to 0 over the period (three runs)."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )
+
+    def _acknowledge(self, role: iam.Role) -> None:
         Validations.of(role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -165,8 +226,8 @@ class StreamHealthCheck(Construct):
             )
         )
         no_dead_letters = (
-            "A failed health check run is replaced by the next scheduled one and raises the "
-            "StreamEnabled alarm (missing data breaches); a dead letter would hold nothing."
+            "A failed health check run is replaced by the next scheduled one, and failed runs "
+            "in a row raise the HealthCheckFailing alarm; a dead letter would hold nothing."
         )
         for rule_id in (
             "Serverless::Serverless-LambdaDLQ",
@@ -175,6 +236,7 @@ class StreamHealthCheck(Construct):
             Validations.of(self.function).acknowledge(
                 Acknowledgment(id=rule_id, reason=no_dead_letters)
             )
+        acknowledge_runtime(self.function)
         Validations.of(self.rule).acknowledge(
             Acknowledgment(id="Serverless::Serverless-EventBusDLQ", reason=no_dead_letters)
         )

@@ -53,6 +53,14 @@ class Env(StrEnum):
     AUTH0_CLIENT_ID = "AUTH0_CLIENT_ID"
     AUTH0_CLIENT_SECRET = "AUTH0_CLIENT_SECRET"
     AUTH0_MGMT_TOKEN = "AUTH0_MGMT_TOKEN"
+    # A file holding the Management API token (kept out of the shell's history and env).
+    AUTH0_MGMT_TOKEN_FILE = "AUTH0_MGMT_TOKEN_FILE"
+    # The partner event source the stack's bus is associated with (stream health check).
+    AUTH0_EVENT_SOURCE_NAME = "AUTH0_EVENT_SOURCE_NAME"
+    # Where the CLI caches Management API tokens (the XDG base directory convention).
+    XDG_CACHE_HOME = "XDG_CACHE_HOME"
+    # The CDK app (app.py): "1" when `make deploy` runs it, "0" for `make synth`.
+    AUTH0_SYNC_DEPLOY = "AUTH0_SYNC_DEPLOY"
     AUTH0_MGMT_SECRET_ARN = "AUTH0_MGMT_SECRET_ARN"
     AUTH0_STREAM_ID = "AUTH0_STREAM_ID"
 
@@ -131,6 +139,8 @@ class StreamMetric(StrEnum):
 
     FAILED_DELIVERIES = "FailedDeliveries"
     STREAM_ENABLED = "StreamEnabled"
+    # 1 when the partner event source is ACTIVE (and is the stream's): events reach the bus.
+    EVENT_SOURCE_ACTIVE = "EventSourceActive"
 
 
 METRIC_STREAM_DIMENSION = "stream"
@@ -144,6 +154,8 @@ STREAM_HEALTH_INTERVAL_MINUTES = 5
 
 # CDK context key naming the partner event source the stack associates a bus with.
 CONTEXT_EVENT_SOURCE_NAME = "auth0EventSourceName"
+# CDK context key: `true` creates that bus (associating the source), else it is imported.
+CONTEXT_CREATE_EVENT_BUS = "createEventBus"
 
 # EventBridge also records how often it tried the target before giving up (rule-target DLQ).
 DLQ_ATTR_EB_RETRY_ATTEMPTS = "RETRY_ATTEMPTS"

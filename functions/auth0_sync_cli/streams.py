@@ -1,8 +1,13 @@
 """`auth0-sync streams`: create, list, enable and watch the Auth0 event stream feeding AWS.
 
 Authentication comes from the environment: AUTH0_DOMAIN (a tenant domain, https assumed, or a
-base URL such as http://127.0.0.1:8080 for a local server) and either AUTH0_MGMT_TOKEN or
-AUTH0_CLIENT_ID + AUTH0_CLIENT_SECRET (client-credentials grant, token cached until it expires).
+base URL such as http://127.0.0.1:8080 for a local server) and either a Management API token
+(--token-file FILE, AUTH0_MGMT_TOKEN_FILE or AUTH0_MGMT_TOKEN) or AUTH0_CLIENT_ID +
+AUTH0_CLIENT_SECRET (client-credentials grant). Client-credentials tokens are cached until
+they expire in $XDG_CACHE_HOME/auth0-sync/management-tokens.json (~/.cache by default),
+readable by you only, because Auth0 meters them per month; --no-token-cache skips it.
+`streams health` also reads the partner event source's state from AWS (default credentials,
+the stream's region); --no-event-source skips that.
 """
 
 from __future__ import annotations
@@ -13,24 +18,32 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from auth0_sync.errors import ConfigError, ManagementApiError
-from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, EventType
+from auth0_sync.names import CONTEXT_CREATE_EVENT_BUS, CONTEXT_EVENT_SOURCE_NAME, Env, EventType
 from auth0_sync.streams.client import (
     DESTINATION_EVENTBRIDGE,
     PARTNER_SOURCE_KEY,
     STATUS_DISABLED,
     STATUS_ENABLED,
+    FileTokenCache,
     ManagementClient,
     ManagementCredentials,
+    default_token_cache_path,
     eventbridge_stream_body,
     redact,
     webhook_stream_body,
 )
-from auth0_sync.streams.health import HealthStatus, check_health
+from auth0_sync.streams.health import HealthStatus, check_health, partner_source_of, region_of
+from auth0_sync.streams.source import (
+    EventSourceState,
+    EventSourceUnreadable,
+    describe_event_source,
+    unreadable,
+)
 from auth0_sync_cli.argtypes import ExtendUnique
 
 # Exit codes. argparse already uses 2 for usage errors, so "disabled" is 3: an alerting job
@@ -44,12 +57,15 @@ HEALTH_EXIT_CODES = {
     HealthStatus.HEALTHY: EXIT_OK,
     HealthStatus.WARNING: EXIT_WARNING,
     HealthStatus.DISABLED: EXIT_DISABLED,
+    HealthStatus.NOT_DELIVERING: EXIT_DISABLED,
 }
 EXIT_CODES_HELP = """exit codes:
   0  done (health: healthy)
-  1  health: warning, failed deliveries past half of an auto-disable limit
+  1  health: warning: failed deliveries (missing from the bus until redelivered), or the
+     partner event source could not be read
   2  usage error
-  3  health: the stream is disabled
+  3  health: nothing reaches the bus: the stream is disabled, or its partner event source
+     is not ACTIVE
   4  the Auth0 call failed or the configuration is wrong (the message names the call)"""
 
 MAX_DELIVERIES = 5000
@@ -74,6 +90,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"read the Management API token from FILE (or ${Env.AUTH0_MGMT_TOKEN_FILE})",
+    )
+    common.add_argument(
+        "--no-token-cache",
+        action="store_true",
+        help="neither read nor write the cached client-credentials token",
+    )
 
     def verb(name: str, action: Action, help_text: str) -> argparse.ArgumentParser:
         sub = verbs.add_parser(
@@ -142,8 +168,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     redeliver.add_argument("--until", type=_timestamp, help="with --all: before this time")
     redeliver.add_argument("--type", type=_event_type, help=f"with --all: {_EVENT_TYPES}")
 
-    health = verb("health", _health, "status and failed deliveries against auto-disable limits")
+    health = verb(
+        "health",
+        _health,
+        "status, partner event source state, failed deliveries against auto-disable limits",
+    )
     health.add_argument("stream_id", metavar="ID", type=_stream_id)
+    health.add_argument(
+        "--no-event-source",
+        action="store_true",
+        help="do not read the partner event source's state from AWS",
+    )
 
 
 # -- argument types: each error names the value and what is expected ---------------------
@@ -243,7 +278,13 @@ def _runner(action: Action, parser: argparse.ArgumentParser) -> Callable[[argpar
     def run(args: argparse.Namespace) -> int:
         args.parser = parser
         try:
-            client = ManagementClient(ManagementCredentials.from_env(os.environ))
+            credentials = ManagementCredentials.from_env(os.environ, token_file=args.token_file)
+            cache = (
+                None
+                if args.no_token_cache
+                else FileTokenCache(default_token_cache_path(os.environ))
+            )
+            client = ManagementClient(credentials, token_cache=cache)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -289,9 +330,24 @@ def _destination_of(stream: dict[str, Any]) -> str:
 
 
 def _partner_source(stream: dict[str, Any]) -> str | None:
-    config = (stream.get("destination") or {}).get("configuration") or {}
-    source = config.get(PARTNER_SOURCE_KEY)
-    return str(source) if source else None
+    return partner_source_of(stream)
+
+
+def _deploy_command(region: str, source: str) -> str:
+    """The deploy that creates the bus for `source`, which associates the two."""
+    context = f"-c {CONTEXT_EVENT_SOURCE_NAME}={source} -c {CONTEXT_CREATE_EVENT_BUS}=true"
+    return f"AWS_REGION={region} make deploy CDK_ARGS={shlex.quote(context)}"
+
+
+def _read_source(stream: Mapping[str, Any]) -> EventSourceState | None:
+    """The stream's partner event source, read in the stream's region (None: not EventBridge)."""
+    name = partner_source_of(stream)
+    if name is None:
+        return None
+    try:
+        return describe_event_source(name, region=region_of(stream))
+    except EventSourceUnreadable as exc:
+        return unreadable(name, exc)
 
 
 # -- verbs ---------------------------------------------------------------------------------
@@ -389,16 +445,13 @@ def _create(args: argparse.Namespace, client: ManagementClient) -> int:
         )
         text = (
             f"{header}\n\nAuth0 did not return {PARTNER_SOURCE_KEY}; find it with:\n  {lookup}\n"
-            f"then run: npx cdk deploy -c {CONTEXT_EVENT_SOURCE_NAME}=<that name>"
+            f"then run: {_deploy_command(args.aws_region, '<that name>')}"
         )
         _out(
             args, client, {"stream": stream, PARTNER_SOURCE_KEY: None, "next_steps": [lookup]}, text
         )
         return EXIT_OK
-    deploy = (
-        f"AWS_REGION={args.aws_region} npx cdk deploy "
-        f"-c {CONTEXT_EVENT_SOURCE_NAME}={shlex.quote(source)}"
-    )
+    deploy = _deploy_command(args.aws_region, source)
     text = (
         f"{header}\n{PARTNER_SOURCE_KEY}: {source}\n\n"
         f"Next step, with AWS credentials for account {args.aws_account}: deploy the stack, "
@@ -519,9 +572,20 @@ def _redeliver(args: argparse.Namespace, client: ManagementClient) -> int:
 
 
 def _health(args: argparse.Namespace, client: ManagementClient) -> int:
-    health = check_health(client, args.stream_id)
+    health = check_health(
+        client, args.stream_id, read_source=None if args.no_event_source else _read_source
+    )
+    source = health.event_source
+    if source is None:
+        source_line = "Partner event source: not read" + (
+            " (--no-event-source)" if args.no_event_source else " (not an EventBridge stream)"
+        )
+    else:
+        expiry = f", expires {source.expires_at}" if source.expires_at else ""
+        source_line = f"Partner event source {source.name}: {source.state}{expiry}"
     lines = [
         f"Stream {health.stream_id} {health.name!r}: {health.stream_status}",
+        source_line,
         f"Failed deliveries: {health.failed_deliveries}"
         + (f" (last at {health.last_failure_at})" if health.last_failure_at else ""),
         f"  vs {health.consecutive_limit} consecutive (warn at {health.warn_consecutive}): "

@@ -53,3 +53,25 @@ def role_statements(template: Template, role_id: str) -> list[Resource]:
         if role_id in roles:
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements
+
+
+# Pseudo parameters of an example deployment, to read intrinsic functions as values.
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def render(value: Any, refs: dict[str, str] | None = None) -> str:
+    """A string built from literals, Fn::Join and Refs to pseudo parameters (or `refs`)."""
+    known = {**PSEUDO, **(refs or {})}
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return known[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(render(part, refs) for part in parts)
+    raise ValueError(f"cannot render {value!r}")

@@ -7,9 +7,25 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from auth0_sync.names import IDEMPOTENCY_TABLE_PK, IDEMPOTENCY_TTL_ATTRIBUTE, STATE_TABLE_PK
+from auth0_sync.names import (
+    IDEMPOTENCY_TABLE_PK,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    STATE_TABLE_PK,
+    Env,
+)
+from auth0_sync.routing import ROUTES
 from infra.dead_letter import DLQ_RETENTION_DAYS
-from tests.infra.cfn import logical_id, only, resources
+from infra.state import STATE_TABLE_ACTIONS
+from tests.infra.cfn import (
+    as_list,
+    function_for,
+    logical_id,
+    only,
+    render,
+    resources,
+    role_statements,
+)
+from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
 
@@ -71,3 +87,37 @@ def test_the_crm_secret_is_created_empty_with_instructions(template: Template) -
     assert output[0] == "aws secretsmanager put-secret-value --secret-id "
     assert logical_id(output[1]) == secret_id
     assert output[2] == " --secret-string file://crm-token.txt"
+
+
+RETAINED_TABLE = "Auth0Sync-StateState2D1D6C8B-1A2B3C4D5E6F"
+
+
+def test_a_retained_state_table_is_imported_by_name_not_created(synth: Synth) -> None:
+    template = synth(stateTableName=RETAINED_TABLE)
+
+    # Only the idempotency table is created.
+    (table,) = resources(template, "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["KeySchema"][0]["AttributeName"] == IDEMPOTENCY_TABLE_PK
+    assert template.to_json()["Outputs"]["SyncStateTableName"]["Value"] == RETAINED_TABLE
+    for route in ROUTES:
+        _, function = function_for(template, route)
+        assert function["Properties"]["Environment"]["Variables"][Env.STATE_TABLE] == (
+            RETAINED_TABLE
+        )
+        role_id = logical_id(function["Properties"]["Role"])
+        on_table = {
+            action
+            for statement in role_statements(template, role_id)
+            for resource in as_list(statement["Resource"])
+            if not isinstance(resource, str) or resource != "*"
+            if _arn(resource) == f"arn:aws:dynamodb:eu-west-1:123456789012:table/{RETAINED_TABLE}"
+            for action in as_list(statement["Action"])
+        }
+        assert on_table == set(STATE_TABLE_ACTIONS)
+
+
+def _arn(resource: Any) -> str | None:
+    try:
+        return render(resource)
+    except (KeyError, ValueError):
+        return None  # a reference to a resource of the stack

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_sqs as sqs
 
+from infra.bundling import LATEST_RUNTIME_RULES
 from infra.stack import build_app
 from tests.infra.conftest import NO_BUNDLING
 
@@ -26,6 +27,7 @@ CONTEXTS: list[dict[str, Any]] = [
     {
         "crmTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf",
         "eventTypes": "user.deleted",
+        "reservedConcurrency": "none",
         **STREAM_HEALTH,
     },
 ]
@@ -93,9 +95,11 @@ def test_only_the_reviewed_acknowledgements_exist_each_with_a_specific_reason() 
         ("CrmToken/Secret", "AwsSolutions::AwsSolutions-SMG4"),
         *((f"Handlers/{h}Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]") for h in handlers),
         *((f"Handlers/{h}", "Serverless::Serverless-LambdaDLQ") for h in handlers),
+        *((f"Handlers/{h}", rule) for h in handlers for rule in LATEST_RUNTIME_RULES),
         ("Observability/AlarmTopic/oncall@example.com", "Serverless::Serverless-SNSRedrivePolicy"),
         ("StreamHealth/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
         ("StreamHealth/Function", "Serverless::Serverless-LambdaDLQ"),
+        *(("StreamHealth/Function", rule) for rule in LATEST_RUNTIME_RULES),
         ("StreamHealth/Function", "Serverless::Serverless-LambdaAsyncFailureDestination"),
         ("StreamHealth/Schedule", "Serverless::Serverless-EventBusDLQ"),
         ("Redrive/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from typing import Any, get_args
 
 import pytest
@@ -18,7 +19,7 @@ from auth0_sync.routing import ROUTES
 from auth0_sync.sync import Status
 from infra.config import StackConfig
 from infra.observability import DEAD_LETTERED_STATUS
-from tests.infra.cfn import function_for, logical_id, only, resources
+from tests.infra.cfn import PSEUDO, as_list, function_for, logical_id, only, render, resources
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -49,9 +50,7 @@ def test_dlq_alarm_fires_on_one_visible_message(template: Template) -> None:
     assert alarm["EvaluationPeriods"] == 1
 
 
-@pytest.mark.parametrize(
-    "metric_name", ["Errors", "Throttles", "AsyncEventsDropped", "DestinationDeliveryFailures"]
-)
+@pytest.mark.parametrize("metric_name", ["AsyncEventsDropped", "DestinationDeliveryFailures"])
 def test_every_function_has_an_alarm_on(template: Template, metric_name: str) -> None:
     alarms = _alarms_on(template, metric_name)
 
@@ -64,16 +63,44 @@ def test_every_function_has_an_alarm_on(template: Template, metric_name: str) ->
         assert alarm["Threshold"] == 1
 
 
+def _rule_names(template: Template) -> set[str]:
+    names = {r["Properties"]["Name"] for r in resources(template, "AWS::Events::Rule").values()}
+    # Literal names: CloudWatch publishes the rule metrics under the name, and a rule's Ref
+    # on a custom bus is "bus|rule", which no metric carries.
+    assert all(isinstance(name, str) for name in names), names
+    return names
+
+
+@pytest.mark.parametrize("metric_name", ["Errors", "Throttles"])
+def test_what_lambda_retries_is_graphed_not_alarmed(template: Template, metric_name: str) -> None:
+    # A transient CRM failure or a burst raises Errors or Throttles on every retry; the
+    # event then ends applied, or in the DLQ, whose alarm is the one that pages.
+    assert _alarms_on(template, metric_name) == []
+    assert f'\\"AWS/Lambda\\",\\"{metric_name}\\"' in _dashboard_body(template)
+
+
 @pytest.mark.parametrize("metric_name", ["FailedInvocations", "InvocationsFailedToBeSentToDlq"])
 def test_every_rule_has_an_alarm_on(template: Template, metric_name: str) -> None:
     alarms = _alarms_on(template, metric_name)
 
-    alarmed = {logical_id(_dimension(a, "RuleName")) for a in alarms}
+    alarmed = {_dimension(a, "RuleName") for a in alarms}
 
-    assert alarmed == set(resources(template, "AWS::Events::Rule"))
+    assert alarmed == _rule_names(template)
+    assert len(alarmed) == len(ROUTES)
     for alarm in alarms:
         assert alarm["Namespace"] == "AWS/Events"
         assert _dimension(alarm, "EventBusName") == StackConfig().event_source_name
+
+
+def test_the_dashboard_graphs_each_rule_under_its_name(template: Template) -> None:
+    body = _dashboard_body(template)
+
+    for name in _rule_names(template):
+        for metric in ("MatchedEvents", "FailedInvocations"):
+            assert f'\\"{metric}\\",\\"EventBusName\\",' in body, metric
+            assert f'\\"RuleName\\",\\"{name}\\"' in body, name
+    for rule_id in resources(template, "AWS::Events::Rule"):
+        assert f'"Ref": "{rule_id}"' not in body
 
 
 def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
@@ -82,18 +109,51 @@ def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
 
     assert logical_id(topic["Properties"]["KmsMasterKeyId"]) == key_id
     assert key["Properties"]["EnableKeyRotation"] is True
-    cloudwatch_may_use_key = [
+    (cloudwatch_may_use_key,) = [
         s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
-    assert cloudwatch_may_use_key
+    assert cloudwatch_may_use_key["Effect"] == "Allow"
+    assert set(cloudwatch_may_use_key["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # Only on behalf of this account (confused-deputy guard).
+    assert cloudwatch_may_use_key["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
     alarms = _alarms(template)
-    # ... and the redrive's "left for a person" (test_redrive.py).
-    assert len(alarms) == 1 + 4 * len(ROUTES) + 2 * len(ROUTES) + 1
+    # The DLQ; per function dropped events and failed DLQ writes; per rule the same two;
+    # and the redrive's "left for a person" (test_redrive.py).
+    assert len(alarms) == 1 + 2 * len(ROUTES) + 2 * len(ROUTES) + 1
     for alarm in alarms:
         assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_cloudwatch_may_publish_to_the_topic_for_this_accounts_alarms_only(
+    template: Template,
+) -> None:
+    # A topic policy replaces SNS's default one, so it must allow CloudWatch itself.
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    assert [logical_id(t) for t in policy["Properties"]["Topics"]] == [topic_id]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert as_list(allow["Action"]) == ["sns:Publish"]
+    assert logical_id(allow["Resource"]) == topic_id
+    pattern = render(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert pattern == "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*"
+    # An alarm ARN as CloudWatch documents it matches; another account's does not.
+    assert fnmatchcase("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:Auth0Sync-Dlq", pattern)
+    assert not fnmatchcase("arn:aws:cloudwatch:eu-west-1:210987654321:alarm:X", pattern)
+    assert (
+        render(allow["Condition"]["StringEquals"]["aws:SourceAccount"]) == PSEUDO["AWS::AccountId"]
+    )
+    # Beside it, the TLS-only Deny.
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_alarm_email_subscribes_only_when_given(template: Template, synth: Synth) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -48,6 +49,23 @@ def test_one_rule_per_event_type_matching_detail_type_and_the_partner_source(
         }
         assert "detail-type" not in rule["EventPattern"]
         assert rule["EventBusName"] == DEFAULT_SOURCE
+
+
+def test_rules_have_fixed_valid_names_unique_per_partner_source(synth: Synth) -> None:
+    other = f"{PARTNER_SOURCE_PREFIX}/acme-0123/auth0.events"
+    names = [_rule_for(synth(), r.event_type)["Name"] for r in ROUTES]
+    other_names = [
+        _rule_for(synth(auth0EventSourceName=other), r.event_type)["Name"] for r in ROUTES
+    ]
+
+    for name in names + other_names:
+        # EventBridge's rule name constraints (PutRule API reference).
+        assert re.fullmatch(r"[\.\-_A-Za-z0-9]{1,64}", name), name
+        assert name.startswith("Auth0Sync-")
+    assert len(set(names)) == len(ROUTES)
+    # A new source replaces the rules; CloudFormation replaces a named resource only when
+    # the name changes too.
+    assert not set(names) & set(other_names)
 
 
 def test_each_rule_targets_its_own_function(template: Template) -> None:

@@ -18,11 +18,13 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from auth0_sync.names import METRICS_NAMESPACE, SERVICE_NAME, Env
 from infra.bundling import RUNTIME
 from infra.stream_health import HANDLER, StreamHealthCheck
+from tests.infra.cfn import render
 
 pytestmark = pytest.mark.infra
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth0-mgmt-AbCdEf"
 STREAM_ID = "est_7W8uNfgHNxDzCgXVrt7JfH"
+SOURCE = "aws.partner/auth0.com/acme-5c8d1e0b/auth0.events"
 
 
 def build(tmp_path: Path, *, nag: bool = False) -> tuple[App, Stack]:
@@ -38,6 +40,7 @@ def build(tmp_path: Path, *, nag: bool = False) -> tuple[App, Stack]:
         code=lambda_.Code.from_asset(str(asset)),
         mgmt_secret_arn=SECRET_ARN,
         stream_id=STREAM_ID,
+        event_source_name=SOURCE,
         alarm_topic=topic,
         log_retention=logs.RetentionDays.TWO_WEEKS,
     )
@@ -71,6 +74,7 @@ def test_function_runs_the_health_handler_with_its_configuration(template: Templ
                 "Variables": {
                     Env.AUTH0_MGMT_SECRET_ARN: SECRET_ARN,
                     Env.AUTH0_STREAM_ID: STREAM_ID,
+                    Env.AUTH0_EVENT_SOURCE_NAME: SOURCE,
                     Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
                     Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
                 }
@@ -108,6 +112,11 @@ def test_role_reads_that_one_secret_and_writes_its_own_log_group(template: Templ
         for action in [actions] if isinstance(actions, str) else actions:
             by_action[action] = statement["Resource"]
     assert by_action["secretsmanager:GetSecretValue"] == SECRET_ARN
+    # The event-source ARN format of the service authorization reference: no account.
+    assert render(by_action["events:DescribeEventSource"]) == (
+        f"arn:aws:events:eu-west-1::event-source/{SOURCE}"
+    )
+    assert {a for a in by_action if a.startswith("events:")} == {"events:DescribeEventSource"}
     assert {a for a in by_action if a.startswith("secretsmanager:")} == {
         "secretsmanager:GetSecretValue"
     }
@@ -123,10 +132,10 @@ def test_role_reads_that_one_secret_and_writes_its_own_log_group(template: Templ
     }
 
 
-def test_alarms_fire_before_auth0_disables_the_stream(template: Template) -> None:
+def test_alarms_fire_when_events_stop_reaching_the_bus(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
-    assert set(by_metric) == {"FailedDeliveries", "StreamEnabled"}
+    assert set(by_metric) == {"FailedDeliveries", "StreamEnabled", "EventSourceActive", "Errors"}
     topic_id, _ = only(template, "AWS::SNS::Topic")
     dimensions = [
         {"Name": "service", "Value": SERVICE_NAME},
@@ -136,22 +145,35 @@ def test_alarms_fire_before_auth0_disables_the_stream(template: Template) -> Non
     failed = by_metric["FailedDeliveries"]
     assert failed["Namespace"] == METRICS_NAMESPACE
     assert sorted(failed["Dimensions"], key=lambda d: d["Name"]) == dimensions
-    # Half of the 500 consecutive failures at which Auth0 disables the stream.
-    assert failed["Threshold"] == 250
+    # One failed delivery is one event missing from the bus until it is redelivered.
+    assert failed["Threshold"] == 1
     assert failed["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert failed["Statistic"] == "Maximum"
     assert failed["TreatMissingData"] == "notBreaching"
 
-    enabled = by_metric["StreamEnabled"]
-    assert sorted(enabled["Dimensions"], key=lambda d: d["Name"]) == dimensions
-    assert enabled["Threshold"] == 1
-    assert enabled["ComparisonOperator"] == "LessThanThreshold"
-    assert enabled["Statistic"] == "Minimum"
-    assert enabled["Period"] == 900
-    # A check that could not run publishes nothing: that must alarm too.
-    assert enabled["TreatMissingData"] == "breaching"
+    for name in ("StreamEnabled", "EventSourceActive"):
+        zero_or_one = by_metric[name]
+        assert zero_or_one["Namespace"] == METRICS_NAMESPACE
+        assert sorted(zero_or_one["Dimensions"], key=lambda d: d["Name"]) == dimensions
+        assert zero_or_one["Threshold"] == 1
+        assert zero_or_one["ComparisonOperator"] == "LessThanThreshold"
+        assert zero_or_one["Statistic"] == "Minimum"
+        assert zero_or_one["Period"] == 900
+        # No data (a fresh deploy, a failed run) leaves the alarm as it was: no
+        # ALARM-then-OK on every deploy. A check that cannot run is the next alarm's business.
+        assert zero_or_one["TreatMissingData"] == "missing"
 
-    for alarm in (failed, enabled):
+    function_id, _ = only(template, "AWS::Lambda::Function")
+    failing = by_metric["Errors"]
+    assert failing["Namespace"] == "AWS/Lambda"
+    assert failing["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    assert failing["Period"] == 300
+    assert (failing["EvaluationPeriods"], failing["DatapointsToAlarm"]) == (3, 3)
+    assert failing["Threshold"] == 1
+    assert failing["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert failing["TreatMissingData"] == "notBreaching"
+
+    for alarm in by_metric.values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["OKActions"] == [{"Ref": topic_id}]
 

@@ -10,12 +10,14 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.handlers import stream_health
 from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, SERVICE_NAME, Env
 from auth0_sync.streams.client import TOKEN_CACHE
+from auth0_sync.streams.source import EventSourceUnreadable
 from auth0_sync_cli.runner import LocalContext
 from tests.fakes.auth0_mgmt import CLIENT_ID, CLIENT_SECRET, FakeAuth0
 
@@ -42,6 +44,8 @@ def health_logs() -> Iterator[list[logging.LogRecord]]:
 
 
 pytestmark = pytest.mark.integration
+
+ACCOUNT = "123456789012"  # moto's account
 
 
 @pytest.fixture
@@ -76,9 +80,26 @@ def secret_arn(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         TOKEN_CACHE.clear()
 
 
-def watch(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch, status: str = "enabled") -> str:
-    stream_id: str = fake.add_stream("crm-sync", status=status)["id"]
-    monkeypatch.setenv(Env.AUTH0_STREAM_ID, stream_id)
+def watch(
+    fake: FakeAuth0,
+    monkeypatch: pytest.MonkeyPatch,
+    status: str = "enabled",
+    *,
+    source_state: str | None = "ACTIVE",
+) -> str:
+    """A stream to watch, and its partner event source in moto as the stack configures it
+    (ACTIVE: a bus is associated; DELETED: the partner deleted it; None: not created)."""
+    stream = fake.add_stream("crm-sync", status=status)
+    source = stream["destination"]["configuration"]["aws_partner_event_source"]
+    monkeypatch.setenv(Env.AUTH0_STREAM_ID, stream["id"])
+    monkeypatch.setenv(Env.AUTH0_EVENT_SOURCE_NAME, source)
+    if source_state is not None:
+        events = boto3.client("events")
+        events.create_partner_event_source(Name=source, Account=ACCOUNT)
+        if source_state == "DELETED":
+            events.delete_partner_event_source(Name=source, Account=ACCOUNT)
+        assert events.describe_event_source(Name=source)["State"] == source_state
+    stream_id: str = stream["id"]
     return stream_id
 
 
@@ -117,11 +138,13 @@ def test_healthy_stream_publishes_its_failures_and_enabled(
     stream_id = watch(fake, monkeypatch)
     fake.add_failed_deliveries(stream_id, 3)
     result = invoke()
-    assert (result["status"], result["failed_deliveries"]) == ("healthy", 3)
+    # Three events missing from the bus until redelivered: a warning.
+    assert (result["status"], result["failed_deliveries"]) == ("warning", 3)
     dimensions = {"service": SERVICE_NAME, "stream": stream_id}
     assert metric_values(capsys.readouterr().out) == {
         "FailedDeliveries": (3, dimensions),
         "StreamEnabled": (1, dimensions),
+        "EventSourceActive": (1, dimensions),
     }
     [token_request] = fake.token_requests()
     assert token_request.json["client_secret"] == CLIENT_SECRET
@@ -160,6 +183,67 @@ def test_disabled_stream_publishes_stream_enabled_zero(
     assert (values["StreamEnabled"][0], values["FailedDeliveries"][0]) == (0, 0)
 
 
+def test_an_enabled_stream_whose_source_is_gone_publishes_event_source_active_zero(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Auth0 sees nothing wrong; EventBridge accepts its events and delivers none.
+    watch(fake, monkeypatch, source_state="DELETED")
+    result = invoke()
+    assert result["status"] == "not_delivering"
+    assert result["event_source"]["state"] == "DELETED"
+    values = metric_values(capsys.readouterr().out)
+    assert (values["StreamEnabled"][0], values["EventSourceActive"][0]) == (1, 0)
+
+
+def test_a_stream_publishing_to_another_source_than_the_stacks_is_not_delivering(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    watch(fake, monkeypatch)
+    other = "aws.partner/auth0.com/acme-other/auth0.events"
+    boto3.client("events").create_partner_event_source(Name=other, Account=ACCOUNT)
+    monkeypatch.setenv(Env.AUTH0_EVENT_SOURCE_NAME, other)
+    stream_health.settings.cache_clear()
+    assert invoke()["status"] == "not_delivering"
+    assert metric_values(capsys.readouterr().out)["EventSourceActive"][0] == 0
+
+
+def test_a_source_that_cannot_be_read_fails_the_run_after_publishing_the_rest(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    watch(fake, monkeypatch)
+    # The role lacks events:DescribeEventSource: EventBridge's documented error, through
+    # botocore's Stubber on a real client.
+    client = boto3.client("events")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "describe_event_source", "AccessDeniedException", "not authorized to perform", 400
+    )
+    monkeypatch.setattr(stream_health, "events_client", lambda: client)
+    with stubber, pytest.raises(EventSourceUnreadable) as failure:
+        invoke()
+    assert str(failure.value).endswith(": AccessDeniedException: not authorized to perform")
+    # What Auth0 said is published; the source's state is not guessed.
+    assert set(metric_values(capsys.readouterr().out)) == {"FailedDeliveries", "StreamEnabled"}
+
+
+def test_missing_event_source_name_is_named_at_cold_start(
+    secret_arn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(Env.AUTH0_STREAM_ID, "est_7W8uNfgHNxDzCgXVrt7JfH")
+    monkeypatch.delenv(Env.AUTH0_EVENT_SOURCE_NAME, raising=False)
+    with pytest.raises(ConfigError, match="AUTH0_EVENT_SOURCE_NAME: Field required"):
+        invoke()
+
+
 def test_warm_invocations_reuse_the_secret_and_the_token(
     fake: FakeAuth0,
     secret_arn: str,
@@ -176,7 +260,7 @@ def test_warm_invocations_reuse_the_secret_and_the_token(
         SecretId=secret_arn, SecretString=json.dumps({"domain": "x"})
     )
     invoke()
-    assert len(emitted(capsys.readouterr().out)) == 8
+    assert len(emitted(capsys.readouterr().out)) == 4 * 3
 
 
 def test_auth0_refusal_raises_and_publishes_nothing(
@@ -193,7 +277,7 @@ def test_auth0_refusal_raises_and_publishes_nothing(
     assert failure.value.status == 403
     assert failure.value.call == f"GET /api/v2/event-streams/{stream_id}/deliveries"
     out = capsys.readouterr().out
-    # No datapoint: the StreamEnabled alarm treats missing data as breaching.
+    # No datapoint: the run fails, which the HealthCheckFailing alarm counts.
     assert emitted(out) == []
     [log] = [r for r in health_logs if r.getMessage() == "stream health check failed"]
     assert (log.levelname, log.__dict__["status"]) == ("ERROR", 403)

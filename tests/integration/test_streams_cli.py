@@ -7,10 +7,16 @@ received (method, path, query, body, bearer token) and what the user sees.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from auth0_sync.names import Env
 from auth0_sync.streams.client import (
@@ -36,11 +42,39 @@ def fake() -> Iterator[FakeAuth0]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_token_cache() -> Iterator[None]:
-    # Each fake is a new tenant (and may reuse a port): no token carries over between tests.
+def token_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test its own cache folder: each fake is a new tenant (and may reuse a port), so
+    no token carries over between tests, and none lands in the real ~/.cache."""
+    monkeypatch.setenv(Env.XDG_CACHE_HOME, str(tmp_path / "cache"))
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN_FILE, raising=False)
     TOKEN_CACHE.clear()
-    yield
+    yield tmp_path / "cache" / "auth0-sync"
     TOKEN_CACHE.clear()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto for `streams health`, which reads the partner event source."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def source_of(stream: dict[str, Any]) -> str:
+    name: str = stream["destination"]["configuration"]["aws_partner_event_source"]
+    return name
+
+
+def associate(stream: dict[str, Any]) -> str:
+    """The partner source Auth0 creates for an EventBridge stream, ACTIVE (a bus associated)."""
+    name = source_of(stream)
+    events = boto3.client("events", region_name=REGION)
+    events.create_partner_event_source(Name=name, Account=ACCOUNT)
+    assert events.describe_event_source(Name=name)["State"] == "ACTIVE"
+    return name
 
 
 @pytest.fixture
@@ -111,7 +145,12 @@ def test_seed_flow_sends_exactly_the_seed_requests(
     [stream] = env.streams.values()
     source = stream["destination"]["configuration"]["aws_partner_event_source"]
     assert f"aws_partner_event_source: {source}" in out
-    assert f"  AWS_REGION={REGION} npx cdk deploy -c auth0EventSourceName={source}\n" in out
+    # The deploy that creates the bus for the new source: without createEventBus=true the
+    # stack would import a bus that does not exist.
+    assert (
+        f"  AWS_REGION={REGION} make deploy CDK_ARGS='-c auth0EventSourceName={source} "
+        "-c createEventBus=true'\n" in out
+    )
     assert f"  auth0-sync streams enable {stream['id']}" in out
 
     code, out, _ = run(capsys, "list")
@@ -171,7 +210,8 @@ def test_create_json_names_the_partner_source_and_next_steps(
     source = document["aws_partner_event_source"]
     assert source.startswith("aws.partner/auth0.com/acme-")
     assert document["next_steps"] == [
-        f"AWS_REGION={REGION} npx cdk deploy -c auth0EventSourceName={source}",
+        f"AWS_REGION={REGION} make deploy "
+        f"CDK_ARGS='-c auth0EventSourceName={source} -c createEventBus=true'",
         f"auth0-sync streams enable {document['stream']['id']}",
     ]
     assert document["stream"]["status"] == "disabled"
@@ -354,24 +394,42 @@ def test_redeliver_one_and_all(env: FakeAuth0, capsys: pytest.CaptureFixture[str
 # -- health --------------------------------------------------------------------------------
 
 
-def test_health_exit_codes_follow_the_thresholds(
-    env: FakeAuth0, capsys: pytest.CaptureFixture[str]
+def test_health_exit_codes_follow_the_findings(
+    env: FakeAuth0, aws: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stream = env.add_stream("crm-sync")
-    env.add_failed_deliveries(stream["id"], 249)
+    source = associate(stream)
     code, out, _ = run(capsys, "health", stream["id"])
     assert code == 0
-    assert out.splitlines()[0] == f"Stream {stream['id']} 'crm-sync': enabled"
-    assert "Failed deliveries: 249 (last at " in out
-    assert "  vs 500 consecutive (warn at 250): 50%\n" in out
+    assert out.splitlines()[:2] == [
+        f"Stream {stream['id']} 'crm-sync': enabled",
+        f"Partner event source {source}: ACTIVE",
+    ]
+    assert "Failed deliveries: 0\n" in out
     assert out.splitlines()[-1] == "Health: HEALTHY"
 
-    env.add_failed_deliveries(stream["id"], 11)  # 260: past half of the 500 limit
+    # One failed delivery is one event missing from the bus until it is redelivered.
+    env.add_failed_deliveries(stream["id"], 1)
+    code, out, _ = run(capsys, "health", stream["id"])
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "Health: WARNING",
+        "  - 1 failed deliveries: these events are not on the bus until redelivered "
+        f"(`auth0-sync streams redeliver {stream['id']} --all` once the cause is fixed)",
+    ]
+
+    env.add_failed_deliveries(stream["id"], 259)  # 260: past half of the 500 limit
     code, out, _ = run(capsys, "health", stream["id"], "--json")
     assert code == 1
     report = json.loads(out)
     assert (report["status"], report["failed_deliveries"]) == ("warning", 260)
-    assert report["reasons"] == [
+    assert report["event_source"] == {
+        "name": source,
+        "state": "ACTIVE",
+        "expires_at": None,
+        "error": None,
+    }
+    assert report["reasons"][1:] == [
         "260 failed deliveries: 52% of the 500 consecutive failures at which Auth0 disables "
         "the stream (failures are counted as possibly consecutive)"
     ]
@@ -385,9 +443,67 @@ def test_health_exit_codes_follow_the_thresholds(
     paths = [(r.path, r.query.get("take"), r.query.get("from")) for r in env.api_requests()[:4]]
     deliveries = f"/api/v2/event-streams/{stream['id']}/deliveries"
     assert paths[0] == (f"/api/v2/event-streams/{stream['id']}", None, None)
-    assert paths[1:3] == [(deliveries, "100", None), (deliveries, "100", paths[2][2])]
-    assert paths[3] == (deliveries, "100", paths[3][2])
+    assert paths[1] == (deliveries, "100", None)
+    assert paths[2] == (f"/api/v2/event-streams/{stream['id']}", None, None)
+    # One client-credentials token for all four runs: the CLI's cache file.
     assert len(env.token_requests()) == 1
+
+
+def test_health_says_when_the_partner_source_delivers_nothing(
+    env: FakeAuth0, aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Enabled and no failures in Auth0's eyes, but the source was deleted: EventBridge
+    # accepts Auth0's events and delivers none.
+    stream = env.add_stream("crm-sync")
+    source = associate(stream)
+    boto3.client("events", region_name=REGION).delete_partner_event_source(
+        Name=source, Account=ACCOUNT
+    )
+
+    code, out, _ = run(capsys, "health", stream["id"])
+
+    assert code == 3
+    assert f"Partner event source {source}: DELETED\n" in out
+    assert out.splitlines()[-2:] == [
+        "Health: NOT_DELIVERING",
+        f"  - the partner event source {source} is DELETED: EventBridge accepts Auth0's "
+        "events and delivers none (associate it with an event bus: deploy with "
+        "createEventBus=true, or the console's 'Associate with event bus')",
+    ]
+
+
+def test_health_without_aws_credentials_warns_and_names_the_call(
+    env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    # Nowhere to find credentials, and no instance metadata call off loopback.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    # Belt and braces: were credentials found after all, the call goes to a closed loopback
+    # port, never to AWS.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTS", f"http://127.0.0.1:{closed}")
+    stream = env.add_stream("crm-sync")
+
+    code, out, _ = run(capsys, "health", stream["id"])
+
+    assert code == 1
+    assert f"Partner event source {source_of(stream)}: UNKNOWN\n" in out
+    assert out.splitlines()[-1] == (
+        "  - could not read the partner event source's state: events:DescribeEventSource "
+        f"{source_of(stream)}: Unable to locate credentials"
+    )
+
+    # Asked not to look: no AWS call, and the verdict is Auth0's alone.
+    code, out, _ = run(capsys, "health", stream["id"], "--no-event-source")
+    assert code == 0
+    assert "Partner event source: not read (--no-event-source)\n" in out
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -547,8 +663,9 @@ def test_unknown_stream_is_404_naming_the_call(
         ({}, "error: AUTH0_DOMAIN is not set: your tenant domain or base URL\n"),
         (
             {"AUTH0_DOMAIN": "acme.eu.auth0.com"},
-            "error: set AUTH0_MGMT_TOKEN, or AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET "
-            "(missing: AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET)\n",
+            "error: set AUTH0_MGMT_TOKEN (or AUTH0_MGMT_TOKEN_FILE, --token-file), or "
+            "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (missing: AUTH0_CLIENT_ID, "
+            "AUTH0_CLIENT_SECRET)\n",
         ),
         (
             {"AUTH0_DOMAIN": "http://acme.eu.auth0.com", "AUTH0_MGMT_TOKEN": "t"},
@@ -670,3 +787,138 @@ def test_a_server_error_body_is_reported(
         f"error: POST /api/v2/event-streams/{stream['id']}/redeliver: 409 CONFLICT: one or "
         "more matching events is not in a state that allows redelivery (Auth0 says: busy)\n"
     )
+
+
+# -- the Management API token: cached in a user-only file, or read from a file ----------
+
+
+def test_the_token_is_cached_in_a_user_only_file_until_it_expires(
+    env: FakeAuth0, token_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "list")[0] == 0
+    assert run(capsys, "list")[0] == 0
+    # Two processes' worth of runs (a FileTokenCache each), one token.
+    assert len(env.token_requests()) == 1
+    cache_file = token_cache_dir / "management-tokens.json"
+    assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_cache_dir.stat().st_mode) == 0o700
+    assert cache_file.stat().st_uid == os.getuid()
+
+    # Expired (Auth0 said expires_in, the client renews a little early): a new token.
+    entries = json.loads(cache_file.read_text())
+    for entry in entries.values():
+        entry["expires_at"] = 1.0
+    cache_file.write_text(json.dumps(entries))
+    assert run(capsys, "list")[0] == 0
+    assert len(env.token_requests()) == 2
+    auth = [r.authorization for r in env.api_requests()]
+    assert auth[0] == auth[1] != auth[2]
+
+
+def test_a_cache_file_others_can_read_is_not_trusted_and_is_replaced(
+    env: FakeAuth0, token_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "list")[0] == 0
+    cache_file = token_cache_dir / "management-tokens.json"
+    cache_file.chmod(0o644)
+
+    assert run(capsys, "list")[0] == 0
+
+    assert len(env.token_requests()) == 2
+    assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
+
+
+def test_no_token_cache_writes_nothing(
+    env: FakeAuth0, token_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "list", "--no-token-cache")[0] == 0
+    assert run(capsys, "list", "--no-token-cache")[0] == 0
+    assert not token_cache_dir.exists()
+
+
+def _token_file(tmp_path: Path, content: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "mgmt-token.txt"
+    path.write_text(content)
+    path.chmod(mode)
+    return path
+
+
+def test_the_token_is_read_from_a_file_by_flag_or_variable(
+    fake: FakeAuth0,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = fake.issue_token(ALL_SCOPES)
+    path = _token_file(tmp_path, f"{token}\n")
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+
+    assert run(capsys, "list", "--token-file", str(path)) == (0, "No event streams.\n", "")
+    monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN_FILE, str(path))
+    assert run(capsys, "list") == (0, "No event streams.\n", "")
+
+    assert [r.authorization for r in fake.api_requests()] == [f"Bearer {token}"] * 2
+    assert fake.token_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "expected_err"),
+    [
+        ("", 0o600, "error: --token-file {path} is empty: it must hold the Management API token\n"),
+        (None, 0o600, "error: --token-file {path}: no such file\n"),
+    ],
+)
+def test_a_bad_token_file_is_named(
+    fake: FakeAuth0,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    mode: int,
+    expected_err: str,
+) -> None:
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+    path = tmp_path / "absent.txt" if content is None else _token_file(tmp_path, content, mode)
+
+    assert run(capsys, "list", "--token-file", str(path)) == (
+        4,
+        "",
+        expected_err.format(path=path),
+    )
+    assert fake.requests == []
+
+
+def test_a_token_file_others_can_read_works_with_a_warning(
+    fake: FakeAuth0,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _token_file(tmp_path, fake.issue_token(ALL_SCOPES), mode=0o644)
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+
+    code, _, err = run(capsys, "list", "--token-file", str(path))
+
+    assert code == 0
+    assert err == f"warning: {path} can be read by other users; `chmod 600 {path}`\n"
+
+
+def test_a_token_given_twice_is_refused(
+    fake: FakeAuth0,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _token_file(tmp_path, "from-the-file")
+    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+    monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, "from-the-environment")
+
+    assert run(capsys, "list", "--token-file", str(path)) == (
+        4,
+        "",
+        "error: give the Management API token once: --token-file or AUTH0_MGMT_TOKEN, not both\n",
+    )
+    assert fake.requests == []

@@ -7,12 +7,17 @@ client secret, access tokens, webhook tokens) are scrubbed from every message.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -88,13 +93,25 @@ class ManagementCredentials:
         return f"{self.base_url}{API_PREFIX}/"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ManagementCredentials:
-        """Read AUTH0_DOMAIN plus AUTH0_MGMT_TOKEN or AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET."""
+    def from_env(
+        cls, environ: Mapping[str, str], token_file: str | None = None
+    ) -> ManagementCredentials:
+        """Read AUTH0_DOMAIN plus a token (`token_file`, AUTH0_MGMT_TOKEN_FILE or
+        AUTH0_MGMT_TOKEN) or AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET."""
         domain = environ.get(Env.AUTH0_DOMAIN)
         if domain is None:
             raise ConfigError(f"{Env.AUTH0_DOMAIN} is not set: your tenant domain or base URL")
         base_url = parse_base_url(domain, Env.AUTH0_DOMAIN)
         token = environ.get(Env.AUTH0_MGMT_TOKEN, "").strip()
+        file_source = "--token-file" if token_file else Env.AUTH0_MGMT_TOKEN_FILE
+        token_file = token_file or environ.get(Env.AUTH0_MGMT_TOKEN_FILE, "").strip() or None
+        if token_file is not None:
+            if token:
+                raise ConfigError(
+                    f"give the Management API token once: {file_source} or "
+                    f"{Env.AUTH0_MGMT_TOKEN}, not both"
+                )
+            return cls(base_url=base_url, token=read_token_file(token_file, file_source))
         if token:
             return cls(base_url=base_url, token=token)
         client_id = environ.get(Env.AUTH0_CLIENT_ID, "").strip()
@@ -109,8 +126,9 @@ class ManagementCredentials:
         ]
         if missing:
             raise ConfigError(
-                f"set {Env.AUTH0_MGMT_TOKEN}, or {Env.AUTH0_CLIENT_ID} and "
-                f"{Env.AUTH0_CLIENT_SECRET} (missing: {', '.join(missing)})"
+                f"set {Env.AUTH0_MGMT_TOKEN} (or {Env.AUTH0_MGMT_TOKEN_FILE}, --token-file), or "
+                f"{Env.AUTH0_CLIENT_ID} and {Env.AUTH0_CLIENT_SECRET} "
+                f"(missing: {', '.join(missing)})"
             )
         return cls(base_url=base_url, client_id=client_id, client_secret=client_secret)
 
@@ -127,6 +145,23 @@ class ManagementCredentials:
             client_id=str(secret["client_id"]),
             client_secret=str(secret["client_secret"]),
         )
+
+
+def read_token_file(path: str, source: str) -> str:
+    """The token in `path` (surrounding whitespace stripped); a warning if others may read it."""
+    file = Path(path).expanduser()
+    try:
+        token = file.read_text(encoding="utf-8").strip()
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{source} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source} {path}: cannot read it ({exc.__class__.__name__})") from None
+    if not token:
+        raise ConfigError(f"{source} {path} is empty: it must hold the Management API token")
+    if mode & 0o077:
+        print(f"warning: {path} can be read by other users; `chmod 600 {path}`", file=sys.stderr)
+    return token
 
 
 @dataclass
@@ -165,6 +200,92 @@ class TokenCache:
 
 
 TOKEN_CACHE = TokenCache()
+
+TOKEN_CACHE_FILE = "management-tokens.json"  # noqa: S105 - a file name
+
+
+def default_token_cache_path(environ: Mapping[str, str]) -> Path:
+    """`$XDG_CACHE_HOME/auth0-sync/management-tokens.json` (default `~/.cache`)."""
+    base = environ.get(Env.XDG_CACHE_HOME) or str(Path.home() / ".cache")
+    return Path(base) / SERVICE_NAME / TOKEN_CACHE_FILE
+
+
+class FileTokenCache(TokenCache):
+    """A TokenCache kept in a file only this user can read (0600, in a 0700 folder).
+
+    The CLI is one process per command; Auth0 meters the machine-to-machine tokens it
+    issues, so one token serves every run until it expires. Expiry is wall-clock time
+    (`time.time`, the client's clock). A file that others could read, or that another user
+    owns, is never trusted: it is ignored and replaced on the next write. The cache is a
+    convenience: any error reading or writing it only costs a fresh token.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def get(self, key: tuple[str, str, str], now: float) -> str | None:
+        cached = super().get(key, now)
+        if cached is not None:
+            return cached
+        entry = self._load().get(_file_key(key))
+        if not isinstance(entry, dict):
+            return None
+        value, expires_at = entry.get("token"), entry.get("expires_at")
+        if not isinstance(value, str) or not isinstance(expires_at, int | float):
+            return None
+        if expires_at <= now:
+            return None
+        super().put(key, value, float(expires_at))
+        return value
+
+    def put(self, key: tuple[str, str, str], value: str, expires_at: float) -> None:
+        super().put(key, value, expires_at)
+        self._update(lambda entries: entries.update({_file_key(key): _entry(value, expires_at)}))
+
+    def drop(self, key: tuple[str, str, str]) -> None:
+        super().drop(key)
+        self._update(lambda entries: entries.pop(_file_key(key), None))
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            info = self.path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o077:
+                return {}
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _update(self, change: Callable[[dict[str, Any]], object]) -> None:
+        entries = self._load()
+        change(entries)
+        now = time.time()
+        entries = {
+            k: v
+            for k, v in entries.items()
+            if isinstance(v, dict) and isinstance(v.get("expires_at"), int | float)
+            if v["expires_at"] > now
+        }
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # O_EXCL + 0600: the token is never, even briefly, in a file others can open.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(entries, out)
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+
+def _file_key(key: tuple[str, str, str]) -> str:
+    return " ".join(key)
+
+
+def _entry(value: str, expires_at: float) -> dict[str, Any]:
+    return {"token": value, "expires_at": expires_at}
 
 
 def redact(document: Any, secrets: Iterable[str] = ()) -> Any:
@@ -229,7 +350,8 @@ class ManagementClient:
         *,
         session: requests.Session | None = None,
         token_cache: TokenCache | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        # Wall-clock: a cached token's expiry is also read by later processes (FileTokenCache).
+        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 5,
         max_backoff: float = 10.0,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auth0_sync.errors import ConfigError
-from auth0_sync.names import Env
+from auth0_sync.names import PARTNER_SOURCE_PREFIX, Env
 
 
 class HealthCheckSettings(BaseModel):
@@ -17,6 +17,10 @@ class HealthCheckSettings(BaseModel):
 
     mgmt_secret_arn: str = Field(validation_alias=Env.AUTH0_MGMT_SECRET_ARN, min_length=1)
     stream_id: str = Field(validation_alias=Env.AUTH0_STREAM_ID, pattern=r"^est_[A-Za-z0-9]+$")
+    # The source the stack's bus is associated with: its state says whether events arrive.
+    event_source_name: str = Field(
+        validation_alias=Env.AUTH0_EVENT_SOURCE_NAME, pattern=rf"^{PARTNER_SOURCE_PREFIX}/.+"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HealthCheckSettings:
