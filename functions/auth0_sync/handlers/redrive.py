@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,7 +14,6 @@ from auth0_sync.redrive import RedriveReport, scheduled_redrive
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
 
 
 def publish(report: RedriveReport) -> None:
@@ -29,7 +28,6 @@ def publish(report: RedriveReport) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = scheduled_redrive(os.environ, lambda: context.get_remaining_time_in_millis() / 1000)

@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer, single_metric
+from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 SECRET_MAX_AGE_SECONDS = 300
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
 
 
 @cache
@@ -85,7 +84,6 @@ def publish(health: StreamHealth) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 def handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     config = settings()
     secret = parameters.get_secret(
