@@ -35,7 +35,7 @@ from auth0_sync.names import (
     RedriveMetric,
 )
 from auth0_sync.routing import Route
-from infra.bundling import ARCHITECTURE, RUNTIME
+from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime
 from infra.dead_letter import DeadLetterQueue
 from infra.secret import CrmTokenSecret
 
@@ -128,6 +128,7 @@ class Redrive(Construct):
             # A failed run is not worth retrying: the next one starts in a few minutes.
             retry_attempts=0,
         )
+        acknowledge_runtime(self.function)
         # EventBridge Scheduler with a role of its own that may invoke this function and
         # nothing else (the L2 target would also grant every qualified version, `:*`).
         self.schedule_role = iam.Role(

@@ -47,6 +47,7 @@ ASSET_BUDGET_MB = 40
 # The interpreter this test (and CI) runs: the one the asset is imported and run under below.
 THIS_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 STREAM_HEALTH_HANDLER = "auth0_sync.handlers.stream_health.handler"
+REDRIVE_HANDLER = "auth0_sync.handlers.redrive.handler"
 STREAM_HEALTH = {
     "auth0MgmtSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mgmt-AbCdEf",
     "auth0StreamId": "est_7W8uNfgHNxDzCgXVrt7JfH",
@@ -143,6 +144,7 @@ def test_every_function_runs_the_python_this_test_runs_under(
     assert {f["Handler"] for f in functions} == {
         *(r.handler for r in ROUTES),
         STREAM_HEALTH_HANDLER,
+        REDRIVE_HANDLER,
     }
     assert {f["Runtime"] for f in functions} == {f"python{THIS_PYTHON}"}
     assert {f["Architectures"][0] for f in functions} == {"arm64"}
@@ -278,7 +280,9 @@ def test_each_handler_imports_from_the_asset_in_a_clean_interpreter(
         name: value if isinstance(value, str) else f"placeholder-{name.lower()}"
         for name, value in function["Environment"]["Variables"].items()
     }
-    modules = [route.module for route in ROUTES] + [STREAM_HEALTH_HANDLER.rsplit(".", 1)[0]]
+    modules = [route.module for route in ROUTES] + [
+        h.rsplit(".", 1)[0] for h in (STREAM_HEALTH_HANDLER, REDRIVE_HANDLER)
+    ]
     script = _prelude(host_asset, lambda_runtime) + (
         f"for name in {modules!r}:\n"
         "    module = importlib.import_module(name)\n"

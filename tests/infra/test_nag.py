@@ -105,6 +105,7 @@ def test_only_the_reviewed_acknowledgements_exist_each_with_a_specific_reason() 
         ("Redrive/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
         ("Redrive/Function", "Serverless::Serverless-LambdaDLQ"),
         ("Redrive/Function", "Serverless::Serverless-LambdaAsyncFailureDestination"),
+        *(("Redrive/Function", rule) for rule in LATEST_RUNTIME_RULES),
     }
     for (path, rule), reason in acknowledgements.items():
         assert len(reason) >= 80, (path, rule, reason)
