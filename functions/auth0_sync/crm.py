@@ -35,6 +35,10 @@ Contact = dict[str, Any]
 RemainingMillis = Callable[[], int]
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# After this many outage failures in a row the circuit opens for the cool-down: shorter
+# than Lambda's first retry (a minute), so a retried event probes the CRM again.
+CIRCUIT_THRESHOLD = 5
+CIRCUIT_COOL_DOWN_SECONDS = 30.0
 
 
 class Crm(Protocol):
@@ -60,12 +64,15 @@ class CircuitBreaker:
     consecutive outage failures, calls fail fast for `cool_down` seconds; then one probe
     is let through, and its answer closes the circuit or opens it again."""
 
-    def __init__(self, threshold: int = 5, cool_down: float = 30.0) -> None:
+    def __init__(
+        self, threshold: int = CIRCUIT_THRESHOLD, cool_down: float = CIRCUIT_COOL_DOWN_SECONDS
+    ) -> None:
         self.threshold = threshold
         self.cool_down = cool_down
         self._failures = 0
         self._open_until = 0.0
         self._probing = False
+        self._last_reason = "crm_circuit_open"
         self._lock = threading.Lock()
         self.opened = 0  # how many times it opened (for tests and benchmarks)
 
@@ -76,10 +83,12 @@ class CircuitBreaker:
             now = time.monotonic()
             if now < self._open_until or self._probing:
                 left = max(0.0, self._open_until - now)
+                # The reason stays the CRM's own (crm_503, crm_timeout...): it says what is
+                # wrong; the message says why no call was made.
                 raise TransientError(
-                    f"crm: circuit open after {self._failures} failures in a row "
-                    f"(next probe in {left:.0f}s)",
-                    "crm_circuit_open",
+                    f"crm: circuit open after {self._failures} failures in a row, the last "
+                    f"{self._last_reason} (next probe in {left:.0f}s)",
+                    self._last_reason,
                 )
             self._probing = True  # half-open: this call is the probe
 
@@ -88,13 +97,14 @@ class CircuitBreaker:
         with self._lock:
             self._probing = False
 
-    def record(self, outage: bool) -> None:
+    def record(self, outage: bool, reason: str = "crm_circuit_open") -> None:
         with self._lock:
             self._probing = False
             if not outage:
                 self._failures = 0
                 return
             self._failures += 1
+            self._last_reason = reason
             if self._failures >= self.threshold:
                 if self._open_until <= time.monotonic():
                     self.opened += 1
@@ -215,9 +225,9 @@ class RestCrmClient:
                     timeout=self._request_timeout(),
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                self.breaker.record(outage=True)
                 problem, retry_after = f"{type(exc).__name__}", None
                 reason = "crm_timeout" if isinstance(exc, requests.Timeout) else "crm_unreachable"
+                self.breaker.record(outage=True, reason=reason)
             except requests.exceptions.InvalidJSONError as exc:
                 self.breaker.abandon()
                 raise InvalidEvent(f"{what}: the mapped values are not valid JSON") from exc
@@ -230,7 +240,7 @@ class RestCrmClient:
             else:
                 status = response.status_code
                 # A 429 is backpressure, not an outage: it never opens the circuit.
-                self.breaker.record(outage=status >= 500 or status == 408)
+                self.breaker.record(outage=status >= 500 or status == 408, reason=f"crm_{status}")
                 if status < 400 or (status == 404 and missing_ok):
                     return response
                 if status not in TRANSIENT_STATUSES:

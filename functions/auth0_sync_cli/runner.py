@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from auth0_sync.crm import CIRCUIT_COOL_DOWN_SECONDS, CircuitBreaker
 from auth0_sync.dead_letter import lambda_on_failure_record
 from auth0_sync.errors import TransientError
 from auth0_sync.events import identity_of
@@ -95,6 +96,11 @@ class LocalRunner:
             time_scale = backoff_seconds / LAMBDA_RETRY_DELAYS_SECONDS[0]
         self.delays = [d * time_scale for d in LAMBDA_RETRY_DELAYS_SECONDS][:retry_attempts]
         self.timeout_seconds = timeout_seconds
+        # The CRM's circuit breaker cools down on the same clock: in AWS a retry a minute
+        # later finds the circuit ready for a probe, and so does the scaled retry here.
+        breaker = getattr(service.core.crm, "breaker", None)
+        if isinstance(breaker, CircuitBreaker):
+            breaker.cool_down = CIRCUIT_COOL_DOWN_SECONDS * time_scale
 
     def invoke(self, raw: object) -> Outcome:
         """One synchronous invocation: the outcome, or `TransientError` (used by replay)."""
