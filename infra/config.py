@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import (
     CONTEXT_CREATE_EVENT_BUS,
     CONTEXT_EVENT_SOURCE_NAME,
@@ -167,6 +168,7 @@ class StackConfig(BaseModel):
         default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
+    absent_fields: AbsentPolicy = Field(default=AbsentPolicy.KEEP, alias="absentFields")
     # Per function: the CRM sees at most 3 x this many concurrent calls. None: no
     # reservation, the account's unreserved pool bounds the functions (see the README).
     reserved_concurrency: Annotated[int | None, BeforeValidator(_reserved_concurrency)] = Field(

@@ -75,6 +75,7 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.CONTACT_ID_PATH,
             Env.MISSING_CONTACT_POLICY,
             Env.DELETE_POLICY,
+            Env.ABSENT_FIELDS,
             Env.STATE_TABLE,
             Env.IDEMPOTENCY_TABLE,
             Env.DLQ_URL,
@@ -120,6 +121,7 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
         contactIdPath="app_metadata.crm.id",
         missingContactPolicy="skip",
         deletePolicy="anonymize",
+        absentFields="clear",
     )
     _, function = function_for(template, ROUTES[0])
 
@@ -130,6 +132,7 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
     assert settings.contact_id_path == "app_metadata.crm.id"
     assert settings.missing_contact_policy == "skip"
     assert settings.delete_policy == "anonymize"
+    assert settings.absent_fields == "clear"
 
 
 def test_json_logs_to_an_explicit_log_group_with_retention_and_active_tracing(
