@@ -192,7 +192,6 @@ class Peers:
             crm_base_url=self.crm_url,
             crm_api_token=LOCAL_CRM_TOKEN,
             state_table=self.resources.state_table,
-            idempotency_table=self.resources.idempotency_table,
             dlq_url=self.resources.dlq_url,
         )
 

@@ -56,7 +56,6 @@ class SyncFunctions(Construct):
             Env.DELETE_POLICY: config.delete_policy,
             Env.ABSENT_FIELDS: config.absent_fields,
             Env.STATE_TABLE: tables.state_table.table_name,
-            Env.IDEMPOTENCY_TABLE: tables.idempotency_table.table_name,
             Env.DLQ_URL: dead_letter.queue.queue_url,
             Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
             Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

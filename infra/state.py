@@ -1,4 +1,4 @@
-"""DynamoDB tables: per-user sync state and Powertools idempotency records."""
+"""The DynamoDB table of per-user sync state (it also de-duplicates: no idempotency table)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from auth0_sync.names import IDEMPOTENCY_TABLE_PK, IDEMPOTENCY_TTL_ATTRIBUTE, STATE_TABLE_PK
+from auth0_sync.names import STATE_TABLE_PK
 
-# What the sync does with each table, and nothing more (no Scan, Query or Batch*).
+# What the sync does with the table, and nothing more (no Scan, Query or Batch*).
 STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-IDEMPOTENCY_TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-)
 
 
 def _table(
@@ -24,7 +18,6 @@ def _table(
     construct_id: str,
     partition_key: str,
     removal_policy: RemovalPolicy,
-    ttl_attribute: str | None = None,
 ) -> dynamodb.Table:
     return dynamodb.Table(
         scope,
@@ -35,13 +28,15 @@ def _table(
             point_in_time_recovery_enabled=True
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        time_to_live_attribute=ttl_attribute,
         removal_policy=removal_policy,
     )
 
 
 class SyncStateTables(Construct):
-    """The state table (what was applied per user, tombstones) and the idempotency table.
+    """The state table: what was applied per user, tombstones, contact claims.
+
+    Its items de-duplicate the events too (the last event id and order key of each user),
+    so no table exists only for that (Powertools Idempotency is not used).
 
     The state table is retained when the stack is deleted; `imported_state_table_name`
     (context `stateTableName`) reuses such a table instead of creating an empty one.
@@ -60,16 +55,7 @@ class SyncStateTables(Construct):
             )
         else:
             self.state_table = _table(self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN)
-        # Records expire after a day (TTL); nothing of value is lost with the stack.
-        self.idempotency_table = _table(
-            self,
-            "Idempotency",
-            IDEMPOTENCY_TABLE_PK,
-            RemovalPolicy.DESTROY,
-            ttl_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
-        )
 
     def grant_sync(self, grantee: iam.IGrantable) -> None:
-        """The item-level actions a sync handler uses, on the two table ARNs only."""
+        """The item-level actions a sync handler uses, on the table's ARN only."""
         self.state_table.grant(grantee, *STATE_TABLE_ACTIONS)
-        self.idempotency_table.grant(grantee, *IDEMPOTENCY_TABLE_ACTIONS)

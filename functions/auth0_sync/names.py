@@ -43,7 +43,6 @@ class Env(StrEnum):
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
     CRM_RETRY_BUDGET_SECONDS = "CRM_RETRY_BUDGET_SECONDS"
     STATE_TABLE = "SYNC_STATE_TABLE"
-    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
     DLQ_URL = "DLQ_URL"
     # Powertools' own variables, set by the stack.
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -68,7 +67,6 @@ class Env(StrEnum):
 # Resource names used by local mode (`auth0-sync local-aws`) and as defaults by the settings.
 # In AWS the stack lets CloudFormation name them and passes the names in the environment.
 DEFAULT_STATE_TABLE = "auth0-sync-state"
-DEFAULT_IDEMPOTENCY_TABLE = "auth0-sync-idempotency"
 DEFAULT_DLQ_NAME = "auth0-sync-dlq"
 DEFAULT_CRM_SECRET_NAME = "auth0-sync/crm-api-token"
 LOCAL_REGION = "us-east-1"
@@ -77,9 +75,6 @@ LOCAL_CRM_PORT = 8080
 
 # Table keys.
 STATE_TABLE_PK = "user_id"
-IDEMPOTENCY_TABLE_PK = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
-IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 
 # DLQ message attributes written by the handlers for their own permanent failures.
 DLQ_ATTR_ERROR_CLASS = "error_class"

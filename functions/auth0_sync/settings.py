@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
-from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, Env
+from auth0_sync.names import DEFAULT_STATE_TABLE, Env
 
 # CRM fields a mapping may write: the contract's ContactFields less the ones the sync owns
 # (status, auth0_user_id, source_updated_at).
@@ -70,9 +70,6 @@ class Settings(BaseModel):
         default=DeletePolicy.DEACTIVATE, validation_alias=Env.DELETE_POLICY
     )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
-    idempotency_table: str = Field(
-        default=DEFAULT_IDEMPOTENCY_TABLE, validation_alias=Env.IDEMPOTENCY_TABLE
-    )
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
 
     @field_validator("crm_base_url")

@@ -317,8 +317,8 @@ def run_demo(
             f"CRM {crm.base_url} (the contacts contract, with fault injection"
             + ("; unique emails" if unique_emails else "")
             + ")",
-            f"AWS {aws.endpoint_url} (moto): tables {resources.state_table}, "
-            f"{resources.idempotency_table}; DLQ; the CRM token in Secrets Manager",
+            f"AWS {aws.endpoint_url} (moto): table {resources.state_table}; DLQ; "
+            "the CRM token in Secrets Manager",
         )
 
         sample = generate(users, seed=seed, cases=cases)

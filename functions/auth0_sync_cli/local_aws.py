@@ -21,10 +21,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from auth0_sync.names import (
     DEFAULT_CRM_SECRET_NAME,
     DEFAULT_DLQ_NAME,
-    DEFAULT_IDEMPOTENCY_TABLE,
     DEFAULT_STATE_TABLE,
-    IDEMPOTENCY_TABLE_PK,
-    IDEMPOTENCY_TTL_ATTRIBUTE,
     LOCAL_AWS_PORT,
     LOCAL_CRM_TOKEN,
     LOCAL_REGION,
@@ -45,7 +42,6 @@ MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "te
 class LocalResources:
     endpoint_url: str
     state_table: str
-    idempotency_table: str
     dlq_url: str
     secret_arn: str
 
@@ -57,7 +53,6 @@ class LocalResources:
             "AWS_SECRET_ACCESS_KEY": MOTO_CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": LOCAL_REGION,
             Env.STATE_TABLE: self.state_table,
-            Env.IDEMPOTENCY_TABLE: self.idempotency_table,
             Env.DLQ_URL: self.dlq_url,
             Env.CRM_TOKEN_SECRET_ARN: self.secret_arn,
         }
@@ -72,22 +67,13 @@ def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN)
     )
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
     existing = set(dynamodb.list_tables()["TableNames"])
-    for table, key in (
-        (DEFAULT_STATE_TABLE, STATE_TABLE_PK),
-        (DEFAULT_IDEMPOTENCY_TABLE, IDEMPOTENCY_TABLE_PK),
-    ):
-        if table in existing:
-            continue
+    if DEFAULT_STATE_TABLE not in existing:
         dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            TableName=DEFAULT_STATE_TABLE,
+            KeySchema=[{"AttributeName": STATE_TABLE_PK, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": STATE_TABLE_PK, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    dynamodb.update_time_to_live(
-        TableName=DEFAULT_IDEMPOTENCY_TABLE,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
-    )
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     dlq_url = sqs.create_queue(
         QueueName=DEFAULT_DLQ_NAME,
@@ -107,7 +93,6 @@ def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN)
     return LocalResources(
         endpoint_url=endpoint_url or "",
         state_table=DEFAULT_STATE_TABLE,
-        idempotency_table=DEFAULT_IDEMPOTENCY_TABLE,
         dlq_url=dlq_url,
         secret_arn=secret_arn,
     )

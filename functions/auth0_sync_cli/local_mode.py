@@ -53,7 +53,7 @@ def build_local_sync(
         service = build_service(settings, dead_letters=dead_letters, on_outcome=on_outcome)
     else:
         dead_letters = MemoryDeadLetterQueue()
-        # Without DynamoDB there is no idempotency table; the state's last event id and
+        # In memory as in DynamoDB, the state's last event id and
         # change time still make duplicates and stale events skip.
         service = build_service(
             settings,
@@ -104,10 +104,7 @@ def _check_aws_resources(
 ) -> None:
     dynamodb = boto3.client("dynamodb")
     where = os.environ.get(AWS_ENDPOINT_ENV) or f"region {dynamodb.meta.region_name}"
-    for table, variable in (
-        (settings.state_table, Env.STATE_TABLE),
-        (settings.idempotency_table, Env.IDEMPOTENCY_TABLE),
-    ):
+    for table, variable in ((settings.state_table, Env.STATE_TABLE),):
         try:
             dynamodb.describe_table(TableName=table)
         except dynamodb.exceptions.ResourceNotFoundException as exc:

@@ -7,12 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from auth0_sync.names import (
-    IDEMPOTENCY_TABLE_PK,
-    IDEMPOTENCY_TTL_ATTRIBUTE,
-    STATE_TABLE_PK,
-    Env,
-)
+from auth0_sync.names import STATE_TABLE_PK, Env
 from auth0_sync.routing import ROUTES
 from infra.dead_letter import DLQ_RETENTION_DAYS
 from infra.state import STATE_TABLE_ACTIONS
@@ -39,25 +34,18 @@ def _table(template: Template, partition_key: str) -> dict[str, Any]:
     return table
 
 
-@pytest.mark.parametrize("partition_key", [STATE_TABLE_PK, IDEMPOTENCY_TABLE_PK])
-def test_tables_are_on_demand_encrypted_with_point_in_time_recovery(
-    template: Template, partition_key: str
+def test_the_one_table_is_on_demand_encrypted_with_point_in_time_recovery(
+    template: Template,
 ) -> None:
+    # The state item de-duplicates events: there is no idempotency table beside it.
+    assert len(resources(template, "AWS::DynamoDB::Table")) == 1
+    partition_key = STATE_TABLE_PK
     props = _table(template, partition_key)["Properties"]
 
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["AttributeDefinitions"] == [{"AttributeName": partition_key, "AttributeType": "S"}]
-
-
-def test_idempotency_records_expire_by_ttl(template: Template) -> None:
-    props = _table(template, IDEMPOTENCY_TABLE_PK)["Properties"]
-
-    assert props["TimeToLiveSpecification"] == {
-        "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE,
-        "Enabled": True,
-    }
 
 
 def test_the_state_table_outlives_the_stack(template: Template) -> None:
@@ -95,9 +83,8 @@ RETAINED_TABLE = "Auth0Sync-StateState2D1D6C8B-1A2B3C4D5E6F"
 def test_a_retained_state_table_is_imported_by_name_not_created(synth: Synth) -> None:
     template = synth(stateTableName=RETAINED_TABLE)
 
-    # Only the idempotency table is created.
-    (table,) = resources(template, "AWS::DynamoDB::Table").values()
-    assert table["Properties"]["KeySchema"][0]["AttributeName"] == IDEMPOTENCY_TABLE_PK
+    # No table is created.
+    assert resources(template, "AWS::DynamoDB::Table") == {}
     assert template.to_json()["Outputs"]["SyncStateTableName"]["Value"] == RETAINED_TABLE
     for route in ROUTES:
         _, function = function_for(template, route)

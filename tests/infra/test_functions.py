@@ -77,7 +77,6 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.DELETE_POLICY,
             Env.ABSENT_FIELDS,
             Env.STATE_TABLE,
-            Env.IDEMPOTENCY_TABLE,
             Env.DLQ_URL,
             *POWERTOOLS_ENV,
         }
@@ -101,15 +100,12 @@ def test_the_environment_validates_with_the_handlers_settings_model(template: Te
 def test_environment_values_come_from_resource_attributes(template: Template) -> None:
     queue_id, _ = only(template, "AWS::SQS::Queue")
     secret_id, _ = only(template, "AWS::SecretsManager::Secret")
-    tables = resources(template, "AWS::DynamoDB::Table")
-    (state_id,) = [t for t, r in tables.items() if "TimeToLiveSpecification" not in r["Properties"]]
-    (idem_id,) = [t for t, r in tables.items() if "TimeToLiveSpecification" in r["Properties"]]
+    state_id, _ = only(template, "AWS::DynamoDB::Table")  # the one table: no idempotency table
     for route in ROUTES:
         _, function = function_for(template, route)
         environment = function["Properties"]["Environment"]["Variables"]
 
         assert logical_id(environment[Env.STATE_TABLE]) == state_id
-        assert logical_id(environment[Env.IDEMPOTENCY_TABLE]) == idem_id
         assert logical_id(environment[Env.DLQ_URL]) == queue_id
         assert logical_id(environment[Env.CRM_TOKEN_SECRET_ARN]) == secret_id
 

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from auth0_sync.routing import ROUTES
-from infra.state import IDEMPOTENCY_TABLE_ACTIONS, STATE_TABLE_ACTIONS
+from infra.state import STATE_TABLE_ACTIONS
 from tests.infra.cfn import as_list, function_for, logical_id, only, resources, role_statements
 from tests.infra.conftest import Synth
 
@@ -36,12 +36,8 @@ def _grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 def _ids(template: Template) -> dict[str, str]:
-    tables = resources(template, "AWS::DynamoDB::Table")
-    (state,) = [t for t, r in tables.items() if "TimeToLiveSpecification" not in r["Properties"]]
-    (idempotency,) = [t for t, r in tables.items() if "TimeToLiveSpecification" in r["Properties"]]
     return {
-        "state": state,
-        "idempotency": idempotency,
+        "state": only(template, "AWS::DynamoDB::Table")[0],
         "queue": only(template, "AWS::SQS::Queue")[0],
     }
 
@@ -61,7 +57,6 @@ def test_each_handler_role_gets_exactly_its_grants(template: Template) -> None:
             "*": XRAY_ACTIONS,
             log_group_id: {"logs:CreateLogStream", "logs:PutLogEvents"},
             ids["state"]: set(STATE_TABLE_ACTIONS),
-            ids["idempotency"]: set(IDEMPOTENCY_TABLE_ACTIONS),
             ids["queue"]: {"sqs:SendMessage"},
             secret_id: {"secretsmanager:GetSecretValue"},
         }
@@ -72,12 +67,6 @@ def test_table_grants_are_item_level_only(template: Template) -> None:
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-    }
-    assert set(IDEMPOTENCY_TABLE_ACTIONS) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
     }
 
 

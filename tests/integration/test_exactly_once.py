@@ -40,7 +40,6 @@ def make_runner(aws: LocalResources, crm: CrmServer, tally: Tally | None = None)
         crm_base_url=crm.base_url,
         crm_api_token=crm.token,
         state_table=aws.state_table,
-        idempotency_table=aws.idempotency_table,
         dlq_url=aws.dlq_url,
     )
     service = build_service(settings, on_outcome=tally.add if tally else None)

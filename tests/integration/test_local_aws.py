@@ -15,8 +15,6 @@ import pytest
 
 from auth0_sync.names import (
     DEFAULT_CRM_SECRET_NAME,
-    IDEMPOTENCY_TABLE_PK,
-    IDEMPOTENCY_TTL_ATTRIBUTE,
     STATE_TABLE_PK,
     Env,
 )
@@ -64,12 +62,8 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
         state = dynamodb.describe_table(TableName=exports[Env.STATE_TABLE])["Table"]
         assert state["KeySchema"] == [{"AttributeName": STATE_TABLE_PK, "KeyType": "HASH"}]
         assert state["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-        idem = exports[Env.IDEMPOTENCY_TABLE]
-        assert dynamodb.describe_table(TableName=idem)["Table"]["KeySchema"][0][
-            "AttributeName"
-        ] == (IDEMPOTENCY_TABLE_PK)
-        ttl = dynamodb.describe_time_to_live(TableName=idem)["TimeToLiveDescription"]
-        assert ttl["AttributeName"] == IDEMPOTENCY_TTL_ATTRIBUTE
+        # The state de-duplicates: the stack's one table, and no other.
+        assert dynamodb.list_tables()["TableNames"] == [exports[Env.STATE_TABLE]]
         sqs = session.client("sqs", endpoint_url=endpoint)
         attributes = sqs.get_queue_attributes(QueueUrl=exports[Env.DLQ_URL], AttributeNames=["All"])
         assert attributes["Attributes"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)

@@ -1,4 +1,4 @@
-"""`dlq list` and `replay` against moto's DLQ, state and idempotency tables and the reference
+"""`dlq list` and `replay` against moto's DLQ and state table and the reference
 CRM. Messages are written in the three shapes AWS and the handlers write (Lambda's and
 EventBridge's from the documented records in tests/events/dlq); each test reads the effect
 back from the CRM, the queue or the tables."""
@@ -325,7 +325,6 @@ def test_dry_run_shows_the_crm_change_and_writes_nothing(
     before = (
         listed(sync_env),
         table_items(sync_env.state_table),
-        table_items(sync_env.idempotency_table),
     )
     crm.reset_stats()
 
@@ -362,14 +361,13 @@ def test_dry_run_shows_the_crm_change_and_writes_nothing(
     ]
     failing = by_id["evt_created0008m000"]
     assert (failing.status, failing.reason) == ("failed", "invalid_event")
-    # Nothing written anywhere: GETs only, the queue, the state and idempotency tables as before.
+    # Nothing written anywhere: GETs only, the queue and the state table as before.
     # GET the contact to patch; GET by email (a POST of a taken email would link instead).
     assert crm.stats()["by_method"] == {"GET": 2, "POST": 0, "PATCH": 0}
     assert crm.contacts() == [existing]
     after = (
         listed(sync_env),
         table_items(sync_env.state_table),
-        table_items(sync_env.idempotency_table),
     )
     assert after == before
 

@@ -29,7 +29,6 @@ def settings_for(aws: LocalResources, crm: CrmServer) -> Settings:
         crm_base_url=crm.base_url,
         crm_api_token=crm.token,
         state_table=aws.state_table,
-        idempotency_table=aws.idempotency_table,
         dlq_url=aws.dlq_url,
     )
 

@@ -107,8 +107,8 @@ class Planner:
             timeout_seconds=settings.crm_timeout_seconds,
         )
         store = ReadOnlyState(state or DynamoSyncStateStore(settings.state_table))
-        # No idempotency table: it is written on every call. The state still turns an event
-        # already applied into a skip (duplicate, stale or deleted) with no CRM change.
+        # The state, read only, turns an event already applied into a skip (duplicate,
+        # stale or deleted) with no CRM change.
         self.service = SyncService(SyncCore(settings, self.crm, store), KeptFailures())
         self.timeout = timeout
 
