@@ -10,24 +10,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auth0_sync.destinations import destination
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
-from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, Env
+from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, CrmType, Env
 
-# CRM fields a mapping may write: the contract's ContactFields less the ones the sync owns
-# (status, auth0_user_id, source_updated_at).
-MAPPABLE_CRM_FIELDS = frozenset({"email", "name", "given_name", "family_name", "phone"})
+_REST = destination(CrmType.REST)
+# CRM fields a mapping may write to the generic REST contract: its ContactFields less the
+# ones the sync owns (status, auth0_user_id, source_updated_at). Each destination has its
+# own (`auth0_sync.destinations.DESTINATIONS`).
+MAPPABLE_CRM_FIELDS = _REST.fields
 
 # CRM fields a contact cannot be without: never cleared (the contract requires an email).
-REQUIRED_CRM_FIELDS = frozenset({"email"})
+REQUIRED_CRM_FIELDS = _REST.required
 
-DEFAULT_FIELD_MAPPING: dict[str, str] = {
-    "email": "email",
-    "name": "name",
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "phone_number": "phone",
-}
+DEFAULT_FIELD_MAPPING: dict[str, str] = dict(_REST.default_mapping)
 
 
 class MissingContactPolicy(StrEnum):
@@ -45,6 +42,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
+    crm_type: CrmType = Field(default=CrmType.REST, validation_alias=Env.CRM_TYPE)
     crm_base_url: str = Field(validation_alias=Env.CRM_BASE_URL, min_length=1)
     crm_api_token: str | None = Field(default=None, validation_alias=Env.CRM_API_TOKEN, repr=False)
     crm_token_secret_arn: str | None = Field(
@@ -75,6 +73,31 @@ class Settings(BaseModel):
     )
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _destination_defaults(cls, values: Any) -> Any:
+        """The destination's default base URL and mapping, when none is given."""
+        if not isinstance(values, dict):
+            return values
+        raw = values.get(Env.CRM_TYPE, values.get("crm_type", CrmType.REST))
+        try:
+            spec = destination(str(raw))
+        except ValueError:
+            return values  # the field validator names the bad CRM_TYPE
+        values = dict(values)
+        if spec.default_base_url and not (
+            values.get(Env.CRM_BASE_URL) or values.get("crm_base_url")
+        ):
+            values[Env.CRM_BASE_URL] = spec.default_base_url
+        if Env.FIELD_MAPPING not in values and "field_mapping" not in values:
+            values[Env.FIELD_MAPPING] = dict(spec.default_mapping)
+        return values
+
+    @property
+    def required_crm_fields(self) -> frozenset[str]:
+        """Generic fields the destination cannot be without: the core never clears them."""
+        return destination(self.crm_type).required
+
     @field_validator("crm_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -102,6 +125,17 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("is empty: map at least one Auth0 attribute")
         return value
+
+    @model_validator(mode="after")
+    def _mapping_fits_the_destination(self) -> Settings:
+        allowed = destination(self.crm_type).fields
+        unknown = sorted(set(self.field_mapping.values()) - allowed)
+        if unknown:
+            raise ValueError(
+                f"{Env.FIELD_MAPPING} maps to field(s) {unknown} that {self.crm_type} cannot "
+                f"hold; allowed with {Env.CRM_TYPE}={self.crm_type}: {sorted(allowed)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _need_a_token(self) -> Settings:

@@ -28,7 +28,16 @@ from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger
 
-from auth0_sync.crm import Contact, Crm
+from auth0_sync.destinations import (
+    ACTIVE,
+    DEACTIVATED,
+    EMAIL_FIELD,
+    OWNER_FIELD,
+    STAMP_FIELD,
+    STATUS_FIELD,
+    Contact,
+    Crm,
+)
 from auth0_sync.errors import (
     AmbiguousMatch,
     ContactExists,
@@ -42,7 +51,7 @@ from auth0_sync.errors import (
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
-from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
+from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import SyncState, Unchanged, order_key_text
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -52,12 +61,8 @@ Status = Literal["applied", "skipped", "dead_lettered"]
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
 
-# Fields of the contract the sync itself owns (never mapped).
-OWNER_FIELD = "auth0_user_id"
-STATUS_FIELD = "status"
-STAMP_FIELD = "source_updated_at"
-EMAIL_FIELD = "email"
-ACTIVE, DEACTIVATED = "active", "deactivated"
+# The generic contract's fields the sync owns (OWNER_FIELD, STATUS_FIELD, STAMP_FIELD) and
+# EMAIL_FIELD live in `auth0_sync.destinations`: each adapter translates them for its vendor.
 
 
 class Applied(StrEnum):
@@ -328,7 +333,7 @@ class SyncCore:
         clears = {
             name: None
             for name, said in current.stated.items()
-            if said < key and name not in REQUIRED_CRM_FIELDS
+            if said < key and name not in self.settings.required_crm_fields
         }
         state = replace(
             current, life_start=key, stated={**current.stated, **dict.fromkeys(clears, key)}
@@ -536,7 +541,7 @@ class SyncCore:
         body: dict[str, Any] = {
             target: None
             for target in self.settings.field_mapping.values()
-            if target not in REQUIRED_CRM_FIELDS
+            if target not in self.settings.required_crm_fields
         }
         body[EMAIL_FIELD] = f"deleted-{uuid.uuid4().hex}@anonymized.invalid"
         body[OWNER_FIELD] = ""
@@ -644,7 +649,7 @@ class SyncCore:
             data.previous_object,
             self.settings.field_mapping,
             absent=AbsentPolicy.CLEAR if fresh_start else self.settings.absent_fields,
-            required=REQUIRED_CRM_FIELDS,
+            required=self.settings.required_crm_fields,
         )
 
     def _note_links(self, profile: UserProfile, current: SyncState) -> list[str]:
