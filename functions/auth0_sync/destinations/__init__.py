@@ -117,9 +117,14 @@ def build_crm(settings: Settings, secret: Callable[[], str]) -> Crm:
             retry_budget_seconds=settings.crm_retry_budget_seconds,
         )
     if crm_type is CrmType.SALESFORCE:
-        from auth0_sync.errors import ConfigError
+        from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
 
-        raise ConfigError("CRM_TYPE=salesforce: not built yet")
+        return SalesforceCrm(
+            settings.crm_base_url,
+            client_credentials(secret),
+            timeout_seconds=settings.crm_timeout_seconds,
+            retry_budget_seconds=settings.crm_retry_budget_seconds,
+        )
     from auth0_sync.destinations.rest import RestCrmClient
 
     return RestCrmClient(

@@ -21,7 +21,7 @@ of the daily limit is not waited for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -42,7 +42,7 @@ from auth0_sync.destinations.transport import (
     retry_after,
 )
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
-from auth0_sync.privacy import redact
+from auth0_sync.privacy import redact, without_values
 
 CONTACTS = "/crm/v3/objects/contacts"
 SEARCH = CONTACTS + "/search"
@@ -270,7 +270,7 @@ class HubSpotCrm:
         status = response.status_code
         if status < 400 or (status == 404 and missing_ok) or (status == 409 and conflict_ok):
             return response
-        self._raise(what, method, response)
+        self._raise(what, method, response, ((json or {}).get("properties") or {}).values())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _learn(self, response: requests.Response) -> None:
@@ -316,7 +316,7 @@ class HubSpotCrm:
         return to_contact(record)
 
     @staticmethod
-    def _raise(what: str, method: str, response: requests.Response) -> None:
+    def _raise(what: str, method: str, response: requests.Response, sent: Iterable[Any]) -> None:
         """HubSpot's error body (`status`, `message`, `category`) -> our errors; the
         category is in the reason (`hubspot_validation_error`)."""
         try:
@@ -329,7 +329,7 @@ class HubSpotCrm:
         if category:
             message += f" {category}"
         if body.get("message"):
-            message += f": {redact(str(body['message']))}"
+            message += f": {redact(without_values(str(body['message']), sent))}"
         if response.status_code == 409 and method in ("POST", "PATCH"):
             raise ContactExists(message) if method == "POST" else EmailTaken(message)
         reason = f"hubspot_{category.lower()}" if _is_code(category) else None
