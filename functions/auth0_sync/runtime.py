@@ -8,7 +8,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.destinations import Crm, bearer_token, build_crm
+from auth0_sync.destinations import Crm, bearer_token, build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.service import DeadLetters, SyncService
 from auth0_sync.settings import Settings
@@ -70,6 +70,11 @@ def destination_secret(settings: Settings) -> Callable[[], str]:
 def token_provider(settings: Settings) -> Callable[[], str]:
     """The bearer token of a token-based destination (rest, hubspot)."""
     return bearer_token(destination_secret(settings))
+
+
+def check_destination_secret(settings: Settings) -> None:
+    """The destination's secret can be read and has its shape (TransientError if not)."""
+    check_secret(settings.crm_type, destination_secret(settings))
 
 
 def build_crm_client(settings: Settings) -> Crm:

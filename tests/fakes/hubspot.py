@@ -85,10 +85,20 @@ class FakeHubSpot(LoopbackServer):
 
     # Test helpers -------------------------------------------------------------------------
 
-    def seed(self, **properties: str) -> str:
+    def seed(self, **properties: str | None) -> str:
         """A contact as if created in HubSpot by hand; its id."""
         with self.lock:
             return self._insert({k: v for k, v in properties.items() if v is not None})
+
+    def reset(self) -> None:
+        """No contacts, no requests counted, the limits' windows empty."""
+        with self.lock:
+            self.records.clear()
+            self.requests.clear()
+            self.throttled.clear()
+            self._window.clear()
+            self._search.clear()
+            self._faults.clear()
 
     def contacts(self, archived: bool = False) -> list[dict[str, Any]]:
         with self.lock:
@@ -376,3 +386,16 @@ class FakeHubSpot(LoopbackServer):
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def hubspot_contact(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions."""
+    p = record["properties"]
+    return {
+        "email": p.get("email") or None,
+        "given_name": p.get("firstname") or None,
+        "family_name": p.get("lastname") or None,
+        "phone": p.get("phone") or None,
+        "auth0_user_id": p.get("auth0_user_id") or None,
+        "status": p.get("auth0_status") or None,
+    }

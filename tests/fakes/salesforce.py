@@ -195,6 +195,16 @@ class FakeSalesforce(LoopbackServer):
         with self.lock:
             return self._insert({k: v for k, v in fields.items() if v is not None})
 
+    def reset(self) -> None:
+        """No contacts, nothing counted; sessions stay valid."""
+        with self.lock:
+            self.records.clear()
+            self.deleted.clear()
+            self.requests.clear()
+            self.queries.clear()
+            self._faults.clear()
+            self.api_used = 0
+
     def contacts(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(r) for r in self.records.values()]
@@ -439,3 +449,16 @@ def _where(record: dict[str, Any], groups: list[list[tuple[str, str, str | None]
         return same if op == "=" else not same
 
     return any(all(one(*cond) for cond in group) for group in groups)
+
+
+def salesforce_contact(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions."""
+    last = record.get("LastName")
+    return {
+        "email": record.get("Email"),
+        "given_name": record.get("FirstName"),
+        "family_name": None if last == "(unknown)" else last,
+        "phone": record.get("Phone"),
+        "auth0_user_id": record.get("Auth0_User_Id__c") or None,
+        "status": record.get("Auth0_Status__c"),
+    }

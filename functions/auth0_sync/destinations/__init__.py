@@ -135,6 +135,17 @@ def build_crm(settings: Settings, secret: Callable[[], str]) -> Crm:
     )
 
 
+def check_secret(crm_type: CrmType | str, secret: Callable[[], str]) -> None:
+    """Read the secret and check its shape for the destination (no call to the vendor);
+    a `TransientError` says what is wrong."""
+    if CrmType(crm_type) is CrmType.SALESFORCE:
+        from auth0_sync.destinations.salesforce import client_credentials
+
+        client_credentials(secret)()
+    else:
+        bearer_token(secret)()
+
+
 def bearer_token(secret: Callable[[], str]) -> Callable[[], str]:
     """A token provider over the secret text: the token itself, or JSON `{"token": ...}`."""
     import json

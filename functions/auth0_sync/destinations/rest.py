@@ -178,6 +178,10 @@ class RestCrmClient:
             if response.request.method == "POST":
                 raise ContactExists(message)
             raise EmailTaken(message)
+        if response.status_code == 422 and _names_a_taken_email(str(detail)):
+            # The contract lists no 409 for PATCH: the reference CRM answers 422 "field
+            # 'email' is already used by another contact", the same conflict.
+            raise EmailTaken(message)
         raise CrmRejected(response.status_code, message)
 
 
@@ -187,3 +191,7 @@ def _contact_path(contact_id: str) -> str:
     if segment in (".", ".."):
         segment = segment.replace(".", "%2E")  # a dot segment would be resolved away
     return "/contacts/" + segment
+
+
+def _names_a_taken_email(detail: str) -> bool:
+    return "'email'" in detail and "already used" in detail
