@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dlq",
     "replay",
     "demo",
+    "destination",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset({f"{PROG} process", f"{PROG} dlq list", f"{PROG} replay"})

@@ -171,8 +171,11 @@ class FakeSalesforce(LoopbackServer):
         daily_limit: int = 100_000,
         unique_external_id: bool = True,
         email_duplicate_rule: bool = True,
+        custom_fields: bool = True,
     ) -> None:
         super().__init__()
+        # Without custom_fields: an org where Auth0_User_Id__c / Auth0_Status__c are missing.
+        self.fields = {k: v for k, v in FIELDS.items() if custom_fields or not k.endswith("__c")}
         self.client_id = client_id
         self.client_secret = client_secret
         self.daily_limit = daily_limit
@@ -298,7 +301,7 @@ class FakeSalesforce(LoopbackServer):
                     fields, groups, limit = parse_soql(text)
                 except MalformedQuery as exc:
                     return _errors(400, "MALFORMED_QUERY", str(exc))
-                unknown = [f for f in fields if f != "Id" and f not in FIELDS]
+                unknown = [f for f in fields if f != "Id" and f not in fake.fields]
                 if unknown:
                     return _errors(
                         400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Contact'"
@@ -377,15 +380,15 @@ class FakeSalesforce(LoopbackServer):
         if not isinstance(body, dict):
             return _errors(400, "JSON_PARSER_ERROR", "The request body is not a JSON object")
         for name, value in body.items():
-            if name not in FIELDS:
+            if name not in self.fields:
                 return _errors(
                     400, "INVALID_FIELD", f"No such column '{name}' on sobject of type Contact"
                 )
-            if value is not None and len(str(value)) > FIELDS[name]:
+            if value is not None and len(str(value)) > self.fields[name]:
                 return _errors(
                     400,
                     "STRING_TOO_LONG",
-                    f"{name}: data value too large: (max length={FIELDS[name]})",
+                    f"{name}: data value too large: (max length={self.fields[name]})",
                     [name],
                 )
             if name in PICKLIST and value not in PICKLIST[name]:

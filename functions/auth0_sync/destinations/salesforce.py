@@ -254,6 +254,23 @@ class SalesforceCrm:
             return None
         return {**dict(fields), "id": str(contact_id)}
 
+    def check_fields(self) -> dict[str, str]:
+        """The custom fields the sync writes exist on Contact (`destination setup`)."""
+        query = f"SELECT Id, {EXTERNAL_ID}, Auth0_Status__c FROM Contact LIMIT 1"  # noqa: S608
+        try:
+            self._call("GET", f"{API}/query", params={"q": query})
+        except CrmRejected as exc:
+            if exc.reason == "salesforce_invalid_field":
+                raise CrmRejected(
+                    exc.status,
+                    f"{exc.message}: create the Contact fields {EXTERNAL_ID} (Text(255), "
+                    "External ID, Unique) and Auth0_Status__c (Picklist: active, deactivated, "
+                    "restricted) in Setup > Object Manager > Contact",
+                    exc.reason,
+                ) from exc
+            raise
+        return {EXTERNAL_ID: "exists", "Auth0_Status__c": "exists"}
+
     # Transport ---------------------------------------------------------------------------
 
     def _call(
