@@ -19,9 +19,17 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
-from auth0_sync.names import CONTEXT_EVENT_SOURCE_NAME, PARTNER_SOURCE_PREFIX, EventType
+from auth0_sync.destinations import mapping_problem, with_defaults
+from auth0_sync.names import (
+    CONTEXT_CRM_TYPE,
+    CONTEXT_EVENT_SOURCE_NAME,
+    PARTNER_SOURCE_PREFIX,
+    CrmType,
+    EventType,
+)
 from auth0_sync.settings import (
     DEFAULT_FIELD_MAPPING,
     DeletePolicy,
@@ -109,6 +117,7 @@ class StackConfig(BaseModel):
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
+    crm_type: CrmType = Field(default=CrmType.REST, alias=CONTEXT_CRM_TYPE)
     crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
     crm_token_secret_arn: OptionalStr = Field(default=None, alias="crmTokenSecretArn")
     crm_token_secret_kms_key_arn: OptionalStr = Field(default=None, alias="crmTokenSecretKmsKeyArn")
@@ -133,6 +142,18 @@ class StackConfig(BaseModel):
     alarm_email: OptionalStr = Field(default=None, alias="alarmEmail")
     auth0_mgmt_secret_arn: OptionalStr = Field(default=None, alias="auth0MgmtSecretArn")
     auth0_stream_id: OptionalStr = Field(default=None, alias="auth0StreamId")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _destination_defaults(cls, values: Any) -> Any:
+        return with_defaults(values, CONTEXT_CRM_TYPE, "crmBaseUrl", "fieldMapping")
+
+    @model_validator(mode="after")
+    def _mapping_fits_the_destination(self) -> StackConfig:
+        problem = mapping_problem(self.crm_type, self.field_mapping)
+        if problem:
+            raise ValueError(f"'fieldMapping' {problem} (with '{CONTEXT_CRM_TYPE}')")
+        return self
 
     @field_validator("event_source_name")
     @classmethod

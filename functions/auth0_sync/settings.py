@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auth0_sync.destinations import destination
+from auth0_sync.destinations import destination, mapping_problem, with_defaults
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import DEFAULT_IDEMPOTENCY_TABLE, DEFAULT_STATE_TABLE, CrmType, Env
@@ -77,21 +77,12 @@ class Settings(BaseModel):
     @classmethod
     def _destination_defaults(cls, values: Any) -> Any:
         """The destination's default base URL and mapping, when none is given."""
-        if not isinstance(values, dict):
-            return values
-        raw = values.get(Env.CRM_TYPE, values.get("crm_type", CrmType.REST))
-        try:
-            spec = destination(str(raw))
-        except ValueError:
-            return values  # the field validator names the bad CRM_TYPE
-        values = dict(values)
-        if spec.default_base_url and not (
-            values.get(Env.CRM_BASE_URL) or values.get("crm_base_url")
-        ):
-            values[Env.CRM_BASE_URL] = spec.default_base_url
-        if Env.FIELD_MAPPING not in values and "field_mapping" not in values:
-            values[Env.FIELD_MAPPING] = dict(spec.default_mapping)
-        return values
+        if isinstance(values, dict):
+            # Built by field name (tests, the CLI) or by variable name (from_env): one spelling.
+            names = {"crm_type": Env.CRM_TYPE, "crm_base_url": Env.CRM_BASE_URL}
+            names["field_mapping"] = Env.FIELD_MAPPING
+            values = {str(names.get(k, k)): v for k, v in values.items()}
+        return with_defaults(values, Env.CRM_TYPE, Env.CRM_BASE_URL, Env.FIELD_MAPPING)
 
     @property
     def required_crm_fields(self) -> frozenset[str]:
@@ -128,13 +119,9 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _mapping_fits_the_destination(self) -> Settings:
-        allowed = destination(self.crm_type).fields
-        unknown = sorted(set(self.field_mapping.values()) - allowed)
-        if unknown:
-            raise ValueError(
-                f"{Env.FIELD_MAPPING} maps to field(s) {unknown} that {self.crm_type} cannot "
-                f"hold; allowed with {Env.CRM_TYPE}={self.crm_type}: {sorted(allowed)}"
-            )
+        problem = mapping_problem(self.crm_type, self.field_mapping)
+        if problem:
+            raise ValueError(f"{Env.FIELD_MAPPING} {problem} (with {Env.CRM_TYPE}={self.crm_type})")
         return self
 
     @model_validator(mode="after")

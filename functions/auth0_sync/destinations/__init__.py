@@ -104,6 +104,35 @@ def destination(crm_type: CrmType | str) -> Destination:
     return DESTINATIONS[CrmType(crm_type)]
 
 
+def with_defaults(values: Any, type_key: str, url_key: str, mapping_key: str) -> Any:
+    """`values` (settings or CDK context) with the destination's default base URL and
+    mapping where none is given; an unknown type is left for the enum to name."""
+    if not isinstance(values, dict):
+        return values
+    try:
+        spec = destination(str(values.get(type_key) or CrmType.REST))
+    except ValueError:
+        return values
+    values = dict(values)
+    if spec.default_base_url and not values.get(url_key):
+        values[url_key] = spec.default_base_url
+    if values.get(mapping_key) is None:
+        values[mapping_key] = dict(spec.default_mapping)
+    return values
+
+
+def mapping_problem(crm_type: CrmType | str, mapping: Mapping[str, str]) -> str | None:
+    """Why `mapping` does not fit the destination (None: it fits)."""
+    allowed = destination(crm_type).fields
+    unknown = sorted(set(mapping.values()) - allowed)
+    if not unknown:
+        return None
+    return (
+        f"maps to field(s) {unknown} that {CrmType(crm_type)} cannot hold; "
+        f"allowed: {sorted(allowed)}"
+    )
+
+
 def build_crm(settings: Settings, secret: Callable[[], str]) -> Crm:
     """The adapter for `settings.crm_type`; `secret` reads the destination's secret text."""
     crm_type = CrmType(settings.crm_type)
