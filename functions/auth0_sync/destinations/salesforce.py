@@ -44,8 +44,8 @@ from auth0_sync.destinations import (
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
-    RetriesExhausted,
     RetryPolicy,
+    last_answer,
 )
 from auth0_sync.errors import (
     AmbiguousMatch,
@@ -298,10 +298,11 @@ class SalesforceCrm:
                     json=json,
                     headers={"Authorization": f"Bearer {token}"},
                 )
-            except RetriesExhausted as exc:
-                if not _codes(exc.response):
+            except TransientError as exc:
+                last = last_answer(exc)
+                if last is None or not _codes(last):
                     raise
-                response = exc.response  # a retried error code (a row lock): say which
+                response = last  # a retried error code (a row lock): say which
             self._note_usage(response)
             expired = response.status_code == 401 and "INVALID_SESSION_ID" in _codes(response)
             if not expired or fresh:

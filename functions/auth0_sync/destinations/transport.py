@@ -73,13 +73,12 @@ class CircuitBreaker:
                 self._open_until = time.monotonic() + self.cool_down
 
 
-class RetriesExhausted(TransientError):
-    """A retryable answer kept coming until the policy stopped; the last answer is kept."""
-
-    def __init__(self, message: str, reason: str, response: requests.Response) -> None:
-        super().__init__(message, reason)
-        self.response = response
-        self.status = response.status_code
+def last_answer(exc: BaseException) -> requests.Response | None:
+    """The last answer of a `TransientError` raised when retrying a status ended (None for
+    timeouts and connection errors). The error stays a plain `TransientError`: its class
+    name is what Lambda's on-failure record and the DLQ keep."""
+    response = getattr(exc, "response", None)
+    return response if isinstance(response, requests.Response) else None
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class HttpTransport:
 
     It answers the response for a success or for any status the policy does not retry, and
     raises `TransientError` (reason `<name>_<status>`, `<name>_timeout`,
-    `<name>_unreachable`; `RetriesExhausted` keeps the last answer) when retrying ends.
+    `<name>_unreachable`; `last_answer` gives the last answer) when retrying ends.
     """
 
     def __init__(
@@ -269,9 +268,9 @@ class HttpTransport:
 
     @staticmethod
     def _give_up(message: str, reason: str, last: requests.Response | None) -> None:
-        if last is not None:
-            raise RetriesExhausted(message, reason, last)
-        raise TransientError(message, reason)
+        error = TransientError(message, reason)
+        error.response = last  # type: ignore[attr-defined]
+        raise error
 
     def _record(self, outage: bool) -> None:
         if self.breaker is not None:

@@ -19,8 +19,8 @@ import requests
 
 from auth0_sync.destinations.transport import (
     HttpTransport,
-    RetriesExhausted,
     RetryPolicy,
+    last_answer,
     retry_after,
 )
 from auth0_sync.errors import ConfigError, ManagementApiError, SyncError
@@ -499,9 +499,10 @@ class ManagementClient:
         """One call under the shared retry policy; the last answer when 429 persists."""
         try:
             return self._transport.request(method, url, what=call, **kwargs)
-        except RetriesExhausted as exc:
-            return exc.response
         except SyncError as exc:
+            last = last_answer(exc)
+            if last is not None:
+                return last  # still 429 after the attempts: the caller explains it
             cause = type(exc.__cause__).__name__ if exc.__cause__ else exc.reason
             raise ManagementApiError(
                 call, self._scrub(f"cannot reach {self.credentials.base_url} ({cause})")
