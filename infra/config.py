@@ -21,11 +21,14 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from auth0_sync.destinations import mapping_problem, with_defaults
 from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import (
     CONTEXT_CREATE_EVENT_BUS,
+    CONTEXT_CRM_TYPE,
     CONTEXT_EVENT_SOURCE_NAME,
     CONTEXT_REDRIVE,
     CONTEXT_REDRIVE_INTERVAL_MINUTES,
@@ -33,6 +36,7 @@ from auth0_sync.names import (
     PARTNER_SOURCE_PREFIX,
     REDRIVE_INTERVAL_MINUTES,
     REDRIVE_MAX_AGE_DAYS,
+    CrmType,
     Env,
     EventType,
 )
@@ -151,6 +155,7 @@ class StackConfig(BaseModel):
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
+    crm_type: CrmType = Field(default=CrmType.REST, alias=CONTEXT_CRM_TYPE)
     crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
     # The retained state table of an earlier deployment, reused instead of a new empty one.
     state_table_name: OptionalStr = Field(default=None, alias="stateTableName")
@@ -192,6 +197,18 @@ class StackConfig(BaseModel):
         le=DLQ_RETENTION_DAYS,
         alias=CONTEXT_REDRIVE_MAX_AGE_DAYS,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _destination_defaults(cls, values: Any) -> Any:
+        return with_defaults(values, CONTEXT_CRM_TYPE, "crmBaseUrl", "fieldMapping")
+
+    @model_validator(mode="after")
+    def _mapping_fits_the_destination(self) -> StackConfig:
+        problem = mapping_problem(self.crm_type, self.field_mapping)
+        if problem:
+            raise ValueError(f"'fieldMapping' {problem} (with '{CONTEXT_CRM_TYPE}')")
+        return self
 
     @field_validator("event_source_name")
     @classmethod

@@ -48,6 +48,7 @@ class SyncFunctions(Construct):
         # Every value comes from the config or a resource attribute; the keys are the
         # Settings model's aliases, so the handlers validate exactly this at cold start.
         environment = {
+            Env.CRM_TYPE: config.crm_type,
             Env.CRM_BASE_URL: config.crm_base_url,
             Env.CRM_TOKEN_SECRET_ARN: crm_token.secret_arn,
             Env.FIELD_MAPPING: json.dumps(config.field_mapping, separators=(",", ":")),

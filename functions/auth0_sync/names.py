@@ -25,9 +25,18 @@ class EventType(StrEnum):
     USER_DELETED = "user.deleted"
 
 
+class CrmType(StrEnum):
+    """The destinations the sync can write to (env CRM_TYPE, CDK context `crmType`)."""
+
+    REST = "rest"  # the generic REST contacts contract (docs/contracts)
+    HUBSPOT = "hubspot"
+    SALESFORCE = "salesforce"
+
+
 class Env(StrEnum):
     """Every environment variable a function or the CLI reads."""
 
+    CRM_TYPE = "CRM_TYPE"
     CRM_BASE_URL = "CRM_BASE_URL"
     # Local only; in AWS the token comes from the secret named by CRM_TOKEN_SECRET_ARN.
     CRM_API_TOKEN = "CRM_API_TOKEN"
@@ -147,6 +156,9 @@ AUTH0_STREAM_MAX_TOTAL_FAILURES = 5000
 STREAM_HEALTH_WARN_RATIO = 0.5
 STREAM_HEALTH_INTERVAL_MINUTES = 5
 
+# CDK context key choosing the destination (a CrmType value).
+CONTEXT_CRM_TYPE = "crmType"
+
 # CDK context key naming the partner event source the stack associates a bus with.
 CONTEXT_EVENT_SOURCE_NAME = "auth0EventSourceName"
 # CDK context key: `true` creates that bus (associating the source), else it is imported.
@@ -183,6 +195,10 @@ TRANSIENT_REASONS = frozenset(
         "email_conflict",
         "owned_by_other",
         "lambda_timeout",
+        # Salesforce error codes that heal by themselves (the daily API limit, a row lock).
+        "salesforce_request_limit_exceeded",
+        "salesforce_unable_to_lock_row",
+        "salesforce_server_unavailable",
     }
 )
 # The reasons a reader gives a Lambda on-failure record whose error is not one of ours.

@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from auth0_sync.crm import Contact, Crm
+from auth0_sync.destinations import OWNER_FIELD, Contact, Crm
 from auth0_sync.errors import AmbiguousMatch, OwnedByOther, TransientError
 from auth0_sync.events import Auth0BusEvent
 from auth0_sync.mapping import get_path
@@ -22,13 +22,6 @@ from auth0_sync.names import SERVICE_NAME
 from auth0_sync.state import StateStore, SyncState
 
 logger = Logger(service=SERVICE_NAME, child=True)
-
-# Fields of the contract the sync itself owns (never mapped).
-OWNER_FIELD = "auth0_user_id"
-STATUS_FIELD = "status"
-STAMP_FIELD = "source_updated_at"
-EMAIL_FIELD = "email"
-ACTIVE, DEACTIVATED = "active", "deactivated"
 
 
 def owner_of(contact: Contact) -> str | None:

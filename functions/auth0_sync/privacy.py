@@ -4,6 +4,7 @@ is reduced before it is stored anywhere an operator reads."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+")
 # E.164 and loosely written phone numbers: 7+ digits, maybe with + ( ) - . and spaces.
@@ -19,3 +20,12 @@ def redact(text: str, limit: int = MAX_DETAIL) -> str:
     masked = _EMAIL.sub("<email>", masked)
     masked = _PHONE.sub("<phone>", masked)
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
+def without_values(text: str, values: Iterable[object]) -> str:
+    """`text` with each of the values we sent masked: a vendor that echoes a rejected value
+    (one that is not even shaped like an email) must not put it into a log."""
+    for value in sorted({str(v) for v in values if v is not None}, key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, "<value>")
+    return text

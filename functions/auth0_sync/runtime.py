@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
-from auth0_sync.crm import RestCrmClient
 from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.destinations import Crm, bearer_token, build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.service import DeadLetters, SyncService
 from auth0_sync.settings import Settings
@@ -20,15 +19,15 @@ from auth0_sync.sync import Outcome, StateStore, SyncCore
 SECRET_MAX_AGE_SECONDS = 300
 
 
-def secret_token(secret_arn: str) -> Callable[[], str]:
-    """A token provider reading the CRM token from Secrets Manager (cached by Powertools).
-
-    The secret holds the token itself, or JSON `{"token": "..."}`.
-    """
+def secret_text(secret_arn: str) -> Callable[[], str]:
+    """A reader of the destination's secret in Secrets Manager (cached by Powertools, so a
+    rotated value is picked up within SECRET_MAX_AGE_SECONDS). Its shape is the
+    destination's: the token or `{"token": ...}` (rest, hubspot), or
+    `{"client_id": ..., "client_secret": ...}` (salesforce)."""
 
     providers: list[parameters.SecretsProvider] = []
 
-    def token() -> str:
+    def text() -> str:
         if not providers:
             # A client of boto3's default session, which the DynamoDB client already built:
             # Powertools' default provider builds a session of its own (~65 ms cold start).
@@ -41,27 +40,46 @@ def secret_token(secret_arn: str) -> Callable[[], str]:
             raise TransientError(
                 f"CRM token secret {secret_arn} cannot be read: {exc}", "crm_token_unavailable"
             ) from exc
-        text = value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
-        if text.lstrip().startswith("{"):
-            text = str(json.loads(text).get("token", ""))
-        if not text.strip():
+        content = value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
+        if not content.strip():
             raise TransientError(
                 f"CRM token secret {secret_arn} is empty: set it with "
                 "`aws secretsmanager put-secret-value`",
                 "crm_token_unavailable",
             )
-        return text.strip()
+        return content
 
-    return token
+    return text
 
 
-def token_provider(settings: Settings) -> Callable[[], str]:
-    """The local token when given (local mode), else the secret (AWS)."""
+def secret_token(secret_arn: str) -> Callable[[], str]:
+    """A bearer token provider over the secret: the token itself, or JSON `{"token": ...}`."""
+    return bearer_token(secret_text(secret_arn))
+
+
+def destination_secret(settings: Settings) -> Callable[[], str]:
+    """The destination's secret text: the local value when given (local mode), else the
+    secret (AWS)."""
     if settings.crm_api_token:
         local = settings.crm_api_token
         return lambda: local
     assert settings.crm_token_secret_arn  # guaranteed by the Settings validator
-    return secret_token(settings.crm_token_secret_arn)
+    return secret_text(settings.crm_token_secret_arn)
+
+
+def token_provider(settings: Settings) -> Callable[[], str]:
+    """The bearer token of a token-based destination (rest, hubspot)."""
+    return bearer_token(destination_secret(settings))
+
+
+def check_destination_secret(settings: Settings) -> None:
+    """The destination's secret can be read and has its shape (TransientError if not)."""
+    check_secret(settings.crm_type, destination_secret(settings))
+
+
+def build_crm_client(settings: Settings) -> Crm:
+    """The adapter of the configured destination (CRM_TYPE)."""
+    return build_crm(settings, destination_secret(settings))
 
 
 def build_service(
@@ -72,12 +90,7 @@ def build_service(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SyncService:
     """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily)."""
-    crm = RestCrmClient(
-        settings.crm_base_url,
-        token_provider(settings),
-        timeout_seconds=settings.crm_timeout_seconds,
-        retry_budget_seconds=settings.crm_retry_budget_seconds,
-    )
+    crm = build_crm_client(settings)
     if state is None:
         state = DynamoSyncStateStore(settings.state_table, boto3.client("dynamodb"))
     core = SyncCore(settings, crm, state)

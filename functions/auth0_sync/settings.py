@@ -10,24 +10,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auth0_sync.destinations import destination, mapping_problem, with_defaults
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
-from auth0_sync.names import DEFAULT_STATE_TABLE, Env
+from auth0_sync.names import DEFAULT_STATE_TABLE, CrmType, Env
 
-# CRM fields a mapping may write: the contract's ContactFields less the ones the sync owns
-# (status, auth0_user_id, source_updated_at).
-MAPPABLE_CRM_FIELDS = frozenset({"email", "name", "given_name", "family_name", "phone"})
+_REST = destination(CrmType.REST)
+# CRM fields a mapping may write to the generic REST contract: its ContactFields less the
+# ones the sync owns (status, auth0_user_id, source_updated_at). Each destination has its
+# own (`auth0_sync.destinations.DESTINATIONS`).
+MAPPABLE_CRM_FIELDS = _REST.fields
 
 # CRM fields a contact cannot be without: never cleared (the contract requires an email).
-REQUIRED_CRM_FIELDS = frozenset({"email"})
+REQUIRED_CRM_FIELDS = _REST.required
 
-DEFAULT_FIELD_MAPPING: dict[str, str] = {
-    "email": "email",
-    "name": "name",
-    "given_name": "given_name",
-    "family_name": "family_name",
-    "phone_number": "phone",
-}
+DEFAULT_FIELD_MAPPING: dict[str, str] = dict(_REST.default_mapping)
 
 
 class MissingContactPolicy(StrEnum):
@@ -45,6 +42,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
+    crm_type: CrmType = Field(default=CrmType.REST, validation_alias=Env.CRM_TYPE)
     crm_base_url: str = Field(validation_alias=Env.CRM_BASE_URL, min_length=1)
     crm_api_token: str | None = Field(default=None, validation_alias=Env.CRM_API_TOKEN, repr=False)
     crm_token_secret_arn: str | None = Field(
@@ -71,6 +69,22 @@ class Settings(BaseModel):
     )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _destination_defaults(cls, values: Any) -> Any:
+        """The destination's default base URL and mapping, when none is given."""
+        if isinstance(values, dict):
+            # Built by field name (tests, the CLI) or by variable name (from_env): one spelling.
+            names = {"crm_type": Env.CRM_TYPE, "crm_base_url": Env.CRM_BASE_URL}
+            names["field_mapping"] = Env.FIELD_MAPPING
+            values = {str(names.get(k, k)): v for k, v in values.items()}
+        return with_defaults(values, Env.CRM_TYPE, Env.CRM_BASE_URL, Env.FIELD_MAPPING)
+
+    @property
+    def required_crm_fields(self) -> frozenset[str]:
+        """Generic fields the destination cannot be without: the core never clears them."""
+        return destination(self.crm_type).required
 
     @field_validator("crm_base_url")
     @classmethod
@@ -99,6 +113,13 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("is empty: map at least one Auth0 attribute")
         return value
+
+    @model_validator(mode="after")
+    def _mapping_fits_the_destination(self) -> Settings:
+        problem = mapping_problem(self.crm_type, self.field_mapping)
+        if problem:
+            raise ValueError(f"{Env.FIELD_MAPPING} {problem} (with {Env.CRM_TYPE}={self.crm_type})")
+        return self
 
     @model_validator(mode="after")
     def _need_a_token(self) -> Settings:

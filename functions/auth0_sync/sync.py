@@ -22,7 +22,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from auth0_sync.crm import Crm
+from auth0_sync.destinations import (
+    ACTIVE,
+    DEACTIVATED,
+    EMAIL_FIELD,
+    OWNER_FIELD,
+    STAMP_FIELD,
+    STATUS_FIELD,
+    Crm,
+)
 from auth0_sync.errors import (
     ContactExists,
     CrmRejected,
@@ -37,18 +45,12 @@ from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
 from auth0_sync.ordering import ordering_skip
 from auth0_sync.outcome import Applied, Outcome, Status
 from auth0_sync.ownership import (
-    ACTIVE,
-    DEACTIVATED,
-    EMAIL_FIELD,
-    OWNER_FIELD,
-    STAMP_FIELD,
-    STATUS_FIELD,
     Correlation,
     Found,
     Ownership,
     owner_of,
 )
-from auth0_sync.settings import REQUIRED_CRM_FIELDS, DeletePolicy, MissingContactPolicy, Settings
+from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import StateStore, SyncState, Unchanged, order_key_text
 
 __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
@@ -230,7 +232,7 @@ class SyncCore:
         clears = {
             name: None
             for name, said in current.stated.items()
-            if said < key and name not in REQUIRED_CRM_FIELDS
+            if said < key and name not in self.settings.required_crm_fields
         }
         state = replace(
             current, life_start=key, stated={**current.stated, **dict.fromkeys(clears, key)}
@@ -438,7 +440,7 @@ class SyncCore:
         body: dict[str, Any] = {
             target: None
             for target in self.settings.field_mapping.values()
-            if target not in REQUIRED_CRM_FIELDS
+            if target not in self.settings.required_crm_fields
         }
         body[EMAIL_FIELD] = f"deleted-{uuid.uuid4().hex}@anonymized.invalid"
         body[OWNER_FIELD] = ""
@@ -457,7 +459,7 @@ class SyncCore:
             data.previous_object,
             self.settings.field_mapping,
             absent=AbsentPolicy.CLEAR if fresh_start else self.settings.absent_fields,
-            required=REQUIRED_CRM_FIELDS,
+            required=self.settings.required_crm_fields,
         )
 
     def _note_links(self, profile: UserProfile, current: SyncState) -> list[str]:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, Env
-from auth0_sync.runtime import build_service, token_provider
+from auth0_sync.runtime import build_service, check_destination_secret
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
 from auth0_sync.sync import Outcome
@@ -92,7 +92,7 @@ def check_ready(local: LocalSync) -> None:
     if local.uses_aws:
         _check_aws_resources(settings, local.dead_letters)
     try:
-        token_provider(settings)()
+        check_destination_secret(settings)
     except TransientError as exc:
         raise ConfigError(
             f"the CRM token: {exc.message}; locally, set {Env.CRM_API_TOKEN} instead"

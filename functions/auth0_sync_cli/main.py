@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "redrive",
     "demo",
+    "destination",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset({f"{PROG} process", f"{PROG} dlq list", f"{PROG} replay"})

@@ -23,8 +23,8 @@ applied to the model, not to the events the core reads.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -375,10 +375,27 @@ class Truth:
         return Counter(expected.ending for expected in self.users.values())
 
 
-def reconcile(truth: Truth, contacts: Iterable[Mapping[str, Any]]) -> list[Mismatch]:
+def reconcile(
+    truth: Truth,
+    contacts: Iterable[Mapping[str, Any]],
+    fields: Collection[str] = CRM_FIELDS,
+) -> list[Mismatch]:
     """Every difference between the truth and the CRM, both ways: every identity against
     the contacts carrying its id, and every contact against the identity it carries (or,
-    with none, against what it was before the stream). Empty: in step."""
+    with none, against what it was before the stream). Empty: in step. `fields`: the CRM
+    fields the destination holds (a vendor without a `name` is not held to one)."""
+    if set(fields) != set(CRM_FIELDS):
+        truth = replace(
+            truth,
+            users={
+                user_id: replace(
+                    expected,
+                    fields={k: v for k, v in expected.fields.items() if k in fields},
+                    allowed={k: v for k, v in expected.allowed.items() if k in fields},
+                )
+                for user_id, expected in truth.users.items()
+            },
+        )
     seeded = {item.contact_id: index for index, item in enumerate(truth.preexisting)}
     if None in seeded:
         raise ValueError("seed the pre-existing contacts first (SampleStream.seed_preexisting)")
@@ -408,14 +425,16 @@ def reconcile(truth: Truth, contacts: Iterable[Mapping[str, Any]]) -> list[Misma
                 )
             )
         elif index not in claimed:
-            problems.extend(_untouched(contact, truth.preexisting[index].fields))
+            problems.extend(_untouched(contact, truth.preexisting[index].fields, fields))
     for user_id, expected in truth.users.items():
         problems.extend(_check_user(truth, expected, by_owner.get(user_id, [])))
     return problems
 
 
-def _untouched(contact: Mapping[str, Any], seed: Mapping[str, Any]) -> Iterator[Mismatch]:
-    for name in (*CRM_FIELDS, "status"):
+def _untouched(
+    contact: Mapping[str, Any], seed: Mapping[str, Any], fields: Collection[str]
+) -> Iterator[Mismatch]:
+    for name in (*fields, "status"):
         was = seed.get(name, ACTIVE if name == "status" else None)
         if contact.get(name) != was:
             yield Mismatch(

@@ -69,6 +69,7 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
 
         assert names - POWERTOOLS_ENV <= _settings_aliases()
         assert names == {
+            Env.CRM_TYPE,
             Env.CRM_BASE_URL,
             Env.CRM_TOKEN_SECRET_ARN,
             Env.FIELD_MAPPING,

@@ -60,7 +60,7 @@ def test_never_sleeps_past_the_invocation_deadline(
     crm_client = client(crm, max_attempts=5)
     crm_client.set_deadline(lambda: 1200)  # 1.2 s left, less than wait + margin
     slept: list[float] = []
-    monkeypatch.setattr("auth0_sync.crm.time.sleep", slept.append)
+    monkeypatch.setattr("auth0_sync.destinations.transport.time.sleep", slept.append)
     with pytest.raises(TransientError, match="no time left in this invocation to wait"):
         crm_client.find_contacts(email="a@example.com")
     assert slept == []  # it gave up instead of waiting (no wall-clock bound to race)

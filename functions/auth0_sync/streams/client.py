@@ -16,14 +16,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
-from auth0_sync.errors import ConfigError, ManagementApiError
+from auth0_sync.destinations.transport import (
+    HttpTransport,
+    RetryPolicy,
+    last_answer,
+    retry_after,
+)
+from auth0_sync.errors import ConfigError, ManagementApiError, SyncError
 from auth0_sync.names import SERVICE_NAME, Env
 
 API_PREFIX = "/api/v2"
@@ -364,8 +369,25 @@ class ManagementClient:
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
-        self._max_backoff = max_backoff
-        self._timeout = timeout
+        # The shared retry policy: 429 only (Auth0's rate limit), Retry-After, else
+        # X-RateLimit-Reset, else 1, 2, 4 s..., each wait capped at `max_backoff`.
+        self._transport = HttpTransport(
+            "auth0",
+            RetryPolicy(
+                max_attempts=max_attempts,
+                backoff_base=0.5,
+                backoff_cap=max_backoff,
+                budget_seconds=None,
+                statuses=frozenset({429}),
+                retry_unreachable=False,
+                jitter=False,
+                max_wait=max_backoff,
+            ),
+            timeout=timeout,
+            session=self._session,
+            wait_hint=_rate_limit_wait,
+            sleep=sleep,
+        )
         self._secrets: set[str] = {
             s for s in (credentials.client_secret, credentials.token) if s is not None
         }
@@ -596,44 +618,17 @@ class ManagementClient:
         raise self._api_error(call, scope, response, conflict)
 
     def _send(self, call: str, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One call, retried on 429 after Retry-After (capped), within `max_attempts`."""
-        attempt = 1
-        while True:
-            try:
-                response = self._session.request(method, url, timeout=self._timeout, **kwargs)
-            except requests.RequestException as exc:
-                raise ManagementApiError(
-                    call,
-                    self._scrub(
-                        f"cannot reach {self.credentials.base_url} ({exc.__class__.__name__})"
-                    ),
-                ) from exc
-            if response.status_code != 429 or attempt >= self._max_attempts:
-                return response
-            self._sleep(self._retry_delay(response, attempt))
-            attempt += 1
-
-    def _retry_delay(self, response: requests.Response, attempt: int) -> float:
-        """Retry-After (seconds or HTTP date), else X-RateLimit-Reset, else 1, 2, 4 s..."""
-        delay: float | None = None
-        retry_after = response.headers.get("Retry-After")
-        if retry_after:
-            try:
-                delay = float(retry_after)
-            except ValueError:
-                try:
-                    delay = parsedate_to_datetime(retry_after).timestamp() - time.time()
-                except (TypeError, ValueError):
-                    delay = None
-        reset = response.headers.get("X-RateLimit-Reset")
-        if delay is None and reset:
-            try:
-                delay = float(reset) - time.time()
-            except ValueError:
-                delay = None
-        if delay is None:
-            delay = float(2 ** (attempt - 1))
-        return min(max(delay, 0.0), self._max_backoff)
+        """One call under the shared retry policy; the last answer when 429 persists."""
+        try:
+            return self._transport.request(method, url, what=call, **kwargs)
+        except SyncError as exc:
+            last = last_answer(exc)
+            if last is not None:
+                return last  # still 429 after the attempts: the caller explains it
+            cause = type(exc.__cause__).__name__ if exc.__cause__ else exc.reason
+            raise ManagementApiError(
+                call, self._scrub(f"cannot reach {self.credentials.base_url} ({cause})")
+            ) from exc
 
     def _token_key(self) -> tuple[str, str, str]:
         return (
@@ -743,3 +738,15 @@ class ManagementClient:
 def _seg(value: str) -> str:
     """An id as one URL path segment: it can never change which endpoint is called."""
     return quote(value, safe="")
+
+
+def _rate_limit_wait(response: requests.Response) -> float | None:
+    """Retry-After (seconds or HTTP date), else Auth0's X-RateLimit-Reset (epoch seconds)."""
+    delay = retry_after(response)
+    reset = response.headers.get("X-RateLimit-Reset")
+    if delay is None and reset:
+        try:
+            delay = max(0.0, float(reset) - time.time())
+        except ValueError:
+            delay = None
+    return delay

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auth0_sync.crm import Contact, RestCrmClient
+from auth0_sync.crm import Contact, Crm, RemainingMillis
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import ContactExists
-from auth0_sync.runtime import token_provider
+from auth0_sync.runtime import build_crm_client
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore, SyncState, Unchanged
@@ -29,17 +29,32 @@ class PlannedCall:
         return f"{self.method} {self.path} {json.dumps(self.body, sort_keys=True)}"
 
 
-class PlanningCrm(RestCrmClient):
-    """Sends GETs only; records the POST/PATCH the sync would send, answering as the CRM would."""
+class PlanningCrm:
+    """Reads through the destination's adapter; records the create/update the sync would
+    send (in the generic contract's terms), answering as the destination would."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, inner: Crm) -> None:
+        self.inner = inner
         self.planned: list[PlannedCall] = []
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[Contact]:
+        return self.inner.find_contacts(email=email, auth0_user_id=auth0_user_id)
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self.inner.get_contact(contact_id)
+
+    def calls_made(self) -> int:
+        return self.inner.calls_made()
+
+    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
+        self.inner.set_deadline(remaining_ms)
 
     def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
         del idempotency_key
         email = fields.get("email")
-        # The contract answers 409 to a POST whose email is taken; the sync then links.
+        # A destination answers 409 to a create whose email is taken; the sync then links.
         if isinstance(email, str) and email and self.find_contacts(email=email):
             raise ContactExists("crm POST /contacts: HTTP 409: a contact has this email (dry run)")
         self.planned.append(PlannedCall("POST", "/contacts", dict(fields)))
@@ -101,11 +116,7 @@ class Planner:
     def __init__(
         self, settings: Settings, state: StateStore | None = None, timeout: float = 30.0
     ) -> None:
-        self.crm = PlanningCrm(
-            settings.crm_base_url,
-            token_provider(settings),
-            timeout_seconds=settings.crm_timeout_seconds,
-        )
+        self.crm = PlanningCrm(build_crm_client(settings))
         store = ReadOnlyState(state or DynamoSyncStateStore(settings.state_table))
         # The state, read only, turns an event already applied into a skip (duplicate,
         # stale or deleted) with no CRM change.

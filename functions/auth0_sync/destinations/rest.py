@@ -1,0 +1,197 @@
+"""The generic REST contacts API (docs/contracts/crm-contacts-api.yaml): the contract's
+field names are the core's, so this adapter translates nothing.
+
+It turns every HTTP outcome into a domain error once: the shared transport retries
+429/408/5xx/timeouts/connection errors (honouring `Retry-After`, within the retry budget,
+the invocation's remaining time and the circuit breaker), then raises `TransientError`;
+any other 4xx raises `CrmRejected` with a redacted message (a CRM that echoes the rejected
+value must not put an email into a log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from auth0_sync.destinations import Contact, RemainingMillis
+from auth0_sync.destinations.transport import (
+    TRANSIENT_STATUSES,
+    CircuitBreaker,
+    HttpTransport,
+    RetryPolicy,
+)
+from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
+from auth0_sync.privacy import redact
+
+__all__ = ["TRANSIENT_STATUSES", "CircuitBreaker", "RestCrmClient"]
+
+
+class RestCrmClient:
+    """Generic REST contacts client: pooled session, bearer token, bounded retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Callable[[], str],
+        *,
+        timeout_seconds: float = 10.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 8.0,
+        retry_budget_seconds: float = 10.0,
+        margin_ms: int = 1500,
+        session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            budget_seconds=retry_budget_seconds,
+            margin_ms=margin_ms,
+        )
+        self.transport = HttpTransport(
+            "crm",
+            policy,
+            timeout=timeout_seconds,
+            session=session,
+            breaker=breaker or CircuitBreaker(),
+        )
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        assert self.transport.breaker is not None
+        return self.transport.breaker
+
+    @property
+    def retries(self) -> int:
+        return self.transport.retries
+
+    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
+        """Bound retries by the current invocation's remaining time (None: no bound)."""
+        self.transport.set_deadline(remaining_ms)
+
+    def calls_made(self) -> int:
+        """HTTP requests sent by the calling thread so far (retries included)."""
+        return self.transport.calls_made()
+
+    # The contract --------------------------------------------------------------------
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[Contact]:
+        """GET /contacts by email (case-insensitive on the CRM side) or Auth0 user id."""
+        params = {k: v for k, v in (("email", email), ("auth0_user_id", auth0_user_id)) if v}
+        if not params:
+            raise ValueError("find_contacts needs an email or an auth0_user_id")
+        found = self._json(self._send("GET", "/contacts", params=params), "GET /contacts")
+        if not isinstance(found, list):
+            raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
+        return [c for c in found if isinstance(c, dict)]
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        """GET /contacts/{id}; None when there is no such contact."""
+        path = _contact_path(contact_id)
+        response = self._send("GET", path, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        return self._contact(response, f"GET {path}")
+
+    def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
+        """POST /contacts; the key makes a retried create return the first contact."""
+        response = self._send(
+            "POST", "/contacts", json=dict(fields), headers={"Idempotency-Key": idempotency_key}
+        )
+        return self._contact(response, "POST /contacts")
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
+        """PATCH /contacts/{id} with only the given fields; None when the contact is gone."""
+        path = _contact_path(contact_id)
+        response = self._send("PATCH", path, json=dict(fields), missing_ok=True)
+        if response.status_code == 404:
+            return None
+        return self._contact(response, f"PATCH {path}")
+
+    # Transport -----------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        missing_ok: bool = False,
+    ) -> requests.Response:
+        what = f"crm {method} {path}"
+        response = self.transport.request(
+            method,
+            self._base_url + path,
+            what=what,
+            # A POST is only safe to repeat when the CRM can recognise the repeat.
+            repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
+            params=params,
+            json=json,
+            headers={"Authorization": f"Bearer {self._token()}", **(headers or {})},
+        )
+        if response.status_code < 400 or (response.status_code == 404 and missing_ok):
+            return response
+        self._raise_permanent(what, response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _json(response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(
+                f"crm {what}: HTTP {response.status_code} with a body that is not JSON",
+                "crm_bad_answer",
+            ) from exc
+
+    def _contact(self, response: requests.Response, what: str) -> Contact:
+        contact = self._json(response, what)
+        if not isinstance(contact, dict) or not isinstance(contact.get("id"), str | int):
+            raise TransientError(f"crm {what}: the answer is not a contact", "crm_bad_answer")
+        contact["id"] = str(contact["id"])
+        return contact
+
+    @staticmethod
+    def _raise_permanent(what: str, response: requests.Response) -> None:
+        try:
+            body = response.json()
+            if not isinstance(body, dict):
+                body = {}
+            detail = body.get("message") or body.get("error") or ""
+        except ValueError:
+            detail = ""
+        message = f"{what}: HTTP {response.status_code}"
+        if detail:
+            message += f": {redact(str(detail))}"
+        if response.status_code == 409:
+            if response.request.method == "POST":
+                raise ContactExists(message)
+            raise EmailTaken(message)
+        if response.status_code == 422 and _names_a_taken_email(str(detail)):
+            # The contract lists no 409 for PATCH: the reference CRM answers 422 "field
+            # 'email' is already used by another contact", the same conflict.
+            raise EmailTaken(message)
+        raise CrmRejected(response.status_code, message)
+
+
+def _contact_path(contact_id: str) -> str:
+    """The contact's URL path; the id is one escaped segment (`a/../b` stays one id)."""
+    segment = quote(str(contact_id), safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")  # a dot segment would be resolved away
+    return "/contacts/" + segment
+
+
+def _names_a_taken_email(detail: str) -> bool:
+    return "'email'" in detail and "already used" in detail

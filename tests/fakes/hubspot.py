@@ -1,0 +1,401 @@
+"""A fake HubSpot CRM v3 (contacts and contact properties) on loopback, written from
+HubSpot's public API documentation.
+
+Modelled: private-app bearer auth (401 INVALID_AUTHENTICATION); contacts with numeric
+string ids, `properties`, `archived`; unique emails, compared case-insensitively (409
+CONFLICT "Contact already exists. Existing ID: N" on create and on update); unknown
+properties and values outside an enumeration's options are 400 VALIDATION_ERROR; reads by
+id or by a unique property (`idProperty=email`); search with filterGroups (OR of groups,
+AND of filters, EQ/NEQ/HAS_PROPERTY), `limit` at most 200, archived contacts excluded;
+DELETE archives; the properties API (GET one, POST, 409 OBJECT_ALREADY_EXISTS); the
+rolling window limit with `X-HubSpot-RateLimit-*` headers on every non-search answer and
+429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); the search endpoints' own per-second
+limit (429, policyName SECONDLY, no rate-limit headers on search answers).
+Not modelled: the search index's lag behind writes, the daily limit, associations,
+batch endpoints, pagination of search beyond one page, lifecycle stages, merges.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from typing import Any
+
+from flask import Flask, Response, request
+
+from tests.fakes.loopback import LoopbackServer
+
+TOKEN = "pat-na1-fake-token"  # a loopback fake's token, not a secret
+
+STANDARD_PROPERTIES: dict[str, dict[str, Any]] = {
+    name: {"name": name, "type": "string", "fieldType": "text", "hubspotDefined": True}
+    for name in ("email", "firstname", "lastname", "phone", "company", "lifecyclestage")
+}
+READ_ONLY = ("hs_object_id", "createdate", "lastmodifieddate")
+
+
+def _error(status: int, category: str, message: str, **extra: Any) -> Response:
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+        **extra,
+    }
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+class FakeHubSpot(LoopbackServer):
+    def __init__(
+        self,
+        *,
+        token: str = TOKEN,
+        custom_properties: bool = True,
+        window_calls: int = 100,
+        window_ms: int = 10_000,
+        search_per_second: int = 5,
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.window_calls = window_calls
+        self.window_ms = window_ms
+        self.search_per_second = search_per_second
+        self.lock = threading.Lock()
+        self.properties: dict[str, dict[str, Any]] = dict(STANDARD_PROPERTIES)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.next_id = 1001
+        self.requests: list[tuple[str, str, int]] = []  # method, path, status
+        self.throttled: Counter[str] = Counter()  # policyName -> 429s answered
+        self._window: deque[float] = deque()
+        self._search: deque[float] = deque()
+        self._faults: list[tuple[str, str, int, dict[str, str]]] = []
+        if custom_properties:
+            from auth0_sync.destinations.hubspot import CUSTOM_PROPERTIES
+
+            for spec in CUSTOM_PROPERTIES:
+                self.properties[spec["name"]] = dict(spec)
+
+    # Test helpers -------------------------------------------------------------------------
+
+    def seed(self, **properties: str | None) -> str:
+        """A contact as if created in HubSpot by hand; its id."""
+        with self.lock:
+            return self._insert({k: v for k, v in properties.items() if v is not None})
+
+    def reset(self) -> None:
+        """No contacts, no requests counted, the limits' windows empty."""
+        with self.lock:
+            self.records.clear()
+            self.requests.clear()
+            self.throttled.clear()
+            self._window.clear()
+            self._search.clear()
+            self._faults.clear()
+
+    def contacts(self, archived: bool = False) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                json.loads(json.dumps(r))
+                for r in self.records.values()
+                if r["archived"] == archived
+            ]
+
+    def fail_next(
+        self, method: str, path_prefix: str, status: int, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next matching request with `status` (once per call)."""
+        with self.lock:
+            self._faults.append((method, path_prefix, status, headers or {}))
+
+    def count(self, method: str, prefix: str) -> int:
+        return sum(1 for m, p, _ in self.requests if m == method and p.startswith(prefix))
+
+    # The API ------------------------------------------------------------------------------
+
+    def wsgi_app(self) -> Flask:
+        app = Flask("fake-hubspot")
+        fake = self
+
+        @app.before_request
+        def gate() -> Response | None:
+            auth = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(auth, f"Bearer {fake.token}"):
+                return _error(
+                    401,
+                    "INVALID_AUTHENTICATION",
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at "
+                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                )
+            with fake.lock:
+                for n, (method, prefix, status, headers) in enumerate(fake._faults):
+                    if request.method == method and request.path.startswith(prefix):
+                        del fake._faults[n]
+                        category = "RATE_LIMITS" if status == 429 else "INTERNAL_ERROR"
+                        response = _error(status, category, "injected fault")
+                        response.headers.update(headers)
+                        return response
+                return fake._throttle()
+
+        @app.after_request
+        def record(response: Response) -> Response:
+            with fake.lock:
+                fake.requests.append((request.method, request.path, response.status_code))
+            if not request.path.endswith("/search"):
+                response.headers.update(fake._limit_headers())
+            return response
+
+        @app.get("/crm/v3/properties/contacts/<name>")
+        def get_property(name: str) -> Response:
+            with fake.lock:
+                spec = fake.properties.get(name)
+            if spec is None:
+                return _error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
+            return _ok(spec)
+
+        @app.post("/crm/v3/properties/contacts")
+        def create_property() -> Response:
+            spec = request.get_json(silent=True) or {}
+            name = spec.get("name")
+            if not isinstance(name, str) or not spec.get("type") or not spec.get("fieldType"):
+                return _error(400, "VALIDATION_ERROR", "name, type and fieldType are required")
+            with fake.lock:
+                if name in fake.properties:
+                    return _error(
+                        409, "OBJECT_ALREADY_EXISTS", f"A property named '{name}' already exists."
+                    )
+                fake.properties[name] = dict(spec)
+            return _ok(spec, 201)
+
+        @app.post("/crm/v3/objects/contacts/search")
+        def search() -> Response:
+            body = request.get_json(silent=True) or {}
+            limit = body.get("limit", 10)
+            if not isinstance(limit, int) or limit > 200:
+                return _error(400, "VALIDATION_ERROR", "limit must be at most 200")
+            with fake.lock:
+                hits = [
+                    r
+                    for r in fake.records.values()
+                    if not r["archived"] and fake._matches(r, body.get("filterGroups") or [])
+                ]
+                wanted = body.get("properties") or []
+                results = [fake._view(r, wanted) for r in hits[:limit]]
+            return _ok({"total": len(hits), "results": results})
+
+        @app.post("/crm/v3/objects/contacts")
+        def create() -> Response:
+            properties = (request.get_json(silent=True) or {}).get("properties")
+            if not isinstance(properties, dict):
+                return _error(400, "VALIDATION_ERROR", "Invalid input JSON: properties")
+            with fake.lock:
+                problem = fake._invalid(properties)
+                if problem is not None:
+                    return problem
+                holder = fake._holder(properties.get("email"))
+                if holder is not None:
+                    return _error(409, "CONFLICT", f"Contact already exists. Existing ID: {holder}")
+                new_id = fake._insert(properties)
+                # The answer shows the properties written (and HubSpot's own).
+                return _ok(fake._view(fake.records[new_id], list(properties)), 201)
+
+        @app.get("/crm/v3/objects/contacts/<path:key>")
+        def read(key: str) -> Response:
+            with fake.lock:
+                record = fake._find(key, request.args.get("idProperty"))
+                if record is None:
+                    return _error(
+                        404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."
+                    )
+                wanted = [p for p in request.args.get("properties", "").split(",") if p]
+                return _ok(fake._view(record, wanted))
+
+        @app.patch("/crm/v3/objects/contacts/<path:key>")
+        def update(key: str) -> Response:
+            properties = (request.get_json(silent=True) or {}).get("properties")
+            if not isinstance(properties, dict):
+                return _error(400, "VALIDATION_ERROR", "Invalid input JSON: properties")
+            with fake.lock:
+                record = fake._find(key, request.args.get("idProperty"))
+                if record is None:
+                    return _error(
+                        404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."
+                    )
+                problem = fake._invalid(properties)
+                if problem is not None:
+                    return problem
+                holder = fake._holder(properties.get("email"))
+                if holder is not None and holder != record["id"]:
+                    return _error(409, "CONFLICT", f"Contact already exists. Existing ID: {holder}")
+                fake._write(record, properties)
+                return _ok(fake._view(record, list(properties)))
+
+        @app.delete("/crm/v3/objects/contacts/<path:key>")
+        def archive(key: str) -> Response:
+            with fake.lock:
+                record = fake._find(key, None)
+                if record is not None:
+                    record["archived"] = True
+            return Response(status=204)
+
+        return app
+
+    # Internals (called under the lock) ---------------------------------------------------
+
+    def _throttle(self) -> Response | None:
+        now = time.monotonic()
+        if request.path.endswith("/search"):
+            queue, limit, span, policy = self._search, self.search_per_second, 1.0, "SECONDLY"
+        else:
+            queue, limit, span = self._window, self.window_calls, self.window_ms / 1000
+            policy = "TEN_SECONDLY_ROLLING"
+        while queue and queue[0] <= now - span:
+            queue.popleft()
+        if len(queue) >= limit:
+            self.throttled[policy] += 1
+            return _error(
+                429,
+                "RATE_LIMITS",
+                f"You have reached your {policy.lower()} limit.",
+                errorType="RATE_LIMIT",
+                policyName=policy,
+            )
+        queue.append(now)
+        return None
+
+    def _limit_headers(self) -> dict[str, str]:
+        with self.lock:
+            now = time.monotonic()
+            used = sum(1 for t in self._window if t > now - self.window_ms / 1000)
+        return {
+            "X-HubSpot-RateLimit-Max": str(self.window_calls),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, self.window_calls - used)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.window_ms),
+            "X-HubSpot-RateLimit-Daily": "250000",
+            "X-HubSpot-RateLimit-Daily-Remaining": "249000",
+        }
+
+    def _insert(self, properties: dict[str, Any]) -> str:
+        new_id = str(self.next_id)
+        self.next_id += 1
+        stamp = _now()
+        record = {
+            "id": new_id,
+            "properties": {"hs_object_id": new_id, "createdate": stamp},
+            "createdAt": stamp,
+            "archived": False,
+        }
+        self._write(record, properties)
+        self.records[new_id] = record
+        return new_id
+
+    def _write(self, record: dict[str, Any], properties: dict[str, Any]) -> None:
+        for name, value in properties.items():
+            text = "" if value is None else str(value)
+            if name == "email":
+                text = text.strip().lower()  # HubSpot stores emails in lower case
+            record["properties"][name] = text
+        record["properties"]["lastmodifieddate"] = record["updatedAt"] = _now()
+
+    def _invalid(self, properties: dict[str, Any]) -> Response | None:
+        errors = []
+        for name, value in properties.items():
+            spec = self.properties.get(name)
+            if spec is None or name in READ_ONLY:
+                errors.append(
+                    {
+                        "message": f'Property "{name}" does not exist',
+                        "code": "PROPERTY_DOESNT_EXIST",
+                    }
+                )
+                continue
+            options = [o["value"] for o in spec.get("options", [])]
+            if spec.get("type") == "enumeration" and value not in ("", None, *options):
+                errors.append(
+                    {
+                        "message": f"{value!r} was not one of the allowed options: {options}",
+                        "code": "INVALID_OPTION",
+                    }
+                )
+            if name == "email" and value and "@" not in str(value):
+                errors.append({"message": "Email address is invalid", "code": "INVALID_EMAIL"})
+        if not errors:
+            return None
+        return _error(
+            400,
+            "VALIDATION_ERROR",
+            f"Property values were not valid: {json.dumps(errors)}",
+            errors=errors,
+        )
+
+    def _holder(self, email: Any) -> str | None:
+        if not email:
+            return None
+        wanted = str(email).strip().lower()
+        for record in self.records.values():
+            if not record["archived"] and record["properties"].get("email") == wanted:
+                return str(record["id"])
+        return None
+
+    def _find(self, key: str, id_property: str | None) -> dict[str, Any] | None:
+        if id_property and id_property != "hs_object_id":
+            for record in self.records.values():
+                value = record["properties"].get(id_property, "")
+                if not record["archived"] and value and value.lower() == key.lower():
+                    return record
+            return None
+        found = self.records.get(key)
+        return None if found is None or found["archived"] else found
+
+    @staticmethod
+    def _matches(record: dict[str, Any], groups: list[dict[str, Any]]) -> bool:
+        def one(f: dict[str, Any]) -> bool:
+            have = str(record["properties"].get(f.get("propertyName"), "") or "")
+            op = f.get("operator")
+            if op == "HAS_PROPERTY":
+                return have != ""
+            same = have.lower() == str(f.get("value", "")).lower()
+            return same if op == "EQ" else (not same if op == "NEQ" else False)
+
+        return any(all(one(f) for f in g.get("filters") or []) for g in groups)
+
+    @staticmethod
+    def _view(record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+        shown = set(wanted) | {"hs_object_id", "createdate", "lastmodifieddate"}
+        if not wanted:
+            shown |= {"email", "firstname", "lastname"}
+        properties = {k: v for k, v in record["properties"].items() if k in shown}
+        for name in wanted:
+            properties.setdefault(name, None)
+        return {
+            "id": record["id"],
+            "properties": properties,
+            "createdAt": record["createdAt"],
+            "updatedAt": record["updatedAt"],
+            "archived": record["archived"],
+        }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def hubspot_contact(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions."""
+    p = record["properties"]
+    return {
+        "email": p.get("email") or None,
+        "given_name": p.get("firstname") or None,
+        "family_name": p.get("lastname") or None,
+        "phone": p.get("phone") or None,
+        "auth0_user_id": p.get("auth0_user_id") or None,
+        "status": p.get("auth0_status") or None,
+    }

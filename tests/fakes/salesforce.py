@@ -1,0 +1,467 @@
+"""A fake Salesforce org (OAuth token endpoint, SOQL query, Contact sObject) on loopback,
+written from Salesforce's public REST API documentation.
+
+Modelled: the client-credentials token endpoint (form-encoded; 400 `invalid_client`);
+sessions that can be expired (401 `[{"errorCode": "INVALID_SESSION_ID"}]`); errors as JSON
+arrays of `{message, errorCode, fields}`; SOQL `SELECT ... FROM Contact WHERE f = '...'
+[AND|OR ...] [LIMIT n]` with the documented string escapes (a quote that is not escaped
+ends the literal and the rest is parsed as SOQL: MALFORMED_QUERY, or a wider query),
+case-insensitive comparisons; 18-character record ids; GET/PATCH by Id (404 NOT_FOUND,
+ENTITY_IS_DELETED); upsert by the external id `Auth0_User_Id__c` (201 created, 200 updated
+with `created: false`, 300 when several records carry it); LastName required
+(REQUIRED_FIELD_MISSING), field lengths (STRING_TOO_LONG), email syntax
+(INVALID_EMAIL_ADDRESS), a restricted picklist (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST),
+unknown fields (INVALID_FIELD); a unique external id (DUPLICATE_VALUE); a blocking
+duplicate rule on Email (DUPLICATES_DETECTED); the org's daily API allowance with
+`Sforce-Limit-Info: api-usage=N/M` on every answer and 403 REQUEST_LIMIT_EXCEEDED past it.
+Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`),
+composite/bulk APIs, field-level security, Lead conversion, concurrent request limits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from typing import Any
+
+from flask import Flask, Response, request
+
+from tests.fakes.loopback import LoopbackServer
+
+CLIENT_ID = "3MVG9-fake-consumer-key"
+CLIENT_SECRET = "fake-consumer-secret"  # a loopback fake's, not a secret
+API = "/services/data/v60.0"
+EXTERNAL_ID = "Auth0_User_Id__c"
+FIELDS = {  # name -> max length
+    "FirstName": 40,
+    "LastName": 80,
+    "Email": 80,
+    "Phone": 40,
+    EXTERNAL_ID: 255,
+    "Auth0_Status__c": 255,
+}
+PICKLIST = {"Auth0_Status__c": ("active", "deactivated")}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _errors(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
+    body = [{"message": message, "errorCode": code, "fields": fields or []}]
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _ok(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+class MalformedQuery(Exception):
+    pass
+
+
+def parse_soql(query: str) -> tuple[list[str], list[list[tuple[str, str, str | None]]], int]:
+    """Fields, WHERE as OR of AND-groups of (field, op, literal or None for null), LIMIT."""
+    tokens = _tokens(query)
+    pos = 0
+
+    def take(expected: str | None = None) -> str:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise MalformedQuery(f"unexpected end of query, expecting {expected or 'more'}")
+        token = tokens[pos]
+        if expected and token.upper() != expected:
+            raise MalformedQuery(f"unexpected token: '{token}'")
+        pos += 1
+        return token
+
+    take("SELECT")
+    fields = []
+    while True:
+        fields.append(take())
+        if pos < len(tokens) and tokens[pos] == ",":
+            pos += 1
+            continue
+        break
+    take("FROM")
+    if take() != "Contact":
+        raise MalformedQuery("sObject type not supported by this fake")
+    groups: list[list[tuple[str, str, str | None]]] = [[]]
+    limit = 2000
+    if pos < len(tokens) and tokens[pos].upper() == "WHERE":
+        pos += 1
+        while True:
+            field = take()
+            op = take()
+            if op not in ("=", "!="):
+                raise MalformedQuery(f"unexpected token: '{op}'")
+            value = take()
+            if value.upper() == "NULL":
+                literal: str | None = None
+            elif value.startswith("'"):
+                literal = value[1:]
+            else:
+                raise MalformedQuery(f"unexpected token: '{value}'")
+            groups[-1].append((field, op, literal))
+            if pos < len(tokens) and tokens[pos].upper() in ("AND", "OR"):
+                if take().upper() == "OR":
+                    groups.append([])
+                continue
+            break
+    if pos < len(tokens) and tokens[pos].upper() == "LIMIT":
+        pos += 1
+        limit = int(take())
+    if pos != len(tokens):
+        raise MalformedQuery(f"unexpected token: '{tokens[pos]}'")
+    return fields, groups, limit
+
+
+def _tokens(query: str) -> list[str]:
+    """Words, punctuation and string literals ('...' with backslash escapes, kept as
+    "'" + the decoded text)."""
+    escapes = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'"}
+    escapes["\\"] = "\\"
+    out: list[str] = []
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "'":
+            i += 1
+            text = []
+            while True:
+                if i >= len(query):
+                    raise MalformedQuery("unterminated string literal")
+                ch = query[i]
+                if ch == "\\":
+                    if i + 1 >= len(query) or query[i + 1] not in escapes:
+                        raise MalformedQuery("invalid escape sequence in string literal")
+                    text.append(escapes[query[i + 1]])
+                    i += 2
+                elif ch == "'":
+                    i += 1
+                    break
+                else:
+                    text.append(ch)
+                    i += 1
+            out.append("'" + "".join(text))
+        elif query.startswith("!=", i):
+            out.append("!=")
+            i += 2
+        elif ch in ",=()":
+            out.append(ch)
+            i += 1
+        else:
+            match = re.match(r"[A-Za-z0-9_.@+-]+", query[i:])
+            if not match:
+                raise MalformedQuery(f"unexpected character: {ch!r}")
+            out.append(match.group(0))
+            i += len(match.group(0))
+    return out
+
+
+class FakeSalesforce(LoopbackServer):
+    def __init__(
+        self,
+        *,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        daily_limit: int = 100_000,
+        unique_external_id: bool = True,
+        email_duplicate_rule: bool = True,
+        custom_fields: bool = True,
+    ) -> None:
+        super().__init__()
+        # Without custom_fields: an org where Auth0_User_Id__c / Auth0_Status__c are missing.
+        self.fields = {k: v for k, v in FIELDS.items() if custom_fields or not k.endswith("__c")}
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.daily_limit = daily_limit
+        self.api_used = 0
+        self.unique_external_id = unique_external_id
+        self.email_duplicate_rule = email_duplicate_rule
+        self.lock = threading.Lock()
+        self.records: dict[str, dict[str, Any]] = {}
+        self.deleted: set[str] = set()
+        self.sessions: set[str] = set()
+        self.token_requests = 0
+        self.queries: list[str] = []
+        self.requests: Counter[str] = Counter()  # "METHOD route" -> count
+        self._ids = itertools.count(1)
+        self._faults: list[tuple[str, str, int, str]] = []
+
+    # Test helpers -------------------------------------------------------------------------
+
+    def seed(self, **fields: Any) -> str:
+        with self.lock:
+            return self._insert({k: v for k, v in fields.items() if v is not None})
+
+    def reset(self) -> None:
+        """No contacts, nothing counted; sessions stay valid."""
+        with self.lock:
+            self.records.clear()
+            self.deleted.clear()
+            self.requests.clear()
+            self.queries.clear()
+            self._faults.clear()
+            self.api_used = 0
+
+    def contacts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.records.values()]
+
+    def expire_sessions(self) -> None:
+        with self.lock:
+            self.sessions.clear()
+
+    def delete(self, record_id: str) -> None:
+        with self.lock:
+            self.records.pop(record_id)
+            self.deleted.add(record_id)
+
+    def fail_next(self, method: str, path_prefix: str, status: int, code: str) -> None:
+        with self.lock:
+            self._faults.append((method, path_prefix, status, code))
+
+    # The API ------------------------------------------------------------------------------
+
+    def wsgi_app(self) -> Flask:
+        app = Flask("fake-salesforce")
+        fake = self
+
+        @app.post("/services/oauth2/token")
+        def token() -> Response:
+            form = request.form
+            with fake.lock:
+                fake.token_requests += 1
+            if form.get("grant_type") != "client_credentials":
+                return _ok(
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": "grant type not supported",
+                    },
+                    400,
+                )
+            if (
+                form.get("client_id") != fake.client_id
+                or form.get("client_secret") != fake.client_secret
+            ):
+                return _ok(
+                    {"error": "invalid_client", "error_description": "invalid client credentials"},
+                    400,
+                )
+            access = "00Dfake!" + uuid.uuid4().hex
+            with fake.lock:
+                fake.sessions.add(access)
+            return _ok(
+                {
+                    "access_token": access,
+                    "instance_url": fake.base_url,
+                    "id": f"{fake.base_url}/id/00Dfake/005fake",
+                    "token_type": "Bearer",
+                    "issued_at": "1767225600000",
+                    "signature": "fake",
+                }
+            )
+
+        @app.before_request
+        def gate() -> Response | None:
+            if not request.path.startswith(API):
+                return None
+            auth = request.headers.get("Authorization", "")
+            with fake.lock:
+                route = re.sub(r"/Contact/.*", "/Contact/{x}", request.path.removeprefix(API))
+                fake.requests[f"{request.method} {route}"] += 1
+                if auth.removeprefix("Bearer ") not in fake.sessions:
+                    return _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
+                fake.api_used += 1
+                if fake.api_used > fake.daily_limit:
+                    return _errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+                for n, (method, prefix, status, code) in enumerate(fake._faults):
+                    if request.method == method and request.path.startswith(API + prefix):
+                        del fake._faults[n]
+                        return _errors(status, code, "injected fault")
+            return None
+
+        @app.after_request
+        def limit_info(response: Response) -> Response:
+            if request.path.startswith(API):
+                used = min(fake.api_used, fake.daily_limit)
+                response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{fake.daily_limit}"
+            return response
+
+        @app.get(API + "/query")
+        def query() -> Response:
+            text = request.args.get("q", "")
+            with fake.lock:
+                fake.queries.append(text)
+                try:
+                    fields, groups, limit = parse_soql(text)
+                except MalformedQuery as exc:
+                    return _errors(400, "MALFORMED_QUERY", str(exc))
+                unknown = [f for f in fields if f != "Id" and f not in fake.fields]
+                if unknown:
+                    return _errors(
+                        400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Contact'"
+                    )
+                hits = [r for r in fake.records.values() if _where(r, groups)][:limit]
+                records = [fake._view(r, fields) for r in hits]
+            return _ok({"totalSize": len(records), "done": True, "records": records})
+
+        @app.post(API + "/sobjects/Contact")
+        def create() -> Response:
+            body: Any = request.get_json(silent=True)
+            with fake.lock:
+                problem = fake._invalid(body, creating=True, own_id=None)
+                if problem is not None:
+                    return problem
+                new_id = fake._insert(body)
+            return _ok({"id": new_id, "success": True, "errors": []}, 201)
+
+        @app.route(API + f"/sobjects/Contact/{EXTERNAL_ID}/<path:value>", methods=["GET", "PATCH"])
+        def by_external_id(value: str) -> Response:
+            with fake.lock:
+                matches = [r for r in fake.records.values() if r.get(EXTERNAL_ID) == value]
+                if len(matches) > 1:
+                    urls = [f"{API}/sobjects/Contact/{r['Id']}" for r in matches]
+                    return _ok(urls, 300)
+                if request.method == "GET":
+                    if not matches:
+                        return _errors(404, "NOT_FOUND", "The requested resource does not exist")
+                    return _ok(fake._view(matches[0], ["Id", *FIELDS]))
+                body: Any = request.get_json(silent=True)
+                if isinstance(body, dict) and EXTERNAL_ID in body:
+                    return _errors(
+                        400, "INVALID_FIELD", f"{EXTERNAL_ID} is the external id in the URL"
+                    )
+                if not matches:
+                    problem = fake._invalid(body, creating=True, own_id=None)
+                    if problem is not None:
+                        return problem
+                    new_id = fake._insert({**body, EXTERNAL_ID: value})
+                    return _ok({"id": new_id, "success": True, "errors": [], "created": True}, 201)
+                record = matches[0]
+                problem = fake._invalid(body, creating=False, own_id=record["Id"])
+                if problem is not None:
+                    return problem
+                record.update(body)
+                return _ok({"id": record["Id"], "success": True, "errors": [], "created": False})
+
+        @app.route(API + "/sobjects/Contact/<record_id>", methods=["GET", "PATCH"])
+        def by_id(record_id: str) -> Response:
+            with fake.lock:
+                record = fake.records.get(record_id)
+                if record is None:
+                    if record_id in fake.deleted:
+                        return _errors(404, "ENTITY_IS_DELETED", "entity is deleted")
+                    return _errors(404, "NOT_FOUND", "The requested resource does not exist")
+                if request.method == "GET":
+                    wanted = [f for f in request.args.get("fields", "").split(",") if f]
+                    return _ok(fake._view(record, ["Id", *(wanted or FIELDS)]))
+                body: Any = request.get_json(silent=True)
+                problem = fake._invalid(body, creating=False, own_id=record_id)
+                if problem is not None:
+                    return problem
+                record.update(body)
+            return Response(status=204)
+
+        return app
+
+    # Internals (under the lock) ----------------------------------------------------------
+
+    def _insert(self, fields: dict[str, Any]) -> str:
+        new_id = f"003fk{next(self._ids):010d}AAA"
+        self.records[new_id] = {"Id": new_id, **fields}
+        return new_id
+
+    def _invalid(self, body: Any, *, creating: bool, own_id: str | None) -> Response | None:
+        if not isinstance(body, dict):
+            return _errors(400, "JSON_PARSER_ERROR", "The request body is not a JSON object")
+        for name, value in body.items():
+            if name not in self.fields:
+                return _errors(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type Contact"
+                )
+            if value is not None and len(str(value)) > self.fields[name]:
+                return _errors(
+                    400,
+                    "STRING_TOO_LONG",
+                    f"{name}: data value too large: (max length={self.fields[name]})",
+                    [name],
+                )
+            if name in PICKLIST and value not in PICKLIST[name]:
+                return _errors(
+                    400,
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{name}: bad value for restricted picklist field: {value}",
+                    [name],
+                )
+        last = body.get("LastName", ... if not creating else None)
+        if last is None or last == "":
+            return _errors(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [LastName]",
+                ["LastName"],
+            )
+        email = body.get("Email")
+        if email and not _EMAIL.match(str(email)):
+            return _errors(
+                400, "INVALID_EMAIL_ADDRESS", f"Email: invalid email address: {email}", ["Email"]
+            )
+        others = [r for r in self.records.values() if r["Id"] != own_id]
+        owner = body.get(EXTERNAL_ID)
+        if self.unique_external_id and owner and any(r.get(EXTERNAL_ID) == owner for r in others):
+            holder = next(r["Id"] for r in others if r.get(EXTERNAL_ID) == owner)
+            return _errors(
+                400,
+                "DUPLICATE_VALUE",
+                f"duplicate value found: {EXTERNAL_ID} duplicates value on record with id: "
+                f"{holder}",
+                [EXTERNAL_ID],
+            )
+        taken = any(str(r.get("Email") or "").lower() == str(email).lower() for r in others)
+        if self.email_duplicate_rule and email and taken:
+            return _errors(
+                400,
+                "DUPLICATES_DETECTED",
+                "You're creating a duplicate record. We recommend you use an existing record "
+                "instead.",
+            )
+        return None
+
+    @staticmethod
+    def _view(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "attributes": {"type": "Contact", "url": f"{API}/sobjects/Contact/{record['Id']}"}
+        }
+        for name in fields:
+            view[name] = record.get(name)
+        return view
+
+
+def _where(record: dict[str, Any], groups: list[list[tuple[str, str, str | None]]]) -> bool:
+    def one(field: str, op: str, literal: str | None) -> bool:
+        have = record.get(field)
+        if literal is None:
+            same = have in (None, "")
+        else:
+            same = have is not None and str(have).lower() == literal.lower()
+        return same if op == "=" else not same
+
+    return any(all(one(*cond) for cond in group) for group in groups)
+
+
+def salesforce_contact(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions."""
+    last = record.get("LastName")
+    return {
+        "email": record.get("Email"),
+        "given_name": record.get("FirstName"),
+        "family_name": None if last == "(unknown)" else last,
+        "phone": record.get("Phone"),
+        "auth0_user_id": record.get("Auth0_User_Id__c") or None,
+        "status": record.get("Auth0_Status__c"),
+    }

@@ -1,0 +1,168 @@
+"""Exactly-once effect on at-least-once, unordered delivery, for HubSpot and Salesforce:
+whatever the order and however often events arrive, the vendor ends equal to the newest
+Auth0 truth, with no duplicate contact (the REST destination: test_exactly_once.py).
+
+Runs through the local runner (Lambda's retry behaviour) with DynamoDB state in moto and
+each vendor's fake on loopback; records are read back in the vendor's own vocabulary."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auth0_sync.names import CrmType
+from auth0_sync.runtime import build_service
+from auth0_sync.settings import Settings
+from auth0_sync.sync import Outcome
+from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.runner import LocalRunner
+from auth0_sync_cli.sample import EPOCH, bus_event
+from tests.fakes.hubspot import FakeHubSpot, hubspot_contact
+from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce, salesforce_contact
+
+pytestmark = pytest.mark.integration
+
+_users = itertools.count()
+
+Vendor = tuple[CrmType, str, str, Callable[[], list[dict[str, Any]]]]
+
+
+@pytest.fixture(scope="module", params=[CrmType.HUBSPOT, CrmType.SALESFORCE])
+def vendor(request: pytest.FixtureRequest) -> Iterator[Vendor]:
+    """(type, base URL, secret text, contacts in generic names) of a running fake."""
+    if request.param is CrmType.HUBSPOT:
+        with FakeHubSpot(window_calls=100_000) as hs:
+            yield (
+                CrmType.HUBSPOT,
+                hs.base_url,
+                hs.token,
+                lambda: [hubspot_contact(r) for r in hs.contacts()],
+            )
+    else:
+        secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+        with FakeSalesforce() as sf:
+            yield (
+                CrmType.SALESFORCE,
+                sf.base_url,
+                secret,
+                lambda: [salesforce_contact(r) for r in sf.contacts()],
+            )
+
+
+def make_runner(aws: LocalResources, vendor: Vendor) -> LocalRunner:
+    crm_type, base_url, secret, _ = vendor
+    config = Settings(
+        crm_type=crm_type,
+        crm_base_url=base_url,
+        crm_api_token=secret,
+        state_table=aws.state_table,
+        dlq_url=aws.dlq_url,
+    )
+    service = build_service(config)
+    return LocalRunner(service, service.dead_letters, backoff_seconds=0.05)  # type: ignore[arg-type]
+
+
+def history(ops: list[str], delete: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A user's events in the order they happened, and the final profile."""
+    n = next(_users)
+    user_id = f"auth0|vend{n:08d}"
+    moment = EPOCH
+    profile: dict[str, Any] = {
+        "user_id": user_id,
+        "email": f"vend{n}@example.com",
+        "given_name": "Initial",
+        "family_name": "Name",
+        "created_at": moment.isoformat(),
+        "updated_at": moment.isoformat(),
+        "identities": [],
+    }
+    events = [bus_event("user.created", copy.deepcopy(profile), moment, f"evt_v{n}_0")]
+    for step, op in enumerate(ops, start=1):
+        moment += timedelta(seconds=10)
+        if op == "login":
+            profile["last_login"] = moment.isoformat()
+        elif op == "name":
+            profile["given_name"] = f"Name {step}"
+        elif op == "email":
+            profile["email"] = f"vend{n}.v{step}@example.com"
+        else:
+            profile["phone_number"] = f"+4477009{step:05d}"
+        profile["updated_at"] = moment.isoformat()
+        events.append(bus_event("user.updated", copy.deepcopy(profile), moment, f"evt_v{n}_{step}"))
+    if delete:
+        moment += timedelta(seconds=10)
+        gone = {"user_id": user_id, "deleted_at": moment.isoformat()}
+        events.append(bus_event("user.deleted", gone, moment, f"evt_v{n}_del"))
+    return events, profile
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+    ops = draw(st.lists(st.sampled_from(["login", "name", "email", "phone"]), max_size=5))
+    delete = draw(st.booleans())
+    events, final = history(ops, delete)
+    order = draw(st.permutations(range(len(events))))
+    delivered = [events[i] for i in order]
+    for index in draw(st.lists(st.integers(0, len(events) - 1), max_size=len(events))):
+        delivered.insert(draw(st.integers(0, len(delivered))), copy.deepcopy(events[index]))
+    return delivered, final, delete
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=deliveries())
+def test_any_interleaving_with_duplicates_ends_at_the_newest_truth(
+    aws: LocalResources, vendor: Vendor, case: tuple[list[dict[str, Any]], dict[str, Any], bool]
+) -> None:
+    delivered, final, deleted = case
+    runner = make_runner(aws, vendor)
+    outcomes = [runner.run(event) for event in delivered]
+    contacts = [c for c in vendor[3]() if c["auth0_user_id"] == final["user_id"]]
+
+    assert all(o.status != "dead_lettered" for o in outcomes), outcomes
+    if deleted:
+        assert len(contacts) <= 1
+        assert all(c["status"] == "deactivated" for c in contacts)
+    else:
+        assert len(contacts) == 1, contacts
+        expected = {
+            "email": final["email"],
+            "given_name": final["given_name"],
+            "family_name": "Name",
+            "phone": final.get("phone_number"),
+            "status": "active",
+        }
+        assert {k: contacts[0][k] for k in expected} == expected
+    applied = Counter(o.event_id for o in outcomes if o.status == "applied")
+    assert all(n == 1 for n in applied.values()), applied
+
+
+def test_concurrent_duplicates_create_one_contact(aws: LocalResources, vendor: Vendor) -> None:
+    events, final = history(["name"], delete=False)
+    runner = make_runner(aws, vendor)
+    start = threading.Barrier(8)
+
+    def deliver(_: int) -> Outcome:
+        start.wait()
+        return runner.run(events[0])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+    reasons = Counter(f"{o.status}:{o.reason}" for o in outcomes)
+    assert reasons["applied:created"] == 1, reasons
+    assert reasons["skipped:duplicate"] == 7, reasons
+    assert len([c for c in vendor[3]() if c["auth0_user_id"] == final["user_id"]]) == 1
