@@ -39,9 +39,17 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dlq",
     "replay",
     "demo",
+    "backfill",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
-AWS_COMMANDS = frozenset({f"{PROG} process", f"{PROG} dlq list", f"{PROG} replay"})
+AWS_COMMANDS = frozenset(
+    {
+        f"{PROG} process",
+        f"{PROG} dlq list",
+        f"{PROG} replay",
+        f"{PROG} backfill",
+    }
+)
 
 # Examples for the commands whose module does not give one in its own epilog yet.
 FALLBACK_EXAMPLES: dict[str, str] = {
