@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "demo",
     "backfill",
+    "reconcile",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset(
@@ -48,6 +49,7 @@ AWS_COMMANDS = frozenset(
         f"{PROG} dlq list",
         f"{PROG} replay",
         f"{PROG} backfill",
+        f"{PROG} reconcile",
     }
 )
 

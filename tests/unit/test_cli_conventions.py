@@ -64,6 +64,7 @@ def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
         "auth0-sync dlq list",
         "auth0-sync replay",
         "auth0-sync backfill",
+        "auth0-sync reconcile",
     }
 
 
