@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "backfill",
     "reconcile",
+    "catch_up",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset(
@@ -50,6 +51,7 @@ AWS_COMMANDS = frozenset(
         f"{PROG} replay",
         f"{PROG} backfill",
         f"{PROG} reconcile",
+        f"{PROG} catch-up",
     }
 )
 

@@ -12,6 +12,13 @@ documents them: the job is pending for `export_pending_polls` polls, then comple
 gzipped NDJSON holding the requested fields of each user; the link expires
 `export_ttl_seconds` after the job completes (403 "Request has expired", as S3 answers an
 expired pre-signed URL).
+
+The Events API (`GET /api/v2/events`, scope read:events) answers Server-Sent Events in
+time order: `from_timestamp` or an offset in `Last-Event-ID` (each message's `id:`),
+`event_type` filters (comma-separated or repeated), at most `events_per_connection`
+messages before it closes the stream (the client reconnects after its last offset), 410
+for an offset in `expired_offsets` or one it never gave, 429 with Retry-After through
+`fail_next`.
 """
 
 from __future__ import annotations
@@ -116,6 +123,10 @@ class FakeAuth0:
     export_ttl_seconds: float = 60.0
     clock: Callable[[], float] = time.time
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Events API: the tenant's past events (Auth0 CloudEvents), oldest first.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    events_per_connection: int | None = None
+    expired_offsets: set[str] = field(default_factory=set)
     downloads: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     _forced: list[_Forced] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -234,6 +245,12 @@ class FakeAuth0:
         """A user of the tenant (what an export lists)."""
         self.users.append(dict(attributes))
         return self.users[-1]
+
+    def add_event(self, event: dict[str, Any]) -> str:
+        """A past event of the tenant (kept in time order); its SSE offset."""
+        self.events.append(event)
+        self.events.sort(key=lambda e: _parse_time(str(e["time"])))
+        return offset_of(self.events.index(event))
 
     def expire_downloads(self) -> None:
         """Every export link given out so far expires now (as if the client were slow)."""
@@ -586,6 +603,11 @@ def _build_app(fake: FakeAuth0) -> Flask:
             job["location"] = f"{fake.base_url}/exports/{token}.json.gz"
         return jsonify(_job_view(job))
 
+    @app.get("/api/v2/events")
+    @api("read:events")
+    def events() -> Any:
+        return _sse(fake)
+
     @app.get("/exports/<token>.json.gz")
     def download(token: str) -> Any:
         found = fake.downloads.get(token)
@@ -604,6 +626,35 @@ def _build_app(fake: FakeAuth0) -> Flask:
         return Response(payload, 200, content_type="application/gzip")
 
     return app
+
+
+def offset_of(index: int) -> str:
+    return f"ofs_{index:06d}"
+
+
+def _sse(fake: FakeAuth0) -> Any:
+    offsets = {offset_of(n): n for n in range(len(fake.events))}
+    last = request.headers.get("Last-Event-ID")
+    if last is not None and (last in fake.expired_offsets or last not in offsets):
+        return _error(410, f"The offset {last} has expired.")
+    start = offsets[last] + 1 if last is not None else 0
+    since = request.args.get("from_timestamp")
+    types = {t for value in request.args.getlist("event_type") for t in value.split(",") if t}
+    chosen = []
+    for index in range(start, len(fake.events)):
+        event = fake.events[index]
+        if last is None and since and _parse_time(str(event["time"])) < _parse_time(since):
+            continue
+        if types and event["type"] not in types:
+            continue
+        chosen.append((offset_of(index), event))
+    if fake.events_per_connection is not None:
+        chosen = chosen[: fake.events_per_connection]
+    body = ": the tenant's events\n\n" + "".join(
+        f"id: {offset}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+        for offset, event in chosen
+    )
+    return Response(body, 200, content_type="text/event-stream")
 
 
 def _job_view(job: dict[str, Any]) -> dict[str, Any]:
