@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -15,11 +16,12 @@ from auth0_sync.names import Env
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill
 from auth0_sync_cli.backfill.snapshot import snapshot_id
-from auth0_sync_cli.backfill.targets import TokenBucket, build_target
+from auth0_sync_cli.backfill.targets import LambdaTarget, TokenBucket, build_target
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
+from auth0_sync_cli.replay import LambdaInvoker
 from auth0_sync_cli.sample import bus_event
 from tests.fakes.auth0_mgmt import FakeAuth0
 from tests.integration.helpers import invoke, state_of
@@ -31,6 +33,11 @@ from tests.integration.initial_sync import (
     seed_crm,
     user,
     write_export,
+)
+from tests.integration.test_replay_lambda import (  # noqa: F401 - the fixture
+    FUNCTIONS,
+    LambdaDouble,
+    lambda_api,
 )
 
 pytestmark = pytest.mark.integration
@@ -268,3 +275,28 @@ def test_the_contact_of_a_user_deleted_from_auth0_is_deactivated(
     assert report["counts"]["deactivate"] == 1
     gone = next(c for c in contacts(crm) if c["id"] == ids["gone"])
     assert (gone["status"], gone["auth0_user_id"]) == ("deactivated", GONE_USER)
+
+
+def test_target_lambda_invokes_the_deployed_handler_and_pays_its_crm_calls(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    lambda_api: LambdaDouble,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    seed_crm(crm)
+    export = write_export(tmp_path / "users.json.gz", USERS)
+    invoker = LambdaInvoker(FUNCTIONS, client=boto3.client("lambda", endpoint_url=lambda_api.url))
+    bucket = TokenBucket(None)
+    engine = Backfill(LambdaTarget(invoker, bucket), Checkpoint(None, str(export)), workers=2)
+
+    report = engine.run(read_export(str(export)))
+
+    assert (report.counts["link"], report.counts["create"]) == (2, 2)
+    assert {c["function"] for c in lambda_api.calls} == {"Auth0Sync-UserUpdated"}
+    assert {c["invocation_type"] for c in lambda_api.calls} == {"RequestResponse"}
+    assert sorted(c["event_id"] for c in lambda_api.calls) == sorted(
+        snapshot_id(u["user_id"], u["updated_at"]) for u in USERS
+    )
+    assert contact_of(crm, "auth0|u003")["name"] == "User 3"
+    # Each invocation took one token and paid for the rest of its CRM calls afterwards.
+    assert bucket.taken == report.crm_calls
