@@ -3,7 +3,9 @@ the fake Management API: what the CRM holds afterwards is read back from the CRM
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -300,3 +302,71 @@ def test_target_lambda_invokes_the_deployed_handler_and_pays_its_crm_calls(
     assert contact_of(crm, "auth0|u003")["name"] == "User 3"
     # Each invocation took one token and paid for the rest of its CRM calls afterwards.
     assert bucket.taken == report.crm_calls
+
+
+def test_progress_shows_the_count_and_an_eta_on_stderr(
+    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_export(tmp_path / "users.json.gz", USERS)
+
+    code = main(["backfill", "--export", str(export), "--rate", "1000", "--progress"])
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert f"backfill {len(USERS)}/{len(USERS)} (100%)  ETA 0m00s" in captured.err
+    assert "backfill of" in captured.out
+
+
+def test_stack_points_the_local_sync_at_the_deployed_handlers_environment(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --stack, the state table, DLQ and CRM come from the deployed function's own
+    environment (read through Lambda), whatever this shell says."""
+    environment = {name: value for name, value in sync_env.environment().items() if name.isupper()}
+    environment.pop("AWS_ENDPOINT_URL", None)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        environment.pop(name, None)
+    environment[Env.CRM_BASE_URL] = crm.base_url
+    role = boto3.client("iam").create_role(
+        RoleName="handler", AssumeRolePolicyDocument="{}", Path="/"
+    )["Role"]["Arn"]
+    boto3.client("lambda").create_function(
+        FunctionName="Auth0Sync-UserUpdated",
+        Runtime="python3.12",
+        Role=role,
+        Handler="auth0_sync.handlers.user_updated.handler",
+        Code={"ZipFile": zip_of("handler.py", "")},
+        Environment={"Variables": environment},
+    )
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "ReplayFunctions": {"Value": "user.updated=Auth0Sync-UserUpdated"},
+        },
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName="Auth0Sync", TemplateBody=json.dumps(template)
+    )
+    monkeypatch.setenv(Env.CRM_BASE_URL, "http://127.0.0.1:9")  # not what the stack says
+    monkeypatch.setenv(Env.STATE_TABLE, "not-the-stacks-table")
+    export = write_export(tmp_path / "users.json.gz", USERS[2:3])
+
+    code, report = run_cli(
+        capsys, "backfill", "--stack", "Auth0Sync", "--export", str(export), "--rate", "1000"
+    )
+
+    assert code == 0, report
+    assert report["counts"]["create"] == 1
+    assert contact_of(crm, "auth0|u003")["name"] == "User 3"
+    assert state_of(sync_env, "auth0|u003") is not None
+
+
+def zip_of(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
