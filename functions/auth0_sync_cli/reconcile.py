@@ -411,7 +411,8 @@ def _run_command(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             environ=environ,
         )
-        store = DynamoSyncStateStore(settings.state_table) if args.target == "local" else None
+        # The state is forgotten here, whichever target then runs the snapshots.
+        store = DynamoSyncStateStore(settings.state_table)
         repaired = fix(found, export, target, store)
         left = measure(export, crm, settings)
         document["fix"] = {
