@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from auth0_sync.names import Env
+from auth0_sync_cli.backfill.borrowed import LambdaInvoker
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill
 from auth0_sync_cli.backfill.snapshot import snapshot_id
@@ -23,7 +24,6 @@ from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
-from auth0_sync_cli.replay import LambdaInvoker
 from auth0_sync_cli.sample import bus_event
 from tests.fakes.auth0_mgmt import FakeAuth0
 from tests.integration.helpers import invoke, state_of

@@ -15,6 +15,7 @@ from auth0_sync.names import Env
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill, ProgressLine
 from auth0_sync_cli.backfill.targets import (
@@ -33,7 +34,6 @@ from auth0_sync_cli.export import (
     fetch_export,
     read_export,
 )
-from auth0_sync_cli.replay import parse_functions, quiet_handler_logs
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_RATE = 10.0

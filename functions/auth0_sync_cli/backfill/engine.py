@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from auth0_sync.crm import RestCrmClient
 from auth0_sync.errors import SyncError
-from auth0_sync.sync import Outcome
+from auth0_sync_cli.backfill.borrowed import Outcome
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.snapshot import deletion_event, snapshot_event
 from auth0_sync_cli.backfill.sweep import SeenUsers, orphans

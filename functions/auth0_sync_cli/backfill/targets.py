@@ -34,16 +34,18 @@ from auth0_sync.runtime import token_provider
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
-from auth0_sync.sync import Outcome, StateStore, SyncCore
-from auth0_sync_cli.local_mode import check_crm_url
-from auth0_sync_cli.replay import (
+from auth0_sync_cli.backfill.borrowed import (
     KeptFailures,
     LambdaInvoker,
     NotReplayable,
+    Outcome,
     PlanningCrm,
     ReadOnlyState,
+    StateStore,
+    SyncCore,
     functions_of_stack,
 )
+from auth0_sync_cli.local_mode import check_crm_url
 from auth0_sync_cli.runner import LocalContext, LocalRunner, function_name_for
 
 # Lambda target: a failed invocation is tried again after these delays, then reported.
@@ -245,8 +247,9 @@ class LambdaTarget:
                 outcome = self.invoker.invoke(raw)
             except NotReplayable as exc:
                 return _failed(raw, TransientError(str(exc), "not_replayable"))
-            except TransientError as exc:
-                last = exc
+            except Exception as exc:  # the function failed, or Lambda refused: try again
+                reason = str(getattr(exc, "reason", "") or "lambda_" + type(exc).__name__)
+                last = TransientError(str(getattr(exc, "message", exc)), reason)
                 continue
             self.bucket.charge(outcome.crm_calls - 1)
             return outcome

@@ -1,0 +1,43 @@
+"""What backfill, reconcile and catch-up take from the core and from `replay`, in one place.
+
+These names live elsewhere on a branch where the core and replay were split into packages;
+a merge then changes only these imports:
+
+    from auth0_sync.outcome import Outcome
+    from auth0_sync.state import StateStore
+    from auth0_sync.sync import SyncCore
+    from auth0_sync.replay.lambda_target import LambdaInvoker
+    from auth0_sync.replay.replayer import NotReplayable
+    from auth0_sync_cli.replay.command import quiet_handler_logs
+    from auth0_sync_cli.replay.locate import functions as parse_functions
+    from auth0_sync_cli.replay.locate import functions_of_stack
+    from auth0_sync_cli.replay.planning import KeptFailures, PlanningCrm, ReadOnlyState
+"""
+
+from __future__ import annotations
+
+from auth0_sync.sync import Outcome, StateStore, SyncCore
+from auth0_sync_cli.replay import (
+    KeptFailures,
+    LambdaInvoker,
+    NotReplayable,
+    PlanningCrm,
+    ReadOnlyState,
+    functions_of_stack,
+    parse_functions,
+    quiet_handler_logs,
+)
+
+__all__ = [
+    "KeptFailures",
+    "LambdaInvoker",
+    "NotReplayable",
+    "Outcome",
+    "PlanningCrm",
+    "ReadOnlyState",
+    "StateStore",
+    "SyncCore",
+    "functions_of_stack",
+    "parse_functions",
+    "quiet_handler_logs",
+]
