@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import burst, calls, cold_start, memory, profiling
+from bench import backfill, burst, calls, cold_start, memory, profiling
 from bench.report import Section, render
 from bench.servers import Peers
 
@@ -50,6 +50,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section]] = {
     "cold-start": lambda p, s: cold_start.run(p, runs=s.cold_runs, with_asset=s.asset),
     "burst": lambda p, s: burst.run(p, count=s.burst_events, runs=s.burst_runs),
     "memory": lambda p, s: memory.run(p, sizes=s.memory_sizes),
+    "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
 }
 
 

@@ -41,9 +41,21 @@ COMMAND_MODULES: tuple[str, ...] = (
     "redrive",
     "demo",
     "destination",
+    "backfill",
+    "reconcile",
+    "catch_up",
 )
 # The commands that call AWS APIs: each gets --region and --profile.
-AWS_COMMANDS = frozenset({f"{PROG} process", f"{PROG} dlq list", f"{PROG} replay"})
+AWS_COMMANDS = frozenset(
+    {
+        f"{PROG} process",
+        f"{PROG} dlq list",
+        f"{PROG} replay",
+        f"{PROG} backfill",
+        f"{PROG} reconcile",
+        f"{PROG} catch-up",
+    }
+)
 
 # Examples for the commands whose module does not give one in its own epilog yet.
 FALLBACK_EXAMPLES: dict[str, str] = {

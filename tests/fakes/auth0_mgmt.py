@@ -5,14 +5,31 @@ Flask served by waitress on 127.0.0.1, port 0, in a thread. It implements the to
 the CLI and the health check call, checks the bearer token and its scopes like Auth0 does,
 keeps streams and failed deliveries in memory, and records every request so tests can
 assert the exact calls. Knobs force 401, 403, 409 and 429 (with Retry-After).
+
+Users exports (`POST /api/v2/jobs/users-exports`, `GET /api/v2/jobs/{id}`) as Auth0
+documents them: the job is pending for `export_pending_polls` polls, then completed with a
+`location` served by this server under a path of its own, without our bearer token, as
+gzipped NDJSON holding the requested fields of each user; the link expires
+`export_ttl_seconds` after the job completes (403 "Request has expired", as S3 answers an
+expired pre-signed URL).
+
+The Events API (`GET /api/v2/events`, scope read:events) answers Server-Sent Events in
+time order: `from_timestamp` or an offset in `Last-Event-ID` (each message's `id:`),
+`event_type` filters (comma-separated or repeated), at most `events_per_connection`
+messages before it closes the stream (the client reconnects after its last offset), 410
+for an offset in `expired_offsets` or one it never gave, 429 with Retry-After through
+`fail_next`.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import secrets
 import string
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +50,8 @@ ALL_SCOPES = frozenset(
         "delete:event_streams",
         "read:event_deliveries",
         "update:event_deliveries",
+        "read:users",
+        "read:events",
     }
 )
 KNOWN_EVENT_TYPES = frozenset({"user.created", "user.updated", "user.deleted"})
@@ -98,6 +117,17 @@ class FakeAuth0:
     test_events: list[dict[str, Any]] = field(default_factory=list)
     redeliveries: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Users exports: the tenant's users, and the jobs and download links made of them.
+    users: list[dict[str, Any]] = field(default_factory=list)
+    export_pending_polls: int = 1
+    export_ttl_seconds: float = 60.0
+    clock: Callable[[], float] = time.time
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Events API: the tenant's past events (Auth0 CloudEvents), oldest first.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    events_per_connection: int | None = None
+    expired_offsets: set[str] = field(default_factory=set)
+    downloads: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     _forced: list[_Forced] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: Any = None
@@ -210,6 +240,22 @@ class FakeAuth0:
     def set_status(self, stream_id: str, status: str) -> None:
         """As when Auth0 disables a stream after too many failures."""
         self.streams[stream_id]["status"] = status
+
+    def add_user(self, **attributes: Any) -> dict[str, Any]:
+        """A user of the tenant (what an export lists)."""
+        self.users.append(dict(attributes))
+        return self.users[-1]
+
+    def add_event(self, event: dict[str, Any]) -> str:
+        """A past event of the tenant (kept in time order); its SSE offset."""
+        self.events.append(event)
+        self.events.sort(key=lambda e: _parse_time(str(e["time"])))
+        return offset_of(self.events.index(event))
+
+    def expire_downloads(self) -> None:
+        """Every export link given out so far expires now (as if the client were slow)."""
+        for token, (body, _until) in list(self.downloads.items()):
+            self.downloads[token] = (body, self.clock() - 1)
 
     # -- what tests read -----------------------------------------------------------------
 
@@ -514,7 +560,105 @@ def _build_app(fake: FakeAuth0) -> Flask:
         fake.redeliveries.append({"stream_id": stream_id, "event_id": event_id})
         return Response(status=202)
 
+    @app.post("/api/v2/jobs/users-exports")
+    @api("read:users")
+    def start_export() -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("format", "csv") not in ("json", "csv"):
+            return _error(400, "Payload validation error: format must be json or csv")
+        fields = body.get("fields", [])
+        if not isinstance(fields, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields
+        ):
+            return _error(400, "Payload validation error: fields is a list of {name}")
+        job_id = _random_id("job_")
+        fake.jobs[job_id] = {
+            "type": "users_export",
+            "status": "pending",
+            "format": body.get("format", "csv"),
+            "fields": fields,
+            "created_at": _iso(_now()),
+            "id": job_id,
+            "polls": 0,
+        }
+        return jsonify(_job_view(fake.jobs[job_id])), 201
+
+    @app.get("/api/v2/jobs/<job_id>")
+    @api("read:users")
+    def get_job(job_id: str) -> Any:
+        job = fake.jobs.get(job_id)
+        if job is None:
+            return _error(404, "The job does not exist.")
+        job["polls"] += 1
+        if job["status"] == "pending" and job["polls"] > fake.export_pending_polls:
+            names = [f["name"] for f in job["fields"]]
+            lines = [
+                json.dumps({k: user[k] for k in names if k in user} if names else user)
+                for user in fake.users
+            ]
+            token = secrets.token_hex(12)
+            payload = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
+            fake.downloads[token] = (payload, fake.clock() + fake.export_ttl_seconds)
+            job["status"] = "completed"
+            job["location"] = f"{fake.base_url}/exports/{token}.json.gz"
+        return jsonify(_job_view(job))
+
+    @app.get("/api/v2/events")
+    @api("read:events")
+    def events() -> Any:
+        return _sse(fake)
+
+    @app.get("/exports/<token>.json.gz")
+    def download(token: str) -> Any:
+        found = fake.downloads.get(token)
+        if found is None:
+            return Response("<Error><Code>NoSuchKey</Code></Error>", 404)
+        payload, until = found
+        if request.headers.get("Authorization"):
+            # A pre-signed URL carries its own signature; a second credential is refused.
+            return Response("<Error><Code>InvalidArgument</Code></Error>", 400)
+        if fake.clock() > until:
+            return Response(
+                "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                403,
+                content_type="application/xml",
+            )
+        return Response(payload, 200, content_type="application/gzip")
+
     return app
+
+
+def offset_of(index: int) -> str:
+    return f"ofs_{index:06d}"
+
+
+def _sse(fake: FakeAuth0) -> Any:
+    offsets = {offset_of(n): n for n in range(len(fake.events))}
+    last = request.headers.get("Last-Event-ID")
+    if last is not None and (last in fake.expired_offsets or last not in offsets):
+        return _error(410, f"The offset {last} has expired.")
+    start = offsets[last] + 1 if last is not None else 0
+    since = request.args.get("from_timestamp")
+    types = {t for value in request.args.getlist("event_type") for t in value.split(",") if t}
+    chosen = []
+    for index in range(start, len(fake.events)):
+        event = fake.events[index]
+        if last is None and since and _parse_time(str(event["time"])) < _parse_time(since):
+            continue
+        if types and event["type"] not in types:
+            continue
+        chosen.append((offset_of(index), event))
+    if fake.events_per_connection is not None:
+        chosen = chosen[: fake.events_per_connection]
+    body = ": the tenant's events\n\n" + "".join(
+        f"id: {offset}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+        for offset, event in chosen
+    )
+    return Response(body, 200, content_type="text/event-stream")
+
+
+def _job_view(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k != "polls"}
 
 
 @contextmanager

@@ -94,6 +94,15 @@ class RestCrmClient:
             raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
         return [c for c in found if isinstance(c, dict)]
 
+    def list_contacts(self, limit: int = 100, after: str | None = None) -> list[Contact]:
+        """GET /contacts?limit=&after= (contract 1.1): the next page of every contact, in id
+        order, after the id `after`; an empty page is the end."""
+        params = {"limit": str(limit), **({"after": after} if after else {})}
+        page = self._json(self._send("GET", "/contacts", params=params), "GET /contacts")
+        if not isinstance(page, list):
+            raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
+        return [{**c, "id": str(c["id"])} for c in page if isinstance(c, dict) and "id" in c]
+
     def get_contact(self, contact_id: str) -> Contact | None:
         """GET /contacts/{id}; None when there is no such contact."""
         path = _contact_path(contact_id)

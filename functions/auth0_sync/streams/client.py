@@ -369,6 +369,8 @@ class ManagementClient:
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
+        self._max_backoff = max_backoff
+        self._timeout = timeout
         # The shared retry policy: 429 only (Auth0's rate limit), Retry-After, else
         # X-RateLimit-Reset, else 1, 2, 4 s..., each wait capped at `max_backoff`.
         self._transport = HttpTransport(
@@ -391,6 +393,13 @@ class ManagementClient:
         self._secrets: set[str] = {
             s for s in (credentials.client_secret, credentials.token) if s is not None
         }
+
+    def _retry_delay(self, response: requests.Response, attempt: int) -> float:
+        """The wait before retrying a 429 outside the transport (a streamed answer): what
+        Auth0 says, else 0.5, 1, 2 s..., capped like the transport's."""
+        hint = _rate_limit_wait(response)
+        delay = 0.5 * 2 ** (attempt - 1) if hint is None else hint
+        return min(self._max_backoff, delay)
 
     def add_secret(self, value: str) -> None:
         """Scrub `value` from every error message this client raises (e.g. a webhook token)."""

@@ -1,0 +1,237 @@
+"""`auth0-sync backfill`: every Auth0 user through the same core as the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from auth0_sync.crm import RestCrmClient
+from auth0_sync.errors import ConfigError, ManagementApiError
+from auth0_sync.names import Env
+from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
+from auth0_sync.streams.client import ManagementCredentials
+from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
+from auth0_sync_cli.backfill.checkpoint import Checkpoint
+from auth0_sync_cli.backfill.engine import Backfill, ProgressLine
+from auth0_sync_cli.backfill.targets import (
+    LocalTarget,
+    PlanTarget,
+    Target,
+    TokenBucket,
+    build_target,
+    crm_client,
+)
+from auth0_sync_cli.exits import EXIT_INTERRUPTED, EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
+from auth0_sync_cli.export import (
+    ExportClient,
+    default_export_path,
+    export_fields,
+    fetch_export,
+    read_export,
+)
+from auth0_sync_cli.signals import sigterm_interrupts
+
+DEFAULT_RATE = 10.0
+DEFAULT_WORKERS = 4
+
+EXAMPLES = """examples:
+  auth0-sync backfill --export users.json.gz --dry-run
+  auth0-sync backfill --export users.json.gz --rate 50 --checkpoint backfill.ckpt
+  auth0-sync backfill --stack Auth0Sync --rate 50 --checkpoint backfill.ckpt   # export job"""
+
+
+def mapped_paths(environ: Mapping[str, str]) -> list[str]:
+    """The Auth0 attributes the mapping reads (the defaults when the sync's settings are not
+    all here, e.g. with --target lambda)."""
+    try:
+        settings = Settings.from_env(environ)
+    except ConfigError:
+        return [*DEFAULT_FIELD_MAPPING, "app_metadata"]
+    return [*settings.field_mapping, settings.contact_id_path]
+
+
+def obtain_export(
+    args: argparse.Namespace, environ: Mapping[str, str], say: Any
+) -> tuple[str | None, str | None]:
+    """(the export file, its checkpoint): --export, the checkpoint's own export, or a new
+    Management API export job saved to --save-export."""
+    if args.export:
+        return args.export, args.checkpoint
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        return None, args.checkpoint  # resume on the export the checkpoint names
+    try:
+        client = ExportClient(ManagementCredentials.from_env(environ))
+    except ConfigError as exc:
+        raise CommandError(
+            f"no --export FILE given, so the users come from a Management API export job: {exc}"
+        ) from exc
+    path = args.save_export or default_export_path()
+    try:
+        fetch_export(client, export_fields(mapped_paths(environ)), path, say=say)
+    except ManagementApiError as exc:
+        raise CommandError(str(exc.message)) from exc
+    return path, args.checkpoint
+
+
+def run(args: argparse.Namespace) -> int:
+    with quiet_handler_logs():
+        return _run(args)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _count_lines(path: str) -> int:
+    return sum(1 for _ in read_export(path))
+
+
+def listing_client(
+    target: Target, environ: Mapping[str, str], bucket: TokenBucket
+) -> RestCrmClient | None:
+    # The listing (contract 1.1) is the REST destination's; other destinations have none.
+    """The CRM client that reads the listing for the sweep (the target's own, or one made
+    from the CRM settings for --target lambda; None when those are not here)."""
+    if isinstance(target, PlanTarget):
+        inner = target.crm.inner
+        return inner if isinstance(inner, RestCrmClient) else None
+    if isinstance(target, LocalTarget):
+        crm = target.runner.service.core.crm
+        return crm if isinstance(crm, RestCrmClient) else None
+    try:
+        return crm_client(Settings.from_env(environ), bucket)
+    except ConfigError:
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    bucket = TokenBucket(args.rate)
+    target = build_target(
+        target=args.target,
+        dry_run=args.dry_run,
+        bucket=bucket,
+        stack=args.stack,
+        functions=args.functions,
+        timeout=args.timeout,
+        environ=environ,
+    )
+    export, checkpoint_path = obtain_export(args, environ, _say)
+    checkpoint = Checkpoint.open(checkpoint_path, export)
+    if args.dry_run:
+        checkpoint = Checkpoint(None, checkpoint.export)  # a plan never moves the checkpoint
+    show = args.progress or sys.stderr.isatty()
+    total = _count_lines(checkpoint.export) - checkpoint.done_through if show else None
+    # (the sweep's deletes, if any, come on top of the total)
+    engine = Backfill(
+        target,
+        checkpoint,
+        workers=1 if args.dry_run else args.workers,
+        progress=ProgressLine(total, show),
+        sample=args.sample,
+        listing=listing_client(target, environ, bucket),
+    )
+    with sigterm_interrupts():
+        report = engine.run(read_export(checkpoint.export))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render())
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_NEEDS_ATTENTION if report.needs_a_person and not args.dry_run else EXIT_OK
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, rate_default: float) -> None:
+    """--target, --stack, --functions, --rate, --workers, --timeout (backfill, reconcile
+    --fix, catch-up)."""
+    parser.add_argument(
+        "--target",
+        choices=("local", "lambda"),
+        default="local",
+        help="local: the sync runs in this process against local-aws, or the state table "
+        "and DLQ of --stack (default); lambda: invoke the deployed handlers",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="a deployed stack: its handler's environment (state table, DLQ, CRM, mapping) "
+        "and, with --target lambda, its functions",
+    )
+    parser.add_argument(
+        "--functions",
+        type=parse_functions,
+        metavar="TYPE=NAME,...",
+        help="--target lambda: the function of each type (default: the --stack's output)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=real_number(above_zero=True),
+        default=rate_default,
+        metavar="R",
+        help="at most R CRM calls per second, for all workers together: the CRM's limit is "
+        f"shared with live traffic (default {rate_default:g})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=whole_number(1, 64),
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="users in flight at once (default %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=real_number(above_zero=True),
+        default=30.0,
+        metavar="S",
+        help="--target local: each invocation's time budget (default %(default)s)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "backfill",
+        help="sync every Auth0 user that existed before the stream (run it before enabling)",
+        description="Each exported user becomes a user.updated snapshot at its updated_at "
+        "and goes through the same correlation, ownership and ordering rules as a live "
+        "event: a snapshot never overwrites a newer event, a user already in step costs no "
+        "CRM write, and a rerun is a duplicate. The users come from --export FILE (NDJSON, "
+        "gzipped or not) or from a Management API export job (AUTH0_DOMAIN and "
+        f"{Env.AUTH0_MGMT_TOKEN}, or AUTH0_CLIENT_ID/AUTH0_CLIENT_SECRET; scope read:users).",
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("--export", metavar="FILE", help="a users export (NDJSON, .gz or not)")
+    parser.add_argument(
+        "--save-export",
+        metavar="FILE",
+        help="without --export: where the export job's download is saved (default "
+        "users-export-<UTC time>.json.gz)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="record the last export line done here; an interrupted backfill given the same "
+        "FILE resumes after it (on the export it names)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing; print the plan: create, link, update, unchanged, ambiguous, "
+        "owned by another, and a sample of field changes",
+    )
+    parser.add_argument(
+        "--sample",
+        type=whole_number(0),
+        default=10,
+        metavar="N",
+        help="--dry-run: how many field changes to show (default %(default)s)",
+    )
+    add_target_arguments(parser, DEFAULT_RATE)
+    parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)

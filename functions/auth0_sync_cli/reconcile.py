@@ -1,0 +1,494 @@
+"""`auth0-sync reconcile`: how far the CRM is from Auth0, and what the rules can repair.
+
+Three sources are compared: an Auth0 users export (what should be), the CRM's whole
+listing (contract 1.1, what is) and the sync-state table (what the sync believes it wrote).
+The expected fields of a user are what a `user.updated` carrying its export line would
+write (the mapping, and the removal/keep rules of docs/sync-rules.md: an attribute absent
+from the export is kept, unless ABSENT_FIELDS=clear). A user whose state shows a change
+newer than the export is not compared field by field: the export is older than the CRM.
+
+`--fix` goes through the core, like any event: a drifted user's state forgets its contact
+(so the next event finds it again in the CRM and writes exactly what differs there, status
+and owner included), then a snapshot of its export line runs; the contact of a user Auth0
+no longer has gets the `user.deleted` that never came. What the rules leave alone (a
+contact no user claims, one claimed twice, an ambiguous email) is reported for a person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from auth0_sync.crm import Contact, RestCrmClient
+from auth0_sync.errors import SyncError
+from auth0_sync.events import iso
+from auth0_sync.mapping import desired_fields, digest
+from auth0_sync.settings import REQUIRED_CRM_FIELDS, Settings
+from auth0_sync.state import CLAIM_KEY_PREFIX, DynamoSyncStateStore, SyncState, _from_item, _plain
+from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
+from auth0_sync_cli.backfill.command import add_target_arguments, obtain_export
+from auth0_sync_cli.backfill.engine import category
+from auth0_sync_cli.backfill.snapshot import deletion_event, snapshot_event, snapshot_time
+from auth0_sync_cli.backfill.sweep import every_contact
+from auth0_sync_cli.backfill.targets import (
+    Target,
+    TokenBucket,
+    build_target,
+    crm_client,
+    stack_environment,
+)
+from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
+from auth0_sync_cli.export import read_export
+from auth0_sync_cli.signals import sigterm_interrupts
+
+DEFAULT_RATE = 10.0
+OWNER, STATUS, ACTIVE = "auth0_user_id", "status", "active"
+
+# The kinds of drift, in the order they are reported.
+NO_CONTACT = "no_contact"  # an Auth0 user without a contact
+FIELD_DIFFERS = "field_differs"  # the contact holds another value than Auth0 says
+USER_GONE = "user_gone"  # an active contact whose Auth0 user no longer exists
+CLAIMED_TWICE = "claimed_twice"  # one contact, two users (their states, or two contacts)
+UNCLAIMED = "unclaimed"  # an active contact no Auth0 user claims
+STATE_DISAGREES = "state_disagrees"  # the sync state says otherwise than the CRM
+KINDS = (NO_CONTACT, FIELD_DIFFERS, USER_GONE, CLAIMED_TWICE, UNCLAIMED, STATE_DISAGREES)
+# What --fix can repair through the core; the rest waits for a person.
+FIXABLE = frozenset({NO_CONTACT, FIELD_DIFFERS, USER_GONE, STATE_DISAGREES})
+COLUMNS = ("kind", "user_id", "contact_id", "field", "auth0", "crm", "detail")
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    user_id: str | None = None
+    contact_id: str | None = None
+    field: str | None = None
+    auth0: str | None = None
+    crm: str | None = None
+    detail: str = ""
+
+    def row(self) -> list[str]:
+        return ["" if v is None else str(v) for v in (asdict(self)[c] for c in COLUMNS)]
+
+
+@dataclass
+class Comparison:
+    """The drift found, and what was looked at."""
+
+    drift: list[Drift] = field(default_factory=list)
+    users: int = 0
+    contacts: int = 0
+    states: int = 0
+    newer_than_export: int = 0
+    newest: str = ""  # the newest time the export shows (it was taken after it)
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(d.kind for d in self.drift)
+        return {kind: found[kind] for kind in KINDS}
+
+
+def load_states(table: str) -> dict[str, SyncState]:
+    """Every user's sync state (claim items, keyed `#contact#...`, are left out)."""
+    client = boto3.client("dynamodb")
+    states: dict[str, SyncState] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page.get("Items", []):
+            plain = _plain(item)
+            key = str(plain.get("user_id", ""))
+            if key and not key.startswith("#") and not key.startswith(CLAIM_KEY_PREFIX):
+                states[key] = _from_item(key, plain)
+    return states
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a or None) == (b or None)
+
+
+def compare(
+    users: Iterable[dict[str, Any]],
+    contacts: Mapping[str, Contact],
+    states: Mapping[str, SyncState],
+    settings: Settings,
+) -> Comparison:
+    """Every difference between the export, the CRM and the state (see the module doc)."""
+    result = Comparison(contacts=len(contacts), states=len(states))
+    by_owner: dict[str, list[str]] = defaultdict(list)
+    for contact_id, contact in contacts.items():
+        if contact.get(OWNER):
+            by_owner[str(contact[OWNER])].append(contact_id)
+    claimed: dict[str, list[str]] = defaultdict(list)  # contact id -> live users' states
+    for user_id, state in states.items():
+        if state.contact_id and state.deleted_at is None:
+            claimed[state.contact_id].append(user_id)
+    exported: set[str] = set()
+    for user in users:
+        result.users += 1
+        user_id = str(user["user_id"])
+        exported.add(user_id)
+        moment = snapshot_time(user)
+        result.newest = max(result.newest, moment, str(user.get("created_at") or ""))
+        result.drift.extend(
+            _user_drift(user, contacts, states.get(user_id), by_owner, settings, result)
+        )
+    for contact_id, users_of in sorted(claimed.items()):
+        if len(users_of) > 1:
+            result.drift.append(
+                Drift(
+                    CLAIMED_TWICE,
+                    ", ".join(sorted(users_of)),
+                    contact_id,
+                    detail="the sync state of each of these users names this contact",
+                )
+            )
+    for owner, ids in sorted(by_owner.items()):
+        if len(ids) > 1:
+            result.drift.append(
+                Drift(
+                    CLAIMED_TWICE,
+                    owner,
+                    ", ".join(sorted(ids)),
+                    detail="these contacts all carry this Auth0 user id",
+                )
+            )
+    for contact_id, contact in contacts.items():
+        if contact.get(STATUS, ACTIVE) != ACTIVE:
+            continue
+        holder = contact.get(OWNER)
+        if holder and holder not in exported:
+            theirs = states.get(str(holder))
+            newest = _iso(result.newest)
+            if theirs and theirs.last_change_time and theirs.last_change_time > newest:
+                continue  # a user the stream brought after the export was taken
+            result.drift.append(
+                Drift(
+                    USER_GONE,
+                    str(holder),
+                    contact_id,
+                    detail="active, but the export has no such Auth0 user",
+                )
+            )
+        elif not holder and contact_id not in claimed:
+            result.drift.append(
+                Drift(
+                    UNCLAIMED,
+                    None,
+                    contact_id,
+                    crm=str(contact.get("email") or ""),
+                    detail="active, and no Auth0 user claims it",
+                )
+            )
+    return result
+
+
+def _iso(moment: str) -> str:
+    try:
+        return iso(datetime.fromisoformat(moment.replace("Z", "+00:00")))
+    except ValueError:
+        return moment
+
+
+def _user_drift(
+    user: dict[str, Any],
+    contacts: Mapping[str, Contact],
+    state: SyncState | None,
+    by_owner: Mapping[str, list[str]],
+    settings: Settings,
+    result: Comparison,
+) -> list[Drift]:
+    user_id = str(user["user_id"])
+    found: list[Drift] = []
+    contact: Contact | None = None
+    live = state is not None and state.deleted_at is None
+    if live and state is not None and state.contact_id:
+        contact = contacts.get(state.contact_id)
+        if contact is None:
+            found.append(
+                Drift(
+                    STATE_DISAGREES,
+                    user_id,
+                    state.contact_id,
+                    detail="the sync state names a contact the CRM does not have",
+                )
+            )
+        elif contact.get(OWNER) not in (None, "", user_id):
+            found.append(
+                Drift(
+                    STATE_DISAGREES,
+                    user_id,
+                    state.contact_id,
+                    OWNER,
+                    user_id,
+                    str(contact.get(OWNER)),
+                    detail="the sync state names a contact of another Auth0 user",
+                )
+            )
+            contact = None
+        elif not contact.get(OWNER):
+            found.append(
+                Drift(
+                    STATE_DISAGREES,
+                    user_id,
+                    state.contact_id,
+                    OWNER,
+                    user_id,
+                    contact.get(OWNER),
+                    detail="the contact the sync state names no longer carries the user",
+                )
+            )
+    if contact is None:
+        mine = by_owner.get(user_id, [])
+        contact = contacts.get(mine[0]) if mine else None
+    if contact is None:
+        found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
+        return found
+    contact_id = str(contact["id"])
+    if (
+        state is not None
+        and state.last_change_time
+        and state.last_change_time > _iso(snapshot_time(user))
+    ):
+        result.newer_than_export += 1
+        return found
+    wanted = desired_fields(
+        user,
+        None,
+        settings.field_mapping,
+        absent=settings.absent_fields,
+        required=REQUIRED_CRM_FIELDS,
+    )
+    differs = set()
+    for name, value in sorted(wanted.items()):
+        if not _same(contact.get(name), value):
+            differs.add(name)
+            found.append(Drift(FIELD_DIFFERS, user_id, contact_id, name, value, contact.get(name)))
+    if contact.get(STATUS, ACTIVE) != ACTIVE:
+        found.append(Drift(FIELD_DIFFERS, user_id, contact_id, STATUS, ACTIVE, contact.get(STATUS)))
+    if live and state is not None and state.contact_id == contact_id:
+        for name, written in sorted(state.written.items()):
+            if name not in differs and digest(contact.get(name) or None) != written:
+                found.append(
+                    Drift(
+                        STATE_DISAGREES,
+                        user_id,
+                        contact_id,
+                        name,
+                        None,
+                        contact.get(name),
+                        detail="changed in the CRM since the sync wrote it",
+                    )
+                )
+    return found
+
+
+# --fix -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class FixReport:
+    attempted: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+def forget_contact(store: DynamoSyncStateStore, user_id: str) -> None:
+    """Under the user's lease: the state no longer names a contact or what was written, so
+    the next event finds the contact in the CRM again and compares with what it holds."""
+    owner = f"reconcile:{uuid.uuid4().hex[:8]}"
+    state = store.acquire(user_id, owner, 30.0)
+    try:
+        store.commit(replace(state, contact_id=None, written={}, matched_by=None), owner)
+    except BaseException:
+        store.release(user_id, owner)
+        raise
+
+
+def fix(
+    comparison: Comparison,
+    export: str,
+    target: Target,
+    store: DynamoSyncStateStore | None,
+) -> FixReport:
+    """Repair what the rules allow, through the target (rate-limited like any event)."""
+    report = FixReport()
+    users = {
+        d.user_id
+        for d in comparison.drift
+        if d.kind in (FIELD_DIFFERS, STATE_DISAGREES, NO_CONTACT)
+    }
+    run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for item in read_export(export):
+        if item.user is None or item.user.get("user_id") not in users:
+            continue
+        user_id = str(item.user["user_id"])
+        if store is not None:
+            forget_contact(store, user_id)
+        _run(target, snapshot_event(item.user, id_prefix=f"reconcile_{run_id}_"), report)
+    deleted_at = comparison.newest or "1970-01-01T00:00:00.000Z"
+    for drift in comparison.drift:
+        if drift.kind == USER_GONE and drift.user_id:
+            event = deletion_event(drift.user_id, deleted_at, id_prefix="reconcile_gone_")
+            _run(target, event, report)
+    return report
+
+
+def _run(target: Target, event: dict[str, Any], report: FixReport) -> None:
+    report.attempted += 1
+    outcome = target.run(event)
+    kind = category(outcome)
+    report.outcomes[kind] += 1
+    if kind in ("ambiguous", "owned_by_other", "failed"):
+        report.problems.append(
+            {"user_id": outcome.user_id, "reason": outcome.reason, "message": outcome.message}
+        )
+
+
+# The command -----------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [min(40, max(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell[:40].ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    )
+
+
+def measure(export: str, crm: RestCrmClient, settings: Settings) -> Comparison:
+    contacts = {str(c["id"]): c for c in every_contact(crm)}
+    states = load_states(settings.state_table)
+    users = (item.user for item in read_export(export) if item.user is not None)
+    return compare(users, contacts, states, settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    with quiet_handler_logs(), sigterm_interrupts():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    if args.stack:
+        environ.update(stack_environment(args.stack))
+    settings = Settings.from_env(environ)
+    bucket = TokenBucket(args.rate)
+    crm = crm_client(settings, bucket)
+    export, _ = obtain_export(args, environ, lambda line: print(line, file=sys.stderr))
+    if export is None:
+        raise CommandError("give --export FILE (or nothing: a Management API export job)")
+    try:
+        found = measure(export, crm, settings)
+    except SyncError as exc:
+        raise CommandError(f"cannot read the CRM listing: {exc}") from exc
+    document: dict[str, Any] = {
+        "export": export,
+        "users": found.users,
+        "contacts": found.contacts,
+        "states": found.states,
+        "newer_than_export": found.newer_than_export,
+        "in_step": not found.drift,
+        "counts": found.counts(),
+        "drift": [asdict(d) for d in found.drift],
+    }
+    left = found
+    if args.fix and found.drift:
+        target = build_target(
+            target=args.target,
+            dry_run=False,
+            bucket=bucket,
+            stack=args.stack,
+            functions=args.functions,
+            timeout=args.timeout,
+            environ=environ,
+        )
+        # The state is forgotten here, whichever target then runs the snapshots.
+        store = DynamoSyncStateStore(settings.state_table)
+        repaired = fix(found, export, target, store)
+        left = measure(export, crm, settings)
+        document["fix"] = {
+            "events": repaired.attempted,
+            "outcomes": dict(sorted(repaired.outcomes.items())),
+            "problems": repaired.problems,
+        }
+        document["left_for_a_person"] = [asdict(d) for d in left.drift]
+        document["in_step_after_fix"] = not left.drift
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(COLUMNS)
+            writer.writerows(d.row() for d in found.drift)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(_render(found, document, left if args.fix else None))
+    return EXIT_NEEDS_ATTENTION if left.drift else EXIT_OK
+
+
+def _render(found: Comparison, document: dict[str, Any], left: Comparison | None) -> str:
+    lines = [
+        f"reconcile of {document['export']}: {found.users} Auth0 users, {found.contacts} "
+        f"contacts, {found.states} sync states"
+    ]
+    if found.newer_than_export:
+        lines.append(
+            f"  {found.newer_than_export} user(s) changed after the export: not compared field "
+            "by field"
+        )
+    if not found.drift:
+        lines.append("in step: no drift")
+        return "\n".join(lines)
+    lines.append("drift: " + ", ".join(f"{k} {n}" for k, n in found.counts().items() if n))
+    lines.append(_table([list(COLUMNS), *(d.row() for d in found.drift)]))
+    if left is not None:
+        fixed = document["fix"]
+        outcomes = ", ".join(f"{k} {n}" for k, n in fixed["outcomes"].items())
+        lines.append(f"fix: {fixed['events']} event(s) through the sync ({outcomes})")
+        if left.drift:
+            lines.append("left for a person:")
+            lines.append(_table([list(COLUMNS), *(d.row() for d in left.drift)]))
+        else:
+            lines.append("in step after the fix")
+    return "\n".join(lines)
+
+
+EXAMPLES = """examples:
+  auth0-sync reconcile --export users.json.gz
+  auth0-sync reconcile --export users.json.gz --csv drift.csv --json
+  auth0-sync reconcile --stack Auth0Sync --fix --rate 20   # a fresh export job"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "reconcile",
+        help="measure the drift between Auth0, the CRM and the sync state; --fix repairs it",
+        description="Compare an Auth0 users export with the CRM's whole listing and the "
+        "sync-state table. Reports Auth0 users with no contact, field differences (field "
+        "by field), active contacts whose Auth0 user no longer exists, contacts claimed "
+        "by two users, contacts claimed by no one, and state entries that disagree with the "
+        "CRM. Exit 0 when in step, 1 when drift is found (after --fix: when some is left).",
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("--export", metavar="FILE", help="a users export (NDJSON, .gz or not)")
+    parser.add_argument(
+        "--save-export", metavar="FILE", help="without --export: where the export job is saved"
+    )
+    parser.add_argument("--csv", metavar="FILE", help="also write the drift as CSV to FILE")
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="repair what the rules allow through the sync (rate-limited), then report what "
+        "is left for a person",
+    )
+    add_target_arguments(parser, DEFAULT_RATE)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run, checkpoint=None)
