@@ -35,7 +35,9 @@ pytestmark = pytest.mark.integration
 _users = itertools.count()
 
 
-def make_runner(aws: LocalResources, crm: CrmServer, tally: Tally | None = None) -> LocalRunner:
+def make_runner(
+    aws: LocalResources, crm: CrmServer, tally: Tally | None = None, backoff: float = 0.05
+) -> LocalRunner:
     settings = Settings(
         crm_base_url=crm.base_url,
         crm_api_token=crm.token,
@@ -43,7 +45,7 @@ def make_runner(aws: LocalResources, crm: CrmServer, tally: Tally | None = None)
         dlq_url=aws.dlq_url,
     )
     service = build_service(settings, on_outcome=tally.add if tally else None)
-    return LocalRunner(service, service.dead_letters, backoff_seconds=0.05)  # type: ignore[arg-type]
+    return LocalRunner(service, service.dead_letters, backoff_seconds=backoff)  # type: ignore[arg-type]
 
 
 def history(ops: list[str], delete: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -126,7 +128,10 @@ def test_any_interleaving_with_duplicates_ends_at_the_newest_truth(
 
 def test_concurrent_duplicates_apply_once(aws: LocalResources, crm: CrmServer) -> None:
     events, _ = history(["name"], delete=False)
-    runner = make_runner(aws, crm)
+    # Lambda's own retry delays, scaled (1 s, 2 s): a duplicate that found the user leased
+    # (its 2 s wait ran out on a busy machine) is retried after the first one is done, as in
+    # AWS, instead of racing it with a delay no Lambda would use.
+    runner = make_runner(aws, crm, backoff=1.0)
     start = threading.Barrier(8)
 
     def deliver(_: int) -> Outcome:
