@@ -466,6 +466,7 @@ def register(subparsers: Any) -> None:
         description="Start the reference CRM and local AWS on loopback, deliver a realistic "
         "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
         "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
+        epilog="examples:\n  auth0-sync demo\n  auth0-sync demo --users 40 --seed 3",
     )
     parser.add_argument(
         "--users", type=whole_number(1, 100_000), default=DEFAULT_USERS, help="default %(default)s"

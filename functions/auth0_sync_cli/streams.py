@@ -77,6 +77,23 @@ _EVENT_TYPES = ", ".join(EventType)
 
 Action = Callable[[argparse.Namespace, ManagementClient], int]
 
+EXAMPLE_ID = "est_abc123"
+# One example per verb, printed under its --help.
+EXAMPLES = {
+    "list": "auth0-sync streams list --json",
+    "show": f"auth0-sync streams show {EXAMPLE_ID}",
+    "create": "auth0-sync streams create --name crm-sync --eventbridge "
+    "--aws-account 123456789012 --aws-region eu-west-1",
+    "enable": f"auth0-sync streams enable {EXAMPLE_ID}",
+    "disable": f"auth0-sync streams disable {EXAMPLE_ID}",
+    "delete": f"auth0-sync streams delete {EXAMPLE_ID}",
+    "test": f"auth0-sync streams test {EXAMPLE_ID} --type user.created",
+    "deliveries": f"auth0-sync streams deliveries {EXAMPLE_ID} "
+    "--since 2026-03-01T00:00:00Z --limit 20",
+    "redeliver": f"auth0-sync streams redeliver {EXAMPLE_ID} --all --type user.updated",
+    "health": f"auth0-sync streams health {EXAMPLE_ID} || echo 'needs attention'",
+}
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `streams` and its verbs."""
@@ -84,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "streams",
         help="manage the Auth0 event stream (create, list, enable, health...)",
         description=__doc__,
-        epilog=EXIT_CODES_HELP,
+        epilog=f"examples:\n  auth0-sync streams list\n  auth0-sync streams health {EXAMPLE_ID}"
+        f"\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -107,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             parents=[common],
             help=help_text,
             description=help_text,
-            epilog=EXIT_CODES_HELP,
+            epilog=f"example:\n  {EXAMPLES[name]}\n\n{EXIT_CODES_HELP}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(func=_runner(action, sub))

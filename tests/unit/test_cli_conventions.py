@@ -59,7 +59,13 @@ def test_the_top_level_help_defines_the_exit_codes() -> None:
 def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
     aws = {p.prog for p in commands() if {"--region", "--profile"} <= flags(p)}
 
-    assert aws == {"auth0-sync process", "auth0-sync dlq list", "auth0-sync replay"}
+    assert aws == {
+        "auth0-sync process",
+        "auth0-sync dlq list",
+        "auth0-sync dlq show",
+        "auth0-sync dlq delete",
+        "auth0-sync replay",
+    }
 
 
 def test_one_spelling_for_the_crm_token_and_the_event_type() -> None:
