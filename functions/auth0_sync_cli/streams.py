@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shlex
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,14 +44,16 @@ from auth0_sync.streams.source import (
     unreadable,
 )
 from auth0_sync_cli.argtypes import ExtendUnique
+from auth0_sync_cli.exits import CommandError
+from auth0_sync_cli.secrets import secret_from
 
 # Exit codes. argparse already uses 2 for usage errors, so "disabled" is 3: an alerting job
 # must never read a typo in its own command line as "the stream is disabled".
 EXIT_OK = 0
 EXIT_WARNING = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # usage or configuration, like every other command
 EXIT_DISABLED = 3
-EXIT_ERROR = 4
+EXIT_ERROR = 4  # the Auth0 call failed
 HEALTH_EXIT_CODES = {
     HealthStatus.HEALTHY: EXIT_OK,
     HealthStatus.WARNING: EXIT_WARNING,
@@ -63,10 +64,10 @@ EXIT_CODES_HELP = """exit codes:
   0  done (health: healthy)
   1  health: warning: failed deliveries (missing from the bus until redelivered), or the
      partner event source could not be read
-  2  usage error
+  2  usage or configuration error (the message names the flag or variable)
   3  health: nothing reaches the bus: the stream is disabled, or its partner event source
      is not ACTIVE
-  4  the Auth0 call failed or the configuration is wrong (the message names the call)"""
+  4  the Auth0 call failed (the message names the call)"""
 
 MAX_DELIVERIES = 5000
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -146,7 +147,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--aws-account", type=_aws_account, help="12-digit AWS account id")
     create.add_argument("--aws-region", type=_aws_region, help="AWS region, e.g. eu-west-1")
     create.add_argument(
-        "--bearer", metavar="TOKEN", type=_non_empty, help="token Auth0 sends to the webhook"
+        "--webhook-token-file",
+        metavar="FILE",
+        help=f"with --webhook: read the token Auth0 sends to the webhook from FILE (or "
+        f"${Env.WEBHOOK_TOKEN}); never on the command line, where `ps` and the shell's "
+        "history keep it",
     )
     create.add_argument(
         "--type",
@@ -224,12 +229,6 @@ def _name(value: str) -> str:
     return value.strip()
 
 
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
-    return value.strip()
-
-
 def _https_url(value: str) -> str:
     if not re.match(r"^https://[^/\s]+", value):
         raise argparse.ArgumentTypeError(f"{value!r} is not an https:// URL (Auth0 requires https)")
@@ -304,13 +303,11 @@ def _runner(action: Action, parser: argparse.ArgumentParser) -> Callable[[argpar
             )
             client = ManagementClient(credentials, token_cache=cache)
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            raise CommandError(str(exc), EXIT_USAGE) from exc
         try:
             return action(args, client)
         except ManagementApiError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
-            return EXIT_ERROR
+            raise CommandError(exc.message, EXIT_ERROR) from exc
 
     return run
 
@@ -428,16 +425,22 @@ def _create(args: argparse.Namespace, client: ManagementClient) -> int:
         ]
         if missing:
             parser.error(f"--eventbridge needs {' and '.join(missing)}")
-        if args.bearer:
-            parser.error("--bearer goes with --webhook, not --eventbridge")
+        if args.webhook_token_file:
+            parser.error("--webhook-token-file goes with --webhook, not --eventbridge")
         body = eventbridge_stream_body(args.name, args.aws_account, args.aws_region, types)
     else:
-        if not args.bearer:
-            parser.error("--webhook needs --bearer TOKEN")
         if args.aws_account or args.aws_region:
             parser.error("--aws-account/--aws-region go with --eventbridge, not --webhook")
-        client.add_secret(args.bearer)
-        body = webhook_stream_body(args.name, args.webhook, args.bearer, types)
+        token = secret_from(
+            args.webhook_token_file,
+            flag="--webhook-token-file",
+            variable=Env.WEBHOOK_TOKEN,
+            what="the webhook's token",
+        )
+        if token is None:
+            parser.error(f"--webhook needs --webhook-token-file FILE (or ${Env.WEBHOOK_TOKEN})")
+        client.add_secret(token)
+        body = webhook_stream_body(args.name, args.webhook, token, types)
 
     stream = client.create_stream(body)
     stream_id = str(stream.get("id", ""))
