@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from auth0_sync.crm import RestCrmClient
+from auth0_sync.crm import CircuitBreaker, RestCrmClient
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.names import Env
 from auth0_sync.runtime import token_provider
@@ -56,6 +56,9 @@ OUTAGE_STATUS = 503
 DEMO_TIMEOUT_SECONDS = 4.0
 DEMO_RETRY_BACKOFF_SECONDS = 0.05
 DEMO_CRM_ATTEMPTS = 3
+# The CRM client's circuit breaker waits 30 s before it probes a CRM that was down; in the
+# demo's compressed time that would dead-letter the whole "CRM back up" phase.
+DEMO_BREAKER_COOL_DOWN_SECONDS = 0.5
 SHOWN_DLQ_ROWS = 8
 SHOWN_PROBLEMS = 10
 # Quiet handler logs: the demo prints the story, the handlers' JSON logs would bury it.
@@ -187,6 +190,7 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         timeout_seconds=settings.crm_timeout_seconds,
         max_attempts=DEMO_CRM_ATTEMPTS,
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
+        breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
     )
     core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
     service = SyncService(core, dlq, on_outcome=ledger.add)

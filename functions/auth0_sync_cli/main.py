@@ -44,7 +44,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset(
-    f"{PROG} {name}" for name in ("process", "dlq list", "dlq show", "dlq delete", "replay")
+    f"{PROG} {name}"
+    for name in ("process", "dlq list", "dlq show", "dlq delete", "replay", "redrive")
 )
 
 

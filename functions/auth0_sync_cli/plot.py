@@ -81,8 +81,9 @@ def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
             events.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0, label=legend)
             dlq.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0)
         events.set_ylabel("events per second")
-        events.legend(loc="upper right", fontsize=8)
-        events.set_title("auth0-sync demo: delivery, CRM faults, DLQ and replay")
+        # Above the plot, in one row: inside it would cover the busiest seconds.
+        events.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8)
+        events.set_title("auth0-sync demo: delivery, CRM faults, DLQ and replay", pad=24)
         dlq.set_ylabel("messages in the DLQ")
         dlq.set_xlabel("seconds since the demo started")
         dlq.set_xlim(0, end)

@@ -65,6 +65,7 @@ def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
         "auth0-sync dlq show",
         "auth0-sync dlq delete",
         "auth0-sync replay",
+        "auth0-sync redrive",
     }
 
 
