@@ -6,6 +6,9 @@ base URL such as http://127.0.0.1:8080 for a local server) and either a Manageme
 AUTH0_CLIENT_SECRET (client-credentials grant). Client-credentials tokens are cached until
 they expire in $XDG_CACHE_HOME/auth0-sync/management-tokens.json (~/.cache by default),
 readable by you only, because Auth0 meters them per month; --no-token-cache skips it.
+No secret is taken on the command line (`ps` shows it to every user): the token Auth0 sends
+to a webhook (`create --webhook`) comes from --webhook-token-file FILE or
+AUTH0_SYNC_WEBHOOK_TOKEN.
 `streams health` also reads the partner event source's state from AWS (default credentials,
 the stream's region); --no-event-source skips that.
 """
