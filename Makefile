@@ -13,7 +13,7 @@ CONSTRAINTS := $(VENV)/lambda-constraints.txt
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-demo lint test demo synth deploy destroy lock bench clean
+.PHONY: install install-demo lint test demo synth deploy destroy lock bench pictures clean
 
 install: $(DEV_STAMP)
 install-demo: $(DEMO_STAMP)
@@ -67,6 +67,11 @@ lock: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The PNGs in docs/ and the README, drawn again from docs/pictures/ (offline; not in `make test`,
+# whose unit tests draw each on a small input). Run after `make bench` for its charts.
+pictures: install
+	$(BIN)/python -m docs.pictures
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

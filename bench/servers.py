@@ -7,8 +7,8 @@ only the sync: their CPU does not show in its profile nor compete for its GIL.
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,11 +28,10 @@ READY_LINE = "Ctrl-C to stop."
 START_TIMEOUT_SECONDS = 60.0
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Each server binds port 0 and says where it listens: no port probed first, so none can be
+# taken by another process between the probe and the bind.
+AWS_URL_LINE = re.compile(r"^export AWS_ENDPOINT_URL=http://127\.0\.0\.1:(\d+)$", re.MULTILINE)
+CRM_URL_LINE = re.compile(r"crm-server listening on http://127\.0\.0\.1:(\d+) ")
 
 
 def cli(*args: str) -> list[str]:
@@ -48,12 +47,10 @@ def _wait_for(what: str, ready: Any, process: subprocess.Popen[bytes], log: Path
         time.sleep(0.05)
 
 
-def _accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def _port_in(log: Path, line: re.Pattern[str]) -> int:
+    found = line.search(log.read_text())
+    assert found is not None, f"no port in {log}"
+    return int(found.group(1))
 
 
 class CrmAdmin:
@@ -103,8 +100,8 @@ class Peers:
     """local-aws and the reference CRM, each in its own process on a free loopback port."""
 
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
-    aws_port: int = field(default_factory=free_port)
-    crm_port: int = field(default_factory=free_port)
+    aws_port: int = 0  # known once started
+    crm_port: int = 0
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     resources: LocalResources | None = None
 
@@ -128,10 +125,13 @@ class Peers:
         return process, log
 
     def start(self) -> Peers:
-        aws, aws_log = self._spawn("local-aws", cli("local-aws", "--port", str(self.aws_port)))
-        crm, crm_log = self._spawn("crm-server", cli("crm-server", "--port", str(self.crm_port)))
+        aws, aws_log = self._spawn("local-aws", cli("local-aws", "--port", "0"))
+        crm, crm_log = self._spawn("crm-server", cli("crm-server", "--port", "0"))
         _wait_for("local-aws", lambda: READY_LINE in aws_log.read_text(), aws, aws_log)
-        _wait_for("crm-server", lambda: _accepting(self.crm_port), crm, crm_log)
+        # The banner comes once the server listens.
+        _wait_for("crm-server", lambda: CRM_URL_LINE.search(crm_log.read_text()), crm, crm_log)
+        self.aws_port = _port_in(aws_log, AWS_URL_LINE)
+        self.crm_port = _port_in(crm_log, CRM_URL_LINE)
         # Idempotent: finds the resources local-aws created and returns their names.
         self.resources = create_resources(self.aws_url)
         return self

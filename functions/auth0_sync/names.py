@@ -63,6 +63,8 @@ class Env(StrEnum):
     AUTH0_MGMT_TOKEN = "AUTH0_MGMT_TOKEN"
     # A file holding the Management API token (kept out of the shell's history and env).
     AUTH0_MGMT_TOKEN_FILE = "AUTH0_MGMT_TOKEN_FILE"
+    # `streams create --webhook`: the token Auth0 sends to the webhook (or --webhook-token-file).
+    WEBHOOK_TOKEN = "AUTH0_SYNC_WEBHOOK_TOKEN"
     # The partner event source the stack's bus is associated with (stream health check).
     AUTH0_EVENT_SOURCE_NAME = "AUTH0_EVENT_SOURCE_NAME"
     # Where the CLI caches Management API tokens (the XDG base directory convention).

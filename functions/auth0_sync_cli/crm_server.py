@@ -13,6 +13,7 @@ import hmac
 import json
 import math
 import random
+import shlex
 import socket
 import sqlite3
 import threading
@@ -39,6 +40,7 @@ from auth0_sync_cli.crm_store import (
     validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
+from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
 CONTACTS_PATH = "/contacts"
@@ -555,12 +557,25 @@ class CrmServer:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the reference CRM until Ctrl-C or SIGTERM."""
+    token = secret_from(
+        args.crm_token_file,
+        flag="--crm-token-file",
+        variable=Env.CRM_API_TOKEN,
+        what="the CRM token",
+    )
+    # The banner repeats the local default only: a real token is not printed (nor logged).
+    if token is None:
+        token, shown = LOCAL_CRM_TOKEN, LOCAL_CRM_TOKEN
+    elif args.crm_token_file:
+        shown = f'"$(cat {shlex.quote(args.crm_token_file)})"'
+    else:
+        shown = f'"${Env.CRM_API_TOKEN}"'
     try:
         server = CrmServer(
             host=args.host,
             port=args.port,
             db_path=args.db,
-            token=args.token,
+            token=token,
             latency_ms=args.latency_ms,
             rate_limit=args.rate_limit,
             failure_rate=args.failure_rate,
@@ -579,7 +594,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(
                 f"crm-server listening on {server.base_url} (Ctrl-C to stop); use it with: "
-                f"export {Env.CRM_BASE_URL}={server.base_url} {Env.CRM_API_TOKEN}={server.token}",
+                f"export {Env.CRM_BASE_URL}={server.base_url} {Env.CRM_API_TOKEN}={shown}",
                 flush=True,
             )
             wait_for_stop()
@@ -612,11 +627,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--db", metavar="PATH", help="SQLite file (default: in memory)")
     parser.add_argument(
-        "--crm-token",
-        dest="token",
-        metavar="TOKEN",
-        default=LOCAL_CRM_TOKEN,
-        help="the bearer token to accept (default %(default)s)",
+        "--crm-token-file",
+        metavar="FILE",
+        help=f"read the bearer token to accept from FILE (default: ${Env.CRM_API_TOKEN}, else "
+        f"{LOCAL_CRM_TOKEN}); never on the command line, where `ps` shows it",
     )
     parser.add_argument(
         "--latency-ms", type=real_number(), default=0.0, metavar="N", help="delay per request"

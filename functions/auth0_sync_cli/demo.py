@@ -11,19 +11,22 @@ user. It exits non-zero if any event was lost or any contact differs from the tr
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import socket
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
-from auth0_sync.crm import RestCrmClient
+import boto3
+
+from auth0_sync.crm import CircuitBreaker, RestCrmClient
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.names import LOCAL_AWS_PORT, LOCAL_CRM_PORT, Env
+from auth0_sync.names import Env
 from auth0_sync.runtime import token_provider
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
@@ -32,6 +35,7 @@ from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
+from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.local_aws import LocalAws
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
 from auth0_sync_cli.runner import LocalRunner
@@ -52,6 +56,9 @@ OUTAGE_STATUS = 503
 DEMO_TIMEOUT_SECONDS = 4.0
 DEMO_RETRY_BACKOFF_SECONDS = 0.05
 DEMO_CRM_ATTEMPTS = 3
+# The CRM client's circuit breaker waits 30 s before it probes a CRM that was down; in the
+# demo's compressed time that would dead-letter the whole "CRM back up" phase.
+DEMO_BREAKER_COOL_DOWN_SECONDS = 0.5
 SHOWN_DLQ_ROWS = 8
 SHOWN_PROBLEMS = 10
 # Quiet handler logs: the demo prints the story, the handlers' JSON logs would bury it.
@@ -62,16 +69,60 @@ QUIET_ENVIRONMENT = {
 }
 
 
-def free_port(preferred: int) -> int:
-    """The preferred port when it is free on loopback, else any free one."""
-    for candidate in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+# DLQ depth is sampled this often for the timeline (--plot).
+DEPTH_SAMPLE_SECONDS = 0.2
+
+
+@dataclass
+class Timeline:
+    """When things happened, in seconds since the demo started: what `--plot` draws."""
+
+    started: float = field(default_factory=time.monotonic)
+    # (seconds, status) of every delivered event.
+    deliveries: list[tuple[float, str]] = field(default_factory=list)
+    # (label, start, end): the rate limit, the outage, the replay.
+    windows: list[tuple[str, float, float]] = field(default_factory=list)
+    # (seconds, messages in the DLQ, visible or not).
+    dlq_depth: list[tuple[float, int]] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deliveries": [[round(t, 3), status] for t, status in self.deliveries],
+            "windows": [[label, round(a, 3), round(b, 3)] for label, a, b in self.windows],
+            "dlq_depth": [[round(t, 3), n] for t, n in self.dlq_depth],
+        }
+
+
+class DepthSampler:
+    """Reads the DLQ's depth every DEPTH_SAMPLE_SECONDS into the timeline, in a thread."""
+
+    def __init__(self, queue_url: str, timeline: Timeline) -> None:
+        # The client is made here: boto3's default session is not safe to share across threads.
+        self.reader = DlqReader(queue_url, boto3.client("sqs"), wait_seconds=0)
+        self.timeline = timeline
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="dlq-depth", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
             try:
-                probe.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError("no free port on 127.0.0.1")
+                depth = self.reader.depth()
+            except Exception:  # a missed sample must not stop the demo
+                depth = None
+            if depth is not None:
+                self.timeline.dlq_depth.append((self.timeline.now(), depth))
+            self.stopped.wait(DEPTH_SAMPLE_SECONDS)
+
+    def start(self) -> DepthSampler:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
 
 
 @dataclass
@@ -82,11 +133,13 @@ class Ledger:
     stream: Tally = field(default_factory=Tally)
     # (event id, status, reason) of every delivery and replay, in order.
     outcomes: list[tuple[str | None, str, str]] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)
 
     def add(self, outcome: Outcome) -> None:
         self.phase.add(outcome)
         self.stream.add(outcome)
         self.outcomes.append((outcome.event_id, outcome.status, outcome.reason))
+        self.timeline.deliveries.append((self.timeline.now(), outcome.status))
 
     def next_phase(self) -> Tally:
         done, self.phase = self.phase, Tally()
@@ -96,18 +149,22 @@ class Ledger:
 class Story:
     """Numbered steps with a one-line explanation each, and their timing."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.step = 0
         self.started = time.monotonic()
+        self.out = out
+
+    def print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
 
     def say(self, title: str, *details: str) -> None:
         self.step += 1
-        print(f"\n{self.step:>2}. {title}", flush=True)
+        self.print(f"\n{self.step:>2}. {title}")
         for line in details:
-            print(f"    {line}", flush=True)
+            self.print(f"    {line}")
 
     def note(self, line: str) -> None:
-        print(f"    {line}", flush=True)
+        self.print(f"    {line}")
 
 
 def _outcome_line(tally: Tally, seconds: float) -> str:
@@ -133,6 +190,7 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         timeout_seconds=settings.crm_timeout_seconds,
         max_attempts=DEMO_CRM_ATTEMPTS,
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
+        breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
     )
     core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
     service = SyncService(core, dlq, on_outcome=ledger.add)
@@ -293,20 +351,55 @@ def _reconciliation(
     return rows, len(mismatches), len(lost), len(unexpected)
 
 
+@dataclass
+class DemoResult:
+    """What the demo found: its exit code, the reconciliation rows and the counts."""
+
+    exit_code: int
+    seconds: float
+    rows: list[tuple[str, str, str]]
+    counts: dict[str, Any]
+    timeline: Timeline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "ok": self.exit_code == 0,
+            "seconds": round(self.seconds, 1),
+            "reconciliation": [
+                {"name": name.strip(), "value": int(value) if value else None, "detail": detail}
+                for name, value, detail in self.rows
+            ],
+            "counts": self.counts,
+        }
+
+
 def run_demo(
-    users: int, seed: int, cases: Sequence[str] = ALL_CASES, *, unique_emails: bool = False
-) -> int:
-    """The story; 0 when the CRM equals the truth and no event was lost."""
+    users: int,
+    seed: int,
+    cases: Sequence[str] = ALL_CASES,
+    *,
+    unique_emails: bool = False,
+    out: TextIO | None = None,
+    sample_depth: bool = False,
+) -> DemoResult:
+    """The story, told on `out` (stdout by default); exit code 0 when the CRM equals the
+    truth and no event was lost. `sample_depth`: record the DLQ's depth for the timeline."""
     os.environ.update(QUIET_ENVIRONMENT)
-    story = Story()
-    print("auth0-sync demo: Auth0 Event Streams -> EventBridge -> handlers -> CRM, on this machine")
-    print("(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)")
+    story = Story(sys.stdout if out is None else out)
+    story.print(
+        "auth0-sync demo: Auth0 Event Streams -> EventBridge -> handlers -> CRM, on this machine"
+    )
+    story.print(
+        "(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)"
+    )
     with ExitStack() as running:
         running.enter_context(quiet_handler_logs())
-        crm = CrmServer(port=free_port(LOCAL_CRM_PORT), unique_emails=unique_emails)
+        # Port 0: the OS picks a free port as the server binds it (no probe, no race).
+        crm = CrmServer(port=0, unique_emails=unique_emails)
         crm.start()
         running.callback(crm.stop)
-        aws = LocalAws(port=free_port(LOCAL_AWS_PORT))
+        aws = LocalAws(port=0)
         resources = aws.start()
         running.callback(aws.stop)
         os.environ.update(resources.environment())
@@ -345,32 +438,44 @@ def run_demo(
         settings = Settings.from_env(os.environ)
         dlq = SqsDeadLetterQueue(resources.dlq_url)
         ledger = Ledger()
+        timeline = ledger.timeline
+        if sample_depth:
+            running.callback(DepthSampler(resources.dlq_url, timeline).start().stop)
         runner = build_runner(settings, dlq, ledger)
         total = len(sample.events)
         limit_from, limit_to = _span(total, RATE_LIMIT_SPAN)
         outage_from, outage_to = _span(total, OUTAGE_SPAN)
         phases = [
-            (0, limit_from, "Deliver events to the handlers, CRM healthy", None),
+            (0, limit_from, "Deliver events to the handlers, CRM healthy", None, None),
             (
                 limit_from,
                 limit_to,
                 f"CRM rate limit on ({RATE_LIMIT_RPS:g} requests/s): the client waits what "
                 "Retry-After says",
                 lambda: crm.set_rate_limit(RATE_LIMIT_RPS),
+                "429 rate limit",
             ),
-            (limit_to, outage_from, "Rate limit off", lambda: crm.set_rate_limit(None)),
+            (limit_to, outage_from, "Rate limit off", lambda: crm.set_rate_limit(None), None),
             (
                 outage_from,
                 outage_to,
                 f"CRM outage (every request answers {OUTAGE_STATUS}): each event is retried "
                 "like Lambda, then dead-lettered; login noise needs no CRM and goes through",
                 lambda: crm.set_outage(OUTAGE_STATUS),
+                f"{OUTAGE_STATUS} outage",
             ),
-            (outage_to, total, "CRM back up: deliver the rest", lambda: crm.set_outage(None)),
+            (
+                outage_to,
+                total,
+                "CRM back up: deliver the rest",
+                lambda: crm.set_outage(None),
+                None,
+            ),
         ]
-        for start, end, title, switch in phases:
+        for start, end, title, switch, window in phases:
             if switch is not None:
                 switch()
+            window_start = timeline.now()
             began = time.monotonic()
             answered = Counter(crm.stats()["by_status"])
             story.say(f"{title}: events {start + 1}-{end}")
@@ -384,6 +489,8 @@ def run_demo(
                     f"{code} x{n}" for code, n in sorted(faults.items())
                 )
             story.note(line)
+            if window is not None:
+                timeline.windows.append((window, window_start, timeline.now()))
 
         reader = DlqReader(resources.dlq_url, wait_seconds=0)
         dlq_before = list_letters(reader)
@@ -401,10 +508,12 @@ def run_demo(
         story.note(f"({time.monotonic() - began:.1f}s; the DLQ still holds {reader.depth()})")
 
         began = time.monotonic()
+        replay_start = timeline.now()
         replayer = make_replayer(
             resources.dlq_url, progress=sys.stderr.isatty(), visibility_seconds=60, wait_seconds=0
         )
         replay_report = replayer.run(Selection())
+        timeline.windows.append(("replay", replay_start, timeline.now()))
         ledger.outcomes.extend((r.event_id, r.status, r.reason) for r in replay_report.results)
         story.say("Replay the DLQ (auth0-sync replay), the CRM healthy again")
         for line in replay_report.render().splitlines():
@@ -421,17 +530,32 @@ def run_demo(
             story.note(f"{name:<{width}}  {value:>6}   {detail}")
 
     elapsed = time.monotonic() - story.started
+    counts = {
+        "users": users,
+        "seed": seed,
+        "events": len(sample.events),
+        "mismatches": mismatches,
+        "lost_events": lost,
+        "unexpected_in_dlq": unexpected,
+        "dlq_before_replay": len(dlq_before),
+        "dlq_after_replay": len(dlq_after),
+        "delivered": ledger.stream.to_dict(),
+        "replayed": {
+            status: dict(sorted(replay_report.counts(status).items()))
+            for status in ("applied", "skipped", "failed")
+        },
+    }
     if mismatches or lost or unexpected:
-        print(
+        story.print(
             f"\nFAILED: {mismatches} mismatch(es), {lost} lost event(s), {unexpected} "
             f"unexpected message(s) left in the DLQ ({elapsed:.0f}s)"
         )
-        return 1
-    print(
+        return DemoResult(1, elapsed, rows, counts, timeline)
+    story.print(
         f"\nOK: the CRM equals the Auth0 truth, 0 mismatches, 0 lost events; "
         f"every process stopped ({elapsed:.0f}s)"
     )
-    return 0
+    return DemoResult(0, elapsed, rows, counts, timeline)
 
 
 def case_list(text: str) -> tuple[str, ...]:
@@ -450,13 +574,45 @@ def case_list(text: str) -> tuple[str, ...]:
     return chosen
 
 
+PLOT_NEEDS = (
+    "--plot needs matplotlib, which `make demo` does not install: "
+    "`.venv/bin/pip install -r requirements-dev.txt` (or `make install`), then run again"
+)
+
+
 def run(args: argparse.Namespace) -> int:
+    draw = None
+    if args.plot:
+        try:  # only now: the demo's own import stays light, matplotlib optional
+            from auth0_sync_cli.plot import draw_timeline
+        except ImportError as exc:
+            raise CommandError(PLOT_NEEDS) from exc
+        draw = draw_timeline
     try:
         with sigterm_interrupts():
-            return run_demo(args.users, args.seed, args.cases, unique_emails=args.unique_emails)
+            result = run_demo(
+                args.users,
+                args.seed,
+                args.cases,
+                unique_emails=args.unique_emails,
+                # With --json, stdout holds the one JSON document; the story goes to stderr.
+                out=sys.stderr if args.json else sys.stdout,
+                sample_depth=draw is not None,
+            )
     except OSError as exc:
-        print(f"auth0-sync demo: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(f"cannot start the demo's servers: {exc}") from exc
+    document = result.to_dict()
+    if draw is not None:
+        try:
+            draw(result.timeline.to_dict(), args.plot)
+        except OSError as exc:
+            raise CommandError(f"--plot {args.plot}: {exc.strerror or exc}") from exc
+        document["plot"] = args.plot
+        if not args.json:
+            print(f"timeline written to {args.plot}")
+    if args.json:
+        print(json.dumps(document, indent=2))
+    return result.exit_code
 
 
 def register(subparsers: Any) -> None:
@@ -466,6 +622,8 @@ def register(subparsers: Any) -> None:
         description="Start the reference CRM and local AWS on loopback, deliver a realistic "
         "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
         "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
+        epilog="examples:\n  auth0-sync demo\n  auth0-sync demo --users 40 --seed 3 --json\n"
+        "  auth0-sync demo --plot demo-timeline.png",
     )
     parser.add_argument(
         "--users", type=whole_number(1, 100_000), default=DEFAULT_USERS, help="default %(default)s"
@@ -483,5 +641,17 @@ def register(subparsers: Any) -> None:
         "--unique-emails",
         action="store_true",
         help="run the reference CRM with unique emails (a PATCH to a taken email gets 409)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (the reconciliation rows, the counts, the exit code); "
+        "the story goes to stderr",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write the timeline (events per second, the 429 and 503 windows, DLQ depth, the "
+        "replay) as a PNG to FILE; needs matplotlib (requirements-dev.txt)",
     )
     parser.set_defaults(func=run)

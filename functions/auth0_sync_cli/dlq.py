@@ -24,9 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from auth0_sync.names import DLQ_ATTR_EB_RULE_ARN, DLQ_ATTR_EB_TARGET_ARN
 from auth0_sync.replay.letters import DeadLetter
 from auth0_sync.replay.queue import DlqError, DlqReader
+from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, CommandError
 from auth0_sync_cli.replay.locate import add_queue_argument, default_wait_seconds, resolve_queue_url
 
 __all__ = [
@@ -108,8 +111,8 @@ def _release(reader: DlqReader, letters: Sequence[DeadLetter], command: str) -> 
     refused = reader.release(letters)
     if refused:
         print(
-            f"auth0-sync dlq {command}: {len(refused)} message(s) could not be released; they "
-            f"become visible again within {LIST_VISIBILITY_SECONDS}s",
+            f"auth0-sync dlq {command}: warning: {len(refused)} message(s) could not be "
+            f"released; they become visible again within {LIST_VISIBILITY_SECONDS}s",
             file=sys.stderr,
         )
 
@@ -177,21 +180,26 @@ def _describe(letter: DeadLetter, now: datetime) -> list[str]:
     return lines
 
 
-def _find(args: argparse.Namespace) -> tuple[DlqReader, list[DeadLetter]]:
+def _reader(args: argparse.Namespace) -> DlqReader:
+    """The DLQ's reader, its client made first: a bad --profile, no region or no credentials
+    go up as they are (main names the setting) instead of reading as "cannot read the DLQ"."""
+    client = boto3.client("sqs")
     queue_url = resolve_queue_url(args.queue_url, stack=args.stack)
-    reader = DlqReader(queue_url, wait_seconds=default_wait_seconds())
+    return DlqReader(queue_url, client, wait_seconds=default_wait_seconds())
+
+
+def _find(args: argparse.Namespace) -> tuple[DlqReader, list[DeadLetter]]:
+    reader = _reader(args)
     return reader, reader.scan(LIST_VISIBILITY_SECONDS)
 
 
 def run_list(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
-        queue_url = resolve_queue_url(args.queue_url, stack=args.stack)
-        reader = DlqReader(queue_url, wait_seconds=default_wait_seconds())
+        reader = _reader(args)
         letters = list_letters(reader)
     except DlqError as exc:
-        print(f"auth0-sync dlq list: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from exc
     now = datetime.now(UTC)
     if args.json:
         print(json.dumps([letter.to_dict(now) for letter in letters], indent=2))
@@ -206,17 +214,15 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         reader, letters = _find(args)
     except DlqError as exc:
-        print(f"auth0-sync dlq show: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from exc
     _release(reader, letters, "show")
     found = matching(letters, args.id)
     if not found:
-        print(
-            f"auth0-sync dlq show: no message or event {args.id!r} among the {len(letters)} "
+        raise CommandError(
+            f"no message or event {args.id!r} among the {len(letters)} "
             f"visible message(s) of {reader.queue_url} (`auth0-sync dlq list` shows the ids)",
-            file=sys.stderr,
+            code=EXIT_NEEDS_ATTENTION,
         )
-        return 1
     now = datetime.now(UTC)
     event = found[0].event
     shown = event if args.unmask else mask_event(event)
@@ -275,13 +281,11 @@ def _append_export(path: Path, records: Sequence[dict[str, Any]]) -> None:
 def run_delete(args: argparse.Namespace) -> int:
     reason = args.reason.strip()
     if not reason:
-        print("auth0-sync dlq delete: --reason must say why (it is logged)", file=sys.stderr)
-        return 2
+        raise CommandError("--reason must say why (it is logged)")
     try:
         reader, letters = _find(args)
     except DlqError as exc:
-        print(f"auth0-sync dlq delete: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from exc
     chosen: dict[str, DeadLetter] = {}
     missing = []
     for wanted in args.ids:
@@ -290,12 +294,10 @@ def run_delete(args: argparse.Namespace) -> int:
         chosen.update((x.message_id, x) for x in found)
     if missing:
         _release(reader, letters, "delete")
-        print(
-            f"auth0-sync dlq delete: nothing deleted: no visible message or event "
-            f"{', '.join(repr(m) for m in missing)} in {reader.queue_url}",
-            file=sys.stderr,
+        raise CommandError(
+            f"nothing deleted: no visible message or event "
+            f"{', '.join(repr(m) for m in missing)} in {reader.queue_url}"
         )
-        return 2
     _release(reader, [x for x in letters if x.message_id not in chosen], "delete")
     targets = list(chosen.values())
     who, when = _operator(), datetime.now(UTC)
@@ -305,18 +307,15 @@ def run_delete(args: argparse.Namespace) -> int:
             _append_export(Path(args.export), records)
         except OSError as exc:
             _release(reader, targets, "delete")
-            print(
-                f"auth0-sync dlq delete: nothing deleted: cannot write --export {args.export}: "
-                f"{exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return 2
+            raise CommandError(
+                f"nothing deleted: cannot write --export {args.export}: {exc.strerror or exc}"
+            ) from exc
     deleted, kept = 0, []
     for letter in targets:
         try:
             reader.delete(letter)
         except DlqError as exc:
-            print(f"auth0-sync dlq delete: {exc}", file=sys.stderr)
+            print(f"auth0-sync dlq delete: error: {exc}", file=sys.stderr)
             kept.append(letter)
             continue
         deleted += 1
@@ -341,14 +340,21 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    dlq = subparsers.add_parser("dlq", help="inspect the dead-letter queue; delete poison")
+    dlq = subparsers.add_parser(
+        "dlq",
+        help="inspect the dead-letter queue; delete poison",
+        epilog="examples:\n"
+        "  auth0-sync dlq list --stack Auth0Sync --region eu-west-1\n"
+        "  auth0-sync dlq show evt_05aLUFzSjDm1WyWHOoVO9q --stack Auth0Sync",
+    )
     commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     listing = commands.add_parser(
         "list",
         help="one line per DLQ message: event id, type, user, failure, attempts, age",
         description="List the DLQ without changing it: messages are received with a short "
         "visibility timeout and released at once.",
-        epilog="example:\n  auth0-sync dlq list --stack Auth0Sync",
+        epilog="examples:\n  auth0-sync dlq list --stack Auth0Sync\n"
+        "  auth0-sync dlq list --stack Auth0Sync --region eu-west-1 --json",
     )
     add_queue_argument(listing)
     listing.add_argument("--json", action="store_true", help="a JSON array of records")

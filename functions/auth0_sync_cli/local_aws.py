@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from auth0_sync.names import (
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.exits import cannot_listen
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
+from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
@@ -162,7 +162,14 @@ def moto_app() -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    local = LocalAws(args.port, args.crm_token)
+    token = secret_from(
+        args.crm_token_file,
+        flag="--crm-token-file",
+        variable=Env.CRM_API_TOKEN,
+        what="the CRM token",
+        default=LOCAL_CRM_TOKEN,
+    )
+    local = LocalAws(args.port, token or LOCAL_CRM_TOKEN)
     # Stop signals are held before anything starts: a Ctrl-C at any moment after the
     # "Ctrl-C to stop" line is waited for, never raised in the middle of start-up.
     with held_stop_signals() as wait_for_stop:
@@ -201,9 +208,9 @@ def register(subparsers: Any) -> None:
         help="0 = any free port (default %(default)s, LocalStack's)",
     )
     parser.add_argument(
-        "--crm-token",
-        metavar="TOKEN",
-        default=os.environ.get(Env.CRM_API_TOKEN, LOCAL_CRM_TOKEN),
-        help="the CRM token to store in the secret (default: $CRM_API_TOKEN or the local token)",
+        "--crm-token-file",
+        metavar="FILE",
+        help=f"read the CRM token to store in the secret from FILE (default: "
+        f"${Env.CRM_API_TOKEN}, else the local token); never on the command line",
     )
     parser.set_defaults(func=run)

@@ -2,7 +2,8 @@
 
 This module owns what every command shares: the exit codes, one error line per mistake
 (`auth0-sync COMMAND: error: ...`, a traceback only with --debug), --version, --region and
---profile on the commands that talk to AWS, and an example in every command's help.
+--profile on the commands that talk to AWS. Each module gives every command an example in
+its own epilog (tests/unit/test_cli_conventions.py checks them all).
 """
 
 from __future__ import annotations
@@ -47,37 +48,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 # The commands that call AWS APIs: each gets --region and --profile.
 AWS_COMMANDS = frozenset(
-    {
-        f"{PROG} process",
-        f"{PROG} dlq list",
-        f"{PROG} replay",
-        f"{PROG} backfill",
-        f"{PROG} reconcile",
-        f"{PROG} catch-up",
-    }
+    f"{PROG} {name}"
+    for name in (
+        "process",
+        "dlq list",
+        "dlq show",
+        "dlq delete",
+        "replay",
+        "redrive",
+        "backfill",
+        "reconcile",
+        "catch-up",
+    )
 )
-
-# Examples for the commands whose module does not give one in its own epilog yet.
-FALLBACK_EXAMPLES: dict[str, str] = {
-    f"{PROG} dlq": f"{PROG} dlq list --stack Auth0Sync --region eu-west-1",
-    f"{PROG} dlq list": f"{PROG} dlq list --stack Auth0Sync --region eu-west-1 --json",
-    f"{PROG} replay": f"{PROG} replay --stack Auth0Sync --dry-run\n"
-    f"  {PROG} replay --stack Auth0Sync --type user.updated --max 50 --rate 5",
-    f"{PROG} demo": f"{PROG} demo --users 40 --seed 3",
-    f"{PROG} streams": f"{PROG} streams list",
-    f"{PROG} streams list": f"{PROG} streams list --json",
-    f"{PROG} streams show": f"{PROG} streams show est_abc123",
-    f"{PROG} streams create": f"{PROG} streams create --name crm-sync --eventbridge "
-    "--aws-account 123456789012 --aws-region eu-west-1",
-    f"{PROG} streams enable": f"{PROG} streams enable est_abc123",
-    f"{PROG} streams disable": f"{PROG} streams disable est_abc123",
-    f"{PROG} streams delete": f"{PROG} streams delete est_abc123",
-    f"{PROG} streams test": f"{PROG} streams test est_abc123 --type user.created",
-    f"{PROG} streams deliveries": f"{PROG} streams deliveries est_abc123 "
-    "--since 2026-03-01T00:00:00Z --limit 20",
-    f"{PROG} streams redeliver": f"{PROG} streams redeliver est_abc123 --all --type user.updated",
-    f"{PROG} streams health": f"{PROG} streams health est_abc123 || echo 'needs attention'",
-}
 
 
 class Parser(argparse.ArgumentParser):
@@ -135,9 +118,6 @@ def _finish(parser: argparse.ArgumentParser) -> None:
             "--region", metavar="REGION", help="AWS region (default: $AWS_DEFAULT_REGION)"
         )
         parser.add_argument("--profile", metavar="NAME", help="AWS profile (default: $AWS_PROFILE)")
-    example = FALLBACK_EXAMPLES.get(parser.prog)
-    if example and "example" not in (parser.epilog or ""):
-        parser.epilog = f"example:\n  {example}" + (f"\n\n{parser.epilog}" if parser.epilog else "")
 
 
 def build_parser() -> argparse.ArgumentParser:

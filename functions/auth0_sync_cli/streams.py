@@ -6,6 +6,9 @@ base URL such as http://127.0.0.1:8080 for a local server) and either a Manageme
 AUTH0_CLIENT_SECRET (client-credentials grant). Client-credentials tokens are cached until
 they expire in $XDG_CACHE_HOME/auth0-sync/management-tokens.json (~/.cache by default),
 readable by you only, because Auth0 meters them per month; --no-token-cache skips it.
+No secret is taken on the command line (`ps` shows it to every user): the token Auth0 sends
+to a webhook (`create --webhook`) comes from --webhook-token-file FILE or
+AUTH0_SYNC_WEBHOOK_TOKEN.
 `streams health` also reads the partner event source's state from AWS (default credentials,
 the stream's region); --no-event-source skips that.
 """
@@ -17,7 +20,6 @@ import json
 import os
 import re
 import shlex
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,14 +47,16 @@ from auth0_sync.streams.source import (
     unreadable,
 )
 from auth0_sync_cli.argtypes import ExtendUnique
+from auth0_sync_cli.exits import CommandError
+from auth0_sync_cli.secrets import secret_from
 
 # Exit codes. argparse already uses 2 for usage errors, so "disabled" is 3: an alerting job
 # must never read a typo in its own command line as "the stream is disabled".
 EXIT_OK = 0
 EXIT_WARNING = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # usage or configuration, like every other command
 EXIT_DISABLED = 3
-EXIT_ERROR = 4
+EXIT_ERROR = 4  # the Auth0 call failed
 HEALTH_EXIT_CODES = {
     HealthStatus.HEALTHY: EXIT_OK,
     HealthStatus.WARNING: EXIT_WARNING,
@@ -63,10 +67,10 @@ EXIT_CODES_HELP = """exit codes:
   0  done (health: healthy)
   1  health: warning: failed deliveries (missing from the bus until redelivered), or the
      partner event source could not be read
-  2  usage error
+  2  usage or configuration error (the message names the flag or variable)
   3  health: nothing reaches the bus: the stream is disabled, or its partner event source
      is not ACTIVE
-  4  the Auth0 call failed or the configuration is wrong (the message names the call)"""
+  4  the Auth0 call failed (the message names the call)"""
 
 MAX_DELIVERIES = 5000
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -77,6 +81,23 @@ _EVENT_TYPES = ", ".join(EventType)
 
 Action = Callable[[argparse.Namespace, ManagementClient], int]
 
+EXAMPLE_ID = "est_abc123"
+# One example per verb, printed under its --help.
+EXAMPLES = {
+    "list": "auth0-sync streams list --json",
+    "show": f"auth0-sync streams show {EXAMPLE_ID}",
+    "create": "auth0-sync streams create --name crm-sync --eventbridge "
+    "--aws-account 123456789012 --aws-region eu-west-1",
+    "enable": f"auth0-sync streams enable {EXAMPLE_ID}",
+    "disable": f"auth0-sync streams disable {EXAMPLE_ID}",
+    "delete": f"auth0-sync streams delete {EXAMPLE_ID}",
+    "test": f"auth0-sync streams test {EXAMPLE_ID} --type user.created",
+    "deliveries": f"auth0-sync streams deliveries {EXAMPLE_ID} "
+    "--since 2026-03-01T00:00:00Z --limit 20",
+    "redeliver": f"auth0-sync streams redeliver {EXAMPLE_ID} --all --type user.updated",
+    "health": f"auth0-sync streams health {EXAMPLE_ID} || echo 'needs attention'",
+}
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `streams` and its verbs."""
@@ -84,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "streams",
         help="manage the Auth0 event stream (create, list, enable, health...)",
         description=__doc__,
-        epilog=EXIT_CODES_HELP,
+        epilog=f"examples:\n  auth0-sync streams list\n  auth0-sync streams health {EXAMPLE_ID}"
+        f"\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -107,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             parents=[common],
             help=help_text,
             description=help_text,
-            epilog=EXIT_CODES_HELP,
+            epilog=f"example:\n  {EXAMPLES[name]}\n\n{EXIT_CODES_HELP}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(func=_runner(action, sub))
@@ -128,7 +150,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--aws-account", type=_aws_account, help="12-digit AWS account id")
     create.add_argument("--aws-region", type=_aws_region, help="AWS region, e.g. eu-west-1")
     create.add_argument(
-        "--bearer", metavar="TOKEN", type=_non_empty, help="token Auth0 sends to the webhook"
+        "--webhook-token-file",
+        metavar="FILE",
+        help=f"with --webhook: read the token Auth0 sends to the webhook from FILE (or "
+        f"${Env.WEBHOOK_TOKEN}); never on the command line, where `ps` and the shell's "
+        "history keep it",
     )
     create.add_argument(
         "--type",
@@ -206,12 +232,6 @@ def _name(value: str) -> str:
     return value.strip()
 
 
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
-    return value.strip()
-
-
 def _https_url(value: str) -> str:
     if not re.match(r"^https://[^/\s]+", value):
         raise argparse.ArgumentTypeError(f"{value!r} is not an https:// URL (Auth0 requires https)")
@@ -286,13 +306,11 @@ def _runner(action: Action, parser: argparse.ArgumentParser) -> Callable[[argpar
             )
             client = ManagementClient(credentials, token_cache=cache)
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            raise CommandError(str(exc), EXIT_USAGE) from exc
         try:
             return action(args, client)
         except ManagementApiError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
-            return EXIT_ERROR
+            raise CommandError(exc.message, EXIT_ERROR) from exc
 
     return run
 
@@ -410,16 +428,22 @@ def _create(args: argparse.Namespace, client: ManagementClient) -> int:
         ]
         if missing:
             parser.error(f"--eventbridge needs {' and '.join(missing)}")
-        if args.bearer:
-            parser.error("--bearer goes with --webhook, not --eventbridge")
+        if args.webhook_token_file:
+            parser.error("--webhook-token-file goes with --webhook, not --eventbridge")
         body = eventbridge_stream_body(args.name, args.aws_account, args.aws_region, types)
     else:
-        if not args.bearer:
-            parser.error("--webhook needs --bearer TOKEN")
         if args.aws_account or args.aws_region:
             parser.error("--aws-account/--aws-region go with --eventbridge, not --webhook")
-        client.add_secret(args.bearer)
-        body = webhook_stream_body(args.name, args.webhook, args.bearer, types)
+        token = secret_from(
+            args.webhook_token_file,
+            flag="--webhook-token-file",
+            variable=Env.WEBHOOK_TOKEN,
+            what="the webhook's token",
+        )
+        if token is None:
+            parser.error(f"--webhook needs --webhook-token-file FILE (or ${Env.WEBHOOK_TOKEN})")
+        client.add_secret(token)
+        body = webhook_stream_body(args.name, args.webhook, token, types)
 
     stream = client.create_stream(body)
     stream_id = str(stream.get("id", ""))

@@ -89,6 +89,22 @@ def test_demo_with_every_lifecycle_ends_in_step_with_nothing_lost(crm: str) -> N
     assert "OK: the CRM equals the Auth0 truth" in out
 
 
+def test_demo_json_is_one_document_and_plot_writes_the_timeline(tmp_path: Path) -> None:
+    plot = tmp_path / "timeline.png"
+    result, _ = run_demo("--cases", "none", "--json", "--plot", str(plot))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)  # nothing else on stdout: the story is on stderr
+    rows = {row["name"]: row["value"] for row in document["reconciliation"]}
+    assert (document["exit_code"], document["ok"]) == (0, True)
+    assert (rows["Mismatches"], rows["Lost events"], rows["DLQ after replay"]) == (0, 0, 1)
+    assert document["counts"]["users"] == 40
+    assert document["counts"]["dlq_after_replay"] == 1
+    assert document["plot"] == str(plot)
+    assert "OK: the CRM equals the Auth0 truth" in result.stderr
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
     process = subprocess.Popen(
         [*CLI, "demo", "--users", "40", "--cases", "none"],

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from auth0_sync.names import LOCAL_CRM_TOKEN
+from auth0_sync.names import LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.crm_server import CrmServer, Faults
 from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore, is_date_time
 
@@ -884,11 +884,11 @@ def test_stop_closes_the_port(crm_server: CrmServer) -> None:
 # --- CLI ------------------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), os.environ.get("PYTHONPATH", "")]),
-    }
+def run_cli(*args: str, token: str | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != Env.CRM_API_TOKEN}
+    if token:
+        env[Env.CRM_API_TOKEN] = token
+    env["PYTHONPATH"] = os.pathsep.join([str(FUNCTIONS_DIR), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen(
         [sys.executable, "-m", "auth0_sync_cli.main", "crm-server", *args],
         stdout=subprocess.PIPE,
@@ -898,10 +898,10 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def started_cli(*args: str) -> tuple[subprocess.Popen[str], str, str]:
+def started_cli(*args: str, token: str | None = None) -> tuple[subprocess.Popen[str], str, str]:
     """`crm-server --port 0 ARGS`: the process, its banner and its base URL, read from the
     banner (the OS picks the port, so no other process can take it between test and server)."""
-    proc = run_cli("--port", "0", *args)
+    proc = run_cli("--port", "0", *args, token=token)
     assert proc.stdout is not None
     banner = proc.stdout.readline()
     found = re.search(r"listening on (http://127\.0\.0\.1:\d+) ", banner)
@@ -914,12 +914,12 @@ def started_cli(*args: str) -> tuple[subprocess.Popen[str], str, str]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_until_signalled_and_exits_0(stop_signal: signal.Signals) -> None:
-    proc, banner, url = started_cli("--crm-token", "cli-token", "--latency-ms", "1")
+    proc, banner, url = started_cli("--latency-ms", "1")
     try:
         response = requests.post(
             f"{url}/contacts",
             json={"email": "ada@example.com"},
-            headers={"Authorization": "Bearer cli-token"},
+            headers={"Authorization": f"Bearer {LOCAL_CRM_TOKEN}"},
             timeout=5,
         )
         proc.send_signal(stop_signal)
@@ -927,7 +927,7 @@ def test_cli_serves_until_signalled_and_exits_0(stop_signal: signal.Signals) -> 
     finally:
         proc.kill()
 
-    assert f"export CRM_BASE_URL={url} CRM_API_TOKEN=cli-token" in banner
+    assert f"export CRM_BASE_URL={url} CRM_API_TOKEN={LOCAL_CRM_TOKEN}" in banner
     assert response.status_code == 201
     assert proc.returncode == 0, stderr
     assert stdout == "crm-server stopped\n"
@@ -1014,3 +1014,39 @@ def test_server_bound_by_host_name() -> None:
 
     assert crm.base_url.startswith("http://localhost:")
     assert response.status_code == 404
+
+
+SECRET = "s3cr3t-crm-token-4f7a"
+
+
+@pytest.mark.parametrize("source", ["file", "environment"])
+def test_the_crm_token_is_never_on_the_command_line_nor_printed(
+    source: str, tmp_path: Path
+) -> None:
+    # Issue 17: a secret given as a flag's value is in `ps` for every user of the machine.
+    token_file = tmp_path / "crm-token.txt"
+    token_file.write_text(SECRET + "\n")
+    token_file.chmod(0o600)
+    args = ("--crm-token-file", str(token_file)) if source == "file" else ()
+    proc, banner, url = started_cli(*args, token=SECRET if source == "environment" else None)
+    try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+        accepted = requests.get(
+            f"{url}/contacts", headers={"Authorization": f"Bearer {SECRET}"}, timeout=5
+        )
+        refused = requests.get(
+            f"{url}/contacts",
+            headers={"Authorization": f"Bearer {LOCAL_CRM_TOKEN}"},
+            timeout=5,
+        )
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+
+    assert "crm-server" in cmdline
+    assert SECRET not in cmdline
+    assert (accepted.status_code, refused.status_code) == (200, 401)
+    assert SECRET not in banner + stdout + stderr
+    shown = f'"$(cat {token_file})"' if source == "file" else '"$CRM_API_TOKEN"'
+    assert f"CRM_API_TOKEN={shown}" in banner

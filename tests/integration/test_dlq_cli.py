@@ -98,7 +98,9 @@ def test_show_of_an_unknown_id_says_so_in_one_line(
     put_on_failure(sync_env.dlq_url, user_event(4))
     code, out, err = cli(capsys, "dlq", "show", "evt_nope")
     assert (code, out) == (1, "")
-    assert only_line(err).startswith("auth0-sync dlq show: no message or event 'evt_nope' among")
+    assert only_line(err).startswith(
+        "auth0-sync dlq show: error: no message or event 'evt_nope' among"
+    )
 
 
 # dlq delete -------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def test_delete_is_refused_without_a_reason(
     assert "the following arguments are required: --reason" in capsys.readouterr().err
     code, _, err = cli(capsys, "dlq", "delete", "evt_created0005m000", "--reason", "  ")
     assert code == 2
-    assert only_line(err) == "auth0-sync dlq delete: --reason must say why (it is logged)"
+    assert only_line(err) == "auth0-sync dlq delete: error: --reason must say why (it is logged)"
     assert len(messages(sync_env)) == 1
 
 
@@ -171,7 +173,7 @@ def test_delete_with_an_unknown_id_deletes_nothing(
     )  # fmt: skip
     assert code == 2
     assert only_line(err).startswith(
-        "auth0-sync dlq delete: nothing deleted: no visible message or event 'evt_typo'"
+        "auth0-sync dlq delete: error: nothing deleted: no visible message or event 'evt_typo'"
     )
     assert not export.exists()
     assert len(messages(sync_env)) == 1
@@ -194,7 +196,7 @@ def test_delete_with_an_export_that_cannot_be_written_deletes_nothing(
     )
     assert code == 2
     assert only_line(err).startswith(
-        f"auth0-sync dlq delete: nothing deleted: cannot write --export {missing_dir}:"
+        f"auth0-sync dlq delete: error: nothing deleted: cannot write --export {missing_dir}:"
     )
     assert len(messages(sync_env)) == 1
 
@@ -282,6 +284,46 @@ def test_replay_without_crm_settings_names_the_variable(
     code, _, err = cli(capsys, "replay")
     assert code == 2
     assert only_line(err) == (
-        "auth0-sync replay: invalid configuration: CRM_BASE_URL: Field required"
+        "auth0-sync replay: error: invalid configuration: CRM_BASE_URL: Field required"
+    )
+    assert len(messages(sync_env)) == 1
+
+
+@pytest.mark.parametrize("flag", ["--limit", "--max"])  # --max: the old, hidden spelling
+def test_replay_limit_replays_that_many_and_leaves_the_rest(
+    flag: str, sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        put_on_failure(sync_env.dlq_url, user_event(n))
+    code, out, _ = cli(capsys, "replay", flag, "2", "--json")
+    assert (code, json.loads(out)["applied"]) == (0, {"created": 2})
+    assert len(messages(sync_env)) == 1
+    assert "--max" not in cli_help(capsys, "replay")
+
+
+def cli_help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*args, "--help"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "verb", [["dlq", "list"], ["dlq", "show", "evt_x"], ["dlq", "delete", "evt_x", "--reason", "r"]]
+)
+def test_dlq_with_a_profile_that_does_not_exist_says_so(
+    verb: list[str],
+    sync_env: LocalResources,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    put_on_failure(sync_env.dlq_url, user_event(1))
+    monkeypatch.setenv("AWS_PROFILE", "default")  # restored after --profile sets it
+    code, _, err = cli(capsys, *verb, "--profile", "no-such-profile")
+    monkeypatch.delenv("AWS_PROFILE")
+    assert code == 2
+    assert only_line(err) == (
+        f"auth0-sync {' '.join(verb[:2])}: error: AWS profile 'no-such-profile' not found: fix "
+        "--profile or AWS_PROFILE (`aws configure list-profiles` lists them)"
     )
     assert len(messages(sync_env)) == 1

@@ -3,6 +3,7 @@ resources, export lines that work, and a clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -31,9 +32,8 @@ def test_local_aws_serves_the_stacks_resources_and_stops_on_ctrl_c() -> None:
             "local-aws",
             "--port",
             "0",  # the OS picks a free port; the export lines say which
-            "--crm-token",
-            "tkn",
         ],
+        env={**os.environ, Env.CRM_API_TOKEN: "tkn"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

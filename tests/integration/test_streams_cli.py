@@ -224,7 +224,7 @@ def test_create_json_names_the_partner_source_and_next_steps(
 
 
 def test_create_webhook_sends_the_token_but_never_prints_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A server that echoes the token back (Auth0 does not): the CLI must still redact it.
     with FakeAuth0(echo_secrets=True) as fake:
@@ -232,8 +232,11 @@ def test_create_webhook_sends_the_token_but_never_prints_it(
         monkeypatch.setenv(Env.AUTH0_CLIENT_ID, CLIENT_ID)
         monkeypatch.setenv(Env.AUTH0_CLIENT_SECRET, CLIENT_SECRET)
         monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
+        token_file = _token_file(tmp_path, WEBHOOK_TOKEN)
         args = ["create", "--name", "hook", "--webhook", "https://example.com/webhook"]
-        code, out, err = run(capsys, *args, "--bearer", WEBHOOK_TOKEN, "--type", "user.deleted")
+        code, out, err = run(
+            capsys, *args, "--webhook-token-file", str(token_file), "--type", "user.deleted"
+        )
         assert code == 0
         [request] = fake.api_requests()
         assert request.json == {
@@ -517,7 +520,8 @@ def test_401_names_the_call_and_the_scope_it_needs(
     code, out, err = run(capsys, "list")
     assert (code, out) == (4, "")
     assert err == (
-        "error: GET /api/v2/event-streams: 401 UNAUTHORIZED: the token was rejected "
+        "auth0-sync streams list: error: "
+        "GET /api/v2/event-streams: 401 UNAUTHORIZED: the token was rejected "
         f"({Env.AUTH0_MGMT_TOKEN} may have expired); this call needs a Management API token "
         f"(audience {fake.audience}) with scope read:event_streams "
         "(Auth0 says: Invalid token)\n"
@@ -548,7 +552,8 @@ def test_403_names_the_missing_scope(
         code, _, err = run(capsys, "deliveries", stream["id"])
     assert code == 4
     assert err == (
-        f"error: GET /api/v2/event-streams/{stream['id']}/deliveries: 403 FORBIDDEN: "
+        "auth0-sync streams deliveries: error: "
+        f"GET /api/v2/event-streams/{stream['id']}/deliveries: 403 FORBIDDEN: "
         "missing scope read:event_deliveries: grant it to the application under "
         "Applications > APIs > Auth0 Management API > Machine to Machine Applications "
         "(Auth0 says: Insufficient scope, expected any of: read:event_deliveries)\n"
@@ -568,7 +573,8 @@ def test_409_on_a_duplicate_name_or_the_stream_limit(
         _, _, limit = run(capsys, *argv, "--name", "third")
     assert code == 4
     expected = (
-        "error: POST /api/v2/event-streams: 409 CONFLICT: a stream named {!r} exists already, "
+        "auth0-sync streams create: error: "
+        "POST /api/v2/event-streams: 409 CONFLICT: a stream named {!r} exists already, "
         "or the tenant has reached its event stream limit (list them, delete one or pick "
         "another name) (Auth0 says: {})\n"
     )
@@ -590,7 +596,8 @@ def test_429_that_persists_is_reported(env: FakeAuth0, capsys: pytest.CaptureFix
     code, _, err = run(capsys, "enable", stream["id"])
     assert code == 4
     assert err == (
-        f"error: PATCH {path}: 429 TOO MANY REQUESTS: rate limited: still 429 after 5 attempts "
+        "auth0-sync streams enable: error: "
+        f"PATCH {path}: 429 TOO MANY REQUESTS: rate limited: still 429 after 5 attempts "
         "(Auth0 says: Too many)\n"
     )
     assert len(env.api_requests()) == 5
@@ -639,7 +646,8 @@ def test_bad_client_credentials_never_print_the_secret(
     code, out, err = run(capsys, "list")
     assert (code, out) == (4, "")
     assert err == (
-        "error: POST /oauth/token: 401 UNAUTHORIZED: check AUTH0_CLIENT_ID and "
+        "auth0-sync streams list: error: "
+        "POST /oauth/token: 401 UNAUTHORIZED: check AUTH0_CLIENT_ID and "
         "AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API "
         f"(audience {env.audience}) with the event stream scopes (bad secret ***)\n"
     )
@@ -652,7 +660,8 @@ def test_unknown_stream_is_404_naming_the_call(
     code, _, err = run(capsys, "show", "est_0000000000000000000000")
     assert code == 4
     assert err == (
-        "error: GET /api/v2/event-streams/est_0000000000000000000000: 404 NOT FOUND: not found "
+        "auth0-sync streams show: error: "
+        "GET /api/v2/event-streams/est_0000000000000000000000: 404 NOT FOUND: not found "
         "(Auth0 says: The event stream does not exist.)\n"
     )
 
@@ -660,21 +669,28 @@ def test_unknown_stream_is_404_naming_the_call(
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
-        ({}, "error: AUTH0_DOMAIN is not set: your tenant domain or base URL\n"),
+        (
+            {},
+            "auth0-sync streams list: error: "
+            "AUTH0_DOMAIN is not set: your tenant domain or base URL\n",
+        ),
         (
             {"AUTH0_DOMAIN": "acme.eu.auth0.com"},
-            "error: set AUTH0_MGMT_TOKEN (or AUTH0_MGMT_TOKEN_FILE, --token-file), or "
+            "auth0-sync streams list: error: "
+            "set AUTH0_MGMT_TOKEN (or AUTH0_MGMT_TOKEN_FILE, --token-file), or "
             "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (missing: AUTH0_CLIENT_ID, "
             "AUTH0_CLIENT_SECRET)\n",
         ),
         (
             {"AUTH0_DOMAIN": "http://acme.eu.auth0.com", "AUTH0_MGMT_TOKEN": "t"},
-            "error: AUTH0_DOMAIN='http://acme.eu.auth0.com': http is allowed for a loopback "
+            "auth0-sync streams list: error: "
+            "AUTH0_DOMAIN='http://acme.eu.auth0.com': http is allowed for a loopback "
             "host only; use https\n",
         ),
         (
             {"AUTH0_DOMAIN": "https://acme.eu.auth0.com/api/v2", "AUTH0_MGMT_TOKEN": "t"},
-            "error: AUTH0_DOMAIN='https://acme.eu.auth0.com/api/v2' must be a domain or a "
+            "auth0-sync streams list: error: "
+            "AUTH0_DOMAIN='https://acme.eu.auth0.com/api/v2' must be a domain or a "
             "base URL without a path\n",
         ),
     ],
@@ -690,7 +706,7 @@ def test_configuration_errors_name_the_variable(
     monkeypatch.delenv(Env.AUTH0_MGMT_TOKEN, raising=False)
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
-    assert run(capsys, "list") == (4, "", message)
+    assert run(capsys, "list") == (2, "", message)
 
 
 @pytest.mark.parametrize(
@@ -728,10 +744,10 @@ def test_configuration_errors_name_the_variable(
         ),
         (
             ["create", "--name", "n", "--webhook", "https://example.com/hook"],
-            "--webhook needs --bearer TOKEN",
+            "--webhook needs --webhook-token-file FILE (or $AUTH0_SYNC_WEBHOOK_TOKEN)",
         ),
         (
-            ["create", "--name", "n", "--webhook", "http://example.com/hook", "--bearer", "x"],
+            ["create", "--name", "n", "--webhook", "http://example.com/hook"],
             "argument --webhook: 'http://example.com/hook' is not an https:// URL",
         ),
         (
@@ -784,7 +800,8 @@ def test_a_server_error_body_is_reported(
     code, _, err = run(capsys, "redeliver", stream["id"], "--all")
     assert code == 4
     assert err == (
-        f"error: POST /api/v2/event-streams/{stream['id']}/redeliver: 409 CONFLICT: one or "
+        "auth0-sync streams redeliver: error: "
+        f"POST /api/v2/event-streams/{stream['id']}/redeliver: 409 CONFLICT: one or "
         "more matching events is not in a state that allows redelivery (Auth0 says: busy)\n"
     )
 
@@ -865,8 +882,13 @@ def test_the_token_is_read_from_a_file_by_flag_or_variable(
 @pytest.mark.parametrize(
     ("content", "mode", "expected_err"),
     [
-        ("", 0o600, "error: --token-file {path} is empty: it must hold the Management API token\n"),
-        (None, 0o600, "error: --token-file {path}: no such file\n"),
+        (
+            "",
+            0o600,
+            "auth0-sync streams list: error: "
+            "--token-file {path} is empty: it must hold the Management API token\n",
+        ),
+        (None, 0o600, "auth0-sync streams list: error: --token-file {path}: no such file\n"),
     ],
 )
 def test_a_bad_token_file_is_named(
@@ -883,7 +905,7 @@ def test_a_bad_token_file_is_named(
     path = tmp_path / "absent.txt" if content is None else _token_file(tmp_path, content, mode)
 
     assert run(capsys, "list", "--token-file", str(path)) == (
-        4,
+        2,
         "",
         expected_err.format(path=path),
     )
@@ -917,8 +939,23 @@ def test_a_token_given_twice_is_refused(
     monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, "from-the-environment")
 
     assert run(capsys, "list", "--token-file", str(path)) == (
-        4,
+        2,
         "",
-        "error: give the Management API token once: --token-file or AUTH0_MGMT_TOKEN, not both\n",
+        "auth0-sync streams list: error: "
+        "give the Management API token once: --token-file or AUTH0_MGMT_TOKEN, not both\n",
     )
     assert fake.requests == []
+
+
+def test_create_webhook_reads_the_token_from_the_environment(
+    env: FakeAuth0, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(Env.WEBHOOK_TOKEN, WEBHOOK_TOKEN)
+    code, out, _ = run(
+        capsys, "create", "--name", "hook", "--webhook", "https://example.com/webhook"
+    )
+    assert code == 0
+    [request] = env.api_requests()
+    authorization = request.json["destination"]["configuration"]["webhook_authorization"]
+    assert authorization == {"method": "bearer", "token": WEBHOOK_TOKEN}
+    assert WEBHOOK_TOKEN not in out

@@ -62,7 +62,10 @@ def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
     assert aws == {
         "auth0-sync process",
         "auth0-sync dlq list",
+        "auth0-sync dlq show",
+        "auth0-sync dlq delete",
         "auth0-sync replay",
+        "auth0-sync redrive",
         "auth0-sync backfill",
         "auth0-sync reconcile",
         "auth0-sync catch-up",
@@ -72,7 +75,7 @@ def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
 def test_one_spelling_for_the_crm_token_and_the_event_type() -> None:
     every_flag = set().union(*(flags(p) for p in commands()))
 
-    assert "--crm-token" in every_flag
+    assert "--crm-token-file" in every_flag
     assert not every_flag & {"--token", "--types", "--event-type"}
 
 
@@ -109,3 +112,17 @@ def test_license_file_matches_pyproject() -> None:
     assert "Apache License" in text.splitlines()[1]
     assert "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+SECRET_WORDS = ("token", "secret", "bearer", "password", "api-key")
+
+
+def test_no_flag_takes_a_secret_on_the_command_line() -> None:
+    # Issue 17: `ps` and the shell's history show every argument; a secret comes from a
+    # file (a FILE flag) or the environment. Flags about secrets, not holding one, are fine.
+    for parser in commands():
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if any(word in flag for word in SECRET_WORDS):
+                    takes_a_value = action.nargs != 0
+                    assert not takes_a_value or flag.endswith("-file"), (parser.prog, flag)

@@ -29,6 +29,7 @@ from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer, Rep
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.replay import locate
 from auth0_sync_cli.replay.planning import Planner
 from auth0_sync_cli.replay.progress import Progress
@@ -173,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     selection = Selection(
         types=frozenset(args.type or ()),
         user_id=args.user,
-        max_events=args.max,
+        max_events=args.limit,
     )
     try:
         queue_url = locate.resolve_queue_url(args.queue_url, stack=args.stack)
@@ -196,9 +197,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         with sigterm_interrupts():
             report = replayer.run(selection)
-    except (ConfigError, DlqError) as exc:
-        print(f"auth0-sync replay: {exc}", file=sys.stderr)
-        return 2
+    except (ConfigError, DlqError) as exc:  # they say which setting: one line, exit 2
+        raise CommandError(str(exc)) from exc
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -233,7 +233,8 @@ def register(subparsers: Any) -> None:
         description=REPLAY_HELP,
         epilog="examples:\n"
         "  auth0-sync replay --dry-run\n"
-        "  auth0-sync replay --type user.updated --max 10\n"
+        "  auth0-sync replay --stack Auth0Sync --dry-run\n"
+        "  auth0-sync replay --type user.updated --limit 10 --rate 5\n"
         "  auth0-sync replay --target lambda --stack Auth0Sync --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -245,7 +246,13 @@ def register(subparsers: Any) -> None:
         "each event, including the CRM change (GETs only); with --target lambda, the function "
         "each event would go to",
     )
-    parser.add_argument("--max", type=whole_number(1), metavar="N", help="replay at most N events")
+    parser.add_argument(
+        "--limit", type=whole_number(1), metavar="N", help="replay at most N events"
+    )
+    # The old spelling, kept working for scripts; not shown in --help.
+    parser.add_argument(
+        "--max", dest="limit", type=whole_number(1), metavar="N", help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--type",
         action="append",

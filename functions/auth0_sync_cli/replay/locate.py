@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from auth0_sync.errors import ConfigError
 from auth0_sync.events import normalise_type
@@ -29,7 +29,7 @@ def stack_outputs(stack: str) -> dict[str, str]:
     """The outputs of a deployed stack (CloudFormation), by output key."""
     try:
         answer = boto3.client("cloudformation").describe_stacks(StackName=stack)
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
         raise DlqError(f"--stack {stack}: cannot read the stack's outputs: {exc}") from exc
     outputs = answer["Stacks"][0].get("Outputs", [])
     return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs}
@@ -49,9 +49,11 @@ def resolve_queue_url(
         return outputs[STACK_OUTPUT_DLQ_URL]
     if env.get(Env.DLQ_URL):
         return env[Env.DLQ_URL]
+    # A bad --profile, no region or no credentials are not a missing queue: they go up as
+    # they are, and the top-level handler names the setting.
     try:
         return boto3.client("sqs").get_queue_url(QueueName=DEFAULT_DLQ_NAME)["QueueUrl"]
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
         raise DlqError(
             f"no DLQ given: pass --queue-url or set {Env.DLQ_URL} (the stack's DeadLetterQueueUrl "
             f"output); the default queue {DEFAULT_DLQ_NAME!r} was not found: {exc}"

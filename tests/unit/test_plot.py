@@ -1,0 +1,68 @@
+"""The demo's timeline drawing (`auth0-sync demo --plot`) on a small made-up timeline, and
+the demo's message when matplotlib is not installed (`make demo` does not install it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auth0_sync_cli.main import main
+from auth0_sync_cli.plot import draw_timeline
+
+pytestmark = pytest.mark.unit
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the PNG specification's first eight bytes
+
+
+def test_the_timeline_is_written_as_a_png(tmp_path: Path) -> None:
+    timeline = {
+        "deliveries": [[0.1, "applied"], [0.5, "skipped"], [1.2, "failed"], [2.7, "applied"]],
+        "windows": [["429 rate limit", 0.4, 1.0], ["503 outage", 1.0, 1.5], ["replay", 2, 3]],
+        "dlq_depth": [[0.0, 0], [1.3, 1], [2.9, 0]],
+    }
+    target = tmp_path / "timeline.png"
+
+    assert draw_timeline(timeline, target) == target
+
+    data = target.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert len(data) > 10_000  # two panels of axes, bars and text, not an empty canvas
+
+
+def test_an_empty_timeline_still_draws(tmp_path: Path) -> None:
+    target = draw_timeline({}, tmp_path / "empty.png")
+    assert target.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_plot_without_matplotlib_says_how_to_get_it_and_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules makes `import` raise ImportError, as when it is not installed.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.delitem(sys.modules, "auth0_sync_cli.plot", raising=False)
+    target = tmp_path / "t.png"
+
+    code = main(["demo", "--plot", str(target)])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (
+        "auth0-sync demo: error: --plot needs matplotlib, which `make demo` does not install: "
+        "`.venv/bin/pip install -r requirements-dev.txt` (or `make install`), then run again\n"
+    )
+    assert not target.exists()
+
+
+def test_the_demo_module_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, auth0_sync_cli.main as m; m.build_parser(); "
+        "import auth0_sync_cli.demo; print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"
