@@ -23,6 +23,8 @@ import requests
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
 from auth0_sync.settings import Settings
 from auth0_sync_cli.local_aws import LocalResources, create_resources
+from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
+from bench.aws_proxy import READY_LINE as PROXY_READY_LINE
 
 READY_LINE = "Ctrl-C to stop."
 START_TIMEOUT_SECONDS = 60.0
@@ -105,12 +107,18 @@ class Peers:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
     aws_port: int = field(default_factory=free_port)
     crm_port: int = field(default_factory=free_port)
+    proxy_port: int = field(default_factory=free_port)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     resources: LocalResources | None = None
 
     @property
     def aws_url(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def proxy_url(self) -> str:
+        """The counting proxy in front of local-aws (`bench/aws_proxy.py`)."""
+        return f"http://127.0.0.1:{self.proxy_port}"
 
     @property
     def crm_url(self) -> str:
@@ -130,7 +138,12 @@ class Peers:
     def start(self) -> Peers:
         aws, aws_log = self._spawn("local-aws", cli("local-aws", "--port", str(self.aws_port)))
         crm, crm_log = self._spawn("crm-server", cli("crm-server", "--port", str(self.crm_port)))
+        proxy, proxy_log = self._spawn(
+            "aws-proxy",
+            [sys.executable, "-m", "bench.aws_proxy", str(self.proxy_port), self.aws_url],
+        )
         _wait_for("local-aws", lambda: READY_LINE in aws_log.read_text(), aws, aws_log)
+        _wait_for("aws-proxy", lambda: PROXY_READY_LINE in proxy_log.read_text(), proxy, proxy_log)
         _wait_for("crm-server", lambda: _accepting(self.crm_port), crm, crm_log)
         # Idempotent: finds the resources local-aws created and returns their names.
         self.resources = create_resources(self.aws_url)
@@ -182,6 +195,22 @@ class Peers:
         env[Env.CRM_BASE_URL] = self.crm_url
         env["POWERTOOLS_TRACE_DISABLED"] = "1"
         return env
+
+    def counted_handler_environment(self) -> dict[str, str]:
+        """The handler environment with boto3 sent through the counting proxy."""
+        env = self.handler_environment()
+        env[AWS_ENDPOINT_ENV] = self.proxy_url
+        return env
+
+    def aws_counts(self) -> dict[str, int]:
+        """AWS requests the proxy forwarded since its last reset, by `Service Operation answer`."""
+        response = requests.get(self.proxy_url + "/_bench/counts", timeout=60)
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()
+        return counts
+
+    def reset_aws_counts(self) -> None:
+        requests.post(self.proxy_url + "/_bench/reset", timeout=60).raise_for_status()
 
     def settings(self, *, aws: bool = True) -> Settings:
         """Sync settings for an in-process run: the CRM's local token, local-aws tables."""
