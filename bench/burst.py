@@ -231,7 +231,7 @@ def run(peers: Peers, *, count: int, runs: int, seed: int = 21) -> Section:
     ]
     section.notes += [
         "Why in-memory state: local-aws is one moto process on this 2-core machine, and the "
-        f"same {WORKERS} workers with DynamoDB state and idempotency in it handle "
+        f"same {WORKERS} workers with DynamoDB state in it handle "
         f"{AWS_SAMPLE / bound.seconds:.0f} signups/s ({AWS_SAMPLE} in {bound.seconds:.1f} s, "
         f"{bound.rejected_429} x 429, {bound.dead_lettered} dead-lettered), below the CRM's "
         f"{RATE_LIMIT:g}/s: that run measures moto, not the CRM pacing. DynamoDB itself "

@@ -24,8 +24,9 @@ from bench.report import Row, Section, median, ratio
 from bench.servers import Peers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGET_RATIO = 2.0
-TARGET_MS = 400.0
+TARGET_RATIO = 2.0  # handler import against `import boto3` (issue 13)
+TARGET_FIRST_EVENT_RATIO = 2.5  # cold start to the first handled event (issue 13)
+TARGET_MS = 400.0  # handler import (the issue before)
 ASSET_TIMEOUT_SECONDS = 300
 
 # A fresh interpreter: import the handler, call it once with the event in argv[1], exit.
@@ -96,8 +97,7 @@ def _event(number: int) -> str:
 def import_breakdown(module: str, env: dict[str, str]) -> list[tuple[str, float]]:
     """Milliseconds per top-level package while importing `module` (`python -X importtime`).
 
-    Self times, so each package counts only its own modules (and what they run at import:
-    the X-Ray SDK builds a botocore client there, for one).
+    Self times, so each package counts only its own modules (and what they run at import).
     """
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
@@ -183,8 +183,9 @@ def run(peers: Peers, *, runs: int, with_asset: bool = True) -> Section:
             "reference CRM, `POWERTOOLS_TRACE_DISABLED=1`); wall time from the code's first "
             "statement to its end (the interpreter's own start, ~15 ms, and its exit are "
             "shown apart: Lambda keeps the process after an event). First event: import the "
-            "`user.created` handler and handle one new signup (state, idempotency, the CRM "
-            "token from Secrets Manager, one CRM create). Baseline: `import boto3` in the same "
+            "`user.created` handler and handle one new signup (the DynamoDB client and the "
+            "user's state, the CRM token from Secrets Manager, one CRM create). Baseline: "
+            "`import boto3` in the same "
             "run. Asset: `infra.bundling.build_asset` (the stack's own bundling: "
             "arm64 wheels for the Lambda runtime, boto3 left to the runtime), zipped with "
             "deflate."
@@ -205,8 +206,8 @@ def run(peers: Peers, *, runs: int, with_asset: bool = True) -> Section:
             f"{first * 1000:.0f} ms",
             f"{boto * 1000:.0f} ms (`import boto3`)",
             ratio(first, boto),
-            f"≤ {TARGET_RATIO:g}x and ≤ {TARGET_MS:.0f} ms",
-            first <= TARGET_RATIO * boto and first * 1000 <= TARGET_MS,
+            f"≤ {TARGET_FIRST_EVENT_RATIO:g}x",
+            first <= TARGET_FIRST_EVENT_RATIO * boto,
         ),
     ]
     if isinstance(size, tuple):
@@ -243,36 +244,51 @@ def run(peers: Peers, *, runs: int, with_asset: bool = True) -> Section:
         + ".",
     ]
     spent = dict(breakdown)
+    xray = spent.get("aws_xray_sdk", 0.0)
+    section.notes.append(
+        "No X-Ray SDK: the sync handlers no longer build Powertools' `Tracer` (which "
+        "imported the X-Ray SDK even with tracing off, about 120 to 190 ms of import, most of "
+        "it building a botocore X-Ray client; the SDK is in maintenance mode since "
+        "2026-02-25). Lambda's active tracing still records each invocation's segment; what "
+        "an operator no longer gets is the SDK's subsegments per boto3 and `requests` call "
+        "and its annotations. "
+        + (
+            f"Measured here: `aws_xray_sdk` is not imported by the `{created.module}` import."
+            if not xray
+            else f"But `aws_xray_sdk` still shows in the import ({xray:.0f} ms): check why."
+        )
+    )
     if handler_import > TARGET_RATIO * boto or handler_import * 1000 > TARGET_MS:
         section.notes.append(
             f"Target missed: importing a handler takes {handler_import * 1000:.0f} ms, "
-            f"{handler_import / boto:.1f}x a bare `import boto3`. The handlers need boto3 "
-            "themselves, and on top of it: the X-Ray SDK "
-            f"({spent.get('aws_xray_sdk', 0):.0f} ms, most of it building a botocore X-Ray "
-            "client at import; Powertools' `Tracer` imports it even with tracing disabled), "
-            "Powertools' idempotency, parameters, logger and metrics (with jmespath and "
-            f"asyncio, {spent.get('aws_lambda_powertools', 0) + spent.get('asyncio', 0):.0f} "
-            f"ms), pydantic ({spent.get('pydantic', 0) + spent.get('pydantic_core', 0):.0f} "
-            "ms) and requests/urllib3. What would meet it: build the `Tracer` only when "
-            "tracing is on, or trace with Lambda's own active tracing and no SDK (about "
-            "100 ms); import the idempotency and parameters utilities on first use. Also "
-            "measure on the Lambda runtime itself: this 2-core machine was shared with other "
-            "work during the run, and its times vary by about 30% from run to run."
+            f"{handler_import / boto:.1f}x a bare `import boto3`; the import's largest parts "
+            "are listed above. This 2-core machine was shared with other work during the "
+            "run, and its times vary by about 30% from run to run: measure on the Lambda "
+            "runtime itself too."
         )
-    if first * 1000 > TARGET_MS:
+    if first > TARGET_FIRST_EVENT_RATIO * boto:
         section.notes.append(
-            f"The first event adds {(first - handler_import) * 1000:.0f} ms to the import: "
-            "the DynamoDB client (shared by the state store and the idempotency layer) and "
-            "the Secrets Manager client are built then, each loading its service model, and "
-            "the first requests open their connections."
+            f"Target missed: the first event takes {first * 1000:.0f} ms, "
+            f"{first / boto:.1f}x a bare `import boto3`."
         )
+    client = times["boto3 client"] - boto
     section.notes.append(
-        "Fixed while measuring (commits d11622e, 2fb137d): the first event built a boto3 "
-        "resource for the state table (~150 ms), a second DynamoDB client for the "
-        "idempotency layer (~70 ms) and a second boto3 session for the Secrets Manager "
-        "client (~65 ms). The state store now uses one low-level client shared with the "
-        "idempotency layer, and the token is read with a client of the default session: "
-        "the first event went from about 350 ms to about 200 ms after the import here."
+        f"The first event adds {(first - handler_import) * 1000:.0f} ms to the import: "
+        "boto3's default session and two clients (the state store's DynamoDB client, the "
+        "Secrets Manager client for the CRM token) are built then, each loading its service "
+        "model, and the first requests open their connections. A session and one client "
+        f"alone take {client * 1000:.0f} ms here (`boto3.client('dynamodb')` after "
+        "`import boto3`, above): the handler's import plus one session and client, before "
+        f"any request, is already {(handler_import + client) / boto:.1f}x a bare import. A "
+        "profile of one first event (cProfile, on a busier run of this machine) put about "
+        "80 ms in the session, 100 ms in the two clients and 40 ms in the sync and its "
+        "requests: the clients, not our code, are the first event's cost."
+    )
+    section.notes.append(
+        "Fixed earlier (commits d11622e, 2fb137d): the first event built a boto3 resource "
+        "for the state table (~150 ms), a second DynamoDB client (~70 ms) and a second boto3 "
+        "session for the Secrets Manager client (~65 ms); one low-level DynamoDB client and "
+        "a client of the default session remain."
     )
     section.notes.append(
         f"Exit is left out because Lambda never pays it per event: with the handler loaded "

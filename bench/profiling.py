@@ -259,7 +259,8 @@ def run(peers: Peers, *, users: int, runs: int, seed: int = 11) -> Section:
         ),
         line("other (the harness, the interpreter)", shares["other"]),
         "",
-        "AWS requests per event (first run): "
+        "AWS requests per event (first run, counted by botocore in the process; the "
+        "AWS-requests figure counts them at local AWS): "
         + ", ".join(
             f"{name} {count / first['events']:.2f}"
             for name, count in sorted(first["aws_requests"].items())
@@ -275,13 +276,11 @@ def run(peers: Peers, *, users: int, runs: int, seed: int = 11) -> Section:
     ]
     section.notes += [
         "AWS calls are most of the time: about "
-        f"{aws_requests:.1f} DynamoDB requests per event (the idempotency record written "
-        "and completed, the user's lease taken and its state written back), each "
-        f"{shares['AWS'] * per_event_ms / aws_requests:.1f} ms here without the profiler; "
-        "moto is one Python process on a shared 2-core machine, slower than DynamoDB in "
-        "the Lambda's region. "
-        "Folding the idempotency record into the user's state item would halve the "
-        "requests; that is a design change, not made here.",
+        f"{aws_requests:.1f} DynamoDB requests per event (one conditional write for an "
+        "unchanged event; the user's lease taken and its state written back for a change), "
+        f"each {shares['AWS'] * per_event_ms / aws_requests:.1f} ms here without the "
+        "profiler; moto is one Python process on a shared 2-core machine, slower than "
+        "DynamoDB in the Lambda's region.",
         "Nothing is re-read per event: settings are read once per cold start "
         "(`lambda_app.service` is cached), the CRM token comes from Secrets Manager once "
         "(Powertools' cache, 5 min max age; no `GetSecretValue` among the requests above), "

@@ -115,7 +115,8 @@ def render(sections: Sequence[Section], *, quick: bool, total_seconds: float) ->
     for number, section in enumerate(sections, start=1):
         lines += ["", f"## {number}. {section.title}", ""]
         lines.append(f"- How: {section.method}")
-        lines.append(f"- Runs: {section.runs} ({section.seconds:.0f} s)")
+        took = f" ({section.seconds:.0f} s)" if section.seconds else ""
+        lines.append(f"- Runs: {section.runs}{took}")
         if section.detail:
             lines += ["", *section.detail]
         if section.notes:

@@ -23,6 +23,8 @@ import requests
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
 from auth0_sync.settings import Settings
 from auth0_sync_cli.local_aws import LocalResources, create_resources
+from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
+from bench.aws_proxy import READY_LINE as PROXY_READY_LINE
 
 READY_LINE = "Ctrl-C to stop."
 START_TIMEOUT_SECONDS = 60.0
@@ -32,6 +34,7 @@ START_TIMEOUT_SECONDS = 60.0
 # taken by another process between the probe and the bind.
 AWS_URL_LINE = re.compile(r"^export AWS_ENDPOINT_URL=http://127\.0\.0\.1:(\d+)$", re.MULTILINE)
 CRM_URL_LINE = re.compile(r"crm-server listening on http://127\.0\.0\.1:(\d+) ")
+PROXY_PORT_LINE = re.compile(r" on 127\.0\.0\.1:(\d+), forwarding")
 
 
 def cli(*args: str) -> list[str]:
@@ -102,12 +105,18 @@ class Peers:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
     aws_port: int = 0  # known once started
     crm_port: int = 0
+    proxy_port: int = 0
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     resources: LocalResources | None = None
 
     @property
     def aws_url(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def proxy_url(self) -> str:
+        """The counting proxy in front of local-aws (`bench/aws_proxy.py`)."""
+        return f"http://127.0.0.1:{self.proxy_port}"
 
     @property
     def crm_url(self) -> str:
@@ -132,6 +141,11 @@ class Peers:
         _wait_for("crm-server", lambda: CRM_URL_LINE.search(crm_log.read_text()), crm, crm_log)
         self.aws_port = _port_in(aws_log, AWS_URL_LINE)
         self.crm_port = _port_in(crm_log, CRM_URL_LINE)
+        proxy, proxy_log = self._spawn(
+            "aws-proxy", [sys.executable, "-m", "bench.aws_proxy", "0", self.aws_url]
+        )
+        _wait_for("aws-proxy", lambda: PROXY_READY_LINE in proxy_log.read_text(), proxy, proxy_log)
+        self.proxy_port = _port_in(proxy_log, PROXY_PORT_LINE)
         # Idempotent: finds the resources local-aws created and returns their names.
         self.resources = create_resources(self.aws_url)
         return self
@@ -182,6 +196,22 @@ class Peers:
         env[Env.CRM_BASE_URL] = self.crm_url
         env["POWERTOOLS_TRACE_DISABLED"] = "1"
         return env
+
+    def counted_handler_environment(self) -> dict[str, str]:
+        """The handler environment with boto3 sent through the counting proxy."""
+        env = self.handler_environment()
+        env[AWS_ENDPOINT_ENV] = self.proxy_url
+        return env
+
+    def aws_counts(self) -> dict[str, int]:
+        """AWS requests the proxy forwarded since its last reset, by `Service Operation answer`."""
+        response = requests.get(self.proxy_url + "/_bench/counts", timeout=60)
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()
+        return counts
+
+    def reset_aws_counts(self) -> None:
+        requests.post(self.proxy_url + "/_bench/reset", timeout=60).raise_for_status()
 
     def settings(self, *, aws: bool = True) -> Settings:
         """Sync settings for an in-process run: the CRM's local token, local-aws tables."""
