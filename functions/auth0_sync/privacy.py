@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+")
+# An address, also percent-encoded (a CRM may echo the query string it was sent).
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:&=?/]+(?:@|%40)[^\s@\"'<>(),;:&]+", re.IGNORECASE)
 # E.164 and loosely written phone numbers: 7+ digits, maybe with + ( ) - . and spaces.
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _BEARER = re.compile(r"(?i)(bearer|token|secret|password|api[_-]?key)([\s\"':=]+)[^\s\"',;]+")

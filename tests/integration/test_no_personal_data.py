@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
@@ -27,23 +28,39 @@ HOSTILE = (EMAIL, PHONE, TOKEN, "ada.secret", "7700900123")
 
 
 class EchoingCrm(BaseHTTPRequestHandler):
-    """Answers every request with `status` and a message quoting what it was sent."""
+    """Answers every request with `status` and a message quoting what it was sent, in the
+    error shape of the destination it plays (`dialect`): the generic contract's
+    `{error, message}`, HubSpot's `{status, message, category}`, or Salesforce's list of
+    `{errorCode, message, fields}` (its OAuth token endpoint answers, so data calls run)."""
 
     status = 422
+    dialect = "rest"
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        sent = self.rfile.read(length).decode("utf-8", "replace")
-        body = json.dumps(
-            {
-                "error": "rejected",
-                "message": f"cannot store {sent} (token {TOKEN}, Bearer {TOKEN})",
-            }
-        ).encode()
-        self.send_response(self.status)
+        sent = self.rfile.read(length).decode("utf-8", "replace") + " " + self.path
+        echo = f"cannot store {sent} (token {TOKEN}, Bearer {TOKEN})"
+        status = self.status
+        payload: Any = {"error": "rejected", "message": echo}
+        if self.dialect == "hubspot":
+            payload = {"status": "error", "message": echo, "category": "VALIDATION_ERROR"}
+        elif self.dialect == "salesforce":
+            if self.path.startswith("/services/oauth2/token"):
+                status = 200
+                payload = {
+                    "access_token": "00Dxx!session",
+                    "instance_url": f"http://127.0.0.1:{self.server.server_address[1]}",
+                    "token_type": "Bearer",
+                    "issued_at": "1700000000000",
+                }
+            else:
+                payload = [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": echo,
+                            "fields": ["Email"]}]  # fmt: skip
+        body = json.dumps(payload).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        if self.status == 429:
+        if status == 429:
             self.send_header("Retry-After", "0")
         self.end_headers()
         self.wfile.write(body)
@@ -86,6 +103,14 @@ def echoing_crm() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
+SECRETS = {
+    "rest": "local-crm-token",
+    "hubspot": json.dumps({"token": "pat-na1-hostile"}),
+    "salesforce": json.dumps({"client_id": "3MVG9hostile", "client_secret": "hostile-secret"}),
+}
+
+
+@pytest.mark.parametrize("dialect", ["rest", "hubspot", "salesforce"])
 @pytest.mark.parametrize("status", [400, 401, 409, 422, 500, 503])
 def test_what_a_crm_echoes_never_reaches_logs_metrics_or_dlq_attributes(
     sync_env: LocalResources,
@@ -94,8 +119,13 @@ def test_what_a_crm_echoes_never_reaches_logs_metrics_or_dlq_attributes(
     capsys: pytest.CaptureFixture[str],
     service_logs: Rendered,
     status: int,
+    dialect: str,
 ) -> None:
-    EchoingCrm.status = status
+    EchoingCrm.status, EchoingCrm.dialect = status, dialect
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=sync_env.secret_arn, SecretString=SECRETS[dialect]
+    )
+    monkeypatch.setenv(Env.CRM_TYPE, dialect)
     monkeypatch.setenv(Env.CRM_BASE_URL, f"http://127.0.0.1:{echoing_crm.server_address[1]}")
     monkeypatch.setenv(Env.CRM_RETRY_BUDGET_SECONDS, "0.5")
     lambda_app.service.cache_clear()
