@@ -49,7 +49,7 @@ class EchoingCrm(BaseHTTPRequestHandler):
                 status = 200
                 payload = {
                     "access_token": "00Dxx!session",
-                    "instance_url": f"http://127.0.0.1:{self.server.server_address[1]}",
+                    "instance_url": f"http://{self.headers.get('Host')}",
                     "token_type": "Bearer",
                     "issued_at": "1700000000000",
                 }
