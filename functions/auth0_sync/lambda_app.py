@@ -39,6 +39,8 @@ APPLIED_METRICS = {
     Applied.DEACTIVATED: Metric.CONTACT_DEACTIVATED,
     Applied.ANONYMIZED: Metric.CONTACT_ANONYMIZED,
     Applied.REACTIVATED: Metric.CONTACT_REACTIVATED,
+    # An archive is the deactivation HubSpot offers: counted as one.
+    Applied.ARCHIVED: Metric.CONTACT_DEACTIVATED,
 }
 
 

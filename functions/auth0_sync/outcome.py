@@ -18,6 +18,7 @@ class Applied(StrEnum):
     REACTIVATED = "reactivated"
     DEACTIVATED = "deactivated"
     ANONYMIZED = "anonymized"
+    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)

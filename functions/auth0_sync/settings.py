@@ -35,6 +35,7 @@ class MissingContactPolicy(StrEnum):
 class DeletePolicy(StrEnum):
     DEACTIVATE = "deactivate"
     ANONYMIZE = "anonymize"
+    ARCHIVE = "archive"  # HubSpot only: the contact is archived (DELETE), not kept
 
 
 class Settings(BaseModel):
@@ -119,6 +120,15 @@ class Settings(BaseModel):
         problem = mapping_problem(self.crm_type, self.field_mapping)
         if problem:
             raise ValueError(f"{Env.FIELD_MAPPING} {problem} (with {Env.CRM_TYPE}={self.crm_type})")
+        return self
+
+    @model_validator(mode="after")
+    def _archive_needs_a_destination_that_archives(self) -> Settings:
+        if self.delete_policy == DeletePolicy.ARCHIVE and self.crm_type != CrmType.HUBSPOT:
+            raise ValueError(
+                f"{Env.DELETE_POLICY}=archive needs {Env.CRM_TYPE}=hubspot (the only "
+                f"destination that archives); with {self.crm_type} use deactivate or anonymize"
+            )
         return self
 
     @model_validator(mode="after")

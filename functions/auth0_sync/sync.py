@@ -29,6 +29,7 @@ from auth0_sync.destinations import (
     OWNER_FIELD,
     STAMP_FIELD,
     STATUS_FIELD,
+    Archiving,
     Crm,
 )
 from auth0_sync.errors import (
@@ -419,6 +420,13 @@ class SyncCore:
 
     def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:
         body: dict[str, Any] = {STATUS_FIELD: DEACTIVATED, STAMP_FIELD: tombstone.deleted_at}
+        if self.settings.delete_policy == DeletePolicy.ARCHIVE:
+            assert isinstance(self.crm, Archiving)  # Settings allows archive for HubSpot only
+            if not self.crm.archive_contact(found.id):
+                raise TransientError(f"contact {found.id} vanished while archived", "crm_404")
+            # The contact is gone from the CRM's lists; a re-signup gets a new one.
+            state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
+            return Decision(state, self._outcome(event, "applied", Applied.ARCHIVED, found.id))
         if self.settings.delete_policy == DeletePolicy.ANONYMIZE:
             body.update(self._erasure())
             applied = Applied.ANONYMIZED

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from auth0_sync.names import CrmType
 
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 Contact = dict[str, Any]
 RemainingMillis = Callable[[], int]
 
+
 # Fields of the generic contract the sync itself owns (never mapped).
+@runtime_checkable
+class Archiving(Protocol):
+    """A destination that can archive a contact (HubSpot): `deletePolicy=archive`."""
+
+    def archive_contact(self, contact_id: str) -> bool: ...
+
+
 OWNER_FIELD = "auth0_user_id"
 STATUS_FIELD = "status"
 STAMP_FIELD = "source_updated_at"
