@@ -210,6 +210,15 @@ class StackConfig(BaseModel):
             raise ValueError(f"'fieldMapping' {problem} (with '{CONTEXT_CRM_TYPE}')")
         return self
 
+    @model_validator(mode="after")
+    def _archive_needs_hubspot(self) -> StackConfig:
+        if self.delete_policy == DeletePolicy.ARCHIVE and self.crm_type != CrmType.HUBSPOT:
+            raise ValueError(
+                f"'deletePolicy' archive needs '{CONTEXT_CRM_TYPE}' hubspot (the only "
+                f"destination that archives); with {self.crm_type} use deactivate or anonymize"
+            )
+        return self
+
     @field_validator("event_source_name")
     @classmethod
     def _partner_source(cls, value: str) -> str:

@@ -182,3 +182,9 @@ def test_deploying_the_placeholder_source_is_refused_with_what_to_set() -> None:
 )
 def test_which_synths_count_as_a_deploy(environ: dict[str, str], expected: bool) -> None:
     assert deploying(environ) is expected
+
+
+def test_archive_is_refused_unless_the_destination_is_hubspot() -> None:
+    assert "'deletePolicy' archive needs 'crmType' hubspot" in _error(deletePolicy="archive")
+    config = _read(deletePolicy="archive", crmType="hubspot")
+    assert config.delete_policy == "archive"
