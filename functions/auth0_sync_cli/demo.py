@@ -1,11 +1,14 @@
 """`auth0-sync demo` (what `make demo` runs): the whole pipeline on this machine, told as a story.
 
-It starts the reference CRM and local AWS (moto) on loopback, delivers a realistic Auth0
-stream (with the identity lifecycles of `sample.ALL_CASES` unless told otherwise) through
-the handlers' code while the CRM rate-limits and then goes down, shows the DLQ, replays it
-once the CRM is back, and reconciles every contact of the CRM (read through the contract's
-listing) against the Auth0 truth, which the generator computes from its own model of each
-user. It exits non-zero if any event was lost or any contact differs from the truth.
+It starts the reference CRM and local AWS (moto) on loopback, backfills the users that
+existed before the stream (their users export, through `auth0-sync backfill`'s engine),
+delivers a realistic Auth0 stream (with the identity lifecycles of `sample.ALL_CASES`
+unless told otherwise) through the handlers' code while the CRM rate-limits and then goes
+down, shows the DLQ, replays it once the CRM is back, and reconciles every contact of the
+CRM (read through the contract's listing) against the Auth0 truth, which the generator
+computes from its own model of each user; then `auth0-sync reconcile`'s comparison (an
+export taken after the stream vs the CRM listing and the state table) gives its verdict.
+It exits non-zero if any event was lost or any contact differs from the truth.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -33,19 +37,27 @@ from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
 from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.argtypes import whole_number
+from auth0_sync_cli.backfill.checkpoint import Checkpoint
+from auth0_sync_cli.backfill.engine import CATEGORIES, OTHER, Backfill, BackfillReport
+from auth0_sync_cli.backfill.targets import Target, TokenBucket, build_target, crm_client
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.exits import CommandError
+from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalAws
+from auth0_sync_cli.reconcile import UNCLAIMED, Comparison, measure
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
 from auth0_sync_cli.runner import LocalRunner
-from auth0_sync_cli.sample import ALL_CASES, SampleStream, generate
+from auth0_sync_cli.sample import ALL_CASES, BACKFILL_ID_PREFIX, SampleStream, generate
 from auth0_sync_cli.signals import sigterm_interrupts
 from auth0_sync_cli.tally import Tally
 from auth0_sync_cli.truth import KINDS, kinds, list_contacts, lost_events, reconcile
 
 DEFAULT_USERS = 200
 DEFAULT_SEED = 7
+# The share of the users that signed up before the stream was enabled: the backfill's.
+EXISTING_SHARE = 0.15
+BACKFILL_WORKERS = 4
 # Where the CRM misbehaves, as shares of the stream: [start, end).
 RATE_LIMIT_SPAN = (0.35, 0.47)
 RATE_LIMIT_RPS = 5.0
@@ -240,6 +252,82 @@ def _dry_run_lines(report: ReplayReport) -> list[str]:
     return lines
 
 
+@dataclass
+class RecordedTarget:
+    """The backfill's target, noting each snapshot's outcome in the ledger under the id the
+    generator's model gives that user's backfill (so no snapshot can be lost unseen)."""
+
+    inner: Target
+    ledger: Ledger
+    name: str = "local"
+    dry_run: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, raw: dict[str, Any]) -> Outcome:
+        outcome = self.inner.run(raw)
+        user_id = raw["detail"]["data"]["object"].get("user_id")
+        with self.lock:
+            self.ledger.outcomes.append(
+                (f"{BACKFILL_ID_PREFIX}{user_id}", outcome.status, outcome.reason)
+            )
+        return outcome
+
+
+def write_export(path: str, users: Sequence[dict[str, Any]]) -> str:
+    """A users export as Auth0's export job writes it (format json: one user a line)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for user in users:
+            out.write(json.dumps(user) + "\n")
+    return path
+
+
+def backfill(path: str, settings: Settings, ledger: Ledger) -> BackfillReport:
+    """What `auth0-sync backfill --export PATH` does (target local), in this process."""
+    bucket = TokenBucket(None)
+    target = build_target(
+        target="local",
+        dry_run=False,
+        bucket=bucket,
+        timeout=DEMO_TIMEOUT_SECONDS,
+        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
+        environ=os.environ,
+    )
+    engine = Backfill(
+        RecordedTarget(target, ledger),
+        Checkpoint(None, path),
+        workers=BACKFILL_WORKERS,
+        listing=crm_client(settings, bucket),
+    )
+    return engine.run(read_export(path))
+
+
+def backfill_line(report: BackfillReport) -> str:
+    shown = [name for name in (*CATEGORIES, *OTHER) if report.counts[name]]
+    shown = [name for name in CATEGORIES[:3] if name not in shown] + shown
+    parts = ", ".join(
+        f"{name.replace('_', ' ')} {report.counts[name]}"
+        for name in (*CATEGORIES, *OTHER)
+        if name in shown
+    )
+    return (
+        f"backfill: {report.users} users: {parts}; {report.crm_calls} CRM calls "
+        f"({report.seconds:.1f}s)"
+    )
+
+
+def reconcile_line(found: Comparison) -> str:
+    head = (
+        f"auth0-sync reconcile: {found.users} Auth0 users, {found.contacts} contacts, "
+        f"{found.states} sync states: "
+    )
+    if not found.drift:
+        return head + "in step"
+    line = head + "drift " + ", ".join(f"{k} {n}" for k, n in found.counts().items() if n)
+    if {k for k, n in found.counts().items() if n} == {UNCLAIMED}:
+        line += " (contacts from before that no Auth0 user claims: left for a person)"
+    return line
+
+
 CASE_STORY = {
     "resignups_same_id": "re-signups under the same social id",
     "resignups_new_id": "re-signups under a new id (same email)",
@@ -414,7 +502,8 @@ def run_demo(
             "the CRM token in Secrets Manager",
         )
 
-        sample = generate(users, seed=seed, cases=cases)
+        workdir = running.enter_context(tempfile.TemporaryDirectory(prefix="auth0-sync-demo-"))
+        sample = generate(users, seed=seed, cases=cases, existing_share=EXISTING_SHARE)
         sample.seed_preexisting(lambda fields: crm.seed_contact(**fields))
         c = sample.counts
         claimed = sum(1 for p in sample.people.values() if p.claims is not None)
@@ -430,6 +519,11 @@ def run_demo(
             lines.append(lifecycles)
         extra = len(sample.people) - users
         who = f"{users} users" + (f" and {extra} more in the lifecycles" if extra else "")
+        if sample.existing:
+            lines.append(
+                f"{len(sample.existing)} of the users signed up before the stream was enabled: "
+                "no signup event, a users export instead"
+            )
         story.say(
             f"Generate an Auth0 stream: {who} (seed {seed}), {len(sample.events)} events",
             *lines,
@@ -442,6 +536,21 @@ def run_demo(
         if sample_depth:
             running.callback(DepthSampler(resources.dlq_url, timeline).start().stop)
         runner = build_runner(settings, dlq, ledger)
+
+        existing = {str(user["user_id"]) for user in sample.existing}
+        again = sum(1 for u in existing if len(sample.people[u].changes) > 1)
+        backfilled = backfill(
+            write_export(os.path.join(workdir, "users-before.json"), sample.existing),
+            settings,
+            ledger,
+        )
+        story.say(
+            f"Backfill the {len(existing)} users from before the stream (auth0-sync backfill "
+            "--export FILE): each a user.updated snapshot at its updated_at, through the core",
+            f"{again} of them change again in the stream: those later events win over the "
+            "snapshot; a snapshot never overwrites a newer event",
+        )
+        story.note(backfill_line(backfilled))
         total = len(sample.events)
         limit_from, limit_to = _span(total, RATE_LIMIT_SPAN)
         outage_from, outage_to = _span(total, OUTAGE_SPAN)
@@ -524,10 +633,17 @@ def run_demo(
         rows, mismatches, lost, unexpected = _reconciliation(
             sample, crm, ledger, replay_report, dlq_before, dlq_after
         )
+        # After the truth's listing: the comparison's GETs are not counted as the sync's.
+        found = measure(
+            write_export(os.path.join(workdir, "users-after.json"), sample.export_now()),
+            crm_client(settings, TokenBucket(None)),
+            settings,
+        )
         story.say("Reconciliation: Auth0 truth vs the CRM")
         width = max(len(name) for name, _, _ in rows)
         for name, value, detail in rows:
             story.note(f"{name:<{width}}  {value:>6}   {detail}")
+        story.note(reconcile_line(found))
 
     elapsed = time.monotonic() - story.started
     counts = {
@@ -540,6 +656,12 @@ def run_demo(
         "dlq_before_replay": len(dlq_before),
         "dlq_after_replay": len(dlq_after),
         "delivered": ledger.stream.to_dict(),
+        "backfill": {
+            "users": backfilled.users,
+            "counts": {name: backfilled.counts[name] for name in (*CATEGORIES, *OTHER)},
+            "crm_calls": backfilled.crm_calls,
+        },
+        "reconcile": {"in_step": not found.drift, "drift": found.counts()},
         "replayed": {
             status: dict(sorted(replay_report.counts(status).items()))
             for status in ("applied", "skipped", "failed")
@@ -618,8 +740,10 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="the whole pipeline on this machine: stream, CRM faults, DLQ, replay, reconcile",
-        description="Start the reference CRM and local AWS on loopback, deliver a realistic "
+        help="the whole pipeline on this machine: backfill, stream, CRM faults, DLQ, replay, "
+        "reconcile",
+        description="Start the reference CRM and local AWS on loopback, backfill the users "
+        "from before the stream, deliver a realistic "
         "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
         "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
         epilog="examples:\n  auth0-sync demo\n  auth0-sync demo --users 40 --seed 3 --json\n"

@@ -78,6 +78,8 @@ ALL_CASES: tuple[str, ...] = (
 )
 NAIVE_SHARE = 0.05  # of the change times, with naive_times
 HINT_PREFIX = "crm-hint-"  # app_metadata ids before the contacts they point at are seeded
+# The model's id of a pre-stream user's backfill snapshot (the change the backfill applies).
+BACKFILL_ID_PREFIX = "backfill:"
 
 
 def _stamp(moment: datetime) -> str:
@@ -139,6 +141,18 @@ class SampleStream:
     special_skips: dict[str, frozenset[str]] = field(default_factory=dict)
     # Placeholder contact ids in app_metadata -> the pre-existing contact they point at.
     hints: dict[str, int] = field(default_factory=dict)
+    # The Auth0 users that existed before the stream, as a users export lists them then
+    # (what `auth0-sync backfill --export` reads); their signups are not in the stream.
+    existing: list[dict[str, Any]] = field(default_factory=list)
+
+    def export_now(self) -> list[dict[str, Any]]:
+        """A users export taken after the stream: every user Auth0 still has (deleted and
+        linked secondaries are gone), as the model's profile of it stands now."""
+        return [
+            copy.deepcopy(person.profile)
+            for person in self.people.values()
+            if person.alive and person.linked_into is None
+        ]
 
     @cached_property
     def truth(self) -> Truth:
@@ -241,6 +255,7 @@ class _Writer:
         self.first_before: list[tuple[str, str]] = []  # (delivered first, delivered after)
         self.late_copies: list[tuple[str, str]] = []  # (a copy of this, delivered after this)
         self.hints: dict[str, int] = {}
+        self.export_before: list[dict[str, Any]] = []  # the users export before the stream
 
     def person(self, profile: dict[str, Any]) -> Person:
         person = Person(profile["user_id"], profile)
@@ -288,6 +303,16 @@ class _Writer:
         self.counts["signups"] += 1
         profile = copy.deepcopy(person.profile)
         return self._emit(person, CREATED, at, profile, _shown(person.profile))
+
+    def before_stream(self, person: Person, at: datetime) -> Change:
+        """A user that signed up before the stream: no event, a line of the export instead
+        (the backfill's snapshot of it, which the model notes as its first change)."""
+        at, text = self._moment(at, False)
+        person.profile["created_at"] = person.profile["updated_at"] = text
+        self.counts["existing"] += 1
+        self.export_before.append(copy.deepcopy(person.profile))
+        snapshot = BACKFILL_ID_PREFIX + person.user_id
+        return person.record(CREATED, snapshot, at, _shown(person.profile))
 
     def update(
         self,
@@ -362,8 +387,11 @@ def _ordinary_users(
     login_share: float,
     delete_share: float,
     preexisting_share: float,
+    existing_share: float = 0.0,
+    existing_rng: random.Random | None = None,
 ) -> None:
     rng = w.rng
+    before = existing_rng or random.Random(0)
     for number in range(users):
         user_id = f"auth0|{number:024x}"
         moment = EPOCH + timedelta(seconds=rng.uniform(0, 3600))
@@ -376,8 +404,15 @@ def _ordinary_users(
             if "phone_number" not in person.profile and rng.random() < 0.5:
                 seed["phone"] = f"+1 555 01{number % 100:02d}"  # kept: the user has none
             person.claims = w.seed(seed)
-        w.signup(person, moment)
-        for step in range(rng.randint(*updates_per_user)):
+        steps = rng.randint(*updates_per_user)
+        if existing_share and before.random() < existing_share:
+            # Signed up before the stream: the backfill brings it; half of them change
+            # again during the stream (after the backfill), half never do.
+            w.before_stream(person, EPOCH - timedelta(days=before.uniform(1, 30)))
+            steps = steps if before.random() < 0.5 else 0
+        else:
+            w.signup(person, moment)
+        for step in range(steps):
             moment += timedelta(seconds=rng.uniform(1, 600))
             if rng.random() < login_share:
                 _login(rng, person.profile, moment)
@@ -607,11 +642,14 @@ def generate(
     duplicate_share: float = 0.1,
     out_of_order_share: float = 0.2,
     preexisting_share: float = 0.1,
+    existing_share: float = 0.0,
     specials: bool = True,
     cases: Iterable[str] = (),
 ) -> SampleStream:
     """A seeded stream over `users` users, plus the identities of the chosen `cases` (see
-    ALL_CASES; none: the simple stream); the same arguments always give the same stream."""
+    ALL_CASES; none: the simple stream); the same arguments always give the same stream.
+    `existing_share`: the share of the users that signed up before the stream (in
+    `SampleStream.existing`, for a backfill, instead of a signup event)."""
     chosen = _choose(cases)
     rng = random.Random(seed)
     w = _Writer(rng, naive_share=NAIVE_SHARE if "naive_times" in chosen else 0.0)
@@ -622,6 +660,8 @@ def generate(
         login_share=login_share,
         delete_share=delete_share,
         preexisting_share=preexisting_share,
+        existing_share=existing_share,
+        existing_rng=random.Random(f"existing-{seed}"),
     )
     lifecycles = _Cases(w, random.Random(f"cases-{seed}"), first_number=users)
     for case in chosen:
@@ -675,4 +715,6 @@ def generate(
         "deletes": 0,
         **w.counts,
     }
-    return SampleStream(events, w.people, w.preexisting, poison, counts, special, w.hints)
+    return SampleStream(
+        events, w.people, w.preexisting, poison, counts, special, w.hints, w.export_before
+    )

@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
-from auth0_sync_cli.sample import ALL_CASES, generate
+from auth0_sync_cli.demo import EXISTING_SHARE
+from auth0_sync_cli.sample import ALL_CASES, SampleStream, generate
 from auth0_sync_cli.truth import list_contacts, reconcile
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,30 @@ def run_demo(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, st
     return result, rows
 
 
+def the_sample(cases: Sequence[str]) -> SampleStream:
+    """The stream `demo --users 40` generates (seed 7), users from before it included."""
+    return generate(40, seed=7, cases=cases, existing_share=EXISTING_SHARE)
+
+
+def backfill_line(sample: SampleStream) -> str:
+    """The backfill step's counts, from the generator's model: a user from before whose
+    email a contact from before holds is linked to it, every other one gets a new contact."""
+    users = [sample.people[str(u["user_id"])] for u in sample.existing]
+    linked = sum(1 for person in users if person.claims is not None)
+    assert 0 < linked < len(users)  # both ways are in the demo
+    return f"backfill: {len(users)} users: create {len(users) - linked}, link {linked}, update 0;"
+
+
+def unclaimed_bystanders(sample: SampleStream) -> int:
+    """Active contacts from before that no identity of the model claims."""
+    claimed = {p.claims for p in sample.people.values() if p.claims is not None}
+    return sum(
+        1
+        for index, item in enumerate(sample.preexisting)
+        if index not in claimed and item.fields.get("status", "active") == "active"
+    )
+
+
 def test_demo_of_the_simple_stream_ends_in_step_with_nothing_lost() -> None:
     result, rows = run_demo("--cases", "none")
 
@@ -71,6 +96,12 @@ def test_demo_of_the_simple_stream_ends_in_step_with_nothing_lost() -> None:
     assert "the malformed event (poison" in out
     assert "OK: the CRM equals the Auth0 truth" in out
     assert '"level"' not in out  # no JSON log lines in the story
+    # The users from before the stream were backfilled before it, as a step of the story,
+    # and the final `reconcile` (export vs CRM listing vs sync state) finds nothing.
+    sample = the_sample(())
+    assert re.search(r"^ ?\d+\. Backfill the \d+ users from before the stream", out, re.M)
+    assert backfill_line(sample) in out
+    assert re.search(r"auth0-sync reconcile: \d+ Auth0 users, .*: in step$", out, re.M)
 
 
 @pytest.mark.parametrize("crm", ["default", "unique-emails"])
@@ -87,6 +118,14 @@ def test_demo_with_every_lifecycle_ends_in_step_with_nothing_lost(crm: str) -> N
     assert rows["Lost events"] == "0"
     assert rows["DLQ after replay"] == "1"
     assert "OK: the CRM equals the Auth0 truth" in out
+    sample = the_sample(ALL_CASES)
+    assert backfill_line(sample) in out
+    # The only drift `reconcile` may report: the bystanders, contacts nobody claims.
+    bystanders = unclaimed_bystanders(sample)
+    assert bystanders > 0
+    assert re.search(
+        rf"auth0-sync reconcile: .*: drift unclaimed {bystanders} \(contacts from before", out
+    )
 
 
 def test_demo_json_is_one_document_and_plot_writes_the_timeline(tmp_path: Path) -> None:
@@ -100,6 +139,13 @@ def test_demo_json_is_one_document_and_plot_writes_the_timeline(tmp_path: Path) 
     assert (rows["Mismatches"], rows["Lost events"], rows["DLQ after replay"]) == (0, 0, 1)
     assert document["counts"]["users"] == 40
     assert document["counts"]["dlq_after_replay"] == 1
+    users = [str(u["user_id"]) for u in the_sample(()).existing]
+    backfilled = document["counts"]["backfill"]
+    assert backfilled["users"] == len(users)
+    assert backfilled["counts"]["create"] + backfilled["counts"]["link"] == len(users)
+    assert backfilled["counts"]["failed"] == 0
+    assert document["counts"]["reconcile"]["in_step"] is True
+    assert set(document["counts"]["reconcile"]["drift"].values()) == {0}
     assert document["plot"] == str(plot)
     assert "OK: the CRM equals the Auth0 truth" in result.stderr
     assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -363,3 +363,31 @@ def test_the_demo_takes_all_none_or_named_cases() -> None:
     assert case_list("ties, hints") == ("ties", "hints")
     with pytest.raises(argparse.ArgumentTypeError, match=r"unknown case\(s\) \['tie'\]"):
         case_list("tie,hints")
+
+
+def test_users_from_before_the_stream_are_an_export_not_signups() -> None:
+    stream = generate(100, seed=3, existing_share=0.2)
+    before = {str(user["user_id"]): user for user in stream.existing}
+    assert 5 < len(before) < 40
+    created = {
+        e["detail"]["data"]["object"].get("user_id")
+        for e in stream.events
+        if e["detail"]["type"] == "user.created"
+    }
+    later = {e["detail"]["data"]["object"].get("user_id") for e in stream.events}
+    assert not created & set(before)  # no signup event for them
+    assert set(before) & later  # some change again during the stream
+    assert set(before) - later  # and some never do
+    for user in before.values():
+        assert datetime.fromisoformat(user["updated_at"].replace("Z", "+00:00")) < sample.EPOCH
+        assert {"email", "created_at", "identities"} <= set(user)
+    # The export taken after the stream lists exactly the users Auth0 still has.
+    deleted = {
+        e["detail"]["data"]["object"]["user_id"]
+        for e in stream.events
+        if e["detail"]["type"] == "user.deleted"
+    }
+    after = {str(user["user_id"]) for user in stream.export_now()}
+    assert after == set(stream.people) - deleted
+    # The same seed without users from before gives the stream it always gave.
+    assert generate(100, seed=3).existing == []
