@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from auth0_sync import lambda_app
 from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, Env
@@ -58,9 +60,26 @@ def load_event(name: str) -> dict[str, Any]:
     return data
 
 
+# In-process moto is not thread-safe (one thread deep-copies an item another one updates:
+# "dictionary changed size during iteration"); DynamoDB applies each request atomically.
+# Serialising moto's requests gives the concurrency tests exactly that, and no more.
+_MOTO_REQUESTS = threading.RLock()
+
+
+def _one_request_at_a_time(
+    stub: BotocoreStubber, event_name: str, request: Any, **kwargs: Any
+) -> Any:
+    with _MOTO_REQUESTS:
+        return _MOTO_CALL(stub, event_name, request, **kwargs)
+
+
+_MOTO_CALL = BotocoreStubber.__call__
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
     """In-process moto with the stack's tables, DLQ and secret (as `local-aws` creates them)."""
+    monkeypatch.setattr(BotocoreStubber, "__call__", _one_request_at_a_time)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
