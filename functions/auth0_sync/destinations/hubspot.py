@@ -39,6 +39,7 @@ from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
     RetryPolicy,
+    json_body,
     retry_after,
 )
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
@@ -187,7 +188,7 @@ class HubSpotCrm:
             "properties": list(FIELD_OF),
             "limit": 10,
         }
-        answer = self._json(self._send("POST", SEARCH, json=body, search=True), "POST " + SEARCH)
+        answer = json_body(self._send("POST", SEARCH, json=body, search=True), "POST " + SEARCH)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise TransientError(f"crm POST {SEARCH}: no results list", "crm_bad_answer")
@@ -299,18 +300,8 @@ class HubSpotCrm:
         # A rolling window frees a slot whenever an old call leaves it: a fifth of it.
         return (interval / 1000 if interval else self.window.window) / 5
 
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(
-                f"crm {what}: HTTP {response.status_code} with a body that is not JSON",
-                "crm_bad_answer",
-            ) from exc
-
     def _contact(self, response: requests.Response, what: str) -> Contact:
-        record = self._json(response, what)
+        record = json_body(response, what)
         if not isinstance(record, dict) or not isinstance(record.get("id"), str | int):
             raise TransientError(f"crm {what}: the answer is not a contact", "crm_bad_answer")
         return to_contact(record)

@@ -22,6 +22,7 @@ from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
     RetryPolicy,
+    json_body,
 )
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
 from auth0_sync.privacy import redact
@@ -89,7 +90,7 @@ class RestCrmClient:
         params = {k: v for k, v in (("email", email), ("auth0_user_id", auth0_user_id)) if v}
         if not params:
             raise ValueError("find_contacts needs an email or an auth0_user_id")
-        found = self._json(self._send("GET", "/contacts", params=params), "GET /contacts")
+        found = json_body(self._send("GET", "/contacts", params=params), "GET /contacts")
         if not isinstance(found, list):
             raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
         return [c for c in found if isinstance(c, dict)]
@@ -98,7 +99,7 @@ class RestCrmClient:
         """GET /contacts?limit=&after= (contract 1.1): the next page of every contact, in id
         order, after the id `after`; an empty page is the end."""
         params = {"limit": str(limit), **({"after": after} if after else {})}
-        page = self._json(self._send("GET", "/contacts", params=params), "GET /contacts")
+        page = json_body(self._send("GET", "/contacts", params=params), "GET /contacts")
         if not isinstance(page, list):
             raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
         return [{**c, "id": str(c["id"])} for c in page if isinstance(c, dict) and "id" in c]
@@ -154,18 +155,8 @@ class RestCrmClient:
         self._raise_permanent(what, response)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(
-                f"crm {what}: HTTP {response.status_code} with a body that is not JSON",
-                "crm_bad_answer",
-            ) from exc
-
     def _contact(self, response: requests.Response, what: str) -> Contact:
-        contact = self._json(response, what)
+        contact = json_body(response, what)
         if not isinstance(contact, dict) or not isinstance(contact.get("id"), str | int):
             raise TransientError(f"crm {what}: the answer is not a contact", "crm_bad_answer")
         contact["id"] = str(contact["id"])

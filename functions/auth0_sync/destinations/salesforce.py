@@ -45,6 +45,7 @@ from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
     RetryPolicy,
+    json_body,
     last_answer,
 )
 from auth0_sync.errors import (
@@ -202,7 +203,7 @@ class SalesforceCrm:
         else:
             raise ValueError("find_contacts needs an email or an auth0_user_id")
         query = f"{SELECT} WHERE {where} LIMIT 10"
-        answer = self._json(self._call("GET", f"{API}/query", params={"q": query}), "query")
+        answer = json_body(self._call("GET", f"{API}/query", params={"q": query}), "query")
         records = answer.get("records") if isinstance(answer, dict) else None
         if not isinstance(records, list):
             raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
@@ -216,7 +217,7 @@ class SalesforceCrm:
         response = self._call("GET", path, params={"fields": fields}, missing_ok=True)
         if response.status_code == 404:
             return None
-        record = self._json(response, "GET sobjects/Contact/{Id}")
+        record = json_body(response, "GET sobjects/Contact/{Id}")
         if not isinstance(record, dict) or "Id" not in record:
             raise TransientError("crm GET Contact: the answer is not a record", "crm_bad_answer")
         return to_contact(record)
@@ -235,7 +236,7 @@ class SalesforceCrm:
             raise AmbiguousMatch(f"several Salesforce contacts carry {EXTERNAL_ID} {owner}")
         record_id = None
         if response.status_code != 204:
-            body = self._json(response, "upsert Contact")
+            body = json_body(response, "upsert Contact")
             record_id = body.get("id") if isinstance(body, dict) else None
         if not record_id:  # 204 (older API versions): read the id by the external id
             found = self.find_contacts(auth0_user_id=str(owner))
@@ -368,16 +369,6 @@ class SalesforceCrm:
                 f"{self.reserve:.0%} are left to the org's other integrations",
                 "salesforce_request_limit_exceeded",
             )
-
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(
-                f"crm {what}: HTTP {response.status_code} with a body that is not JSON",
-                "crm_bad_answer",
-            ) from exc
 
     @staticmethod
     def _raise(

@@ -121,6 +121,18 @@ class RetryPolicy:
 _RETRY_AFTER = Retry()  # used only to parse Retry-After (seconds or an HTTP date)
 
 
+def json_body(response: requests.Response, what: str) -> Any:
+    """A destination's answer as JSON; an answer that is not JSON is `crm_bad_answer`
+    (transient: a proxy's error page, a half-written body)."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(
+            f"crm {what}: HTTP {response.status_code} with a body that is not JSON",
+            "crm_bad_answer",
+        ) from exc
+
+
 def retry_after(response: requests.Response) -> float | None:
     """`Retry-After` in seconds (it may be an HTTP date), None when absent or unreadable."""
     value = response.headers.get("Retry-After")
