@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from auth0_sync import lambda_app
+from auth0_sync.destinations.transport import CircuitBreaker
 from auth0_sync.errors import TransientError
 from auth0_sync.names import DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_HANDLER, DLQ_ATTR_REASON, Env
 from auth0_sync_cli.crm_server import CrmServer
@@ -170,6 +171,13 @@ def test_429_with_retry_after_then_success(sync_env: LocalResources, crm: CrmSer
 def test_503_until_time_runs_out_raises_transient_and_retry_applies(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
+    # Lambda retries a minute or more later, past the circuit breaker's cool-down (30 s);
+    # this test does not wait a minute, so the warm container's breaker cools down at
+    # once (as `process` scales it to its own retry delays). Five 503s may fit in the
+    # 3 s and open it: the retry must then be the probe, not fail fast.
+    breaker = getattr(lambda_app.service().core.crm, "breaker", None)
+    assert isinstance(breaker, CircuitBreaker)
+    breaker.cool_down = 0.0
     crm.set_outage(503)
     with pytest.raises(TransientError, match=r"crm POST /contacts: HTTP 503") as info:
         invoke(created(), timeout_seconds=3)
@@ -177,7 +185,7 @@ def test_503_until_time_runs_out_raises_transient_and_retry_applies(
     assert crm.contacts() == []
     assert dlq_messages(sync_env) == []  # transient: Lambda retries, then its destination
     crm.set_outage(None)
-    # Neither the idempotency record nor the user's lease blocks Lambda's retry.
+    # Neither the circuit breaker nor the user's lease blocks Lambda's retry.
     out = invoke(created())
     assert (out["status"], out["reason"]) == ("applied", "created")
 
