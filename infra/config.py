@@ -141,6 +141,13 @@ OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
 # The default partner event source: lets a fresh clone synthesize, never deploys (the rules
 # would fail to create on a bus that does not exist).
 PLACEHOLDER_EVENT_SOURCE = f"{PARTNER_SOURCE_PREFIX}/example/auth0.events"
+# The CRM base URL of a synth without `crmBaseUrl` (HubSpot has a real default; the REST
+# contract's server and a Salesforce org's My Domain are the user's own).
+PLACEHOLDER_CRM_BASE_URL = "https://crm.example.com"
+WHERE_THE_CRM_IS = {
+    CrmType.REST: "the base URL of your CRM's contacts API (the contract's server)",
+    CrmType.SALESFORCE: "your org's My Domain URL, https://<domain>.my.salesforce.com",
+}
 
 
 class StackConfig(BaseModel):
@@ -156,7 +163,7 @@ class StackConfig(BaseModel):
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
     crm_type: CrmType = Field(default=CrmType.REST, alias=CONTEXT_CRM_TYPE)
-    crm_base_url: str = Field(default="https://crm.example.com", alias="crmBaseUrl")
+    crm_base_url: str = Field(default=PLACEHOLDER_CRM_BASE_URL, alias="crmBaseUrl")
     # The retained state table of an earlier deployment, reused instead of a new empty one.
     state_table_name: OptionalStr = Field(default=None, alias="stateTableName")
     crm_token_secret_arn: OptionalStr = Field(default=None, alias="crmTokenSecretArn")
@@ -374,4 +381,11 @@ def check_deployable(config: StackConfig) -> None:
             f'make deploy CDK_ARGS="-c {CONTEXT_EVENT_SOURCE_NAME}='
             f'{PARTNER_SOURCE_PREFIX}/<tenant>/auth0.events -c {CONTEXT_CREATE_EVENT_BUS}=true"'
             " (`make synth` builds the template with the placeholder, offline)"
+        )
+    if config.crm_base_url == PLACEHOLDER_CRM_BASE_URL:
+        where = WHERE_THE_CRM_IS.get(config.crm_type, "your CRM's API base URL")
+        raise ConfigurationError(
+            f"not deploying: context 'crmBaseUrl' is still the placeholder "
+            f"{PLACEHOLDER_CRM_BASE_URL}; set it to {where}, e.g. "
+            f'make deploy CDK_ARGS="-c crmBaseUrl=https://..."'
         )

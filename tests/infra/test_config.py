@@ -165,10 +165,35 @@ def test_deploying_the_placeholder_source_is_refused_with_what_to_set() -> None:
         "(`aws events list-event-sources --name-prefix aws.partner/auth0.com`)"
     )
     assert "\n" not in message
-    # A real source deploys; the placeholder still synthesizes when not deploying.
+    # A real source (and CRM) deploys; the placeholder still synthesizes when not deploying.
     source = "aws.partner/auth0.com/acme-5c8d1e0b/auth0.events"
-    build_app({**NO_BUNDLING, CONTEXT_EVENT_SOURCE_NAME: source}, deploying=True)
+    real = {CONTEXT_EVENT_SOURCE_NAME: source, "crmBaseUrl": "https://crm.acme.test"}
+    build_app({**NO_BUNDLING, **real}, deploying=True)
     build_app(NO_BUNDLING, deploying=False)
+
+
+@pytest.mark.parametrize(
+    ("crm_type", "says"),
+    [
+        ("rest", "the base URL of your CRM's contacts API"),
+        ("salesforce", "your org's My Domain URL, https://<domain>.my.salesforce.com"),
+    ],
+)
+def test_deploying_without_a_crm_base_url_is_refused_unless_the_vendor_has_one(
+    crm_type: str, says: str
+) -> None:
+    source = "aws.partner/auth0.com/acme-5c8d1e0b/auth0.events"
+    context = {**NO_BUNDLING, CONTEXT_EVENT_SOURCE_NAME: source, "crmType": crm_type}
+    with pytest.raises(ConfigurationError) as info:
+        build_app(context, deploying=True)
+
+    message = str(info.value)
+    assert message.startswith(
+        "not deploying: context 'crmBaseUrl' is still the placeholder https://crm.example.com"
+    )
+    assert says in message
+    # HubSpot's API has one address for every account: nothing to set.
+    build_app({**context, "crmType": "hubspot"}, deploying=True)
 
 
 @pytest.mark.parametrize(
