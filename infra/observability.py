@@ -29,6 +29,8 @@ from auth0_sync.names import (
 from auth0_sync.routing import Route
 
 PERIOD = Duration.minutes(5)
+# With the redrive on, the DLQ pages only when its oldest message outlasts this.
+DLQ_NOT_DRAINING_SECONDS = 3600
 APPLIED_METRICS = (
     Metric.CONTACT_CREATED,
     Metric.CONTACT_LINKED,
@@ -87,6 +89,7 @@ class Observability(Construct):
         dead_letter_queue: sqs.IQueue,
         log_groups: Sequence[logs.ILogGroup],
         alarm_email: str | None,
+        redrive: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._alarm_topic(alarm_email)
@@ -98,12 +101,25 @@ class Observability(Construct):
         dlq_age = dead_letter_queue.metric_approximate_age_of_oldest_message(
             period=Duration.minutes(1), statistic="Maximum"
         )
-        self._alarm(
-            "DeadLetterQueueNotEmpty",
-            dlq_depth,
-            "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
-            "fix the cause, then `auth0-sync replay`.",
-        )
+        if redrive:
+            # The redrive retries transient failures every few minutes and its own
+            # LeftForAPerson alarm reports the rest at once: a message merely present is
+            # work in progress, not a page. One still there after an hour is an outage
+            # that outlasts a dozen redrive runs: somebody should know.
+            self._alarm(
+                "DeadLetterQueueNotDraining",
+                dlq_age,
+                "Events have waited in the DLQ for over an hour: the redrive keeps "
+                "retrying them (a CRM outage?). `auth0-sync dlq list` shows the reasons.",
+                threshold=DLQ_NOT_DRAINING_SECONDS,
+            )
+        else:
+            self._alarm(
+                "DeadLetterQueueNotEmpty",
+                dlq_depth,
+                "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
+                "fix the cause, then `auth0-sync replay`.",
+            )
         # Alarms page a person only when a person has something to do: an event in the DLQ,
         # or one lost on its way there. A handler's errors and throttles are retried by
         # Lambda (a CRM 503, a 429 burst) and end applied or in the DLQ, which alarms then;
@@ -206,14 +222,21 @@ class Observability(Construct):
             )
         return topic
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
-        """Alarm on any occurrence (>= 1 in a period); no data means nothing happened."""
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        description: str,
+        threshold: float = 1,
+    ) -> None:
+        """Alarm on any occurrence (>= 1 in a period, unless another `threshold`); no data
+        means nothing happened."""
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             alarm_description=description,
             metric=metric,
-            threshold=1,
+            threshold=threshold,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

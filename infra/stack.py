@@ -72,6 +72,7 @@ class Auth0SyncStack(Stack):
             dead_letter_queue=self.dead_letter.queue,
             log_groups=self.handlers.log_groups,
             alarm_email=config.alarm_email,
+            redrive=config.redrive,
         )
         if config.auth0_mgmt_secret_arn is not None and config.auth0_stream_id is not None:
             self.stream_health = StreamHealthCheck(

@@ -38,7 +38,8 @@ def _dimension(alarm: dict[str, Any], name: str) -> Any:
     return value
 
 
-def test_dlq_alarm_fires_on_one_visible_message(template: Template) -> None:
+def test_without_the_redrive_the_dlq_alarm_fires_on_one_visible_message(synth: Synth) -> None:
+    template = synth(redrive=False)
     queue_id, _ = only(template, "AWS::SQS::Queue")
 
     (alarm,) = _alarms_on(template, "ApproximateNumberOfMessagesVisible")
@@ -48,6 +49,22 @@ def test_dlq_alarm_fires_on_one_visible_message(template: Template) -> None:
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["EvaluationPeriods"] == 1
+    assert _alarms_on(template, "ApproximateAgeOfOldestMessage") == []
+
+
+def test_with_the_redrive_the_dlq_alarms_only_when_a_message_outlasts_an_hour(
+    template: Template,
+) -> None:
+    # The redrive clears transient failures by itself (and alarms on what it leaves for a
+    # person): a message merely waiting is not a page, one waiting an hour is.
+    queue_id, _ = only(template, "AWS::SQS::Queue")
+
+    assert _alarms_on(template, "ApproximateNumberOfMessagesVisible") == []
+    (alarm,) = _alarms_on(template, "ApproximateAgeOfOldestMessage")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert logical_id(_dimension(alarm, "QueueName")) == queue_id
+    assert alarm["Threshold"] == 3600  # seconds, the unit SQS publishes this metric in
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
 @pytest.mark.parametrize("metric_name", ["AsyncEventsDropped", "DestinationDeliveryFailures"])
