@@ -1,7 +1,7 @@
 """The event as it arrives on the bus: an EventBridge envelope around an Auth0 CloudEvent.
 
-Parsed with Powertools Parser models (pydantic). A malformed event raises `InvalidEvent`
-with a message naming the field, e.g. `detail.data.object.user_id: Field required`.
+Parsed with pydantic models. A malformed event raises `InvalidEvent` with a message naming
+the field, e.g. `detail.data.object.user_id: Field required`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auth0_sync.errors import InvalidEvent
@@ -112,7 +111,27 @@ class Auth0Event(BaseModel):
         return self.a0purpose == "test"
 
 
-class Auth0BusEvent(EventBridgeModel):
+class EventBridgeEnvelope(BaseModel):
+    """The envelope EventBridge puts around every event, its fields as AWS documents them
+    ("Amazon EventBridge events": version, id, detail-type, source, account, time, region,
+    resources, detail; replay-name on a replayed one). Not Powertools' `EventBridgeModel`:
+    importing it builds all of the parser's models for other services, about 28 ms of a
+    cold start that no event of ours uses (docs/benchmarks.md, figure 5)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    replay_name: str | None = Field(default=None, alias="replay-name")
+
+
+class Auth0BusEvent(EventBridgeEnvelope):
     """EventBridge envelope; route on `detail.type`, never on `detail-type` (undocumented)."""
 
     detail: Auth0Event
