@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -35,15 +35,14 @@ from auth0_sync.names import (
     RedriveMetric,
 )
 from auth0_sync.routing import Route
-from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime
 from infra.dead_letter import DeadLetterQueue
+from infra.scheduled import scheduled_function
 from infra.secret import CrmTokenSecret
 
 HANDLER = "auth0_sync.handlers.redrive.handler"
 # A run stops starting events with one handler timeout (and the clean-up) left; the next
 # run picks up where it stopped. Runs that overlap are safe: each holds what it reads.
 TIMEOUT_SECONDS = 300
-MEMORY_MB = 256
 # Exactly what a redrive does with the DLQ: receive and hold (visibility), delete after
 # success, send the new failure of an event that failed again.
 DLQ_ACTIONS = (
@@ -90,11 +89,7 @@ class Redrive(Construct):
             )
         )
         crm_token.grant_read(self.role)
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
-        self.log_group.grant_write(self.role)
-        environment = {
+        environment: dict[str, str] = {
             Env.DLQ_URL: dead_letter.queue.queue_url,
             RedriveEnv.SYNC_FUNCTIONS: ",".join(
                 f"{route.event_type}={function.function_name}"
@@ -105,30 +100,17 @@ class Redrive(Construct):
             # The probe's one GET: the CRM the handlers call, with their token.
             Env.CRM_BASE_URL: crm_base_url,
             Env.CRM_TOKEN_SECRET_ARN: crm_token.secret_arn,
-            Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-            Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         }
-        self.function = lambda_.Function(
+        self.function, self.log_group = scheduled_function(
             self,
-            "Function",
             description="auth0-sync: replay the DLQ's transient failures once the CRM answers",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             code=code,
             handler=HANDLER,
             role=self.role,
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(TIMEOUT_SECONDS),
-            environment={str(k): str(v) for k, v in environment.items()},
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            tracing=lambda_.Tracing.ACTIVE,
-            # A failed run is not worth retrying: the next one starts in a few minutes.
-            retry_attempts=0,
+            timeout_seconds=TIMEOUT_SECONDS,
+            environment=environment,
+            log_retention=log_retention,
         )
-        acknowledge_runtime(self.function)
         # EventBridge Scheduler with a role of its own that may invoke this function and
         # nothing else (the L2 target would also grant every qualified version, `:*`).
         self.schedule_role = iam.Role(

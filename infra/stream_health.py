@@ -9,7 +9,7 @@ enabled, a source that is not ACTIVE, and a check that keeps failing.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -30,12 +30,11 @@ from auth0_sync.names import (
     StreamMetric,
 )
 from auth0_sync.streams.health import DEFAULT_THRESHOLDS
-from infra.bundling import ARCHITECTURE, RUNTIME, acknowledge_runtime
+from infra.scheduled import scheduled_function
 
 HANDLER = "auth0_sync.handlers.stream_health.handler"
 # Paging up to 5,000 failed deliveries is 50 calls; Retry-After waits are capped at 10 s.
 TIMEOUT_SECONDS = 60
-MEMORY_MB = 256
 # StreamEnabled is judged over three runs, so one late or lost run does not page anyone.
 # Missing data keeps the alarm where it was (a fresh deploy starts with no data and must not
 # go ALARM then OK); a check that cannot run raises HealthCheckFailing instead.
@@ -84,37 +83,20 @@ class StreamHealthCheck(Construct):
                 ],
             )
         )
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
-        self.log_group.grant_write(role)
-        environment = {
+        environment: dict[str, str] = {
             Env.AUTH0_MGMT_SECRET_ARN: mgmt_secret_arn,
             Env.AUTH0_STREAM_ID: stream_id,
             Env.AUTH0_EVENT_SOURCE_NAME: event_source_name,
-            Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-            Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         }
-        self.function = lambda_.Function(
+        self.function, self.log_group = scheduled_function(
             self,
-            "Function",
             description="auth0-sync: check the Auth0 event stream and its failed deliveries",
-            # The runtime the shared code asset is built for (its wheels are version-specific).
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             code=code,
             handler=HANDLER,
             role=role,
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(TIMEOUT_SECONDS),
-            environment={str(k): str(v) for k, v in environment.items()},
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            tracing=lambda_.Tracing.ACTIVE,
-            # A failed run is not worth retrying: the next one starts in a few minutes.
-            retry_attempts=0,
+            timeout_seconds=TIMEOUT_SECONDS,
+            environment=environment,
+            log_retention=log_retention,
         )
         self.rule = events.Rule(
             self,
@@ -236,7 +218,6 @@ class StreamHealthCheck(Construct):
             Validations.of(self.function).acknowledge(
                 Acknowledgment(id=rule_id, reason=no_dead_letters)
             )
-        acknowledge_runtime(self.function)
         Validations.of(self.rule).acknowledge(
             Acknowledgment(id="Serverless::Serverless-EventBusDLQ", reason=no_dead_letters)
         )
