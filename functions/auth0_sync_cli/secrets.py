@@ -7,28 +7,19 @@ in the shell's history; a file readable by its owner only, or a variable, is nei
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 
+from auth0_sync.errors import ConfigError
+from auth0_sync.streams.client import read_token_file
 from auth0_sync_cli.exits import CommandError
 
 
 def read_secret_file(path: str, flag: str, what: str) -> str:
     """The secret in `path` (surrounding whitespace stripped); a warning if others may read it."""
-    file = Path(path).expanduser()
     try:
-        secret = file.read_text(encoding="utf-8").strip()
-        mode = file.stat().st_mode
-    except FileNotFoundError:
-        raise CommandError(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{flag} {path}: cannot read it ({exc.__class__.__name__})") from None
-    if not secret:
-        raise CommandError(f"{flag} {path} is empty: it must hold {what}")
-    if mode & 0o077:
-        print(f"warning: {path} can be read by other users; `chmod 600 {path}`", file=sys.stderr)
-    return secret
+        return read_token_file(path, flag, what)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def secret_from(

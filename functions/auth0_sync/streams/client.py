@@ -152,8 +152,9 @@ class ManagementCredentials:
         )
 
 
-def read_token_file(path: str, source: str) -> str:
-    """The token in `path` (surrounding whitespace stripped); a warning if others may read it."""
+def read_token_file(path: str, source: str, what: str = "the Management API token") -> str:
+    """The secret in `path` (surrounding whitespace stripped); a warning if others may read
+    it. `source` names where the path came from (a flag, a variable) in the error."""
     file = Path(path).expanduser()
     try:
         token = file.read_text(encoding="utf-8").strip()
@@ -163,7 +164,7 @@ def read_token_file(path: str, source: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source} {path}: cannot read it ({exc.__class__.__name__})") from None
     if not token:
-        raise ConfigError(f"{source} {path} is empty: it must hold the Management API token")
+        raise ConfigError(f"{source} {path} is empty: it must hold {what}")
     if mode & 0o077:
         print(f"warning: {path} can be read by other users; `chmod 600 {path}`", file=sys.stderr)
     return token
