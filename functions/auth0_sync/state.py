@@ -176,8 +176,8 @@ class StateStore(Protocol):
 class DynamoSyncStateStore:
     """Sync state in DynamoDB (one item per user, key `user_id`).
 
-    It speaks through a low-level client, which the idempotency layer can share: a boto3
-    resource alone costs ~150 ms of cold start to build, a second client ~70 ms.
+    It speaks through a low-level client: a boto3 resource alone costs ~150 ms of cold
+    start to build, a second client ~70 ms.
     """
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:

@@ -359,7 +359,7 @@ def register(subparsers: Any) -> None:
         "--state",
         choices=("auto", "aws", "memory"),
         default="auto",
-        help="sync state, idempotency and DLQ: AWS APIs (local-aws) or memory; "
+        help="sync state and DLQ: AWS APIs (local-aws) or memory; "
         "auto = aws when AWS_ENDPOINT_URL is set",
     )
     parser.add_argument(

@@ -10,8 +10,7 @@ How a message is handled (nothing lost, nothing applied twice, safe to interrupt
   are deleted. The new one keeps the history: one more attempt, the first failure's time.
   The handler writes permanent failures itself (the event carries its history to it); the
   replay writes transient ones. A crash between the two leaves both, and the next replay
-  applies once and deletes both (the idempotency record and the per-user state make the
-  second a duplicate);
+  applies once and deletes both (the per-user state makes the second a duplicate);
 - the target cannot take the event now (a throttled function) -> its messages stay as they
   are and the run stops, leaving the rest for the next one.
 """
