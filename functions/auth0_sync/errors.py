@@ -66,8 +66,9 @@ class OwnedByOther(TransientError):
     the account link is still on its way. What is still refused after the retries waits
     in the DLQ for a person (link the accounts, or free the contact)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, owner: str | None = None) -> None:
         super().__init__(message, "owned_by_other")
+        self.owner = owner  # the Auth0 user the contact belongs to
 
 
 class InternalError(PermanentError):

@@ -151,7 +151,8 @@ class Correlation:
             # accounts): never written for this user.
             raise OwnedByOther(
                 f"contact {match['id']} has the email of Auth0 user {user_id} but belongs to "
-                f"Auth0 user {owner_of(match)}; link the accounts in Auth0, or free the contact"
+                f"Auth0 user {owner_of(match)}; link the accounts in Auth0, or free the contact",
+                owner_of(match),
             )
         return Found(match, "email")
 

@@ -37,12 +37,13 @@ from auth0_sync.errors import (
     CrmRejected,
     EmailConflict,
     EmailTaken,
+    OwnedByOther,
     SyncError,
     TransientError,
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
-from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
+from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, SERVICE_NAME, EventType, SkipReason
 from auth0_sync.ordering import ordering_skip
 from auth0_sync.outcome import Applied, Outcome, Status
 from auth0_sync.ownership import (
@@ -60,6 +61,9 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
+# A contact changing hands is written under its previous owner's lease too; held no longer
+# than one invocation can run, should this one die in between.
+TRANSFER_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS + 5.0
 
 
 @dataclass(frozen=True)
@@ -218,14 +222,22 @@ class SyncCore:
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
         email = desired.get(EMAIL_FIELD) or profile.email
         linked = self._linked(profile, base)
-        found = self.correlation.find(event, base, linked, email, hint_only=signup)
-        if found is not None:
-            return self._take(event, current, seen, found, desired, new_life)
-        is_update = event.event_type == EventType.USER_UPDATED
-        if is_update and self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
-            outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
+        try:
+            found = self.correlation.find(event, base, linked, email, hint_only=signup)
+            if found is not None:
+                return self._take(event, current, seen, found, desired, new_life)
+            is_update = event.event_type == EventType.USER_UPDATED
+            if is_update and self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
+                outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
+                return Decision(replace(seen, contact_id=None, written={}), outcome)
+            return self._create(event, current, seen, profile, desired, new_life)
+        except OwnedByOther as exc:
+            if exc.owner is None or exc.owner != current.linked_to:
+                raise
+            # A secondary account's event (older than the link) reaching the contact its
+            # primary took: the primary's profile is the truth there now.
+            outcome = self._outcome(event, "skipped", SkipReason.ACCOUNT_LINKED)
             return Decision(replace(seen, contact_id=None, written={}), outcome)
-        return self._create(event, current, seen, profile, desired, new_life)
 
     def _past_life(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         """A late delete: what only the past life said about a field is cleared."""
@@ -277,9 +289,56 @@ class SyncCore:
         desired: Mapping[str, str | None],
         new_life: bool,
     ) -> Decision:
+        """Write to a contact found in the CRM: claim it if needed, then only what differs."""
+        previous_owner = owner_of(found.contact)
+        if previous_owner in (None, event.user_id):
+            return self._take_now(event, current, seen, found, desired, new_life)
+        # The contact changes hands (a linked secondary's, a deleted user's). The previous
+        # owner's events must not write it meanwhile: a secondary's delete deactivating it
+        # after it became the primary's, or a late update putting the secondary's values on
+        # it. So it changes hands under that user's lease as well; the contact is read
+        # again (what their last event left on it), and their mapping to it is dropped, so
+        # no later event of theirs writes it through the state.
+        holder = f"{event.event_id}:transfer:{uuid.uuid4().hex[:8]}"
+        theirs = self._acquire(previous_owner, holder, TRANSFER_LEASE_SECONDS)
+        try:
+            contact = self.crm.get_contact(found.id)
+            if contact is None:
+                gone = f"contact {found.id} vanished while it changed hands"
+                raise TransientError(gone, "crm_404")
+            profile = event.user
+            assert isinstance(profile, UserProfile)
+            if not self.ownership.may_take(contact, event.user_id, self._linked(profile, current)):
+                raise OwnedByOther(
+                    f"contact {found.id} changed hands to Auth0 user {owner_of(contact)} "
+                    f"while Auth0 user {event.user_id} was taking it",
+                    owner_of(contact),
+                )
+            decision = self._take_now(
+                event, current, seen, Found(contact, found.how), desired, new_life
+            )
+            if theirs.contact_id == found.id:
+                self.state.commit(
+                    replace(theirs, contact_id=None, matched_by=None, written={}), holder
+                )
+            else:
+                self.state.release(previous_owner, holder)
+        except BaseException:
+            self.state.release(previous_owner, holder)
+            raise
+        return decision
+
+    def _take_now(
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        seen: SyncState,
+        found: Found,
+        desired: Mapping[str, str | None],
+        new_life: bool,
+    ) -> Decision:
         profile = event.user
         assert isinstance(profile, UserProfile)
-        """Write to a contact found in the CRM: claim it if needed, then only what differs."""
         self.ownership.claim(found, event.user_id)
         contact = found.contact
         previous_owner = owner_of(contact)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from auth0_sync import sync
 from auth0_sync.errors import EmailConflict, PermanentError, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.names import SkipReason
@@ -254,6 +255,113 @@ def test_the_secondarys_delete_is_counted_as_a_link() -> None:
     )  # fmt: skip
     assert world.outcomes[-1].reason == SkipReason.ACCOUNT_LINKED
     assert [c["email"] for c in world.active(primary)] == ["sam@example.com"]
+
+
+def test_a_late_update_of_the_secondary_never_writes_the_contact_its_primary_took() -> None:
+    primary, secondary = "auth0|p4", "google-oauth2|4404"
+    history = [
+        created(secondary, at(0), email="ivy@example.com", name="Ivy G"),
+        # Sent before the link, delivered after it (or in any other order).
+        updated(secondary, at(1), email="ivy@example.com", name="Ivy Google"),
+        updated(
+            primary, at(2), email="ivy@example.com", name="Ivy",
+            identities=linked_identities(primary, secondary),
+        ),
+        deleted(secondary, at(2)),
+    ]  # fmt: skip
+    for order in orders(history):
+        world = World()
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert [c["name"] for c in world.active(primary)] == ["Ivy"], ids(order)
+        assert [c for c in world.crm.contacts.values() if c["status"] == "active"] == world.active(
+            primary
+        ), ids(order)
+
+
+def test_a_secondarys_late_event_is_counted_as_a_link_at_once_not_retried() -> None:
+    primary, secondary = "auth0|p7", "google-oauth2|7707"
+    world = World()
+    world.deliver(
+        [
+            created(secondary, at(0), email="lou@example.com", name="Lou G"),
+            updated(
+                primary, at(2), email="lou@example.com", name="Lou",
+                identities=linked_identities(primary, secondary),
+            ),
+        ]
+    )  # fmt: skip
+    writes = len(world.crm.writes())
+    # The secondary's delete has not come yet; an update it sent before the link arrives.
+    out = world.apply(updated(secondary, at(1), email="lou@example.com", name="Lou Google"))
+    assert (out.status, out.reason) == ("skipped", SkipReason.ACCOUNT_LINKED)
+    assert len(world.crm.writes()) == writes
+    assert [c["name"] for c in world.active(primary)] == ["Lou"]
+
+
+def test_a_contact_changes_hands_only_while_its_previous_owner_is_not_being_synced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sync, "LEASE_WAIT_SECONDS", 0.05)
+    primary, secondary = "auth0|p5", "github|505"
+    world = World()
+    world.deliver([created(secondary, at(0), email="jo@example.com", name="Jo")])
+    [contact] = world.crm.owned_by(secondary)
+    link = updated(
+        primary, at(2), email="jo@example.com", name="Jo P",
+        identities=linked_identities(primary, secondary),
+    )  # fmt: skip
+    # The secondary's delete is being applied: it holds the secondary's lease and is about
+    # to deactivate the contact it read.
+    world.state.acquire(secondary, "the secondary's delete", 30.0)
+    with pytest.raises(TransientError) as failure:
+        world.apply(link)
+    assert failure.value.reason == "lease_held"
+    assert world.crm.contacts[contact["id"]]["auth0_user_id"] == secondary
+    assert world.crm.contacts[contact["id"]]["name"] == "Jo"
+    world.crm.update_contact(contact["id"], {"status": "deactivated"})  # the delete lands
+    world.state.release(secondary, "the secondary's delete")
+    world.apply(link)  # Lambda's retry
+    assert world.crm.contacts[contact["id"]] == {
+        "id": contact["id"], "status": "active", "email": "jo@example.com", "name": "Jo P",
+        "auth0_user_id": primary, "source_updated_at": "2026-03-01T09:02:00.000000+00:00",
+    }  # fmt: skip
+
+
+class DeleteLandsAfterTheLookup(MemoryCrm):
+    """The secondary's delete deactivates its contact just after the primary's lookup has
+    read it (still active)."""
+
+    secondary = ""
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        found = super().find_contacts(email=email, auth0_user_id=auth0_user_id)
+        if self.secondary and auth0_user_id == self.secondary:
+            for contact in self.owned_by(self.secondary):
+                contact["status"] = "deactivated"
+            self.secondary = ""
+        return found
+
+
+def test_a_contact_changing_hands_is_read_again_under_the_previous_owners_lease() -> None:
+    primary, secondary = "auth0|p6", "github|606"
+    world = World()
+    world.crm = DeleteLandsAfterTheLookup()
+    world.core = SyncCore(world.core.settings, world.crm, world.state)
+    world.deliver([created(secondary, at(0), email="kit@example.com", name="Kit")])
+    world.crm.secondary = secondary
+    world.deliver(
+        [
+            updated(
+                primary, at(2), email="kit+p@example.com", name="Kit P",
+                identities=linked_identities(primary, secondary),
+            )
+        ]
+    )  # fmt: skip
+    [contact] = world.crm.owned_by(primary)
+    assert (contact["status"], contact["name"]) == ("active", "Kit P")
 
 
 # 6. A delete that arrives before the contact is known ---------------------------------------
