@@ -286,6 +286,34 @@ def test_auth0_refusal_raises_and_publishes_nothing(
     assert all(CLIENT_SECRET not in str(r.__dict__) for r in health_logs)
 
 
+@pytest.mark.parametrize("status", [400, 403, 404, 500])
+def test_what_auth0_says_in_an_error_never_puts_personal_data_in_the_logs(
+    fake: FakeAuth0,
+    secret_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    health_logs: list[logging.LogRecord],
+    status: int,
+) -> None:
+    stream_id = watch(fake, monkeypatch)
+    hostile = ("ada.lovelace@example.com", "+44 20 7946 0958", "eyJhbGciOiJSUzI1NiJ9.e30.sig")
+    fake.fail_next(
+        "GET",
+        f"/api/v2/event-streams/{stream_id}",
+        status,
+        message=f"user {hostile[0]} (phone {hostile[1]}) token: {hostile[2]} is refused",
+    )
+    with pytest.raises(ManagementApiError) as failure:
+        invoke()
+    raised = str(failure.value)  # what Lambda writes to its log for the failed run
+    assert "is refused" in raised  # Auth0's words are kept, what they quote is not
+    printed = capsys.readouterr()
+    logged = raised + printed.out + printed.err + "".join(str(r.__dict__) for r in health_logs)
+    assert health_logs, "the check logged nothing: the test would prove nothing"
+    for value in hostile:
+        assert value not in logged
+
+
 def test_a_secret_without_credentials_is_named(
     fake: FakeAuth0, secret_arn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from auth0_sync import privacy
 from auth0_sync.destinations.transport import (
     HttpTransport,
     RetryPolicy,
@@ -731,14 +732,16 @@ class ManagementClient:
 
     @staticmethod
     def _server_detail(response: requests.Response) -> str:
+        """What Auth0 said, with any email, phone number or credential in it masked: the
+        health check logs it, and an error about a user may quote the user."""
         try:
             data = response.json()
         except ValueError:
-            return response.text[:200].strip()
+            return privacy.redact(response.text.strip())
         if isinstance(data, dict):
             for key in ("message", "error_description", "error"):
                 if data.get(key):
-                    return str(data[key])
+                    return privacy.redact(str(data[key]))
         return ""
 
     def _scrub(self, text: str) -> str:
