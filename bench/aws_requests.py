@@ -14,6 +14,7 @@ wall time per event that the Lambda-time cost is priced from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from auth0_sync_cli.sample import SampleStream, generate, reconcile
 from bench.calls import run_naive
 from bench.report import Row, Section, median, ratio
@@ -38,6 +41,10 @@ TARGET_REQUESTS_PER_EVENT = 1.5
 # The code before the lean hot path (Powertools Idempotency, lease and commit for every event).
 OLD_FLOW_COMMIT = "40865aac283c7d136ba1d36d68e87a72e4d89fde"
 OLD_FLOW_ISSUE_FIGURE = 4.00  # issue 13's count for it, on its 318-event stream
+# The old flow's Powertools Idempotency table, which local-aws no longer makes: as that
+# commit's local-aws made it (partition key `id`), created here for the old flow alone.
+OLD_FLOW_IDEMPOTENCY_TABLE = "auth0-sync-idempotency"
+OLD_FLOW_IDEMPOTENCY_ENV = "IDEMPOTENCY_TABLE"
 
 # The login-heavy mix the lead measured in-process (1.47 DynamoDB requests/event): 60 users,
 # 70% of updates login-only, no duplicates, no odd events; sample.generate's other defaults
@@ -124,12 +131,35 @@ def _old_tree(workdir: Path) -> Path | str:
     return target / "functions"
 
 
+def _old_flow_table(peers: Peers) -> str:
+    """The old flow's idempotency table in local AWS (made straight there, not through the
+    counting proxy: making it is not a request of either flow)."""
+    aws = peers.aws_environment()
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+        region_name=aws["AWS_DEFAULT_REGION"],
+        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+    )
+    # Made already for an earlier run of the old flow: in use, as wanted.
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(
+            TableName=OLD_FLOW_IDEMPOTENCY_TABLE,
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return OLD_FLOW_IDEMPOTENCY_TABLE
+
+
 def _run_worker(
     peers: Peers, events: Path, *, counted: bool, tree: Path | None, tag: str
 ) -> list[dict[str, Any]]:
     env = peers.counted_handler_environment() if counted else peers.handler_environment()
     if tree is not None:  # the old flow's packages shadow the installed ones
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(REPO_ROOT)])
+        env[OLD_FLOW_IDEMPOTENCY_ENV] = _old_flow_table(peers)
     out = peers.workdir / f"aws-{tag}.json"
     subprocess.run(
         [

@@ -6,6 +6,7 @@ the field, e.g. `detail.data.object.user_id: Field required`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any
@@ -18,6 +19,8 @@ from auth0_sync.names import LEGACY_TYPE_PREFIX, EventType
 # How far a change time may run ahead of the event's own time, or of our clock: clocks
 # drift a little; a profile dated years ahead would make every real change look stale.
 CLOCK_SKEW = timedelta(minutes=5)
+# A login's `last_login` and `updated_at` are one moment; allow for rounding.
+LOGIN_STAMP_TOLERANCE = timedelta(seconds=1)
 # DynamoDB keys are at most 2048 bytes; Auth0 user ids are far shorter than this.
 MAX_USER_ID_LENGTH = 512
 # At equal change times: a delete wins over an update, an update over a create.
@@ -165,6 +168,23 @@ class Auth0BusEvent(EventBridgeEnvelope):
     def order_key(self) -> tuple[str, int, str]:
         """The total order of one user's changes: time, then type at a tie, then event id."""
         return (iso(self.change_time), TYPE_RANK[EventType(self.event_type)], self.event_id)
+
+
+def looks_like_a_login(profile: Mapping[str, Any]) -> bool:
+    """Whether a `user.updated` profile has the shape of a login: Auth0 stamps a login's
+    `last_login` and `updated_at` alike, where a profile edit moves `updated_at` alone. A
+    hint for the hot path only (which request to try first), never a rule: unreadable or
+    missing stamps count as a login."""
+    login, updated = profile.get("last_login"), profile.get("updated_at")
+    if not isinstance(updated, str):
+        return True
+    if not isinstance(login, str):
+        return False  # never logged in: the update is an edit
+    try:
+        gap = _as_utc(datetime.fromisoformat(updated)) - _as_utc(datetime.fromisoformat(login))
+    except ValueError:
+        return True
+    return abs(gap) <= LOGIN_STAMP_TOLERANCE
 
 
 def iso(moment: datetime) -> str:

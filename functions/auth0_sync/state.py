@@ -102,6 +102,14 @@ _FIELDS = (
 
 
 @dataclass(frozen=True)
+class Settled:
+    """`acquire_if_newer`'s answer when the event is not newer than the last one applied:
+    the state as it stands, and no lease."""
+
+    state: SyncState
+
+
+@dataclass(frozen=True)
 class Unchanged:
     """A newer event whose mapped values (`digests`) are what the CRM already holds."""
 
@@ -171,6 +179,9 @@ class StateStore(Protocol):
     def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
     def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled: ...
 
 
 class DynamoSyncStateStore:
@@ -213,6 +224,47 @@ class DynamoSyncStateStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise TransientError(
+                    f"user {user_id} is being synced by another invocation", "lease_held"
+                ) from exc
+            raise _state_error(exc, "taking the lease") from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, "taking the lease") from exc
+        return _from_item(user_id, _plain(response.get("Attributes", {})))
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        """Take the lease only for an event newer than the last one applied (`key`, its
+        order key text): a duplicate or a stale event costs this one request, answered with
+        the state (`Settled`). `TransientError` if someone holds the lease of a newer one."""
+        now = time.time()
+        try:
+            response = self.client.update_item(
+                TableName=self._table_name,
+                Key=self._key(user_id),
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                ConditionExpression=(
+                    "(attribute_not_exists(lease_until) OR lease_until < :now) "
+                    "AND (attribute_not_exists(last_key) OR last_key < :key)"
+                ),
+                ExpressionAttributeValues=_values(
+                    {
+                        ":owner": owner,
+                        ":until": Decimal(str(round(now + lease_seconds, 3))),
+                        ":now": Decimal(str(round(now, 3))),
+                        ":key": key,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                item = _plain(cast("dict[str, Any] | None", exc.response.get("Item")) or {})
+                last_key = item.get("last_key")
+                if isinstance(last_key, str) and last_key >= key:
+                    return Settled(_from_item(user_id, item))
                 raise TransientError(
                     f"user {user_id} is being synced by another invocation", "lease_held"
                 ) from exc
@@ -393,6 +445,16 @@ class MemorySyncStateStore:
                 )
             held.owner, held.until = owner, time.time() + lease_seconds
             return _copy(held.state)
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        with self._lock:
+            held = self._items.get(user_id)
+            last = held.state.order_key if held is not None else None
+            if held is not None and last is not None and order_key_text(last) >= key:
+                return Settled(_copy(held.state))
+        return self.acquire(user_id, owner, lease_seconds)
 
     def commit(self, state: SyncState, owner: str) -> None:
         with self._lock:

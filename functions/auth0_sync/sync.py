@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 from aws_lambda_powertools import Logger
 
@@ -41,7 +41,7 @@ from auth0_sync.errors import (
     SyncError,
     TransientError,
 )
-from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
+from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso, looks_like_a_login
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, SERVICE_NAME, EventType, SkipReason
 from auth0_sync.ordering import ordering_skip
@@ -53,7 +53,7 @@ from auth0_sync.ownership import (
     owner_of,
 )
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
-from auth0_sync.state import StateStore, SyncState, Unchanged, order_key_text
+from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 
 __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
 
@@ -92,12 +92,27 @@ class SyncCore:
         self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
-        """Apply one validated event of a handled type; raises Transient/PermanentError."""
-        quick = self._without_lease(event)
-        if quick is not None:
-            return quick
+        """Apply one validated event of a handled type; raises Transient/PermanentError.
+
+        DynamoDB requests: a login that changes nothing, 1 (`_without_lease`); a duplicate
+        or stale event, 1 (the state a failed write returns settles it); a change, 2 (take
+        the lease only if the event is newer, commit), 3 when it looked like a login."""
         owner = f"{event.event_id}:{uuid.uuid4().hex[:8]}"
-        current = self._acquire(event.user_id, owner, lease_seconds)
+        if self._looks_like_noise(event):
+            quick = self._without_lease(event)
+            if quick is not None:
+                return quick
+            current = self._acquire(event.user_id, owner, lease_seconds)
+        else:
+            key = order_key_text(event.order_key)
+            found = self._acquire(event.user_id, owner, lease_seconds, newer_than=key)
+            if isinstance(found, Settled):
+                settled = self._settle(event, found.state)
+                if settled is not None:
+                    return settled
+                current = self._acquire(event.user_id, owner, lease_seconds)
+            else:
+                current = found
         try:
             decision = self._decide(event, current)
             if decision.state is None:
@@ -112,18 +127,20 @@ class SyncCore:
             raise decision.error
         return decision.outcome
 
+    def _looks_like_noise(self, event: Auth0BusEvent) -> bool:
+        """A `user.updated` that may change nothing (a login): worth trying without the
+        lease. A signup, a delete or a visible edit takes the lease at once."""
+        return event.event_type == EventType.USER_UPDATED and not self._visibly_changed(event)
+
     def _without_lease(self, event: Auth0BusEvent) -> Outcome | None:
         """Most events change nothing (logins, duplicates, late arrivals): settle them with one
         conditional write, or the state that write returns when it fails; None when the
         event needs the lease."""
-        if event.event_type != EventType.USER_UPDATED or self._visibly_changed(event):
-            return None  # a signup or a delete is rarely noise: take the lease at once
         profile = event.user
         assert isinstance(profile, UserProfile)
         desired = self._desired(event)
-        key = order_key_text(event.order_key)
         seen = Unchanged(
-            key=key,
+            key=order_key_text(event.order_key),
             change_time=iso(event.change_time),
             rank=TYPE_RANK[EventType(event.event_type)],
             event_id=event.event_id,
@@ -133,33 +150,54 @@ class SyncCore:
         current = self.state.record_unchanged(event.user_id, seen)
         if current is None:
             return self._outcome(event, "skipped", SkipReason.UNCHANGED)
-        # What the state says now only moves forward: a skip decided on it stays right.
+        return self._settle(event, current)
+
+    def _settle(self, event: Auth0BusEvent, current: SyncState) -> Outcome | None:
+        """The skip the state alone decides (duplicate, deleted, stale with nothing left to
+        say), as `_decide` would; None when the event needs the lease. What the state says
+        only moves forward: a skip decided on it stays right, leased or not."""
         skip = ordering_skip(current, event)
         pending = current.deleted_at is not None and not current.delete_done
-        fresh = any(current.stated.get(name, "") < key for name in desired)
         if skip is SkipReason.DUPLICATE or (skip is SkipReason.DELETED and not pending):
             return self._outcome(event, "skipped", skip, current.contact_id)
-        if skip is SkipReason.STALE and not fresh:
-            return self._outcome(event, "skipped", skip, current.contact_id)
+        if skip is SkipReason.STALE and event.event_type != EventType.USER_DELETED:
+            key = order_key_text(event.order_key)
+            fresh = any(current.stated.get(name, "") < key for name in self._desired(event))
+            if not fresh:
+                return self._outcome(event, "skipped", skip, current.contact_id)
         return None
 
     def _visibly_changed(self, event: Auth0BusEvent) -> bool:
-        """`previous_object` shows a mapped attribute changed: no use trying the quick path."""
+        """The event shows a change (`previous_object` differs in a mapped attribute, or the
+        update is an edit, not a login): no use trying the quick path. A guess either way
+        costs one request, never a wrong result: the lease path decides on the state."""
         previous = event.detail.data.previous_object
-        if previous is None:
-            return False
         now = event.detail.data.object
+        if previous is None:
+            return not looks_like_a_login(now)
         return any(
             get_path(previous, path) != get_path(now, path) for path in self.settings.field_mapping
         )
 
-    def _acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+    @overload
+    def _acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState: ...
+    @overload
+    def _acquire(
+        self, user_id: str, owner: str, lease_seconds: float, newer_than: str
+    ) -> SyncState | Settled: ...
+    def _acquire(
+        self, user_id: str, owner: str, lease_seconds: float, newer_than: str | None = None
+    ) -> SyncState | Settled:
+        """The user's state under our lease; with `newer_than` (the event's order key), only
+        if the event is newer than the last one applied, else `Settled` (no lease)."""
         # Events for one user often come in bursts (a signup and its first login): wait a
         # moment for the other invocation rather than spend one of Lambda's retries.
         give_up = time.monotonic() + min(LEASE_WAIT_SECONDS, lease_seconds / 4)
         while True:
             try:
-                return self.state.acquire(user_id, owner, lease_seconds)
+                if newer_than is None:
+                    return self.state.acquire(user_id, owner, lease_seconds)
+                return self.state.acquire_if_newer(user_id, owner, lease_seconds, newer_than)
             except TransientError as exc:
                 if exc.reason != "lease_held" or time.monotonic() >= give_up:
                     raise

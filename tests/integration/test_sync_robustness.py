@@ -14,7 +14,7 @@ from botocore.config import Config
 from auth0_sync.names import DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_REASON
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore, SyncState
+from auth0_sync.state import DynamoSyncStateStore, Settled, SyncState
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.runner import LocalRunner
@@ -83,6 +83,11 @@ def test_an_unforeseen_error_goes_to_the_dlq_as_internal_error(
 ) -> None:
     class BrokenState(DynamoSyncStateStore):
         def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+            raise KeyError("something nobody foresaw")
+
+        def acquire_if_newer(
+            self, user_id: str, owner: str, lease_seconds: float, key: str
+        ) -> SyncState | Settled:
             raise KeyError("something nobody foresaw")
 
     outcome = runner(aws, crm, state=BrokenState(aws.state_table)).run(

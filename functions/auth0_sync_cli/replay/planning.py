@@ -14,7 +14,7 @@ from auth0_sync.errors import ContactExists
 from auth0_sync.runtime import build_crm_client
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore, SyncState, Unchanged
+from auth0_sync.state import DynamoSyncStateStore, Settled, SyncState, Unchanged
 from auth0_sync.sync import Outcome, StateStore, SyncCore
 from auth0_sync_cli.runner import LocalContext, function_name_for
 
@@ -97,6 +97,12 @@ class ReadOnlyState:
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
         del seen  # a dry run records nothing: the lease path plans the rest
         return self.inner.get(user_id) or SyncState(user_id)
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        del key  # the lease path decides on the same state, and plans what it would write
+        return self.acquire(user_id, owner, lease_seconds)
 
 
 class KeptFailures:

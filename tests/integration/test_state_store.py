@@ -1,0 +1,88 @@
+"""The state stores' lease contract, the same for DynamoDB (in-process moto) and memory:
+a lease only for an event newer than the last one applied, else the state, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from auth0_sync.errors import TransientError
+from auth0_sync.state import (
+    DynamoSyncStateStore,
+    MemorySyncStateStore,
+    Settled,
+    StateStore,
+    SyncState,
+)
+from auth0_sync_cli.local_aws import LocalResources
+
+pytestmark = pytest.mark.integration
+
+USER = "auth0|s1"
+# Order keys as `order_key_text` writes them: fixed-width UTC time | type rank | event id.
+APPLIED = "2026-03-01T09:05:00.000000+00:00|1|evt_b"
+OLDER = "2026-03-01T09:01:00.000000+00:00|1|evt_a"
+NEWER = "2026-03-01T09:09:00.000000+00:00|1|evt_c"
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> Iterator[StateStore]:
+    if request.param == "memory":
+        yield MemorySyncStateStore()
+        return
+    aws: LocalResources = request.getfixturevalue("aws")
+    yield DynamoSyncStateStore(aws.state_table)
+
+
+def applied(store: StateStore) -> None:
+    """The user's last applied event is evt_b at 09:05 (an update), on contact c_7."""
+    store.acquire(USER, "first", 30.0)
+    store.commit(
+        SyncState(
+            USER,
+            contact_id="c_7",
+            last_change_time="2026-03-01T09:05:00.000000+00:00",
+            last_rank=1,
+            last_event_id="evt_b",
+        ),
+        "first",
+    )
+
+
+def test_a_newer_event_gets_the_lease_and_the_state(store: StateStore) -> None:
+    applied(store)
+    got = store.acquire_if_newer(USER, "newer", 30.0, NEWER)
+    assert isinstance(got, SyncState)
+    assert (got.contact_id, got.last_event_id) == ("c_7", "evt_b")
+    with pytest.raises(TransientError) as held:
+        store.acquire(USER, "someone else", 30.0)
+    assert held.value.reason == "lease_held"
+
+
+@pytest.mark.parametrize("key", [APPLIED, OLDER], ids=["duplicate", "stale"])
+def test_an_event_not_newer_gets_the_state_and_no_lease(store: StateStore, key: str) -> None:
+    applied(store)
+    got = store.acquire_if_newer(USER, "late", 30.0, key)
+    assert isinstance(got, Settled)
+    assert (got.state.contact_id, got.state.last_event_id) == ("c_7", "evt_b")
+    store.acquire(USER, "next", 30.0)  # nothing was leased: the next one takes it at once
+
+
+def test_an_old_event_is_settled_even_while_a_newer_one_holds_the_lease(
+    store: StateStore,
+) -> None:
+    applied(store)
+    store.acquire(USER, "in flight", 30.0)
+    assert isinstance(store.acquire_if_newer(USER, "late", 30.0, OLDER), Settled)
+    with pytest.raises(TransientError) as held:
+        store.acquire_if_newer(USER, "also newer", 30.0, NEWER)
+    assert held.value.reason == "lease_held"
+
+
+def test_a_user_never_seen_gets_the_lease(store: StateStore) -> None:
+    got = store.acquire_if_newer("auth0|new", "first", 30.0, OLDER)
+    assert isinstance(got, SyncState)
+    assert (got.contact_id, got.last_event_id) == (None, None)
+    with pytest.raises(TransientError):
+        store.acquire("auth0|new", "someone else", 30.0)
