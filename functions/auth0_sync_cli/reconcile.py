@@ -31,7 +31,7 @@ from typing import Any
 
 import boto3
 
-from auth0_sync.crm import Contact, RestCrmClient
+from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
 from auth0_sync.mapping import desired_fields, digest
@@ -364,7 +364,7 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
-def measure(export: str, crm: RestCrmClient, settings: Settings) -> Comparison:
+def measure(export: str, crm: Listing, settings: Settings) -> Comparison:
     contacts = {str(c["id"]): c for c in every_contact(crm)}
     states = load_states(settings.state_table)
     users = (item.user for item in read_export(export) if item.user is not None)

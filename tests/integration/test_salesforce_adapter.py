@@ -21,7 +21,7 @@ from auth0_sync.errors import (
     EmailTaken,
     TransientError,
 )
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
+from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +119,10 @@ def test_an_email_holding_quotes_neither_breaks_nor_widens_the_query(
 
 def test_an_unescaped_quote_would_widen_the_query_in_the_fake(org: FakeSalesforce) -> None:
     # The fake parses SOQL for real: the test above fails if escaping is removed.
-    from tests.fakes.salesforce import parse_soql
+    from auth0_sync_cli.fakes.salesforce import parse_soql
 
-    _, groups, _ = parse_soql("SELECT Id FROM Contact WHERE Email = 'x' OR Email != 'y'")
-    assert len(groups) == 2
+    parsed = parse_soql("SELECT Id FROM Contact WHERE Email = 'x' OR Email != 'y'")
+    assert len(parsed.groups) == 2
 
 
 def test_an_email_that_exists_is_a_conflict_on_create_and_on_update(org: FakeSalesforce) -> None:

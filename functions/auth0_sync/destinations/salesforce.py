@@ -39,6 +39,7 @@ from auth0_sync.destinations import (
     OWNER_FIELD,
     STATUS_FIELD,
     Contact,
+    ContactPage,
     RemainingMillis,
 )
 from auth0_sync.destinations.transport import (
@@ -74,6 +75,9 @@ SF_FIELD: dict[str, str] = {
 }
 GENERIC_FIELD = {sf: name for name, sf in SF_FIELD.items()}
 SELECT = "SELECT Id, " + ", ".join(SF_FIELD.values()) + " FROM Contact"  # noqa: S608 (constants)
+
+# A query answers at most 2000 records at once; a LIMIT above that would page (queryMore).
+QUERY_BATCH_MAX = 2000
 
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 # A record id: 15 or 18 letters and digits. Anything else is nobody's id (never sent).
@@ -208,6 +212,25 @@ class SalesforceCrm:
         if not isinstance(records, list):
             raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
         return [to_contact(r) for r in records if isinstance(r, dict) and "Id" in r]
+
+    def list_contacts(self, limit: int = QUERY_BATCH_MAX, after: str | None = None) -> ContactPage:
+        """One page of every Contact in Id order: SOQL `WHERE Id > 'after' ORDER BY Id
+        LIMIT n` (keyset paging: no server-side cursor to expire, unlike nextRecordsUrl);
+        deleted records are not listed. A page shorter than `limit` is the last."""
+        size = max(1, min(limit, QUERY_BATCH_MAX))
+        where = ""
+        if after:
+            if not _RECORD_ID.fullmatch(after):
+                raise ValueError(f"after must be a Salesforce record id, got {after!r}")
+            where = f" WHERE Id > {soql_literal(after)}"
+        query = f"{SELECT}{where} ORDER BY Id LIMIT {size}"
+        answer = json_body(self._call("GET", f"{API}/query", params={"q": query}), "query")
+        records = answer.get("records") if isinstance(answer, dict) else None
+        if not isinstance(records, list):
+            raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
+        contacts = [to_contact(r) for r in records if isinstance(r, dict) and "Id" in r]
+        full = bool(contacts) and len(records) >= size
+        return ContactPage(contacts, contacts[-1]["id"] if full else None)
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if not _RECORD_ID.fullmatch(str(contact_id)):
