@@ -163,7 +163,8 @@ def compare(
                 )
             )
     for contact_id, contact in contacts.items():
-        if contact.get(STATUS, ACTIVE) != ACTIVE:
+        # No status (a vendor contact the sync never wrote: no auth0_status) is active.
+        if (contact.get(STATUS) or ACTIVE) != ACTIVE:
             continue
         holder = contact.get(OWNER)
         if holder and holder not in exported:
