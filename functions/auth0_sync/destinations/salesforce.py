@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -78,6 +79,8 @@ SELECT = "SELECT Id, " + ", ".join(SF_FIELD.values()) + " FROM Contact"  # noqa:
 
 # A query answers at most 2000 records at once; a LIMIT above that would page (queryMore).
 QUERY_BATCH_MAX = 2000
+# How long a refusal to spend the org's last calls rests on the usage last seen.
+USAGE_MAX_AGE_SECONDS = 60.0
 
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 # A record id: 15 or 18 letters and digits. Anything else is nobody's id (never sent).
@@ -157,14 +160,21 @@ class SalesforceCrm:
         retry_budget_seconds: float = 10.0,
         margin_ms: int = 1500,
         reserve: float = 0.05,
+        usage_max_age: float = USAGE_MAX_AGE_SECONDS,
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._login_url = base_url.rstrip("/")
         self._credentials = credentials
         self.reserve = reserve
         self.api_usage: tuple[int, int] | None = None  # last Sforce-Limit-Info (used, max)
+        # The allowance is a rolling 24 hours: a refusal is re-checked with one call once
+        # the usage it rests on is this old (else a warm container would refuse forever).
+        self.usage_max_age = usage_max_age
+        self._clock = clock
+        self._usage_seen_at = 0.0
         self.tokens_fetched = 0
         self._session_token: tuple[str, str] | None = None  # (access token, instance URL)
         self._lock = threading.Lock()
@@ -379,7 +389,9 @@ class SalesforceCrm:
     def _note_usage(self, response: requests.Response) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
-            self.api_usage = (int(match.group(1)), int(match.group(2)))
+            with self._lock:
+                self.api_usage = (int(match.group(1)), int(match.group(2)))
+                self._usage_seen_at = self._clock()
 
     def _check_reserve(self, what: str) -> None:
         usage = self.api_usage
@@ -387,6 +399,11 @@ class SalesforceCrm:
             return
         used, limit = usage
         if limit and used >= limit * (1 - self.reserve):
+            with self._lock:
+                now = self._clock()
+                if now - self._usage_seen_at >= self.usage_max_age:
+                    self._usage_seen_at = now  # this call probes; the others still wait
+                    return
             raise TransientError(
                 f"{what}: the org has used {used} of its {limit} daily API calls; the last "
                 f"{self.reserve:.0%} are left to the org's other integrations",
