@@ -8,7 +8,6 @@ exposes admin endpoints under /_admin/ to drive them and read request counts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hmac
 import json
 import math
@@ -24,8 +23,6 @@ from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, g, request
-from waitress import wasyncore
-from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
@@ -40,6 +37,7 @@ from auth0_sync_cli.crm_store import (
     validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
+from auth0_sync_cli.fakes.loopback import serve_in_thread, stop_waitress
 from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
@@ -400,23 +398,6 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     return app
 
 
-def stop_waitress(server: Any, thread: threading.Thread | None) -> None:
-    """Stop a waitress server running in `thread` and close its connections."""
-
-    def close_everything() -> None:
-        wasyncore.close_all(server._map, ignore_all=True)
-
-    # Closing from inside the serving loop (via its trigger) ends the loop at once,
-    # instead of racing it from this thread. If the loop has already closed its trigger,
-    # pulling it fails: then the loop is ending anyway.
-    if thread is not None and thread.is_alive():
-        with contextlib.suppress(OSError):
-            server.trigger.pull_trigger(close_everything)
-        thread.join(timeout=5)
-    close_everything()
-    server.task_dispatcher.shutdown(timeout=5)
-
-
 class CrmServer:
     """The reference CRM on a loopback port, served by waitress from a background thread."""
 
@@ -462,15 +443,9 @@ class CrmServer:
         """Bind, serve from a background thread, and return once connections are accepted."""
         if self._server is not None:
             raise RuntimeError("the CRM server is already running")
-        # Any: types-waitress lacks effective_port and _map, and types trigger as an int.
-        server: Any = create_server(
-            self.app, host=self._bind_address(), port=self.port, threads=SERVER_THREADS
+        self._server, self._thread, self.port = serve_in_thread(
+            self.app, self._bind_address(), self.port, threads=SERVER_THREADS, name="crm-server"
         )
-        self.port = int(server.effective_port)
-        self._server = server
-        self._thread = threading.Thread(target=server.run, name="crm-server", daemon=True)
-        self._thread.start()
-        self._wait_until_accepting()
         return self
 
     def _bind_address(self) -> str:
@@ -479,17 +454,6 @@ class CrmServer:
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         infos.sort(key=lambda info: info[0] != socket.AF_INET)
         return str(infos[0][4][0])
-
-    def _wait_until_accepting(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
 
     def stop(self) -> None:
         """Stop serving and close open connections; the contacts stay for a later start()."""

@@ -21,17 +21,18 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import boto3
 
-from auth0_sync.crm import CircuitBreaker, RestCrmClient
+from auth0_sync.crm import CircuitBreaker
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.names import Env
-from auth0_sync.runtime import token_provider
+from auth0_sync.destinations import build_crm
+from auth0_sync.names import CrmType, Env
+from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
@@ -40,7 +41,7 @@ from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import CATEGORIES, OTHER, Backfill, BackfillReport
 from auth0_sync_cli.backfill.targets import Target, TokenBucket, build_target, crm_client
-from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.demo_crm import DemoDestination, demo_destination
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.export import read_export
@@ -51,7 +52,7 @@ from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.sample import ALL_CASES, BACKFILL_ID_PREFIX, SampleStream, generate
 from auth0_sync_cli.signals import sigterm_interrupts
 from auth0_sync_cli.tally import Tally
-from auth0_sync_cli.truth import KINDS, kinds, list_contacts, lost_events, reconcile
+from auth0_sync_cli.truth import KINDS, kinds, lost_events, reconcile
 
 DEFAULT_USERS = 200
 DEFAULT_SEED = 7
@@ -195,11 +196,11 @@ def _counts(counter: Counter[str] | dict[str, int]) -> str:
 
 
 def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) -> LocalRunner:
-    """The handlers' service, as `process` builds it, with the demo's short retry waits."""
-    crm = RestCrmClient(
-        settings.crm_base_url,
-        token_provider(settings),
-        timeout_seconds=settings.crm_timeout_seconds,
+    """The handlers' service, as `process` builds it (the adapter of CRM_TYPE), with the
+    demo's short retry waits."""
+    crm = build_crm(
+        settings,
+        destination_secret(settings),
         max_attempts=DEMO_CRM_ATTEMPTS,
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
@@ -348,16 +349,16 @@ def _lifecycles_line(counts: dict[str, int]) -> str | None:
 
 def _reconciliation(
     sample: SampleStream,
-    crm: CrmServer,
+    target: DemoDestination,
     ledger: Ledger,
     replay: ReplayReport,
     dlq_before: Sequence[DeadLetter],
     dlq_after: Sequence[DeadLetter],
 ) -> tuple[list[tuple[str, str, str]], int, int, int]:
-    stats = crm.stats()  # before the listing: its GETs are the check's, not the sync's
-    contacts = list_contacts(crm.base_url, crm.token)
+    stats = target.server.stats()  # before the listing: its GETs are the check's
+    contacts = target.contacts()
     truth = sample.truth
-    mismatches = reconcile(truth, contacts)
+    mismatches = reconcile(truth, contacts, fields=target.fields, stored=target.stored)
     stream_ids = {e["detail"]["id"] for e in sample.events}
     left_ids = {x.event_id for x in dlq_after}
     lost = lost_events(truth, ledger.outcomes, left_ids)
@@ -444,6 +445,7 @@ class DemoResult:
     """What the demo found: its exit code, the reconciliation rows and the counts."""
 
     exit_code: int
+    crm: str
     seconds: float
     rows: list[tuple[str, str, str]]
     counts: dict[str, Any]
@@ -453,6 +455,7 @@ class DemoResult:
         return {
             "exit_code": self.exit_code,
             "ok": self.exit_code == 0,
+            "crm": self.crm,
             "seconds": round(self.seconds, 1),
             "reconciliation": [
                 {"name": name.strip(), "value": int(value) if value else None, "detail": detail}
@@ -467,39 +470,40 @@ def run_demo(
     seed: int,
     cases: Sequence[str] = ALL_CASES,
     *,
+    crm_type: CrmType = CrmType.REST,
     unique_emails: bool = False,
     out: TextIO | None = None,
     sample_depth: bool = False,
 ) -> DemoResult:
-    """The story, told on `out` (stdout by default); exit code 0 when the CRM equals the
-    truth and no event was lost. `sample_depth`: record the DLQ's depth for the timeline."""
+    """The story, told on `out` (stdout by default), against the reference CRM or a
+    vendor's fake (`crm_type`); exit code 0 when the CRM equals the truth and no event was
+    lost. `sample_depth`: record the DLQ's depth for the timeline."""
     os.environ.update(QUIET_ENVIRONMENT)
     story = Story(sys.stdout if out is None else out)
+    target = demo_destination(crm_type, unique_emails=unique_emails, rps=RATE_LIMIT_RPS)
     story.print(
         "auth0-sync demo: Auth0 Event Streams -> EventBridge -> handlers -> CRM, on this machine"
     )
-    story.print(
-        "(no AWS account: the AWS APIs are moto on loopback, the CRM is the reference server)"
-    )
+    story.print(f"(no AWS account: the AWS APIs are moto on loopback, the CRM is {target.name})")
     with ExitStack() as running:
         running.enter_context(quiet_handler_logs())
         # Port 0: the OS picks a free port as the server binds it (no probe, no race).
-        crm = CrmServer(port=0, unique_emails=unique_emails)
+        crm = target.server
         crm.start()
         running.callback(crm.stop)
-        aws = LocalAws(port=0)
+        aws = LocalAws(port=0, crm_token=target.secret)
         resources = aws.start()
         running.callback(aws.stop)
         os.environ.update(resources.environment())
+        os.environ[Env.CRM_TYPE] = str(crm_type)
         os.environ[Env.CRM_BASE_URL] = crm.base_url
         os.environ.pop(Env.CRM_API_TOKEN, None)  # the token comes from the secret, as in AWS
+        os.environ.pop(Env.FIELD_MAPPING, None)  # the destination's default mapping
         story.say(
-            "Start the reference CRM and local AWS on loopback",
-            f"CRM {crm.base_url} (the contacts contract, with fault injection"
-            + ("; unique emails" if unique_emails else "")
-            + ")",
+            f"Start {target.name} (CRM_TYPE={crm_type}) and local AWS on loopback",
+            f"CRM {crm.base_url} ({target.describe})",
             f"AWS {aws.endpoint_url} (moto): table {resources.state_table}; DLQ; "
-            "the CRM token in Secrets Manager",
+            "the CRM secret in Secrets Manager, in the destination's shape",
         )
 
         workdir = running.enter_context(tempfile.TemporaryDirectory(prefix="auth0-sync-demo-"))
@@ -554,17 +558,30 @@ def run_demo(
         total = len(sample.events)
         limit_from, limit_to = _span(total, RATE_LIMIT_SPAN)
         outage_from, outage_to = _span(total, OUTAGE_SPAN)
-        phases = [
+        phases: list[tuple[int, int, str, Callable[[], None] | None, str | None]] = [
             (0, limit_from, "Deliver events to the handlers, CRM healthy", None, None),
             (
                 limit_from,
                 limit_to,
-                f"CRM rate limit on ({RATE_LIMIT_RPS:g} requests/s): the client waits what "
-                "Retry-After says",
+                target.rate_limit_title,
                 lambda: crm.set_rate_limit(RATE_LIMIT_RPS),
                 "429 rate limit",
+            )
+            if target.rate_limit_title is not None
+            else (
+                limit_from,
+                limit_to,
+                f"No rate-limit phase ({target.no_rate_limit}); CRM healthy",
+                None,
+                None,
             ),
-            (limit_to, outage_from, "Rate limit off", lambda: crm.set_rate_limit(None), None),
+            (
+                limit_to,
+                outage_from,
+                "Rate limit off" if target.rate_limit_title is not None else "CRM healthy",
+                lambda: crm.set_rate_limit(None),
+                None,
+            ),
             (
                 outage_from,
                 outage_to,
@@ -631,7 +648,7 @@ def run_demo(
 
         dlq_after = list_letters(reader)
         rows, mismatches, lost, unexpected = _reconciliation(
-            sample, crm, ledger, replay_report, dlq_before, dlq_after
+            sample, target, ledger, replay_report, dlq_before, dlq_after
         )
         # After the truth's listing: the comparison's GETs are not counted as the sync's.
         found = measure(
@@ -647,6 +664,7 @@ def run_demo(
 
     elapsed = time.monotonic() - story.started
     counts = {
+        "crm": str(crm_type),
         "users": users,
         "seed": seed,
         "events": len(sample.events),
@@ -672,12 +690,12 @@ def run_demo(
             f"\nFAILED: {mismatches} mismatch(es), {lost} lost event(s), {unexpected} "
             f"unexpected message(s) left in the DLQ ({elapsed:.0f}s)"
         )
-        return DemoResult(1, elapsed, rows, counts, timeline)
+        return DemoResult(1, str(crm_type), elapsed, rows, counts, timeline)
     story.print(
         f"\nOK: the CRM equals the Auth0 truth, 0 mismatches, 0 lost events; "
         f"every process stopped ({elapsed:.0f}s)"
     )
-    return DemoResult(0, elapsed, rows, counts, timeline)
+    return DemoResult(0, str(crm_type), elapsed, rows, counts, timeline)
 
 
 def case_list(text: str) -> tuple[str, ...]:
@@ -702,7 +720,15 @@ PLOT_NEEDS = (
 )
 
 
+UNIQUE_EMAILS_REST_ONLY = (
+    "--unique-emails is the reference CRM's mode (--crm rest); HubSpot and Salesforce have "
+    "their own uniqueness rules, which their fakes always apply: drop --unique-emails"
+)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.unique_emails and args.crm != CrmType.REST:
+        args.parser.error(UNIQUE_EMAILS_REST_ONLY)
     draw = None
     if args.plot:
         try:  # only now: the demo's own import stays light, matplotlib optional
@@ -716,6 +742,7 @@ def run(args: argparse.Namespace) -> int:
                 args.users,
                 args.seed,
                 args.cases,
+                crm_type=CrmType(args.crm),
                 unique_emails=args.unique_emails,
                 # With --json, stdout holds the one JSON document; the story goes to stderr.
                 out=sys.stderr if args.json else sys.stdout,
@@ -742,12 +769,20 @@ def register(subparsers: Any) -> None:
         "demo",
         help="the whole pipeline on this machine: backfill, stream, CRM faults, DLQ, replay, "
         "reconcile",
-        description="Start the reference CRM and local AWS on loopback, backfill the users "
+        description="Start the reference CRM (or a vendor's fake: --crm) and local AWS on "
+        "loopback, backfill the users "
         "from before the stream, deliver a realistic "
         "Auth0 stream while the CRM rate-limits and goes down, replay the DLQ, and reconcile "
         "the CRM against the Auth0 truth. Exits 1 if an event was lost or a contact differs.",
         epilog="examples:\n  auth0-sync demo\n  auth0-sync demo --users 40 --seed 3 --json\n"
-        "  auth0-sync demo --plot demo-timeline.png",
+        "  auth0-sync demo --crm hubspot\n  auth0-sync demo --plot demo-timeline.png",
+    )
+    parser.add_argument(
+        "--crm",
+        choices=[str(t) for t in CrmType],
+        default=str(CrmType.REST),
+        help="the CRM the story runs against: the reference CRM (rest, default), or the "
+        "local fake of HubSpot or Salesforce, through that destination's adapter",
     )
     parser.add_argument(
         "--users", type=whole_number(1, 100_000), default=DEFAULT_USERS, help="default %(default)s"
@@ -764,7 +799,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--unique-emails",
         action="store_true",
-        help="run the reference CRM with unique emails (a PATCH to a taken email gets 409)",
+        help="run the reference CRM with unique emails (a PATCH to a taken email gets 409); "
+        "--crm rest only (the vendors' fakes keep their own uniqueness rules)",
     )
     parser.add_argument(
         "--json",
@@ -778,4 +814,4 @@ def register(subparsers: Any) -> None:
         help="write the timeline (events per second, the 429 and 503 windows, DLQ depth, the "
         "replay) as a PNG to FILE; needs matplotlib (requirements-dev.txt)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, parser=parser)

@@ -31,7 +31,7 @@ from typing import Any
 
 import boto3
 
-from auth0_sync.crm import Contact, RestCrmClient
+from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
 from auth0_sync.mapping import desired_fields, digest
@@ -163,7 +163,8 @@ def compare(
                 )
             )
     for contact_id, contact in contacts.items():
-        if contact.get(STATUS, ACTIVE) != ACTIVE:
+        # No status (a vendor contact the sync never wrote: no auth0_status) is active.
+        if (contact.get(STATUS) or ACTIVE) != ACTIVE:
             continue
         holder = contact.get(OWNER)
         if holder and holder not in exported:
@@ -364,7 +365,7 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
-def measure(export: str, crm: RestCrmClient, settings: Settings) -> Comparison:
+def measure(export: str, crm: Listing, settings: Settings) -> Comparison:
     contacts = {str(c["id"]): c for c in every_contact(crm)}
     states = load_states(settings.state_table)
     users = (item.user for item in read_export(export) if item.user is not None)

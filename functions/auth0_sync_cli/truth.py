@@ -23,7 +23,7 @@ applied to the model, not to the events the core reads.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -379,22 +379,34 @@ def reconcile(
     truth: Truth,
     contacts: Iterable[Mapping[str, Any]],
     fields: Collection[str] = CRM_FIELDS,
+    stored: Callable[[str, Value], Value] | None = None,
 ) -> list[Mismatch]:
     """Every difference between the truth and the CRM, both ways: every identity against
     the contacts carrying its id, and every contact against the identity it carries (or,
     with none, against what it was before the stream). Empty: in step. `fields`: the CRM
-    fields the destination holds (a vendor without a `name` is not held to one)."""
-    if set(fields) != set(CRM_FIELDS):
+    fields the destination holds (a vendor without a `name` is not held to one);
+    `stored(field, value)`: the value the destination keeps when given one (HubSpot
+    stores emails in lower case), applied to every expected value."""
+    if set(fields) != set(CRM_FIELDS) or stored is not None:
+        keep = stored or (lambda _name, value: value)
         truth = replace(
             truth,
             users={
                 user_id: replace(
                     expected,
-                    fields={k: v for k, v in expected.fields.items() if k in fields},
-                    allowed={k: v for k, v in expected.allowed.items() if k in fields},
+                    fields={k: keep(k, v) for k, v in expected.fields.items() if k in fields},
+                    allowed={
+                        k: frozenset(keep(k, v) for v in options)
+                        for k, options in expected.allowed.items()
+                        if k in fields
+                    },
                 )
                 for user_id, expected in truth.users.items()
             },
+            preexisting=[
+                Preexisting({k: keep(k, v) for k, v in item.fields.items()}, item.contact_id)
+                for item in truth.preexisting
+            ],
         )
     seeded = {item.contact_id: index for index, item in enumerate(truth.preexisting)}
     if None in seeded:

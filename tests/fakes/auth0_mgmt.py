@@ -40,7 +40,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from waitress.server import create_server
 
-from auth0_sync_cli.crm_server import stop_waitress
+from auth0_sync_cli.fakes.loopback import stop_waitress
 
 ALL_SCOPES = frozenset(
     {

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from auth0_sync.names import Env
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 from auth0_sync_cli.main import main
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,14 @@ from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
 from auth0_sync.sync import SyncCore
 from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync_cli.fakes.salesforce import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeSalesforce,
+    salesforce_contact,
+)
 from tests.builders import at, created, deleted, updated
-from tests.fakes.hubspot import FakeHubSpot, hubspot_contact
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce, salesforce_contact
 
 pytestmark = pytest.mark.integration
 

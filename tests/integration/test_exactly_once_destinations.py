@@ -25,11 +25,16 @@ from auth0_sync.names import CrmType
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
 from auth0_sync.sync import Outcome
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync_cli.fakes.salesforce import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeSalesforce,
+    salesforce_contact,
+)
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.sample import EPOCH, bus_event
-from tests.fakes.hubspot import FakeHubSpot, hubspot_contact
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce, salesforce_contact
 
 pytestmark = pytest.mark.integration
 

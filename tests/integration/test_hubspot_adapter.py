@@ -10,7 +10,7 @@ import pytest
 
 from auth0_sync.destinations.hubspot import HubSpotCrm
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
-from tests.fakes.hubspot import FakeHubSpot
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.integration
 

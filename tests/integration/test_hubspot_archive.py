@@ -12,8 +12,8 @@ from auth0_sync.names import CrmType
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
 from auth0_sync.sync import SyncCore
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
 from tests.builders import at, created, deleted
-from tests.fakes.hubspot import FakeHubSpot, hubspot_contact
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,16 @@ import boto3
 import pytest
 
 from auth0_sync.names import CrmType, Env
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync_cli.fakes.salesforce import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeSalesforce,
+    salesforce_contact,
+)
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from auth0_sync_cli.sample import generate, reconcile
-from tests.fakes.hubspot import FakeHubSpot, hubspot_contact
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce, salesforce_contact
 
 pytestmark = pytest.mark.integration
 

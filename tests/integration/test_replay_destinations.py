@@ -8,9 +8,9 @@ import pytest
 from auth0_sync.names import CrmType
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.replay.planning import PlannedCall, Planner
 from tests.builders import at, created
-from tests.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from auth0_sync.errors import (
     EmailTaken,
     TransientError,
 )
-from tests.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
+from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +119,10 @@ def test_an_email_holding_quotes_neither_breaks_nor_widens_the_query(
 
 def test_an_unescaped_quote_would_widen_the_query_in_the_fake(org: FakeSalesforce) -> None:
     # The fake parses SOQL for real: the test above fails if escaping is removed.
-    from tests.fakes.salesforce import parse_soql
+    from auth0_sync_cli.fakes.salesforce import parse_soql
 
-    _, groups, _ = parse_soql("SELECT Id FROM Contact WHERE Email = 'x' OR Email != 'y'")
-    assert len(groups) == 2
+    parsed = parse_soql("SELECT Id FROM Contact WHERE Email = 'x' OR Email != 'y'")
+    assert len(parsed.groups) == 2
 
 
 def test_an_email_that_exists_is_a_conflict_on_create_and_on_update(org: FakeSalesforce) -> None:
@@ -211,6 +211,26 @@ def test_the_last_share_of_the_daily_calls_is_left_to_other_integrations() -> No
         assert info.value.reason == "salesforce_request_limit_exceeded"
         assert crm.api_usage == (18, 20)
         assert org.api_used == 18  # the refused call was never sent
+
+
+def test_a_refusal_to_spend_the_last_calls_is_checked_again_a_minute_later() -> None:
+    # The allowance is a rolling 24 hours: calls free up, and a long-lived adapter (a warm
+    # Lambda container) must find out, with one call, instead of refusing forever.
+    now = [1000.0]
+    with FakeSalesforce(daily_limit=20) as org:
+        org.api_used = 17
+        crm = client(org, reserve=0.1, clock=lambda: now[0])
+        crm.find_contacts(email="a@example.com")  # 18 of 20
+        now[0] += 59
+        with pytest.raises(TransientError):
+            crm.find_contacts(email="b@example.com")
+        assert org.api_used == 18  # still refused without a call
+        org.api_used = 4  # the calls of yesterday's same hour have left the window
+        now[0] += 1
+        assert crm.find_contacts(email="c@example.com") == []
+        assert crm.api_usage == (5, 20)
+        assert crm.find_contacts(email="d@example.com") == []  # and on it goes
+        assert org.api_used == 6
 
 
 def test_an_expired_session_is_refreshed_once(org: FakeSalesforce) -> None:

@@ -85,3 +85,19 @@ def test_two_live_users_whose_states_name_one_contact_claim_it_twice() -> None:
     assert ("claimed_twice", None) in kinds(found.drift)
     twice = next(d for d in found.drift if d.kind == "claimed_twice")
     assert twice.user_id == "auth0|1, auth0|9"
+
+
+def test_a_vendor_contact_without_a_status_is_active_and_unclaimed() -> None:
+    # A HubSpot or Salesforce contact the sync never wrote has no auth0_status: the
+    # adapters read it as None, which is nobody's deactivation.
+    stranger: dict[str, Any] = {
+        "id": "c_5",
+        "email": "old@example.net",
+        "status": None,
+        "auth0_user_id": None,
+    }
+    contacts = {"c_1": dict(CONTACT), "c_5": stranger}
+
+    assert kinds(compare([USER], contacts, {}, settings()).drift) == [("unclaimed", None)]
+    deactivated = {**stranger, "status": "deactivated"}
+    assert compare([USER], {"c_1": dict(CONTACT), "c_5": deactivated}, {}, settings()).drift == []

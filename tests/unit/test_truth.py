@@ -459,6 +459,30 @@ def test_a_contact_left_with_a_user_whose_re_signup_should_have_taken_it_over() 
     ]
 
 
+def test_a_vendor_is_held_to_its_fields_and_to_the_values_it_stores() -> None:
+    # A HubSpot-like destination: no `name` field, and emails kept in lower case.
+    seeds = [Preexisting({"email": "OLD@EXAMPLE.NET", "name": "Old"}, contact_id="c_7")]
+    truth = Truth.of(people(person(ADA, (CREATED, 0, ADA_SIGNUP))), seeds)
+    contacts = [
+        contact("c_1", ADA, email="ada@example.com", phone="+4477001"),
+        contact("c_7", None, email="old@example.net"),
+    ]
+
+    def lower_email(name: str, value: str | None) -> str | None:
+        return value.lower() if name == "email" and value else value
+
+    vendor = ("email", "given_name", "family_name", "phone")
+    assert reconcile(truth, contacts, fields=vendor, stored=lower_email) == []
+    # Held to every field and to the value as given, the same contacts differ.
+    assert [str(p) for p in reconcile(truth, contacts, fields=vendor)] == [
+        "c_7: no Auth0 user claims it, yet email is 'old@example.net' (was 'OLD@EXAMPLE.NET')"
+    ]
+    assert {p.kind for p in reconcile(truth, contacts, stored=lower_email)} == {
+        "wrong_field",
+        "unowned_changed",
+    }
+
+
 def test_reconcile_needs_the_seeded_ids_of_the_contacts_from_before() -> None:
     truth = Truth.of({}, [Preexisting({"email": "old@example.net"})])
 

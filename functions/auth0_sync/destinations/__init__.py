@@ -10,13 +10,16 @@ hold, which it cannot be without, and its default mapping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from auth0_sync.names import CrmType
 
 if TYPE_CHECKING:
+    import requests
+
+    from auth0_sync.destinations.transport import CircuitBreaker
     from auth0_sync.settings import Settings
 
 Contact = dict[str, Any]
@@ -54,6 +57,23 @@ class Crm(Protocol):
     def calls_made(self) -> int: ...
 
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None: ...
+
+
+class ContactPage(list[Contact]):
+    """One page of a destination's listing, in generic names; `next_after` is what to pass
+    as `after` for the next page (None: this page is the last)."""
+
+    def __init__(self, contacts: Iterable[Contact] = (), next_after: str | None = None) -> None:
+        super().__init__(contacts)
+        self.next_after = next_after
+
+
+@runtime_checkable
+class Listing(Crm, Protocol):
+    """A destination that can list every contact, a page at a time (backfill's sweep and
+    `reconcile` read it)."""
+
+    def list_contacts(self, limit: int = 100, after: str | None = None) -> ContactPage: ...
 
 
 @dataclass(frozen=True)
@@ -141,35 +161,41 @@ def mapping_problem(crm_type: CrmType | str, mapping: Mapping[str, str]) -> str 
     )
 
 
-def build_crm(settings: Settings, secret: Callable[[], str]) -> Crm:
-    """The adapter for `settings.crm_type`; `secret` reads the destination's secret text."""
+def build_crm(
+    settings: Settings,
+    secret: Callable[[], str],
+    *,
+    session: requests.Session | None = None,
+    max_attempts: int | None = None,
+    backoff_base: float | None = None,
+    breaker: CircuitBreaker | None = None,
+) -> Listing:
+    """The adapter for `settings.crm_type`; `secret` reads the destination's secret text.
+    The keywords, when given, replace the adapter's own (a rate-limited session for the
+    CLI's commands, the demo's short retries)."""
     crm_type = CrmType(settings.crm_type)
+    given = {
+        "max_attempts": max_attempts,
+        "backoff_base": backoff_base,
+        "breaker": breaker,
+        "session": session,
+    }
+    options: dict[str, Any] = {
+        "timeout_seconds": settings.crm_timeout_seconds,
+        "retry_budget_seconds": settings.crm_retry_budget_seconds,
+        **{name: value for name, value in given.items() if value is not None},
+    }
     if crm_type is CrmType.HUBSPOT:
         from auth0_sync.destinations.hubspot import HubSpotCrm
 
-        return HubSpotCrm(
-            settings.crm_base_url,
-            bearer_token(secret),
-            timeout_seconds=settings.crm_timeout_seconds,
-            retry_budget_seconds=settings.crm_retry_budget_seconds,
-        )
+        return HubSpotCrm(settings.crm_base_url, bearer_token(secret), **options)
     if crm_type is CrmType.SALESFORCE:
         from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
 
-        return SalesforceCrm(
-            settings.crm_base_url,
-            client_credentials(secret),
-            timeout_seconds=settings.crm_timeout_seconds,
-            retry_budget_seconds=settings.crm_retry_budget_seconds,
-        )
+        return SalesforceCrm(settings.crm_base_url, client_credentials(secret), **options)
     from auth0_sync.destinations.rest import RestCrmClient
 
-    return RestCrmClient(
-        settings.crm_base_url,
-        bearer_token(secret),
-        timeout_seconds=settings.crm_timeout_seconds,
-        retry_budget_seconds=settings.crm_retry_budget_seconds,
-    )
+    return RestCrmClient(settings.crm_base_url, bearer_token(secret), **options)
 
 
 def check_secret(crm_type: CrmType | str, secret: Callable[[], str]) -> None:

@@ -32,6 +32,7 @@ from auth0_sync.destinations import (
     OWNER_FIELD,
     STATUS_FIELD,
     Contact,
+    ContactPage,
     RemainingMillis,
 )
 from auth0_sync.destinations.limits import RollingLimit
@@ -90,6 +91,8 @@ CUSTOM_PROPERTIES: list[dict[str, Any]] = [
 DEFAULT_WINDOW_CALLS = 100
 DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_SEARCH_PER_SECOND = 4
+# The list endpoint's documented page size limit.
+LIST_LIMIT_MAX = 100
 
 
 def to_properties(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -193,6 +196,26 @@ class HubSpotCrm:
         if not isinstance(results, list):
             raise TransientError(f"crm POST {SEARCH}: no results list", "crm_bad_answer")
         return [to_contact(r) for r in results if isinstance(r, dict) and "id" in r]
+
+    def list_contacts(self, limit: int = LIST_LIMIT_MAX, after: str | None = None) -> ContactPage:
+        """GET /crm/v3/objects/contacts (archived ones are not listed): one page of at most
+        100 contacts; `after` is HubSpot's opaque `paging.next.after` of the page before."""
+        params = {
+            "limit": str(max(1, min(limit, LIST_LIMIT_MAX))),
+            "properties": ",".join(FIELD_OF),
+        }
+        if after:
+            params["after"] = after
+        what = "GET " + CONTACTS
+        answer = json_body(self._send("GET", CONTACTS, params=params), what)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list):
+            raise TransientError(f"crm {what}: no results list", "crm_bad_answer")
+        paging = answer.get("paging")
+        following = paging.get("next") if isinstance(paging, dict) else None
+        cursor = following.get("after") if isinstance(following, dict) else None
+        contacts = [to_contact(r) for r in results if isinstance(r, dict) and "id" in r]
+        return ContactPage(contacts, str(cursor) if cursor else None)
 
     def get_contact(self, contact_id: str, *, id_property: str | None = None) -> Contact | None:
         """GET one contact (by record id, or by a unique property); None when not found."""

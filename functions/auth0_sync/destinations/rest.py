@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from auth0_sync.destinations import Contact, RemainingMillis
+from auth0_sync.destinations import Contact, ContactPage, RemainingMillis
 from auth0_sync.destinations.transport import (
     TRANSIENT_STATUSES,
     CircuitBreaker,
@@ -95,14 +95,16 @@ class RestCrmClient:
             raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
         return [c for c in found if isinstance(c, dict)]
 
-    def list_contacts(self, limit: int = 100, after: str | None = None) -> list[Contact]:
+    def list_contacts(self, limit: int = 100, after: str | None = None) -> ContactPage:
         """GET /contacts?limit=&after= (contract 1.1): the next page of every contact, in id
-        order, after the id `after`; an empty page is the end."""
+        order, after the id `after`; a page shorter than `limit` is the last."""
         params = {"limit": str(limit), **({"after": after} if after else {})}
         page = json_body(self._send("GET", "/contacts", params=params), "GET /contacts")
         if not isinstance(page, list):
             raise TransientError("crm GET /contacts: the answer is not a list", "crm_bad_answer")
-        return [{**c, "id": str(c["id"])} for c in page if isinstance(c, dict) and "id" in c]
+        contacts = [{**c, "id": str(c["id"])} for c in page if isinstance(c, dict) and "id" in c]
+        full = bool(contacts) and len(page) >= limit
+        return ContactPage(contacts, contacts[-1]["id"] if full else None)
 
     def get_contact(self, contact_id: str) -> Contact | None:
         """GET /contacts/{id}; None when there is no such contact."""

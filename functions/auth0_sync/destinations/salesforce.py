@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,7 @@ from auth0_sync.destinations import (
     OWNER_FIELD,
     STATUS_FIELD,
     Contact,
+    ContactPage,
     RemainingMillis,
 )
 from auth0_sync.destinations.transport import (
@@ -74,6 +76,11 @@ SF_FIELD: dict[str, str] = {
 }
 GENERIC_FIELD = {sf: name for name, sf in SF_FIELD.items()}
 SELECT = "SELECT Id, " + ", ".join(SF_FIELD.values()) + " FROM Contact"  # noqa: S608 (constants)
+
+# A query answers at most 2000 records at once; a LIMIT above that would page (queryMore).
+QUERY_BATCH_MAX = 2000
+# How long a refusal to spend the org's last calls rests on the usage last seen.
+USAGE_MAX_AGE_SECONDS = 60.0
 
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 # A record id: 15 or 18 letters and digits. Anything else is nobody's id (never sent).
@@ -153,14 +160,21 @@ class SalesforceCrm:
         retry_budget_seconds: float = 10.0,
         margin_ms: int = 1500,
         reserve: float = 0.05,
+        usage_max_age: float = USAGE_MAX_AGE_SECONDS,
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._login_url = base_url.rstrip("/")
         self._credentials = credentials
         self.reserve = reserve
         self.api_usage: tuple[int, int] | None = None  # last Sforce-Limit-Info (used, max)
+        # The allowance is a rolling 24 hours: a refusal is re-checked with one call once
+        # the usage it rests on is this old (else a warm container would refuse forever).
+        self.usage_max_age = usage_max_age
+        self._clock = clock
+        self._usage_seen_at = 0.0
         self.tokens_fetched = 0
         self._session_token: tuple[str, str] | None = None  # (access token, instance URL)
         self._lock = threading.Lock()
@@ -208,6 +222,25 @@ class SalesforceCrm:
         if not isinstance(records, list):
             raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
         return [to_contact(r) for r in records if isinstance(r, dict) and "Id" in r]
+
+    def list_contacts(self, limit: int = QUERY_BATCH_MAX, after: str | None = None) -> ContactPage:
+        """One page of every Contact in Id order: SOQL `WHERE Id > 'after' ORDER BY Id
+        LIMIT n` (keyset paging: no server-side cursor to expire, unlike nextRecordsUrl);
+        deleted records are not listed. A page shorter than `limit` is the last."""
+        size = max(1, min(limit, QUERY_BATCH_MAX))
+        where = ""
+        if after:
+            if not _RECORD_ID.fullmatch(after):
+                raise ValueError(f"after must be a Salesforce record id, got {after!r}")
+            where = f" WHERE Id > {soql_literal(after)}"
+        query = f"{SELECT}{where} ORDER BY Id LIMIT {size}"
+        answer = json_body(self._call("GET", f"{API}/query", params={"q": query}), "query")
+        records = answer.get("records") if isinstance(answer, dict) else None
+        if not isinstance(records, list):
+            raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
+        contacts = [to_contact(r) for r in records if isinstance(r, dict) and "Id" in r]
+        full = bool(contacts) and len(records) >= size
+        return ContactPage(contacts, contacts[-1]["id"] if full else None)
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if not _RECORD_ID.fullmatch(str(contact_id)):
@@ -356,7 +389,9 @@ class SalesforceCrm:
     def _note_usage(self, response: requests.Response) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
-            self.api_usage = (int(match.group(1)), int(match.group(2)))
+            with self._lock:
+                self.api_usage = (int(match.group(1)), int(match.group(2)))
+                self._usage_seen_at = self._clock()
 
     def _check_reserve(self, what: str) -> None:
         usage = self.api_usage
@@ -364,6 +399,11 @@ class SalesforceCrm:
             return
         used, limit = usage
         if limit and used >= limit * (1 - self.reserve):
+            with self._lock:
+                now = self._clock()
+                if now - self._usage_seen_at >= self.usage_max_age:
+                    self._usage_seen_at = now  # this call probes; the others still wait
+                    return
             raise TransientError(
                 f"{what}: the org has used {used} of its {limit} daily API calls; the last "
                 f"{self.reserve:.0%} are left to the org's other integrations",

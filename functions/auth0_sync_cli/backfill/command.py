@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from auth0_sync.crm import RestCrmClient
+from auth0_sync.destinations import Listing
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.names import Env
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
@@ -93,16 +93,15 @@ def _count_lines(path: str) -> int:
 
 def listing_client(
     target: Target, environ: Mapping[str, str], bucket: TokenBucket
-) -> RestCrmClient | None:
-    # The listing (contract 1.1) is the REST destination's; other destinations have none.
+) -> Listing | None:
     """The CRM client that reads the listing for the sweep (the target's own, or one made
     from the CRM settings for --target lambda; None when those are not here)."""
     if isinstance(target, PlanTarget):
         inner = target.crm.inner
-        return inner if isinstance(inner, RestCrmClient) else None
+        return inner if isinstance(inner, Listing) else None
     if isinstance(target, LocalTarget):
         crm = target.runner.service.core.crm
-        return crm if isinstance(crm, RestCrmClient) else None
+        return crm if isinstance(crm, Listing) else None
     try:
         return crm_client(Settings.from_env(environ), bucket)
     except ConfigError:

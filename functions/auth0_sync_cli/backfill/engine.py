@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from auth0_sync.crm import RestCrmClient
+from auth0_sync.destinations import Listing
 from auth0_sync.errors import SyncError
 from auth0_sync_cli.backfill.borrowed import Outcome
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
@@ -215,7 +215,7 @@ class Backfill:
         progress: ProgressLine | None = None,
         sample: int = 10,
         should_stop: Callable[[], bool] = lambda: False,
-        listing: RestCrmClient | None = None,
+        listing: Listing | None = None,
     ) -> None:
         self.target = target
         self.checkpoint = checkpoint
@@ -290,7 +290,7 @@ class Backfill:
 
     def _sweep(
         self,
-        listing: RestCrmClient,
+        listing: Listing,
         seen: SeenUsers,
         submit: Callable[[ExportedUser, dict[str, Any]], None],
         report: BackfillReport,

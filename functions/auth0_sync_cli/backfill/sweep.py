@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from auth0_sync.crm import Contact, RestCrmClient
+from auth0_sync.destinations import Contact, Listing
 
 PAGE_SIZE = 500
 
@@ -55,20 +55,19 @@ class SeenUsers:
         os.unlink(self.path)
 
 
-def every_contact(crm: RestCrmClient, page_size: int = PAGE_SIZE) -> Iterator[Contact]:
-    """The CRM's whole listing, a page at a time (contract 1.1)."""
+def every_contact(crm: Listing, page_size: int = PAGE_SIZE) -> Iterator[Contact]:
+    """The CRM's whole listing, a page at a time, following each page's cursor (contract
+    1.1's last id, HubSpot's `paging.next.after`, Salesforce's last record id)."""
     after: str | None = None
     while True:
         page = crm.list_contacts(limit=page_size, after=after)
-        if not page:
-            return
         yield from page
-        if len(page) < page_size:
+        if not page or page.next_after is None:
             return
-        after = str(page[-1]["id"])
+        after = page.next_after
 
 
-def orphans(crm: RestCrmClient, seen: SeenUsers) -> Iterator[Contact]:
+def orphans(crm: Listing, seen: SeenUsers) -> Iterator[Contact]:
     """Active contacts carrying an Auth0 user id the export does not hold."""
     for contact in every_contact(crm):
         owner = contact.get("auth0_user_id")

@@ -25,12 +25,13 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import HTTPAdapter
 
-from auth0_sync.crm import Contact, Crm, RestCrmClient
+from auth0_sync.crm import Contact, Crm
 from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.destinations import Listing, build_crm
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import EventType
-from auth0_sync.runtime import token_provider
+from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
@@ -107,16 +108,11 @@ class RateLimitedSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def crm_client(settings: Settings, bucket: TokenBucket) -> RestCrmClient:
-    """The REST adapter, every request of which (retries included) takes from `bucket`."""
+def crm_client(settings: Settings, bucket: TokenBucket) -> Listing:
+    """The configured destination's adapter (CRM_TYPE), every request of which (retries
+    included) takes from `bucket`."""
     check_crm_url(settings.crm_base_url)
-    return RestCrmClient(
-        settings.crm_base_url,
-        token_provider(settings),
-        timeout_seconds=settings.crm_timeout_seconds,
-        retry_budget_seconds=settings.crm_retry_budget_seconds,
-        session=RateLimitedSession(bucket),
-    )
+    return build_crm(settings, destination_secret(settings), session=RateLimitedSession(bucket))
 
 
 # The dry run: replay's read-only adapters, and the field diffs they would write -----------

@@ -3,19 +3,22 @@ written from Salesforce's public REST API documentation.
 
 Modelled: the client-credentials token endpoint (form-encoded; 400 `invalid_client`);
 sessions that can be expired (401 `[{"errorCode": "INVALID_SESSION_ID"}]`); errors as JSON
-arrays of `{message, errorCode, fields}`; SOQL `SELECT ... FROM Contact WHERE f = '...'
-[AND|OR ...] [LIMIT n]` with the documented string escapes (a quote that is not escaped
-ends the literal and the rest is parsed as SOQL: MALFORMED_QUERY, or a wider query),
-case-insensitive comparisons; 18-character record ids; GET/PATCH by Id (404 NOT_FOUND,
-ENTITY_IS_DELETED); upsert by the external id `Auth0_User_Id__c` (201 created, 200 updated
-with `created: false`, 300 when several records carry it); LastName required
-(REQUIRED_FIELD_MISSING), field lengths (STRING_TOO_LONG), email syntax
-(INVALID_EMAIL_ADDRESS), a restricted picklist (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST),
-unknown fields (INVALID_FIELD); a unique external id (DUPLICATE_VALUE); a blocking
-duplicate rule on Email (DUPLICATES_DETECTED); the org's daily API allowance with
-`Sforce-Limit-Info: api-usage=N/M` on every answer and 403 REQUEST_LIMIT_EXCEEDED past it.
-Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`),
-composite/bulk APIs, field-level security, Lead conversion, concurrent request limits.
+arrays of `{message, errorCode, fields}`; SOQL `SELECT ... FROM Contact [WHERE f op '...'
+[AND|OR ...]] [ORDER BY f [ASC|DESC]] [LIMIT n]` (op = != < >: keyset paging on Id) with
+the documented string escapes (a quote that is not escaped ends the literal and the rest
+is parsed as SOQL: MALFORMED_QUERY, or a wider query), case-insensitive comparisons;
+18-character record ids; GET/PATCH by Id (404 NOT_FOUND, ENTITY_IS_DELETED); upsert by the
+external id `Auth0_User_Id__c` (201 created, 200 updated with `created: false`, 300 when
+several records carry it); LastName required (REQUIRED_FIELD_MISSING), field lengths
+(STRING_TOO_LONG), email syntax (INVALID_EMAIL_ADDRESS), a restricted picklist
+(INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST), unknown fields (INVALID_FIELD); a unique
+external id (DUPLICATE_VALUE); a blocking duplicate rule on Email (DUPLICATES_DETECTED);
+the org's daily API allowance with `Sforce-Limit-Info: api-usage=N/M` on every answer and
+403 REQUEST_LIMIT_EXCEEDED past it; for the demo, an outage of the REST API (503
+SERVER_UNAVAILABLE) and request counts.
+Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`: a
+query answers at most its LIMIT), composite/bulk APIs, field-level security, Lead
+conversion, concurrent request limits, a 24-hour rolling allowance (the count only grows).
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ import re
 import threading
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, Response, request
 
-from tests.fakes.loopback import LoopbackServer
+from auth0_sync_cli.fakes import stats_of
+from auth0_sync_cli.fakes.loopback import LoopbackServer
 
 CLIENT_ID = "3MVG9-fake-consumer-key"
-CLIENT_SECRET = "fake-consumer-secret"  # a loopback fake's, not a secret
+CLIENT_SECRET = "fake-consumer-secret"  # noqa: S105 (a loopback fake's, not a secret)
 API = "/services/data/v60.0"
 EXTERNAL_ID = "Auth0_User_Id__c"
 FIELDS = {  # name -> max length
@@ -45,6 +49,12 @@ FIELDS = {  # name -> max length
     "Auth0_Status__c": 255,
 }
 PICKLIST = {"Auth0_Status__c": ("active", "deactivated")}
+# The error code of each outage status (the REST API's documented codes).
+OUTAGE_CODES = {500: "UNKNOWN_EXCEPTION", 503: "SERVER_UNAVAILABLE"}
+NO_RATE_LIMIT = (
+    "Salesforce has no per-second request limit: its over-limit answer is 403 "
+    "REQUEST_LIMIT_EXCEEDED once the org's 24-hour API allowance is spent"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -61,8 +71,22 @@ class MalformedQuery(Exception):
     pass
 
 
-def parse_soql(query: str) -> tuple[list[str], list[list[tuple[str, str, str | None]]], int]:
-    """Fields, WHERE as OR of AND-groups of (field, op, literal or None for null), LIMIT."""
+Condition = tuple[str, str, str | None]  # field, operator, literal (None: null)
+
+
+class Soql(NamedTuple):
+    """A parsed query: the fields, WHERE as OR of AND-groups, ORDER BY (field, descending)
+    and LIMIT."""
+
+    fields: list[str]
+    groups: list[list[Condition]]
+    limit: int
+    order_by: tuple[str, bool] | None = None
+
+
+def parse_soql(query: str) -> Soql:
+    """`SELECT f, ... FROM Contact [WHERE f op 'v' [AND|OR ...]] [ORDER BY f [ASC|DESC]]
+    [LIMIT n]`, op one of = != < > (MalformedQuery otherwise)."""
     tokens = _tokens(query)
     pos = 0
 
@@ -87,14 +111,14 @@ def parse_soql(query: str) -> tuple[list[str], list[list[tuple[str, str, str | N
     take("FROM")
     if take() != "Contact":
         raise MalformedQuery("sObject type not supported by this fake")
-    groups: list[list[tuple[str, str, str | None]]] = [[]]
+    groups: list[list[Condition]] = [[]]
     limit = 2000
     if pos < len(tokens) and tokens[pos].upper() == "WHERE":
         pos += 1
         while True:
             field = take()
             op = take()
-            if op not in ("=", "!="):
+            if op not in ("=", "!=", "<", ">"):
                 raise MalformedQuery(f"unexpected token: '{op}'")
             value = take()
             if value.upper() == "NULL":
@@ -109,12 +133,21 @@ def parse_soql(query: str) -> tuple[list[str], list[list[tuple[str, str, str | N
                     groups.append([])
                 continue
             break
+    order_by = None
+    if pos < len(tokens) and tokens[pos].upper() == "ORDER":
+        pos += 1
+        take("BY")
+        order_field = take()
+        descending = False
+        if pos < len(tokens) and tokens[pos].upper() in ("ASC", "DESC"):
+            descending = take().upper() == "DESC"
+        order_by = (order_field, descending)
     if pos < len(tokens) and tokens[pos].upper() == "LIMIT":
         pos += 1
         limit = int(take())
     if pos != len(tokens):
         raise MalformedQuery(f"unexpected token: '{tokens[pos]}'")
-    return fields, groups, limit
+    return Soql(fields, groups, limit, order_by)
 
 
 def _tokens(query: str) -> list[str]:
@@ -150,7 +183,7 @@ def _tokens(query: str) -> list[str]:
         elif query.startswith("!=", i):
             out.append("!=")
             i += 2
-        elif ch in ",=()":
+        elif ch in ",=()<>":
             out.append(ch)
             i += 1
         else:
@@ -191,6 +224,8 @@ class FakeSalesforce(LoopbackServer):
         self.requests: Counter[str] = Counter()  # "METHOD route" -> count
         self._ids = itertools.count(1)
         self._faults: list[tuple[str, str, int, str]] = []
+        self.answered: list[tuple[str, int]] = []  # method, status of every request
+        self.outage: int | None = None
 
     # Test helpers -------------------------------------------------------------------------
 
@@ -206,11 +241,50 @@ class FakeSalesforce(LoopbackServer):
             self.requests.clear()
             self.queries.clear()
             self._faults.clear()
+            self.answered.clear()
             self.api_used = 0
 
     def contacts(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(r) for r in self.records.values()]
+
+    # What the demo drives (auth0_sync_cli.fakes.DemoCrm) -------------------------------
+
+    def set_outage(self, status: int | None) -> None:
+        """Answer every REST API request with `status` and Salesforce's error array
+        (503: SERVER_UNAVAILABLE); the token endpoint stays up. None: outage off."""
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"outage status must be an HTTP error status 400..599, got {status}")
+        self.outage = status
+
+    def set_rate_limit(self, rps: float | None) -> None:
+        """Salesforce has no per-second request limit (its over-limit answer is 403
+        REQUEST_LIMIT_EXCEEDED once the org's 24-hour allowance is spent: `daily_limit`),
+        so only None is accepted."""
+        if rps is not None:
+            raise ValueError(NO_RATE_LIMIT)
+
+    def stats(self) -> dict[str, Any]:
+        """`{"total": n, "by_method": {...}, "by_status": {...}}` of every answered request
+        (the token endpoint's included)."""
+        with self.lock:
+            return stats_of(list(self.answered))
+
+    def seed_contact(self, **fields: Any) -> dict[str, Any]:
+        """A contact made by hand before the sync, from generic fields (the adapter's own
+        translation: a missing family name is its LastName placeholder, as Salesforce
+        requires one; fields Contact has none for, like `name`, are dropped)."""
+        from auth0_sync.destinations.salesforce import to_record
+
+        record = to_record({"family_name": None, **fields})
+        return {"id": self.seed(**record), **fields}
+
+    def generic_contacts(self) -> list[dict[str, Any]]:
+        """Every Contact, in the generic names, read by hand."""
+        return [
+            {"id": r["Id"], **salesforce_contact(r, status_default="active")}
+            for r in self.contacts()
+        ]
 
     def expire_sessions(self) -> None:
         with self.lock:
@@ -274,6 +348,9 @@ class FakeSalesforce(LoopbackServer):
             with fake.lock:
                 route = re.sub(r"/Contact/.*", "/Contact/{x}", request.path.removeprefix(API))
                 fake.requests[f"{request.method} {route}"] += 1
+                if fake.outage is not None:
+                    code = OUTAGE_CODES.get(fake.outage, "UNKNOWN_EXCEPTION")
+                    return _errors(fake.outage, code, "Salesforce is unavailable (simulated)")
                 if auth.removeprefix("Bearer ") not in fake.sessions:
                     return _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
                 fake.api_used += 1
@@ -287,6 +364,8 @@ class FakeSalesforce(LoopbackServer):
 
         @app.after_request
         def limit_info(response: Response) -> Response:
+            with fake.lock:
+                fake.answered.append((request.method, response.status_code))
             if request.path.startswith(API):
                 used = min(fake.api_used, fake.daily_limit)
                 response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{fake.daily_limit}"
@@ -298,16 +377,24 @@ class FakeSalesforce(LoopbackServer):
             with fake.lock:
                 fake.queries.append(text)
                 try:
-                    fields, groups, limit = parse_soql(text)
+                    fields, groups, limit, order_by = parse_soql(text)
                 except MalformedQuery as exc:
                     return _errors(400, "MALFORMED_QUERY", str(exc))
-                unknown = [f for f in fields if f != "Id" and f not in fake.fields]
+                named = [*fields, *([order_by[0]] if order_by else [])]
+                named += [cond[0] for group in groups for cond in group]
+                unknown = [f for f in named if f != "Id" and f not in fake.fields]
                 if unknown:
                     return _errors(
                         400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Contact'"
                     )
-                hits = [r for r in fake.records.values() if _where(r, groups)][:limit]
-                records = [fake._view(r, fields) for r in hits]
+                hits = [r for r in fake.records.values() if _where(r, groups)]
+                if order_by is not None:
+                    name, descending = order_by
+                    # Nulls first ascending, as SOQL's default NULLS FIRST.
+                    hits.sort(key=lambda r: (r.get(name) is not None, str(r.get(name) or "")))
+                    if descending:
+                        hits.reverse()
+                records = [fake._view(r, fields) for r in hits[:limit]]
             return _ok({"totalSize": len(records), "done": True, "records": records})
 
         @app.post(API + "/sobjects/Contact")
@@ -442,9 +529,14 @@ class FakeSalesforce(LoopbackServer):
         return view
 
 
-def _where(record: dict[str, Any], groups: list[list[tuple[str, str, str | None]]]) -> bool:
+def _where(record: dict[str, Any], groups: list[list[Condition]]) -> bool:
     def one(field: str, op: str, literal: str | None) -> bool:
         have = record.get(field)
+        if op in ("<", ">"):
+            # Strings compare in order (record ids: the fake's are all of one case).
+            if have is None or literal is None:
+                return False
+            return str(have) > literal if op == ">" else str(have) < literal
         if literal is None:
             same = have in (None, "")
         else:
@@ -454,8 +546,13 @@ def _where(record: dict[str, Any], groups: list[list[tuple[str, str, str | None]
     return any(all(one(*cond) for cond in group) for group in groups)
 
 
-def salesforce_contact(record: dict[str, Any]) -> dict[str, Any]:
-    """A record in the generic contract's names, read by hand for assertions."""
+def salesforce_contact(
+    record: dict[str, Any], *, status_default: str | None = None
+) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions (LastName
+    "(unknown)" is the adapter's documented placeholder for no family name).
+    `status_default`: the status of a Contact without Auth0_Status__c (the demo's truth: a
+    contact the sync never wrote is one nobody deactivated)."""
     last = record.get("LastName")
     return {
         "email": record.get("Email"),
@@ -463,5 +560,5 @@ def salesforce_contact(record: dict[str, Any]) -> dict[str, Any]:
         "family_name": None if last == "(unknown)" else last,
         "phone": record.get("Phone"),
         "auth0_user_id": record.get("Auth0_User_Id__c") or None,
-        "status": record.get("Auth0_Status__c"),
+        "status": record.get("Auth0_Status__c") or status_default,
     }

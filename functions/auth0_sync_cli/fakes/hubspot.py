@@ -2,21 +2,25 @@
 HubSpot's public API documentation.
 
 Modelled: private-app bearer auth (401 INVALID_AUTHENTICATION); contacts with numeric
-string ids, `properties`, `archived`; unique emails, compared case-insensitively (409
-CONFLICT "Contact already exists. Existing ID: N" on create and on update); unknown
-properties and values outside an enumeration's options are 400 VALIDATION_ERROR; reads by
-id or by a unique property (`idProperty=email`); search with filterGroups (OR of groups,
-AND of filters, EQ/NEQ/HAS_PROPERTY), `limit` at most 200, archived contacts excluded;
-DELETE archives; the properties API (GET one, POST, 409 OBJECT_ALREADY_EXISTS); the
-rolling window limit with `X-HubSpot-RateLimit-*` headers on every non-search answer and
-429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); the search endpoints' own per-second
-limit (429, policyName SECONDLY, no rate-limit headers on search answers).
+string ids, `properties`, `archived`; emails stored in lower case and unique (409 CONFLICT
+"Contact already exists. Existing ID: N" on create and on update); unknown properties and
+values outside an enumeration's options are 400 VALIDATION_ERROR; reads by id or by a
+unique property (`idProperty=email`); search with filterGroups (OR of groups, AND of
+filters, EQ/NEQ/HAS_PROPERTY), `limit` at most 200, archived contacts excluded; the list
+endpoint (id order, `limit` 1..100, the opaque `paging.next.after` cursor, `archived=true`
+for the archived ones only); DELETE archives; the properties API (GET one, POST, 409
+OBJECT_ALREADY_EXISTS); the rolling window limit with `X-HubSpot-RateLimit-*` headers on
+every non-search answer and 429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); the search
+endpoints' own per-second limit (429, policyName SECONDLY, no rate-limit headers on search
+answers); for the demo, an outage (every request answers one status in HubSpot's error
+body), a lower rolling window, and request counts.
 Not modelled: the search index's lag behind writes, the daily limit, associations,
 batch endpoints, pagination of search beyond one page, lifecycle stages, merges.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import threading
@@ -27,15 +31,17 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from tests.fakes.loopback import LoopbackServer
+from auth0_sync_cli.fakes import stats_of
+from auth0_sync_cli.fakes.loopback import LoopbackServer
 
-TOKEN = "pat-na1-fake-token"  # a loopback fake's token, not a secret
+TOKEN = "pat-na1-fake-token"  # noqa: S105 (a loopback fake's token, not a secret)
 
 STANDARD_PROPERTIES: dict[str, dict[str, Any]] = {
     name: {"name": name, "type": "string", "fieldType": "text", "hubspotDefined": True}
     for name in ("email", "firstname", "lastname", "phone", "company", "lifecyclestage")
 }
 READ_ONLY = ("hs_object_id", "createdate", "lastmodifieddate")
+LIST_LIMIT_MAX = 100
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> Response:
@@ -77,6 +83,8 @@ class FakeHubSpot(LoopbackServer):
         self._window: deque[float] = deque()
         self._search: deque[float] = deque()
         self._faults: list[tuple[str, str, int, dict[str, str]]] = []
+        self._window_calls_given = window_calls
+        self.outage: int | None = None
         if custom_properties:
             from auth0_sync.destinations.hubspot import CUSTOM_PROPERTIES
 
@@ -115,6 +123,43 @@ class FakeHubSpot(LoopbackServer):
         with self.lock:
             self._faults.append((method, path_prefix, status, headers or {}))
 
+    # What the demo drives (auth0_sync_cli.fakes.DemoCrm) -------------------------------
+
+    def set_outage(self, status: int | None) -> None:
+        """Answer every request with `status` in HubSpot's error body (None: outage off)."""
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"outage status must be an HTTP error status 400..599, got {status}")
+        self.outage = status
+
+    def set_rate_limit(self, rps: float | None) -> None:
+        """Lower the account's rolling window to `rps` calls a second on average (its
+        10-second window holds rps * 10 calls); None: back to the window it started with.
+        Over it, HubSpot's 429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING)."""
+        if rps is not None and not rps > 0:
+            raise ValueError(f"rate limit must be > 0 requests per second or None, got {rps!r}")
+        with self.lock:
+            given = self._window_calls_given
+            self.window_calls = given if rps is None else max(1, int(rps * self.window_ms / 1000))
+
+    def stats(self) -> dict[str, Any]:
+        """`{"total": n, "by_method": {...}, "by_status": {...}}` of every answered request."""
+        with self.lock:
+            return stats_of([(method, status) for method, _, status in self.requests])
+
+    def seed_contact(self, **fields: Any) -> dict[str, Any]:
+        """A contact made by hand before the sync, from generic fields (the adapter's own
+        translation; fields HubSpot has no property for, like `name`, are dropped)."""
+        from auth0_sync.destinations.hubspot import to_properties
+
+        properties = {k: v for k, v in to_properties(fields).items() if v != ""}
+        return {"id": self.seed(**properties), **fields}
+
+    def generic_contacts(self) -> list[dict[str, Any]]:
+        """Every contact (archived ones aside), in the generic names, read by hand."""
+        return [
+            {"id": r["id"], **hubspot_contact(r, status_default="active")} for r in self.contacts()
+        ]
+
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p, _ in self.requests if m == method and p.startswith(prefix))
 
@@ -126,6 +171,9 @@ class FakeHubSpot(LoopbackServer):
 
         @app.before_request
         def gate() -> Response | None:
+            if fake.outage is not None:
+                category = "RATE_LIMITS" if fake.outage == 429 else "INTERNAL_ERROR"
+                return _error(fake.outage, category, "HubSpot is unavailable (a simulated outage)")
             auth = request.headers.get("Authorization", "")
             if not hmac.compare_digest(auth, f"Bearer {fake.token}"):
                 return _error(
@@ -190,6 +238,35 @@ class FakeHubSpot(LoopbackServer):
                 wanted = body.get("properties") or []
                 results = [fake._view(r, wanted) for r in hits[:limit]]
             return _ok({"total": len(hits), "results": results})
+
+        @app.get("/crm/v3/objects/contacts")
+        def list_page() -> Response:
+            # HubSpot's list: id order, `limit` 1..100 (default 10), `after` the opaque
+            # cursor of `paging.next.after`, `archived=true` for the archived ones only.
+            raw_limit = request.args.get("limit", "10")
+            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIST_LIMIT_MAX:
+                return _error(
+                    400, "VALIDATION_ERROR", f"limit must be between 1 and {LIST_LIMIT_MAX}"
+                )
+            limit = int(raw_limit)
+            start = _cursor_id(request.args.get("after"))
+            if start is None:
+                return _error(400, "VALIDATION_ERROR", "after is not a valid paging cursor")
+            archived = request.args.get("archived", "false").lower() == "true"
+            wanted = [p for p in request.args.get("properties", "").split(",") if p]
+            with fake.lock:
+                ordered = sorted(
+                    (r for r in fake.records.values() if r["archived"] == archived),
+                    key=lambda r: int(r["id"]),
+                )
+                page = [r for r in ordered if int(r["id"]) >= start][: limit + 1]
+                results = [fake._view(r, wanted) for r in page[:limit]]
+            body: dict[str, Any] = {"results": results}
+            if len(page) > limit:
+                after = _cursor(int(page[limit]["id"]))
+                link = f"{fake.base_url}/crm/v3/objects/contacts?after={after}"
+                body["paging"] = {"next": {"after": after, "link": link}}
+            return _ok(body)
 
         @app.post("/crm/v3/objects/contacts")
         def create() -> Response:
@@ -384,12 +461,29 @@ class FakeHubSpot(LoopbackServer):
         }
 
 
+def _cursor(next_id: int) -> str:
+    """A paging cursor: opaque to clients (base64 text, like the documentation's example
+    `NTI1Cg%3D%3D`), here the id the next page starts at."""
+    return base64.urlsafe_b64encode(f"{next_id}\n".encode()).decode()
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().strip())
+    except ValueError:
+        return None
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
-def hubspot_contact(record: dict[str, Any]) -> dict[str, Any]:
-    """A record in the generic contract's names, read by hand for assertions."""
+def hubspot_contact(record: dict[str, Any], *, status_default: str | None = None) -> dict[str, Any]:
+    """A record in the generic contract's names, read by hand for assertions.
+    `status_default`: the status of a contact without `auth0_status` (the demo's truth: a
+    contact the sync never wrote is one nobody deactivated)."""
     p = record["properties"]
     return {
         "email": p.get("email") or None,
@@ -397,5 +491,5 @@ def hubspot_contact(record: dict[str, Any]) -> dict[str, Any]:
         "family_name": p.get("lastname") or None,
         "phone": p.get("phone") or None,
         "auth0_user_id": p.get("auth0_user_id") or None,
-        "status": p.get("auth0_status") or None,
+        "status": p.get("auth0_status") or status_default,
     }
