@@ -29,8 +29,11 @@ TARGET_GROWTH = 1.1  # "flat": 10x the events, at most 10% more memory
 def write_events(path: Path, count: int) -> Path:
     """`count` events of the figure-1 mix as JSON Lines."""
     users = int(count / EVENTS_PER_USER) + 20
-    events = stream_for(users, seed=5).events[:count]
-    assert len(events) == count, f"{users} users gave only {len(events)} events"
+    events = stream_for(users, seed=5).events
+    while len(events) < count:  # the mix's events per user is an average: ask for more
+        users = int(users * 1.1) + 1
+        events = stream_for(users, seed=5).events
+    events = events[:count]
     path.write_text("".join(json.dumps(raw) + "\n" for raw in events))
     return path
 
