@@ -37,7 +37,7 @@ from auth0_sync.names import (
 )
 from auth0_sync.replay.lambda_target import LambdaInvoker, parse_functions
 from auth0_sync.replay.letters import DeadLetter
-from auth0_sync.replay.pacing import Budget, RateLimiter
+from auth0_sync.replay.pacing import Budget, TokenBucket
 from auth0_sync.replay.queue import DlqReader
 from auth0_sync.replay.replayer import Replayer, ReplayReport, Selection
 from auth0_sync.runtime import token_provider
@@ -250,7 +250,7 @@ def scheduled_redrive(
         invoke=invoker.invoke,
         failures=SqsDeadLetterQueue(config.dlq_url),
         name_for=invoker.name_for,
-        limiter=RateLimiter(config.rate),
+        limiter=TokenBucket(config.rate),
         budget=Budget(remaining_seconds, RUN_RESERVE_SECONDS),
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,
     )

@@ -19,12 +19,13 @@ from typing import Any
 
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.names import EventType
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
 from auth0_sync_cli.backfill.command import add_target_arguments
 from auth0_sync_cli.backfill.engine import NEEDS_A_PERSON, category
 from auth0_sync_cli.backfill.snapshot import bus_envelope
-from auth0_sync_cli.backfill.targets import Target, TokenBucket, build_target
+from auth0_sync_cli.backfill.targets import Target, build_target
 from auth0_sync_cli.events_api import EventsClient
 from auth0_sync_cli.exits import EXIT_INTERRUPTED, EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
 from auth0_sync_cli.signals import sigterm_interrupts

@@ -32,6 +32,7 @@ from auth0_sync.crm import CircuitBreaker
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import build_crm
 from auth0_sync.names import CrmType, Env
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
@@ -40,7 +41,7 @@ from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import CATEGORIES, OTHER, Backfill, BackfillReport
-from auth0_sync_cli.backfill.targets import Target, TokenBucket, build_target, crm_client
+from auth0_sync_cli.backfill.targets import Target, build_target, crm_client
 from auth0_sync_cli.demo_crm import DemoDestination, demo_destination
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.exits import CommandError

@@ -35,6 +35,7 @@ from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
 from auth0_sync.mapping import desired_fields, digest
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, Settings
 from auth0_sync.state import CLAIM_KEY_PREFIX, DynamoSyncStateStore, SyncState, _from_item, _plain
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
@@ -42,13 +43,7 @@ from auth0_sync_cli.backfill.command import add_target_arguments, obtain_export
 from auth0_sync_cli.backfill.engine import category
 from auth0_sync_cli.backfill.snapshot import deletion_event, snapshot_event, snapshot_time
 from auth0_sync_cli.backfill.sweep import every_contact
-from auth0_sync_cli.backfill.targets import (
-    Target,
-    TokenBucket,
-    build_target,
-    crm_client,
-    stack_environment,
-)
+from auth0_sync_cli.backfill.targets import Target, build_target, crm_client, stack_environment
 from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.signals import sigterm_interrupts

@@ -33,7 +33,7 @@ from auth0_sync.redrive import (
     redrive,
     render,
 )
-from auth0_sync.replay.pacing import RateLimiter
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer
 from auth0_sync.runtime import build_service
@@ -73,7 +73,7 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
         invoke=runner.invoke,
         failures=failures,
         name_for=function_name_for,
-        limiter=RateLimiter(args.rate or REDRIVE_RATE_PER_SECOND),
+        limiter=TokenBucket(args.rate or REDRIVE_RATE_PER_SECOND),
         progress=Progress("redrive") if args.progress or sys.stderr.isatty() else None,
         visibility_seconds=DEFAULT_VISIBILITY_SECONDS,
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,

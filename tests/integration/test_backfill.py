@@ -14,11 +14,12 @@ import boto3
 import pytest
 
 from auth0_sync.names import Env
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync_cli.backfill.borrowed import LambdaInvoker
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill
 from auth0_sync_cli.backfill.snapshot import snapshot_id
-from auth0_sync_cli.backfill.targets import LambdaTarget, TokenBucket, build_target
+from auth0_sync_cli.backfill.targets import LambdaTarget, build_target
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalResources

@@ -27,7 +27,7 @@ from auth0_sync.names import (
     DLQ_ATTR_REASON,
     Env,
 )
-from auth0_sync.replay.pacing import RateLimiter
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.replayer import Replayer, Selection
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.crm_server import CrmServer
@@ -410,7 +410,7 @@ def test_rate_limit_spaces_the_events(sync_env: LocalResources, crm: CrmServer) 
         now[0] += seconds
 
     base.invoke = invoke
-    base.limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=sleep)
+    base.limiter = TokenBucket(2.0, clock=lambda: now[0], sleep=sleep)
     report = base.run(Selection())
     assert [r.reason for r in report.results] == ["created"] * 5
     # Two events per second: each starts half a second after the previous one.

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from auth0_sync.events import parse_event
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.snapshot import snapshot_event
-from auth0_sync_cli.backfill.targets import TokenBucket
 from auth0_sync_cli.export import export_fields, read_export
 
 pytestmark = pytest.mark.unit

@@ -1,13 +1,19 @@
-"""How fast and how long a replay runs: the rate shared with live traffic, the time budget."""
+"""How fast and how long a replay, a redrive or a backfill runs: the rate it shares with
+live traffic (one token bucket), and the time budget."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 
-class RateLimiter:
-    """At most `rate` events per second, spaced evenly (clock and sleep injectable)."""
+class TokenBucket:
+    """At most `rate` tokens a second, evenly spaced, shared by threads; None: no limit.
+
+    A reservation moves the next free moment forward, so waiting happens outside the lock;
+    `charge` books calls already made (it may put the bucket in debt, paid by later takers).
+    """
 
     def __init__(
         self,
@@ -19,15 +25,27 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._next = 0.0
+        self._lock = threading.Lock()
+        self.taken = 0
 
-    def wait(self) -> None:
-        if not self.interval:
+    def take(self, tokens: int = 1) -> None:
+        with self._lock:
+            self.taken += tokens
+            if not self.interval:
+                return
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + tokens * self.interval
+        if start > now:
+            self.sleep(start - now)
+
+    def charge(self, tokens: int) -> None:
+        if tokens <= 0:
             return
-        now = self.clock()
-        if now < self._next:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self._lock:
+            self.taken += tokens
+            if self.interval:
+                self._next = max(self.clock(), self._next) + tokens * self.interval
 
 
 class Budget:

@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 from auth0_sync.dead_letter import Failure, History, with_history
 from auth0_sync.errors import TransientError
 from auth0_sync.replay.letters import DeadLetter, group_by_event, oldest_history
-from auth0_sync.replay.pacing import Budget, RateLimiter
+from auth0_sync.replay.pacing import Budget, TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.sync import Outcome
 
@@ -211,7 +211,7 @@ class Replayer:
         failures: DeadLetterWriter | None = None,
         plan: Plan | None = None,
         name_for: Callable[[Any], str] = lambda _event: "replay",
-        limiter: RateLimiter | None = None,
+        limiter: TokenBucket | None = None,
         budget: Budget | None = None,
         progress: ProgressSink | None = None,
         visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS,
@@ -227,7 +227,7 @@ class Replayer:
         self.failures = failures
         self.plan = plan
         self.name_for = name_for
-        self.limiter = limiter or RateLimiter(None)
+        self.limiter = limiter or TokenBucket(None)
         self.budget = budget or Budget()
         self.progress = progress
         self.visibility = visibility_seconds
@@ -281,7 +281,7 @@ class Replayer:
                             f"{len(refused)} message(s) could not be held; another reader may "
                             "replay them too (safe: it applies once)"
                         )
-                self.limiter.wait()
+                self.limiter.take()
                 try:
                     result = self._replay(group, report) if self.invoke else self._plan(group)
                 except Deferred as exc:

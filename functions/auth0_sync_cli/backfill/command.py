@@ -12,6 +12,7 @@ from typing import Any
 from auth0_sync.destinations import Listing
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.names import Env
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli.argtypes import real_number, whole_number
@@ -22,7 +23,6 @@ from auth0_sync_cli.backfill.targets import (
     LocalTarget,
     PlanTarget,
     Target,
-    TokenBucket,
     build_target,
     crm_client,
 )

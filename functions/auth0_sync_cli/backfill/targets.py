@@ -31,6 +31,7 @@ from auth0_sync.destinations import Listing, build_crm
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import EventType
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
@@ -51,46 +52,6 @@ from auth0_sync_cli.runner import LocalContext, LocalRunner, function_name_for
 
 # Lambda target: a failed invocation is tried again after these delays, then reported.
 LAMBDA_RETRY_DELAYS = (1.0, 4.0)
-
-
-class TokenBucket:
-    """At most `rate` tokens a second, evenly spaced, shared by threads; None: no limit.
-
-    A reservation moves the next free moment forward, so waiting happens outside the lock;
-    `charge` books calls already made (it may put the bucket in debt, paid by later takers).
-    """
-
-    def __init__(
-        self,
-        rate: float | None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self.clock = clock
-        self.sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-        self.taken = 0
-
-    def take(self, tokens: int = 1) -> None:
-        with self._lock:
-            self.taken += tokens
-            if not self.interval:
-                return
-            now = self.clock()
-            start = max(now, self._next)
-            self._next = start + tokens * self.interval
-        if start > now:
-            self.sleep(start - now)
-
-    def charge(self, tokens: int) -> None:
-        if tokens <= 0:
-            return
-        with self._lock:
-            self.taken += tokens
-            if self.interval:
-                self._next = max(self.clock(), self._next) + tokens * self.interval
 
 
 class RateLimitedSession(requests.Session):

@@ -23,7 +23,7 @@ from auth0_sync.errors import ConfigError
 from auth0_sync.names import SERVICE_NAME, STACK_OUTPUT_REPLAY_FUNCTIONS
 from auth0_sync.replay.lambda_target import LambdaInvoker
 from auth0_sync.replay.letters import group_by_event
-from auth0_sync.replay.pacing import RateLimiter
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer, ReplayReport, Selection
 from auth0_sync.runtime import build_service
@@ -71,7 +71,7 @@ def make_replayer(
     wait = locate.default_wait_seconds(env) if wait_seconds is None else wait_seconds
     reader = DlqReader(queue_url, wait_seconds=wait)
     common: dict[str, Any] = {
-        "limiter": RateLimiter(rate),
+        "limiter": TokenBucket(rate),
         "progress": Progress() if progress else None,
         "visibility_seconds": visibility_seconds,
     }
