@@ -7,16 +7,13 @@ idempotency in moto and the reference CRM server on loopback."""
 from __future__ import annotations
 
 import copy
-import itertools
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from auth0_sync.names import DLQ_ATTR_REASON
 from auth0_sync.runtime import build_service
@@ -25,13 +22,11 @@ from auth0_sync.sync import Outcome
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.runner import LocalRunner
-from auth0_sync_cli.sample import EPOCH, bus_event
 from auth0_sync_cli.tally import Tally
 from tests.integration.helpers import dlq_messages
+from tests.integration.histories import deliveries, history
 
 pytestmark = pytest.mark.integration
-
-_users = itertools.count()
 
 
 def make_runner(
@@ -57,59 +52,12 @@ def contract_fields(profile: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def history(ops: list[str], delete: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A user's events in the order they happened, and the final profile."""
-    n = next(_users)
-    user_id = f"auth0|prop{n:08d}"
-    moment = EPOCH
-    profile: dict[str, Any] = {
-        "user_id": user_id,
-        "email": f"prop{n}@example.com",
-        "name": "Initial Name",
-        "created_at": moment.isoformat(),
-        "updated_at": moment.isoformat(),
-        "identities": [],
-    }
-    events = [bus_event("user.created", copy.deepcopy(profile), moment, f"evt_p{n}_0")]
-    for step, op in enumerate(ops, start=1):
-        moment += timedelta(seconds=10)
-        if op == "login":
-            profile["last_login"] = moment.isoformat()
-        elif op == "name":
-            profile["name"] = f"Name {step}"
-        elif op == "email":
-            profile["email"] = f"prop{n}.v{step}@example.com"
-        else:
-            profile["phone_number"] = f"+4477009{step:05d}"
-        profile["updated_at"] = moment.isoformat()
-        events.append(bus_event("user.updated", copy.deepcopy(profile), moment, f"evt_p{n}_{step}"))
-    if delete:
-        moment += timedelta(seconds=10)
-        gone = {"user_id": user_id, "deleted_at": moment.isoformat()}
-        events.append(bus_event("user.deleted", gone, moment, f"evt_p{n}_del"))
-    return events, profile
-
-
-@st.composite
-def deliveries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
-    ops = draw(st.lists(st.sampled_from(["login", "name", "email", "phone"]), max_size=6))
-    delete = draw(st.booleans())
-    events, final = history(ops, delete)
-    order = draw(st.permutations(range(len(events))))
-    delivered = [events[i] for i in order]
-    # Redeliveries: copies of some events, each inserted at some later point.
-    for index in draw(st.lists(st.integers(0, len(events) - 1), max_size=len(events))):
-        position = draw(st.integers(0, len(delivered)))
-        delivered.insert(position, copy.deepcopy(events[index]))
-    return delivered, final, delete
-
-
 @settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(case=deliveries())
+@given(case=deliveries(history, max_ops=6))
 def test_any_interleaving_with_duplicates_ends_at_the_newest_truth(
     aws: LocalResources, crm: CrmServer, case: tuple[list[dict[str, Any]], dict[str, Any], bool]
 ) -> None:

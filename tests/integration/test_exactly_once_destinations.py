@@ -7,19 +7,15 @@ each vendor's fake on loopback; records are read back in the vendor's own vocabu
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from auth0_sync.names import CrmType
 from auth0_sync.runtime import build_service
@@ -34,11 +30,10 @@ from auth0_sync_cli.fakes.salesforce import (
 )
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.runner import LocalRunner
-from auth0_sync_cli.sample import EPOCH, bus_event
+from tests.integration.histories import History, deliveries
+from tests.integration.histories import history as user_history
 
 pytestmark = pytest.mark.integration
-
-_users = itertools.count()
 
 Vendor = tuple[CrmType, str, str, Callable[[], list[dict[str, Any]]]]
 
@@ -78,50 +73,10 @@ def make_runner(aws: LocalResources, vendor: Vendor) -> LocalRunner:
     return LocalRunner(service, service.dead_letters, backoff_seconds=0.05)  # type: ignore[arg-type]
 
 
-def history(ops: list[str], delete: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A user's events in the order they happened, and the final profile."""
-    n = next(_users)
-    user_id = f"auth0|vend{n:08d}"
-    moment = EPOCH
-    profile: dict[str, Any] = {
-        "user_id": user_id,
-        "email": f"vend{n}@example.com",
-        "given_name": "Initial",
-        "family_name": "Name",
-        "created_at": moment.isoformat(),
-        "updated_at": moment.isoformat(),
-        "identities": [],
-    }
-    events = [bus_event("user.created", copy.deepcopy(profile), moment, f"evt_v{n}_0")]
-    for step, op in enumerate(ops, start=1):
-        moment += timedelta(seconds=10)
-        if op == "login":
-            profile["last_login"] = moment.isoformat()
-        elif op == "name":
-            profile["given_name"] = f"Name {step}"
-        elif op == "email":
-            profile["email"] = f"vend{n}.v{step}@example.com"
-        else:
-            profile["phone_number"] = f"+4477009{step:05d}"
-        profile["updated_at"] = moment.isoformat()
-        events.append(bus_event("user.updated", copy.deepcopy(profile), moment, f"evt_v{n}_{step}"))
-    if delete:
-        moment += timedelta(seconds=10)
-        gone = {"user_id": user_id, "deleted_at": moment.isoformat()}
-        events.append(bus_event("user.deleted", gone, moment, f"evt_v{n}_del"))
-    return events, profile
-
-
-@st.composite
-def deliveries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
-    ops = draw(st.lists(st.sampled_from(["login", "name", "email", "phone"]), max_size=5))
-    delete = draw(st.booleans())
-    events, final = history(ops, delete)
-    order = draw(st.permutations(range(len(events))))
-    delivered = [events[i] for i in order]
-    for index in draw(st.lists(st.integers(0, len(events) - 1), max_size=len(events))):
-        delivered.insert(draw(st.integers(0, len(delivered))), copy.deepcopy(events[index]))
-    return delivered, final, delete
+def history(ops: list[str], delete: bool) -> History:
+    """A user with the vendors' name fields; the `name` op renames the given name."""
+    names = {"given_name": "Initial", "family_name": "Name"}
+    return user_history(ops, delete, prefix="vend", names=names, renamed="given_name")
 
 
 @settings(
@@ -129,7 +84,7 @@ def deliveries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any], b
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(case=deliveries())
+@given(case=deliveries(history, max_ops=5))
 def test_any_interleaving_with_duplicates_ends_at_the_newest_truth(
     aws: LocalResources, vendor: Vendor, case: tuple[list[dict[str, Any]], dict[str, Any], bool]
 ) -> None:
