@@ -126,3 +126,25 @@ def test_concurrent_duplicates_create_one_contact(aws: LocalResources, vendor: V
     assert reasons["applied:created"] == 1, reasons
     assert reasons["skipped:duplicate"] == 7, reasons
     assert len([c for c in vendor[3]() if c["auth0_user_id"] == final["user_id"]]) == 1
+
+
+def test_after_an_outage_a_vendor_is_probed_on_lambdas_scaled_clock(aws: LocalResources) -> None:
+    # `process` retries at Lambda's delays scaled down (here 0.2 s for Lambda's minute); the
+    # vendor adapter's circuit breaker must cool down on the same clock, or the first
+    # events after an outage fail fast against a CRM that is back.
+    with FakeHubSpot(window_calls=100_000) as hubspot:
+        config = Settings(
+            crm_type=CrmType.HUBSPOT,
+            crm_base_url=hubspot.base_url,
+            crm_api_token=hubspot.token,
+            state_table=aws.state_table,
+            dlq_url=aws.dlq_url,
+        )
+        service = build_service(config)
+        runner = LocalRunner(service, service.dead_letters, backoff_seconds=0.2)  # type: ignore[arg-type]
+        hubspot.set_outage(503)
+        during = [runner.run(history([], delete=False)[0][0]) for _ in range(3)]
+        assert {o.status for o in during} == {"dead_lettered"}  # the circuit opened
+        hubspot.set_outage(None)
+        after = runner.run(history([], delete=False)[0][0])
+        assert (after.status, after.reason) == ("applied", "created")

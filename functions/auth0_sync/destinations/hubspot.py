@@ -33,12 +33,12 @@ from auth0_sync.destinations import (
     STATUS_FIELD,
     Contact,
     ContactPage,
-    RemainingMillis,
 )
 from auth0_sync.destinations.limits import RollingLimit
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
+    OverTransport,
     RetryPolicy,
     json_body,
     retry_after,
@@ -114,7 +114,7 @@ def to_contact(record: Mapping[str, Any]) -> Contact:
     return contact
 
 
-class HubSpotCrm:
+class HubSpotCrm(OverTransport):
     """HubSpot adapter: generic contacts over CRM v3, under HubSpot's rate limits."""
 
     def __init__(
@@ -154,16 +154,6 @@ class HubSpotCrm:
         )
         self.window = RollingLimit(window_calls, window_seconds, name="HubSpot rolling")
         self.search_limit = RollingLimit(search_per_second, 1.0, name="HubSpot search")
-
-    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
-        self.transport.set_deadline(remaining_ms)
-
-    def calls_made(self) -> int:
-        return self.transport.calls_made()
-
-    @property
-    def retries(self) -> int:
-        return self.transport.retries
 
     # The Crm protocol ------------------------------------------------------------------
 

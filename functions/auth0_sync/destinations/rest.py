@@ -16,11 +16,12 @@ from urllib.parse import quote
 
 import requests
 
-from auth0_sync.destinations import Contact, ContactPage, RemainingMillis
+from auth0_sync.destinations import Contact, ContactPage
 from auth0_sync.destinations.transport import (
     TRANSIENT_STATUSES,
     CircuitBreaker,
     HttpTransport,
+    OverTransport,
     RetryPolicy,
     json_body,
 )
@@ -30,7 +31,7 @@ from auth0_sync.privacy import redact
 __all__ = ["TRANSIENT_STATUSES", "CircuitBreaker", "RestCrmClient"]
 
 
-class RestCrmClient:
+class RestCrmClient(OverTransport):
     """Generic REST contacts client: pooled session, bearer token, bounded retries."""
 
     def __init__(
@@ -63,23 +64,6 @@ class RestCrmClient:
             session=session,
             breaker=breaker or CircuitBreaker(),
         )
-
-    @property
-    def breaker(self) -> CircuitBreaker:
-        assert self.transport.breaker is not None
-        return self.transport.breaker
-
-    @property
-    def retries(self) -> int:
-        return self.transport.retries
-
-    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
-        """Bound retries by the current invocation's remaining time (None: no bound)."""
-        self.transport.set_deadline(remaining_ms)
-
-    def calls_made(self) -> int:
-        """HTTP requests sent by the calling thread so far (retries included)."""
-        return self.transport.calls_made()
 
     # The contract --------------------------------------------------------------------
 

@@ -41,11 +41,11 @@ from auth0_sync.destinations import (
     STATUS_FIELD,
     Contact,
     ContactPage,
-    RemainingMillis,
 )
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
+    OverTransport,
     RetryPolicy,
     json_body,
     last_answer,
@@ -146,7 +146,7 @@ def to_contact(record: Mapping[str, Any]) -> Contact:
     return contact
 
 
-class SalesforceCrm:
+class SalesforceCrm(OverTransport):
     """Salesforce adapter: generic contacts over the REST API, within the org's limits."""
 
     def __init__(
@@ -193,16 +193,6 @@ class SalesforceCrm:
             config_hint="check CRM_BASE_URL (the org's My Domain URL)",
             sleep=sleep,
         )
-
-    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
-        self.transport.set_deadline(remaining_ms)
-
-    def calls_made(self) -> int:
-        return self.transport.calls_made()
-
-    @property
-    def retries(self) -> int:
-        return self.transport.retries
 
     # The Crm protocol ----------------------------------------------------------------------
 

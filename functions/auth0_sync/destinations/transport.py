@@ -314,6 +314,29 @@ class HttpTransport:
         return max(0.5, min(self._timeout, left))
 
 
+class OverTransport:
+    """What every destination adapter exposes of its transport: the invocation's deadline,
+    the calls made, the retries and the circuit breaker (the runner scales its cool-down)."""
+
+    transport: HttpTransport
+
+    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
+        """Bound retries by the current invocation's remaining time (None: no bound)."""
+        self.transport.set_deadline(remaining_ms)
+
+    def calls_made(self) -> int:
+        """HTTP requests sent by the calling thread so far (retries included)."""
+        return self.transport.calls_made()
+
+    @property
+    def retries(self) -> int:
+        return self.transport.retries
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return self.transport.breaker
+
+
 def _jitter(policy: RetryPolicy) -> float:
     # A little jitter so a burst of clients does not come back in lock step.
     return random.uniform(0, 0.05) if policy.jitter else 0.0
