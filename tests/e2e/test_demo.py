@@ -257,10 +257,31 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
     assert process.returncode == 130, seen + rest
     ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", seen)]
     assert len(ports) == 2
-    for port in ports:  # both servers are gone: their ports can be bound again
+    # Both servers are gone: nothing listens on their ports any more. (Binding the port
+    # again is no test of that: the connections the exit closed may hold it in TIME_WAIT.)
+    assert [port for port in ports if listening(port)] == []
+
+
+def listening(port: int) -> bool:
+    """Whether a TCP socket on this machine listens on `port` (Linux's /proc/net/tcp*;
+    elsewhere, whether the port cannot be bound)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(("127.0.0.1", port))
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return True
+            return False
+    for table in tables:
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                return True
+    return False
 
 
 def _start(
