@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -37,7 +36,7 @@ from auth0_sync_cli.crm_store import (
     validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
-from auth0_sync_cli.fakes.loopback import serve_in_thread, stop_waitress
+from auth0_sync_cli.fakes.loopback import ServedInThread, serve_in_thread
 from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
@@ -398,8 +397,9 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     return app
 
 
-class CrmServer:
-    """The reference CRM on a loopback port, served by waitress from a background thread."""
+class CrmServer(ServedInThread):
+    """The reference CRM on a loopback port, served by waitress from a background thread;
+    `stop()` keeps the contacts for a later `start()`."""
 
     def __init__(
         self,
@@ -430,8 +430,6 @@ class CrmServer:
         )
         self.request_stats = RequestStats()
         self.app = create_app(self.store, self.faults, self.request_stats, token)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -454,25 +452,6 @@ class CrmServer:
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         infos.sort(key=lambda info: info[0] != socket.AF_INET)
         return str(infos[0][4][0])
-
-    def stop(self) -> None:
-        """Stop serving and close open connections; the contacts stay for a later start()."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        stop_waitress(server, thread)
-
-    def __enter__(self) -> CrmServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def set_outage(self, status: int | None) -> None:
         """Answer every contract request with `status` (e.g. 503); None ends the outage."""

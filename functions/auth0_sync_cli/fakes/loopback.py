@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from waitress import wasyncore
 from waitress.server import create_server
@@ -62,37 +62,24 @@ def stop_waitress(server: Any, thread: threading.Thread | None) -> None:
     server.task_dispatcher.shutdown(timeout=5)
 
 
-class LoopbackServer:
-    """A vendor fake's server. Start with `with Server() as s:`; `base_url` is known once
-    started (port 0: the OS picks a free one)."""
+class ServedInThread:
+    """What a server served by `serve_in_thread` shares: stopping it (its connections
+    closed), and `with server:` to start and stop it. Subclasses define `start`."""
 
-    host = "127.0.0.1"
+    _server: Any = None
+    _thread: threading.Thread | None = None
 
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    def wsgi_app(self) -> Any:
+    def start(self) -> Self:
         raise NotImplementedError
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> LoopbackServer:
-        self._server, self._thread, self.port = serve_in_thread(
-            self.wsgi_app(), self.host, 0, name=type(self).__name__
-        )
-        return self
-
     def stop(self) -> None:
+        """Stop serving and close open connections (nothing if not running)."""
         server, thread = self._server, self._thread
         if server is not None:
             self._server = self._thread = None
             stop_waitress(server, thread)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -102,3 +89,26 @@ class LoopbackServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LoopbackServer(ServedInThread):
+    """A vendor fake's server. Start with `with Server() as s:`; `base_url` is known once
+    started (port 0: the OS picks a free one)."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.port = 0
+
+    def wsgi_app(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        self._server, self._thread, self.port = serve_in_thread(
+            self.wsgi_app(), self.host, 0, name=type(self).__name__
+        )
+        return self
