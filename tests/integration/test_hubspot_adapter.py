@@ -3,10 +3,12 @@ uniqueness, error mapping, rate limits, custom properties."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from auth0_sync.destinations.hubspot import HubSpotCrm
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
@@ -111,6 +113,49 @@ def test_validation_errors_are_permanent_with_the_category_in_the_reason() -> No
     assert info.value.reason == "hubspot_validation_error"
     assert "PROPERTY_DOESNT_EXIST" in info.value.message
     assert "alice@example.com" not in str(info.value)
+
+
+# The fields HubSpot's "API error responses" page and its SDKs' `Error` type name.
+DOCUMENTED_ERROR_FIELDS = {
+    "status",
+    "message",
+    "errors",
+    "category",
+    "subCategory",
+    "correlationId",
+    "context",
+    "links",
+}
+# ... and the 429 answer's own two (HubSpot's "API usage guidelines and limits").
+RATE_LIMIT_FIELDS = {"errorType", "policyName"}
+
+
+def test_error_bodies_have_hubspots_documented_shape() -> None:
+    """Each error the fake answers is HubSpot's documented body: status "error", a
+    message, a category, a UUID correlationId, `errors` entries with a message."""
+    with FakeHubSpot(window_calls=2) as fake:
+        url = f"{fake.base_url}/crm/v3/objects/contacts"
+        auth = {"Authorization": f"Bearer {fake.token}"}
+        answers = [
+            requests.get(url, headers={"Authorization": "Bearer pat-wrong"}, timeout=5),
+            requests.post(url, json={"properties": {"nope": "x"}}, headers=auth, timeout=5),
+            requests.get(
+                f"{fake.base_url}/crm/v3/properties/contacts/nope", headers=auth, timeout=5
+            ),
+            requests.get(url, headers=auth, timeout=5),  # the window holds 2 calls: 429
+        ]
+    assert [a.status_code for a in answers] == [401, 400, 404, 429]
+    for answer in answers:
+        body = answer.json()
+        assert set(body) <= DOCUMENTED_ERROR_FIELDS | RATE_LIMIT_FIELDS, body
+        assert body["status"] == "error"
+        assert body["message"]
+        assert body["category"]
+        assert uuid.UUID(body["correlationId"])
+        assert all(entry["message"] for entry in body.get("errors", []))
+    [detail] = answers[1].json()["errors"]
+    assert detail["code"] == "PROPERTY_DOESNT_EXIST"
+    assert detail["context"] == {"propertyName": ["nope"]}
 
 
 def test_a_wrong_token_is_permanent_and_named(hubspot: FakeHubSpot) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from auth0_sync.destinations.salesforce import (
     LASTNAME_PLACEHOLDER,
@@ -265,3 +266,75 @@ def test_wrong_client_credentials_are_permanent_and_never_echoed(org: FakeSalesf
 def test_a_secret_of_the_wrong_shape_says_which_shape(org: FakeSalesforce) -> None:
     with pytest.raises(TransientError, match=r'\{"client_id": "\.\.\.", "client_secret"'):
         client(org, secret="just-a-token").find_contacts(email="a@example.com")
+
+
+def test_a_contact_is_read_by_id_from_the_field_restricted_record(org: FakeSalesforce) -> None:
+    """Salesforce answers `GET sobjects/Contact/{Id}?fields=...` with the requested fields
+    only, no `Id` unless asked for ("Get Field Values from a Standard Object Record"): the
+    adapter keeps the id it asked for."""
+    record_id = org.seed(
+        Email="alice@example.com",
+        FirstName="Alice",
+        LastName="Liddell",
+        Auth0_User_Id__c="auth0|alice",
+        Auth0_Status__c="active",
+    )
+    assert client(org).get_contact(record_id) == {
+        "id": record_id,
+        "email": "alice@example.com",
+        "given_name": "Alice",
+        "family_name": "Liddell",
+        "phone": None,
+        "auth0_user_id": "auth0|alice",
+        "status": "active",
+    }
+
+
+def _session(org: FakeSalesforce) -> dict[str, str]:
+    token = requests.post(
+        f"{org.base_url}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        timeout=5,
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_fake_answers_the_requested_fields_only_as_documented(org: FakeSalesforce) -> None:
+    record_id = org.seed(Email="alice@example.com", LastName="Liddell")
+    url = f"{org.base_url}/services/data/v60.0/sobjects/Contact/{record_id}"
+    auth = _session(org)
+    answer = requests.get(url, params={"fields": "Email,LastName"}, headers=auth, timeout=5)
+    assert answer.status_code == 200
+    assert {k: v for k, v in answer.json().items() if k != "attributes"} == {
+        "Email": "alice@example.com",
+        "LastName": "Liddell",
+    }
+    unknown = requests.get(url, params={"fields": "Email,Nope__c"}, headers=auth, timeout=5)
+    assert unknown.status_code == 400
+    assert unknown.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_error_bodies_have_salesforces_documented_shape(org: FakeSalesforce) -> None:
+    """ "Status Codes and Error Responses": an array of `{message, errorCode}`, with the
+    field(s) when the error is about a field; a 401 holds the message and errorCode only.
+    The adapter reads both (the code in the reason, the fields in the message)."""
+    record_id = org.seed(Email="alice@example.com", LastName="Liddell")
+    url = f"{org.base_url}/services/data/v60.0/sobjects/Contact/{record_id}"
+    expired = requests.patch(url, json={}, headers={"Authorization": "Bearer old"}, timeout=5)
+    assert expired.status_code == 401
+    assert expired.json() == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
+    too_long = requests.patch(url, json={"FirstName": "x" * 41}, headers=_session(org), timeout=5)
+    assert too_long.status_code == 400
+    [error] = too_long.json()
+    assert set(error) == {"message", "errorCode", "fields"}
+    assert (error["errorCode"], error["fields"]) == ("STRING_TOO_LONG", ["FirstName"])
+    with pytest.raises(CrmRejected) as info:
+        client(org).update_contact(record_id, {"given_name": "x" * 41})
+    assert info.value.reason == "salesforce_string_too_long"
+    assert "(fields ['FirstName'])" in str(info.value)

@@ -241,9 +241,11 @@ class SalesforceCrm(OverTransport):
         if response.status_code == 404:
             return None
         record = json_body(response, "GET sobjects/Contact/{Id}")
-        if not isinstance(record, dict) or "Id" not in record:
+        if not isinstance(record, dict):
             raise TransientError("crm GET Contact: the answer is not a record", "crm_bad_answer")
-        return to_contact(record)
+        # The answer holds the requested fields only ("Get Field Values from a Standard
+        # Object Record": no Id unless asked for): the id is the one asked for.
+        return to_contact({**record, "Id": contact_id})
 
     def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:  # noqa: ARG002
         """Upsert on the external id: a repeated create finds the contact it made."""

@@ -45,6 +45,12 @@ LIST_LIMIT_MAX = 100
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> Response:
+    """HubSpot's error answer, as its "API error responses" page shows it
+    (https://developers.hubspot.com/docs/faq/api-error-responses): `status` "error", a
+    human-readable `message`, a `category` (VALIDATION_ERROR, RATE_LIMITS, ...), a unique
+    `correlationId`, and optionally `errors` (`{message, code, in, context}` each, the
+    SDKs' generated `Error`/`ErrorDetail` types); the page warns that any field may be
+    missing, which the adapter allows for."""
     body = {
         "status": "error",
         "message": message,
@@ -391,6 +397,7 @@ class FakeHubSpot(LoopbackServer):
                     {
                         "message": f'Property "{name}" does not exist',
                         "code": "PROPERTY_DOESNT_EXIST",
+                        "context": {"propertyName": [name]},
                     }
                 )
                 continue
@@ -400,6 +407,7 @@ class FakeHubSpot(LoopbackServer):
                     {
                         "message": f"{value!r} was not one of the allowed options: {options}",
                         "code": "INVALID_OPTION",
+                        "context": {"propertyName": [name]},
                     }
                 )
             if name == "email" and value and "@" not in str(value):

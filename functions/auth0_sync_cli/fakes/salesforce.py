@@ -3,11 +3,12 @@ written from Salesforce's public REST API documentation.
 
 Modelled: the client-credentials token endpoint (form-encoded; 400 `invalid_client`);
 sessions that can be expired (401 `[{"errorCode": "INVALID_SESSION_ID"}]`); errors as JSON
-arrays of `{message, errorCode, fields}`; SOQL `SELECT ... FROM Contact [WHERE f op '...'
+arrays of `{message, errorCode[, fields]}`; SOQL `SELECT ... FROM Contact [WHERE f op '...'
 [AND|OR ...]] [ORDER BY f [ASC|DESC]] [LIMIT n]` (op = != < >: keyset paging on Id) with
 the documented string escapes (a quote that is not escaped ends the literal and the rest
 is parsed as SOQL: MALFORMED_QUERY, or a wider query), case-insensitive comparisons;
-18-character record ids; GET/PATCH by Id (404 NOT_FOUND, ENTITY_IS_DELETED); upsert by the
+18-character record ids; GET/PATCH by Id (404 NOT_FOUND, ENTITY_IS_DELETED; a GET with
+`fields` answers those fields only, `Id` included only when asked for); upsert by the
 external id `Auth0_User_Id__c` (201 created, 200 updated with `created: false`, 300 when
 several records carry it); LastName required (REQUIRED_FIELD_MISSING), field lengths
 (STRING_TOO_LONG), email syntax (INVALID_EMAIL_ADDRESS), a restricted picklist
@@ -59,8 +60,15 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _errors(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
-    body = [{"message": message, "errorCode": code, "fields": fields or []}]
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    """Salesforce's error answer: a JSON array of `{message, errorCode}`, with `fields` when
+    the error is about fields. REST API Developer Guide, "Status Codes and Error Responses"
+    (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+    errorcodes.htm): the body holds the message, the error code and "the field or object
+    where the error occurred"; a 401 "contains the message and errorCode" (no fields)."""
+    error: dict[str, Any] = {"message": message, "errorCode": code}
+    if fields:
+        error["fields"] = fields
+    return Response(json.dumps([error]), status=status, mimetype="application/json")
 
 
 def _ok(body: Any, status: int = 200) -> Response:
@@ -445,8 +453,7 @@ class FakeSalesforce(LoopbackServer):
                         return _errors(404, "ENTITY_IS_DELETED", "entity is deleted")
                     return _errors(404, "NOT_FOUND", "The requested resource does not exist")
                 if request.method == "GET":
-                    wanted = [f for f in request.args.get("fields", "").split(",") if f]
-                    return _ok(fake._view(record, ["Id", *(wanted or FIELDS)]))
+                    return fake._field_values(record)
                 body: Any = request.get_json(silent=True)
                 problem = fake._invalid(body, creating=False, own_id=record_id)
                 if problem is not None:
@@ -518,6 +525,22 @@ class FakeSalesforce(LoopbackServer):
                 "instead.",
             )
         return None
+
+    def _field_values(self, record: dict[str, Any]) -> Response:
+        """GET sObject Rows: with `fields`, the requested fields only (no `Id` unless it is
+        asked for), and 400 when one does not exist; without, every field of the record.
+        Salesforce REST API Developer Guide, "Get Field Values from a Standard Object
+        Record" (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+        dome_get_field_values.htm): `?fields=AccountNumber,BillingPostalCode` answers
+        `{"AccountNumber": ..., "BillingPostalCode": ...}`. The `attributes` block (type and
+        url) is what every record of the REST API carries, as in the query answers."""
+        wanted = [f.strip() for f in request.args.get("fields", "").split(",") if f.strip()]
+        unknown = [f for f in wanted if f != "Id" and f not in self.fields]
+        if unknown:
+            return _errors(
+                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Contact'"
+            )
+        return _ok(self._view(record, wanted or ["Id", *self.fields]))
 
     @staticmethod
     def _view(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
