@@ -8,7 +8,8 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.destinations import Crm, bearer_token, build_crm, check_secret
+from auth0_sync.destinations import Crm, bearer_token
+from auth0_sync.destinations.factory import build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.service import DeadLetters, SyncService
 from auth0_sync.settings import Settings

@@ -30,7 +30,7 @@ import boto3
 
 from auth0_sync.crm import CircuitBreaker
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.destinations import build_crm
+from auth0_sync.destinations.factory import build_crm
 from auth0_sync.names import CrmType, Env
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.runtime import destination_secret

@@ -6,21 +6,18 @@ The core speaks the generic contract's field names (`email`, `given_name`, `fami
 boundary (`rest`: the generic REST contract itself, `hubspot`: CRM v3 contacts,
 `salesforce`: REST API Contact). A `Destination` says which generic fields the vendor can
 hold, which it cannot be without, and its default mapping.
+
+This package knows nothing of the settings (which read `DESTINATIONS` to validate a
+mapping): `auth0_sync.destinations.factory.build_crm` turns settings into an adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from auth0_sync.names import CrmType
-
-if TYPE_CHECKING:
-    import requests
-
-    from auth0_sync.destinations.transport import CircuitBreaker
-    from auth0_sync.settings import Settings
 
 Contact = dict[str, Any]
 RemainingMillis = Callable[[], int]
@@ -159,54 +156,6 @@ def mapping_problem(crm_type: CrmType | str, mapping: Mapping[str, str]) -> str 
         f"maps to field(s) {unknown} that {CrmType(crm_type)} cannot hold; "
         f"allowed: {sorted(allowed)}"
     )
-
-
-def build_crm(
-    settings: Settings,
-    secret: Callable[[], str],
-    *,
-    session: requests.Session | None = None,
-    max_attempts: int | None = None,
-    backoff_base: float | None = None,
-    breaker: CircuitBreaker | None = None,
-) -> Listing:
-    """The adapter for `settings.crm_type`; `secret` reads the destination's secret text.
-    The keywords, when given, replace the adapter's own (a rate-limited session for the
-    CLI's commands, the demo's short retries)."""
-    crm_type = CrmType(settings.crm_type)
-    given = {
-        "max_attempts": max_attempts,
-        "backoff_base": backoff_base,
-        "breaker": breaker,
-        "session": session,
-    }
-    options: dict[str, Any] = {
-        "timeout_seconds": settings.crm_timeout_seconds,
-        "retry_budget_seconds": settings.crm_retry_budget_seconds,
-        **{name: value for name, value in given.items() if value is not None},
-    }
-    if crm_type is CrmType.HUBSPOT:
-        from auth0_sync.destinations.hubspot import HubSpotCrm
-
-        return HubSpotCrm(settings.crm_base_url, bearer_token(secret), **options)
-    if crm_type is CrmType.SALESFORCE:
-        from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
-
-        return SalesforceCrm(settings.crm_base_url, client_credentials(secret), **options)
-    from auth0_sync.destinations.rest import RestCrmClient
-
-    return RestCrmClient(settings.crm_base_url, bearer_token(secret), **options)
-
-
-def check_secret(crm_type: CrmType | str, secret: Callable[[], str]) -> None:
-    """Read the secret and check its shape for the destination (no call to the vendor);
-    a `TransientError` says what is wrong."""
-    if CrmType(crm_type) is CrmType.SALESFORCE:
-        from auth0_sync.destinations.salesforce import client_credentials
-
-        client_credentials(secret)()
-    else:
-        bearer_token(secret)()
 
 
 def bearer_token(secret: Callable[[], str]) -> Callable[[], str]:

@@ -27,7 +27,8 @@ from requests.adapters import HTTPAdapter
 
 from auth0_sync.crm import Contact, Crm
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.destinations import Listing, build_crm
+from auth0_sync.destinations import Listing
+from auth0_sync.destinations.factory import build_crm
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import EventType
