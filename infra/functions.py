@@ -26,6 +26,17 @@ from infra.secret import CrmTokenSecret
 from infra.state import SyncStateTables
 
 
+def destination_environment(config: StackConfig, crm_token: CrmTokenSecret) -> dict[str, str]:
+    """Which CRM and how to reach it (CRM_TYPE, CRM_BASE_URL, the secret's ARN): the
+    handlers' variables, which the redrive function gets too so that its probe builds the
+    same adapter with the same factory."""
+    return {
+        Env.CRM_TYPE: str(config.crm_type),
+        Env.CRM_BASE_URL: config.crm_base_url,
+        Env.CRM_TOKEN_SECRET_ARN: crm_token.secret_arn,
+    }
+
+
 class SyncFunctions(Construct):
     """The handlers: arm64, JSON logs with retention, X-Ray, a concurrency cap, least privilege.
 
@@ -47,10 +58,9 @@ class SyncFunctions(Construct):
         super().__init__(scope, construct_id)
         # Every value comes from the config or a resource attribute; the keys are the
         # Settings model's aliases, so the handlers validate exactly this at cold start.
+        self.destination_environment = destination_environment(config, crm_token)
         environment = {
-            Env.CRM_TYPE: config.crm_type,
-            Env.CRM_BASE_URL: config.crm_base_url,
-            Env.CRM_TOKEN_SECRET_ARN: crm_token.secret_arn,
+            **self.destination_environment,
             Env.FIELD_MAPPING: json.dumps(config.field_mapping, separators=(",", ":")),
             Env.CONTACT_ID_PATH: config.contact_id_path,
             Env.MISSING_CONTACT_POLICY: config.missing_contact_policy,

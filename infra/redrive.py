@@ -7,7 +7,7 @@ so the CRM's rate limit is shared as the operator sized it; the sync's configura
 its table and secret grants stay on the handlers alone; and a redriven event is logged and
 counted by the same function as a live one. Its role therefore holds: read, hold, delete
 and send on the DLQ; invoke the handler functions and nothing else; read the CRM token,
-for the probe's one GET; write its own logs (and X-Ray).
+for the probe's one read of the configured CRM; write its own logs (and X-Ray).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Redrive(Construct):
         dead_letter: DeadLetterQueue,
         functions: Mapping[Route, lambda_.IFunction],
         crm_token: CrmTokenSecret,
-        crm_base_url: str,
+        destination_environment: Mapping[str, str],
         interval_minutes: int,
         max_age_days: int,
         alarm_topic: sns.ITopic,
@@ -97,9 +97,9 @@ class Redrive(Construct):
             ),
             RedriveEnv.MAX_AGE_DAYS: str(max_age_days),
             RedriveEnv.RATE: str(REDRIVE_RATE_PER_SECOND),
-            # The probe's one GET: the CRM the handlers call, with their token.
-            Env.CRM_BASE_URL: crm_base_url,
-            Env.CRM_TOKEN_SECRET_ARN: crm_token.secret_arn,
+            # The probe's one read: the handlers' destination (CRM_TYPE, its URL, its
+            # secret), so the probe builds the adapter they use.
+            **destination_environment,
         }
         self.function, self.log_group = scheduled_function(
             self,

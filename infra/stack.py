@@ -94,7 +94,7 @@ class Auth0SyncStack(Stack):
                 dead_letter=self.dead_letter,
                 functions=self.handlers.functions,
                 crm_token=self.crm_token,
-                crm_base_url=config.crm_base_url,
+                destination_environment=self.handlers.destination_environment,
                 interval_minutes=config.redrive_interval_minutes,
                 max_age_days=config.redrive_max_age_days,
                 alarm_topic=self.observability.topic,

@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from auth0_sync.crm import Crm, RestCrmClient
+from auth0_sync.crm import Crm
 from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.destinations.factory import build_crm
 from auth0_sync.errors import ConfigError, SyncError
 from auth0_sync.names import (
     FUNCTION_TIMEOUT_SECONDS,
@@ -40,7 +41,7 @@ from auth0_sync.replay.letters import DeadLetter
 from auth0_sync.replay.pacing import Budget, TokenBucket
 from auth0_sync.replay.queue import DlqReader
 from auth0_sync.replay.replayer import Replayer, ReplayReport, Selection
-from auth0_sync.runtime import token_provider
+from auth0_sync.runtime import destination_secret
 from auth0_sync.settings import Settings
 
 Verdict = Literal["redrive", "permanent", "too_old", "no_event"]
@@ -101,7 +102,8 @@ class Triage:
 
 
 class CrmProbe:
-    """One cheap GET (`/contacts?auth0_user_id=<nobody>`): does the CRM answer right now?"""
+    """One cheap read (a find by an owner no contact carries: `GET /contacts?auth0_user_id=`,
+    HubSpot's search, a SOQL query): does the CRM answer right now?"""
 
     def __init__(self, crm: Crm) -> None:
         self.crm = crm
@@ -118,10 +120,12 @@ class CrmProbe:
 
 
 def probe_for(settings: Settings) -> CrmProbe:
-    """The probe for the sync's CRM: its URL and token, one attempt, a short timeout."""
-    crm = RestCrmClient(
-        settings.crm_base_url,
-        token_provider(settings),
+    """The probe for the sync's CRM: the configured destination's adapter (CRM_TYPE, built
+    by the handlers' own factory, with their URL and secret), one attempt, a short
+    timeout."""
+    crm = build_crm(
+        settings,
+        destination_secret(settings),
         timeout_seconds=min(PROBE_TIMEOUT_SECONDS, settings.crm_timeout_seconds),
         max_attempts=1,
     )
@@ -210,7 +214,8 @@ def redrive(
 
 
 class RedriveSettings(BaseModel):
-    """The scheduled function's environment (the probe reads the sync's CRM settings)."""
+    """The scheduled function's environment (the probe reads the sync's destination
+    settings: the stack gives this function the handlers' own CRM_* variables)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 

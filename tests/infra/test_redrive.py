@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from auth0_sync.names import CrmType, Env
 from auth0_sync.routing import ROUTES
+from auth0_sync.settings import Settings
 from infra.bundling import ASSET_ROOT
 from tests.infra.cfn import as_list, function_for, logical_id, only, resources, role_statements
 from tests.infra.conftest import Synth
@@ -17,6 +19,15 @@ from tests.infra.conftest import Synth
 pytestmark = pytest.mark.infra
 
 HANDLER = "auth0_sync.handlers.redrive.handler"
+# What the adapter factory (auth0_sync.destinations.factory.build_crm) reads of Settings.
+DESTINATION_VARIABLES = {
+    "CRM_TYPE",
+    "CRM_BASE_URL",
+    "CRM_TOKEN_SECRET_ARN",
+    "CRM_API_TOKEN",
+    "CRM_TIMEOUT_SECONDS",
+    "CRM_RETRY_BUDGET_SECONDS",
+}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
@@ -90,6 +101,7 @@ def test_the_function_gets_the_queue_the_handlers_and_the_age_limit(
         "SYNC_FUNCTIONS",
         "REDRIVE_MAX_AGE_DAYS",
         "REDRIVE_RATE",
+        "CRM_TYPE",
         "CRM_BASE_URL",
         "CRM_TOKEN_SECRET_ARN",
         "POWERTOOLS_SERVICE_NAME",
@@ -124,6 +136,32 @@ def test_the_function_gets_the_queue_the_handlers_and_the_age_limit(
     ]
     seven = redrive_function(synth(redriveMaxAgeDays="7"))[1]
     assert seven["Properties"]["Environment"]["Variables"]["REDRIVE_MAX_AGE_DAYS"] == "7"
+
+
+@pytest.mark.parametrize(
+    ("context", "crm_type"),
+    [
+        ({}, CrmType.REST),
+        ({"crmType": "hubspot"}, CrmType.HUBSPOT),
+        ({"crmType": "salesforce", "crmBaseUrl": "https://acme.my.salesforce.com"},
+         CrmType.SALESFORCE),
+    ],
+)  # fmt: skip
+def test_the_redrive_gets_the_handlers_destination_environment(
+    synth: Synth, context: dict[str, str], crm_type: CrmType
+) -> None:
+    """The probe builds the configured destination's adapter: the function has every
+    variable of the handlers that the adapter factory reads, with the same values."""
+    template = synth(**context)
+    environment = redrive_function(template)[1]["Properties"]["Environment"]["Variables"]
+    destination = {k: v for k, v in environment.items() if k in DESTINATION_VARIABLES}
+    for route in ROUTES:
+        handler = function_for(template, route)[1]["Properties"]["Environment"]["Variables"]
+        assert destination == {k: v for k, v in handler.items() if k in DESTINATION_VARIABLES}
+    assert destination[Env.CRM_TYPE] == crm_type
+    resolved = {k: v if isinstance(v, str) else "resolved" for k, v in environment.items()}
+    settings = Settings.from_env(resolved)  # what the redrive's probe reads
+    assert settings.crm_type is crm_type
 
 
 def test_its_role_may_use_the_dlq_invoke_the_handlers_and_read_the_token_only(

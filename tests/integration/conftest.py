@@ -6,8 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from auth0_sync.names import RedriveEnv
 from auth0_sync_cli.local_aws import LocalResources
-from tests.integration.lambda_double import LambdaDouble, serve_lambda_double
+from tests.integration.lambda_double import (
+    FUNCTIONS,
+    MODULES,
+    REDRIVE_FUNCTION,
+    TIMEOUTS,
+    LambdaDouble,
+    serve_lambda_double,
+)
 
 
 @pytest.fixture
@@ -15,3 +23,18 @@ def lambda_api(sync_env: LocalResources) -> Iterator[LambdaDouble]:
     """Lambda's Invoke API on loopback, running the real handlers against `sync_env`."""
     with serve_lambda_double() as double:
         yield double
+
+
+@pytest.fixture
+def redrive_function(
+    sync_env: LocalResources, lambda_api: LambdaDouble, monkeypatch: pytest.MonkeyPatch
+) -> LambdaDouble:
+    """The environment the stack gives the redrive function; Lambda is the double."""
+    monkeypatch.setenv(
+        RedriveEnv.SYNC_FUNCTIONS, ",".join(f"{t}={n}" for t, n in FUNCTIONS.items())
+    )
+    monkeypatch.setenv(RedriveEnv.RATE, "1000")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_api.url)
+    monkeypatch.setitem(MODULES, REDRIVE_FUNCTION, "auth0_sync.handlers.redrive")
+    monkeypatch.setitem(TIMEOUTS, REDRIVE_FUNCTION, 120.0)
+    return lambda_api

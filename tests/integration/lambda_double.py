@@ -24,6 +24,8 @@ from auth0_sync_cli.runner import LocalContext
 
 FUNCTIONS = {str(route.event_type): f"Auth0Sync-{route.construct_id}" for route in ROUTES}
 MODULES = {f"Auth0Sync-{route.construct_id}": route.module for route in ROUTES}
+# The scheduled redrive, as the tests name it when the double runs it.
+REDRIVE_FUNCTION = "Auth0Sync-Redrive"
 # Each function's timeout in the double (the handlers': a few seconds here).
 TIMEOUTS: dict[str, float] = {}
 

@@ -21,14 +21,13 @@ from auth0_sync.names import (
     DLQ_ATTR_REASON,
     METRICS_NAMESPACE,
     STACK_OUTPUT_REDRIVE_FUNCTION,
-    RedriveEnv,
     RedriveMetric,
 )
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from auth0_sync_cli.runner import LocalContext
-from tests.integration.lambda_double import FUNCTIONS, MODULES, TIMEOUTS, LambdaDouble
+from tests.integration.lambda_double import REDRIVE_FUNCTION, LambdaDouble
 from tests.integration.test_replay import (
     contacts_by_user,
     messages,
@@ -40,7 +39,6 @@ from tests.integration.test_replay import (
 pytestmark = pytest.mark.integration
 
 FIRST_FAILURE = "2026-03-01T09:00:00+00:00"
-REDRIVE_FUNCTION = "Auth0Sync-Redrive"
 
 
 def put_failure(
@@ -233,21 +231,6 @@ def emf_values(stdout: str) -> dict[str, float]:
                     # Powertools writes a list of values: one add_metric, one value.
                     [values[metric["Name"]]] = as_list(document[metric["Name"]])
     return values
-
-
-@pytest.fixture
-def redrive_function(
-    sync_env: LocalResources, lambda_api: LambdaDouble, monkeypatch: pytest.MonkeyPatch
-) -> LambdaDouble:
-    """The environment the stack gives the redrive function; Lambda is the double."""
-    monkeypatch.setenv(
-        RedriveEnv.SYNC_FUNCTIONS, ",".join(f"{t}={n}" for t, n in FUNCTIONS.items())
-    )
-    monkeypatch.setenv(RedriveEnv.RATE, "1000")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_api.url)
-    monkeypatch.setitem(MODULES, REDRIVE_FUNCTION, "auth0_sync.handlers.redrive")
-    monkeypatch.setitem(TIMEOUTS, REDRIVE_FUNCTION, 120.0)
-    return lambda_api
 
 
 def test_the_scheduled_function_redrives_through_the_handlers_and_publishes_its_counts(
