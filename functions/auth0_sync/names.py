@@ -197,6 +197,9 @@ TRANSIENT_REASONS = frozenset(
         "email_conflict",
         "owned_by_other",
         "lambda_timeout",
+        # Lambda dropped the event after its maximum event age (throttled, or retries
+        # spread past it): nothing was wrong with the event.
+        "event_age_exceeded",
         # Salesforce error codes that heal by themselves (the daily API limit, a row lock).
         "salesforce_request_limit_exceeded",
         "salesforce_unable_to_lock_row",
@@ -206,6 +209,10 @@ TRANSIENT_REASONS = frozenset(
 # The reasons a reader gives a Lambda on-failure record whose error is not one of ours.
 REASON_INTERNAL_ERROR = "internal_error"
 REASON_LAMBDA_TIMEOUT = "lambda_timeout"
+# ... and one Lambda wrote with `condition: EventAgeExceeded` and no function error: the
+# event waited in Lambda's queue (throttled) until its maximum age, and never failed.
+REASON_EVENT_AGE_EXCEEDED = "event_age_exceeded"
+LAMBDA_CONDITION_EVENT_AGE_EXCEEDED = "EventAgeExceeded"
 # ... and an EventBridge rule-target delivery failure (the ERROR_CODE is its error class).
 REASON_DELIVERY_FAILED = "delivery_failed"
 

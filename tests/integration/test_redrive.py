@@ -30,6 +30,7 @@ from auth0_sync_cli.runner import LocalContext
 from tests.integration.lambda_double import REDRIVE_FUNCTION, LambdaDouble
 from tests.integration.test_replay import (
     contacts_by_user,
+    documented,
     messages,
     put_handler_failure,
     put_on_failure,
@@ -193,6 +194,30 @@ def test_a_duplicate_group_is_replayed_once_and_deleted_together(
     assert (code, report["redriven"], report["messages_deleted"]) == (0, 1, 2)
     assert crm.stats()["by_method"]["POST"] == 1
     assert [c["auth0_user_id"] for c in crm.contacts()] == ["auth0|user0004"]
+    assert messages(sync_env) == []
+
+
+def test_an_event_lambda_dropped_for_its_age_is_listed_as_such_and_redriven(
+    sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's documented EventAgeExceeded record (no responsePayload: the function never
+    ran) is `event_age_exceeded` in `dlq list`, and the redrive applies it."""
+    record = documented("lambda_on_failure_event_age_exceeded")
+    record["requestPayload"] = user_event(4)
+    boto3.client("sqs").send_message(QueueUrl=sync_env.dlq_url, MessageBody=json.dumps(record))
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["event_id"], listed["error_class"], listed["reason"]) == (
+        "evt_created0004m000",
+        "EventAgeExceeded",
+        "event_age_exceeded",
+    )
+
+    code, report = redrive(capsys)
+
+    assert (code, report["redriven"], report["applied"]) == (0, 1, {"created": 1})
+    assert sorted(contacts_by_user(crm)) == ["auth0|user0004"]
     assert messages(sync_env) == []
 
 

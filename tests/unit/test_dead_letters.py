@@ -111,6 +111,34 @@ def test_an_error_type_that_is_not_ours_is_internal_even_if_it_reads_like_a_reas
     assert letter.detail == "crm_503: 'email'"
 
 
+def test_an_event_lambda_dropped_after_its_maximum_age_is_transient() -> None:
+    """`condition: EventAgeExceeded` with no `responsePayload`: throttled until its age ran
+    out, the event never failed; the redrive may run it again."""
+    letter = read_letter(received(fixture("lambda_on_failure_event_age_exceeded")))
+    assert (letter.shape, letter.error_class, letter.reason, letter.attempts) == (
+        "on_failure",
+        "EventAgeExceeded",
+        "event_age_exceeded",
+        0,
+    )
+    assert letter.detail.startswith("Lambda dropped the event after its maximum event age")
+    assert letter.handler == "Auth0Sync-HandlersUserCreated-AbC123"
+    assert letter.event == load_event("user_created")
+    assert is_transient(letter.reason)
+    now = SENT + timedelta(hours=1)
+    assert RedrivePolicy(max_age_seconds=86400).verdict([letter], now) == "redrive"
+
+
+def test_with_a_function_error_the_error_decides_whatever_the_condition() -> None:
+    retries = read_letter(received(fixture("lambda_on_failure_function_error")))
+    assert (retries.error_class, retries.reason) == ("TransientError", "crm_503")
+    record = fixture("lambda_on_failure_function_error")
+    record["requestContext"]["condition"] = "EventAgeExceeded"
+    assert read_letter(received(record)).reason == "crm_503"
+    record["responsePayload"] = {"errorType": "KeyError", "errorMessage": "'email'"}
+    assert read_letter(received(record)).reason == "internal_error"
+
+
 def test_the_local_runner_writes_the_documented_shape_and_no_field_of_ours() -> None:
     documented = fixture("lambda_on_failure_function_error")
     try:
@@ -216,6 +244,7 @@ def test_messages_of_one_event_group_together_in_reading_order() -> None:
         ("lease_held", True),
         ("email_conflict", True),
         ("lambda_timeout", True),
+        ("event_age_exceeded", True),
         ("crm_401", False),
         ("crm_422", False),
         ("crm_5031", False),

@@ -9,7 +9,10 @@ and the failure from each:
   exhausted: `requestContext` (`approximateInvokeCount`, ...), `requestPayload` (the event)
   and the runtime's error as `responsePayload` (`errorMessage`, `errorType`, ...). Our
   exceptions start their message with the reason (`crm_503: ...`); any other error type is
-  `internal_error`, or `lambda_timeout` when Lambda says the task timed out;
+  `internal_error`, or `lambda_timeout` when Lambda says the task timed out. A record
+  with `condition: EventAgeExceeded` and no `responsePayload` is an event Lambda dropped
+  after its maximum event age without a function error (it was throttled):
+  `event_age_exceeded`, transient;
 - `delivery`: EventBridge could not deliver the event to the function: the event as the
   body, with ERROR_CODE, ERROR_MESSAGE, RULE_ARN, TARGET_ARN and RETRY_ATTEMPTS attributes.
 """
@@ -37,7 +40,9 @@ from auth0_sync.names import (
     DLQ_ATTR_FIRST_FAILURE,
     DLQ_ATTR_HANDLER,
     DLQ_ATTR_REASON,
+    LAMBDA_CONDITION_EVENT_AGE_EXCEEDED,
     REASON_DELIVERY_FAILED,
+    REASON_EVENT_AGE_EXCEEDED,
     REASON_INTERNAL_ERROR,
     REASON_LAMBDA_TIMEOUT,
 )
@@ -48,6 +53,10 @@ Shape = Literal["delivery", "on_failure", "handler", "unknown", "unreadable"]
 _REASON_TEXT = re.compile(r"^([a-z][a-z0-9_]*)(?:: (.*))?$", re.DOTALL)
 # What Lambda writes in errorMessage when the function ran out of time.
 _TIMED_OUT = "Task timed out"
+AGED_OUT = (
+    "Lambda dropped the event after its maximum event age without a function error "
+    "(throttled, as when the handlers' reserved concurrency is used up)"
+)
 
 
 @dataclass
@@ -219,13 +228,18 @@ def read_letter(message: Mapping[str, Any]) -> DeadLetter:
     if isinstance(body, dict) and "requestPayload" in body and "requestContext" in body:
         response = _dict(body.get("responsePayload"))
         context = _dict(body.get("requestContext"))
+        condition = str(context.get("condition") or "")
         error_type = str(response.get("errorType") or "")
-        reason, detail = reason_of_function_error(error_type, str(response.get("errorMessage", "")))
+        if not response and condition == LAMBDA_CONDITION_EVENT_AGE_EXCEEDED:
+            reason, detail = REASON_EVENT_AGE_EXCEEDED, AGED_OUT
+        else:
+            error_message = str(response.get("errorMessage", ""))
+            reason, detail = reason_of_function_error(error_type, error_message)
         function_error = _dict(body.get("responseContext")).get("functionError")
         return letter(
             "on_failure",
             body["requestPayload"],
-            error_type or str(function_error or context.get("condition") or "?"),
+            error_type or str(function_error or condition or "?"),
             reason,
             detail,
             _int(context.get("approximateInvokeCount")),
