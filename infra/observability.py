@@ -29,8 +29,6 @@ from auth0_sync.names import (
 from auth0_sync.routing import Route
 
 PERIOD = Duration.minutes(5)
-# With the redrive on, the DLQ pages only when its oldest message outlasts this.
-DLQ_NOT_DRAINING_SECONDS = 3600
 APPLIED_METRICS = (
     Metric.CONTACT_CREATED,
     Metric.CONTACT_LINKED,
@@ -101,25 +99,15 @@ class Observability(Construct):
         dlq_age = dead_letter_queue.metric_approximate_age_of_oldest_message(
             period=Duration.minutes(1), statistic="Maximum"
         )
-        if redrive:
-            # The redrive retries transient failures every few minutes and its own
-            # LeftForAPerson alarm reports the rest at once: a message merely present is
-            # work in progress, not a page. One still there after an hour is an outage
-            # that outlasts a dozen redrive runs: somebody should know.
-            self._alarm(
-                "DeadLetterQueueNotDraining",
-                dlq_age,
-                "Events have waited in the DLQ for over an hour: the redrive keeps "
-                "retrying them (a CRM outage?). `auth0-sync dlq list` shows the reasons.",
-                threshold=DLQ_NOT_DRAINING_SECONDS,
-            )
-        else:
+        if not redrive:
             self._alarm(
                 "DeadLetterQueueNotEmpty",
                 dlq_depth,
                 "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
                 "fix the cause, then `auth0-sync replay`.",
             )
+        # With the redrive on, it alarms itself: on what it leaves for a person, and on the
+        # age of the oldest failure it still holds (infra/redrive.py).
         # Alarms page a person only when a person has something to do: an event in the DLQ,
         # or one lost on its way there. A handler's errors and throttles are retried by
         # Lambda (a CRM 503, a 429 burst) and end applied or in the DLQ, which alarms then;

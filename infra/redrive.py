@@ -1,5 +1,6 @@
 """The automatic redrive: a scheduled function that replays the DLQ's transient failures once
-the CRM answers again, its alarm for what it leaves to a person, and its dashboard row.
+the CRM answers again, its alarms (what it leaves to a person; an event still held an hour
+after it first failed), and its dashboard row.
 
 It runs each event in the deployed handler function (a synchronous Invoke), not in its own
 process: the handlers' reserved concurrency then caps live traffic and redrive together,
@@ -45,6 +46,8 @@ HANDLER = "auth0_sync.handlers.redrive.handler"
 TIMEOUT_SECONDS = 300
 # Exactly what a redrive does with the DLQ: receive and hold (visibility), delete after
 # success, send the new failure of an event that failed again.
+# DeadLetterQueueNotDraining: an event first failed this long ago and is still held.
+NOT_DRAINING_SECONDS = 3600
 DLQ_ACTIONS = (
     "sqs:ReceiveMessage",
     "sqs:ChangeMessageVisibility",
@@ -54,7 +57,8 @@ DLQ_ACTIONS = (
 
 
 class Redrive(Construct):
-    """Scheduled redrive function, its schedule, its "left for a person" alarm."""
+    """Scheduled redrive function, its schedule, its "left for a person" and "not
+    draining" alarms."""
 
     def __init__(
         self,
@@ -158,9 +162,30 @@ class Redrive(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        # The queue's ApproximateAgeOfOldestMessage cannot say this: every run receives
+        # every message and re-sends what fails again as a new one, so it never passes the
+        # interval. Each run publishes the age of the oldest failure still held instead,
+        # from the failures' own first time. A merely waiting event is the redrive's work
+        # (and LeftForAPerson reports at once what it will not retry); one waiting an hour
+        # is an outage that outlasts a dozen runs: somebody should know.
+        self.not_draining_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLetterQueueNotDraining",
+            alarm_description=(
+                "An event has waited in the DLQ for over an hour since it first failed: the "
+                "redrive keeps retrying it (a CRM outage?). `auth0-sync dlq list` shows the "
+                "reasons."
+            ),
+            metric=self.metric(RedriveMetric.OLDEST_FAILURE_AGE, "Maximum"),
+            threshold=NOT_DRAINING_SECONDS,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         action = cloudwatch_actions.SnsAction(alarm_topic)
-        self.alarm.add_alarm_action(action)
-        self.alarm.add_ok_action(action)
+        for alarm in (self.alarm, self.not_draining_alarm):
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
         CfnOutput(
             scope,
             STACK_OUTPUT_REDRIVE_FUNCTION,
@@ -191,11 +216,17 @@ class Redrive(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Redrive: events left for a person",
+                title="Redrive: events left for a person; oldest failure held (s)",
                 left=[self.metric(RedriveMetric.LEFT_FOR_A_PERSON, "Maximum")],
+                right=[self.metric(RedriveMetric.OLDEST_FAILURE_AGE, "Maximum")],
                 width=8,
             ),
-            cloudwatch.AlarmStatusWidget(title="Redrive", alarms=[self.alarm], width=8, height=6),
+            cloudwatch.AlarmStatusWidget(
+                title="Redrive",
+                alarms=[self.alarm, self.not_draining_alarm],
+                width=8,
+                height=6,
+            ),
         ]
 
     def _acknowledge(self) -> None:

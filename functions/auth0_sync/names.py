@@ -232,6 +232,10 @@ class RedriveMetric(StrEnum):
     REDRIVEN = "Redriven"  # events applied or skipped: their messages deleted
     STILL_FAILING = "RedriveStillFailing"  # failed again: a new message replaces the old
     LEFT_FOR_A_PERSON = "LeftForAPerson"  # permanent reason, or transient but too old
+    # Seconds since the first failure of the oldest event still in the DLQ after the run
+    # (0 when none is left). The queue's own ApproximateAgeOfOldestMessage cannot say it:
+    # every run receives every message and re-sends what fails again as a new one.
+    OLDEST_FAILURE_AGE = "OldestFailureAge"
 
 
 class RedriveEnv(StrEnum):

@@ -88,8 +88,11 @@ class Triage:
     now: datetime
     # Left for a person, by why: "too_old" or the permanent reason(s) of the event.
     left: Counter[str] = field(default_factory=Counter)
+    # When each event read first failed (its key: the event id, else the message's).
+    first_failed: dict[str, datetime] = field(default_factory=dict)
 
     def wants(self, group: Sequence[DeadLetter]) -> bool:
+        self.first_failed[group[0].key] = min(letter.failed_since for letter in group)
         verdict = self.policy.verdict(group, self.now)
         if verdict == "redrive":
             return True
@@ -138,6 +141,9 @@ class RedriveReport:
 
     replay: ReplayReport
     left: Counter[str]
+    # Seconds since the first failure of the oldest event the DLQ still holds after this
+    # run (redriven events are gone; 0 when nothing is left).
+    oldest_failure_age_seconds: float = 0.0
 
     @property
     def redriven(self) -> int:
@@ -161,6 +167,7 @@ class RedriveReport:
             "left": dict(sorted((self.left + not_replayed).items())),
             "stopped": self.replay.stopped,
             "interrupted": self.replay.interrupted,
+            "oldest_failure_age_seconds": round(self.oldest_failure_age_seconds),
             "messages_scanned": self.replay.scanned,
             "messages_deleted": self.replay.deleted,
             "applied": dict(sorted(self.replay.counts("applied").items())),
@@ -210,7 +217,17 @@ def redrive(
     triage = Triage(policy or RedrivePolicy(), now or datetime.now(UTC))
     selection = Selection(max_events=max_events, wants=triage.wants)
     report = replayer.run(selection, gate=probe)
-    return RedriveReport(report, triage.left)
+    return RedriveReport(report, triage.left, oldest_held_age(triage, report))
+
+
+def oldest_held_age(triage: Triage, report: ReplayReport) -> float:
+    """Seconds since the first failure of the oldest event still in the DLQ: every event
+    read, less those this run applied or skipped (their messages are deleted)."""
+    gone = {r.event_id for r in report.results if r.status in ("applied", "skipped")}
+    held = [when for key, when in triage.first_failed.items() if key not in gone]
+    if not held:
+        return 0.0
+    return max(0.0, (triage.now - min(held)).total_seconds())
 
 
 class RedriveSettings(BaseModel):

@@ -243,12 +243,31 @@ def _dashboard(template: Template) -> dict[str, Any]:
     return body
 
 
-def test_the_dashboard_has_a_redrive_row(template: Template) -> None:
-    alarm_id = next(
-        lid
+def test_an_alarm_says_when_the_oldest_held_failure_outlasts_an_hour(template: Template) -> None:
+    """DeadLetterQueueNotDraining watches the age each run publishes of the oldest failure
+    it still holds (from the failures' first time), not the queue's own message age."""
+    [alarm] = [
+        a["Properties"]
         for lid, a in resources(template, "AWS::CloudWatch::Alarm").items()
-        if a["Properties"].get("MetricName") == "LeftForAPerson"
-    )
+        if lid.startswith("RedriveDeadLetterQueueNotDraining")
+    ]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Auth0Sync", "OldestFailureAge")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "auth0-sync"}]
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["Period"] == 300  # one redrive interval: every period has a run's value
+    assert alarm["Threshold"] == 3600  # seconds since the first failure
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["EvaluationPeriods"] == 1
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+    assert [logical_id(a) for a in alarm["OKActions"]] == [topic_id]
+
+
+def test_the_dashboard_has_a_redrive_row(template: Template) -> None:
+    alarm_ids = {
+        a["Properties"].get("MetricName"): lid
+        for lid, a in resources(template, "AWS::CloudWatch::Alarm").items()
+    }
     widgets = _dashboard(template)["widgets"]
     last_row = max(w["y"] for w in widgets)
     row = sorted((w for w in widgets if w["y"] == last_row), key=lambda w: w["x"])
@@ -256,7 +275,7 @@ def test_the_dashboard_has_a_redrive_row(template: Template) -> None:
     titles = [w["properties"]["title"] for w in row]
     assert titles == [
         "Redrive: events redriven and failing again",
-        "Redrive: events left for a person",
+        "Redrive: events left for a person; oldest failure held (s)",
         "Redrive",
     ]
     redriven, left, status = (w["properties"] for w in row)
@@ -265,9 +284,16 @@ def test_the_dashboard_has_a_redrive_row(template: Template) -> None:
         ["Auth0Sync", "RedriveStillFailing"],
     ]
     assert all(m[2:4] == ["service", "auth0-sync"] for m in redriven["metrics"])
-    assert [m[:2] for m in left["metrics"]] == [["Auth0Sync", "LeftForAPerson"]]
-    assert left["metrics"][0][4]["stat"] == "Maximum"
-    assert status["alarms"] == [f"<{alarm_id}>"]
+    assert [m[:2] for m in left["metrics"]] == [
+        ["Auth0Sync", "LeftForAPerson"],
+        ["Auth0Sync", "OldestFailureAge"],
+    ]
+    assert [m[4]["stat"] for m in left["metrics"]] == ["Maximum", "Maximum"]
+    assert left["metrics"][1][4]["yAxis"] == "right"
+    assert status["alarms"] == [
+        f"<{alarm_ids['LeftForAPerson']}>",
+        f"<{alarm_ids['OldestFailureAge']}>",
+    ]
 
 
 def test_the_stack_names_the_function_for_redrive_with_stack(template: Template) -> None:

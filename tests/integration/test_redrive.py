@@ -271,6 +271,7 @@ def test_the_scheduled_function_redrives_through_the_handlers_and_publishes_its_
 
     capsys.readouterr()
     result = handler_module.handler({}, LocalContext(REDRIVE_FUNCTION, 120.0))
+    published = emf_values(capsys.readouterr().out)
 
     assert (result["redriven"], result["still_failing"], result["left_for_a_person"]) == (3, 0, 1)
     # Each event went to its handler function, synchronously.
@@ -280,11 +281,43 @@ def test_the_scheduled_function_redrives_through_the_handlers_and_publishes_its_
     assert {c["function"] for c in redrive_function.calls} == {"Auth0Sync-UserCreated"}
     assert sorted(contacts_by_user(crm)) == [f"auth0|user{n:04d}" for n in range(3)]
     assert list(by_event(sync_env)) == ["evt_created0008m000"]
-    assert emf_values(capsys.readouterr().out) == {
+    assert {k: v for k, v in published.items() if k != RedriveMetric.OLDEST_FAILURE_AGE} == {
         RedriveMetric.REDRIVEN: 3,
         RedriveMetric.STILL_FAILING: 0,
         RedriveMetric.LEFT_FOR_A_PERSON: 1,
     }
+
+
+def test_the_scheduled_function_publishes_the_age_of_the_oldest_failure_it_still_holds(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    redrive_function: LambdaDouble,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The alarm's metric: seconds since the first failure of the oldest event left in
+    the DLQ. An older event the run applied no longer counts; the queue's own
+    ApproximateAgeOfOldestMessage would say "seconds" for a re-sent message."""
+    known = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    # Left for a person (a permanent reason), first failed two hours ago ...
+    put_failure(sync_env.dlq_url, user_event(8), "crm_401", first_failure_at=known.isoformat())
+    # ... and older, but transient: redriven by this run, so no longer held.
+    put_failure(sync_env.dlq_url, user_event(1), "crm_503", first_failure_at=recent(days=3.5))
+    from auth0_sync.handlers import redrive as handler_module
+
+    capsys.readouterr()
+    before = (datetime.now(UTC) - known).total_seconds()
+    result = handler_module.handler({}, LocalContext(REDRIVE_FUNCTION, 120.0))
+    after = (datetime.now(UTC) - known).total_seconds()
+    published = emf_values(capsys.readouterr().out)
+
+    assert (result["redriven"], result["left_for_a_person"]) == (1, 1)
+    assert before - 1 <= published[RedriveMetric.OLDEST_FAILURE_AGE] <= after + 1
+    assert result["oldest_failure_age_seconds"] == published[RedriveMetric.OLDEST_FAILURE_AGE]
+
+    # Once the last one is gone, the age is 0: the alarm clears on the next run.
+    boto3.client("sqs").purge_queue(QueueUrl=sync_env.dlq_url)
+    handler_module.handler({}, LocalContext(REDRIVE_FUNCTION, 120.0))
+    assert emf_values(capsys.readouterr().out)[RedriveMetric.OLDEST_FAILURE_AGE] == 0
 
 
 def test_redrive_with_stack_runs_the_deployed_function(

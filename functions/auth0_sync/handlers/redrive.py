@@ -17,14 +17,19 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
 def publish(report: RedriveReport) -> None:
-    """The three counts of the run, under the service dimension (zeros included, so the
-    "left for a person" alarm sees every run)."""
+    """The three counts of the run and the age of the oldest failure still held, under the
+    service dimension (zeros included, so the alarms see every run)."""
     for name, value in (
         (RedriveMetric.REDRIVEN, report.redriven),
         (RedriveMetric.STILL_FAILING, report.still_failing),
         (RedriveMetric.LEFT_FOR_A_PERSON, report.left_for_a_person),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(
+        name=RedriveMetric.OLDEST_FAILURE_AGE,
+        unit=MetricUnit.Seconds,
+        value=round(report.oldest_failure_age_seconds),
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
