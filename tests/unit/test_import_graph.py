@@ -7,7 +7,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import auth0_sync
+
+pytestmark = pytest.mark.unit
 
 PACKAGE = Path(auth0_sync.__file__).parent
 
