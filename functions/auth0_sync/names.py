@@ -188,6 +188,7 @@ TRANSIENT_REASONS = frozenset(
         "crm_circuit_open",
         "crm_bad_answer",
         "crm_404",
+        "crm_412",
         "crm_token_unavailable",
         "lease_held",
         "lease_lost",

@@ -54,6 +54,7 @@ from auth0_sync.ownership import (
 )
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
+from auth0_sync.writes import Writes
 
 __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
 
@@ -68,10 +69,12 @@ TRANSFER_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS + 5.0
 
 @dataclass(frozen=True)
 class Written:
-    """What a write left in the CRM (a digest per field), and an email it still owes."""
+    """What a write left in the CRM (a digest per field), and an email it still owes;
+    `version`: the contact's version after it (the precondition of the next write)."""
 
     digests: dict[str, str]
     conflict: EmailConflict | None = None
+    version: str | None = None
 
 
 @dataclass
@@ -90,6 +93,7 @@ class SyncCore:
         self.state = state
         self.ownership = Ownership(state)
         self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
+        self.writes = Writes(crm)
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError.
@@ -248,12 +252,15 @@ class SyncCore:
                 # Login noise: the mapped values are what we last wrote; zero CRM calls.
                 outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
                 return Decision(seen, outcome)
-            written = self._write(event, current.contact_id, changes, current.written, {})
+            written = self._write(
+                event, current.contact_id, changes, current.written, {}, version=current.version
+            )
             if written is not None:
                 applied = Applied.UPDATED
                 return self._done(seen, current, event, current.contact_id, written, applied)
-            base = replace(current, contact_id=None)  # deleted in the CRM: find it again
-            seen = replace(seen, contact_id=None, written={})
+            # Deleted in the CRM, or given to someone else there: find (or create) its own.
+            base = replace(current, contact_id=None)
+            seen = replace(seen, contact_id=None, written={}, version=None)
         # A signup we have never seen cannot carry its id on a contact unless we wrote it (and
         # then the state knows): it creates at once, and the CRM's uniqueness check on the
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
@@ -291,10 +298,12 @@ class SyncCore:
         changes = changed(clears, current.written)
         if not changes or not current.contact_id:
             return Decision(state, self._outcome(event, "skipped", SkipReason.STALE))
-        written = self._write(event, current.contact_id, changes, current.written, {})
+        written = self._write(
+            event, current.contact_id, changes, current.written, {}, version=current.version
+        )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
-        state = replace(state, written=written.digests)
+        state = replace(state, written=written.digests, version=written.version)
         return Decision(state, self._outcome(event, "applied", Applied.UPDATED, current.contact_id))
 
     def _late(self, event: Auth0BusEvent, current: SyncState) -> Decision:
@@ -311,10 +320,12 @@ class SyncCore:
         if not changes:
             outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
             return Decision(replace(current, stated=stated) if fresh else None, outcome)
-        written = self._write(event, current.contact_id, changes, current.written, {})
+        written = self._write(
+            event, current.contact_id, changes, current.written, {}, version=current.version
+        )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
-        state = replace(current, stated=stated, written=written.digests)
+        state = replace(current, stated=stated, written=written.digests, version=written.version)
         outcome = self._outcome(event, "applied", Applied.UPDATED, current.contact_id)
         return Decision(state, outcome, written.conflict)
 
@@ -397,7 +408,15 @@ class SyncCore:
             # Already what Auth0 says (a state rebuilt from the CRM): nothing to write.
             state = replace(seen, contact_id=found.id, written=baseline)
             return Decision(state, self._outcome(event, "skipped", SkipReason.UNCHANGED, found.id))
-        written = self._write(event, found.id, changes, baseline, extra)
+        written = self._write(
+            event,
+            found.id,
+            changes,
+            baseline,
+            extra,
+            version=self.writes.version(found.id),
+            owner=previous_owner,
+        )
         if written is None:
             raise TransientError(f"contact {found.id} vanished while it was written", "crm_404")
         if new_life and found.how == "state":
@@ -430,8 +449,14 @@ class SyncCore:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
             return self._take(event, current, seen, found, desired, new_life)
         seen = replace(seen, matched_by="created")
+        version = self.writes.version(str(created["id"]))
         return self._done(
-            seen, current, event, str(created["id"]), Written(digests(desired)), Applied.CREATED
+            seen,
+            current,
+            event,
+            str(created["id"]),
+            Written(digests(desired), version=version),
+            Applied.CREATED,
         )
 
     def _write(
@@ -441,29 +466,40 @@ class SyncCore:
         changes: Mapping[str, Any],
         written: Mapping[str, str],
         extra: Mapping[str, Any],
+        *,
+        version: str | None,
+        owner: str | None = None,
     ) -> Written | None:
-        """PATCH what changed; the new per-field digests, or None if the contact is gone.
+        """PATCH what changed; the new per-field digests, or None if the contact is gone or
+        has left the user (`auth0_sync.writes`: based on `version`, while it carries
+        `owner`, else the event's user).
 
         An email the CRM refuses (another contact holds it) must not hold the other fields
         hostage: they are written with a placeholder address, which also lets the old one go
         (in an email swap the other user wants it), and `EmailConflict` follows the commit.
         """
         body = {**changes, **extra, **self._stamp(event)}
+        guard = {"user_id": event.user_id, "expected_owner": owner or event.user_id}
         try:
-            result = self.crm.update_contact(contact_id, body)
+            result = self.writes.update(contact_id, body, version=version, **guard)
         except EmailTaken as exc:
             placeholder = f"pending-{uuid.uuid4().hex[:16]}@email-conflict.invalid"
             rest = {name: value for name, value in changes.items() if name != EMAIL_FIELD}
-            if self.crm.update_contact(contact_id, {**body, EMAIL_FIELD: placeholder}) is None:
+            # Refused, nothing changed: the version the write was based on still holds.
+            version = self.writes.version(contact_id) or version
+            retry = {**body, EMAIL_FIELD: placeholder}
+            if self.writes.update(contact_id, retry, version=version, **guard) is None:
                 return None
             conflict = EmailConflict(
                 f"{exc.message}: contact {contact_id} got every other field; its email "
                 "follows when the contact holding it lets it go"
             )
-            return Written({**written, **digests(rest), EMAIL_FIELD: digest(placeholder)}, conflict)
+            after = self.writes.version(contact_id)
+            rest_digests = {**written, **digests(rest), EMAIL_FIELD: digest(placeholder)}
+            return Written(rest_digests, conflict, after)
         if result is None:
             return None
-        return Written({**written, **digests(changes)})
+        return Written({**written, **digests(changes)}, version=self.writes.version(contact_id))
 
     def _done(
         self,
@@ -474,7 +510,9 @@ class SyncCore:
         written: Written,
         applied: Applied,
     ) -> Decision:
-        state = replace(seen, contact_id=contact_id, written=written.digests)
+        state = replace(
+            seen, contact_id=contact_id, written=written.digests, version=written.version
+        )
         error = written.conflict
         if error is not None:
             # Not advanced: the retry of this event writes the email that is still owed.
@@ -531,13 +569,27 @@ class SyncCore:
             if owner_of(found.contact) is None:
                 body[OWNER_FIELD] = event.user_id  # as if the older events had come first
             applied = Applied.DEACTIVATED
-        if self.crm.update_contact(found.id, body) is None:
+        answer = self.writes.update(
+            found.id,
+            body,
+            user_id=event.user_id,
+            expected_owner=owner_of(found.contact),
+            version=self.writes.version(found.id),
+        )
+        if answer is None:
             raise TransientError(f"contact {found.id} vanished while it was deleted", "crm_404")
         if applied is Applied.ANONYMIZED:
             # Nothing on the contact links it to the person any more; keep only the order.
             state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
         else:
-            state = replace(tombstone, contact_id=found.id, matched_by=found.how, delete_done=True)
+            version = self.writes.version(found.id)
+            state = replace(
+                tombstone,
+                contact_id=found.id,
+                matched_by=found.how,
+                delete_done=True,
+                version=version,
+            )
         return Decision(state, self._outcome(event, "applied", applied, found.id))
 
     def _erasure(self) -> dict[str, Any]:
