@@ -114,7 +114,7 @@ def test_a_write_refused_again_and_again_is_retried_later() -> None:
             world.crm.edit(contact_id, phone="+1")
             return found
 
-    world.crm.get_contact = Busy()  # type: ignore[method-assign]
+    world.crm.get_contact = Busy()  # type: ignore[method-assign,assignment]
     world.crm.edit(contact_id, phone="+0")
     world.crm.calls.clear()
     with pytest.raises(Exception, match="crm_412"):
