@@ -1,0 +1,128 @@
+"""Writes to a stored contact that are never wrong, through HTTP against each destination's
+server (`auth0_sync.writes`): a write the CRM applies late never reverts a newer one, and
+a contact a person gave to another user is never written for its previous owner.
+
+The expected contacts are written out by hand and read back in each server's own terms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from auth0_sync.destinations.rest import RestCrmClient
+from auth0_sync.events import parse_event
+from auth0_sync.names import CrmType
+from auth0_sync.settings import Settings
+from auth0_sync.state import MemorySyncStateStore
+from auth0_sync.sync import SyncCore
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+from auth0_sync_cli.fakes.salesforce import FakeSalesforce
+from tests.builders import at, created, updated
+from tests.integration.test_destination_lifecycle import (  # noqa: F401 (fixtures)
+    NOW,
+    Destination,
+    World,
+    destination,
+    hubspot_server,
+    salesforce_server,
+)
+
+pytestmark = pytest.mark.integration
+
+U, V = "auth0|u1", "auth0|v1"
+
+
+class Recording(requests.Session):
+    """A session that keeps every PATCH it sent (as a held attempt would be, byte for byte)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches: list[requests.PreparedRequest] = []
+        self.hooks["response"].append(self._keep)
+
+    def _keep(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.method == "PATCH":
+            self.patches.append(response.request.copy())
+
+
+def test_a_patch_the_crm_applies_late_is_refused_and_the_newer_value_stays(crm: CrmServer) -> None:
+    session = Recording()
+    client = RestCrmClient(crm.base_url, lambda: crm.token, session=session)
+    settings = Settings(crm_base_url=crm.base_url, crm_api_token="unused")
+    core = SyncCore(settings, client, MemorySyncStateStore())
+    for event in (
+        created(U, at(1), email="u@example.com", name="Zero"),
+        updated(U, at(2), email="u@example.com", name="One"),
+    ):
+        core.apply(parse_event(event, now=NOW), lease_seconds=30.0)
+    held = session.patches[-1]  # "One", as it left: the CRM holds this attempt
+    assert held.headers["If-Match"]
+    core.apply(
+        parse_event(updated(U, at(3), email="u@example.com", name="Two"), now=NOW),
+        lease_seconds=30.0,
+    )
+    # The held attempt of "One" lands now: refused, nothing changes.
+    late = requests.Session().send(held, timeout=5)
+    assert late.status_code == 412
+    (contact,) = crm.contacts()
+    assert (contact["name"], contact["auth0_user_id"]) == ("Two", U)
+
+
+def test_without_a_precondition_the_late_patch_would_revert(crm: CrmServer) -> None:
+    """The fault the rule guards against, shown on the same server: the same late PATCH
+    without `If-Match` silently reverts "Two" to "One"."""
+    session = Recording()
+    client = RestCrmClient(crm.base_url, lambda: crm.token, session=session)
+    contact = client.create_contact({"email": "u@example.com", "name": "Zero"}, "evt-1")
+    client.update_contact(contact["id"], {"name": "One"})
+    held = session.patches[-1]
+    client.update_contact(contact["id"], {"name": "Two"})
+    assert requests.Session().send(held, timeout=5).status_code == 200
+    assert crm.contacts()[0]["name"] == "One"
+
+
+def test_a_change_costs_one_patch_and_no_read(crm: CrmServer) -> None:
+    settings = Settings(crm_base_url=crm.base_url, crm_api_token="unused")
+    client = RestCrmClient(crm.base_url, lambda: crm.token)
+    core = SyncCore(settings, client, MemorySyncStateStore())
+    core.apply(parse_event(created(U, at(1), email="u@example.com"), now=NOW), lease_seconds=30)
+    before = client.calls_made()
+    core.apply(
+        parse_event(updated(U, at(2), email="u@example.com", name="One"), now=NOW),
+        lease_seconds=30,
+    )
+    assert client.calls_made() - before == 1
+
+
+def test_a_contact_given_to_another_user_is_left_alone_and_the_user_gets_its_own(
+    destination: Destination,  # noqa: F811
+    crm: CrmServer,
+    hubspot_server: FakeHubSpot,  # noqa: F811
+    salesforce_server: FakeSalesforce,  # noqa: F811
+) -> None:
+    world = World(destination)
+    world.deliver([created(U, at(1), email="u@example.com", given_name="Una")])
+    given = world.state.get(U).contact_id  # type: ignore[union-attr]
+    assert given is not None
+    # A person assigns U's contact to V in the CRM (V's id and address).
+    if destination.crm_type is CrmType.HUBSPOT:
+        hubspot_server.edit(given, auth0_user_id=V, email="v@example.com", firstname="Vic")
+    elif destination.crm_type is CrmType.SALESFORCE:
+        salesforce_server.edit(given, Auth0_User_Id__c=V, Email="v@example.com", FirstName="Vic")
+    else:
+        crm.edit_contact(given, auth0_user_id=V, email="v@example.com", given_name="Vic")
+    world.deliver([updated(U, at(2), email="u@example.com", given_name="Una B", phone_number="+3")])
+    contacts = sorted(destination.contacts(), key=lambda c: str(c["auth0_user_id"]))
+    v_family = "Old CRM" if destination.crm_type is CrmType.SALESFORCE else None
+    assert contacts == [
+        {"email": "u@example.com", "given_name": "Una B", "family_name": None, "phone": "+3",
+         "auth0_user_id": U, "status": "active"},
+        {"email": "v@example.com", "given_name": "Vic", "family_name": v_family, "phone": None,
+         "auth0_user_id": V, "status": "active"},
+    ]  # fmt: skip
+    assert world.state.get(U).contact_id != given  # type: ignore[union-attr]
+    assert world.dead == []
