@@ -30,6 +30,7 @@ from auth0_sync.destinations import (
     STAMP_FIELD,
     STATUS_FIELD,
     Archiving,
+    Contact,
     Crm,
 )
 from auth0_sync.errors import (
@@ -253,7 +254,13 @@ class SyncCore:
                 outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
                 return Decision(seen, outcome)
             written = self._write(
-                event, current.contact_id, changes, current.written, {}, version=current.version
+                event,
+                current.contact_id,
+                changes,
+                current.written,
+                {},
+                version=current.version,
+                owner=event.user_id,
             )
             if written is not None:
                 applied = Applied.UPDATED
@@ -299,7 +306,13 @@ class SyncCore:
         if not changes or not current.contact_id:
             return Decision(state, self._outcome(event, "skipped", SkipReason.STALE))
         written = self._write(
-            event, current.contact_id, changes, current.written, {}, version=current.version
+            event,
+            current.contact_id,
+            changes,
+            current.written,
+            {},
+            version=current.version,
+            owner=event.user_id,
         )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
@@ -321,7 +334,13 @@ class SyncCore:
             outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
             return Decision(replace(current, stated=stated) if fresh else None, outcome)
         written = self._write(
-            event, current.contact_id, changes, current.written, {}, version=current.version
+            event,
+            current.contact_id,
+            changes,
+            current.written,
+            {},
+            version=current.version,
+            owner=event.user_id,
         )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
@@ -468,27 +487,31 @@ class SyncCore:
         extra: Mapping[str, Any],
         *,
         version: str | None,
-        owner: str | None = None,
+        owner: str | None,
     ) -> Written | None:
         """PATCH what changed; the new per-field digests, or None if the contact is gone or
         has left the user (`auth0_sync.writes`: based on `version`, while it carries
-        `owner`, else the event's user).
+        `owner`, the event's user, or nobody when it was found unowned).
 
         An email the CRM refuses (another contact holds it) must not hold the other fields
         hostage: they are written with a placeholder address, which also lets the old one go
         (in an email swap the other user wants it), and `EmailConflict` follows the commit.
         """
         body = {**changes, **extra, **self._stamp(event)}
-        guard = {"user_id": event.user_id, "expected_owner": owner or event.user_id}
+
+        def send(fields: Mapping[str, Any], based_on: str | None) -> Contact | None:
+            return self.writes.update(
+                contact_id, fields, user_id=event.user_id, expected_owner=owner, version=based_on
+            )
+
         try:
-            result = self.writes.update(contact_id, body, version=version, **guard)
+            result = send(body, version)
         except EmailTaken as exc:
             placeholder = f"pending-{uuid.uuid4().hex[:16]}@email-conflict.invalid"
             rest = {name: value for name, value in changes.items() if name != EMAIL_FIELD}
             # Refused, nothing changed: the version the write was based on still holds.
-            version = self.writes.version(contact_id) or version
-            retry = {**body, EMAIL_FIELD: placeholder}
-            if self.writes.update(contact_id, retry, version=version, **guard) is None:
+            based_on = self.writes.version(contact_id) or version
+            if send({**body, EMAIL_FIELD: placeholder}, based_on) is None:
                 return None
             conflict = EmailConflict(
                 f"{exc.message}: contact {contact_id} got every other field; its email "
