@@ -9,9 +9,10 @@ written as "" (HubSpot's way to clear a property). `source_updated_at` is not wr
 Calls: find by `auth0_user_id` with a read by that unique property (`GET
 /crm/v3/objects/contacts/{user_id}?idProperty=auth0_user_id`, immediately consistent), or,
 where a person made the property without unique values, `POST .../contacts/search`
-(filter group, `EQ`; its index lags a few seconds behind writes); find by email with `GET /crm/v3/objects/contacts/{email}?idProperty=email` (emails
-are unique in HubSpot, and a read is immediately consistent where the search index lags
-a few seconds behind a create); create with `POST /crm/v3/objects/contacts` (409 CONFLICT:
+(filter group, `EQ`; its index lags a few seconds behind writes); find by email with
+`GET /crm/v3/objects/contacts/{email}?idProperty=email` (emails are unique in HubSpot, and
+a read is immediately consistent where the search index lags a few seconds behind a
+create); create with `POST /crm/v3/objects/contacts` (409 CONFLICT:
 the email exists, the core links it); update with `PATCH /crm/v3/objects/contacts/{id}`.
 
 Ownership before every write (`auth0_sync.writes`): HubSpot has no conditional requests,
