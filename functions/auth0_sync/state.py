@@ -52,7 +52,9 @@ class SyncState:
       it deactivates the contact that a later-arriving older event reveals;
     - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
     - `version`: the contact's version (an ETag, a time) after our last write to it, the
-      precondition of our next write (`auth0_sync.writes`).
+      precondition of our next write (`auth0_sync.writes`);
+    - `unconfirmed`: when a create for this user lost its answer (it may have been made);
+      cleared once the user's contact is known.
     """
 
     user_id: str
@@ -69,6 +71,7 @@ class SyncState:
     linked_to: str | None = None
     linked: list[str] = field(default_factory=list)
     version: str | None = None
+    unconfirmed: str | None = None
 
     @property
     def last_change(self) -> datetime | None:
@@ -102,6 +105,7 @@ _FIELDS = (
     "linked_to",
     "linked",
     "version",
+    "unconfirmed",
 )
 
 

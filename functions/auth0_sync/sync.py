@@ -275,6 +275,8 @@ class SyncCore:
         email = desired.get(EMAIL_FIELD) or profile.email
         linked = self._linked(profile, base)
         try:
+            if not signup:  # a signup's retry finds its own lost create by its email (409)
+                self.writes.wait_for_unconfirmed(current.unconfirmed)
             found = self.correlation.find(event, base, linked, email, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
@@ -425,7 +427,13 @@ class SyncCore:
         seen = replace(seen, matched_by=found.how)
         if not changes and not extra:
             # Already what Auth0 says (a state rebuilt from the CRM): nothing to write.
-            state = replace(seen, contact_id=found.id, written=baseline)
+            state = replace(
+                seen,
+                contact_id=found.id,
+                written=baseline,
+                version=self.writes.version(found.id),
+                unconfirmed=None,
+            )
             return Decision(state, self._outcome(event, "skipped", SkipReason.UNCHANGED, found.id))
         written = self._write(
             event,
@@ -467,6 +475,14 @@ class SyncCore:
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
             return self._take(event, current, seen, found, desired, new_life)
+        except TransientError as exc:
+            since = self.writes.create_unconfirmed(exc)
+            if since is None:
+                raise
+            # It may have been made: say so in the state (the event itself is not advanced,
+            # so it is retried), so the user's next event does not make a second one.
+            outcome = self._outcome(event, "skipped", exc.reason)
+            return Decision(replace(current, unconfirmed=since), outcome, exc)
         seen = replace(seen, matched_by="created")
         version = self.writes.version(str(created["id"]))
         return self._done(
@@ -534,7 +550,11 @@ class SyncCore:
         applied: Applied,
     ) -> Decision:
         state = replace(
-            seen, contact_id=contact_id, written=written.digests, version=written.version
+            seen,
+            contact_id=contact_id,
+            written=written.digests,
+            version=written.version,
+            unconfirmed=None,
         )
         error = written.conflict
         if error is not None:

@@ -19,17 +19,26 @@ So every write carries a precondition the destination enforces, where it has one
 
 What `update` answers None for (gone, or left the user) the core treats as "no contact":
 the user finds or creates its own (`docs/sync-rules.md`, "Writes").
+
+A **create whose answer was lost** may have made the contact. Where the destination finds
+a user's contact by a search that lags behind writes (HubSpot without a unique
+`auth0_user_id`), the user's state records the create as unconfirmed, and the user's
+next event waits (`create_unconfirmed`, retried) until that search can see it, instead of
+creating a second contact. Elsewhere the owner lookup is immediate (a read by a unique
+property, a query), or the create is idempotent (contract keys, Salesforce's upsert).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from auth0_sync.destinations import Contact, Crm, Guarded
-from auth0_sync.errors import ContactChanged
+from auth0_sync.errors import ContactChanged, TransientError
+from auth0_sync.events import iso
 from auth0_sync.names import SERVICE_NAME
 from auth0_sync.ownership import owner_of
 
@@ -38,6 +47,8 @@ logger = Logger(service=SERVICE_NAME, child=True)
 # A contact refused our write this many times in a row (each time read again): someone is
 # editing it right now; the event is retried later (crm_412, transient).
 MAX_REREADS = 3
+# A create that failed with one of these was not applied (refused before, or never sent).
+NOT_APPLIED = frozenset({"crm_429", "crm_circuit_open", "crm_token_unavailable"})
 
 
 class Writes:
@@ -93,6 +104,29 @@ class Writes:
             f"crm PATCH contact {contact_id}: it changed under {MAX_REREADS} writes in a row "
             "(someone is editing it); retried later"
         )
+
+    # Creates whose answer was lost --------------------------------------------------------
+
+    @staticmethod
+    def create_unconfirmed(exc: TransientError) -> str | None:
+        """When a create failed so that it may have been applied: the time, to record in
+        the user's state (None: it was certainly not applied)."""
+        return None if exc.reason in NOT_APPLIED else iso(datetime.now(UTC))
+
+    def wait_for_unconfirmed(self, since: str | None) -> None:
+        """`TransientError` (`create_unconfirmed`) while a create whose answer was lost
+        `since` then may still be missing from the destination's owner search."""
+        lag = float(getattr(self.crm, "search_lag_seconds", 0.0) or 0.0)
+        if not since or not lag:
+            return
+        age = (datetime.now(UTC) - datetime.fromisoformat(since)).total_seconds()
+        if age < lag:
+            raise TransientError(
+                f"a create whose answer was lost {age:.0f}s ago may not be searchable yet "
+                f"(the CRM's search lags up to {lag:.0f}s): retried, so that it is found "
+                "rather than made twice",
+                "create_unconfirmed",
+            )
 
     def _still_ours(self, contact_id: str, allowed: set[str | None]) -> bool:
         """Read the contact again: still there and carrying one of `allowed`?"""

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Any
 
 import pytest
 import requests
 
+from auth0_sync.destinations.hubspot import HubSpotCrm
 from auth0_sync.destinations.rest import RestCrmClient
 from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
+from auth0_sync.errors import TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.names import CrmType
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore
 from auth0_sync.sync import SyncCore
 from auth0_sync_cli.crm_server import CrmServer
-from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
 from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 from tests.builders import at, created, updated
 from tests.integration.test_destination_lifecycle import (  # noqa: F401 (fixtures)
@@ -160,3 +163,46 @@ def test_a_contact_given_to_another_user_is_left_alone_and_the_user_gets_its_own
     ]  # fmt: skip
     assert world.state.get(U).contact_id != given  # type: ignore[union-attr]
     assert world.dead == []
+
+
+# HubSpot: a create whose answer was lost (issue 22.5) ---------------------------------------
+
+
+@pytest.mark.parametrize("unique_owner", [True, False], ids=["unique-owner", "plain-owner"])
+def test_hubspot_a_create_whose_answer_was_lost_is_found_not_made_twice(
+    unique_owner: bool,
+) -> None:
+    """The create is applied but its answer lost; the search index lags 0.5 s behind; the
+    user's next change (a new address) comes before the create's retry. With a unique
+    `auth0_user_id` the contact is read by it at once; without, the next change waits
+    (`create_unconfirmed`) until the search can see the contact. Either way: one contact,
+    the new address, nothing in the DLQ."""
+    with FakeHubSpot(
+        window_calls=100_000, search_lag_seconds=0.5, unique_owner=unique_owner
+    ) as hubspot:
+        client = HubSpotCrm(hubspot.base_url, lambda: hubspot.token, search_lag_seconds=1.0)
+        settings = Settings(
+            crm_type=CrmType.HUBSPOT, crm_base_url=hubspot.base_url, crm_api_token="unused"
+        )
+        core = SyncCore(settings, client, MemorySyncStateStore())
+        signup = created(U, at(1), email="u@example.com", given_name="Una")
+        change = updated(U, at(2), email="u.new@example.com", given_name="Una")
+        hubspot.drop_next_answer("POST", "/crm/v3/objects/contacts")
+        with pytest.raises(TransientError, match="crm_504"):
+            core.apply(parse_event(signup, now=NOW), lease_seconds=30.0)
+        reasons = []
+        for _ in range(40):  # retried the way Lambda would, only faster
+            try:
+                core.apply(parse_event(change, now=NOW), lease_seconds=30.0)
+                break
+            except TransientError as exc:
+                reasons.append(exc.reason)
+                time.sleep(0.1)
+        core.apply(parse_event(signup, now=NOW), lease_seconds=30.0)  # its retry: stale
+        assert [hubspot_contact(r) for r in hubspot.contacts()] == [
+            {"email": "u.new@example.com", "given_name": "Una", "family_name": None,
+             "phone": None, "auth0_user_id": U, "status": "active"},
+        ]  # fmt: skip
+        assert set(reasons) == (set() if unique_owner else {"create_unconfirmed"})
+        if unique_owner:
+            assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 0

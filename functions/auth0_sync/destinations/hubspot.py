@@ -104,6 +104,11 @@ DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_SEARCH_PER_SECOND = 4
 # The list endpoint's documented page size limit.
 LIST_LIMIT_MAX = 100
+# How far the search index may lag behind a write: "several seconds" in practice
+# (https://docs.locoia.com/connectors/connectors/hubspot, "Propagation Time"; HubSpot's
+# search is eventually consistent: https://blog.sequin.io/building-a-sync-on-hubspots-api/).
+# No documented bound: kept wide.
+SEARCH_LAG_SECONDS = 30.0
 
 
 def to_properties(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -141,6 +146,7 @@ class HubSpotCrm(OverTransport):
         window_calls: int = DEFAULT_WINDOW_CALLS,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         search_per_second: int = DEFAULT_SEARCH_PER_SECOND,
+        search_lag_seconds: float = SEARCH_LAG_SECONDS,
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -167,6 +173,13 @@ class HubSpotCrm(OverTransport):
         self.search_limit = RollingLimit(search_per_second, 1.0, name="HubSpot search")
         self.versioned = False  # no conditional requests: writes are addressed by owner
         self._owner_unique: bool | None = None  # auth0_user_id's hasUniqueValue, read once
+        self._search_lag = search_lag_seconds
+
+    @property
+    def search_lag_seconds(self) -> float:
+        """How long a contact may be missing from the owner lookup after it was created:
+        none for a read by the unique property, the search index's lag otherwise."""
+        return 0.0 if self.owner_unique else self._search_lag
 
     @property
     def owner_unique(self) -> bool:
