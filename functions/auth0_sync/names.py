@@ -189,7 +189,7 @@ TRANSIENT_REASONS = frozenset(
         "crm_bad_answer",
         "crm_404",
         "crm_412",
-        "create_unconfirmed",
+        "write_unconfirmed",
         "crm_token_unavailable",
         "lease_held",
         "lease_lost",

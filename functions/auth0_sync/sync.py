@@ -118,12 +118,27 @@ class SyncCore:
                 current = self._acquire(event.user_id, owner, lease_seconds)
             else:
                 current = found
+        self.writes.begin()
         try:
             decision = self._decide(event, current)
+            since = self.writes.unconfirmed_since()
+            if since is not None:  # a write of unknown outcome: the next one waits
+                decision.state = replace(decision.state or current, unconfirmed=since)
             if decision.state is None:
                 self.state.release(event.user_id, owner)
             else:
                 self.state.commit(decision.state, owner)
+        except TransientError:
+            since = self.writes.unconfirmed_since()
+            if since is None:
+                self.state.release(event.user_id, owner)
+                raise
+            # Not advanced (the event is retried), but what was sent may still land.
+            try:
+                self.state.commit(replace(current, unconfirmed=since), owner)
+            except BaseException:
+                self.state.release(event.user_id, owner)
+            raise
         except BaseException:
             # A failed decision or commit must not keep the lease: the retry needs it.
             self.state.release(event.user_id, owner)
@@ -212,13 +227,18 @@ class SyncCore:
         skip = ordering_skip(current, event)
         is_delete = event.event_type == EventType.USER_DELETED
         pending = current.deleted_at is not None and not current.delete_done
-        if skip is SkipReason.DELETED and not is_delete and pending:
+        late = skip is SkipReason.STALE and bool(current.contact_id and current.written)
+        revealing = skip is SkipReason.DELETED and not is_delete and pending
+        if skip is None or revealing or late or (skip is SkipReason.STALE and is_delete):
+            # A write of unknown outcome may still land: nothing newer is written before.
+            self.writes.wait_for_unconfirmed(current.unconfirmed)
+        if revealing:
             # The delete found no contact; this older event may say where it is.
             return self._reveal(event, current)
         if skip is SkipReason.STALE and is_delete:
             # A delete older than a re-signup already applied: it ends a past life only.
             return self._past_life(event, current)
-        if skip is SkipReason.STALE and current.contact_id and current.written:
+        if late:
             # Older than the last change, but it may speak of fields no newer event did.
             return self._late(event, current)
         if skip is not None:
@@ -275,8 +295,6 @@ class SyncCore:
         email = desired.get(EMAIL_FIELD) or profile.email
         linked = self._linked(profile, base)
         try:
-            if not signup:  # a signup's retry finds its own lost create by its email (409)
-                self.writes.wait_for_unconfirmed(current.unconfirmed)
             found = self.correlation.find(event, base, linked, email, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
@@ -475,14 +493,6 @@ class SyncCore:
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
             return self._take(event, current, seen, found, desired, new_life)
-        except TransientError as exc:
-            since = self.writes.create_unconfirmed(exc)
-            if since is None:
-                raise
-            # It may have been made: say so in the state (the event itself is not advanced,
-            # so it is retried), so the user's next event does not make a second one.
-            outcome = self._outcome(event, "skipped", exc.reason)
-            return Decision(replace(current, unconfirmed=since), outcome, exc)
         seen = replace(seen, matched_by="created")
         version = self.writes.version(str(created["id"]))
         return self._done(

@@ -20,12 +20,15 @@ So every write carries a precondition the destination enforces, where it has one
 What `update` answers None for (gone, or left the user) the core treats as "no contact":
 the user finds or creates its own (`docs/sync-rules.md`, "Writes").
 
-A **create whose answer was lost** may have made the contact. Where the destination finds
-a user's contact by a search that lags behind writes (HubSpot without a unique
-`auth0_user_id`), the user's state records the create as unconfirmed, and the user's
-next event waits (`create_unconfirmed`, retried) until that search can see it, instead of
-creating a second contact. Elsewhere the owner lookup is immediate (a read by a unique
-property, a query), or the create is idempotent (contract keys, Salesforce's upsert).
+Where the destination has **no precondition** (HubSpot), a write or a create whose outcome
+is unknown (a timeout after the request left, a 5xx; even when a retry then succeeded)
+is recorded in the user's state as unconfirmed, and the user's next write waits
+(`write_unconfirmed`, retried) until whatever was sent can no longer land or be missed:
+`late_write_seconds` after it (how long the destination may still apply a request it
+received), and, where the user's contact is found by a search that lags behind writes
+(HubSpot without a unique `auth0_user_id`), `search_lag_seconds`. A destination with a
+version (REST 1.2, Salesforce) needs no wait: a late attempt is refused there, and a
+create is found at once (a query) or is idempotent (keys, upserts).
 """
 
 from __future__ import annotations
@@ -47,8 +50,6 @@ logger = Logger(service=SERVICE_NAME, child=True)
 # A contact refused our write this many times in a row (each time read again): someone is
 # editing it right now; the event is retried later (crm_412, transient).
 MAX_REREADS = 3
-# A create that failed with one of these was not applied (refused before, or never sent).
-NOT_APPLIED = frozenset({"crm_429", "crm_circuit_open", "crm_token_unavailable"})
 
 
 class Writes:
@@ -57,6 +58,7 @@ class Writes:
     def __init__(self, crm: Crm) -> None:
         self.crm = crm
         self.guarded: Guarded | None = crm if isinstance(crm, Guarded) else None
+        self._unsure_before = 0
 
     def version(self, contact_id: str) -> str | None:
         """The version of the contact in the last answer about it (None: unknown)."""
@@ -105,28 +107,44 @@ class Writes:
             "(someone is editing it); retried later"
         )
 
-    # Creates whose answer was lost --------------------------------------------------------
+    # Writes whose outcome is unknown -------------------------------------------------------
 
-    @staticmethod
-    def create_unconfirmed(exc: TransientError) -> str | None:
-        """When a create failed so that it may have been applied: the time, to record in
-        the user's state (None: it was certainly not applied)."""
-        return None if exc.reason in NOT_APPLIED else iso(datetime.now(UTC))
+    def begin(self) -> None:
+        """Start of one event: writes of unknown outcome are counted from here."""
+        self._unsure_before = self._unsure_count()
+
+    def unconfirmed_since(self) -> str | None:
+        """Now, if this event sent a write whose outcome is unknown to a destination where
+        it could still land or be missed later (None: nothing to wait for)."""
+        if self._unsure_count() <= self._unsure_before or not self.horizon():
+            return None
+        return iso(datetime.now(UTC))
+
+    def horizon(self) -> float:
+        """How long after a write of unknown outcome the user's next write waits."""
+        lag = float(getattr(self.crm, "search_lag_seconds", 0.0) or 0.0)
+        late = 0.0
+        if self.guarded is None or not self.guarded.versioned:
+            late = float(getattr(self.crm, "late_write_seconds", 0.0) or 0.0)
+        return max(lag, late)
 
     def wait_for_unconfirmed(self, since: str | None) -> None:
-        """`TransientError` (`create_unconfirmed`) while a create whose answer was lost
-        `since` then may still be missing from the destination's owner search."""
-        lag = float(getattr(self.crm, "search_lag_seconds", 0.0) or 0.0)
-        if not since or not lag:
+        """`TransientError` (`write_unconfirmed`) while a write or create of unknown
+        outcome `since` then may still land late, or be missing from the owner search."""
+        horizon = self.horizon()
+        if not since or not horizon:
             return
         age = (datetime.now(UTC) - datetime.fromisoformat(since)).total_seconds()
-        if age < lag:
+        if age < horizon:
             raise TransientError(
-                f"a create whose answer was lost {age:.0f}s ago may not be searchable yet "
-                f"(the CRM's search lags up to {lag:.0f}s): retried, so that it is found "
-                "rather than made twice",
-                "create_unconfirmed",
+                f"a write of unknown outcome {age:.0f}s ago may still land (or not be found) "
+                f"for up to {horizon:.0f}s: retried, so that nothing newer is written before",
+                "write_unconfirmed",
             )
+
+    def _unsure_count(self) -> int:
+        counter = getattr(self.crm, "unsure_writes", None)
+        return int(counter()) if callable(counter) else 0
 
     def _still_ours(self, contact_id: str, allowed: set[str | None]) -> bool:
         """Read the contact again: still there and carrying one of `allowed`?"""

@@ -41,6 +41,8 @@ class MemoryCrm:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _keys: dict[str, str] = field(default_factory=dict)
     versioned: bool = True
+    late_write_seconds: float = 0.0  # for a CRM without versions (HubSpot-like)
+    unsure: int = 0  # writes whose first attempt timed out (held)
     held: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     _hold: bool = False
     _versions: dict[str, int] = field(default_factory=dict)
@@ -128,6 +130,7 @@ class MemoryCrm:
     ) -> Contact | None:
         if self._hold:
             self._hold = False
+            self.unsure += 1
             self.held.append((contact_id, dict(fields), if_match))
         self.calls.append(Call("PATCH", contact_id, dict(fields), if_match))
         self._check(fields)
@@ -142,6 +145,9 @@ class MemoryCrm:
         return dict(contact)
 
     # Conditional writes (contract 1.2: ETag / If-Match / 412) ---------------------------
+
+    def unsure_writes(self) -> int:
+        return self.unsure
 
     def version_seen(self, contact_id: str) -> str | None:
         return self._seen.get(contact_id)

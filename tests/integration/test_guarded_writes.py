@@ -172,15 +172,20 @@ def test_a_contact_given_to_another_user_is_left_alone_and_the_user_gets_its_own
 def test_hubspot_a_create_whose_answer_was_lost_is_found_not_made_twice(
     unique_owner: bool,
 ) -> None:
-    """The create is applied but its answer lost; the search index lags 0.5 s behind; the
-    user's next change (a new address) comes before the create's retry. With a unique
-    `auth0_user_id` the contact is read by it at once; without, the next change waits
-    (`create_unconfirmed`) until the search can see the contact. Either way: one contact,
-    the new address, nothing in the DLQ."""
+    """The create is applied but its answer lost; the search index lags 1 s behind; the
+    user's next change (a new address) comes before the create's retry. It waits
+    (`write_unconfirmed`) while the lost create may still land (0.3 s here), and, without a
+    unique `auth0_user_id`, until the search can see the contact (1.2 s here); with one,
+    the contact is read by it. Either way: one contact, the new address, no DLQ."""
     with FakeHubSpot(
-        window_calls=100_000, search_lag_seconds=0.5, unique_owner=unique_owner
+        window_calls=100_000, search_lag_seconds=1.0, unique_owner=unique_owner
     ) as hubspot:
-        client = HubSpotCrm(hubspot.base_url, lambda: hubspot.token, search_lag_seconds=1.0)
+        client = HubSpotCrm(
+            hubspot.base_url,
+            lambda: hubspot.token,
+            search_lag_seconds=1.2,
+            late_write_seconds=0.3,
+        )
         settings = Settings(
             crm_type=CrmType.HUBSPOT, crm_base_url=hubspot.base_url, crm_api_token="unused"
         )
@@ -188,6 +193,7 @@ def test_hubspot_a_create_whose_answer_was_lost_is_found_not_made_twice(
         signup = created(U, at(1), email="u@example.com", given_name="Una")
         change = updated(U, at(2), email="u.new@example.com", given_name="Una")
         hubspot.drop_next_answer("POST", "/crm/v3/objects/contacts")
+        started = time.monotonic()
         with pytest.raises(TransientError, match="crm_504"):
             core.apply(parse_event(signup, now=NOW), lease_seconds=30.0)
         reasons = []
@@ -198,11 +204,13 @@ def test_hubspot_a_create_whose_answer_was_lost_is_found_not_made_twice(
             except TransientError as exc:
                 reasons.append(exc.reason)
                 time.sleep(0.1)
+        waited = time.monotonic() - started
         core.apply(parse_event(signup, now=NOW), lease_seconds=30.0)  # its retry: stale
         assert [hubspot_contact(r) for r in hubspot.contacts()] == [
             {"email": "u.new@example.com", "given_name": "Una", "family_name": None,
              "phone": None, "auth0_user_id": U, "status": "active"},
         ]  # fmt: skip
-        assert set(reasons) == (set() if unique_owner else {"create_unconfirmed"})
+        assert set(reasons) == {"write_unconfirmed"}
         if unique_owner:
+            assert waited < 1.0  # not until the search caught up: it was never asked
             assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 0

@@ -10,10 +10,12 @@ in-memory CRM with contract 1.2's conditional writes (a version per contact, 412
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from auth0_sync.errors import TransientError
 from tests.builders import at, created, updated
 from tests.fakes.memory_crm import Call
 from tests.unit.test_sync_core import World
@@ -33,6 +35,26 @@ def test_a_write_held_by_the_crm_and_applied_late_does_not_revert_a_newer_one() 
     assert world.crm.contacts[contact_id]["name"] == "Two"
     # The held attempt of "One" lands now, with the version it was based on: refused.
     assert world.crm.land_held() is False
+    assert world.crm.contacts[contact_id]["name"] == "Two"
+    assert world.dead == []
+
+
+def test_without_versions_a_write_of_unknown_outcome_holds_back_the_next_one() -> None:
+    """HubSpot-like: no precondition, so after a write whose first attempt timed out the
+    user's next write waits (`write_unconfirmed`) for as long as that attempt may land."""
+    world = World()
+    world.crm.versioned = False
+    world.crm.late_write_seconds = 0.3
+    world.deliver([created(U, at(1), email="u@example.com", name="Zero")])
+    contact_id = world.only_contact(U)["id"]
+    world.crm.hold_next_write()
+    world.deliver([updated(U, at(2), email="u@example.com", name="One")])
+    two = updated(U, at(3), email="u@example.com", name="Two")
+    with pytest.raises(TransientError, match="write_unconfirmed"):
+        world.apply(two)
+    assert world.crm.land_held() is True  # "One" lands late, while "Two" waits
+    time.sleep(0.35)
+    world.deliver([two])
     assert world.crm.contacts[contact_id]["name"] == "Two"
     assert world.dead == []
 

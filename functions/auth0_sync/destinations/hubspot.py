@@ -109,6 +109,9 @@ LIST_LIMIT_MAX = 100
 # search is eventually consistent: https://blog.sequin.io/building-a-sync-on-hubspots-api/).
 # No documented bound: kept wide.
 SEARCH_LAG_SECONDS = 30.0
+# How long HubSpot may still apply a request whose answer we did not get (a timeout): not
+# documented either; a held request longer than this is the risk that remains.
+LATE_WRITE_SECONDS = 60.0
 
 
 def to_properties(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -147,6 +150,7 @@ class HubSpotCrm(OverTransport):
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         search_per_second: int = DEFAULT_SEARCH_PER_SECOND,
         search_lag_seconds: float = SEARCH_LAG_SECONDS,
+        late_write_seconds: float = LATE_WRITE_SECONDS,
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -174,6 +178,9 @@ class HubSpotCrm(OverTransport):
         self.versioned = False  # no conditional requests: writes are addressed by owner
         self._owner_unique: bool | None = None  # auth0_user_id's hasUniqueValue, read once
         self._search_lag = search_lag_seconds
+        # No conditional requests: after a write of unknown outcome, the user's next write
+        # waits this long (auth0_sync.writes).
+        self.late_write_seconds = late_write_seconds
 
     @property
     def search_lag_seconds(self) -> float:
