@@ -1,0 +1,239 @@
+"""Figure: faults between the sync and the CRM (issue 22), made repeatable.
+
+A seeded sample stream (redeliveries, out-of-order arrivals, deletes, pre-existing
+contacts) runs through the sync core against the reference CRM, through a network that
+misbehaves on the CRM's writes:
+
+- **dropped answers**: the write is applied, its answer never comes (a timeout);
+- **late-applied writes**: the CRM holds a PATCH past our timeout and applies it later,
+  after our retry succeeded and newer changes were written (issue 22.1).
+
+Failed events are retried the way Lambda would (rounds, a pause between them), the held
+writes all land, and the CRM is then reconciled with the stream's Auth0 truth
+(`auth0_sync_cli.truth`, which shares no code with the sync): contacts lost, duplicated,
+or wrong (any other difference), and events left for a person (dead letters).
+
+Baseline: the same campaign with writes sent without a precondition (as before contract
+1.2's `If-Match`): the late writes silently revert newer changes.
+Not in this figure yet: kills mid-write, throttling, token rotation, concurrent runs
+(issue 22's full campaign).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from auth0_sync.destinations import Contact, RemainingMillis
+from auth0_sync.destinations.rest import RestCrmClient
+from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.events import parse_event
+from auth0_sync.settings import Settings
+from auth0_sync.state import MemorySyncStateStore
+from auth0_sync.sync import SyncCore
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.sample import generate
+from auth0_sync_cli.truth import kinds, reconcile
+from bench.report import Row, Section
+from bench.servers import Peers
+
+DROP_SHARE = 0.15  # of the CRM's writes: applied, answer lost
+LATE_SHARE = 0.10  # of the PATCHes: held, applied 0.2-1.5 s later
+ROUNDS = 6  # Lambda's first try and retries, then the redrive
+ROUND_PAUSE = 0.5
+
+
+@dataclass
+class Faulty(requests.Session):
+    """A client-side network that drops answers and holds writes (the CRM is real)."""
+
+    rng: random.Random = field(default_factory=random.Random)
+    dropped: int = 0
+    held: int = 0
+    landed: Counter[int] = field(default_factory=Counter)  # status of each late attempt
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        path = request.path_url or ""
+        if request.method in ("POST", "PATCH") and path.startswith("/contacts"):
+            roll = self.rng.random()
+            if request.method == "PATCH" and roll < LATE_SHARE:
+                self.held += 1
+                delay = self.rng.uniform(0.2, 1.5)
+                late = threading.Thread(target=self._land, args=(request.copy(), delay))
+                late.start()
+                self._threads.append(late)
+                raise requests.ReadTimeout("bench fault: the CRM holds this write")
+            if roll < LATE_SHARE + DROP_SHARE:
+                super().send(request, **kwargs)  # applied...
+                self.dropped += 1
+                raise requests.ReadTimeout("bench fault: the answer was lost")
+        return super().send(request, **kwargs)
+
+    def _land(self, request: requests.PreparedRequest, delay: float) -> None:
+        time.sleep(delay)
+        with requests.Session() as plain:
+            self.landed[plain.send(request, timeout=10).status_code] += 1
+
+    def wait_for_landings(self) -> None:
+        for late in self._threads:
+            late.join()
+
+
+class Unconditional:
+    """The baseline's CRM: the same client, its writes without a precondition."""
+
+    def __init__(self, inner: RestCrmClient) -> None:
+        self.inner = inner
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[Contact]:
+        return self.inner.find_contacts(email=email, auth0_user_id=auth0_user_id)
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self.inner.get_contact(contact_id)
+
+    def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
+        return self.inner.create_contact(fields, idempotency_key)
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
+        return self.inner.update_contact(contact_id, fields)
+
+    def calls_made(self) -> int:
+        return self.inner.calls_made()
+
+    def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
+        self.inner.set_deadline(remaining_ms)
+
+
+@dataclass
+class Campaign:
+    events: int
+    dropped: int
+    held: int
+    late_refused: int  # late attempts the CRM refused (412)
+    late_applied: int
+    lost: int
+    duplicates: int
+    wrong: int
+    left: int  # events in the DLQ for a person
+    problems: Counter[str]
+    seconds: float
+
+
+def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaign:
+    """One run of the stream through the faulty network; the CRM reconciled with the truth."""
+    crm.clear_faults()
+    crm.reset()
+    stream = generate(users, seed=seed, specials=False)
+    stream.seed_preexisting(lambda fields: crm.seed_contact(**fields))
+    network = Faulty(rng=random.Random(seed))
+    client = RestCrmClient(
+        crm.base_url,
+        lambda: crm.token,
+        timeout_seconds=2.0,
+        backoff_base=0.01,
+        session=network,
+    )
+    settings = Settings(crm_base_url=crm.base_url, crm_api_token="unused")  # noqa: S106
+    core = SyncCore(settings, client if guarded else Unconditional(client), MemorySyncStateStore())
+    now = max(parse_event(raw).change_time for raw in stream.events)
+    started = time.perf_counter()
+    queue, dead = list(stream.events), 0
+    for round_number in range(ROUNDS):
+        retry = []
+        for raw in queue:
+            try:
+                core.apply(parse_event(raw, now=now), lease_seconds=30.0)
+            except TransientError:
+                retry.append(raw)
+            except PermanentError:
+                dead += 1
+        queue = retry
+        if not queue:
+            break
+        if round_number == ROUNDS - 2:
+            network.wait_for_landings()  # the redrive comes after every late write landed
+        time.sleep(ROUND_PAUSE)
+    network.wait_for_landings()
+    seconds = time.perf_counter() - started
+    found = kinds(reconcile(stream.truth, crm.contacts()))
+    return Campaign(
+        events=len(stream.events),
+        dropped=network.dropped,
+        held=network.held,
+        late_refused=network.landed[412],
+        late_applied=sum(n for status, n in network.landed.items() if status < 300),
+        lost=found["missing"],
+        duplicates=found["duplicate"],
+        wrong=sum(found.values()) - found["missing"] - found["duplicate"],
+        left=dead + len(queue),
+        problems=found,
+        seconds=seconds,
+    )
+
+
+def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Section:
+    with CrmServer() as crm:
+        ours = campaign(crm, users=users, seed=seed, guarded=True)
+        naive = campaign(crm, users=users, seed=seed, guarded=False)
+    clean = ours.lost == ours.duplicates == ours.wrong == ours.left == 0
+    section = Section(
+        title="Faults between the sync and the CRM: dropped answers, late-applied writes",
+        method=(
+            f"a seeded sample stream ({users} users, redeliveries, out-of-order arrivals) "
+            "through the sync core and the REST adapter against the reference CRM, through a "
+            f"network that loses the answer of {DROP_SHARE:.0%} of the CRM writes after they "
+            f"were applied and holds {LATE_SHARE:.0%} of the PATCHes, applying them 0.2-1.5 s "
+            f"later; failed events retried in up to {ROUNDS} rounds; the CRM then reconciled "
+            "with the stream's Auth0 truth. Baseline: the same, writes without If-Match"
+        ),
+        runs=f"1 campaign each, seed {seed}",
+    )
+    section.rows.append(
+        Row(
+            "faults: contacts lost / duplicated / wrong, events left for a person",
+            f"{ours.lost} / {ours.duplicates} / {ours.wrong}, {ours.left}",
+            f"{naive.lost} / {naive.duplicates} / {naive.wrong}, {naive.left}",
+            None,
+            "0 / 0 / 0, 0",
+            clean,
+        )
+    )
+    section.detail += [
+        "| | events | answers dropped | writes held | late: refused (412) | late: applied "
+        "| lost | duplicates | wrong | left for a person | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {name} | {c.events} | {c.dropped} | {c.held} | {c.late_refused} "
+            f"| {c.late_applied} | {c.lost} | {c.duplicates} | {c.wrong} | {c.left} "
+            f"| {c.seconds:.1f} |"
+            for name, c in (("ours (If-Match)", ours), ("without a precondition", naive))
+        ),
+    ]
+    if naive.problems:
+        shown = ", ".join(f"{kind} {n}" for kind, n in sorted(naive.problems.items()))
+        section.notes.append(f"What the baseline got wrong: {shown}.")
+    section.notes.append(
+        "A late write landing after a newer one: with If-Match it is refused (412) and "
+        "changes nothing; without, it silently reverts the newer change."
+    )
+    return section
+
+
+if __name__ == "__main__":
+    result = run()
+    for row in result.rows:
+        print(f"{row.figure}: ours {row.ours}, baseline {row.baseline}, met {row.met}")
+    print("\n".join(result.detail + result.notes))
