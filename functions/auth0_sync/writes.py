@@ -33,6 +33,7 @@ create is found at once (a query) or is idempotent (keys, upserts).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +59,7 @@ class Writes:
     def __init__(self, crm: Crm) -> None:
         self.crm = crm
         self.guarded: Guarded | None = crm if isinstance(crm, Guarded) else None
-        self._unsure_before = 0
+        self._event = threading.local()  # one core serves several threads (the runner)
 
     def version(self, contact_id: str) -> str | None:
         """The version of the contact in the last answer about it (None: unknown)."""
@@ -111,12 +112,13 @@ class Writes:
 
     def begin(self) -> None:
         """Start of one event: writes of unknown outcome are counted from here."""
-        self._unsure_before = self._unsure_count()
+        self._event.unsure_before = self._unsure_count()
 
     def unconfirmed_since(self) -> str | None:
         """Now, if this event sent a write whose outcome is unknown to a destination where
         it could still land or be missed later (None: nothing to wait for)."""
-        if self._unsure_count() <= self._unsure_before or not self.horizon():
+        before = int(getattr(self._event, "unsure_before", 0))
+        if self._unsure_count() <= before or not self.horizon():
             return None
         return iso(datetime.now(UTC))
 
