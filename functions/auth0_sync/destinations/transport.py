@@ -196,8 +196,8 @@ class HttpTransport:
 
     def unsure_writes(self) -> int:
         """Writes (any method but GET/HEAD) sent by the calling thread whose outcome is
-        unknown: a timeout or a lost connection after the request left, a 5xx or 408. One
-        of them may still be applied later, even after a retry succeeded."""
+        unknown: a timeout or a lost connection after the request left, a 5xx other than
+        503, or a 408. One may still be applied later, even after a retry succeeded."""
         return int(getattr(self._local, "unsure", 0))
 
     def _unsure(self, method: str) -> None:
@@ -270,8 +270,10 @@ class HttpTransport:
                 status = response.status_code
                 # A 429 is backpressure, not an outage: it never opens the circuit.
                 self._record(outage=status >= 500 or status == 408, reason=f"{self.name}_{status}")
-                if status >= 500 or status == 408:
-                    self._unsure(method)  # a gateway's answer: the server may apply it still
+                if (status >= 500 and status != 503) or status == 408:
+                    # A gateway's answer: the server may apply it still (a 503 says it
+                    # could not take the request; a 429 that it did not).
+                    self._unsure(method)
                 if not self._should_retry(response):
                     return response
                 problem, reason, last = f"HTTP {status}", f"{self.name}_{status}", response
