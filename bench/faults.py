@@ -15,6 +15,11 @@ or wrong (any other difference), and events left for a person (dead letters).
 
 Baseline: the same campaign with writes sent without a precondition (as before contract
 1.2's `If-Match`): the late writes silently revert newer changes.
+
+The same campaign runs against the fake HubSpot (no preconditions; its search index lags
+1 s behind writes), with `auth0_user_id` unique and without: lost create answers must
+neither duplicate a contact nor dead-letter one (issue 22.5), and late writes must not
+revert newer ones (the user's next write waits `late_write_seconds`, 2 s here).
 Not in this figure yet: kills mid-write, throttling, token rotation, concurrent runs
 (issue 22's full campaign).
 """
@@ -58,14 +63,17 @@ class Faulty(requests.Session):
     dropped: int = 0
     held: int = 0
     landed: Counter[int] = field(default_factory=Counter)  # status of each late attempt
+    enabled: bool = True  # off: the network has healed
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        path = request.path_url or ""
-        if request.method in ("POST", "PATCH") and path.startswith("/contacts"):
+        path = (request.path_url or "").split("?")[0]
+        contacts = path.startswith(("/contacts", "/crm/v3/objects/contacts"))
+        writing = request.method in ("POST", "PATCH") and not path.endswith("/search")
+        if self.enabled and writing and contacts:
             roll = self.rng.random()
             if request.method == "PATCH" and roll < LATE_SHARE:
                 self.held += 1
@@ -148,10 +156,74 @@ def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaig
     )
     settings = Settings(crm_base_url=crm.base_url, crm_api_token="unused")  # noqa: S106
     core = SyncCore(settings, client if guarded else Unconditional(client), MemorySyncStateStore())
-    now = max(parse_event(raw).change_time for raw in stream.events)
     started = time.perf_counter()
+    queue, dead = _deliver(core, stream, network)
+    seconds = time.perf_counter() - started
+    found = kinds(reconcile(stream.truth, crm.contacts()))
+    return _result(stream.events, network, found, dead + len(queue), seconds)
+
+
+def hubspot_campaign(*, users: int, seed: int, unique_owner: bool) -> Campaign:
+    """The campaign against the fake HubSpot (search lag 1 s; no preconditions)."""
+    from auth0_sync.destinations.hubspot import HubSpotCrm
+    from auth0_sync.names import CrmType
+    from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+
+    with FakeHubSpot(
+        window_calls=1_000_000,
+        search_per_second=1_000_000,
+        unique_owner=unique_owner,
+        search_lag_seconds=1.0,
+    ) as hubspot:
+        stream = generate(users, seed=seed, specials=False)
+        stream.seed_preexisting(lambda fields: hubspot.seed_contact(**fields))
+        network = Faulty(rng=random.Random(seed))
+        client = HubSpotCrm(
+            hubspot.base_url,
+            lambda: hubspot.token,
+            timeout_seconds=2.0,
+            backoff_base=0.01,
+            window_calls=1_000_000,
+            search_per_second=1_000_000,
+            search_lag_seconds=1.2,
+            late_write_seconds=2.0,
+            session=network,
+        )
+        settings = Settings(
+            crm_type=CrmType.HUBSPOT,
+            crm_base_url=hubspot.base_url,
+            crm_api_token="unused",  # noqa: S106
+        )
+        started = time.perf_counter()
+        core = SyncCore(settings, client, MemorySyncStateStore())
+        queue, dead = _deliver(core, stream, network, settle=2.0)
+        seconds = time.perf_counter() - started
+        found = kinds(
+            reconcile(
+                stream.truth,
+                hubspot.generic_contacts(),
+                fields=("email", "given_name", "family_name", "phone"),
+                stored=lambda name, value: (
+                    value.lower() if name == "email" and isinstance(value, str) else value
+                ),
+            )
+        )
+    return _result(stream.events, network, found, dead + len(queue), seconds)
+
+
+def _deliver(
+    core: SyncCore, stream: Any, network: Faulty, rounds: int = ROUNDS, settle: float = 0.0
+) -> tuple[list[dict[str, Any]], int]:
+    """Every event, retried in rounds like Lambda while the faults go on; then the network
+    heals, every held write lands, and the redrive (`settle` seconds later) retries what is
+    left, as often as a transient reason asks. What is left, and the dead letters."""
+    now = max(parse_event(raw).change_time for raw in stream.events)
     queue, dead = list(stream.events), 0
-    for round_number in range(ROUNDS):
+    for round_number in range(rounds + 3):
+        if round_number == rounds:
+            network.enabled = False
+            network.wait_for_landings()
+            time.sleep(settle)
         retry = []
         for raw in queue:
             try:
@@ -163,14 +235,16 @@ def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaig
         queue = retry
         if not queue:
             break
-        if round_number == ROUNDS - 2:
-            network.wait_for_landings()  # the redrive comes after every late write landed
         time.sleep(ROUND_PAUSE)
     network.wait_for_landings()
-    seconds = time.perf_counter() - started
-    found = kinds(reconcile(stream.truth, crm.contacts()))
+    return queue, dead
+
+
+def _result(
+    events: list[dict[str, Any]], network: Faulty, found: Counter[str], left: int, seconds: float
+) -> Campaign:
     return Campaign(
-        events=len(stream.events),
+        events=len(events),
         dropped=network.dropped,
         held=network.held,
         late_refused=network.landed[412],
@@ -178,7 +252,7 @@ def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaig
         lost=found["missing"],
         duplicates=found["duplicate"],
         wrong=sum(found.values()) - found["missing"] - found["duplicate"],
-        left=dead + len(queue),
+        left=left,
         problems=found,
         seconds=seconds,
     )
@@ -188,7 +262,9 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
     with CrmServer() as crm:
         ours = campaign(crm, users=users, seed=seed, guarded=True)
         naive = campaign(crm, users=users, seed=seed, guarded=False)
-    clean = ours.lost == ours.duplicates == ours.wrong == ours.left == 0
+    unique = hubspot_campaign(users=users, seed=seed, unique_owner=True)
+    plain = hubspot_campaign(users=users, seed=seed, unique_owner=False)
+    clean = all(c.lost == c.duplicates == c.wrong == c.left == 0 for c in (ours, unique, plain))
     section = Section(
         title="Faults between the sync and the CRM: dropped answers, late-applied writes",
         method=(
@@ -196,15 +272,21 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             "through the sync core and the REST adapter against the reference CRM, through a "
             f"network that loses the answer of {DROP_SHARE:.0%} of the CRM writes after they "
             f"were applied and holds {LATE_SHARE:.0%} of the PATCHes, applying them 0.2-1.5 s "
-            f"later; failed events retried in up to {ROUNDS} rounds; the CRM then reconciled "
-            "with the stream's Auth0 truth. Baseline: the same, writes without If-Match"
+            f"later; failed events retried in rounds; the CRM then reconciled with the "
+            "stream's Auth0 truth. The same against the fake HubSpot (search index 1 s "
+            "behind), with a unique auth0_user_id and without. Baseline: REST, writes "
+            "without If-Match"
         ),
         runs=f"1 campaign each, seed {seed}",
     )
     section.rows.append(
         Row(
-            "faults: contacts lost / duplicated / wrong, events left for a person",
-            f"{ours.lost} / {ours.duplicates} / {ours.wrong}, {ours.left}",
+            "faults (REST + HubSpot x2): contacts lost / duplicated / wrong, events left",
+            " / ".join(
+                str(sum(getattr(c, name) for c in (ours, unique, plain)))
+                for name in ("lost", "duplicates", "wrong")
+            )
+            + f", {ours.left + unique.left + plain.left}",
             f"{naive.lost} / {naive.duplicates} / {naive.wrong}, {naive.left}",
             None,
             "0 / 0 / 0, 0",
@@ -219,7 +301,12 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             f"| {name} | {c.events} | {c.dropped} | {c.held} | {c.late_refused} "
             f"| {c.late_applied} | {c.lost} | {c.duplicates} | {c.wrong} | {c.left} "
             f"| {c.seconds:.1f} |"
-            for name, c in (("ours (If-Match)", ours), ("without a precondition", naive))
+            for name, c in (
+                ("REST, ours (If-Match)", ours),
+                ("REST, without a precondition", naive),
+                ("HubSpot, unique auth0_user_id", unique),
+                ("HubSpot, plain auth0_user_id", plain),
+            )
         ),
     ]
     if naive.problems:
