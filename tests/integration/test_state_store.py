@@ -99,6 +99,6 @@ def test_the_version_and_an_unconfirmed_write_are_kept_and_cleared(store: StateS
     got = store.acquire(USER, "second", 30.0)
     assert (got.version, got.unconfirmed) == ('"e-1"', "2026-03-01T09:05:00+00:00")
     store.commit(SyncState(USER, contact_id="c_7", version='"e-2"'), "second")
-    got = store.get(USER)
-    assert got is not None
-    assert (got.version, got.unconfirmed) == ('"e-2"', None)
+    after = store.get(USER)
+    assert after is not None
+    assert (after.version, after.unconfirmed) == ('"e-2"', None)
