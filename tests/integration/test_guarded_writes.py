@@ -214,3 +214,32 @@ def test_hubspot_a_create_whose_answer_was_lost_is_found_not_made_twice(
         if unique_owner:
             assert waited < 1.0  # not until the search caught up: it was never asked
             assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 0
+
+
+def test_hubspot_without_a_unique_owner_a_given_away_contact_is_read_before_a_write() -> None:
+    """Where a person made `auth0_user_id` an ordinary property, a write cannot be addressed
+    by it: the contact is read first (one GET), and one given to V is left alone."""
+    with FakeHubSpot(window_calls=100_000, unique_owner=False) as hubspot:
+        client = HubSpotCrm(hubspot.base_url, lambda: hubspot.token, search_per_second=100_000)
+        settings = Settings(
+            crm_type=CrmType.HUBSPOT, crm_base_url=hubspot.base_url, crm_api_token="unused"
+        )
+        state = MemorySyncStateStore()
+        core = SyncCore(settings, client, state)
+        signup = created(U, at(1), email="u@example.com", given_name="Una")
+        core.apply(parse_event(signup, now=NOW), lease_seconds=30.0)
+        given = state.get(U).contact_id  # type: ignore[union-attr]
+        assert given is not None
+        hubspot.edit(given, auth0_user_id=V, email="v@example.com", firstname="Vic")
+        change = updated(U, at(2), email="u@example.com", given_name="Una B")
+        core.apply(parse_event(change, now=NOW), lease_seconds=30.0)
+        contacts = sorted(
+            (hubspot_contact(r) for r in hubspot.contacts()), key=lambda c: str(c["email"])
+        )
+        assert contacts == [
+            {"email": "u@example.com", "given_name": "Una B", "family_name": None,
+             "phone": None, "auth0_user_id": U, "status": "active"},
+            {"email": "v@example.com", "given_name": "Vic", "family_name": None,
+             "phone": None, "auth0_user_id": V, "status": "active"},
+        ]  # fmt: skip
+        assert hubspot.count("PATCH", f"/crm/v3/objects/contacts/{given}") == 0
