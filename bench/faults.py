@@ -20,8 +20,10 @@ The same campaign runs against the fake HubSpot (no preconditions; its search in
 1 s behind writes), with `auth0_user_id` unique and without: lost create answers must
 neither duplicate a contact nor dead-letter one (issue 22.5), and late writes must not
 revert newer ones (the user's next write waits `late_write_seconds`, 2 s here).
-Not in this figure yet: kills mid-write, throttling, token rotation, concurrent runs
-(issue 22's full campaign).
+A third REST campaign runs the stream three times at once (each run in its own order,
+sharing the state and the CRM) against a CRM limited to 200 requests a second (429 with
+Retry-After). Not in this figure yet: kills mid-write, a token rotation (issue 22's full
+campaign).
 """
 
 from __future__ import annotations
@@ -140,8 +142,18 @@ class Campaign:
     seconds: float
 
 
-def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaign:
-    """One run of the stream through the faulty network; the CRM reconciled with the truth."""
+def campaign(
+    crm: CrmServer,
+    *,
+    users: int,
+    seed: int,
+    guarded: bool,
+    runs: int = 1,
+    rate_limit: float | None = None,
+) -> Campaign:
+    """The stream through the faulty network (`runs` runs at once, each the whole stream
+    in its own order; the CRM limited to `rate_limit` requests a second, 429 with
+    Retry-After); the CRM then reconciled with the truth."""
     crm.clear_faults()
     crm.reset()
     stream = generate(users, seed=seed, specials=False)
@@ -157,10 +169,31 @@ def campaign(crm: CrmServer, *, users: int, seed: int, guarded: bool) -> Campaig
     settings = Settings(crm_base_url=crm.base_url, crm_api_token="unused")  # noqa: S106
     core = SyncCore(settings, client if guarded else Unconditional(client), MemorySyncStateStore())
     started = time.perf_counter()
-    queue, dead = _deliver(core, stream, network)
+    crm.set_rate_limit(rate_limit)
+    left = _concurrently(core, stream.events, network, runs, random.Random(seed))
+    crm.set_rate_limit(None)
     seconds = time.perf_counter() - started
     found = kinds(reconcile(stream.truth, crm.contacts()))
-    return _result(stream.events, network, found, dead + len(queue), seconds)
+    return _result(stream.events * runs, network, found, left, seconds)
+
+
+def _concurrently(
+    core: SyncCore, events: list[dict[str, Any]], network: Faulty, runs: int, rng: random.Random
+) -> int:
+    """`runs` runs of every event at once, each in its own order: events left + dead."""
+    orders = [list(events)] + [rng.sample(events, len(events)) for _ in range(runs - 1)]
+    left: list[int] = []
+
+    def one(order: list[dict[str, Any]]) -> None:
+        queue, dead = _deliver(core, order, network)
+        left.append(len(queue) + dead)
+
+    threads = [threading.Thread(target=one, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(left)
 
 
 def hubspot_campaign(*, users: int, seed: int, unique_owner: bool) -> Campaign:
@@ -196,7 +229,7 @@ def hubspot_campaign(*, users: int, seed: int, unique_owner: bool) -> Campaign:
         )
         started = time.perf_counter()
         core = SyncCore(settings, client, MemorySyncStateStore())
-        queue, dead = _deliver(core, stream, network, settle=2.0)
+        queue, dead = _deliver(core, stream.events, network, settle=2.0)
         seconds = time.perf_counter() - started
         found = kinds(
             reconcile(
@@ -212,13 +245,17 @@ def hubspot_campaign(*, users: int, seed: int, unique_owner: bool) -> Campaign:
 
 
 def _deliver(
-    core: SyncCore, stream: Any, network: Faulty, rounds: int = ROUNDS, settle: float = 0.0
+    core: SyncCore,
+    events: list[dict[str, Any]],
+    network: Faulty,
+    rounds: int = ROUNDS,
+    settle: float = 0.0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Every event, retried in rounds like Lambda while the faults go on; then the network
     heals, every held write lands, and the redrive (`settle` seconds later) retries what is
     left, as often as a transient reason asks. What is left, and the dead letters."""
-    now = max(parse_event(raw).change_time for raw in stream.events)
-    queue, dead = list(stream.events), 0
+    now = max(parse_event(raw).change_time for raw in events)
+    queue, dead = list(events), 0
     for round_number in range(rounds + 3):
         if round_number == rounds:
             network.enabled = False
@@ -262,9 +299,11 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
     with CrmServer() as crm:
         ours = campaign(crm, users=users, seed=seed, guarded=True)
         naive = campaign(crm, users=users, seed=seed, guarded=False)
+        busy = campaign(crm, users=users, seed=seed, guarded=True, runs=3, rate_limit=200.0)
     unique = hubspot_campaign(users=users, seed=seed, unique_owner=True)
     plain = hubspot_campaign(users=users, seed=seed, unique_owner=False)
-    clean = all(c.lost == c.duplicates == c.wrong == c.left == 0 for c in (ours, unique, plain))
+    every = (ours, busy, unique, plain)
+    clean = all(c.lost == c.duplicates == c.wrong == c.left == 0 for c in every)
     section = Section(
         title="Faults between the sync and the CRM: dropped answers, late-applied writes",
         method=(
@@ -273,7 +312,8 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             f"network that loses the answer of {DROP_SHARE:.0%} of the CRM writes after they "
             f"were applied and holds {LATE_SHARE:.0%} of the PATCHes, applying them 0.2-1.5 s "
             f"later; failed events retried in rounds; the CRM then reconciled with the "
-            "stream's Auth0 truth. The same against the fake HubSpot (search index 1 s "
+            "stream's Auth0 truth; once more with 3 runs of the stream at once and the CRM "
+            "limited to 200 requests a second. The same against the fake HubSpot (search index 1 s "
             "behind), with a unique auth0_user_id and without. Baseline: REST, writes "
             "without If-Match"
         ),
@@ -281,12 +321,12 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
     )
     section.rows.append(
         Row(
-            "faults (REST + HubSpot x2): contacts lost / duplicated / wrong, events left",
+            "faults (REST x2, HubSpot x2): contacts lost / duplicated / wrong, events left",
             " / ".join(
-                str(sum(getattr(c, name) for c in (ours, unique, plain)))
+                str(sum(getattr(c, name) for c in every))
                 for name in ("lost", "duplicates", "wrong")
             )
-            + f", {ours.left + unique.left + plain.left}",
+            + f", {sum(c.left for c in every)}",
             f"{naive.lost} / {naive.duplicates} / {naive.wrong}, {naive.left}",
             None,
             "0 / 0 / 0, 0",
@@ -304,6 +344,7 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             for name, c in (
                 ("REST, ours (If-Match)", ours),
                 ("REST, without a precondition", naive),
+                ("REST, 3 runs at once, 200 req/s limit", busy),
                 ("HubSpot, unique auth0_user_id", unique),
                 ("HubSpot, plain auth0_user_id", plain),
             )
