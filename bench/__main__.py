@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import aws_requests, backfill, burst, calls, cold_start, memory, profiling
+from bench import aws_requests, backfill, burst, calls, cold_start, faults, memory, profiling
 from bench.report import Section, render
 from bench.servers import Peers
 
@@ -32,10 +32,11 @@ class Sizes:
     burst_events: int
     burst_runs: int
     memory_sizes: tuple[int, int]
+    fault_users: int = 120
 
 
-FULL = Sizes(1000, 150, (8, 9), 4, 40, 3, 5, True, 2000, 3, (1000, 10000))
-QUICK = Sizes(150, 0, (), 4, 15, 1, 3, False, 400, 1, (1000, 10000))
+FULL = Sizes(1000, 150, (8, 9), 4, 40, 3, 5, True, 2000, 3, (1000, 10000), 120)
+QUICK = Sizes(150, 0, (), 4, 15, 1, 3, False, 400, 1, (1000, 10000), 40)
 
 
 def _aws(peers: Peers, _sizes: Sizes) -> list[Section]:
@@ -59,6 +60,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "burst": lambda p, s: burst.run(p, count=s.burst_events, runs=s.burst_runs),
     "memory": lambda p, s: memory.run(p, sizes=s.memory_sizes),
     "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
+    "faults": lambda p, s: faults.run(p, users=s.fault_users),
 }
 
 

@@ -41,6 +41,15 @@ class EmailConflict(TransientError):
         super().__init__(message, "email_conflict")
 
 
+class ContactChanged(TransientError):
+    """A conditional write was refused (412): the contact changed since the version the
+    write was based on (a person's edit, a reassignment, or our own write whose answer was
+    lost). The core reads the contact again before it writes anything else."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "crm_412")
+
+
 class PermanentError(SyncError):
     """Retrying cannot help: the event goes to the DLQ at once with its reason."""
 

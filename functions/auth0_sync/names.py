@@ -188,6 +188,8 @@ TRANSIENT_REASONS = frozenset(
         "crm_circuit_open",
         "crm_bad_answer",
         "crm_404",
+        "crm_412",
+        "write_unconfirmed",
         "crm_token_unavailable",
         "lease_held",
         "lease_lost",

@@ -51,6 +51,10 @@ class SyncState:
     - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
       it deactivates the contact that a later-arriving older event reveals;
     - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
+    - `version`: the contact's version (an ETag, a time) after our last write to it, the
+      precondition of our next write (`auth0_sync.writes`);
+    - `unconfirmed`: when a create for this user lost its answer (it may have been made);
+      cleared once the user's contact is known.
     """
 
     user_id: str
@@ -66,6 +70,8 @@ class SyncState:
     delete_done: bool | None = None
     linked_to: str | None = None
     linked: list[str] = field(default_factory=list)
+    version: str | None = None
+    unconfirmed: str | None = None
 
     @property
     def last_change(self) -> datetime | None:
@@ -98,6 +104,8 @@ _FIELDS = (
     "delete_done",
     "linked_to",
     "linked",
+    "version",
+    "unconfirmed",
 )
 
 

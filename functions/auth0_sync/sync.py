@@ -30,6 +30,7 @@ from auth0_sync.destinations import (
     STAMP_FIELD,
     STATUS_FIELD,
     Archiving,
+    Contact,
     Crm,
 )
 from auth0_sync.errors import (
@@ -54,6 +55,7 @@ from auth0_sync.ownership import (
 )
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
+from auth0_sync.writes import Writes
 
 __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
 
@@ -68,10 +70,12 @@ TRANSFER_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS + 5.0
 
 @dataclass(frozen=True)
 class Written:
-    """What a write left in the CRM (a digest per field), and an email it still owes."""
+    """What a write left in the CRM (a digest per field), and an email it still owes;
+    `version`: the contact's version after it (the precondition of the next write)."""
 
     digests: dict[str, str]
     conflict: EmailConflict | None = None
+    version: str | None = None
 
 
 @dataclass
@@ -90,6 +94,7 @@ class SyncCore:
         self.state = state
         self.ownership = Ownership(state)
         self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
+        self.writes = Writes(crm)
 
     def apply(self, event: Auth0BusEvent, lease_seconds: float) -> Outcome:
         """Apply one validated event of a handled type; raises Transient/PermanentError.
@@ -113,12 +118,27 @@ class SyncCore:
                 current = self._acquire(event.user_id, owner, lease_seconds)
             else:
                 current = found
+        self.writes.begin()
         try:
             decision = self._decide(event, current)
+            since = self.writes.unconfirmed_since()
+            if since is not None:  # a write of unknown outcome: the next one waits
+                decision.state = replace(decision.state or current, unconfirmed=since)
             if decision.state is None:
                 self.state.release(event.user_id, owner)
             else:
                 self.state.commit(decision.state, owner)
+        except TransientError:
+            since = self.writes.unconfirmed_since()
+            if since is None:
+                self.state.release(event.user_id, owner)
+                raise
+            # Not advanced (the event is retried), but what was sent may still land.
+            try:
+                self.state.commit(replace(current, unconfirmed=since), owner)
+            except BaseException:
+                self.state.release(event.user_id, owner)
+            raise
         except BaseException:
             # A failed decision or commit must not keep the lease: the retry needs it.
             self.state.release(event.user_id, owner)
@@ -207,13 +227,18 @@ class SyncCore:
         skip = ordering_skip(current, event)
         is_delete = event.event_type == EventType.USER_DELETED
         pending = current.deleted_at is not None and not current.delete_done
-        if skip is SkipReason.DELETED and not is_delete and pending:
+        late = skip is SkipReason.STALE and bool(current.contact_id and current.written)
+        revealing = skip is SkipReason.DELETED and not is_delete and pending
+        if skip is None or revealing or late or (skip is SkipReason.STALE and is_delete):
+            # A write of unknown outcome may still land: nothing newer is written before.
+            self.writes.wait_for_unconfirmed(current.unconfirmed)
+        if revealing:
             # The delete found no contact; this older event may say where it is.
             return self._reveal(event, current)
         if skip is SkipReason.STALE and is_delete:
             # A delete older than a re-signup already applied: it ends a past life only.
             return self._past_life(event, current)
-        if skip is SkipReason.STALE and current.contact_id and current.written:
+        if late:
             # Older than the last change, but it may speak of fields no newer event did.
             return self._late(event, current)
         if skip is not None:
@@ -248,12 +273,21 @@ class SyncCore:
                 # Login noise: the mapped values are what we last wrote; zero CRM calls.
                 outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
                 return Decision(seen, outcome)
-            written = self._write(event, current.contact_id, changes, current.written, {})
+            written = self._write(
+                event,
+                current.contact_id,
+                changes,
+                current.written,
+                {},
+                version=current.version,
+                owner=event.user_id,
+            )
             if written is not None:
                 applied = Applied.UPDATED
                 return self._done(seen, current, event, current.contact_id, written, applied)
-            base = replace(current, contact_id=None)  # deleted in the CRM: find it again
-            seen = replace(seen, contact_id=None, written={})
+            # Deleted in the CRM, or given to someone else there: find (or create) its own.
+            base = replace(current, contact_id=None)
+            seen = replace(seen, contact_id=None, written={}, version=None)
         # A signup we have never seen cannot carry its id on a contact unless we wrote it (and
         # then the state knows): it creates at once, and the CRM's uniqueness check on the
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
@@ -291,10 +325,18 @@ class SyncCore:
         changes = changed(clears, current.written)
         if not changes or not current.contact_id:
             return Decision(state, self._outcome(event, "skipped", SkipReason.STALE))
-        written = self._write(event, current.contact_id, changes, current.written, {})
+        written = self._write(
+            event,
+            current.contact_id,
+            changes,
+            current.written,
+            {},
+            version=current.version,
+            owner=event.user_id,
+        )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
-        state = replace(state, written=written.digests)
+        state = replace(state, written=written.digests, version=written.version)
         return Decision(state, self._outcome(event, "applied", Applied.UPDATED, current.contact_id))
 
     def _late(self, event: Auth0BusEvent, current: SyncState) -> Decision:
@@ -311,10 +353,18 @@ class SyncCore:
         if not changes:
             outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
             return Decision(replace(current, stated=stated) if fresh else None, outcome)
-        written = self._write(event, current.contact_id, changes, current.written, {})
+        written = self._write(
+            event,
+            current.contact_id,
+            changes,
+            current.written,
+            {},
+            version=current.version,
+            owner=event.user_id,
+        )
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
-        state = replace(current, stated=stated, written=written.digests)
+        state = replace(current, stated=stated, written=written.digests, version=written.version)
         outcome = self._outcome(event, "applied", Applied.UPDATED, current.contact_id)
         return Decision(state, outcome, written.conflict)
 
@@ -395,9 +445,23 @@ class SyncCore:
         seen = replace(seen, matched_by=found.how)
         if not changes and not extra:
             # Already what Auth0 says (a state rebuilt from the CRM): nothing to write.
-            state = replace(seen, contact_id=found.id, written=baseline)
+            state = replace(
+                seen,
+                contact_id=found.id,
+                written=baseline,
+                version=self.writes.version(found.id),
+                unconfirmed=None,
+            )
             return Decision(state, self._outcome(event, "skipped", SkipReason.UNCHANGED, found.id))
-        written = self._write(event, found.id, changes, baseline, extra)
+        written = self._write(
+            event,
+            found.id,
+            changes,
+            baseline,
+            extra,
+            version=self.writes.version(found.id),
+            owner=previous_owner,
+        )
         if written is None:
             raise TransientError(f"contact {found.id} vanished while it was written", "crm_404")
         if new_life and found.how == "state":
@@ -430,8 +494,14 @@ class SyncCore:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
             return self._take(event, current, seen, found, desired, new_life)
         seen = replace(seen, matched_by="created")
+        version = self.writes.version(str(created["id"]))
         return self._done(
-            seen, current, event, str(created["id"]), Written(digests(desired)), Applied.CREATED
+            seen,
+            current,
+            event,
+            str(created["id"]),
+            Written(digests(desired), version=version),
+            Applied.CREATED,
         )
 
     def _write(
@@ -441,29 +511,44 @@ class SyncCore:
         changes: Mapping[str, Any],
         written: Mapping[str, str],
         extra: Mapping[str, Any],
+        *,
+        version: str | None,
+        owner: str | None,
     ) -> Written | None:
-        """PATCH what changed; the new per-field digests, or None if the contact is gone.
+        """PATCH what changed; the new per-field digests, or None if the contact is gone or
+        has left the user (`auth0_sync.writes`: based on `version`, while it carries
+        `owner`, the event's user, or nobody when it was found unowned).
 
         An email the CRM refuses (another contact holds it) must not hold the other fields
         hostage: they are written with a placeholder address, which also lets the old one go
         (in an email swap the other user wants it), and `EmailConflict` follows the commit.
         """
         body = {**changes, **extra, **self._stamp(event)}
+
+        def send(fields: Mapping[str, Any], based_on: str | None) -> Contact | None:
+            return self.writes.update(
+                contact_id, fields, user_id=event.user_id, expected_owner=owner, version=based_on
+            )
+
         try:
-            result = self.crm.update_contact(contact_id, body)
+            result = send(body, version)
         except EmailTaken as exc:
             placeholder = f"pending-{uuid.uuid4().hex[:16]}@email-conflict.invalid"
             rest = {name: value for name, value in changes.items() if name != EMAIL_FIELD}
-            if self.crm.update_contact(contact_id, {**body, EMAIL_FIELD: placeholder}) is None:
+            # Refused, nothing changed: the version the write was based on still holds.
+            based_on = self.writes.version(contact_id) or version
+            if send({**body, EMAIL_FIELD: placeholder}, based_on) is None:
                 return None
             conflict = EmailConflict(
                 f"{exc.message}: contact {contact_id} got every other field; its email "
                 "follows when the contact holding it lets it go"
             )
-            return Written({**written, **digests(rest), EMAIL_FIELD: digest(placeholder)}, conflict)
+            after = self.writes.version(contact_id)
+            rest_digests = {**written, **digests(rest), EMAIL_FIELD: digest(placeholder)}
+            return Written(rest_digests, conflict, after)
         if result is None:
             return None
-        return Written({**written, **digests(changes)})
+        return Written({**written, **digests(changes)}, version=self.writes.version(contact_id))
 
     def _done(
         self,
@@ -474,7 +559,13 @@ class SyncCore:
         written: Written,
         applied: Applied,
     ) -> Decision:
-        state = replace(seen, contact_id=contact_id, written=written.digests)
+        state = replace(
+            seen,
+            contact_id=contact_id,
+            written=written.digests,
+            version=written.version,
+            unconfirmed=None,
+        )
         error = written.conflict
         if error is not None:
             # Not advanced: the retry of this event writes the email that is still owed.
@@ -531,13 +622,27 @@ class SyncCore:
             if owner_of(found.contact) is None:
                 body[OWNER_FIELD] = event.user_id  # as if the older events had come first
             applied = Applied.DEACTIVATED
-        if self.crm.update_contact(found.id, body) is None:
+        answer = self.writes.update(
+            found.id,
+            body,
+            user_id=event.user_id,
+            expected_owner=owner_of(found.contact),
+            version=self.writes.version(found.id),
+        )
+        if answer is None:
             raise TransientError(f"contact {found.id} vanished while it was deleted", "crm_404")
         if applied is Applied.ANONYMIZED:
             # Nothing on the contact links it to the person any more; keep only the order.
             state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
         else:
-            state = replace(tombstone, contact_id=found.id, matched_by=found.how, delete_done=True)
+            version = self.writes.version(found.id)
+            state = replace(
+                tombstone,
+                contact_id=found.id,
+                matched_by=found.how,
+                delete_done=True,
+                version=version,
+            )
         return Decision(state, self._outcome(event, "applied", applied, found.id))
 
     def _erasure(self) -> dict[str, Any]:

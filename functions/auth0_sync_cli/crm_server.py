@@ -3,6 +3,11 @@
 Used by the local demo, the tests and the benchmarks. Besides the contract (docs/contracts/
 crm-contacts-api.yaml) it can inject faults (latency, rate limit, random 503s, an outage) and
 exposes admin endpoints under /_admin/ to drive them and read request counts.
+
+Conditional writes (contract 1.2): every answer carrying one contact has an `ETag`; a PATCH
+with a stale `If-Match` gets 412 with the current ETag and changes nothing. A person editing
+a contact in the CRM is `PATCH /_admin/contacts/{id}` (or `CrmServer.edit_contact`): it
+changes the ETag like any write, so a client's write made before it is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from auth0_sync_cli.crm_store import (
     ContactStore,
     EmailTaken,
     InvalidContact,
+    PreconditionFailed,
+    Versioned,
+    if_match_allows,
     validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
@@ -43,6 +51,7 @@ from auth0_sync_cli.signals import held_stop_signals
 CONTACTS_PATH = "/contacts"
 ADMIN_PREFIX = "/_admin/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IF_MATCH_HEADER = "If-Match"
 DEFAULT_OUTAGE_STATUS = 503
 SERVER_THREADS = 8
 
@@ -192,6 +201,13 @@ def _json(payload: object, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
+def _contact_response(stored: Versioned, status: int = 200) -> Response:
+    """One contact, with its ETag (contract 1.2: every answer carrying one contact has it)."""
+    response = _json(stored.contact, status)
+    response.headers["ETag"] = stored.etag
+    return response
+
+
 def _is_contract_path(path: str) -> bool:
     return path == CONTACTS_PATH or path.startswith(CONTACTS_PATH + "/")
 
@@ -291,6 +307,17 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     def not_found(exc: ContactNotFound) -> Response:
         return _error(404, "not_found", f"no contact with id {exc.args[0]!r}")
 
+    @app.errorhandler(PreconditionFailed)
+    def precondition_failed(exc: PreconditionFailed) -> Response:
+        response = _error(
+            412,
+            "precondition_failed",
+            f"contact {exc.contact_id!r} changed since the version in If-Match; nothing was "
+            "written (read it again, then decide)",
+        )
+        response.headers["ETag"] = exc.etag
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         response = exc.get_response()
@@ -326,20 +353,25 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             contact, created = store.create(fields, request.headers.get(IDEMPOTENCY_HEADER))
         except EmailTaken as exc:
             return _error(409, "conflict", str(exc))
-        response = _json(contact, 201 if created else 200)
-        response.headers["Location"] = f"{CONTACTS_PATH}/{contact['id']}"
+        response = _contact_response(contact, 201 if created else 200)
+        response.headers["Location"] = f"{CONTACTS_PATH}/{contact.contact['id']}"
         return response
 
     @app.get(f"{CONTACTS_PATH}/<contact_id>")
     def read_contact(contact_id: str) -> Response:
-        return _json(store.get(contact_id))
+        return _contact_response(store.read(contact_id))
 
     @app.patch(f"{CONTACTS_PATH}/<contact_id>")
     def update_contact(contact_id: str) -> Response:
-        store.get(contact_id)  # 404 before 422: the id is checked first
+        # 404, then 412, then 422 and 409: a precondition is evaluated before the body is
+        # (RFC 9110 13.2.1), so a stale write learns it is stale whatever it carries.
+        current = store.read(contact_id)
+        if_match = request.headers.get(IF_MATCH_HEADER)
+        if not if_match_allows(if_match, current.etag):
+            raise PreconditionFailed(contact_id, current.etag)
         fields = validate_fields(_request_body(), require_email=False)
         try:
-            return _json(store.update(contact_id, fields))
+            return _contact_response(store.update(contact_id, fields, if_match=if_match))
         except EmailTaken as exc:  # only a server with unique emails refuses it
             message = f"field 'email' is already used by another contact: {exc.contact_id}"
             return _error(409, "conflict", message)
@@ -387,6 +419,12 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     @app.get(ADMIN_PREFIX + "contacts")
     def admin_contacts() -> Response:
         return _json(store.all())
+
+    @app.patch(ADMIN_PREFIX + "contacts/<contact_id>")
+    def admin_edit_contact(contact_id: str) -> Response:
+        # A person editing the contact in the CRM: no uniqueness check, no precondition,
+        # no fault; the contact gets a new ETag, so a write made before it gets 412.
+        return _contact_response(store.read(store.edit(contact_id, _admin_body())["id"]))
 
     @app.post(ADMIN_PREFIX + "reset")
     def admin_reset() -> Response:
@@ -496,6 +534,15 @@ class CrmServer(ServedInThread):
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         """Insert a contact directly, skipping the email-uniqueness check."""
         return self.store.seed(fields)
+
+    def edit_contact(self, contact_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a contact as a person in the CRM would (PATCH /_admin/contacts/{id}): no
+        uniqueness check, no fault; it gets a new ETag if anything changed."""
+        return self.store.edit(contact_id, fields)
+
+    def etag(self, contact_id: str) -> str:
+        """The contact's current ETag, as its answers carry it."""
+        return self.store.read(contact_id).etag
 
 
 def run(args: argparse.Namespace) -> int:

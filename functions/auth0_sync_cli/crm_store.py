@@ -2,6 +2,11 @@
 
 The HTTP layer (crm_server.py) maps the errors raised here to status codes.
 
+ETags (contract 1.2's conditional writes): each contact row holds a random revision, drawn
+anew on every change (through the contract, a seed or an edit by a person), never derived
+from the contact's content: a contact that changes and changes back still gets a new ETag,
+so a write made against the first state cannot pass for one made against the last.
+
 Emails: a POST with an email another contact holds (compared case-insensitively) is always
 refused, as contract 1.0 promised and 1.1 still lists for every server. With
 `unique_emails`, a PATCH that would give a contact an email another one holds is refused
@@ -12,10 +17,12 @@ contacts with one email, as edits in most CRMs can.
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +67,8 @@ CREATE TABLE IF NOT EXISTS contacts (
     auth0_user_id TEXT,
     source_updated_at TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    revision TEXT
 );
 CREATE INDEX IF NOT EXISTS contacts_email_key ON contacts (email_key);
 CREATE INDEX IF NOT EXISTS contacts_auth0_user_id ON contacts (auth0_user_id);
@@ -71,7 +79,10 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     seen_at REAL NOT NULL
 );
 """
-_COLUMNS = ("seq", *CONTACT_FIELDS, "created_at", "updated_at")
+_COLUMNS = ("seq", *CONTACT_FIELDS, "created_at", "updated_at", "revision")
+# A database file from before ETags: its contacts get a revision when it is opened.
+_MIGRATE_REVISION = "ALTER TABLE contacts ADD COLUMN revision TEXT"
+_FILL_REVISIONS = "UPDATE contacts SET revision = lower(hex(randomblob(12))) WHERE revision IS NULL"
 
 
 class InvalidContact(ValueError):
@@ -80,6 +91,23 @@ class InvalidContact(ValueError):
 
 class ContactNotFound(LookupError):
     """No contact has this id."""
+
+
+class PreconditionFailed(Exception):
+    """`If-Match` names a version the contact no longer has; `etag` is the current one."""
+
+    def __init__(self, contact_id: str, etag: str) -> None:
+        super().__init__(f"contact {contact_id} changed since that version; its ETag is {etag}")
+        self.contact_id = contact_id
+        self.etag = etag
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A contact as stored, with its ETag (a quoted strong entity-tag, RFC 9110 8.8.3)."""
+
+    contact: dict[str, Any]
+    etag: str
 
 
 class EmailTaken(Exception):
@@ -162,8 +190,28 @@ def parse_contact_id(contact_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _new_revision() -> str:
+    return secrets.token_hex(12)
+
+
+def if_match_allows(header: str | None, etag: str) -> bool:
+    """True if a request with this `If-Match` header may change a resource tagged `etag`.
+
+    RFC 9110 13.1.1: absent or `*` (the resource exists) passes; otherwise a list of
+    entity-tags passes when one of them equals `etag` by strong comparison (a weak tag
+    `W/"..."` never does).
+    """
+    if header is None or header.strip() == "*":
+        return True
+    return any(tag.strip() == etag for tag in header.split(","))
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row_to_versioned(row: sqlite3.Row) -> Versioned:
+    return Versioned(_row_to_contact(row), f'"{row["revision"]}"')
 
 
 def _row_to_contact(row: sqlite3.Row) -> dict[str, Any]:
@@ -196,6 +244,10 @@ class ContactStore:
         self.unique_emails = unique_emails
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
+            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(contacts)")}
+            if "revision" not in columns:
+                self._conn.execute(_MIGRATE_REVISION)
+            self._conn.execute(_FILL_REVISIONS)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -203,10 +255,13 @@ class ContactStore:
             self._conn.close()
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [found.contact for found in self._select_versioned(where, params)]
+
+    def _select_versioned(self, where: str, params: tuple[Any, ...]) -> list[Versioned]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM contacts {where} ORDER BY seq"  # noqa: S608
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
-        return [_row_to_contact(row) for row in rows]
+        return [_row_to_versioned(row) for row in rows]
 
     def find(self, *, email: str | None, auth0_user_id: str | None) -> list[dict[str, Any]]:
         """Contacts matching every criterion given; email is compared case-insensitively."""
@@ -224,11 +279,26 @@ class ContactStore:
 
     def get(self, contact_id: str) -> dict[str, Any]:
         """The contact with this id, or ContactNotFound."""
+        return self.read(contact_id).contact
+
+    def read(self, contact_id: str) -> Versioned:
+        """The contact with this id and its ETag, or ContactNotFound."""
         seq = parse_contact_id(contact_id)
-        found = self._select("WHERE seq = ?", (seq,)) if seq is not None else []
+        found = self._select_versioned("WHERE seq = ?", (seq,)) if seq is not None else []
         if not found:
             raise ContactNotFound(contact_id)
         return found[0]
+
+    def exists(self, contact_id: str) -> bool:
+        """True if a contact has this id."""
+        seq = parse_contact_id(contact_id)
+        if seq is None:
+            return False
+        with self._lock:
+            return (
+                self._conn.execute("SELECT 1 FROM contacts WHERE seq = ?", (seq,)).fetchone()
+                is not None
+            )
 
     def all(self) -> list[dict[str, Any]]:
         """Every contact, in creation order."""
@@ -256,8 +326,8 @@ class ContactStore:
         assert email is not None  # validate_fields(require_email=True) saw to it
         cursor = self._conn.execute(
             f"INSERT INTO contacts ({', '.join(CONTACT_FIELDS)}, email_key, created_at,"  # noqa: S608
-            f" updated_at) VALUES ({', '.join('?' * (len(CONTACT_FIELDS) + 3))})",
-            (*row.values(), email.lower(), now, now),
+            f" updated_at, revision) VALUES ({', '.join('?' * (len(CONTACT_FIELDS) + 4))})",
+            (*row.values(), email.lower(), now, now, _new_revision()),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -271,8 +341,8 @@ class ContactStore:
 
     def create(
         self, fields: Mapping[str, str | None], idempotency_key: str | None = None
-    ) -> tuple[dict[str, Any], bool]:
-        """Create a contact; return (contact, created). A known key returns the first contact.
+    ) -> tuple[Versioned, bool]:
+        """Create a contact; return (it, created). A known key returns the first contact.
 
         Raises EmailTaken when another contact has the email (checked after the key).
         """
@@ -283,7 +353,7 @@ class ContactStore:
                     (idempotency_key,),
                 ).fetchone()
                 if row is not None and self._clock() - row["seen_at"] < IDEMPOTENCY_WINDOW_SECONDS:
-                    return self.get(f"{ID_PREFIX}{row['contact_seq']}"), False
+                    return self.read(f"{ID_PREFIX}{row['contact_seq']}"), False
             email = fields.get("email")
             assert email is not None
             owner = self._email_owner(email)
@@ -296,13 +366,23 @@ class ContactStore:
                     " VALUES (?, ?, ?)",
                     (idempotency_key, seq, self._clock()),
                 )
-            return self.get(f"{ID_PREFIX}{seq}"), True
+            return self.read(f"{ID_PREFIX}{seq}"), True
 
-    def update(self, contact_id: str, fields: Mapping[str, str | None]) -> dict[str, Any]:
-        """Change only the fields given; raise ContactNotFound, or EmailTaken (unique emails
-        only) when the new email is one another contact holds."""
+    def update(
+        self,
+        contact_id: str,
+        fields: Mapping[str, str | None],
+        *,
+        if_match: str | None = None,
+    ) -> Versioned:
+        """Change only the fields given; raise ContactNotFound, PreconditionFailed when
+        `if_match` (an If-Match header) does not allow it, or EmailTaken (unique emails only)
+        when the new email is one another contact holds. Nothing changes when it raises."""
         with self._lock, self._conn:
-            current = self.get(contact_id)
+            stored = self.read(contact_id)
+            if not if_match_allows(if_match, stored.etag):
+                raise PreconditionFailed(contact_id, stored.etag)
+            current = stored.contact
             seq = parse_contact_id(contact_id)
             email = fields.get("email")
             # Keeping its own email (whatever its case) gives a contact nothing new, even
@@ -315,21 +395,33 @@ class ContactStore:
                 owner = self._email_owner(email, besides=seq)
                 if owner is not None:
                     raise EmailTaken(f"{ID_PREFIX}{owner}")
-            changed = {name: value for name, value in fields.items() if current.get(name) != value}
-            if not changed:
-                return current
-            assignments = [f"{name} = ?" for name in changed]
-            params: list[Any] = list(changed.values())
-            if "email" in changed:
-                assignments.append("email_key = ?")
-                params.append(str(changed["email"]).lower())
-            assignments.append("updated_at = ?")
-            params.extend([_now_iso(), seq])
-            self._conn.execute(
-                f"UPDATE contacts SET {', '.join(assignments)} WHERE seq = ?",  # noqa: S608
-                params,
-            )
-            return self.get(contact_id)
+            return self._write(stored, fields)
+
+    def _write(self, stored: Versioned, fields: Mapping[str, str | None]) -> Versioned:
+        """Store the fields that differ; a write that changes nothing keeps the ETag."""
+        current = stored.contact
+        changed = {name: value for name, value in fields.items() if current.get(name) != value}
+        if not changed:
+            return stored
+        assignments = [f"{name} = ?" for name in changed]
+        params: list[Any] = list(changed.values())
+        if "email" in changed:
+            assignments.append("email_key = ?")
+            params.append(str(changed["email"]).lower())
+        assignments.extend(["updated_at = ?", "revision = ?"])
+        params.extend([_now_iso(), _new_revision(), parse_contact_id(current["id"])])
+        self._conn.execute(
+            f"UPDATE contacts SET {', '.join(assignments)} WHERE seq = ?",  # noqa: S608
+            params,
+        )
+        return self.read(current["id"])
+
+    def edit(self, contact_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a contact as a person in the CRM would: no email-uniqueness check, no
+        precondition; a change gets a new ETag like any other."""
+        checked = validate_fields(dict(fields), require_email=False)
+        with self._lock, self._conn:
+            return self._write(self.read(contact_id), checked).contact
 
     def seed(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a contact without the email-uniqueness check (legacy duplicates in tests)."""

@@ -6,6 +6,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -283,8 +284,8 @@ def test_idempotency_key_is_forgotten_after_24_hours(tmp_path: Path) -> None:
 
     assert (created, replay_created, fresh_created) == (True, False, True)
     assert replay == first
-    assert fresh["id"] == "c_1"
-    assert store.all() == [fresh]
+    assert fresh.contact["id"] == "c_1"
+    assert store.all() == [fresh.contact]
 
 
 def test_duplicate_email_is_409_whatever_its_case(crm: CrmServer) -> None:
@@ -568,6 +569,196 @@ def test_unsupported_method_is_405_with_allow(crm: CrmServer) -> None:
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "PATCH"}
     assert response.json()["error"] == "method_not_allowed"
+
+
+# --- conditional writes: ETag and If-Match (contract 1.2) -----------------------------------
+
+STRONG_ETAG = re.compile(r'"[^"\s,]+"')
+
+
+def test_every_answer_carrying_one_contact_has_a_strong_etag(crm: CrmServer) -> None:
+    key = {"Idempotency-Key": "k1"}
+    created = call(crm, "POST", "/contacts", json={"email": "ada@example.com"}, headers=key)
+    replayed = call(crm, "POST", "/contacts", json={"email": "ada@example.com"}, headers=key)
+    read = call(crm, "GET", "/contacts/c_1")
+    patched = call(crm, "PATCH", "/contacts/c_1", json={"name": "Ada"})
+    read_again = call(crm, "GET", "/contacts/c_1")
+
+    assert [r.status_code for r in (created, replayed, read, patched)] == [201, 200, 200, 200]
+    assert STRONG_ETAG.fullmatch(created.headers["ETag"])  # quoted, not W/"..."
+    # The same contact unchanged: the same ETag; changed: another one, which GET then shows.
+    assert replayed.headers["ETag"] == read.headers["ETag"] == created.headers["ETag"]
+    assert STRONG_ETAG.fullmatch(patched.headers["ETag"])
+    assert patched.headers["ETag"] != created.headers["ETag"]
+    assert read_again.headers["ETag"] == patched.headers["ETag"]
+
+
+def test_a_patch_with_a_stale_if_match_is_412_with_the_current_etag_and_changes_nothing(
+    crm: CrmServer,
+) -> None:
+    first = call(crm, "POST", "/contacts", json={"email": "ada@example.com", "name": "Zero"})
+    stale = first.headers["ETag"]
+    one = call(crm, "PATCH", "/contacts/c_1", json={"name": "One"})
+    two = call(crm, "PATCH", "/contacts/c_1", json={"name": "Two"})
+
+    late = call(crm, "PATCH", "/contacts/c_1", json={"name": "One"}, headers={"If-Match": stale})
+
+    assert (one.status_code, two.status_code) == (200, 200)
+    assert late.status_code == 412
+    assert late.headers["ETag"] == two.headers["ETag"]
+    assert late.json() == {
+        "error": "precondition_failed",
+        "message": "contact 'c_1' changed since the version in If-Match; nothing was written "
+        "(read it again, then decide)",
+    }
+    assert crm.contacts() == [two.json()]
+    assert crm.contacts()[0]["name"] == "Two"
+
+
+def test_a_patch_with_the_current_etag_applies_and_answers_the_next_one(crm: CrmServer) -> None:
+    first = call(crm, "POST", "/contacts", json={"email": "ada@example.com", "name": "Zero"})
+
+    applied = call(
+        crm,
+        "PATCH",
+        "/contacts/c_1",
+        json={"name": "One"},
+        headers={"If-Match": first.headers["ETag"]},
+    )
+    chained = call(
+        crm,
+        "PATCH",
+        "/contacts/c_1",
+        json={"name": "Two"},
+        headers={"If-Match": applied.headers["ETag"]},
+    )
+
+    assert applied.status_code == 200
+    assert applied.json()["name"] == "One"
+    assert chained.status_code == 200
+    assert [c["name"] for c in crm.contacts()] == ["Two"]
+
+
+def test_the_etag_changes_with_every_change_even_back_to_an_earlier_state(crm: CrmServer) -> None:
+    tags = [call(crm, "POST", "/contacts", json={"email": "ada@example.com", "name": "A"})]
+    for name in ("B", "A", "B"):
+        tags.append(call(crm, "PATCH", "/contacts/c_1", json={"name": name}))
+    unchanged = call(crm, "PATCH", "/contacts/c_1", json={"name": "B"})
+
+    etags = [r.headers["ETag"] for r in tags]
+    assert len(set(etags)) == 4  # A, B, A again, B again: four versions
+    assert unchanged.headers["ETag"] == etags[-1]  # a PATCH that changes nothing keeps it
+    # The first "A" is not the second "A": a write made against it is refused.
+    stale = call(crm, "PATCH", "/contacts/c_1", json={"name": "C"}, headers={"If-Match": etags[0]})
+    assert stale.status_code == 412
+
+
+@pytest.mark.parametrize("how", ["edit_contact", "admin endpoint"])
+def test_an_edit_by_a_person_in_the_crm_changes_the_etag_and_fails_a_write_made_before(
+    crm: CrmServer, how: str
+) -> None:
+    created = call(crm, "POST", "/contacts", json={"email": "ada@example.com", "name": "Ada"})
+    before = created.headers["ETag"]
+
+    if how == "edit_contact":
+        crm.edit_contact("c_1", name="Ada (edited by hand)")
+    else:
+        edited = call(crm, "PATCH", "/_admin/contacts/c_1", json={"name": "Ada (edited by hand)"})
+        assert edited.status_code == 200
+        assert edited.headers["ETag"] == crm.etag("c_1")
+    late = call(crm, "PATCH", "/contacts/c_1", json={"name": "Ada"}, headers={"If-Match": before})
+
+    assert crm.etag("c_1") != before
+    assert late.status_code == 412
+    assert late.headers["ETag"] == crm.etag("c_1")
+    assert [c["name"] for c in crm.contacts()] == ["Ada (edited by hand)"]
+
+
+def test_admin_edit_of_an_unknown_contact_is_404_and_of_a_bad_field_422(crm: CrmServer) -> None:
+    create(crm, email="ada@example.com")
+
+    assert call(crm, "PATCH", "/_admin/contacts/c_9", json={"name": "x"}).status_code == 404
+    bad = call(crm, "PATCH", "/_admin/contacts/c_1", json={"colour": "red"})
+    assert bad.status_code == 422
+    assert bad.json() == {"error": "invalid", "message": "unknown field(s): ['colour']"}
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status"),
+    [
+        ("*", 200),
+        (None, 200),
+        ('"nope", {current}', 200),  # a list passes when one tag matches
+        ("W/{current}", 412),  # a weak tag never matches strongly (RFC 9110 8.8.3.2)
+        ('"nope"', 412),
+        ("{bare}", 412),  # an entity-tag is quoted: the bare value is another tag
+    ],
+)
+def test_if_match_follows_rfc_9110(crm: CrmServer, if_match: str | None, status: int) -> None:
+    current = call(crm, "POST", "/contacts", json={"email": "ada@example.com"}).headers["ETag"]
+    headers = (
+        {}
+        if if_match is None
+        else {"If-Match": if_match.format(current=current, bare=current.strip('"'))}
+    )
+
+    response = call(crm, "PATCH", "/contacts/c_1", json={"name": "New"}, headers=headers)
+
+    assert response.status_code == status
+    assert crm.contacts()[0].get("name") == ("New" if status == 200 else None)
+
+
+def test_a_stale_precondition_is_412_before_the_body_is_judged_and_404_before_both(
+    crm: CrmServer,
+) -> None:
+    create(crm, email="ada@example.com")
+    stale = {"If-Match": '"gone"'}
+
+    invalid_body = call(crm, "PATCH", "/contacts/c_1", json={"colour": "red"}, headers=stale)
+    unknown = call(crm, "PATCH", "/contacts/c_9", json={"name": "x"}, headers=stale)
+
+    assert invalid_body.status_code == 412  # RFC 9110 13.2.1: preconditions before content
+    assert unknown.status_code == 404
+
+
+def test_with_unique_emails_a_fresh_if_match_still_gets_409_for_a_taken_email(
+    unique_crm: CrmServer,
+) -> None:
+    create(unique_crm, email="ada@example.com")
+    grace = call(unique_crm, "POST", "/contacts", json={"email": "grace@example.com"})
+
+    response = call(
+        unique_crm,
+        "PATCH",
+        "/contacts/c_2",
+        json={"email": "ada@example.com"},
+        headers={"If-Match": grace.headers["ETag"]},
+    )
+
+    assert response.status_code == 409
+    assert unique_crm.etag("c_2") == grace.headers["ETag"]
+
+
+def test_etags_survive_a_restart_and_a_database_from_before_etags_gets_them(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "crm.db")
+    with CrmServer(db_path=db) as first:
+        tag = call(first, "POST", "/contacts", json={"email": "ada@example.com"}).headers["ETag"]
+    with CrmServer(db_path=db) as second:
+        assert call(second, "GET", "/contacts/c_1").headers["ETag"] == tag
+    with sqlite3.connect(db) as old:  # what a file written before 1.2 holds
+        old.execute("ALTER TABLE contacts DROP COLUMN revision")
+    with CrmServer(db_path=db) as third:
+        migrated = call(third, "GET", "/contacts/c_1")
+        patched = call(
+            third, "PATCH", "/contacts/c_1", json={"name": "Ada"},
+            headers={"If-Match": migrated.headers["ETag"]},
+        )  # fmt: skip
+
+    assert migrated.json()["email"] == "ada@example.com"
+    assert STRONG_ETAG.fullmatch(migrated.headers["ETag"])
+    assert patched.status_code == 200
 
 
 # --- fault injection ------------------------------------------------------------------------

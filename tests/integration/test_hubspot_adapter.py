@@ -55,7 +55,7 @@ def test_a_created_contact_carries_vendor_properties_and_reads_back_generic(
     }
 
 
-def test_found_by_owner_with_a_search_and_by_email_whatever_its_case(hubspot: FakeHubSpot) -> None:
+def test_found_by_owner_with_a_read_and_by_email_whatever_its_case(hubspot: FakeHubSpot) -> None:
     crm = client(hubspot)
     first = crm.create_contact(ALICE, idempotency_key="evt-1")
     crm.create_contact({**ALICE, "email": "bob@example.com", "auth0_user_id": "auth0|bob"}, "e2")
@@ -63,7 +63,22 @@ def test_found_by_owner_with_a_search_and_by_email_whatever_its_case(hubspot: Fa
     assert [c["id"] for c in crm.find_contacts(email="ALICE@Example.com")] == [first["id"]]
     assert crm.find_contacts(email="nobody@example.com") == []
     assert crm.find_contacts(auth0_user_id="auth0|nobody") == []
-    assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 2
+    # auth0_user_id has unique values: read by idProperty (no search index to lag behind).
+    assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 0
+    by_owner = [p for m, p, _ in hubspot.requests if m == "GET" and p.endswith(("alice", "nobody"))]
+    assert by_owner == [
+        "/crm/v3/objects/contacts/auth0|alice",
+        "/crm/v3/objects/contacts/auth0|nobody",
+    ]
+
+
+def test_found_by_owner_with_a_search_where_the_property_is_not_unique() -> None:
+    with FakeHubSpot(unique_owner=False) as hubspot:
+        crm = client(hubspot)
+        first = crm.create_contact(ALICE, idempotency_key="evt-1")
+        assert [c["id"] for c in crm.find_contacts(auth0_user_id="auth0|alice")] == [first["id"]]
+        assert crm.find_contacts(auth0_user_id="auth0|nobody") == []
+        assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 2
 
 
 def test_an_email_that_exists_is_a_conflict_on_create_and_on_update(hubspot: FakeHubSpot) -> None:
@@ -200,7 +215,7 @@ def test_keeps_under_the_rolling_window_the_headers_announce() -> None:
 
 
 def test_keeps_under_the_search_limit() -> None:
-    with FakeHubSpot(search_per_second=2) as fake:
+    with FakeHubSpot(search_per_second=2, unique_owner=False) as fake:
         crm = client(fake, search_per_second=2)
         for n in range(6):
             assert crm.find_contacts(auth0_user_id=f"auth0|{n}") == []
@@ -209,7 +224,7 @@ def test_keeps_under_the_search_limit() -> None:
 
 def test_honours_429s_it_could_not_foresee() -> None:
     # Another process shares the account: this one believes it has 50 searches a second.
-    with FakeHubSpot(search_per_second=2) as fake:
+    with FakeHubSpot(search_per_second=2, unique_owner=False) as fake:
         crm = client(fake, search_per_second=50)
         for n in range(6):
             assert crm.find_contacts(auth0_user_id=f"auth0|{n}") == []

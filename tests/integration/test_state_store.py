@@ -86,3 +86,19 @@ def test_a_user_never_seen_gets_the_lease(store: StateStore) -> None:
     assert (got.contact_id, got.last_event_id) == (None, None)
     with pytest.raises(TransientError):
         store.acquire("auth0|new", "someone else", 30.0)
+
+
+def test_the_version_and_an_unconfirmed_write_are_kept_and_cleared(store: StateStore) -> None:
+    """What `auth0_sync.writes` keeps per user: the contact's version after our last write
+    (the precondition of the next), and when a write of unknown outcome was sent."""
+    store.acquire(USER, "first", 30.0)
+    store.commit(
+        SyncState(USER, contact_id="c_7", version='"e-1"', unconfirmed="2026-03-01T09:05:00+00:00"),
+        "first",
+    )
+    got = store.acquire(USER, "second", 30.0)
+    assert (got.version, got.unconfirmed) == ('"e-1"', "2026-03-01T09:05:00+00:00")
+    store.commit(SyncState(USER, contact_id="c_7", version='"e-2"'), "second")
+    after = store.get(USER)
+    assert after is not None
+    assert (after.version, after.unconfirmed) == ('"e-2"', None)

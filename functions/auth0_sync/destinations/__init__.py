@@ -56,6 +56,63 @@ class Crm(Protocol):
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None: ...
 
 
+@runtime_checkable
+class Guarded(Protocol):
+    """A destination whose writes can carry a precondition (see `auth0_sync.writes`).
+
+    - `versioned`: the destination refuses a write based on an old version of the contact
+      (`ContactChanged`): the generic contract's `ETag` / `If-Match` (412), Salesforce's
+      `If-Unmodified-Since` on sObject rows (412, to the second).
+    - `update_guarded(..., owner=U)`: the write reaches the contact only while it carries
+      U: HubSpot addresses it by the unique `auth0_user_id` (`idProperty`), so a contact
+      given to someone else is not found (None); a versioned destination ignores `owner`
+      (a change by anyone gives the contact a new version).
+    - `version_seen(id)`: the version of the contact in the last answer about it that the
+      calling thread got (a read, a create or a write); None when unknown.
+    """
+
+    versioned: bool
+
+    def version_seen(self, contact_id: str) -> str | None: ...
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None: ...
+
+
+class SeenVersions:
+    """Per thread, the version of each contact in the last answer about it (a few hundred
+    at most: only the current event's contacts matter)."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        import threading
+
+        self._local = threading.local()
+
+    def _map(self) -> dict[str, str | None]:
+        seen: dict[str, str | None] | None = getattr(self._local, "seen", None)
+        if seen is None:
+            seen = self._local.seen = {}
+        return seen
+
+    def note(self, contact_id: str, version: str | None) -> None:
+        seen = self._map()
+        seen.pop(contact_id, None)
+        seen[contact_id] = version
+        while len(seen) > self.LIMIT:
+            seen.pop(next(iter(seen)))
+
+    def get(self, contact_id: str) -> str | None:
+        return self._map().get(contact_id)
+
+
 class ContactPage(list[Contact]):
     """One page of a destination's listing, in generic names; `next_after` is what to pass
     as `after` for the next page (None: this page is the last)."""

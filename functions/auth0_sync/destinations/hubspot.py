@@ -6,11 +6,22 @@ Generic contact <-> HubSpot record: `email`, `given_name`->`firstname`,
 written as "" (HubSpot's way to clear a property). `source_updated_at` is not written
 (HubSpot keeps `lastmodifieddate` itself).
 
-Calls: find by `auth0_user_id` with `POST /crm/v3/objects/contacts/search` (filter group,
-`EQ`); find by email with `GET /crm/v3/objects/contacts/{email}?idProperty=email` (emails
-are unique in HubSpot, and a read is immediately consistent where the search index lags
-a few seconds behind a create); create with `POST /crm/v3/objects/contacts` (409 CONFLICT:
+Calls: find by `auth0_user_id` with a read by that unique property (`GET
+/crm/v3/objects/contacts/{user_id}?idProperty=auth0_user_id`, immediately consistent), or,
+where a person made the property without unique values, `POST .../contacts/search`
+(filter group, `EQ`; its index lags a few seconds behind writes); find by email with
+`GET /crm/v3/objects/contacts/{email}?idProperty=email` (emails are unique in HubSpot, and
+a read is immediately consistent where the search index lags a few seconds behind a
+create); create with `POST /crm/v3/objects/contacts` (409 CONFLICT:
 the email exists, the core links it); update with `PATCH /crm/v3/objects/contacts/{id}`.
+
+Ownership before every write (`auth0_sync.writes`): HubSpot has no conditional requests,
+so a write to a contact the user owns is addressed by the owner key instead, `PATCH
+.../contacts/{user_id}?idProperty=auth0_user_id` (https://developers.hubspot.com/docs/
+api-reference/2026-03/crm/objects/contacts/update-contact): a contact a person gave to
+someone else answers 404 and is not written. Whether `auth0_user_id` has unique values is
+read once from the properties API (`hasUniqueValue`); without them, each such write reads
+the contact first (one GET), and `destination setup` is the fix.
 
 Limits: the account's rolling window (default 100 calls per 10 s, learned from the
 `X-HubSpot-RateLimit-Max` / `-Interval-Milliseconds` headers) and the search endpoint's own
@@ -93,6 +104,14 @@ DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_SEARCH_PER_SECOND = 4
 # The list endpoint's documented page size limit.
 LIST_LIMIT_MAX = 100
+# How far the search index may lag behind a write: "several seconds" in practice
+# (https://docs.locoia.com/connectors/connectors/hubspot, "Propagation Time"; HubSpot's
+# search is eventually consistent: https://blog.sequin.io/building-a-sync-on-hubspots-api/).
+# No documented bound: kept wide.
+SEARCH_LAG_SECONDS = 30.0
+# How long HubSpot may still apply a request whose answer we did not get (a timeout): not
+# documented either; a held request longer than this is the risk that remains.
+LATE_WRITE_SECONDS = 60.0
 
 
 def to_properties(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -130,6 +149,8 @@ class HubSpotCrm(OverTransport):
         window_calls: int = DEFAULT_WINDOW_CALLS,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         search_per_second: int = DEFAULT_SEARCH_PER_SECOND,
+        search_lag_seconds: float = SEARCH_LAG_SECONDS,
+        late_write_seconds: float = LATE_WRITE_SECONDS,
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -154,6 +175,30 @@ class HubSpotCrm(OverTransport):
         )
         self.window = RollingLimit(window_calls, window_seconds, name="HubSpot rolling")
         self.search_limit = RollingLimit(search_per_second, 1.0, name="HubSpot search")
+        self.versioned = False  # no conditional requests: writes are addressed by owner
+        self._owner_unique: bool | None = None  # auth0_user_id's hasUniqueValue, read once
+        self._search_lag = search_lag_seconds
+        # No conditional requests: after a write of unknown outcome, the user's next write
+        # waits this long (auth0_sync.writes).
+        self.late_write_seconds = late_write_seconds
+
+    @property
+    def search_lag_seconds(self) -> float:
+        """How long a contact may be missing from the owner lookup after it was created:
+        none for a read by the unique property, the search index's lag otherwise."""
+        return 0.0 if self.owner_unique else self._search_lag
+
+    @property
+    def owner_unique(self) -> bool:
+        """Whether `auth0_user_id` has unique values (so it can address reads and writes);
+        read from the properties API once per adapter."""
+        if self._owner_unique is None:
+            path = f"{PROPERTIES}/{PROPERTY_OF[OWNER_FIELD]}"
+            response = self._send("GET", path, missing_ok=True)
+            spec = json_body(response, "GET " + PROPERTIES + "/{name}")
+            found = response.status_code != 404 and isinstance(spec, dict)
+            self._owner_unique = bool(found and spec.get("hasUniqueValue"))
+        return self._owner_unique
 
     # The Crm protocol ------------------------------------------------------------------
 
@@ -166,6 +211,9 @@ class HubSpotCrm(OverTransport):
             return [] if found is None else [found]
         if not auth0_user_id:
             raise ValueError("find_contacts needs an email or an auth0_user_id")
+        if self.owner_unique:
+            found = self.get_contact(auth0_user_id, id_property=PROPERTY_OF[OWNER_FIELD])
+            return [] if found is None else [found]
         body = {
             "filterGroups": [
                 {
@@ -233,6 +281,36 @@ class HubSpotCrm(OverTransport):
         if response.status_code == 404:
             return None
         return self._contact(response, "PATCH " + CONTACTS + "/{id}")
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None:
+        """PATCH the contact only while it carries `owner` (None: by record id, as is):
+        addressed by the unique `auth0_user_id`, else read first. None when no contact
+        carries it any more (given away, deleted, archived)."""
+        del version  # HubSpot has no conditional requests
+        if owner is None:
+            return self.update_contact(contact_id, fields)
+        if not self.owner_unique:
+            current = self.get_contact(contact_id)
+            if current is None or current.get(OWNER_FIELD) != owner:
+                return None
+            return self.update_contact(contact_id, fields)
+        path = _contact_path(owner)
+        body = {"properties": to_properties(fields)}
+        params = {"idProperty": PROPERTY_OF[OWNER_FIELD]}
+        response = self._send("PATCH", path, json=body, params=params, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        return self._contact(response, "PATCH " + CONTACTS + "/{id}")
+
+    def version_seen(self, contact_id: str) -> str | None:  # noqa: ARG002
+        return None
 
     def archive_contact(self, contact_id: str) -> bool:
         """DELETE (archive) a contact; False when it was not there."""

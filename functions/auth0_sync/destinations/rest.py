@@ -6,6 +6,11 @@ It turns every HTTP outcome into a domain error once: the shared transport retri
 the invocation's remaining time and the circuit breaker), then raises `TransientError`;
 any other 4xx raises `CrmRejected` with a redacted message (a CRM that echoes the rejected
 value must not put an email into a log).
+
+Conditional writes (contract 1.2): the `ETag` of every answer about one contact is kept
+(`version_seen`), and `update_guarded` sends it back as `If-Match`; 412 is
+`ContactChanged`. A server of contract 1.1 sends no ETag: the adapter then stops asking
+for one (`versioned` turns False) and writes unconditionally, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from auth0_sync.destinations import Contact, ContactPage
+from auth0_sync.destinations import Contact, ContactPage, SeenVersions
 from auth0_sync.destinations.transport import (
     TRANSIENT_STATUSES,
     CircuitBreaker,
@@ -25,7 +30,13 @@ from auth0_sync.destinations.transport import (
     RetryPolicy,
     json_body,
 )
-from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
+from auth0_sync.errors import (
+    ContactChanged,
+    ContactExists,
+    CrmRejected,
+    EmailTaken,
+    TransientError,
+)
 from auth0_sync.privacy import redact
 
 __all__ = ["TRANSIENT_STATUSES", "CircuitBreaker", "RestCrmClient"]
@@ -50,6 +61,9 @@ class RestCrmClient(OverTransport):
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._token = token
+        # Contract 1.2's ETags; False once the server answered a contact without one (1.1).
+        self.versioned = True
+        self._versions = SeenVersions()
         policy = RetryPolicy(
             max_attempts=max_attempts,
             backoff_base=backoff_base,
@@ -107,11 +121,35 @@ class RestCrmClient(OverTransport):
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
         """PATCH /contacts/{id} with only the given fields; None when the contact is gone."""
+        return self.update_guarded(contact_id, fields, owner=None, version=None)
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None:
+        """PATCH with `If-Match: version` (none: unconditional); `ContactChanged` when the
+        contact changed since (412). `owner` is not needed: any change, a reassignment
+        too, gives the contact a new ETag."""
+        del owner
         path = _contact_path(contact_id)
-        response = self._send("PATCH", path, json=dict(fields), missing_ok=True)
+        headers = {"If-Match": version} if version else None
+        response = self._send(
+            "PATCH", path, json=dict(fields), headers=headers, missing_ok=True, stale_ok=True
+        )
         if response.status_code == 404:
             return None
+        if response.status_code == 412:
+            self._versions.note(contact_id, None)
+            raise ContactChanged(f"crm PATCH {path}: HTTP 412: the contact changed since")
         return self._contact(response, f"PATCH {path}")
+
+    def version_seen(self, contact_id: str) -> str | None:
+        """The ETag of the last answer about this contact that this thread got."""
+        return self._versions.get(str(contact_id))
 
     # Transport -----------------------------------------------------------------------
 
@@ -124,6 +162,7 @@ class RestCrmClient(OverTransport):
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         missing_ok: bool = False,
+        stale_ok: bool = False,
     ) -> requests.Response:
         what = f"crm {method} {path}"
         response = self.transport.request(
@@ -136,7 +175,8 @@ class RestCrmClient(OverTransport):
             json=json,
             headers={"Authorization": f"Bearer {self._token()}", **(headers or {})},
         )
-        if response.status_code < 400 or (response.status_code == 404 and missing_ok):
+        status = response.status_code
+        if status < 400 or (status == 404 and missing_ok) or (status == 412 and stale_ok):
             return response
         self._raise_permanent(what, response)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -146,6 +186,10 @@ class RestCrmClient(OverTransport):
         if not isinstance(contact, dict) or not isinstance(contact.get("id"), str | int):
             raise TransientError(f"crm {what}: the answer is not a contact", "crm_bad_answer")
         contact["id"] = str(contact["id"])
+        etag = response.headers.get("ETag")
+        if etag is None:
+            self.versioned = False
+        self._versions.note(contact["id"], etag)
         return contact
 
     @staticmethod

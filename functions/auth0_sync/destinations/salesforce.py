@@ -21,6 +21,15 @@ and SERVER_UNAVAILABLE are transient. `Sforce-Limit-Info: api-usage=N/M` is read
 answer: the adapter stops short of the org's last `reserve` share of its daily API calls.
 The token is cached until Salesforce says INVALID_SESSION_ID (401), then fetched again,
 once per call.
+
+Conditional writes: Salesforce's ETag and `If-Match` work on Account rows only; on other
+sObject rows (Contact) it documents the weak validator `If-Unmodified-Since` (412 when the
+record's LastModifiedDate is later), https://developer.salesforce.com/docs/atlas.en-us.
+api_rest.meta/api_rest/intro_rest_conditional_requests.htm and resources_sobject_retrieve_
+patch.htm. The version of a contact is the `Date` of the last answer about it (the org's
+clock, never earlier than the LastModifiedDate of a write it answers), and a write by
+record id carries it. To the second: a change within the same second as our last write
+is not seen (docs/sync-rules.md, "Writes").
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from auth0_sync.destinations import (
     STATUS_FIELD,
     Contact,
     ContactPage,
+    SeenVersions,
 )
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
@@ -52,6 +62,7 @@ from auth0_sync.destinations.transport import (
 )
 from auth0_sync.errors import (
     AmbiguousMatch,
+    ContactChanged,
     ContactExists,
     CrmRejected,
     EmailTaken,
@@ -178,6 +189,8 @@ class SalesforceCrm(OverTransport):
         self.tokens_fetched = 0
         self._session_token: tuple[str, str] | None = None  # (access token, instance URL)
         self._lock = threading.Lock()
+        self.versioned = True  # If-Unmodified-Since on sObject rows
+        self._versions = SeenVersions()
         self.transport = HttpTransport(
             "crm",
             RetryPolicy(
@@ -243,6 +256,7 @@ class SalesforceCrm(OverTransport):
         record = json_body(response, "GET sobjects/Contact/{Id}")
         if not isinstance(record, dict):
             raise TransientError("crm GET Contact: the answer is not a record", "crm_bad_answer")
+        self._versions.note(str(contact_id), response.headers.get("Date"))
         # The answer holds the requested fields only ("Get Field Values from a Standard
         # Object Record": no Id unless asked for): the id is the one asked for.
         return to_contact({**record, "Id": contact_id})
@@ -268,17 +282,44 @@ class SalesforceCrm(OverTransport):
             if len(found) != 1:
                 raise TransientError("crm upsert Contact: no id in the answer", "crm_bad_answer")
             record_id = found[0]["id"]
+        else:
+            self._versions.note(str(record_id), response.headers.get("Date"))
         return {**dict(fields), "id": str(record_id)}
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
         """PATCH the given fields by record id; None when the contact is gone."""
+        return self.update_guarded(contact_id, fields, owner=None, version=None)
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None:
+        """PATCH by record id with `If-Unmodified-Since: version` (none: unconditional);
+        `ContactChanged` when the record was modified since (412). `owner` is not needed:
+        a reassignment modifies the record too."""
+        del owner
         if not _RECORD_ID.fullmatch(str(contact_id)):
             return None
         path = f"{API}/sobjects/Contact/{contact_id}"
-        response = self._call("PATCH", path, json=to_record(fields), missing_ok=True)
+        headers = {"If-Unmodified-Since": version} if version else None
+        response = self._call(
+            "PATCH", path, json=to_record(fields), missing_ok=True, headers=headers, stale_ok=True
+        )
         if response.status_code == 404:
             return None
+        if response.status_code == 412:
+            self._versions.note(str(contact_id), None)
+            raise ContactChanged("crm PATCH sobjects/Contact/{Id}: HTTP 412: modified since")
+        self._versions.note(str(contact_id), response.headers.get("Date"))
         return {**dict(fields), "id": str(contact_id)}
+
+    def version_seen(self, contact_id: str) -> str | None:
+        """The `Date` of the last answer about this contact that this thread got."""
+        return self._versions.get(str(contact_id))
 
     def check_fields(self) -> dict[str, str]:
         """The custom fields the sync writes exist on Contact (`destination setup`)."""
@@ -309,6 +350,8 @@ class SalesforceCrm(OverTransport):
         missing_ok: bool = False,
         repeatable: bool = True,
         creating: bool = False,
+        headers: Mapping[str, str] | None = None,
+        stale_ok: bool = False,
     ) -> requests.Response:
         what = f"crm {method} {_template(path)}"
         self._check_reserve(what)
@@ -322,7 +365,7 @@ class SalesforceCrm(OverTransport):
                     repeatable=repeatable,
                     params=params,
                     json=json,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": f"Bearer {token}", **(headers or {})},
                 )
             except TransientError as exc:
                 last = last_answer(exc)
@@ -335,7 +378,7 @@ class SalesforceCrm(OverTransport):
                 break
             # The session ended (timeout, revoked): one new token, one more try.
         status = response.status_code
-        if status < 400 or (status == 404 and missing_ok):
+        if status < 400 or (status == 404 and missing_ok) or (status == 412 and stale_ok):
             return response
         self._raise(what, response, creating=creating, sent=(json or {}).values())
         raise AssertionError("unreachable")  # pragma: no cover

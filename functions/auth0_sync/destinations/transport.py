@@ -194,6 +194,16 @@ class HttpTransport:
         """HTTP requests sent by the calling thread so far (retries included)."""
         return int(getattr(self._local, "calls", 0))
 
+    def unsure_writes(self) -> int:
+        """Writes (any method but GET/HEAD) sent by the calling thread whose outcome is
+        unknown: a timeout or a lost connection after the request left, a 5xx other than
+        503, or a 408. One may still be applied later, even after a retry succeeded."""
+        return int(getattr(self._local, "unsure", 0))
+
+    def _unsure(self, method: str) -> None:
+        if method.upper() not in ("GET", "HEAD"):
+            self._local.unsure = self.unsure_writes() + 1
+
     def time_left_for(self, delay: float) -> bool:
         """Whether waiting `delay` seconds still leaves the invocation its margin."""
         if self._remaining is None:
@@ -242,6 +252,8 @@ class HttpTransport:
                 timed_out = isinstance(exc, requests.Timeout)
                 reason = f"{self.name}_{'timeout' if timed_out else 'unreachable'}"
                 self._record(outage=True, reason=reason)
+                if not isinstance(exc, requests.ConnectTimeout):
+                    self._unsure(method)  # the request may have left: it may still land
                 if not policy.retry_unreachable:
                     raise TransientError(f"{what}: {problem}", reason) from exc
                 last = None
@@ -258,6 +270,10 @@ class HttpTransport:
                 status = response.status_code
                 # A 429 is backpressure, not an outage: it never opens the circuit.
                 self._record(outage=status >= 500 or status == 408, reason=f"{self.name}_{status}")
+                if (status >= 500 and status != 503) or status == 408:
+                    # A gateway's answer: the server may apply it still (a 503 says it
+                    # could not take the request; a 429 that it did not).
+                    self._unsure(method)
                 if not self._should_retry(response):
                     return response
                 problem, reason, last = f"HTTP {status}", f"{self.name}_{status}", response
@@ -327,6 +343,10 @@ class OverTransport:
     def calls_made(self) -> int:
         """HTTP requests sent by the calling thread so far (retries included)."""
         return self.transport.calls_made()
+
+    def unsure_writes(self) -> int:
+        """Writes of the calling thread whose outcome is unknown (see HttpTransport)."""
+        return self.transport.unsure_writes()
 
     @property
     def retries(self) -> int:

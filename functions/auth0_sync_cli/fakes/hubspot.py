@@ -14,8 +14,22 @@ every non-search answer and 429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); th
 endpoints' own per-second limit (429, policyName SECONDLY, no rate-limit headers on search
 answers); for the demo, an outage (every request answers one status in HubSpot's error
 body), a lower rolling window, and request counts.
-Not modelled: the search index's lag behind writes, the daily limit, associations,
-batch endpoints, pagination of search beyond one page, lifecycle stages, merges.
+Unique properties (`hasUniqueValue`, https://developers.hubspot.com/changelog/updating-
+objects-by-custom-field-and-adding-owner-properties-via-the-api): a value another contact
+holds is refused on create and update (409 CONFLICT, as HubSpot answers a taken unique
+value: https://github.com/mitodl/mitxpro/issues/2652; the message is the fake's own), and
+reads and updates by `idProperty` take such a property only (the update reference: "the
+name of a property whose values are unique"; another property: 400 here, the answer is
+not documented). `unique_owner=False` makes `auth0_user_id` an ordinary property, as a
+person may have created it. The search index lags behind writes (`search_lag_seconds`):
+search sees each contact as it was that long ago, and not at all before it is that old
+("changes ... take several seconds to propagate to the search indexing",
+https://docs.locoia.com/connectors/connectors/hubspot; "the Search API is eventually
+consistent", https://blog.sequin.io/building-a-sync-on-hubspots-api/); reads by id or
+`idProperty` are immediate. `drop_next_answer` applies a request and loses its answer
+(504), as a timeout after the request left would.
+Not modelled: the daily limit, associations, batch endpoints, pagination of search beyond
+one page, lifecycle stages, merges.
 """
 
 from __future__ import annotations
@@ -74,6 +88,8 @@ class FakeHubSpot(LoopbackServer):
         window_calls: int = 100,
         window_ms: int = 10_000,
         search_per_second: int = 5,
+        unique_owner: bool = True,
+        search_lag_seconds: float = 0.0,
     ) -> None:
         super().__init__()
         self.token = token
@@ -89,6 +105,10 @@ class FakeHubSpot(LoopbackServer):
         self._window: deque[float] = deque()
         self._search: deque[float] = deque()
         self._faults: list[tuple[str, str, int, dict[str, str]]] = []
+        self._drops: list[tuple[str, str]] = []
+        self.search_lag_seconds = search_lag_seconds
+        # record id -> [(when written, properties then)]: what the search index sees.
+        self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         self._window_calls_given = window_calls
         self.outage: int | None = None
         if custom_properties:
@@ -96,6 +116,7 @@ class FakeHubSpot(LoopbackServer):
 
             for spec in CUSTOM_PROPERTIES:
                 self.properties[spec["name"]] = dict(spec)
+            self.properties["auth0_user_id"]["hasUniqueValue"] = unique_owner
 
     # Test helpers -------------------------------------------------------------------------
 
@@ -113,6 +134,18 @@ class FakeHubSpot(LoopbackServer):
             self._window.clear()
             self._search.clear()
             self._faults.clear()
+            self._drops.clear()
+            self._history.clear()
+
+    def edit(self, record_id: str, **properties: str) -> None:
+        """A person changes the contact in HubSpot (no validation)."""
+        with self.lock:
+            self._write(self.records[record_id], dict(properties))
+
+    def drop_next_answer(self, method: str, path_prefix: str) -> None:
+        """Apply the next matching request, then answer 504 instead (the answer is lost)."""
+        with self.lock:
+            self._drops.append((method, path_prefix))
 
     def contacts(self, archived: bool = False) -> list[dict[str, Any]]:
         with self.lock:
@@ -202,6 +235,11 @@ class FakeHubSpot(LoopbackServer):
         @app.after_request
         def record(response: Response) -> Response:
             with fake.lock:
+                for n, (method, prefix) in enumerate(fake._drops):
+                    if request.method == method and request.path.startswith(prefix):
+                        del fake._drops[n]
+                        response = _error(504, "GATEWAY_TIMEOUT", "the answer was lost")
+                        break
                 fake.requests.append((request.method, request.path, response.status_code))
             if not request.path.endswith("/search"):
                 response.headers.update(fake._limit_headers())
@@ -238,7 +276,7 @@ class FakeHubSpot(LoopbackServer):
             with fake.lock:
                 hits = [
                     r
-                    for r in fake.records.values()
+                    for r in fake._indexed()
                     if not r["archived"] and fake._matches(r, body.get("filterGroups") or [])
                 ]
                 wanted = body.get("properties") or []
@@ -286,6 +324,9 @@ class FakeHubSpot(LoopbackServer):
                 holder = fake._holder(properties.get("email"))
                 if holder is not None:
                     return _error(409, "CONFLICT", f"Contact already exists. Existing ID: {holder}")
+                taken = fake._unique_taken(properties, None)
+                if taken is not None:
+                    return taken
                 new_id = fake._insert(properties)
                 # The answer shows the properties written (and HubSpot's own).
                 return _ok(fake._view(fake.records[new_id], list(properties)), 201)
@@ -293,6 +334,9 @@ class FakeHubSpot(LoopbackServer):
         @app.get("/crm/v3/objects/contacts/<path:key>")
         def read(key: str) -> Response:
             with fake.lock:
+                refused = fake._not_unique(request.args.get("idProperty"))
+                if refused is not None:
+                    return refused
                 record = fake._find(key, request.args.get("idProperty"))
                 if record is None:
                     return _error(
@@ -307,6 +351,9 @@ class FakeHubSpot(LoopbackServer):
             if not isinstance(properties, dict):
                 return _error(400, "VALIDATION_ERROR", "Invalid input JSON: properties")
             with fake.lock:
+                refused = fake._not_unique(request.args.get("idProperty"))
+                if refused is not None:
+                    return refused
                 record = fake._find(key, request.args.get("idProperty"))
                 if record is None:
                     return _error(
@@ -318,6 +365,9 @@ class FakeHubSpot(LoopbackServer):
                 holder = fake._holder(properties.get("email"))
                 if holder is not None and holder != record["id"]:
                     return _error(409, "CONFLICT", f"Contact already exists. Existing ID: {holder}")
+                taken = fake._unique_taken(properties, record["id"])
+                if taken is not None:
+                    return taken
                 fake._write(record, properties)
                 return _ok(fake._view(record, list(properties)))
 
@@ -387,6 +437,48 @@ class FakeHubSpot(LoopbackServer):
                 text = text.strip().lower()  # HubSpot stores emails in lower case
             record["properties"][name] = text
         record["properties"]["lastmodifieddate"] = record["updatedAt"] = _now()
+        snapshot = {**record, "properties": dict(record["properties"])}
+        self._history.setdefault(record["id"], []).append((time.monotonic(), snapshot))
+
+    def _indexed(self) -> list[dict[str, Any]]:
+        """The contacts as the search index sees them: each as it was `search_lag_seconds`
+        ago (archiving is seen at once), none younger than that."""
+        if not self.search_lag_seconds:
+            return list(self.records.values())
+        horizon = time.monotonic() - self.search_lag_seconds
+        seen = []
+        for record_id, record in self.records.items():
+            old = [snap for when, snap in self._history.get(record_id, []) if when <= horizon]
+            if old:
+                seen.append({**old[-1], "archived": record["archived"]})
+        return seen
+
+    def _unique_taken(self, properties: dict[str, Any], own_id: str | None) -> Response | None:
+        """409 when a unique property (other than email) gets a value another contact has."""
+        for name, value in properties.items():
+            spec = self.properties.get(name) or {}
+            if name == "email" or not spec.get("hasUniqueValue") or value in (None, ""):
+                continue
+            for record in self.records.values():
+                held = record["properties"].get(name)
+                if record["id"] != own_id and not record["archived"] and held == str(value):
+                    return _error(
+                        409,
+                        "CONFLICT",
+                        f"A contact with this {name} already exists. Existing ID: {record['id']}",
+                    )
+        return None
+
+    def _not_unique(self, id_property: str | None) -> Response | None:
+        """An `idProperty` must be a property with unique values (email counts as one)."""
+        if id_property in (None, "", "hs_object_id", "email"):
+            return None
+        spec = self.properties.get(str(id_property)) or {}
+        if spec.get("hasUniqueValue"):
+            return None
+        return _error(
+            400, "VALIDATION_ERROR", f"{id_property} is not a property with unique values"
+        )
 
     def _invalid(self, properties: dict[str, Any]) -> Response | None:
         errors = []

@@ -17,6 +17,14 @@ external id (DUPLICATE_VALUE); a blocking duplicate rule on Email (DUPLICATES_DE
 the org's daily API allowance with `Sforce-Limit-Info: api-usage=N/M` on every answer and
 403 REQUEST_LIMIT_EXCEEDED past it; for the demo, an outage of the REST API (503
 SERVER_UNAVAILABLE) and request counts.
+Conditional requests on Contact rows (https://developer.salesforce.com/docs/atlas.en-us.
+api_rest.meta/api_rest/intro_rest_conditional_requests.htm, resources_sobject_retrieve_
+patch.htm): each record's LastModifiedDate (to the second, kept aside from its fields)
+changes with every write, a person's edit (`edit`) too; a PATCH by Id with
+`If-Unmodified-Since` (an HTTP date) older than it gets 412 and changes nothing, and an
+unreadable date 400. Every answer carries the org's `Date` (from `clock`). ETag/If-Match
+is documented for Account rows only: not modelled on Contact. The error bodies of that
+412 and 400 are not documented: here `[{errorCode, message}]` like the others.
 Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`: a
 query answers at most its LIMIT), composite/bulk APIs, field-level security, Lead
 conversion, concurrent request limits, a 24-hour rolling allowance (the count only grows).
@@ -28,8 +36,11 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, NamedTuple
 
 from flask import Flask, Response, request
@@ -234,6 +245,8 @@ class FakeSalesforce(LoopbackServer):
         self._faults: list[tuple[str, str, int, str]] = []
         self.answered: list[tuple[str, int]] = []  # method, status of every request
         self.outage: int | None = None
+        self.clock: Callable[[], float] = time.time  # the org's clock (Date, LastModifiedDate)
+        self.modified: dict[str, int] = {}  # record id -> LastModifiedDate (epoch seconds)
 
     # Test helpers -------------------------------------------------------------------------
 
@@ -250,7 +263,15 @@ class FakeSalesforce(LoopbackServer):
             self.queries.clear()
             self._faults.clear()
             self.answered.clear()
+            self.modified.clear()
             self.api_used = 0
+
+    def edit(self, record_id: str, **fields: Any) -> None:
+        """A person changes the Contact in Salesforce (no validation; LastModifiedDate
+        moves on)."""
+        with self.lock:
+            self.records[record_id].update(fields)
+            self._touch(record_id)
 
     def contacts(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -377,6 +398,7 @@ class FakeSalesforce(LoopbackServer):
             if request.path.startswith(API):
                 used = min(fake.api_used, fake.daily_limit)
                 response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{fake.daily_limit}"
+            response.headers["Date"] = formatdate(fake.clock(), usegmt=True)
             return response
 
         @app.get(API + "/query")
@@ -442,6 +464,7 @@ class FakeSalesforce(LoopbackServer):
                 if problem is not None:
                     return problem
                 record.update(body)
+                fake._touch(record["Id"])
                 return _ok({"id": record["Id"], "success": True, "errors": [], "created": False})
 
         @app.route(API + "/sobjects/Contact/<record_id>", methods=["GET", "PATCH"])
@@ -454,11 +477,15 @@ class FakeSalesforce(LoopbackServer):
                     return _errors(404, "NOT_FOUND", "The requested resource does not exist")
                 if request.method == "GET":
                     return fake._field_values(record)
+                stale = fake._precondition(record_id)
+                if stale is not None:
+                    return stale
                 body: Any = request.get_json(silent=True)
                 problem = fake._invalid(body, creating=False, own_id=record_id)
                 if problem is not None:
                     return problem
                 record.update(body)
+                fake._touch(record_id)
             return Response(status=204)
 
         return app
@@ -468,7 +495,24 @@ class FakeSalesforce(LoopbackServer):
     def _insert(self, fields: dict[str, Any]) -> str:
         new_id = f"003fk{next(self._ids):010d}AAA"
         self.records[new_id] = {"Id": new_id, **fields}
+        self._touch(new_id)
         return new_id
+
+    def _touch(self, record_id: str) -> None:
+        self.modified[record_id] = int(self.clock())
+
+    def _precondition(self, record_id: str) -> Response | None:
+        """`If-Unmodified-Since`: 412 when the record was modified after that second."""
+        given = request.headers.get("If-Unmodified-Since")
+        if given is None:
+            return None
+        try:
+            since = parsedate_to_datetime(given).timestamp()
+        except (TypeError, ValueError):
+            return _errors(400, "BAD_REQUEST", "If-Unmodified-Since is not an HTTP date")
+        if self.modified.get(record_id, 0) > since:
+            return _errors(412, "PRECONDITION_FAILED", "The record was modified since")
+        return None
 
     def _invalid(self, body: Any, *, creating: bool, own_id: str | None) -> Response | None:
         if not isinstance(body, dict):
