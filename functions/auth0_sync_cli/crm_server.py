@@ -14,15 +14,10 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import json
-import math
-import random
 import shlex
 import socket
 import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,15 +26,22 @@ from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.crm_faults import Faults, RequestStats
+from auth0_sync_cli.crm_fields import InvalidBody
+from auth0_sync_cli.crm_http import (
+    admin_body,
+    contact_response,
+    error_response,
+    json_response,
+    page_limit,
+    request_body,
+)
 from auth0_sync_cli.crm_store import (
-    PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
     ContactNotFound,
     ContactStore,
     EmailTaken,
-    InvalidContact,
     PreconditionFailed,
-    Versioned,
     if_match_allows,
     validate_fields,
 )
@@ -48,164 +50,14 @@ from auth0_sync_cli.fakes.loopback import ServedInThread, serve_in_thread
 from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
+__all__ = ["CrmServer", "Faults", "RequestStats", "create_app", "register", "run"]
+
 CONTACTS_PATH = "/contacts"
 ADMIN_PREFIX = "/_admin/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IF_MATCH_HEADER = "If-Match"
 DEFAULT_OUTAGE_STATUS = 503
 SERVER_THREADS = 8
-
-
-class Faults:
-    """Fault injection settings, decided per request before any change is made."""
-
-    def __init__(
-        self,
-        *,
-        latency_ms: float = 0,
-        rate_limit: float | None = None,
-        failure_rate: float = 0.0,
-        seed: int | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._rng = random.Random(seed)
-        self._window_start = 0.0
-        self._window_count = 0
-        self.latency_ms = 0.0
-        self.rate_limit: float | None = None
-        self.failure_rate = 0.0
-        self.outage: int | None = None
-        self.set_latency(latency_ms)
-        self.set_rate_limit(rate_limit)
-        self.set_failure_rate(failure_rate)
-
-    def set_latency(self, latency_ms: float) -> None:
-        """Sleep this long before answering each contract request."""
-        if not latency_ms >= 0:
-            raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
-        self.latency_ms = float(latency_ms)
-
-    def set_rate_limit(self, rps: float | None) -> None:
-        """Allow `rps` requests per one-second window (None = unlimited)."""
-        if rps is not None and not rps > 0:
-            raise ValueError(f"rate limit must be > 0 requests per second or None, got {rps!r}")
-        with self._lock:
-            self.rate_limit = None if rps is None else float(rps)
-            self._window_start = 0.0
-            self._window_count = 0
-
-    def set_failure_rate(self, rate: float) -> None:
-        """Answer this share of contract requests (0..1) with 503."""
-        if not 0 <= rate <= 1:
-            raise ValueError(f"failure rate must be between 0 and 1, got {rate!r}")
-        self.failure_rate = float(rate)
-
-    def set_outage(self, status: int | None) -> None:
-        """Answer every contract request with `status` (None = outage off)."""
-        if status is not None and not 400 <= status <= 599:
-            raise ValueError(f"outage status must be an HTTP error status 400..599, got {status}")
-        self.outage = status
-
-    def describe(self) -> dict[str, Any]:
-        """The current settings, as the admin endpoints report them."""
-        return {
-            "latency_ms": self.latency_ms,
-            "rate_limit": self.rate_limit,
-            "failure_rate": self.failure_rate,
-            "outage": self.outage,
-        }
-
-    def _rate_limited(self) -> int | None:
-        """Seconds until the window resets if this request is over the limit, else None."""
-        rps = self.rate_limit
-        if rps is None:
-            return None
-        # Fixed windows of one second holding floor(rps) requests; below 1 rps, one request
-        # per window of 1/rps seconds, so a fractional limit still means what it says.
-        window, allowed = (1.0, math.floor(rps)) if rps >= 1 else (1.0 / rps, 1)
-        now = self._clock()
-        start = math.floor(now / window) * window
-        if start != self._window_start:
-            self._window_start, self._window_count = start, 0
-        if self._window_count < allowed:
-            self._window_count += 1
-            return None
-        return max(1, math.ceil(start + window - now))
-
-    def decide(self) -> Response | None:
-        """The fault response for this request, or None to serve it normally."""
-        if self.outage is not None:
-            response = _error(self.outage, "outage", "the CRM is in a simulated outage")
-            if self.outage == 429:
-                response.headers["Retry-After"] = "1"
-            return response
-        with self._lock:
-            retry_after = self._rate_limited()
-            failed = retry_after is None and self._rng.random() < self.failure_rate
-        if retry_after is not None:
-            response = _error(
-                429, "rate_limited", f"over {self.rate_limit:g} requests per second; retry later"
-            )
-            response.headers["Retry-After"] = str(retry_after)
-            return response
-        if failed:
-            return _error(503, "unavailable", "simulated failure (failure rate); retry later")
-        return None
-
-
-class RequestStats:
-    """Counts of contract requests by method and by response status."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_method: Counter[str] = Counter()
-        self._by_status: Counter[str] = Counter()
-
-    def record(self, method: str, status: int) -> None:
-        """Count one answered contract request."""
-        with self._lock:
-            self._by_method[method] += 1
-            self._by_status[str(status)] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """`{"total": n, "by_method": {...}, "by_status": {...}}`."""
-        with self._lock:
-            by_method = {"GET": 0, "POST": 0, "PATCH": 0, **self._by_method}
-            return {
-                "total": sum(self._by_method.values()),
-                "by_method": by_method,
-                "by_status": dict(sorted(self._by_status.items())),
-            }
-
-    def reset(self) -> None:
-        """Forget every count."""
-        with self._lock:
-            self._by_method.clear()
-            self._by_status.clear()
-
-
-def _error(status: int, error: str, message: str) -> Response:
-    response = Response(
-        json.dumps({"error": error, "message": message}),
-        status=status,
-        mimetype="application/json",
-    )
-    if status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
-def _contact_response(stored: Versioned, status: int = 200) -> Response:
-    """One contact, with its ETag (contract 1.2: every answer carrying one contact has it)."""
-    response = _json(stored.contact, status)
-    response.headers["ETag"] = stored.etag
-    return response
 
 
 def _is_contract_path(path: str) -> bool:
@@ -224,47 +76,15 @@ def _auth_problem(expected_token: str) -> str | None:
     return None
 
 
-def _request_body() -> object:
-    """The JSON body; InvalidContact (422) if it is not JSON at all."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidContact("a JSON object body is required")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidContact(f"body is not valid JSON: {exc}") from exc
-
-
-def _admin_body() -> dict[str, Any]:
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidContact(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidContact("body must be a JSON object")
-    return body
-
-
-def _page_limit(raw: str | None) -> int | None:
-    """The listing's `limit` (default when absent), or None when it is not 1..500."""
-    if raw is None:
-        return PAGE_LIMIT_DEFAULT
-    if not raw.isascii() or not raw.isdigit():
-        return None
-    limit = int(raw)
-    return limit if 1 <= limit <= PAGE_LIMIT_MAX else None
-
-
 def _number(body: dict[str, Any], name: str, *, nullable: bool) -> float | None:
     if name not in body:
-        raise InvalidContact(f"missing field '{name}'")
+        raise InvalidBody(f"missing field '{name}'")
     value = body[name]
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         kind = "a number or null" if nullable else "a number"
-        raise InvalidContact(f"field '{name}' must be {kind}, got {value!r}")
+        raise InvalidBody(f"field '{name}' must be {kind}, got {value!r}")
     return float(value)
 
 
@@ -273,7 +93,7 @@ def _apply(setter: Callable[[Any], None], value: object) -> None:
     try:
         setter(value)
     except ValueError as exc:
-        raise InvalidContact(str(exc)) from exc
+        raise InvalidBody(str(exc)) from exc
 
 
 def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: str) -> Flask:
@@ -288,7 +108,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             time.sleep(faults.latency_ms / 1000)
         problem = _auth_problem(token)
         if problem is not None:
-            return _error(401, "unauthorized", problem)
+            return error_response(401, "unauthorized", problem)
         if contract:
             return faults.decide()
         return None
@@ -299,17 +119,17 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             stats.record(request.method, response.status_code)
         return response
 
-    @app.errorhandler(InvalidContact)
-    def invalid(exc: InvalidContact) -> Response:
-        return _error(422, "invalid", str(exc))
+    @app.errorhandler(InvalidBody)
+    def invalid(exc: InvalidBody) -> Response:
+        return error_response(422, "invalid", str(exc))
 
     @app.errorhandler(ContactNotFound)
     def not_found(exc: ContactNotFound) -> Response:
-        return _error(404, "not_found", f"no contact with id {exc.args[0]!r}")
+        return error_response(404, "not_found", f"no contact with id {exc.args[0]!r}")
 
     @app.errorhandler(PreconditionFailed)
     def precondition_failed(exc: PreconditionFailed) -> Response:
-        response = _error(
+        response = error_response(
             412,
             "precondition_failed",
             f"contact {exc.contact_id!r} changed since the version in If-Match; nothing was "
@@ -323,7 +143,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         response = exc.get_response()
         status = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        error = _error(status, name, exc.description or exc.name or "error")
+        error = error_response(status, name, exc.description or exc.name or "error")
         if "Allow" in response.headers:
             error.headers["Allow"] = response.headers["Allow"]
         return error
@@ -333,9 +153,9 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         email = request.args.get("email")
         auth0_user_id = request.args.get("auth0_user_id")
         # A limit outside its range is refused even where it has no effect (a lookup).
-        limit = _page_limit(request.args.get("limit"))
+        limit = page_limit(request.args.get("limit"))
         if limit is None:
-            return _error(
+            return error_response(
                 400,
                 "bad_request",
                 f"query parameter 'limit' must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
@@ -343,23 +163,23 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             )
         if email is not None or auth0_user_id is not None:
             # A lookup answers every match: `limit` and `after` are ignored (the contract).
-            return _json(store.find(email=email, auth0_user_id=auth0_user_id))
-        return _json(store.page(after=request.args.get("after"), limit=limit))
+            return json_response(store.find(email=email, auth0_user_id=auth0_user_id))
+        return json_response(store.page(after=request.args.get("after"), limit=limit))
 
     @app.post(CONTACTS_PATH)
     def create_contact() -> Response:
-        fields = validate_fields(_request_body(), require_email=True)
+        fields = validate_fields(request_body(), require_email=True)
         try:
             contact, created = store.create(fields, request.headers.get(IDEMPOTENCY_HEADER))
         except EmailTaken as exc:
-            return _error(409, "conflict", str(exc))
-        response = _contact_response(contact, 201 if created else 200)
+            return error_response(409, "conflict", str(exc))
+        response = contact_response(contact, 201 if created else 200)
         response.headers["Location"] = f"{CONTACTS_PATH}/{contact.contact['id']}"
         return response
 
     @app.get(f"{CONTACTS_PATH}/<contact_id>")
     def read_contact(contact_id: str) -> Response:
-        return _contact_response(store.read(contact_id))
+        return contact_response(store.read(contact_id))
 
     @app.patch(f"{CONTACTS_PATH}/<contact_id>")
     def update_contact(contact_id: str) -> Response:
@@ -369,68 +189,68 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         if_match = request.headers.get(IF_MATCH_HEADER)
         if not if_match_allows(if_match, current.etag):
             raise PreconditionFailed(contact_id, current.etag)
-        fields = validate_fields(_request_body(), require_email=False)
+        fields = validate_fields(request_body(), require_email=False)
         try:
-            return _contact_response(store.update(contact_id, fields, if_match=if_match))
+            return contact_response(store.update(contact_id, fields, if_match=if_match))
         except EmailTaken as exc:  # only a server with unique emails refuses it
             message = f"field 'email' is already used by another contact: {exc.contact_id}"
-            return _error(409, "conflict", message)
+            return error_response(409, "conflict", message)
 
     @app.get(ADMIN_PREFIX + "stats")
     def admin_stats() -> Response:
-        return _json(stats.snapshot())
+        return json_response(stats.snapshot())
 
     @app.post(ADMIN_PREFIX + "stats/reset")
     def admin_reset_stats() -> Response:
         stats.reset()
-        return _json(stats.snapshot())
+        return json_response(stats.snapshot())
 
     @app.post(ADMIN_PREFIX + "outage")
     def admin_outage() -> Response:
-        body = _admin_body()
+        body = admin_body()
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
-            raise InvalidContact(f"field 'enabled' must be true or false, got {enabled!r}")
+            raise InvalidBody(f"field 'enabled' must be true or false, got {enabled!r}")
         status = body.get("status", DEFAULT_OUTAGE_STATUS)
         if isinstance(status, bool) or not isinstance(status, int):
-            raise InvalidContact(f"field 'status' must be an integer, got {status!r}")
+            raise InvalidBody(f"field 'status' must be an integer, got {status!r}")
         _apply(faults.set_outage, status if enabled else None)
-        return _json(faults.describe())
+        return json_response(faults.describe())
 
     @app.post(ADMIN_PREFIX + "rate-limit")
     def admin_rate_limit() -> Response:
-        _apply(faults.set_rate_limit, _number(_admin_body(), "rps", nullable=True))
-        return _json(faults.describe())
+        _apply(faults.set_rate_limit, _number(admin_body(), "rps", nullable=True))
+        return json_response(faults.describe())
 
     @app.post(ADMIN_PREFIX + "failure-rate")
     def admin_failure_rate() -> Response:
-        _apply(faults.set_failure_rate, _number(_admin_body(), "rate", nullable=False))
-        return _json(faults.describe())
+        _apply(faults.set_failure_rate, _number(admin_body(), "rate", nullable=False))
+        return json_response(faults.describe())
 
     @app.post(ADMIN_PREFIX + "latency")
     def admin_latency() -> Response:
-        _apply(faults.set_latency, _number(_admin_body(), "ms", nullable=False))
-        return _json(faults.describe())
+        _apply(faults.set_latency, _number(admin_body(), "ms", nullable=False))
+        return json_response(faults.describe())
 
     @app.get(ADMIN_PREFIX + "faults")
     def admin_faults() -> Response:
-        return _json(faults.describe())
+        return json_response(faults.describe())
 
     @app.get(ADMIN_PREFIX + "contacts")
     def admin_contacts() -> Response:
-        return _json(store.all())
+        return json_response(store.all())
 
     @app.patch(ADMIN_PREFIX + "contacts/<contact_id>")
     def admin_edit_contact(contact_id: str) -> Response:
         # A person editing the contact in the CRM: no uniqueness check, no precondition,
         # no fault; the contact gets a new ETag, so a write made before it gets 412.
-        return _contact_response(store.read(store.edit(contact_id, _admin_body())["id"]))
+        return contact_response(store.read(store.edit(contact_id, admin_body())["id"]))
 
     @app.post(ADMIN_PREFIX + "reset")
     def admin_reset() -> Response:
         store.reset()
         stats.reset()
-        return _json({"contacts": 0})
+        return json_response({"contacts": 0})
 
     return app
 

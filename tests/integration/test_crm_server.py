@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync_cli.crm_fields import is_date_time
 from auth0_sync_cli.crm_server import CrmServer, Faults
-from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore, is_date_time
+from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore
 
 pytestmark = pytest.mark.integration
 
