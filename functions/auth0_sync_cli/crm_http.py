@@ -64,3 +64,16 @@ def page_limit(raw: str | None) -> int | None:
         return None
     limit = int(raw)
     return limit if 1 <= limit <= PAGE_LIMIT_MAX else None
+
+
+def listing_limit() -> int | Response:
+    """The `limit` of a listing request, or its 400 answer when it is not 1..500."""
+    limit = page_limit(request.args.get("limit"))
+    if limit is None:
+        return error_response(
+            400,
+            "bad_request",
+            f"query parameter 'limit' must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
+            f"got {request.args.get('limit')!r}",
+        )
+    return limit

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.crm_contacts import CONTACTS_PATH, BatchTooLarge, register_contact_routes
 from auth0_sync_cli.crm_faults import Faults, RequestStats
 from auth0_sync_cli.crm_fields import InvalidBody
 from auth0_sync_cli.crm_http import (
@@ -33,17 +34,10 @@ from auth0_sync_cli.crm_http import (
     contact_response,
     error_response,
     json_response,
-    page_limit,
-    request_body,
 )
 from auth0_sync_cli.crm_store import (
-    PAGE_LIMIT_MAX,
     ContactNotFound,
     ContactStore,
-    EmailTaken,
-    PreconditionFailed,
-    if_match_allows,
-    validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
 from auth0_sync_cli.fakes.loopback import ServedInThread, serve_in_thread
@@ -52,10 +46,7 @@ from auth0_sync_cli.signals import held_stop_signals
 
 __all__ = ["CrmServer", "Faults", "RequestStats", "create_app", "register", "run"]
 
-CONTACTS_PATH = "/contacts"
 ADMIN_PREFIX = "/_admin/"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IF_MATCH_HEADER = "If-Match"
 DEFAULT_OUTAGE_STATUS = 503
 SERVER_THREADS = 8
 
@@ -127,16 +118,9 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     def not_found(exc: ContactNotFound) -> Response:
         return error_response(404, "not_found", f"no contact with id {exc.args[0]!r}")
 
-    @app.errorhandler(PreconditionFailed)
-    def precondition_failed(exc: PreconditionFailed) -> Response:
-        response = error_response(
-            412,
-            "precondition_failed",
-            f"contact {exc.contact_id!r} changed since the version in If-Match; nothing was "
-            "written (read it again, then decide)",
-        )
-        response.headers["ETag"] = exc.etag
-        return response
+    @app.errorhandler(BatchTooLarge)
+    def too_large(exc: BatchTooLarge) -> Response:
+        return error_response(413, "too_large", str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -148,53 +132,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             error.headers["Allow"] = response.headers["Allow"]
         return error
 
-    @app.get(CONTACTS_PATH)
-    def find_contacts() -> Response:
-        email = request.args.get("email")
-        auth0_user_id = request.args.get("auth0_user_id")
-        # A limit outside its range is refused even where it has no effect (a lookup).
-        limit = page_limit(request.args.get("limit"))
-        if limit is None:
-            return error_response(
-                400,
-                "bad_request",
-                f"query parameter 'limit' must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
-                f"got {request.args.get('limit')!r}",
-            )
-        if email is not None or auth0_user_id is not None:
-            # A lookup answers every match: `limit` and `after` are ignored (the contract).
-            return json_response(store.find(email=email, auth0_user_id=auth0_user_id))
-        return json_response(store.page(after=request.args.get("after"), limit=limit))
-
-    @app.post(CONTACTS_PATH)
-    def create_contact() -> Response:
-        fields = validate_fields(request_body(), require_email=True)
-        try:
-            contact, created = store.create(fields, request.headers.get(IDEMPOTENCY_HEADER))
-        except EmailTaken as exc:
-            return error_response(409, "conflict", str(exc))
-        response = contact_response(contact, 201 if created else 200)
-        response.headers["Location"] = f"{CONTACTS_PATH}/{contact.contact['id']}"
-        return response
-
-    @app.get(f"{CONTACTS_PATH}/<contact_id>")
-    def read_contact(contact_id: str) -> Response:
-        return contact_response(store.read(contact_id))
-
-    @app.patch(f"{CONTACTS_PATH}/<contact_id>")
-    def update_contact(contact_id: str) -> Response:
-        # 404, then 412, then 422 and 409: a precondition is evaluated before the body is
-        # (RFC 9110 13.2.1), so a stale write learns it is stale whatever it carries.
-        current = store.read(contact_id)
-        if_match = request.headers.get(IF_MATCH_HEADER)
-        if not if_match_allows(if_match, current.etag):
-            raise PreconditionFailed(contact_id, current.etag)
-        fields = validate_fields(request_body(), require_email=False)
-        try:
-            return contact_response(store.update(contact_id, fields, if_match=if_match))
-        except EmailTaken as exc:  # only a server with unique emails refuses it
-            message = f"field 'email' is already used by another contact: {exc.contact_id}"
-            return error_response(409, "conflict", message)
+    register_contact_routes(app, store)
 
     @app.get(ADMIN_PREFIX + "stats")
     def admin_stats() -> Response:

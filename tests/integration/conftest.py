@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from tests.integration.lambda_double import LambdaDouble, serve_lambda_double
 
@@ -15,3 +16,18 @@ def lambda_api(sync_env: LocalResources) -> Iterator[LambdaDouble]:
     """Lambda's Invoke API on loopback, running the real handlers against `sync_env`."""
     with serve_lambda_double() as double:
         yield double
+
+
+@pytest.fixture
+def clocked_crm() -> Iterator[tuple[CrmServer, list[float]]]:
+    """A CRM server whose rate-limit windows follow a clock the test moves by hand."""
+    now = [100.25]
+    with CrmServer(clock=lambda: now[0]) as server:
+        yield server, now
+
+
+@pytest.fixture
+def unique_crm() -> Iterator[CrmServer]:
+    """A reference CRM enforcing the contract's optional uniqueness rules."""
+    with CrmServer(unique_emails=True) as server:
+        yield server

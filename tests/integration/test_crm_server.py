@@ -10,10 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -22,32 +20,12 @@ from auth0_sync.names import LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.crm_fields import is_date_time
 from auth0_sync_cli.crm_server import CrmServer, Faults
 from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore
+from tests.integration.crm_calls import call, create
 
 pytestmark = pytest.mark.integration
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-
-
-def call(crm: CrmServer, method: str, path: str, **kwargs: Any) -> requests.Response:
-    """One request to `crm` with its bearer token (unless the test passes its own headers)."""
-    headers = {"Authorization": f"Bearer {crm.token}", **kwargs.pop("headers", {})}
-    return requests.request(method, crm.base_url + path, headers=headers, timeout=5, **kwargs)
-
-
-def create(crm: CrmServer, **fields: Any) -> dict[str, Any]:
-    response = call(crm, "POST", "/contacts", json=fields)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-@pytest.fixture
-def clocked_crm() -> Iterator[tuple[CrmServer, list[float]]]:
-    """A CRM server whose rate-limit windows follow a clock the test moves by hand."""
-    now = [100.25]
-    with CrmServer(clock=lambda: now[0]) as server:
-        yield server, now
 
 
 # --- authentication -------------------------------------------------------------------------
@@ -446,13 +424,6 @@ def test_without_unique_emails_a_patch_may_give_two_contacts_one_email(crm: CrmS
     assert response.json()["email"] == "ADA@example.com"
     found = call(crm, "GET", "/contacts", params={"email": "ada@example.com"}).json()
     assert [c["id"] for c in found] == [ada["id"], "c_2"]
-
-
-@pytest.fixture
-def unique_crm() -> Iterator[CrmServer]:
-    """A reference CRM enforcing unique emails (contract 1.1's optional rule)."""
-    with CrmServer(unique_emails=True) as server:
-        yield server
 
 
 def test_with_unique_emails_a_patch_to_an_email_another_contact_holds_is_409(
