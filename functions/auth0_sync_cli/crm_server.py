@@ -26,6 +26,8 @@ from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.crm_companies import CompanyNotFound, CompanyStore, Membership
+from auth0_sync_cli.crm_company_routes import COMPANIES_PATH, register_company_routes
 from auth0_sync_cli.crm_contacts import CONTACTS_PATH, BatchTooLarge, register_contact_routes
 from auth0_sync_cli.crm_faults import Faults, RequestStats
 from auth0_sync_cli.crm_fields import InvalidBody
@@ -47,12 +49,14 @@ from auth0_sync_cli.signals import held_stop_signals
 __all__ = ["CrmServer", "Faults", "RequestStats", "create_app", "register", "run"]
 
 ADMIN_PREFIX = "/_admin/"
+CONTRACT_ROOTS = (CONTACTS_PATH, COMPANIES_PATH)
 DEFAULT_OUTAGE_STATUS = 503
 SERVER_THREADS = 8
 
 
 def _is_contract_path(path: str) -> bool:
-    return path == CONTACTS_PATH or path.startswith(CONTACTS_PATH + "/")
+    """Every path of the contract: faults, latency and counts apply to them all."""
+    return any(path == root or path.startswith(root + "/") for root in CONTRACT_ROOTS)
 
 
 def _auth_problem(expected_token: str) -> str | None:
@@ -87,8 +91,18 @@ def _apply(setter: Callable[[Any], None], value: object) -> None:
         raise InvalidBody(str(exc)) from exc
 
 
-def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: str) -> Flask:
-    """The Flask app serving the contract and the admin endpoints over `store`."""
+def _membership_row(membership: Membership) -> dict[str, Any]:
+    return {"company_id": membership.company_id, **membership.as_json()}
+
+
+def create_app(
+    store: ContactStore,
+    companies: CompanyStore,
+    faults: Faults,
+    stats: RequestStats,
+    token: str,
+) -> Flask:
+    """The Flask app serving the contract and the admin endpoints over the stores."""
     app = Flask(__name__)
 
     @app.before_request
@@ -118,6 +132,10 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
     def not_found(exc: ContactNotFound) -> Response:
         return error_response(404, "not_found", f"no contact with id {exc.args[0]!r}")
 
+    @app.errorhandler(CompanyNotFound)
+    def company_not_found(exc: CompanyNotFound) -> Response:
+        return error_response(404, "not_found", f"no company with id {exc.args[0]!r}")
+
     @app.errorhandler(BatchTooLarge)
     def too_large(exc: BatchTooLarge) -> Response:
         return error_response(413, "too_large", str(exc))
@@ -133,6 +151,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         return error
 
     register_contact_routes(app, store)
+    register_company_routes(app, companies)
 
     @app.get(ADMIN_PREFIX + "stats")
     def admin_stats() -> Response:
@@ -184,11 +203,20 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         # no fault; the contact gets a new ETag, so a write made before it gets 412.
         return contact_response(store.read(store.edit(contact_id, admin_body())["id"]))
 
+    @app.get(ADMIN_PREFIX + "companies")
+    def admin_companies() -> Response:
+        return json_response(companies.all())
+
+    @app.get(ADMIN_PREFIX + "memberships")
+    def admin_memberships() -> Response:
+        return json_response([_membership_row(m) for m in companies.all_memberships()])
+
     @app.post(ADMIN_PREFIX + "reset")
     def admin_reset() -> Response:
+        companies.reset()
         store.reset()
         stats.reset()
-        return json_response({"contacts": 0})
+        return json_response({"contacts": 0, "companies": 0, "memberships": 0})
 
     return app
 
@@ -210,6 +238,7 @@ class CrmServer(ServedInThread):
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         unique_emails: bool = False,
+        unique_org_ids: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -217,6 +246,9 @@ class CrmServer(ServedInThread):
         # unique_emails: a PATCH to an email another contact holds is refused (409), as a
         # POST always is.
         self.store = ContactStore(db_path, unique_emails=unique_emails)
+        # unique_org_ids: a POST or PATCH giving a company an auth0_org_id another one
+        # holds is refused (409); without it, the server keeps what it is sent.
+        self.company_store = CompanyStore(self.store, unique_org_ids=unique_org_ids)
         self.faults = Faults(
             latency_ms=latency_ms,
             rate_limit=rate_limit,
@@ -225,7 +257,9 @@ class CrmServer(ServedInThread):
             clock=clock,
         )
         self.request_stats = RequestStats()
-        self.app = create_app(self.store, self.faults, self.request_stats, token)
+        self.app = create_app(
+            self.store, self.company_store, self.faults, self.request_stats, token
+        )
 
     @property
     def base_url(self) -> str:
@@ -284,14 +318,32 @@ class CrmServer(ServedInThread):
         """Every contact, ordered by id."""
         return self.store.all()
 
+    def companies(self) -> list[dict[str, Any]]:
+        """Every company, ordered by id."""
+        return self.company_store.all()
+
+    def memberships(self) -> list[dict[str, Any]]:
+        """Every membership as `{"company_id", "contact_id", "roles"[, "source_updated_at"]}`,
+        by company then contact (as GET /_admin/memberships answers)."""
+        return [_membership_row(m) for m in self.company_store.all_memberships()]
+
     def reset(self) -> None:
-        """Delete every contact and idempotency key and forget the counts."""
+        """Delete every contact, company, membership and idempotency key; forget the counts."""
+        self.company_store.reset()
         self.store.reset()
         self.request_stats.reset()
 
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         """Insert a contact directly, skipping the email-uniqueness check."""
         return self.store.seed(fields)
+
+    def seed_company(self, **fields: Any) -> dict[str, Any]:
+        """Insert a company directly (one made in the CRM by hand), with no uniqueness check."""
+        return self.company_store.seed(fields)
+
+    def seed_membership(self, company_id: str, contact_id: str, roles: list[str]) -> None:
+        """Make a contact a member of a company directly, bypassing faults and counts."""
+        self.company_store.put_member(company_id, contact_id, tuple(roles))
 
     def edit_contact(self, contact_id: str, **fields: Any) -> dict[str, Any]:
         """Change a contact as a person in the CRM would (PATCH /_admin/contacts/{id}): no
@@ -329,6 +381,7 @@ def run(args: argparse.Namespace) -> int:
             failure_rate=args.failure_rate,
             seed=args.seed,
             unique_emails=args.unique_emails,
+            unique_org_ids=args.unique_org_ids,
         )
     except sqlite3.Error as exc:
         raise CommandError(f"--db {args.db}: cannot open the database: {exc}") from exc
@@ -401,5 +454,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--unique-emails",
         action="store_true",
         help="refuse (409) a PATCH giving a contact an email another one holds, as a POST is",
+    )
+    parser.add_argument(
+        "--unique-org-ids",
+        action="store_true",
+        help="refuse (409) a POST or PATCH giving a company an auth0_org_id another one holds",
     )
     parser.set_defaults(func=run)

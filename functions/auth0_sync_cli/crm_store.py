@@ -141,7 +141,7 @@ def if_match_allows(header: str | None, etag: str) -> bool:
     return any(tag.strip() == etag for tag in header.split(","))
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -183,6 +183,21 @@ class ContactStore:
             if "revision" not in columns:
                 self._conn.execute(_MIGRATE_REVISION)
             self._conn.execute(_FILL_REVISIONS)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database, for the stores that share it (companies); use it under `lock`."""
+        return self._conn
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every use of the database holds."""
+        return self._lock
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock idempotency keys age by."""
+        return self._clock
 
     def close(self) -> None:
         """Close the database connection."""
@@ -254,7 +269,7 @@ class ContactStore:
         return [_row_to_contact(row) for row in rows]
 
     def _insert(self, fields: Mapping[str, str | None]) -> int:
-        now = _now_iso()
+        now = now_iso()
         row = {name: fields.get(name) for name in CONTACT_FIELDS}
         row["status"] = row["status"] or DEFAULT_STATUS
         email = row["email"]
@@ -344,7 +359,7 @@ class ContactStore:
             assignments.append("email_key = ?")
             params.append(str(changed["email"]).lower())
         assignments.extend(["updated_at = ?", "revision = ?"])
-        params.extend([_now_iso(), _new_revision(), parse_contact_id(current["id"])])
+        params.extend([now_iso(), _new_revision(), parse_contact_id(current["id"])])
         self._conn.execute(
             f"UPDATE contacts SET {', '.join(assignments)} WHERE seq = ?",  # noqa: S608
             params,

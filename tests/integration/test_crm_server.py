@@ -481,8 +481,8 @@ def test_with_unique_emails_a_legacy_duplicate_may_keep_its_own_email(
     assert response.json()["name"] == "Two"
 
 
-def test_cli_unique_emails_flag_reaches_the_server() -> None:
-    proc = run_cli("--port", "0", "--unique-emails")
+def test_cli_unique_emails_and_org_ids_flags_reach_the_server() -> None:
+    proc = run_cli("--port", "0", "--unique-emails", "--unique-org-ids")
     try:
         assert proc.stdout is not None
         url = re.search(r"listening on (\S+)", proc.stdout.readline())
@@ -493,11 +493,17 @@ def test_cli_unique_emails_flag_reaches_the_server() -> None:
         response = requests.patch(
             f"{url[1]}/contacts/c_2", json={"email": "ada@example.com"}, headers=headers, timeout=5
         )
+        acme = {"name": "acme", "auth0_org_id": "org_1"}
+        companies = [
+            requests.post(f"{url[1]}/companies", json=acme, headers=headers, timeout=5)
+            for _ in range(2)
+        ]
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
 
     assert response.status_code == 409
+    assert [r.status_code for r in companies] == [201, 409]
 
 
 def test_patch_may_change_the_case_of_its_own_email(crm: CrmServer) -> None:
