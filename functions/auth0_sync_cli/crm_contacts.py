@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.routing import BaseConverter
 
 from auth0_sync_cli.crm_fields import InvalidBody, json_type, text_error
 from auth0_sync_cli.crm_http import (
@@ -202,8 +203,17 @@ def _find_values(body: object) -> tuple[str, list[str]]:
     return name, values
 
 
+class ContactIdConverter(BaseConverter):
+    """A contact id in a path: any segment but `batch`, so that `/contacts/batch` is the
+    batch path alone (POST only: other methods get 405, OPTIONS advertises POST) instead of
+    also reading as the contact "batch"."""
+
+    regex = r"(?!batch(?:/|$))[^/]+"
+
+
 def register_contact_routes(app: Flask, store: ContactStore) -> None:
     """Serve the contract's contact paths from `store`."""
+    app.url_map.converters["contact_id"] = ContactIdConverter
 
     @app.get(CONTACTS_PATH)
     def find_contacts() -> Response:
@@ -222,11 +232,11 @@ def register_contact_routes(app: Flask, store: ContactStore) -> None:
     def create_contact() -> Response:
         return create_one(store, request_body(), request.headers.get(IDEMPOTENCY_HEADER)).response()
 
-    @app.get(f"{CONTACTS_PATH}/<contact_id>")
+    @app.get(f"{CONTACTS_PATH}/<contact_id:contact_id>")
     def read_contact(contact_id: str) -> Response:
         return contact_response(store.read(contact_id))
 
-    @app.patch(f"{CONTACTS_PATH}/<contact_id>")
+    @app.patch(f"{CONTACTS_PATH}/<contact_id:contact_id>")
     def update_contact(contact_id: str) -> Response:
         if_match = request.headers.get(IF_MATCH_HEADER)
         return update_one(store, contact_id, request_body, if_match).response()
@@ -242,16 +252,6 @@ def register_contact_routes(app: Flask, store: ContactStore) -> None:
                 raise InvalidBody("missing required field(s): ['operations']")
         operations = batch_items(body, "operations", "operations")
         return json_response({"results": [run_operation(store, op).result() for op in operations]})
-
-    @app.route(BATCH_PATH, methods=["GET", "PUT", "PATCH", "DELETE"])
-    def batch_other_methods() -> Response:
-        # Without it a GET or PATCH of /contacts/batch would reach /contacts/{id} (a 404):
-        # the path exists, for POST only.
-        response = error_response(
-            405, "method_not_allowed", "The method is not allowed for the requested URL."
-        )
-        response.headers["Allow"] = "OPTIONS, POST"
-        return response
 
     @app.post(BATCH_FIND_PATH)
     def batch_find() -> Response:
