@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
+from auth0_sync_cli.crm_faults import Faults
 from auth0_sync_cli.crm_fields import InvalidBody, json_type, text_error
 from auth0_sync_cli.crm_http import (
     contact_response,
@@ -211,8 +212,8 @@ class ContactIdConverter(BaseConverter):
     regex = r"(?!batch(?:/|$))[^/]+"
 
 
-def register_contact_routes(app: Flask, store: ContactStore) -> None:
-    """Serve the contract's contact paths from `store`."""
+def register_contact_routes(app: Flask, store: ContactStore, faults: Faults) -> None:
+    """Serve the contract's contact paths from `store` (`faults` for the batch cut)."""
     app.url_map.converters["contact_id"] = ContactIdConverter
 
     @app.get(CONTACTS_PATH)
@@ -251,6 +252,16 @@ def register_contact_routes(app: Flask, store: ContactStore) -> None:
             if "operations" not in body:
                 raise InvalidBody("missing required field(s): ['operations']")
         operations = batch_items(body, "operations", "operations")
+        cut = faults.batch_cut
+        if cut is not None and len(operations) > cut:
+            for operation in operations[:cut]:
+                run_operation(store, operation)
+            return error_response(
+                503,
+                "unavailable",
+                f"simulated failure in the middle of a batch: its first {cut} of "
+                f"{len(operations)} operations were applied; resend it",
+            )
         return json_response({"results": [run_operation(store, op).result() for op in operations]})
 
     @app.post(BATCH_FIND_PATH)

@@ -36,6 +36,7 @@ class Faults:
         self.rate_limit: float | None = None
         self.failure_rate = 0.0
         self.outage: int | None = None
+        self.batch_cut: int | None = None
         self.set_latency(latency_ms)
         self.set_rate_limit(rate_limit)
         self.set_failure_rate(failure_rate)
@@ -67,6 +68,15 @@ class Faults:
             raise ValueError(f"outage status must be an HTTP error status 400..599, got {status}")
         self.outage = status
 
+    def set_batch_cut(self, after: int | None) -> None:
+        """A batch of more than `after` operations applies its first `after`, then answers
+        503: the contract's "after a 5xx some operations may have been applied" (None = off)."""
+        if after is not None and (
+            isinstance(after, bool) or not isinstance(after, int) or after < 0
+        ):
+            raise ValueError(f"batch cut must be a whole number >= 0 or None, got {after!r}")
+        self.batch_cut = after
+
     def describe(self) -> dict[str, Any]:
         """The current settings, as the admin endpoints report them."""
         return {
@@ -74,6 +84,7 @@ class Faults:
             "rate_limit": self.rate_limit,
             "failure_rate": self.failure_rate,
             "outage": self.outage,
+            "batch_cut": self.batch_cut,
         }
 
     def _rate_limited(self) -> int | None:

@@ -1,13 +1,37 @@
-"""`auth0-sync crm-server`: the reference CRM, a real HTTP server honouring the contacts contract.
+"""`auth0-sync crm-server`: the reference CRM, a real HTTP server honouring the generic CRM
+contract 1.2 (docs/contracts/crm-contacts-api.yaml).
 
-Used by the local demo, the tests and the benchmarks. Besides the contract (docs/contracts/
-crm-contacts-api.yaml) it can inject faults (latency, rate limit, random 503s, an outage) and
-exposes admin endpoints under /_admin/ to drive them and read request counts.
+Used by the local demo, the tests and the benchmarks. The contract's paths, each in its own
+module: contacts and their batches (crm_contacts: `/contacts`, `/contacts/{id}` with `ETag`
+and `If-Match`, `/contacts/batch`, `/contacts/batch/find`), companies and memberships
+(crm_company_routes over crm_companies: `/companies`, `/companies/{id}`,
+`/companies/{id}/members`, `/companies/{id}/members/{contact_id}`), stored in one SQLite
+database (crm_store, crm_companies). Optional rules: `--unique-emails`, `--unique-org-ids`.
 
-Conditional writes (contract 1.2): every answer carrying one contact has an `ETag`; a PATCH
-with a stale `If-Match` gets 412 with the current ETag and changes nothing. A person editing
-a contact in the CRM is `PATCH /_admin/contacts/{id}` (or `CrmServer.edit_contact`): it
-changes the ETag like any write, so a client's write made before it is refused.
+Fault injection (crm_faults) applies to every contract path alike, before anything is
+changed: latency, a rate limit (429 with Retry-After; a batch is one request), a share of
+random 503s, an outage answering one status, and a batch cut (a batch longer than N applies
+its first N operations, then answers 503). Contract requests are counted by method and
+status. Every 4xx/5xx body is the contract's `Error`: `{"error": code, "message": text}`.
+
+Admin endpoints (the same bearer token; never faulted, never counted):
+  GET   /_admin/stats              counts: {"total", "by_method", "by_status"}
+  POST  /_admin/stats/reset        forget the counts
+  GET   /_admin/faults             the fault settings
+  POST  /_admin/outage             {"enabled": true|false, "status": 503}
+  POST  /_admin/rate-limit         {"rps": N | null}
+  POST  /_admin/failure-rate       {"rate": 0..1}
+  POST  /_admin/latency            {"ms": N}
+  POST  /_admin/batch-cut          {"after": N | null}
+  GET   /_admin/contacts           every contact, by id
+  PATCH /_admin/contacts/{id}      edit a contact as a person in the CRM would: no
+                                   uniqueness check; it gets a new ETag, so a client's
+                                   write made before it gets 412
+  GET   /_admin/companies          every company, by id
+  GET   /_admin/memberships        every membership, with its company_id
+  POST  /_admin/reset              delete everything (ids restart) and the counts
+`CrmServer` offers the same from Python (set_outage, set_batch_cut, edit_contact,
+seed_contact, seed_company, seed_membership, companies, memberships...).
 """
 
 from __future__ import annotations
@@ -150,7 +174,7 @@ def create_app(
             error.headers["Allow"] = response.headers["Allow"]
         return error
 
-    register_contact_routes(app, store)
+    register_contact_routes(app, store, faults)
     register_company_routes(app, companies)
 
     @app.get(ADMIN_PREFIX + "stats")
@@ -187,6 +211,14 @@ def create_app(
     @app.post(ADMIN_PREFIX + "latency")
     def admin_latency() -> Response:
         _apply(faults.set_latency, _number(admin_body(), "ms", nullable=False))
+        return json_response(faults.describe())
+
+    @app.post(ADMIN_PREFIX + "batch-cut")
+    def admin_batch_cut() -> Response:
+        body = admin_body()
+        if "after" not in body:
+            raise InvalidBody("missing field 'after'")
+        _apply(faults.set_batch_cut, body["after"])
         return json_response(faults.describe())
 
     @app.get(ADMIN_PREFIX + "faults")
@@ -299,12 +331,18 @@ class CrmServer(ServedInThread):
         """Sleep this many milliseconds before each contract request."""
         self.faults.set_latency(latency_ms)
 
+    def set_batch_cut(self, after: int | None) -> None:
+        """Batches of more than `after` operations apply their first `after`, then answer
+        503; None: off."""
+        self.faults.set_batch_cut(after)
+
     def clear_faults(self) -> None:
-        """No latency, no rate limit, no failures, no outage."""
+        """No latency, no rate limit, no failures, no outage, no batch cut."""
         self.faults.set_latency(0)
         self.faults.set_rate_limit(None)
         self.faults.set_failure_rate(0.0)
         self.faults.set_outage(None)
+        self.faults.set_batch_cut(None)
 
     def stats(self) -> dict[str, Any]:
         """Contract request counts, as GET /_admin/stats returns them."""
@@ -405,19 +443,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_HELP = """\
+admin endpoints (same bearer token; never faulted nor counted):
+  GET   /_admin/stats, POST /_admin/stats/reset     request counts by method and status
+  GET   /_admin/faults                              the fault settings
+  POST  /_admin/outage        {"enabled": true, "status": 503}
+  POST  /_admin/rate-limit    {"rps": 5}            (null: no limit; a batch is one request)
+  POST  /_admin/failure-rate  {"rate": 0.1}         share of requests answered 503
+  POST  /_admin/latency       {"ms": 200}
+  POST  /_admin/batch-cut     {"after": 2}          longer batches apply 2 operations, then 503
+  GET   /_admin/contacts, /_admin/companies, /_admin/memberships      everything stored
+  PATCH /_admin/contacts/{id} {"name": "..."}       a person's edit (a new ETag)
+  POST  /_admin/reset                               delete everything and the counts"""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `crm-server` sub-command."""
     parser = subparsers.add_parser(
         "crm-server",
-        help="run the reference CRM server (the contacts contract, with fault injection)",
+        help="run the reference CRM server (the generic CRM contract, with fault injection)",
         description=(
-            "Serve the reference CRM over HTTP: the contacts API of "
-            "docs/contracts/crm-contacts-api.yaml, stored in SQLite, plus admin endpoints "
-            "under /_admin/ and optional fault injection."
+            "Serve the reference CRM over HTTP: the generic CRM contract 1.2 of "
+            "docs/contracts/crm-contacts-api.yaml (contacts with ETags, batches, companies, "
+            "memberships), stored in SQLite, plus admin endpoints under /_admin/ and optional "
+            "fault injection."
         ),
         epilog="examples:\n"
         "  auth0-sync crm-server --port 0\n"
-        "  auth0-sync crm-server --rate-limit 5 --failure-rate 0.1 --seed 7 --db crm.db",
+        "  auth0-sync crm-server --rate-limit 5 --failure-rate 0.1 --seed 7 --db crm.db\n"
+        "  auth0-sync crm-server --unique-emails --unique-org-ids\n\n" + ADMIN_HELP,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(

@@ -297,6 +297,44 @@ def test_an_outage_answers_a_batch_as_a_whole_and_nothing_is_applied(
     assert crm.contacts() == []
 
 
+def test_a_batch_cut_applies_the_first_operations_then_answers_503_and_a_resend_is_safe(
+    crm: CrmServer,
+) -> None:
+    ops = [
+        {"op": "create", "idempotency_key": f"evt-{n}", "fields": {"email": f"u{n}@example.com"}}
+        for n in range(3)
+    ]
+    switched = call(crm, "POST", "/_admin/batch-cut", json={"after": 2})
+
+    two = [{"op": "create", "fields": {"email": f"s{n}@example.com"}} for n in range(2)]
+    short = call(crm, "POST", "/contacts/batch", json={"operations": two})
+    cut = call(crm, "POST", "/contacts/batch", json={"operations": ops})
+    applied_by_the_cut = [c["email"] for c in crm.contacts()]
+    call(crm, "POST", "/_admin/batch-cut", json={"after": None})
+    resent = batch(crm, *ops)
+
+    assert switched.json()["batch_cut"] == 2
+    assert short.status_code == 200  # not past the cut: served whole
+    assert cut.status_code == 503
+    assert cut.json() == {
+        "error": "unavailable",
+        "message": "simulated failure in the middle of a batch: its first 2 of 3 operations "
+        "were applied; resend it",
+    }
+    assert applied_by_the_cut == [
+        "s0@example.com",
+        "s1@example.com",
+        "u0@example.com",
+        "u1@example.com",
+    ]
+    # The creates carry idempotency keys: the resend returns the two and makes the third.
+    assert [(r["status"], r["contact"]["id"]) for r in resent] == [
+        (200, "c_3"),
+        (200, "c_4"),
+        (201, "c_5"),
+    ]
+
+
 @pytest.mark.parametrize("method", ["GET", "PATCH", "PUT", "DELETE"])
 def test_the_batch_path_allows_post_only(crm: CrmServer, method: str) -> None:
     response = call(crm, method, "/contacts/batch", json={})

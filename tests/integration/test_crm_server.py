@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync_cli import crm_server as server_module
 from auth0_sync_cli.crm_fields import is_date_time
 from auth0_sync_cli.crm_server import CrmServer, Faults
 from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore
@@ -940,6 +941,7 @@ def test_admin_latency_and_faults_endpoints(crm: CrmServer) -> None:
         "rate_limit": None,
         "failure_rate": 0.0,
         "outage": None,
+        "batch_cut": None,
     }
 
 
@@ -968,6 +970,17 @@ def test_admin_latency_and_faults_endpoints(crm: CrmServer) -> None:
         ("/_admin/failure-rate", {"rate": None}, "field 'rate' must be a number, got None"),
         ("/_admin/latency", {"ms": -1}, "latency_ms must be >= 0, got -1.0"),
         ("/_admin/latency", [1], "body must be a JSON object"),
+        ("/_admin/batch-cut", {}, "missing field 'after'"),
+        (
+            "/_admin/batch-cut",
+            {"after": -1},
+            "batch cut must be a whole number >= 0 or None, got -1",
+        ),
+        (
+            "/_admin/batch-cut",
+            {"after": 1.5},
+            "batch cut must be a whole number >= 0 or None, got 1.5",
+        ),
     ],
 )
 def test_admin_rejects_bad_settings_with_422(
@@ -1219,3 +1232,19 @@ def test_the_crm_token_is_never_on_the_command_line_nor_printed(
     assert SECRET not in banner + stdout + stderr
     shown = f'"$(cat {token_file})"' if source == "file" else '"$CRM_API_TOKEN"'
     assert f"CRM_API_TOKEN={shown}" in banner
+
+
+def test_every_admin_endpoint_is_documented_in_the_docstring_and_the_help(
+    crm_server: CrmServer,
+) -> None:
+    served = {
+        re.sub(r"<[^>]+>", "{id}", rule.rule)
+        for rule in crm_server.app.url_map.iter_rules()
+        if rule.rule.startswith("/_admin/")
+    }
+
+    assert len(served) == 13
+    assert server_module.__doc__ is not None
+    for path in sorted(served):
+        assert path in server_module.__doc__, path
+        assert path in server_module.ADMIN_HELP, path
