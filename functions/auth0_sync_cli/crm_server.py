@@ -7,6 +7,7 @@ and `If-Match`, `/contacts/batch`, `/contacts/batch/find`), companies and member
 (crm_company_routes over crm_companies: `/companies`, `/companies/{id}`,
 `/companies/{id}/members`, `/companies/{id}/members/{contact_id}`), stored in one SQLite
 database (crm_store, crm_companies). Optional rules: `--unique-emails`, `--unique-org-ids`.
+The admin endpoints below are served by crm_admin.
 
 Fault injection (crm_faults) applies to every contract path alike, before anything is
 changed: latency, a rate limit (429 with Retry-After; a batch is one request), a share of
@@ -50,16 +51,14 @@ from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
-from auth0_sync_cli.crm_companies import CompanyNotFound, CompanyStore, Membership
+from auth0_sync_cli.crm_admin import membership_row, register_admin_routes
+from auth0_sync_cli.crm_companies import CompanyNotFound, CompanyStore
 from auth0_sync_cli.crm_company_routes import COMPANIES_PATH, register_company_routes
 from auth0_sync_cli.crm_contacts import CONTACTS_PATH, BatchTooLarge, register_contact_routes
 from auth0_sync_cli.crm_faults import Faults, RequestStats
 from auth0_sync_cli.crm_fields import InvalidBody
 from auth0_sync_cli.crm_http import (
-    admin_body,
-    contact_response,
     error_response,
-    json_response,
 )
 from auth0_sync_cli.crm_store import (
     ContactNotFound,
@@ -72,9 +71,7 @@ from auth0_sync_cli.signals import held_stop_signals
 
 __all__ = ["CrmServer", "Faults", "RequestStats", "create_app", "register", "run"]
 
-ADMIN_PREFIX = "/_admin/"
 CONTRACT_ROOTS = (CONTACTS_PATH, COMPANIES_PATH)
-DEFAULT_OUTAGE_STATUS = 503
 SERVER_THREADS = 8
 
 
@@ -93,30 +90,6 @@ def _auth_problem(expected_token: str) -> str | None:
     if not hmac.compare_digest(token.strip().encode(), expected_token.encode()):
         return "wrong bearer token"
     return None
-
-
-def _number(body: dict[str, Any], name: str, *, nullable: bool) -> float | None:
-    if name not in body:
-        raise InvalidBody(f"missing field '{name}'")
-    value = body[name]
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = "a number or null" if nullable else "a number"
-        raise InvalidBody(f"field '{name}' must be {kind}, got {value!r}")
-    return float(value)
-
-
-def _apply(setter: Callable[[Any], None], value: object) -> None:
-    """Call a Faults setter with an admin body's value; its ValueError becomes a 422."""
-    try:
-        setter(value)
-    except ValueError as exc:
-        raise InvalidBody(str(exc)) from exc
-
-
-def _membership_row(membership: Membership) -> dict[str, Any]:
-    return {"company_id": membership.company_id, **membership.as_json()}
 
 
 def create_app(
@@ -176,79 +149,7 @@ def create_app(
 
     register_contact_routes(app, store, faults)
     register_company_routes(app, companies)
-
-    @app.get(ADMIN_PREFIX + "stats")
-    def admin_stats() -> Response:
-        return json_response(stats.snapshot())
-
-    @app.post(ADMIN_PREFIX + "stats/reset")
-    def admin_reset_stats() -> Response:
-        stats.reset()
-        return json_response(stats.snapshot())
-
-    @app.post(ADMIN_PREFIX + "outage")
-    def admin_outage() -> Response:
-        body = admin_body()
-        enabled = body.get("enabled")
-        if not isinstance(enabled, bool):
-            raise InvalidBody(f"field 'enabled' must be true or false, got {enabled!r}")
-        status = body.get("status", DEFAULT_OUTAGE_STATUS)
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise InvalidBody(f"field 'status' must be an integer, got {status!r}")
-        _apply(faults.set_outage, status if enabled else None)
-        return json_response(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "rate-limit")
-    def admin_rate_limit() -> Response:
-        _apply(faults.set_rate_limit, _number(admin_body(), "rps", nullable=True))
-        return json_response(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "failure-rate")
-    def admin_failure_rate() -> Response:
-        _apply(faults.set_failure_rate, _number(admin_body(), "rate", nullable=False))
-        return json_response(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "latency")
-    def admin_latency() -> Response:
-        _apply(faults.set_latency, _number(admin_body(), "ms", nullable=False))
-        return json_response(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "batch-cut")
-    def admin_batch_cut() -> Response:
-        body = admin_body()
-        if "after" not in body:
-            raise InvalidBody("missing field 'after'")
-        _apply(faults.set_batch_cut, body["after"])
-        return json_response(faults.describe())
-
-    @app.get(ADMIN_PREFIX + "faults")
-    def admin_faults() -> Response:
-        return json_response(faults.describe())
-
-    @app.get(ADMIN_PREFIX + "contacts")
-    def admin_contacts() -> Response:
-        return json_response(store.all())
-
-    @app.patch(ADMIN_PREFIX + "contacts/<contact_id>")
-    def admin_edit_contact(contact_id: str) -> Response:
-        # A person editing the contact in the CRM: no uniqueness check, no precondition,
-        # no fault; the contact gets a new ETag, so a write made before it gets 412.
-        return contact_response(store.read(store.edit(contact_id, admin_body())["id"]))
-
-    @app.get(ADMIN_PREFIX + "companies")
-    def admin_companies() -> Response:
-        return json_response(companies.all())
-
-    @app.get(ADMIN_PREFIX + "memberships")
-    def admin_memberships() -> Response:
-        return json_response([_membership_row(m) for m in companies.all_memberships()])
-
-    @app.post(ADMIN_PREFIX + "reset")
-    def admin_reset() -> Response:
-        companies.reset()
-        store.reset()
-        stats.reset()
-        return json_response({"contacts": 0, "companies": 0, "memberships": 0})
+    register_admin_routes(app, store, companies, faults, stats)
 
     return app
 
@@ -363,7 +264,7 @@ class CrmServer(ServedInThread):
     def memberships(self) -> list[dict[str, Any]]:
         """Every membership as `{"company_id", "contact_id", "roles"[, "source_updated_at"]}`,
         by company then contact (as GET /_admin/memberships answers)."""
-        return [_membership_row(m) for m in self.company_store.all_memberships()]
+        return [membership_row(m) for m in self.company_store.all_memberships()]
 
     def reset(self) -> None:
         """Delete every contact, company, membership and idempotency key; forget the counts."""
