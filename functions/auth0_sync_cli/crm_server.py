@@ -1,28 +1,48 @@
-"""`auth0-sync crm-server`: the reference CRM, a real HTTP server honouring the contacts contract.
+"""`auth0-sync crm-server`: the reference CRM, a real HTTP server honouring the generic CRM
+contract 1.2 (docs/contracts/crm-contacts-api.yaml).
 
-Used by the local demo, the tests and the benchmarks. Besides the contract (docs/contracts/
-crm-contacts-api.yaml) it can inject faults (latency, rate limit, random 503s, an outage) and
-exposes admin endpoints under /_admin/ to drive them and read request counts.
+Used by the local demo, the tests and the benchmarks. The contract's paths, each in its own
+module: contacts and their batches (crm_contacts: `/contacts`, `/contacts/{id}` with `ETag`
+and `If-Match`, `/contacts/batch`, `/contacts/batch/find`), companies and memberships
+(crm_company_routes over crm_companies: `/companies`, `/companies/{id}`,
+`/companies/{id}/members`, `/companies/{id}/members/{contact_id}`), stored in one SQLite
+database (crm_store, crm_companies). Optional rules: `--unique-emails`, `--unique-org-ids`.
+The admin endpoints below are served by crm_admin.
 
-Conditional writes (contract 1.2): every answer carrying one contact has an `ETag`; a PATCH
-with a stale `If-Match` gets 412 with the current ETag and changes nothing. A person editing
-a contact in the CRM is `PATCH /_admin/contacts/{id}` (or `CrmServer.edit_contact`): it
-changes the ETag like any write, so a client's write made before it is refused.
+Fault injection (crm_faults) applies to every contract path alike, before anything is
+changed: latency, a rate limit (429 with Retry-After; a batch is one request), a share of
+random 503s, an outage answering one status, and a batch cut (a batch longer than N applies
+its first N operations, then answers 503). Contract requests are counted by method and
+status. Every 4xx/5xx body is the contract's `Error`: `{"error": code, "message": text}`.
+
+Admin endpoints (the same bearer token; never faulted, never counted):
+  GET   /_admin/stats              counts: {"total", "by_method", "by_status"}
+  POST  /_admin/stats/reset        forget the counts
+  GET   /_admin/faults             the fault settings
+  POST  /_admin/outage             {"enabled": true|false, "status": 503}
+  POST  /_admin/rate-limit         {"rps": N | null}
+  POST  /_admin/failure-rate       {"rate": 0..1}
+  POST  /_admin/latency            {"ms": N}
+  POST  /_admin/batch-cut          {"after": N | null}
+  GET   /_admin/contacts           every contact, by id
+  PATCH /_admin/contacts/{id}      edit a contact as a person in the CRM would: no
+                                   uniqueness check; it gets a new ETag, so a client's
+                                   write made before it gets 412
+  GET   /_admin/companies          every company, by id
+  GET   /_admin/memberships        every membership, with its company_id
+  POST  /_admin/reset              delete everything (ids restart) and the counts
+`CrmServer` offers the same from Python (set_outage, set_batch_cut, edit_contact,
+seed_contact, seed_company, seed_membership, companies, memberships...).
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
-import json
-import math
-import random
 import shlex
 import socket
 import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,185 +51,33 @@ from werkzeug.exceptions import HTTPException
 
 from auth0_sync.names import LOCAL_CRM_PORT, LOCAL_CRM_TOKEN, Env
 from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.crm_admin import membership_row, register_admin_routes
+from auth0_sync_cli.crm_companies import CompanyNotFound, CompanyStore
+from auth0_sync_cli.crm_company_routes import COMPANIES_PATH, register_company_routes
+from auth0_sync_cli.crm_contacts import CONTACTS_PATH, BatchTooLarge, register_contact_routes
+from auth0_sync_cli.crm_faults import Faults, RequestStats
+from auth0_sync_cli.crm_fields import InvalidBody
+from auth0_sync_cli.crm_http import (
+    error_response,
+)
 from auth0_sync_cli.crm_store import (
-    PAGE_LIMIT_DEFAULT,
-    PAGE_LIMIT_MAX,
     ContactNotFound,
     ContactStore,
-    EmailTaken,
-    InvalidContact,
-    PreconditionFailed,
-    Versioned,
-    if_match_allows,
-    validate_fields,
 )
 from auth0_sync_cli.exits import CommandError, cannot_listen
 from auth0_sync_cli.fakes.loopback import ServedInThread, serve_in_thread
 from auth0_sync_cli.secrets import secret_from
 from auth0_sync_cli.signals import held_stop_signals
 
-CONTACTS_PATH = "/contacts"
-ADMIN_PREFIX = "/_admin/"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IF_MATCH_HEADER = "If-Match"
-DEFAULT_OUTAGE_STATUS = 503
+__all__ = ["CrmServer", "Faults", "RequestStats", "create_app", "register", "run"]
+
+CONTRACT_ROOTS = (CONTACTS_PATH, COMPANIES_PATH)
 SERVER_THREADS = 8
 
 
-class Faults:
-    """Fault injection settings, decided per request before any change is made."""
-
-    def __init__(
-        self,
-        *,
-        latency_ms: float = 0,
-        rate_limit: float | None = None,
-        failure_rate: float = 0.0,
-        seed: int | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._rng = random.Random(seed)
-        self._window_start = 0.0
-        self._window_count = 0
-        self.latency_ms = 0.0
-        self.rate_limit: float | None = None
-        self.failure_rate = 0.0
-        self.outage: int | None = None
-        self.set_latency(latency_ms)
-        self.set_rate_limit(rate_limit)
-        self.set_failure_rate(failure_rate)
-
-    def set_latency(self, latency_ms: float) -> None:
-        """Sleep this long before answering each contract request."""
-        if not latency_ms >= 0:
-            raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
-        self.latency_ms = float(latency_ms)
-
-    def set_rate_limit(self, rps: float | None) -> None:
-        """Allow `rps` requests per one-second window (None = unlimited)."""
-        if rps is not None and not rps > 0:
-            raise ValueError(f"rate limit must be > 0 requests per second or None, got {rps!r}")
-        with self._lock:
-            self.rate_limit = None if rps is None else float(rps)
-            self._window_start = 0.0
-            self._window_count = 0
-
-    def set_failure_rate(self, rate: float) -> None:
-        """Answer this share of contract requests (0..1) with 503."""
-        if not 0 <= rate <= 1:
-            raise ValueError(f"failure rate must be between 0 and 1, got {rate!r}")
-        self.failure_rate = float(rate)
-
-    def set_outage(self, status: int | None) -> None:
-        """Answer every contract request with `status` (None = outage off)."""
-        if status is not None and not 400 <= status <= 599:
-            raise ValueError(f"outage status must be an HTTP error status 400..599, got {status}")
-        self.outage = status
-
-    def describe(self) -> dict[str, Any]:
-        """The current settings, as the admin endpoints report them."""
-        return {
-            "latency_ms": self.latency_ms,
-            "rate_limit": self.rate_limit,
-            "failure_rate": self.failure_rate,
-            "outage": self.outage,
-        }
-
-    def _rate_limited(self) -> int | None:
-        """Seconds until the window resets if this request is over the limit, else None."""
-        rps = self.rate_limit
-        if rps is None:
-            return None
-        # Fixed windows of one second holding floor(rps) requests; below 1 rps, one request
-        # per window of 1/rps seconds, so a fractional limit still means what it says.
-        window, allowed = (1.0, math.floor(rps)) if rps >= 1 else (1.0 / rps, 1)
-        now = self._clock()
-        start = math.floor(now / window) * window
-        if start != self._window_start:
-            self._window_start, self._window_count = start, 0
-        if self._window_count < allowed:
-            self._window_count += 1
-            return None
-        return max(1, math.ceil(start + window - now))
-
-    def decide(self) -> Response | None:
-        """The fault response for this request, or None to serve it normally."""
-        if self.outage is not None:
-            response = _error(self.outage, "outage", "the CRM is in a simulated outage")
-            if self.outage == 429:
-                response.headers["Retry-After"] = "1"
-            return response
-        with self._lock:
-            retry_after = self._rate_limited()
-            failed = retry_after is None and self._rng.random() < self.failure_rate
-        if retry_after is not None:
-            response = _error(
-                429, "rate_limited", f"over {self.rate_limit:g} requests per second; retry later"
-            )
-            response.headers["Retry-After"] = str(retry_after)
-            return response
-        if failed:
-            return _error(503, "unavailable", "simulated failure (failure rate); retry later")
-        return None
-
-
-class RequestStats:
-    """Counts of contract requests by method and by response status."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_method: Counter[str] = Counter()
-        self._by_status: Counter[str] = Counter()
-
-    def record(self, method: str, status: int) -> None:
-        """Count one answered contract request."""
-        with self._lock:
-            self._by_method[method] += 1
-            self._by_status[str(status)] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """`{"total": n, "by_method": {...}, "by_status": {...}}`."""
-        with self._lock:
-            by_method = {"GET": 0, "POST": 0, "PATCH": 0, **self._by_method}
-            return {
-                "total": sum(self._by_method.values()),
-                "by_method": by_method,
-                "by_status": dict(sorted(self._by_status.items())),
-            }
-
-    def reset(self) -> None:
-        """Forget every count."""
-        with self._lock:
-            self._by_method.clear()
-            self._by_status.clear()
-
-
-def _error(status: int, error: str, message: str) -> Response:
-    response = Response(
-        json.dumps({"error": error, "message": message}),
-        status=status,
-        mimetype="application/json",
-    )
-    if status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
-def _contact_response(stored: Versioned, status: int = 200) -> Response:
-    """One contact, with its ETag (contract 1.2: every answer carrying one contact has it)."""
-    response = _json(stored.contact, status)
-    response.headers["ETag"] = stored.etag
-    return response
-
-
 def _is_contract_path(path: str) -> bool:
-    return path == CONTACTS_PATH or path.startswith(CONTACTS_PATH + "/")
+    """Every path of the contract: faults, latency and counts apply to them all."""
+    return any(path == root or path.startswith(root + "/") for root in CONTRACT_ROOTS)
 
 
 def _auth_problem(expected_token: str) -> str | None:
@@ -224,60 +92,14 @@ def _auth_problem(expected_token: str) -> str | None:
     return None
 
 
-def _request_body() -> object:
-    """The JSON body; InvalidContact (422) if it is not JSON at all."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidContact("a JSON object body is required")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidContact(f"body is not valid JSON: {exc}") from exc
-
-
-def _admin_body() -> dict[str, Any]:
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidContact(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidContact("body must be a JSON object")
-    return body
-
-
-def _page_limit(raw: str | None) -> int | None:
-    """The listing's `limit` (default when absent), or None when it is not 1..500."""
-    if raw is None:
-        return PAGE_LIMIT_DEFAULT
-    if not raw.isascii() or not raw.isdigit():
-        return None
-    limit = int(raw)
-    return limit if 1 <= limit <= PAGE_LIMIT_MAX else None
-
-
-def _number(body: dict[str, Any], name: str, *, nullable: bool) -> float | None:
-    if name not in body:
-        raise InvalidContact(f"missing field '{name}'")
-    value = body[name]
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = "a number or null" if nullable else "a number"
-        raise InvalidContact(f"field '{name}' must be {kind}, got {value!r}")
-    return float(value)
-
-
-def _apply(setter: Callable[[Any], None], value: object) -> None:
-    """Call a Faults setter with an admin body's value; its ValueError becomes a 422."""
-    try:
-        setter(value)
-    except ValueError as exc:
-        raise InvalidContact(str(exc)) from exc
-
-
-def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: str) -> Flask:
-    """The Flask app serving the contract and the admin endpoints over `store`."""
+def create_app(
+    store: ContactStore,
+    companies: CompanyStore,
+    faults: Faults,
+    stats: RequestStats,
+    token: str,
+) -> Flask:
+    """The Flask app serving the contract and the admin endpoints over the stores."""
     app = Flask(__name__)
 
     @app.before_request
@@ -288,7 +110,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             time.sleep(faults.latency_ms / 1000)
         problem = _auth_problem(token)
         if problem is not None:
-            return _error(401, "unauthorized", problem)
+            return error_response(401, "unauthorized", problem)
         if contract:
             return faults.decide()
         return None
@@ -299,138 +121,35 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
             stats.record(request.method, response.status_code)
         return response
 
-    @app.errorhandler(InvalidContact)
-    def invalid(exc: InvalidContact) -> Response:
-        return _error(422, "invalid", str(exc))
+    @app.errorhandler(InvalidBody)
+    def invalid(exc: InvalidBody) -> Response:
+        return error_response(422, "invalid", str(exc))
 
     @app.errorhandler(ContactNotFound)
     def not_found(exc: ContactNotFound) -> Response:
-        return _error(404, "not_found", f"no contact with id {exc.args[0]!r}")
+        return error_response(404, "not_found", f"no contact with id {exc.args[0]!r}")
 
-    @app.errorhandler(PreconditionFailed)
-    def precondition_failed(exc: PreconditionFailed) -> Response:
-        response = _error(
-            412,
-            "precondition_failed",
-            f"contact {exc.contact_id!r} changed since the version in If-Match; nothing was "
-            "written (read it again, then decide)",
-        )
-        response.headers["ETag"] = exc.etag
-        return response
+    @app.errorhandler(CompanyNotFound)
+    def company_not_found(exc: CompanyNotFound) -> Response:
+        return error_response(404, "not_found", f"no company with id {exc.args[0]!r}")
+
+    @app.errorhandler(BatchTooLarge)
+    def too_large(exc: BatchTooLarge) -> Response:
+        return error_response(413, "too_large", str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         response = exc.get_response()
         status = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        error = _error(status, name, exc.description or exc.name or "error")
+        error = error_response(status, name, exc.description or exc.name or "error")
         if "Allow" in response.headers:
             error.headers["Allow"] = response.headers["Allow"]
         return error
 
-    @app.get(CONTACTS_PATH)
-    def find_contacts() -> Response:
-        email = request.args.get("email")
-        auth0_user_id = request.args.get("auth0_user_id")
-        # A limit outside its range is refused even where it has no effect (a lookup).
-        limit = _page_limit(request.args.get("limit"))
-        if limit is None:
-            return _error(
-                400,
-                "bad_request",
-                f"query parameter 'limit' must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
-                f"got {request.args.get('limit')!r}",
-            )
-        if email is not None or auth0_user_id is not None:
-            # A lookup answers every match: `limit` and `after` are ignored (the contract).
-            return _json(store.find(email=email, auth0_user_id=auth0_user_id))
-        return _json(store.page(after=request.args.get("after"), limit=limit))
-
-    @app.post(CONTACTS_PATH)
-    def create_contact() -> Response:
-        fields = validate_fields(_request_body(), require_email=True)
-        try:
-            contact, created = store.create(fields, request.headers.get(IDEMPOTENCY_HEADER))
-        except EmailTaken as exc:
-            return _error(409, "conflict", str(exc))
-        response = _contact_response(contact, 201 if created else 200)
-        response.headers["Location"] = f"{CONTACTS_PATH}/{contact.contact['id']}"
-        return response
-
-    @app.get(f"{CONTACTS_PATH}/<contact_id>")
-    def read_contact(contact_id: str) -> Response:
-        return _contact_response(store.read(contact_id))
-
-    @app.patch(f"{CONTACTS_PATH}/<contact_id>")
-    def update_contact(contact_id: str) -> Response:
-        # 404, then 412, then 422 and 409: a precondition is evaluated before the body is
-        # (RFC 9110 13.2.1), so a stale write learns it is stale whatever it carries.
-        current = store.read(contact_id)
-        if_match = request.headers.get(IF_MATCH_HEADER)
-        if not if_match_allows(if_match, current.etag):
-            raise PreconditionFailed(contact_id, current.etag)
-        fields = validate_fields(_request_body(), require_email=False)
-        try:
-            return _contact_response(store.update(contact_id, fields, if_match=if_match))
-        except EmailTaken as exc:  # only a server with unique emails refuses it
-            message = f"field 'email' is already used by another contact: {exc.contact_id}"
-            return _error(409, "conflict", message)
-
-    @app.get(ADMIN_PREFIX + "stats")
-    def admin_stats() -> Response:
-        return _json(stats.snapshot())
-
-    @app.post(ADMIN_PREFIX + "stats/reset")
-    def admin_reset_stats() -> Response:
-        stats.reset()
-        return _json(stats.snapshot())
-
-    @app.post(ADMIN_PREFIX + "outage")
-    def admin_outage() -> Response:
-        body = _admin_body()
-        enabled = body.get("enabled")
-        if not isinstance(enabled, bool):
-            raise InvalidContact(f"field 'enabled' must be true or false, got {enabled!r}")
-        status = body.get("status", DEFAULT_OUTAGE_STATUS)
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise InvalidContact(f"field 'status' must be an integer, got {status!r}")
-        _apply(faults.set_outage, status if enabled else None)
-        return _json(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "rate-limit")
-    def admin_rate_limit() -> Response:
-        _apply(faults.set_rate_limit, _number(_admin_body(), "rps", nullable=True))
-        return _json(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "failure-rate")
-    def admin_failure_rate() -> Response:
-        _apply(faults.set_failure_rate, _number(_admin_body(), "rate", nullable=False))
-        return _json(faults.describe())
-
-    @app.post(ADMIN_PREFIX + "latency")
-    def admin_latency() -> Response:
-        _apply(faults.set_latency, _number(_admin_body(), "ms", nullable=False))
-        return _json(faults.describe())
-
-    @app.get(ADMIN_PREFIX + "faults")
-    def admin_faults() -> Response:
-        return _json(faults.describe())
-
-    @app.get(ADMIN_PREFIX + "contacts")
-    def admin_contacts() -> Response:
-        return _json(store.all())
-
-    @app.patch(ADMIN_PREFIX + "contacts/<contact_id>")
-    def admin_edit_contact(contact_id: str) -> Response:
-        # A person editing the contact in the CRM: no uniqueness check, no precondition,
-        # no fault; the contact gets a new ETag, so a write made before it gets 412.
-        return _contact_response(store.read(store.edit(contact_id, _admin_body())["id"]))
-
-    @app.post(ADMIN_PREFIX + "reset")
-    def admin_reset() -> Response:
-        store.reset()
-        stats.reset()
-        return _json({"contacts": 0})
+    register_contact_routes(app, store, faults)
+    register_company_routes(app, companies)
+    register_admin_routes(app, store, companies, faults, stats)
 
     return app
 
@@ -452,6 +171,7 @@ class CrmServer(ServedInThread):
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         unique_emails: bool = False,
+        unique_org_ids: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -459,6 +179,9 @@ class CrmServer(ServedInThread):
         # unique_emails: a PATCH to an email another contact holds is refused (409), as a
         # POST always is.
         self.store = ContactStore(db_path, unique_emails=unique_emails)
+        # unique_org_ids: a POST or PATCH giving a company an auth0_org_id another one
+        # holds is refused (409); without it, the server keeps what it is sent.
+        self.company_store = CompanyStore(self.store, unique_org_ids=unique_org_ids)
         self.faults = Faults(
             latency_ms=latency_ms,
             rate_limit=rate_limit,
@@ -467,7 +190,9 @@ class CrmServer(ServedInThread):
             clock=clock,
         )
         self.request_stats = RequestStats()
-        self.app = create_app(self.store, self.faults, self.request_stats, token)
+        self.app = create_app(
+            self.store, self.company_store, self.faults, self.request_stats, token
+        )
 
     @property
     def base_url(self) -> str:
@@ -507,12 +232,18 @@ class CrmServer(ServedInThread):
         """Sleep this many milliseconds before each contract request."""
         self.faults.set_latency(latency_ms)
 
+    def set_batch_cut(self, after: int | None) -> None:
+        """Batches of more than `after` operations apply their first `after`, then answer
+        503; None: off."""
+        self.faults.set_batch_cut(after)
+
     def clear_faults(self) -> None:
-        """No latency, no rate limit, no failures, no outage."""
+        """No latency, no rate limit, no failures, no outage, no batch cut."""
         self.faults.set_latency(0)
         self.faults.set_rate_limit(None)
         self.faults.set_failure_rate(0.0)
         self.faults.set_outage(None)
+        self.faults.set_batch_cut(None)
 
     def stats(self) -> dict[str, Any]:
         """Contract request counts, as GET /_admin/stats returns them."""
@@ -526,14 +257,32 @@ class CrmServer(ServedInThread):
         """Every contact, ordered by id."""
         return self.store.all()
 
+    def companies(self) -> list[dict[str, Any]]:
+        """Every company, ordered by id."""
+        return self.company_store.all()
+
+    def memberships(self) -> list[dict[str, Any]]:
+        """Every membership as `{"company_id", "contact_id", "roles"[, "source_updated_at"]}`,
+        by company then contact (as GET /_admin/memberships answers)."""
+        return [membership_row(m) for m in self.company_store.all_memberships()]
+
     def reset(self) -> None:
-        """Delete every contact and idempotency key and forget the counts."""
+        """Delete every contact, company, membership and idempotency key; forget the counts."""
+        self.company_store.reset()
         self.store.reset()
         self.request_stats.reset()
 
     def seed_contact(self, **fields: Any) -> dict[str, Any]:
         """Insert a contact directly, skipping the email-uniqueness check."""
         return self.store.seed(fields)
+
+    def seed_company(self, **fields: Any) -> dict[str, Any]:
+        """Insert a company directly (one made in the CRM by hand), with no uniqueness check."""
+        return self.company_store.seed(fields)
+
+    def seed_membership(self, company_id: str, contact_id: str, roles: list[str]) -> None:
+        """Make a contact a member of a company directly, bypassing faults and counts."""
+        self.company_store.put_member(company_id, contact_id, tuple(roles))
 
     def edit_contact(self, contact_id: str, **fields: Any) -> dict[str, Any]:
         """Change a contact as a person in the CRM would (PATCH /_admin/contacts/{id}): no
@@ -571,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
             failure_rate=args.failure_rate,
             seed=args.seed,
             unique_emails=args.unique_emails,
+            unique_org_ids=args.unique_org_ids,
         )
     except sqlite3.Error as exc:
         raise CommandError(f"--db {args.db}: cannot open the database: {exc}") from exc
@@ -594,19 +344,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_HELP = """\
+admin endpoints (same bearer token; never faulted nor counted):
+  GET   /_admin/stats, POST /_admin/stats/reset     request counts by method and status
+  GET   /_admin/faults                              the fault settings
+  POST  /_admin/outage        {"enabled": true, "status": 503}
+  POST  /_admin/rate-limit    {"rps": 5}            (null: no limit; a batch is one request)
+  POST  /_admin/failure-rate  {"rate": 0.1}         share of requests answered 503
+  POST  /_admin/latency       {"ms": 200}
+  POST  /_admin/batch-cut     {"after": 2}          longer batches apply 2 operations, then 503
+  GET   /_admin/contacts, /_admin/companies, /_admin/memberships      everything stored
+  PATCH /_admin/contacts/{id} {"name": "..."}       a person's edit (a new ETag)
+  POST  /_admin/reset                               delete everything and the counts"""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `crm-server` sub-command."""
     parser = subparsers.add_parser(
         "crm-server",
-        help="run the reference CRM server (the contacts contract, with fault injection)",
+        help="run the reference CRM server (the generic CRM contract, with fault injection)",
         description=(
-            "Serve the reference CRM over HTTP: the contacts API of "
-            "docs/contracts/crm-contacts-api.yaml, stored in SQLite, plus admin endpoints "
-            "under /_admin/ and optional fault injection."
+            "Serve the reference CRM over HTTP: the generic CRM contract 1.2 of "
+            "docs/contracts/crm-contacts-api.yaml (contacts with ETags, batches, companies, "
+            "memberships), stored in SQLite, plus admin endpoints under /_admin/ and optional "
+            "fault injection."
         ),
         epilog="examples:\n"
         "  auth0-sync crm-server --port 0\n"
-        "  auth0-sync crm-server --rate-limit 5 --failure-rate 0.1 --seed 7 --db crm.db",
+        "  auth0-sync crm-server --rate-limit 5 --failure-rate 0.1 --seed 7 --db crm.db\n"
+        "  auth0-sync crm-server --unique-emails --unique-org-ids\n\n" + ADMIN_HELP,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -643,5 +409,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--unique-emails",
         action="store_true",
         help="refuse (409) a PATCH giving a contact an email another one holds, as a POST is",
+    )
+    parser.add_argument(
+        "--unique-org-ids",
+        action="store_true",
+        help="refuse (409) a POST or PATCH giving a company an auth0_org_id another one holds",
     )
     parser.set_defaults(func=run)

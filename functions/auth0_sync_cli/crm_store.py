@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from auth0_sync_cli.crm_fields import STATUSES, FieldRules, InvalidBody
+
 # The fields of the contract's ContactFields schema; the nullable ones accept JSON null.
 CONTACT_FIELDS: tuple[str, ...] = (
     "email",
@@ -38,7 +40,9 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "source_updated_at",
 )
 NULLABLE_FIELDS = frozenset({"name", "given_name", "family_name", "phone"})
-STATUSES: tuple[str, ...] = ("active", "deactivated")
+CONTACT_RULES = FieldRules(CONTACT_FIELDS, NULLABLE_FIELDS, {"status": STATUSES})
+# A contact's body that breaks ContactFields (422); the message says which field and why.
+InvalidContact = InvalidBody
 DEFAULT_STATUS = "active"
 ID_PREFIX = "c_"
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
@@ -48,10 +52,6 @@ PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 100, 500
 # contract says), through an index on the same expression.
 _ID_SQL = f"('{ID_PREFIX}' || seq)"
 
-# RFC 3339 date-time (JSON Schema's `format: date-time`); ranges are checked after matching.
-_DATE_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))"
-)
 _ID = re.compile(re.escape(ID_PREFIX) + r"([1-9]\d{0,17})")
 
 _SCHEMA = f"""
@@ -85,8 +85,9 @@ _MIGRATE_REVISION = "ALTER TABLE contacts ADD COLUMN revision TEXT"
 _FILL_REVISIONS = "UPDATE contacts SET revision = lower(hex(randomblob(12))) WHERE revision IS NULL"
 
 
-class InvalidContact(ValueError):
-    """A body breaks the ContactFields schema; the message says which field and why."""
+def validate_fields(body: object, *, require_email: bool) -> dict[str, str | None]:
+    """Check a request body against ContactFields; return its fields or raise InvalidContact."""
+    return CONTACT_RULES.validate(body, required=("email",) if require_email else ())
 
 
 class ContactNotFound(LookupError):
@@ -118,72 +119,6 @@ class EmailTaken(Exception):
         self.contact_id = contact_id
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def is_date_time(value: str) -> bool:
-    """True if `value` is an RFC 3339 date-time with an offset, as the contract's format asks."""
-    match = _DATE_TIME.fullmatch(value)
-    if match is None:
-        return False
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    if match.group(8) is not None and (int(match.group(9)) > 23 or int(match.group(10)) > 59):
-        return False
-    try:
-        # RFC 3339 allows a leap second (60); datetime does not, so check the rest with 59.
-        datetime(year, month, day, hour, minute, min(second, 59))
-    except ValueError:
-        return False
-    return second <= 60
-
-
-def _field_error(name: str, value: object) -> str | None:
-    if value is None:
-        if name in NULLABLE_FIELDS:
-            return None
-        return f"field '{name}' must be a string, got null"
-    if not isinstance(value, str):
-        expected = "a string or null" if name in NULLABLE_FIELDS else "a string"
-        return f"field '{name}' must be {expected}, got {_json_type(value)}"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"field '{name}' is not valid Unicode text"
-    if name == "status" and value not in STATUSES:
-        return f"field 'status' must be one of {list(STATUSES)}, got {value!r}"
-    if name == "source_updated_at" and not is_date_time(value):
-        return f"field 'source_updated_at' must be an RFC 3339 date-time, got {value!r}"
-    return None
-
-
-def validate_fields(body: object, *, require_email: bool) -> dict[str, str | None]:
-    """Check a request body against ContactFields; return its fields or raise InvalidContact."""
-    if not isinstance(body, dict):
-        raise InvalidContact(f"body must be a JSON object, got {_json_type(body)}")
-    unknown = sorted(str(key) for key in body if key not in CONTACT_FIELDS)
-    if unknown:
-        raise InvalidContact(f"unknown field(s): {unknown}")
-    problems = [error for name, value in body.items() if (error := _field_error(name, value))]
-    if require_email and "email" not in body:
-        problems.append("missing required field(s): ['email']")
-    if problems:
-        raise InvalidContact("; ".join(problems))
-    return dict(body)
-
-
 def parse_contact_id(contact_id: str) -> int | None:
     """The row number inside a contact id like "c_12", or None if it is not one of ours."""
     match = _ID.fullmatch(contact_id)
@@ -206,7 +141,7 @@ def if_match_allows(header: str | None, etag: str) -> bool:
     return any(tag.strip() == etag for tag in header.split(","))
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -248,6 +183,21 @@ class ContactStore:
             if "revision" not in columns:
                 self._conn.execute(_MIGRATE_REVISION)
             self._conn.execute(_FILL_REVISIONS)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database, for the stores that share it (companies); use it under `lock`."""
+        return self._conn
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every use of the database holds."""
+        return self._lock
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock idempotency keys age by."""
+        return self._clock
 
     def close(self) -> None:
         """Close the database connection."""
@@ -319,7 +269,7 @@ class ContactStore:
         return [_row_to_contact(row) for row in rows]
 
     def _insert(self, fields: Mapping[str, str | None]) -> int:
-        now = _now_iso()
+        now = now_iso()
         row = {name: fields.get(name) for name in CONTACT_FIELDS}
         row["status"] = row["status"] or DEFAULT_STATUS
         email = row["email"]
@@ -409,7 +359,7 @@ class ContactStore:
             assignments.append("email_key = ?")
             params.append(str(changed["email"]).lower())
         assignments.extend(["updated_at = ?", "revision = ?"])
-        params.extend([_now_iso(), _new_revision(), parse_contact_id(current["id"])])
+        params.extend([now_iso(), _new_revision(), parse_contact_id(current["id"])])
         self._conn.execute(
             f"UPDATE contacts SET {', '.join(assignments)} WHERE seq = ?",  # noqa: S608
             params,

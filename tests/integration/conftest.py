@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from auth0_sync.names import RedriveEnv
+from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from tests.integration.lambda_double import (
     FUNCTIONS,
@@ -38,3 +39,18 @@ def redrive_function(
     monkeypatch.setitem(MODULES, REDRIVE_FUNCTION, "auth0_sync.handlers.redrive")
     monkeypatch.setitem(TIMEOUTS, REDRIVE_FUNCTION, 120.0)
     return lambda_api
+
+
+@pytest.fixture
+def clocked_crm() -> Iterator[tuple[CrmServer, list[float]]]:
+    """A CRM server whose rate-limit windows follow a clock the test moves by hand."""
+    now = [100.25]
+    with CrmServer(clock=lambda: now[0]) as server:
+        yield server, now
+
+
+@pytest.fixture
+def unique_crm() -> Iterator[CrmServer]:
+    """A reference CRM enforcing the contract's optional uniqueness rules."""
+    with CrmServer(unique_emails=True) as server:
+        yield server

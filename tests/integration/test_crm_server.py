@@ -10,43 +10,23 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync_cli import crm_server as server_module
+from auth0_sync_cli.crm_fields import is_date_time
 from auth0_sync_cli.crm_server import CrmServer, Faults
-from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore, is_date_time
+from auth0_sync_cli.crm_store import IDEMPOTENCY_WINDOW_SECONDS, ContactStore
+from tests.integration.crm_calls import call, create
 
 pytestmark = pytest.mark.integration
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-
-
-def call(crm: CrmServer, method: str, path: str, **kwargs: Any) -> requests.Response:
-    """One request to `crm` with its bearer token (unless the test passes its own headers)."""
-    headers = {"Authorization": f"Bearer {crm.token}", **kwargs.pop("headers", {})}
-    return requests.request(method, crm.base_url + path, headers=headers, timeout=5, **kwargs)
-
-
-def create(crm: CrmServer, **fields: Any) -> dict[str, Any]:
-    response = call(crm, "POST", "/contacts", json=fields)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-@pytest.fixture
-def clocked_crm() -> Iterator[tuple[CrmServer, list[float]]]:
-    """A CRM server whose rate-limit windows follow a clock the test moves by hand."""
-    now = [100.25]
-    with CrmServer(clock=lambda: now[0]) as server:
-        yield server, now
 
 
 # --- authentication -------------------------------------------------------------------------
@@ -447,13 +427,6 @@ def test_without_unique_emails_a_patch_may_give_two_contacts_one_email(crm: CrmS
     assert [c["id"] for c in found] == [ada["id"], "c_2"]
 
 
-@pytest.fixture
-def unique_crm() -> Iterator[CrmServer]:
-    """A reference CRM enforcing unique emails (contract 1.1's optional rule)."""
-    with CrmServer(unique_emails=True) as server:
-        yield server
-
-
 def test_with_unique_emails_a_patch_to_an_email_another_contact_holds_is_409(
     unique_crm: CrmServer,
 ) -> None:
@@ -509,8 +482,8 @@ def test_with_unique_emails_a_legacy_duplicate_may_keep_its_own_email(
     assert response.json()["name"] == "Two"
 
 
-def test_cli_unique_emails_flag_reaches_the_server() -> None:
-    proc = run_cli("--port", "0", "--unique-emails")
+def test_cli_unique_emails_and_org_ids_flags_reach_the_server() -> None:
+    proc = run_cli("--port", "0", "--unique-emails", "--unique-org-ids")
     try:
         assert proc.stdout is not None
         url = re.search(r"listening on (\S+)", proc.stdout.readline())
@@ -521,11 +494,17 @@ def test_cli_unique_emails_flag_reaches_the_server() -> None:
         response = requests.patch(
             f"{url[1]}/contacts/c_2", json={"email": "ada@example.com"}, headers=headers, timeout=5
         )
+        acme = {"name": "acme", "auth0_org_id": "org_1"}
+        companies = [
+            requests.post(f"{url[1]}/companies", json=acme, headers=headers, timeout=5)
+            for _ in range(2)
+        ]
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
 
     assert response.status_code == 409
+    assert [r.status_code for r in companies] == [201, 409]
 
 
 def test_patch_may_change_the_case_of_its_own_email(crm: CrmServer) -> None:
@@ -962,6 +941,7 @@ def test_admin_latency_and_faults_endpoints(crm: CrmServer) -> None:
         "rate_limit": None,
         "failure_rate": 0.0,
         "outage": None,
+        "batch_cut": None,
     }
 
 
@@ -990,6 +970,17 @@ def test_admin_latency_and_faults_endpoints(crm: CrmServer) -> None:
         ("/_admin/failure-rate", {"rate": None}, "field 'rate' must be a number, got None"),
         ("/_admin/latency", {"ms": -1}, "latency_ms must be >= 0, got -1.0"),
         ("/_admin/latency", [1], "body must be a JSON object"),
+        ("/_admin/batch-cut", {}, "missing field 'after'"),
+        (
+            "/_admin/batch-cut",
+            {"after": -1},
+            "batch cut must be a whole number >= 0 or None, got -1",
+        ),
+        (
+            "/_admin/batch-cut",
+            {"after": 1.5},
+            "batch cut must be a whole number >= 0 or None, got 1.5",
+        ),
     ],
 )
 def test_admin_rejects_bad_settings_with_422(
@@ -1241,3 +1232,19 @@ def test_the_crm_token_is_never_on_the_command_line_nor_printed(
     assert SECRET not in banner + stdout + stderr
     shown = f'"$(cat {token_file})"' if source == "file" else '"$CRM_API_TOKEN"'
     assert f"CRM_API_TOKEN={shown}" in banner
+
+
+def test_every_admin_endpoint_is_documented_in_the_docstring_and_the_help(
+    crm_server: CrmServer,
+) -> None:
+    served = {
+        re.sub(r"<[^>]+>", "{id}", rule.rule)
+        for rule in crm_server.app.url_map.iter_rules()
+        if rule.rule.startswith("/_admin/")
+    }
+
+    assert len(served) == 13
+    assert server_module.__doc__ is not None
+    for path in sorted(served):
+        assert path in server_module.__doc__, path
+        assert path in server_module.ADMIN_HELP, path
