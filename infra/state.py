@@ -54,7 +54,12 @@ class SyncStateTables(Construct):
                 self, "State", imported_state_table_name
             )
         else:
-            self.state_table = _table(self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN)
+            # RETAIN_ON_UPDATE_OR_DELETE (DeletionPolicy RetainExceptOnCreate): a first
+            # deploy that rolls back removes the table it just made, so the retry can
+            # create it again; once created, it outlives the stack.
+            self.state_table = _table(
+                self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            )
 
     def grant_sync(self, grantee: iam.IGrantable) -> None:
         """The item-level actions a sync handler uses, on the table's ARN only."""
