@@ -9,8 +9,9 @@ from constructs import Construct
 
 from auth0_sync.names import STATE_TABLE_PK
 
-# What the sync does with the table, and nothing more (no Scan, Query or Batch*).
-STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# What the sync does with the table, and nothing more: the state store reads an item and
+# writes it with conditional UpdateItem calls only (no PutItem, Scan, Query or Batch*).
+STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 
 
 def _table(
