@@ -259,7 +259,8 @@ def register(subparsers: Any) -> None:
         type=float,
         default=10.0,
         metavar="S",
-        help="a stream silent this long is read to its end (default %(default)s)",
+        help="a stream silent this long, or sending only comment heartbeats, is read to "
+        "its end (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
     parser.set_defaults(workers=1)
