@@ -10,10 +10,13 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The Lambda asset's pins (without their hashes, which pip would enforce on everything) keep
 # the CLI and the tests on the very versions Lambda runs.
 CONSTRAINTS := $(VENV)/lambda-constraints.txt
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The CDK's jsii runtime needs Node 22 LTS or newer (older ones print a banner and will fail):
+# `make synth`/`deploy`/`destroy`/`bootstrap` say so in one line when `node` is older.
+NODE_MIN := 22
+NODE_MAJOR := $(shell node --version 2>/dev/null | sed -n 's/^v\([0-9][0-9]*\).*/\1/p')
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-demo lint test demo synth deploy destroy lock bench pictures clean
+.PHONY: install install-demo lint test demo synth deploy destroy bootstrap check-node lock bench pictures clean
 
 install: $(DEV_STAMP)
 install-demo: $(DEMO_STAMP)
@@ -44,22 +47,36 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The tests run the CDK in-process: jsii's banner about an old Node stays out of their logs
+# (set for pytest only; `make synth`/`deploy` show it, with check-node's one-line note).
 test: lint
-	$(BIN)/pytest
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=$(NODE_MAJOR) $(BIN)/pytest
 
 demo: install-demo
 	$(BIN)/auth0-sync demo
 
+check-node:
+	@if [ -n "$(NODE_MAJOR)" ] && [ "$(NODE_MAJOR)" -lt $(NODE_MIN) ]; then \
+	  echo "auth0-sync: note: Node $(NODE_MAJOR) is older than the CDK supports; install Node $(NODE_MIN) LTS or newer (https://nodejs.org/)" >&2; \
+	fi
+
 # CDK_ARGS: the stack's context, e.g. CDK_ARGS="-c auth0EventSourceName=... -c createEventBus=true".
 # Telemetry off; deploy and destroy ask nothing (they run without a terminal, e.g. in CI).
-synth: install node_modules/.installed
+synth: install node_modules/.installed check-node
 	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk synth --no-notices --quiet $(CDK_ARGS)
 
-deploy: install node_modules/.installed
+deploy: install node_modules/.installed check-node
 	AUTH0_SYNC_DEPLOY=1 CDK_DISABLE_CLI_TELEMETRY=true npx cdk deploy --no-notices --require-approval never $(CDK_ARGS)
 
-destroy: install node_modules/.installed
+destroy: install node_modules/.installed check-node
 	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk destroy --no-notices --force $(CDK_ARGS)
+
+# Once per account and region: `make bootstrap` (the account and region of your credentials)
+# or `make bootstrap BOOTSTRAP_ENV=aws://<account>/<region>`. The CDK CLI runs the app for a
+# bootstrap too, with your credentials' account set: AUTH0_SYNC_DEPLOY=0 tells it this is no
+# deploy, so it does not refuse the placeholder event source you have not got yet.
+bootstrap: install node_modules/.installed check-node
+	AUTH0_SYNC_DEPLOY=0 CDK_DISABLE_CLI_TELEMETRY=true npx cdk bootstrap --no-notices $(BOOTSTRAP_ENV) $(CDK_ARGS)
 
 # Pin every wheel of the Lambda asset (with hashes) after editing functions/requirements.txt.
 lock: install

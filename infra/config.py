@@ -380,7 +380,8 @@ def check_deployable(config: StackConfig) -> None:
             f"(`aws events list-event-sources --name-prefix {PARTNER_SOURCE_PREFIX}`), e.g. "
             f'make deploy CDK_ARGS="-c {CONTEXT_EVENT_SOURCE_NAME}='
             f'{PARTNER_SOURCE_PREFIX}/<tenant>/auth0.events -c {CONTEXT_CREATE_EVENT_BUS}=true"'
-            " (`make synth` builds the template with the placeholder, offline)"
+            " (`make synth` builds the template with the placeholder, offline; to bootstrap "
+            "the account, `make bootstrap`, or AUTH0_SYNC_DEPLOY=0 npx cdk bootstrap ...)"
         )
     if config.crm_base_url == PLACEHOLDER_CRM_BASE_URL:
         where = WHERE_THE_CRM_IS.get(config.crm_type, "your CRM's API base URL")

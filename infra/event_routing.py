@@ -56,8 +56,10 @@ class EventRouting(Construct):
                 description="Auth0 Event Streams partner bus (auth0-sync)",
             )
             # Deleting the bus sends the partner source back to Pending, and it expires:
-            # the bus outlives the stack.
-            bus.apply_removal_policy(RemovalPolicy.RETAIN)
+            # the bus outlives the stack. Except when the stack's creation rolls back
+            # (DeletionPolicy RetainExceptOnCreate): a bus left behind then would make the
+            # retried first deploy fail on a bus that already exists.
+            bus.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
             self.bus = bus
         else:
             self.bus = events.EventBus.from_event_bus_name(self, "PartnerBus", event_source_name)

@@ -30,7 +30,9 @@ class CrmTokenSecret(Construct):
             self,
             "Secret",
             description="auth0-sync: the CRM API bearer token (set it after the first deploy)",
-            removal_policy=RemovalPolicy.RETAIN,
+            # Retained once created; removed if the stack's creation rolls back, so the
+            # retried first deploy does not trip over an orphan (RetainExceptOnCreate).
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # The L2 construct generates a random value by default; a random string is no CRM
         # token, so the secret is created empty and the handlers fail loudly until it is set.

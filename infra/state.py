@@ -9,8 +9,9 @@ from constructs import Construct
 
 from auth0_sync.names import STATE_TABLE_PK
 
-# What the sync does with the table, and nothing more (no Scan, Query or Batch*).
-STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# What the sync does with the table, and nothing more: the state store reads an item and
+# writes it with conditional UpdateItem calls only (no PutItem, Scan, Query or Batch*).
+STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 
 
 def _table(
@@ -54,7 +55,12 @@ class SyncStateTables(Construct):
                 self, "State", imported_state_table_name
             )
         else:
-            self.state_table = _table(self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN)
+            # RETAIN_ON_UPDATE_OR_DELETE (DeletionPolicy RetainExceptOnCreate): a first
+            # deploy that rolls back removes the table it just made, so the retry can
+            # create it again; once created, it outlives the stack.
+            self.state_table = _table(
+                self, "State", STATE_TABLE_PK, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            )
 
     def grant_sync(self, grantee: iam.IGrantable) -> None:
         """The item-level actions a sync handler uses, on the table's ARN only."""

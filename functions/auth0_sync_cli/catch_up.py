@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,7 @@ class CatchUpReport:
     until: str
     read: int = 0
     outside: int = 0
+    unreadable: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
@@ -69,6 +71,7 @@ class CatchUpReport:
             "until": self.until,
             "events_read": self.read,
             "outside_the_window": self.outside,
+            "unreadable_messages": self.unreadable,
             "by_type": dict(sorted(self.by_type.items())),
             "counts": dict(sorted(self.counts.items())),
             "reasons": dict(sorted(self.reasons.items())),
@@ -113,8 +116,11 @@ def catch_up(
     last_event_id: str | None = None,
     event_types: tuple[str, ...] = HANDLED_TYPES,
     idle_seconds: float = 10.0,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CatchUpReport:
-    """Run the window's events through the target, in the order the API gives them."""
+    """Run the window's events through the target, in the order the API gives them, and
+    stop once past `until`: at the first event at or after it, or at an offset-only
+    heartbeat (the server has sent everything up to now) once now is past it."""
     report = CatchUpReport(_stamp(since), _stamp(until))
     try:
         for item in client.events(
@@ -124,6 +130,23 @@ def catch_up(
             idle_seconds=idle_seconds,
         ):
             detail = item.event
+            if detail is None:
+                report.last_offset = item.offset or report.last_offset
+                if item.caught_up:
+                    if now() >= until:
+                        break  # caught up, and the window is over: nothing more can be in it
+                    continue
+                report.unreadable += 1  # an event message without a CloudEvent object
+                report.problems.append(
+                    {
+                        "event_id": None,
+                        "user_id": None,
+                        "reason": "unreadable_message",
+                        "message": f"{item.name} message {item.offset}: its data has no "
+                        "CloudEvent object under `event`",
+                    }
+                )
+                continue
             moment = _time_of(detail)
             if moment is not None and moment >= until:
                 break  # the API is in time order: the rest is after the gap
@@ -236,7 +259,8 @@ def register(subparsers: Any) -> None:
         type=float,
         default=10.0,
         metavar="S",
-        help="a stream silent this long is read to its end (default %(default)s)",
+        help="a stream silent this long, or sending only comment heartbeats, is read to "
+        "its end (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
     parser.set_defaults(workers=1)

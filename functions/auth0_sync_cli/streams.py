@@ -351,6 +351,13 @@ def _partner_source(stream: dict[str, Any]) -> str | None:
     return partner_source_of(stream)
 
 
+DEPLOYED_STACK = "Auth0Sync"
+STORE_CRM_CREDENTIAL_STEP = (
+    "aws secretsmanager put-secret-value --secret-id <CrmTokenSecretArn output> "
+    "--secret-string file://crm-token.txt"
+)
+
+
 def _deploy_command(region: str, source: str) -> str:
     """The deploy that creates the bus for `source`, which associates the two."""
     context = f"-c {CONTEXT_EVENT_SOURCE_NAME}={source} -c {CONTEXT_CREATE_EVENT_BUS}=true"
@@ -476,14 +483,24 @@ def _create(args: argparse.Namespace, client: ManagementClient) -> int:
         )
         return EXIT_OK
     deploy = _deploy_command(args.aws_region, source)
+    # In the README's order: the stream is enabled last, once the users Auth0 already has
+    # are in the CRM (a stream carries changes only from the moment it is enabled).
+    token = STORE_CRM_CREDENTIAL_STEP
+    backfill = f"auth0-sync backfill --stack {DEPLOYED_STACK} --checkpoint backfill.ckpt"
     text = (
         f"{header}\n{PARTNER_SOURCE_KEY}: {source}\n\n"
-        f"Next step, with AWS credentials for account {args.aws_account}: deploy the stack, "
+        f"Next steps, with AWS credentials for account {args.aws_account}: deploy the stack, "
         "which creates the event bus for this partner event source:\n"
         f"  {deploy}\n"
+        f"set the CRM token (the stack's SetCrmToken output):\n  {token}\n"
+        f"backfill the users Auth0 already has:\n  {backfill}\n"
         f"then turn the stream on:\n  {enable}"
     )
-    document = {"stream": stream, PARTNER_SOURCE_KEY: source, "next_steps": [deploy, enable]}
+    document = {
+        "stream": stream,
+        PARTNER_SOURCE_KEY: source,
+        "next_steps": [deploy, token, backfill, enable],
+    }
     _out(args, client, document, text)
     return EXIT_OK
 

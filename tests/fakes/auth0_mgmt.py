@@ -13,12 +13,22 @@ gzipped NDJSON holding the requested fields of each user; the link expires
 `export_ttl_seconds` after the job completes (403 "Request has expired", as S3 answers an
 expired pre-signed URL).
 
-The Events API (`GET /api/v2/events`, scope read:events) answers Server-Sent Events in
-time order: `from_timestamp` or an offset in `Last-Event-ID` (each message's `id:`),
-`event_type` filters (comma-separated or repeated), at most `events_per_connection`
-messages before it closes the stream (the client reconnects after its last offset), 410
-for an offset in `expired_offsets` or one it never gave, 429 with Retry-After through
-`fail_next`.
+The Events API (`GET /api/v2/events`, scope read:events) as Auth0 documents it
+(https://auth0.com/docs/customize/events/consume-events-with-events-api and the API page
+https://auth0.com/docs/api/management/v2/events/subscribe-events; Auth0's generated SDK
+types `EventStreamSubscribeEventsResponseContent`, `EventStreamCloudEventUserCreated` and
+`EventStreamCloudEventOffsetOnlyMessage` in node-auth0's `Management` namespace): a
+Server-Sent Events stream that opens with the comment `:connected` and a `retry: <ms>` line;
+each event is a message `id: <offset>`, `event: <type>`, `data: {"offset": "<offset>",
+"event": {<the CloudEvent>}}`; once caught up, the server sends `event: offset-only`
+messages `data: {"offset": "<offset>"}` as heartbeats (or `: heartbeat` comments, with
+`comment_heartbeats`) and keeps the connection open until it closes it for load balancing
+(`connection_seconds`); the client resumes with `Last-Event-ID` (or `from`). Filters:
+`from_timestamp` (RFC 3339) and `event_type`, repeated once per type (a value outside the
+documented enum is a 400). At most `events_per_connection` events before the server closes
+the stream, 410 for an offset in `expired_offsets` or one it never gave, 429 with
+Retry-After through `fail_next`. `refuse_after_connections` is the tests' safety net: a
+client that never stops gets a 503 instead of running forever.
 """
 
 from __future__ import annotations
@@ -55,6 +65,32 @@ ALL_SCOPES = frozenset(
     }
 )
 KNOWN_EVENT_TYPES = frozenset({"user.created", "user.updated", "user.deleted"})
+# The `event_type` enum of `GET /api/v2/events`
+# (https://auth0.com/docs/api/management/v2/events/subscribe-events).
+EVENTS_API_TYPES = frozenset(
+    {
+        *KNOWN_EVENT_TYPES,
+        "group.created",
+        "group.deleted",
+        "group.member.added",
+        "group.member.deleted",
+        "group.role.assigned",
+        "group.role.deleted",
+        "group.updated",
+        "organization.connection.added",
+        "organization.connection.removed",
+        "organization.connection.updated",
+        "organization.created",
+        "organization.deleted",
+        "organization.group.role.assigned",
+        "organization.group.role.deleted",
+        "organization.member.added",
+        "organization.member.deleted",
+        "organization.member.role.assigned",
+        "organization.member.role.deleted",
+        "organization.updated",
+    }
+)
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret-6f1c"
 _ALNUM = string.ascii_letters + string.digits
@@ -86,6 +122,9 @@ class RecordedRequest:
     query: dict[str, str]
     json: Any
     authorization: str | None
+    # Every value of each query parameter (a repeated one such as `event_type` has several).
+    query_lists: dict[str, list[str]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,8 +166,20 @@ class FakeAuth0:
     events: list[dict[str, Any]] = field(default_factory=list)
     events_per_connection: int | None = None
     expired_offsets: set[str] = field(default_factory=set)
+    retry_ms: int = 10
+    heartbeat_seconds: float = 0.05
+    comment_heartbeats: bool = False
+    connection_seconds: float = 2.0
+    refuse_after_connections: int | None = 10
+    # The next connection sends this `{"code", "message"}` as an `event: error` message after
+    # its first event, then closes (SDK type `EventStreamCloudEventErrorMessage`).
+    error_once: dict[str, str] | None = None
+    # How each connection to the Events API ended: "server" (closed for load balancing, or
+    # after `events_per_connection`) or "client" (the client hung up first).
+    connection_ends: list[str] = field(default_factory=list)
     downloads: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     _forced: list[_Forced] = field(default_factory=list)
+    _connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: Any = None
     _thread: threading.Thread | None = None
@@ -364,8 +415,10 @@ def _build_app(fake: FakeAuth0) -> Flask:
                 method=request.method,
                 path=request.path,
                 query=dict(request.args.items()),
+                query_lists={k: request.args.getlist(k) for k in request.args},
                 json=body,
                 authorization=request.headers.get("Authorization"),
+                headers={k: v for k, v in request.headers.items() if k == "Last-Event-Id"},
             )
         )
         forced = fake._take_forced(request.method, request.path)
@@ -629,17 +682,31 @@ def _build_app(fake: FakeAuth0) -> Flask:
 
 
 def offset_of(index: int) -> str:
-    return f"ofs_{index:06d}"
+    """The opaque offset after the tenant's event number `index` (0 is the first event;
+    `offset_of(-1)` is the position before any event)."""
+    return f"ofs_{index + 1:06d}"
 
 
 def _sse(fake: FakeAuth0) -> Any:
-    offsets = {offset_of(n): n for n in range(len(fake.events))}
-    last = request.headers.get("Last-Event-ID")
+    with fake._lock:
+        fake._connections += 1
+        refused = (
+            fake.refuse_after_connections is not None
+            and fake._connections > fake.refuse_after_connections
+        )
+    if refused:
+        return _error(503, "the test's limit of connections is used up: the client never stops")
+    offsets = {offset_of(n): n for n in range(-1, len(fake.events))}
+    # "If both are provided, the Last-Event-ID header takes precedence" (the Events API page).
+    last = request.headers.get("Last-Event-ID") or request.args.get("from")
     if last is not None and (last in fake.expired_offsets or last not in offsets):
         return _error(410, f"The offset {last} has expired.")
     start = offsets[last] + 1 if last is not None else 0
     since = request.args.get("from_timestamp")
-    types = {t for value in request.args.getlist("event_type") for t in value.split(",") if t}
+    types = set(request.args.getlist("event_type"))
+    unknown = sorted(types - EVENTS_API_TYPES)
+    if unknown:
+        return _error(400, f"Payload validation error: unknown event_type {unknown}")
     chosen = []
     for index in range(start, len(fake.events)):
         event = fake.events[index]
@@ -648,13 +715,38 @@ def _sse(fake: FakeAuth0) -> Any:
         if types and event["type"] not in types:
             continue
         chosen.append((offset_of(index), event))
-    if fake.events_per_connection is not None:
+    cut = fake.events_per_connection is not None and len(chosen) > fake.events_per_connection
+    if cut:
         chosen = chosen[: fake.events_per_connection]
-    body = ": the tenant's events\n\n" + "".join(
-        f"id: {offset}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-        for offset, event in chosen
-    )
-    return Response(body, 200, content_type="text/event-stream")
+    head = offset_of(len(fake.events) - 1)  # the latest position: where a heartbeat points
+    error, fake.error_once = fake.error_once, None
+
+    def messages() -> Iterator[str]:
+        ended = "client"
+        try:
+            yield ":connected\n\n"
+            yield f"retry: {fake.retry_ms}\n\n"
+            for offset, event in chosen:
+                data = json.dumps({"offset": offset, "event": event})
+                yield f"id: {offset}\nevent: {event['type']}\ndata: {data}\n\n"
+                if error is not None:
+                    yield f"event: error\ndata: {json.dumps({'error': error})}\n\n"
+                    break
+            if not cut and error is None:
+                # Caught up: heartbeats until the server closes the connection.
+                deadline = time.monotonic() + fake.connection_seconds
+                while time.monotonic() < deadline:
+                    time.sleep(fake.heartbeat_seconds)
+                    if fake.comment_heartbeats:
+                        yield ": heartbeat\n\n"
+                    else:
+                        data = json.dumps({"offset": head})
+                        yield f"id: {head}\nevent: offset-only\ndata: {data}\n\n"
+            ended = "server"
+        finally:
+            fake.connection_ends.append(ended)
+
+    return Response(messages(), 200, content_type="text/event-stream")
 
 
 def _job_view(job: dict[str, Any]) -> dict[str, Any]:

@@ -74,20 +74,50 @@ def test_a_misspelled_key_stops_the_synth_naming_the_valid_one(tmp_path: Path) -
     ]
 
 
-def _recipe(target: str, cdk_args: str) -> str:
-    """The command `make TARGET` would run for cdk (make -n: printed, not run)."""
-    result = subprocess.run(
-        ["make", "--no-print-directory", "-n", target, f"CDK_ARGS={cdk_args}"],
+def _make(*argv: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    # Not the flags of a `make test` this may run under.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    if path is not None:
+        env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        ["make", "--no-print-directory", *argv],
         cwd=REPO_ROOT,
-        # Not the flags of a `make test` this may run under.
-        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    (line,) = [line for line in result.stdout.splitlines() if "npx cdk" in line]
+
+
+def _recipe(
+    target: str, cdk_args: str, *variables: str, needle: str = "npx cdk", path: str | None = None
+) -> str:
+    """The command `make TARGET` would run for cdk (make -n: printed, not run)."""
+    result = _make("-n", target, f"CDK_ARGS={cdk_args}", *variables, path=path)
+    (line,) = [line for line in result.stdout.splitlines() if needle in line]
     return line
+
+
+def _assignments(recipe: str) -> dict[str, str]:
+    """The VAR=value words a recipe line starts with (the environment it gives the CLI)."""
+    found: dict[str, str] = {}
+    for word in recipe.split():
+        name, eq, value = word.partition("=")
+        if not eq or not name.isupper():
+            break
+        found[name] = value
+    return found
+
+
+def _fake_node(tmp_path: Path, version: str) -> str:
+    """A directory holding a `node` that reports `version`."""
+    folder = tmp_path / f"node-{version}"
+    folder.mkdir()
+    node = folder / "node"
+    node.write_text(f"#!/bin/sh\necho {version}\n")
+    node.chmod(0o755)
+    return str(folder)
 
 
 def test_make_synth_and_deploy_pass_cdk_args_and_run_without_a_terminal() -> None:
@@ -104,3 +134,54 @@ def test_make_synth_and_deploy_pass_cdk_args_and_run_without_a_terminal() -> Non
     assert deploy.endswith(f"npx cdk deploy --no-notices --require-approval never {args}")
     assert destroy.endswith(f"npx cdk destroy --no-notices --force {args}")
     assert "CDK_DISABLE_CLI_TELEMETRY=true" in destroy
+
+
+CLI_ENVIRONMENT = {
+    # What the CDK CLI hands the app on `cdk bootstrap` too: the credentials' account and
+    # region (it runs the app of the folder's cdk.json even when given aws://ACCOUNT/REGION).
+    "CDK_DEFAULT_ACCOUNT": "123456789012",
+    "CDK_DEFAULT_REGION": "eu-west-1",
+}
+
+
+def test_make_bootstrap_runs_the_app_without_refusing_the_placeholder(tmp_path: Path) -> None:
+    recipe = _recipe("bootstrap", "", "BOOTSTRAP_ENV=aws://123456789012/eu-west-1")
+    assert "npx cdk bootstrap --no-notices aws://123456789012/eu-west-1" in recipe
+
+    result = run_app(tmp_path, {}, **_assignments(recipe), **CLI_ENVIRONMENT)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cdk.out" / "Auth0Sync.template.json").is_file()
+
+
+def test_a_plain_cdk_bootstrap_is_refused_with_the_command_that_works(tmp_path: Path) -> None:
+    result = run_app(tmp_path, {}, **CLI_ENVIRONMENT)
+
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "to bootstrap the account, `make bootstrap`" in line
+    assert "AUTH0_SYNC_DEPLOY=0 npx cdk bootstrap" in line
+
+
+def test_an_old_node_gets_a_one_line_note_naming_the_node_to_install(tmp_path: Path) -> None:
+    node_20 = _fake_node(tmp_path, "v20.20.2")
+    old = _make("check-node", path=node_20)
+    new = _make("check-node", path=_fake_node(tmp_path, "v22.12.0"))
+
+    assert old.stderr.strip().splitlines() == [
+        "auth0-sync: note: Node 20 is older than the CDK supports; install Node 22 LTS or "
+        "newer (https://nodejs.org/)"
+    ]
+    assert new.stderr == ""
+    for target in ("synth", "deploy", "destroy", "bootstrap"):
+        assert "Node 20 is older" in _recipe(target, "", needle="is older", path=node_20)
+
+
+def test_jsii_s_node_warning_is_silenced_for_pytest_only(tmp_path: Path) -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    pytest_line = _recipe("test", "", needle="bin/pytest")
+
+    assert "export JSII_SILENCE" not in makefile
+    assert pytest_line.startswith("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=")
+    assert "JSII_SILENCE" not in _recipe("synth", "")
+    assert "JSII_SILENCE" not in _recipe("deploy", "")

@@ -51,7 +51,9 @@ def test_the_one_table_is_on_demand_encrypted_with_point_in_time_recovery(
 def test_the_state_table_outlives_the_stack(template: Template) -> None:
     table = _table(template, STATE_TABLE_PK)
 
-    assert table["DeletionPolicy"] == "Retain"
+    # Kept on delete and on replacement, but removed when the stack's creation rolls back,
+    # so a failed first deploy can be retried.
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
     assert table["UpdateReplacePolicy"] == "Retain"
 
 
@@ -70,7 +72,8 @@ def test_the_crm_secret_is_created_empty_with_instructions(template: Template) -
 
     assert "GenerateSecretString" not in secret["Properties"]
     assert "SecretString" not in secret["Properties"]
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert secret["UpdateReplacePolicy"] == "Retain"
     output = template.to_json()["Outputs"]["SetCrmToken"]["Value"]["Fn::Join"][1]
     assert output[0] == "aws secretsmanager put-secret-value --secret-id "
     assert logical_id(output[1]) == secret_id

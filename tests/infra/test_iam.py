@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
 from auth0_sync.routing import ROUTES
+from infra.bundling import REPO_ROOT
 from infra.state import STATE_TABLE_ACTIONS
 from tests.infra.cfn import as_list, function_for, logical_id, only, resources, role_statements
 from tests.infra.conftest import Synth
@@ -63,11 +65,31 @@ def test_each_handler_role_gets_exactly_its_grants(template: Template) -> None:
 
 
 def test_table_grants_are_item_level_only(template: Template) -> None:
-    assert set(STATE_TABLE_ACTIONS) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
+    assert set(STATE_TABLE_ACTIONS) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+DYNAMODB_CALL = re.compile(
+    r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|"
+    r"batch_write_item|transact_get_items|transact_write_items)\("
+)
+
+
+def test_the_table_grant_is_what_the_lambda_code_calls() -> None:
+    # Every DynamoDB item call in the Lambda package's modules that speak to DynamoDB (the
+    # CLI runs on the operator's credentials, not on these roles; the DLQ reader's `scan` is
+    # SQS), as the action IAM names it.
+    sources = [
+        text
+        for path in (REPO_ROOT / "functions" / "auth0_sync").rglob("*.py")
+        if "dynamodb" in (text := path.read_text()).lower()
+    ]
+    called = {
+        "dynamodb:" + "".join(part.title() for part in name.split("_"))
+        for text in sources
+        for name in DYNAMODB_CALL.findall(text)
     }
+
+    assert called == set(STATE_TABLE_ACTIONS)
 
 
 def test_no_wildcard_action_anywhere_and_wildcard_resources_only_for_xray(

@@ -1,10 +1,17 @@
 """`auth0-sync catch-up` against the fake Events API (Server-Sent Events over HTTP), moto's
 state table and the reference CRM: a planted delivery gap is recovered, events that did
-arrive cost nothing, and the API's 429 and 410 answers are handled as documented."""
+arrive cost nothing, and the API's 429 and 410 answers are handled as documented.
+
+The fake speaks the stream as Auth0 documents it (see tests/fakes/auth0_mgmt.py: each
+`data` is `{"offset", "event": {CloudEvent}}`, `event: offset-only` heartbeats once caught
+up, a connection that stays open until the server closes it), so a catch-up that does not
+stop by itself past `--until` shows as a connection the server had to end, or as the
+fake's 503 once its `refuse_after_connections` is used up."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +22,7 @@ from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from auth0_sync_cli.sample import bus_event
-from tests.fakes.auth0_mgmt import FakeAuth0
+from tests.fakes.auth0_mgmt import FakeAuth0, offset_of
 from tests.integration.helpers import invoke
 from tests.integration.initial_sync import contact_of, contacts
 
@@ -46,9 +53,11 @@ def tenant(sync_env: LocalResources, monkeypatch: pytest.MonkeyPatch) -> Any:
         yield fake
 
 
-def catch_up(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+def catch_up(
+    capsys: pytest.CaptureFixture[str], *argv: str, idle: float = 2
+) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
-    code = main(["catch-up", *argv, "--rate", "1000", "--idle", "2", "--json"])
+    code = main(["catch-up", *argv, "--rate", "1000", "--idle", str(idle), "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if code in (0, 1) else {"err": captured.err}
 
@@ -80,9 +89,12 @@ def test_a_planted_gap_is_recovered_and_what_arrived_costs_nothing(
     assert len(contacts(crm)) == 2
     reads = [r for r in tenant.api_requests() if r.path == "/api/v2/events"]
     assert reads[0].query["from_timestamp"] == "2026-03-01T08:55:00Z"
-    assert reads[0].query["event_type"] == "user.created,user.updated,user.deleted"
-    assert len(reads) >= 2
+    # "Specify multiple times for multiple types" (the API page): one parameter per type.
+    assert reads[0].query_lists["event_type"] == ["user.created", "user.updated", "user.deleted"]
+    assert len(reads) == 2
     assert "from_timestamp" not in reads[1].query  # the offset says where to go on
+    assert reads[1].headers["Last-Event-Id"] == offset_of(1)
+    assert report["last_event_id"] == offset_of(2)  # bob's; the one past --until is not taken
 
 
 def test_a_second_catch_up_of_the_same_window_costs_no_crm_call(
@@ -138,3 +150,130 @@ def test_a_window_that_ends_before_it_starts_is_refused(
 
     assert code == 2
     assert "is not after --since" in capsys.readouterr().err
+
+
+def connection_ends(tenant: FakeAuth0, count: int) -> list[str]:
+    """How the fake's connections ended, once `count` of them have (the fake learns that
+    the client hung up at its next write)."""
+    deadline = time.monotonic() + 5
+    while len(tenant.connection_ends) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return list(tenant.connection_ends)
+
+
+def test_events_in_the_documented_shape_are_applied_and_a_heartbeat_past_until_ends_it(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole window is in the past and every event is inside it: nothing but offset-only
+    # heartbeats follow, on connections the server keeps open, then closes, forever.
+    for event in (change("created", "fay", 5, "Fay"), change("updated", "fay", 15, "Fay F")):
+        tenant.add_event(event["detail"])
+    tenant.connection_seconds = 0.5
+    tenant.refuse_after_connections = 5
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z"
+    )
+
+    assert code == 0, report
+    assert report["by_type"] == {"user.created": 1, "user.updated": 1}
+    assert report["reasons"] == {"create:created": 1, "update:updated": 1}
+    assert contact_of(crm, "auth0|fay")["name"] == "Fay F"
+    # The heartbeat's offset is kept: a later catch-up goes on from there.
+    assert report["last_event_id"] == offset_of(1)
+    assert len([r for r in tenant.api_requests() if r.path == "/api/v2/events"]) == 1
+    assert connection_ends(tenant, 1) == ["client"]
+
+
+def test_comment_heartbeats_alone_end_the_read_after_the_idle_time(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.add_event(change("created", "gus", 5, "Gus")["detail"])
+    tenant.comment_heartbeats = True  # `: heartbeat` every 50 ms: the read never times out
+    tenant.connection_seconds = 8
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z", idle=1
+    )
+
+    assert code == 0, report
+    assert report["reasons"] == {"create:created": 1}
+    assert contact_of(crm, "auth0|gus")["name"] == "Gus"
+    assert connection_ends(tenant, 1) == ["client"]  # we hung up; the server did not
+
+
+def test_a_closed_stream_is_resumed_by_last_event_id_and_nothing_is_read_twice(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = ("hal", "ivy", "jo")
+    for n, user in enumerate(users):
+        tenant.add_event(change("created", user, 5 + n, user.title())["detail"])
+    tenant.events_per_connection = 1  # the server closes after each event
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z"
+    )
+
+    assert code == 0, report
+    assert report["events_read"] == 3
+    assert report["reasons"] == {"create:created": 3}
+    assert sorted(c["name"] for c in contacts(crm)) == ["Hal", "Ivy", "Jo"]
+    reads = [r for r in tenant.api_requests() if r.path == "/api/v2/events"]
+    assert [r.headers.get("Last-Event-Id") for r in reads] == [
+        None,
+        offset_of(0),
+        offset_of(1),  # the third connection: jo, then a heartbeat, past --until
+    ]
+    assert reads[0].query["from_timestamp"] == "2026-03-01T09:00:00Z"
+    assert all("from_timestamp" not in r.query for r in reads[1:])
+
+
+def test_events_past_until_are_left_for_later(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.add_event(change("created", "kim", 5, "Kim")["detail"])
+    tenant.add_event(change("created", "lou", 75, "Lou")["detail"])  # 10:15, past --until
+    tenant.refuse_after_connections = 3
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z"
+    )
+
+    assert code == 0, report
+    assert report["reasons"] == {"create:created": 1}
+    assert [c["name"] for c in contacts(crm)] == ["Kim"]
+    assert report["last_event_id"] == offset_of(0)
+    assert connection_ends(tenant, 1) == ["client"]
+
+
+def test_an_error_message_that_times_out_is_resumed_from_the_last_offset(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n, user in enumerate(("max", "ned")):
+        tenant.add_event(change("created", user, 5 + n, user.title())["detail"])
+    tenant.error_once = {"code": "timeout", "message": "The stream timed out."}
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z"
+    )
+
+    assert code == 0, report
+    assert sorted(c["name"] for c in contacts(crm)) == ["Max", "Ned"]
+    reads = [r for r in tenant.api_requests() if r.path == "/api/v2/events"]
+    assert [r.headers.get("Last-Event-Id") for r in reads] == [None, offset_of(0)]
+
+
+def test_an_expired_cursor_error_message_says_to_start_again_from_a_time(
+    tenant: FakeAuth0, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.add_event(change("created", "oz", 5, "Oz")["detail"])
+    tenant.error_once = {"code": "cursor_expired", "message": "The cursor has expired."}
+
+    code, report = catch_up(
+        capsys, "--since", "2026-03-01T09:00:00Z", "--until", "2026-03-01T10:00:00Z"
+    )
+
+    assert code == 2
+    assert "cursor_expired" in report["err"]
+    assert "--since TIME" in report["err"]
+    assert "Traceback" not in report["err"]

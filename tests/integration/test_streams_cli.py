@@ -212,6 +212,10 @@ def test_create_json_names_the_partner_source_and_next_steps(
     assert document["next_steps"] == [
         f"AWS_REGION={REGION} make deploy "
         f"CDK_ARGS='-c auth0EventSourceName={source} -c createEventBus=true'",
+        "aws secretsmanager put-secret-value --secret-id <CrmTokenSecretArn output> "
+        "--secret-string file://crm-token.txt",
+        # The users Auth0 already has reach the CRM before the stream is turned on.
+        "auth0-sync backfill --stack Auth0Sync --checkpoint backfill.ckpt",
         f"auth0-sync streams enable {document['stream']['id']}",
     ]
     assert document["stream"]["status"] == "disabled"
