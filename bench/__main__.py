@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import aws_requests, backfill, burst, calls, cold_start, memory, profiling
+from bench import aws_requests, backfill, burst, calls, cold_start, masking, memory, profiling
 from bench.report import Section, render
 from bench.servers import Peers
 
@@ -59,6 +59,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "burst": lambda p, s: burst.run(p, count=s.burst_events, runs=s.burst_runs),
     "memory": lambda p, s: memory.run(p, sizes=s.memory_sizes),
     "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
+    "masking": lambda p, s: masking.run(p, runs=1 if s is QUICK else 5),
 }
 
 

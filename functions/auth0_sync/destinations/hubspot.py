@@ -44,7 +44,7 @@ from auth0_sync.destinations.transport import (
     retry_after,
 )
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
-from auth0_sync.privacy import redact, without_values
+from auth0_sync.privacy import redact
 
 CONTACTS = "/crm/v3/objects/contacts"
 SEARCH = CONTACTS + "/search"
@@ -333,7 +333,7 @@ class HubSpotCrm(OverTransport):
         if category:
             message += f" {category}"
         if body.get("message"):
-            message += f": {redact(without_values(str(body['message']), sent))}"
+            message += f": {redact(str(body['message']), sent=sent)}"
         if response.status_code == 409 and method in ("POST", "PATCH"):
             raise ContactExists(message) if method == "POST" else EmailTaken(message)
         reason = f"hubspot_{category.lower()}" if _is_code(category) else None

@@ -5,12 +5,12 @@ It turns every HTTP outcome into a domain error once: the shared transport retri
 429/408/5xx/timeouts/connection errors (honouring `Retry-After`, within the retry budget,
 the invocation's remaining time and the circuit breaker), then raises `TransientError`;
 any other 4xx raises `CrmRejected` with a redacted message (a CRM that echoes the rejected
-value must not put an email into a log).
+value must not put an email, or a name we sent it, into a log).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -138,7 +138,7 @@ class RestCrmClient(OverTransport):
         )
         if response.status_code < 400 or (response.status_code == 404 and missing_ok):
             return response
-        self._raise_permanent(what, response)
+        self._raise_permanent(what, response, sent=(json or {}).values())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _contact(self, response: requests.Response, what: str) -> Contact:
@@ -149,7 +149,7 @@ class RestCrmClient(OverTransport):
         return contact
 
     @staticmethod
-    def _raise_permanent(what: str, response: requests.Response) -> None:
+    def _raise_permanent(what: str, response: requests.Response, *, sent: Iterable[Any]) -> None:
         try:
             body = response.json()
             if not isinstance(body, dict):
@@ -159,7 +159,7 @@ class RestCrmClient(OverTransport):
             detail = ""
         message = f"{what}: HTTP {response.status_code}"
         if detail:
-            message += f": {redact(str(detail))}"
+            message += f": {redact(str(detail), sent=sent)}"
         if response.status_code == 409:
             if response.request.method == "POST":
                 raise ContactExists(message)

@@ -57,7 +57,7 @@ from auth0_sync.errors import (
     EmailTaken,
     TransientError,
 )
-from auth0_sync.privacy import redact, without_values
+from auth0_sync.privacy import redact
 
 API_VERSION = "v60.0"
 API = f"/services/data/{API_VERSION}"
@@ -413,7 +413,7 @@ class SalesforceCrm(OverTransport):
         if code:
             message += f" {code}"
         if first.get("message"):
-            message += f": {redact(without_values(str(first['message']), sent))}"
+            message += f": {redact(str(first['message']), sent=sent)}"
         if fields:
             message += f" (fields {fields})"
         on_email = code == "DUPLICATES_DETECTED" or (
