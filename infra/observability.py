@@ -90,6 +90,7 @@ class Observability(Construct):
         log_groups: Sequence[logs.ILogGroup],
         alarm_email: str | None,
         redrive: bool = False,
+        crm_secret_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._alarm_topic(alarm_email)
@@ -120,6 +121,22 @@ class Observability(Construct):
                 "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
                 "fix the cause, then `auth0-sync replay`.",
             )
+        # The CRM refused the credential in the secret, also after a fresh read: every
+        # event fails until a person puts the current one there (the redrive then retries).
+        self._alarm(
+            "CrmCredentialsRejected",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=Metric.CRM_CREDENTIALS_REJECTED,
+                dimensions_map={METRIC_SERVICE_DIMENSION: SERVICE_NAME},
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            "The CRM refuses the credential in the CRM secret "
+            f"{crm_secret_arn or '(CRM_TOKEN_SECRET_ARN)'}, also after re-reading it: put the "
+            "current token (or Salesforce client secret) into that secret with `aws "
+            "secretsmanager put-secret-value`; the redrive retries the failed events.",
+        )
         # Alarms page a person only when a person has something to do: an event in the DLQ,
         # or one lost on its way there. A handler's errors and throttles are retried by
         # Lambda (a CRM 503, a 429 burst) and end applied or in the DLQ, which alarms then;

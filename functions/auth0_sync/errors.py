@@ -41,6 +41,15 @@ class EmailConflict(TransientError):
         super().__init__(message, "email_conflict")
 
 
+class CredentialsRejected(TransientError):
+    """The CRM refused the credential from the CRM secret, also after reading the secret
+    again past its cache (a token rotated in the CRM before the secret was updated, or an
+    expired client secret). Retried by the redrive once the secret holds the current one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "crm_credentials_rejected")
+
+
 class PermanentError(SyncError):
     """Retrying cannot help: the event goes to the DLQ at once with its reason."""
 

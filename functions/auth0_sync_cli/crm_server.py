@@ -260,8 +260,11 @@ def _apply(setter: Callable[[Any], None], value: object) -> None:
         raise InvalidContact(str(exc)) from exc
 
 
-def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: str) -> Flask:
-    """The Flask app serving the contract and the admin endpoints over `store`."""
+def create_app(
+    store: ContactStore, faults: Faults, stats: RequestStats, token: str | Callable[[], str]
+) -> Flask:
+    """The Flask app serving the contract and the admin endpoints over `store`; `token` may
+    be read per request (a server whose token is rotated while it runs)."""
     app = Flask(__name__)
 
     @app.before_request
@@ -270,7 +273,7 @@ def create_app(store: ContactStore, faults: Faults, stats: RequestStats, token: 
         g.contract = contract
         if contract and faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
-        problem = _auth_problem(token)
+        problem = _auth_problem(token() if callable(token) else token)
         if problem is not None:
             return _error(401, "unauthorized", problem)
         if contract:
@@ -429,7 +432,8 @@ class CrmServer(ServedInThread):
             clock=clock,
         )
         self.request_stats = RequestStats()
-        self.app = create_app(self.store, self.faults, self.request_stats, token)
+        # Read per request: setting `token` rotates it (the old one is refused at once).
+        self.app = create_app(self.store, self.faults, self.request_stats, lambda: self.token)
 
     @property
     def base_url(self) -> str:

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from auth0_sync.destinations.hubspot import HubSpotCrm
-from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
+from auth0_sync.errors import (
+    ContactExists,
+    CredentialsRejected,
+    CrmRejected,
+    EmailTaken,
+    TransientError,
+)
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.integration
@@ -61,7 +67,7 @@ def test_found_by_owner_with_a_search_and_by_email_whatever_its_case(hubspot: Fa
     assert [c["id"] for c in crm.find_contacts(email="ALICE@Example.com")] == [first["id"]]
     assert crm.find_contacts(email="nobody@example.com") == []
     assert crm.find_contacts(auth0_user_id="auth0|nobody") == []
-    assert hubspot.count("POST", "/crm/v3/objects/contacts/search") == 2
+    assert hubspot.count("GET", "/crm/v3/objects/contacts/") == 2  # a read by email, twice
 
 
 def test_an_email_that_exists_is_a_conflict_on_create_and_on_update(hubspot: FakeHubSpot) -> None:
@@ -113,10 +119,12 @@ def test_validation_errors_are_permanent_with_the_category_in_the_reason() -> No
     assert "alice@example.com" not in str(info.value)
 
 
-def test_a_wrong_token_is_permanent_and_named(hubspot: FakeHubSpot) -> None:
-    with pytest.raises(CrmRejected) as info:
+def test_a_wrong_token_is_read_again_then_rejected(hubspot: FakeHubSpot) -> None:
+    # 401 INVALID_AUTHENTICATION: the token is read again (past the secret's cache) once.
+    with pytest.raises(CredentialsRejected) as info:
         client(hubspot, token="pat-wrong").find_contacts(email="a@example.com")
-    assert info.value.reason == "hubspot_invalid_authentication"
+    assert info.value.reason == "crm_credentials_rejected"  # transient: the redrive retries
+    assert hubspot.count("GET", "/crm/v3/objects/contacts/") == 2  # a read by email, twice
     assert "pat-wrong" not in str(info.value)
 
 

@@ -293,14 +293,14 @@ def test_every_event_dead_lettered_exits_1_and_the_file_runs_again(
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "dead-lettered      2   (crm_401 2)" in out
+    assert "dead-lettered      2   (crm_credentials_rejected 2)" in out
     assert out.endswith(
         f"dead letters written to {letters}: run them again with "
         f"`auth0-sync process {letters}` once the cause is fixed\n"
     )
     records = [json.loads(line) for line in letters.read_text(encoding="utf-8").splitlines()]
     assert [r["event"] for r in records] == [created, updated]
-    assert [r["reason"] for r in records] == ["crm_401", "crm_401"]
+    assert [r["reason"] for r in records] == ["crm_credentials_rejected"] * 2
     assert all("HTTP 401" in r["message"] for r in records)
     assert crm_env.contacts() == []
 

@@ -1,7 +1,9 @@
 """The generic REST contacts API (docs/contracts/crm-contacts-api.yaml): the contract's
 field names are the core's, so this adapter translates nothing.
 
-It turns every HTTP outcome into a domain error once: the shared transport retries
+It turns every HTTP outcome into a domain error once: a 401 reads the token again past the
+secret's cache and retries once, then raises `CredentialsRejected` (transient, for the
+redrive); the shared transport retries
 429/408/5xx/timeouts/connection errors (honouring `Retry-After`, within the retry budget,
 the invocation's remaining time and the circuit breaker), then raises `TransientError`;
 any other 4xx raises `CrmRejected` with a redacted message (a CRM that echoes the rejected
@@ -17,6 +19,7 @@ from urllib.parse import quote
 import requests
 
 from auth0_sync.destinations import Contact, ContactPage
+from auth0_sync.destinations.credentials import bearer_refused, current, with_fresh_credential
 from auth0_sync.destinations.transport import (
     TRANSIENT_STATUSES,
     CircuitBreaker,
@@ -126,16 +129,23 @@ class RestCrmClient(OverTransport):
         missing_ok: bool = False,
     ) -> requests.Response:
         what = f"crm {method} {path}"
-        response = self.transport.request(
-            method,
-            self._base_url + path,
-            what=what,
-            # A POST is only safe to repeat when the CRM can recognise the repeat.
-            repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
-            params=params,
-            json=json,
-            headers={"Authorization": f"Bearer {self._token()}", **(headers or {})},
-        )
+
+        def send(fresh: bool) -> requests.Response:
+            return self.transport.request(
+                method,
+                self._base_url + path,
+                what=what,
+                # A POST is only safe to repeat when the CRM can recognise the repeat.
+                repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
+                params=params,
+                json=json,
+                headers={
+                    "Authorization": f"Bearer {current(self._token, fresh=fresh)}",
+                    **(headers or {}),
+                },
+            )
+
+        response = with_fresh_credential(send, bearer_refused, what)
         if response.status_code < 400 or (response.status_code == 404 and missing_ok):
             return response
         self._raise_permanent(what, response, sent=(json or {}).values())
