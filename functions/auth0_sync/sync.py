@@ -50,6 +50,7 @@ from auth0_sync.ownership import (
     Correlation,
     Found,
     Ownership,
+    idempotency_key,
     owner_of,
 )
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
@@ -422,12 +423,17 @@ class SyncCore:
         body = {name: value for name, value in desired.items() if value is not None}
         body.update({OWNER_FIELD: event.user_id, STATUS_FIELD: ACTIVE, **self._stamp(event)})
         try:
-            created = self.crm.create_contact(body, idempotency_key=event.event_id)
+            created = self.crm.create_contact(body, idempotency_key=idempotency_key(event))
         except ContactExists as exc:
             email = desired.get(EMAIL_FIELD) or profile.email
             found = self.correlation.by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
+            return self._take(event, current, seen, found, desired, new_life)
+        if owner_of(created) not in (None, event.user_id):
+            # The CRM answered with a contact it made for someone else (a key it had seen):
+            # the ownership rule decides, as for any contact found there; never ours blindly.
+            found = Found(created, "idempotency_key")
             return self._take(event, current, seen, found, desired, new_life)
         seen = replace(seen, matched_by="created")
         return self._done(
