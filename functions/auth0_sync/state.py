@@ -25,7 +25,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.errors import LeaseHeld, PermanentError, TransientError
 from auth0_sync.events import iso
 from auth0_sync.names import STATE_TABLE_PK
 
@@ -165,6 +165,13 @@ def _values(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
     return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
+def _lease_until(exc: ClientError) -> float | None:
+    """When the lease that failed our condition ends (the item returned with the failure)."""
+    item = cast("dict[str, Any] | None", exc.response.get("Item")) or {}
+    until = item.get("lease_until", {}).get("N")
+    return float(until) if until is not None else None
+
+
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
@@ -221,12 +228,11 @@ class DynamoSyncStateStore:
                     }
                 ),
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # whose lease, until when
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                ) from exc
+                raise LeaseHeld(user_id, _lease_until(exc)) from exc
             raise _state_error(exc, "taking the lease") from exc
         except BotoCoreError as exc:
             raise _state_error(exc, "taking the lease") from exc
@@ -265,9 +271,7 @@ class DynamoSyncStateStore:
                 last_key = item.get("last_key")
                 if isinstance(last_key, str) and last_key >= key:
                     return Settled(_from_item(user_id, item))
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                ) from exc
+                raise LeaseHeld(user_id, _lease_until(exc)) from exc
             raise _state_error(exc, "taking the lease") from exc
         except BotoCoreError as exc:
             raise _state_error(exc, "taking the lease") from exc
@@ -440,9 +444,7 @@ class MemorySyncStateStore:
         with self._lock:
             held = self._items.setdefault(user_id, _Held(SyncState(user_id)))
             if held.owner is not None and held.until >= time.time():
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                )
+                raise LeaseHeld(user_id, held.until)
             held.owner, held.until = owner, time.time() + lease_seconds
             return _copy(held.state)
 
