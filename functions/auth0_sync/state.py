@@ -50,7 +50,9 @@ class SyncState:
     - `deleted_at`: the tombstone while the user is deleted (a newer event is a new life);
     - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
       it deactivates the contact that a later-arriving older event reveals;
-    - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
+    - `linked_to` (on a secondary account) / `linked` (on a primary): account links;
+    - `searched`: while a delete waits for its contact, the older events (`<deleted_at>|<event
+      id>`) that were looked up for it and revealed nothing: a rerun of them costs no call.
     """
 
     user_id: str
@@ -66,6 +68,7 @@ class SyncState:
     delete_done: bool | None = None
     linked_to: str | None = None
     linked: list[str] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
 
     @property
     def last_change(self) -> datetime | None:
@@ -98,6 +101,7 @@ _FIELDS = (
     "delete_done",
     "linked_to",
     "linked",
+    "searched",
 )
 
 
@@ -139,14 +143,19 @@ def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
     for name in ("written", "stated"):
         if name in values:
             values[name] = dict(values[name])
-    if "linked" in values:
-        values["linked"] = list(values["linked"])
+    for name in ("linked", "searched"):
+        if name in values:
+            values[name] = list(values[name])
     return SyncState(user_id=user_id, **values)
 
 
 def _copy(state: SyncState) -> SyncState:
     return replace(
-        state, written=dict(state.written), stated=dict(state.stated), linked=list(state.linked)
+        state,
+        written=dict(state.written),
+        stated=dict(state.stated),
+        linked=list(state.linked),
+        searched=list(state.searched),
     )
 
 

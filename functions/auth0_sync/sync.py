@@ -60,6 +60,15 @@ __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_s
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
+# Older events a pending delete looked up in vain, kept per user (see SyncState.searched).
+MAX_SEARCHED = 32
+
+
+def _searched(current: SyncState, event: Auth0BusEvent) -> str:
+    """The note that `event` was looked up for the user's current tombstone (ids only)."""
+    return f"{current.deleted_at}|{event.event_id}"
+
+
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
 # A contact changing hands is written under its previous owner's lease too; held no longer
@@ -159,6 +168,8 @@ class SyncCore:
         only moves forward: a skip decided on it stays right, leased or not."""
         skip = ordering_skip(current, event)
         pending = current.deleted_at is not None and not current.delete_done
+        if skip is SkipReason.DELETED and _searched(current, event) in current.searched:
+            pending = False  # looked up for this delete before, and revealed nothing
         if skip is SkipReason.DUPLICATE or (skip is SkipReason.DELETED and not pending):
             return self._outcome(event, "skipped", skip, current.contact_id)
         if skip is SkipReason.STALE and event.event_type != EventType.USER_DELETED:
@@ -515,10 +526,15 @@ class SyncCore:
         return self._deactivate(event, tombstone, found)
 
     def _reveal(self, event: Auth0BusEvent, current: SyncState) -> Decision:
-        """A pending tombstone meets an older event: deactivate the contact it points to."""
+        """A pending tombstone meets an older event: deactivate the contact it points to.
+        One that revealed nothing is noted, so its duplicates cost no CRM call."""
+        skipped = self._outcome(event, "skipped", SkipReason.DELETED)
+        if _searched(current, event) in current.searched:
+            return Decision(None, skipped)
         found = self.correlation.find_own(event, current)
         if found is None:
-            return Decision(None, self._outcome(event, "skipped", SkipReason.DELETED))
+            searched = [*current.searched, _searched(current, event)][-MAX_SEARCHED:]
+            return Decision(replace(current, searched=searched), skipped)
         return self._deactivate(event, current, found)
 
     def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:

@@ -86,3 +86,14 @@ def test_a_user_never_seen_gets_the_lease(store: StateStore) -> None:
     assert (got.contact_id, got.last_event_id) == (None, None)
     with pytest.raises(TransientError):
         store.acquire("auth0|new", "someone else", 30.0)
+
+
+def test_what_a_pending_delete_looked_up_in_vain_is_kept(store: StateStore) -> None:
+    store.acquire(USER, "first", 30.0)
+    searched = ["2026-03-01T09:05:00Z|evt_a", "2026-03-01T09:05:00Z|evt_b"]
+    tombstone = SyncState(
+        USER, deleted_at="2026-03-01T09:05:00Z", last_event_id="evt_c", searched=searched
+    )
+    store.commit(tombstone, "first")
+    state = store.acquire(USER, "second", 30.0)
+    assert state.searched == searched

@@ -456,6 +456,25 @@ def test_a_contact_a_create_answers_for_someone_else_is_never_written() -> None:
     assert world.dead == ["still retrying", "still retrying"]  # owned_by_other: a person's
 
 
+def test_a_rerun_costs_no_crm_call_for_a_user_whose_delete_found_no_contact() -> None:
+    # The README: "duplicates cost no CRM call". The delete comes first and finds nothing;
+    # the older events are looked up once each (one of them might reveal the contact).
+    world = World()
+    stream = [
+        deleted(U, at(5)),
+        created(U, at(0), email="una@example.com", name="Una"),
+        updated(U, at(1), email="una.b@example.com", name="Una B"),
+    ]
+    world.deliver(stream)
+    looked_up = len(world.crm.calls)
+    assert looked_up > 0
+    world.deliver(stream)  # the same file again
+    assert len(world.crm.calls) == looked_up
+    assert world.crm.contacts == {}
+    assert world.dead == []
+    assert [o.reason for o in world.outcomes[3:]] == ["duplicate", "deleted", "deleted"]
+
+
 # 8. Ties -----------------------------------------------------------------------------------
 
 
