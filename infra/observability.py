@@ -88,6 +88,7 @@ class Observability(Construct):
         log_groups: Sequence[logs.ILogGroup],
         alarm_email: str | None,
         redrive: bool = False,
+        crm_secret_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._alarm_topic(alarm_email)
@@ -106,6 +107,22 @@ class Observability(Construct):
                 "An event could not be applied and waits in the DLQ: `auth0-sync dlq list`, "
                 "fix the cause, then `auth0-sync replay`.",
             )
+        # The CRM refused the credential in the secret, also after a fresh read: every
+        # event fails until a person puts the current one there (the redrive then retries).
+        self._alarm(
+            "CrmCredentialsRejected",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=Metric.CRM_CREDENTIALS_REJECTED,
+                dimensions_map={METRIC_SERVICE_DIMENSION: SERVICE_NAME},
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            "The CRM refuses the credential in the CRM secret "
+            f"{crm_secret_arn or '(CRM_TOKEN_SECRET_ARN)'}, also after re-reading it: put the "
+            "current token (or Salesforce client secret) into that secret with `aws "
+            "secretsmanager put-secret-value`; the redrive retries the failed events.",
+        )
         # With the redrive on, it alarms itself: on what it leaves for a person, and on the
         # age of the oldest failure it still holds (infra/redrive.py).
         # Alarms page a person only when a person has something to do: an event in the DLQ,

@@ -73,6 +73,7 @@ class Auth0SyncStack(Stack):
             log_groups=self.handlers.log_groups,
             alarm_email=config.alarm_email,
             redrive=config.redrive,
+            crm_secret_arn=self.crm_token.secret_arn,
         )
         if config.auth0_mgmt_secret_arn is not None and config.auth0_stream_id is not None:
             self.stream_health = StreamHealthCheck(

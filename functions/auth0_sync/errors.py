@@ -31,6 +31,17 @@ class TransientError(SyncError):
         super().__init__(reason, message)
 
 
+class LeaseHeld(TransientError):
+    """Another invocation holds the user's lease, until `until` (epoch seconds; None if
+    unknown). A lease outlives its invocation a little, so one that died (a killed run)
+    leaves it held until then; Lambda's retries come later than that, the local runner
+    waits for it."""
+
+    def __init__(self, user_id: str, until: float | None = None) -> None:
+        super().__init__(f"user {user_id} is being synced by another invocation", "lease_held")
+        self.until = until
+
+
 class EmailConflict(TransientError):
     """The CRM refused an email change: another contact holds that address (for now).
 
@@ -48,6 +59,15 @@ class ContactChanged(TransientError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "crm_412")
+
+
+class CredentialsRejected(TransientError):
+    """The CRM refused the credential from the CRM secret, also after reading the secret
+    again past its cache (a token rotated in the CRM before the secret was updated, or an
+    expired client secret). Retried by the redrive once the secret holds the current one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "crm_credentials_rejected")
 
 
 class PermanentError(SyncError):

@@ -6,6 +6,7 @@ the field, e.g. `detail.data.object.user_id: Field required`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -32,8 +33,23 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    """An id goes into HTTP headers, logs and one-line listings: no line break may hide in it."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (a line break, a tab...)")
+    return value
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_LENGTH)]
+UserId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_USER_ID_LENGTH),
+    AfterValidator(_no_control_characters),
+]
+EventId = Annotated[str, Field(min_length=1), AfterValidator(_no_control_characters)]
 
 
 def normalise_type(raw_type: str) -> str:
@@ -97,7 +113,7 @@ class Auth0Event(BaseModel):
     specversion: str | None = None
     type: str = Field(min_length=1)
     source: str
-    id: str = Field(min_length=1)
+    id: EventId
     time: UtcDatetime
     data: EventData
     a0tenant: str | None = None

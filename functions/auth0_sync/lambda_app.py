@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from auth0_sync.errors import CredentialsRejected
 from auth0_sync.names import (
     METRIC_REASON_DIMENSION,
     METRIC_SERVICE_DIMENSION,
@@ -81,6 +82,12 @@ def make_handler(
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(handler_type=str(event_type))
-        return service().handle(event, context).to_dict()
+        try:
+            return service().handle(event, context).to_dict()
+        except CredentialsRejected:
+            # Lambda retries, then the DLQ keeps it (transient: the redrive retries it);
+            # the metric's alarm names the secret a person must update.
+            metrics.add_metric(name=Metric.CRM_CREDENTIALS_REJECTED, unit=MetricUnit.Count, value=1)
+            raise
 
     return handler

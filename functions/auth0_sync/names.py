@@ -121,6 +121,8 @@ class Metric(StrEnum):
     EVENT_SKIPPED = "EventSkipped"
     EVENT_DEAD_LETTERED = "EventDeadLettered"
     CRM_CALLS = "CrmCalls"
+    # The CRM refused the credential in the CRM secret, also after reading it again.
+    CRM_CREDENTIALS_REJECTED = "CrmCredentialsRejected"
 
 
 METRIC_REASON_DIMENSION = "reason"
@@ -191,6 +193,9 @@ TRANSIENT_REASONS = frozenset(
         "crm_412",
         "write_unconfirmed",
         "crm_token_unavailable",
+        # The CRM refused the credential in the secret, also after a fresh read: retried
+        # once someone puts the current one there (the CrmCredentialsRejected alarm).
+        "crm_credentials_rejected",
         "lease_held",
         "lease_lost",
         "claim_conflict",

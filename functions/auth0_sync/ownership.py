@@ -9,6 +9,7 @@ points at someone else's contact is never followed.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,18 @@ def owner_of(contact: Contact) -> str | None:
     return str(owner) if owner else None
 
 
+def idempotency_key(event: Auth0BusEvent) -> str:
+    """The `Idempotency-Key` of the event's create, scoped to its user: the same event
+    retried for the same user repeats its create, and nothing else does (a replayed or
+    hand-made file may give two users one event id; Auth0 never does). Hashed, so the
+    header holds only [0-9a-f] whatever the ids hold."""
+    return hashlib.sha256(f"{event.user_id}\n{event.event_id}".encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Found:
     contact: Contact
-    how: str  # state | app_metadata | auth0_user_id | email | linked
+    how: str  # state | app_metadata | auth0_user_id | email | linked | idempotency_key
 
     @property
     def id(self) -> str:

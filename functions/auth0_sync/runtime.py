@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import Crm, bearer_token
+from auth0_sync.destinations.credentials import Cached
 from auth0_sync.destinations.factory import build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.service import DeadLetters, SyncService
@@ -22,13 +23,14 @@ SECRET_MAX_AGE_SECONDS = 300
 
 def secret_text(secret_arn: str) -> Callable[[], str]:
     """A reader of the destination's secret in Secrets Manager (cached by Powertools, so a
-    rotated value is picked up within SECRET_MAX_AGE_SECONDS). Its shape is the
+    rotated value is picked up within SECRET_MAX_AGE_SECONDS, or at once when the CRM
+    refuses the cached one: `credentials.with_fresh_credential`). Its shape is the
     destination's: the token or `{"token": ...}` (rest, hubspot), or
     `{"client_id": ..., "client_secret": ...}` (salesforce)."""
 
     providers: list[parameters.SecretsProvider] = []
 
-    def text() -> str:
+    def text(fresh: bool) -> str:
         if not providers:
             # A client of boto3's default session, which the DynamoDB client already built:
             # Powertools' default provider builds a session of its own (~65 ms cold start).
@@ -36,7 +38,8 @@ def secret_text(secret_arn: str) -> Callable[[], str]:
                 parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
             )
         try:
-            value = providers[0].get(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+            # fresh: the CRM refused what the cache holds (a rotated token): read it now.
+            value = providers[0].get(secret_arn, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=fresh)
         except parameters.exceptions.GetParameterError as exc:
             raise TransientError(
                 f"CRM token secret {secret_arn} cannot be read: {exc}", "crm_token_unavailable"
@@ -50,7 +53,7 @@ def secret_text(secret_arn: str) -> Callable[[], str]:
             )
         return content
 
-    return text
+    return Cached(text)
 
 
 def secret_token(secret_arn: str) -> Callable[[], str]:

@@ -25,7 +25,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.errors import LeaseHeld, PermanentError, TransientError
 from auth0_sync.events import iso
 from auth0_sync.names import STATE_TABLE_PK
 
@@ -50,11 +50,13 @@ class SyncState:
     - `deleted_at`: the tombstone while the user is deleted (a newer event is a new life);
     - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
       it deactivates the contact that a later-arriving older event reveals;
-    - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
+    - `linked_to` (on a secondary account) / `linked` (on a primary): account links;
     - `version`: the contact's version (an ETag, a time) after our last write to it, the
       precondition of our next write (`auth0_sync.writes`);
     - `unconfirmed`: when a create for this user lost its answer (it may have been made);
       cleared once the user's contact is known.
+    - `searched`: while a delete waits for its contact, the older events (`<deleted_at>|<event
+      id>`) that were looked up for it and revealed nothing: a rerun of them costs no call.
     """
 
     user_id: str
@@ -72,6 +74,7 @@ class SyncState:
     linked: list[str] = field(default_factory=list)
     version: str | None = None
     unconfirmed: str | None = None
+    searched: list[str] = field(default_factory=list)
 
     @property
     def last_change(self) -> datetime | None:
@@ -106,6 +109,7 @@ _FIELDS = (
     "linked",
     "version",
     "unconfirmed",
+    "searched",
 )
 
 
@@ -147,14 +151,19 @@ def _from_item(user_id: str, item: dict[str, Any]) -> SyncState:
     for name in ("written", "stated"):
         if name in values:
             values[name] = dict(values[name])
-    if "linked" in values:
-        values["linked"] = list(values["linked"])
+    for name in ("linked", "searched"):
+        if name in values:
+            values[name] = list(values[name])
     return SyncState(user_id=user_id, **values)
 
 
 def _copy(state: SyncState) -> SyncState:
     return replace(
-        state, written=dict(state.written), stated=dict(state.stated), linked=list(state.linked)
+        state,
+        written=dict(state.written),
+        stated=dict(state.stated),
+        linked=list(state.linked),
+        searched=list(state.searched),
     )
 
 
@@ -171,6 +180,13 @@ _deserializer = TypeDeserializer()
 
 def _values(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
     return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _lease_until(exc: ClientError) -> float | None:
+    """When the lease that failed our condition ends (the item returned with the failure)."""
+    item = cast("dict[str, Any] | None", exc.response.get("Item")) or {}
+    until = item.get("lease_until", {}).get("N")
+    return float(until) if until is not None else None
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,12 +245,11 @@ class DynamoSyncStateStore:
                     }
                 ),
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # whose lease, until when
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                ) from exc
+                raise LeaseHeld(user_id, _lease_until(exc)) from exc
             raise _state_error(exc, "taking the lease") from exc
         except BotoCoreError as exc:
             raise _state_error(exc, "taking the lease") from exc
@@ -273,9 +288,7 @@ class DynamoSyncStateStore:
                 last_key = item.get("last_key")
                 if isinstance(last_key, str) and last_key >= key:
                     return Settled(_from_item(user_id, item))
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                ) from exc
+                raise LeaseHeld(user_id, _lease_until(exc)) from exc
             raise _state_error(exc, "taking the lease") from exc
         except BotoCoreError as exc:
             raise _state_error(exc, "taking the lease") from exc
@@ -448,9 +461,7 @@ class MemorySyncStateStore:
         with self._lock:
             held = self._items.setdefault(user_id, _Held(SyncState(user_id)))
             if held.owner is not None and held.until >= time.time():
-                raise TransientError(
-                    f"user {user_id} is being synced by another invocation", "lease_held"
-                )
+                raise LeaseHeld(user_id, held.until)
             held.owner, held.until = owner, time.time() + lease_seconds
             return _copy(held.state)
 

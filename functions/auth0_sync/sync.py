@@ -51,6 +51,7 @@ from auth0_sync.ownership import (
     Correlation,
     Found,
     Ownership,
+    idempotency_key,
     owner_of,
 )
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
@@ -60,6 +61,15 @@ from auth0_sync.writes import Writes
 __all__ = ["Applied", "Outcome", "StateStore", "Status", "SyncCore", "ordering_skip"]
 
 logger = Logger(service=SERVICE_NAME, child=True)
+
+# Older events a pending delete looked up in vain, kept per user (see SyncState.searched).
+MAX_SEARCHED = 32
+
+
+def _searched(current: SyncState, event: Auth0BusEvent) -> str:
+    """The note that `event` was looked up for the user's current tombstone (ids only)."""
+    return f"{current.deleted_at}|{event.event_id}"
+
 
 # How long an event waits for another invocation holding the same user's lease.
 LEASE_WAIT_SECONDS = 2.0
@@ -178,6 +188,8 @@ class SyncCore:
         only moves forward: a skip decided on it stays right, leased or not."""
         skip = ordering_skip(current, event)
         pending = current.deleted_at is not None and not current.delete_done
+        if skip is SkipReason.DELETED and _searched(current, event) in current.searched:
+            pending = False  # looked up for this delete before, and revealed nothing
         if skip is SkipReason.DUPLICATE or (skip is SkipReason.DELETED and not pending):
             return self._outcome(event, "skipped", skip, current.contact_id)
         if skip is SkipReason.STALE and event.event_type != EventType.USER_DELETED:
@@ -486,12 +498,17 @@ class SyncCore:
         body = {name: value for name, value in desired.items() if value is not None}
         body.update({OWNER_FIELD: event.user_id, STATUS_FIELD: ACTIVE, **self._stamp(event)})
         try:
-            created = self.crm.create_contact(body, idempotency_key=event.event_id)
+            created = self.crm.create_contact(body, idempotency_key=idempotency_key(event))
         except ContactExists as exc:
             email = desired.get(EMAIL_FIELD) or profile.email
             found = self.correlation.by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
                 raise CrmRejected(409, f"{exc.message}; but no contact has that email") from exc
+            return self._take(event, current, seen, found, desired, new_life)
+        if owner_of(created) not in (None, event.user_id):
+            # The CRM answered with a contact it made for someone else (a key it had seen):
+            # the ownership rule decides, as for any contact found there; never ours blindly.
+            found = Found(created, "idempotency_key")
             return self._take(event, current, seen, found, desired, new_life)
         seen = replace(seen, matched_by="created")
         version = self.writes.version(str(created["id"]))
@@ -600,10 +617,15 @@ class SyncCore:
         return self._deactivate(event, tombstone, found)
 
     def _reveal(self, event: Auth0BusEvent, current: SyncState) -> Decision:
-        """A pending tombstone meets an older event: deactivate the contact it points to."""
+        """A pending tombstone meets an older event: deactivate the contact it points to.
+        One that revealed nothing is noted, so its duplicates cost no CRM call."""
+        skipped = self._outcome(event, "skipped", SkipReason.DELETED)
+        if _searched(current, event) in current.searched:
+            return Decision(None, skipped)
         found = self.correlation.find_own(event, current)
         if found is None:
-            return Decision(None, self._outcome(event, "skipped", SkipReason.DELETED))
+            searched = [*current.searched, _searched(current, event)][-MAX_SEARCHED:]
+            return Decision(replace(current, searched=searched), skipped)
         return self._deactivate(event, current, found)
 
     def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:

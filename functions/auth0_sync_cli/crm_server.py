@@ -97,9 +97,10 @@ def create_app(
     companies: CompanyStore,
     faults: Faults,
     stats: RequestStats,
-    token: str,
+    token: str | Callable[[], str],
 ) -> Flask:
-    """The Flask app serving the contract and the admin endpoints over the stores."""
+    """The Flask app serving the contract and the admin endpoints over the stores; `token`
+    may be read per request (a server whose token is rotated while it runs)."""
     app = Flask(__name__)
 
     @app.before_request
@@ -108,7 +109,7 @@ def create_app(
         g.contract = contract
         if contract and faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
-        problem = _auth_problem(token)
+        problem = _auth_problem(token() if callable(token) else token)
         if problem is not None:
             return error_response(401, "unauthorized", problem)
         if contract:
@@ -190,8 +191,9 @@ class CrmServer(ServedInThread):
             clock=clock,
         )
         self.request_stats = RequestStats()
+        # Read per request: setting `token` rotates it (the old one is refused at once).
         self.app = create_app(
-            self.store, self.company_store, self.faults, self.request_stats, token
+            self.store, self.company_store, self.faults, self.request_stats, lambda: self.token
         )
 
     @property

@@ -16,6 +16,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -76,18 +77,32 @@ def format_age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters written as escapes (`\\n`): a value from an event or
+    a CRM never breaks a listing's line (nor moves its cursor)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def render_table(letters: Iterable[DeadLetter], now: datetime | None = None) -> str:
     """One line per message: event id, type, user, shape, error class, attempts, age, reason."""
     rows = [
-        (
-            letter.event_id or "-",
-            letter.event_type or "-",
-            letter.user_id or "-",
-            letter.shape,
-            letter.error_class,
-            "-" if letter.attempts is None else str(letter.attempts),
-            format_age(letter.age_seconds(now)),
-            letter.reason_text(),
+        tuple(
+            map(
+                one_line,
+                (
+                    letter.event_id or "-",
+                    letter.event_type or "-",
+                    letter.user_id or "-",
+                    letter.shape,
+                    letter.error_class,
+                    "-" if letter.attempts is None else str(letter.attempts),
+                    format_age(letter.age_seconds(now)),
+                    letter.reason_text(),
+                ),
+            )
         )
         for letter in letters
     ]
@@ -166,8 +181,8 @@ def _describe(letter: DeadLetter, now: datetime) -> list[str]:
         f"message {letter.message_id}",
         f"  shape          {letter.shape}",
         f"  error          {letter.error_class}",
-        f"  reason         {letter.reason}",
-        f"  detail         {letter.detail or '-'}",
+        f"  reason         {one_line(letter.reason)}",
+        f"  detail         {one_line(letter.detail or '-')}",
         f"  attempts       {'-' if letter.attempts is None else letter.attempts}",
         f"  first failure  {first}",
         f"  in the DLQ     since {letter.sent_at.isoformat()}",

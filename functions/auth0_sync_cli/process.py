@@ -154,6 +154,9 @@ def _document(data: bytes, name: str) -> list[tuple[str, Any]]:
     return events
 
 
+HEAD_BYTES = 4096  # read first; more only when the first line is longer
+
+
 def _is_one_document(head: bytes) -> bool:
     """An array, or an object that does not end on its first line (pretty-printed)."""
     start = head.removeprefix(UTF8_BOM).lstrip()
@@ -161,7 +164,8 @@ def _is_one_document(head: bytes) -> bool:
         return True
     if not start.startswith(b"{"):
         return False
-    first_line = start.split(b"\n", 1)[0].rstrip()
+    end = start.find(b"\n")
+    first_line = (start if end < 0 else start[:end]).rstrip()
     return not first_line.endswith(b"}")
 
 
@@ -176,14 +180,19 @@ def read_events(path: str) -> Input:
         stdin = sys.stdin
         raw = getattr(stdin, "buffer", None)  # None when replaced by a text stream
         name, data = "<stdin>", raw.read() if raw is not None else stdin.read().encode()
-        if _is_one_document(data[:4096]):
+        if _is_one_document(data):
             events = _document(data, name)
         else:
             events = list(_lines(data.splitlines(keepends=True), name))
         return _checked(name, len(events), iter(events), data)
     try:
         with open(path, "rb") as stream:
-            head = stream.read(4096)
+            head = stream.read(HEAD_BYTES)
+            started = head.removeprefix(UTF8_BOM).lstrip()
+            if started and b"\n" not in started:
+                # The first line is longer than the head (a big event, or a dead letter of
+                # one): all of it decides whether this is JSON Lines.
+                head += stream.readline()
             if _is_one_document(head):
                 events = _document(head + stream.read(), path)
                 return _checked(path, len(events), iter(events), head)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from auth0_sync.crm import CIRCUIT_COOL_DOWN_SECONDS, CircuitBreaker
 from auth0_sync.dead_letter import lambda_on_failure_record
-from auth0_sync.errors import TransientError
+from auth0_sync.errors import LeaseHeld, TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import (
     ASYNC_RETRY_ATTEMPTS,
@@ -28,7 +28,7 @@ from auth0_sync.names import (
     SERVICE_NAME,
 )
 from auth0_sync.routing import route_for
-from auth0_sync.service import SyncService
+from auth0_sync.service import LEASE_MARGIN_SECONDS, SyncService
 from auth0_sync.sync import Outcome
 
 LOCAL_ACCOUNT = "000000000000"
@@ -37,6 +37,9 @@ LAMBDA_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 # Locally a minute lasts a second: longer than a slow CRM call (so a concurrent duplicate
 # finds the first attempt done), short enough for a demo.
 DEFAULT_TIME_SCALE = 1 / 60
+# The longest lease an invocation takes: a killed run's lease has ended after this.
+MAX_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+LEASE_END_MARGIN_SECONDS = 0.2
 
 
 @dataclass
@@ -118,7 +121,7 @@ class LocalRunner:
             assert failure is not None
             if attempt > self.retry_attempts:
                 return self._dead_letter(raw, failure, calls)
-            time.sleep(self.delays[attempt - 1])
+            time.sleep(self._delay(attempt, failure))
         raise AssertionError("unreachable")
 
     def run_all(self, events: Iterable[object]) -> None:
@@ -133,7 +136,7 @@ class LocalRunner:
                 return
             assert failure is not None
             if number <= self.retry_attempts:
-                due = time.monotonic() + self.delays[number - 1]
+                due = time.monotonic() + self._delay(number, failure)
                 heapq.heappush(waiting, (due, next(order), raw, number + 1, calls + spent))
             else:
                 self._dead_letter(raw, failure, calls + spent)
@@ -149,6 +152,18 @@ class LocalRunner:
         while waiting:
             time.sleep(max(0.0, waiting[0][0] - time.monotonic()))
             run_due()
+
+    def _delay(self, number: int, failure: TransientError) -> float:
+        """Seconds before retry `number`: Lambda's delay on this clock; but Lambda's retries
+        come a minute or more later, past any lease a dead invocation left (a killed run's),
+        so the last retry of an event refused for a held lease waits for that lease to end
+        (at most one lease). The earlier ones keep the short delay: a live holder, another
+        run on the same users, is usually done by then."""
+        delay = self.delays[number - 1]
+        if number == self.retry_attempts and isinstance(failure, LeaseHeld) and failure.until:
+            left = min(failure.until - time.time(), MAX_LEASE_SECONDS)
+            delay = max(delay, left + LEASE_END_MARGIN_SECONDS)
+        return delay
 
     def _attempt(self, raw: object) -> tuple[Outcome | None, TransientError | None, int]:
         crm = self.service.core.crm

@@ -358,9 +358,10 @@ def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["failed"] == {}
 
-    admin(servers, "POST", "outage", {"enabled": True, "status": 401})  # a wrong token
+    # A permission the token lacks: permanent (a refused token would be transient).
+    admin(servers, "POST", "outage", {"enabled": True, "status": 403})
     ran = cli(servers, "process", write_events(tmp_path / "b.jsonl", rejected), "--json")
-    assert json.loads(ran.stdout)["failed"] == {"crm_401": len(rejected)}
+    assert json.loads(ran.stdout)["failed"] == {"crm_403": len(rejected)}
     admin(servers, "POST", "outage", {"enabled": True, "status": 503})  # then down
     ran = cli(servers, "process", write_events(tmp_path / "c.jsonl", down), "--json")
     assert json.loads(ran.stdout)["failed"] == {"crm_503": 1}
@@ -370,7 +371,7 @@ def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
     records = json.loads(listed.stdout)
     assert len(records) == len(rejected) + 1
     assert {(r["shape"], r["reason"].split(":")[0]) for r in records} == {
-        ("handler", "crm_401"),
+        ("handler", "crm_403"),
         ("on_failure", "crm_503"),
     }
     assert {r["event_id"] for r in records} == {e["detail"]["id"] for e in [*rejected, *down]}

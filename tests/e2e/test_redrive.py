@@ -28,7 +28,8 @@ def test_one_redrive_drains_the_outage_and_leaves_the_permanent_failure(
 
     ran = cli(servers, "process", write_events(tmp_path / "a.jsonl", healthy), "--json")
     assert ran.returncode == 0, ran.stderr
-    admin(servers, "POST", "outage", {"enabled": True, "status": 401})  # a wrong token
+    # A permission the token lacks (a refused token is transient: the redrive retries it).
+    admin(servers, "POST", "outage", {"enabled": True, "status": 403})
     cli(servers, "process", write_events(tmp_path / "b.jsonl", rejected), "--json")
     admin(servers, "POST", "outage", {"enabled": True, "status": 503})  # then down
     ran = cli(
@@ -47,10 +48,10 @@ def test_one_redrive_drains_the_outage_and_leaves_the_permanent_failure(
     report = json.loads(redriven.stdout)
     assert (report["redriven"], report["still_failing"]) == (len(down), 0)
     # Counted per event: a redelivered (duplicated) event is one, however many messages.
-    assert report["left"] == {"crm_401": len({e["detail"]["id"] for e in rejected})}
+    assert report["left"] == {"crm_403": len({e["detail"]["id"] for e in rejected})}
 
     listed = json.loads(cli(servers, "dlq", "list", "--json").stdout)
-    assert {(r["shape"], r["reason"]) for r in listed} == {("handler", "crm_401")}
+    assert {(r["shape"], r["reason"]) for r in listed} == {("handler", "crm_403")}
     assert sorted(r["event_id"] for r in listed) == sorted(e["detail"]["id"] for e in rejected)
     # The rejected user never reached the CRM: the truth of the other seven is checked.
     in_step = replace(sample.truth, users={u: sample.truth.users[u] for u in users[:7]})

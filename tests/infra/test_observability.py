@@ -132,9 +132,9 @@ def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     }
     alarms = _alarms(template)
-    # The DLQ; per function dropped events and failed DLQ writes; per rule the same two;
-    # and the redrive's "left for a person" (test_redrive.py).
-    assert len(alarms) == 1 + 2 * len(ROUTES) + 2 * len(ROUTES) + 1
+    # The DLQ; the refused CRM credential; per function dropped events and failed DLQ
+    # writes; per rule the same two; and the redrive's "left for a person" (test_redrive.py).
+    assert len(alarms) == 1 + 1 + 2 * len(ROUTES) + 2 * len(ROUTES) + 1
     for alarm in alarms:
         assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -241,3 +241,18 @@ def test_saved_queries_cover_every_handler_log_group(template: Template) -> None
 
 def test_the_failures_query_matches_the_handlers_outcome_status() -> None:
     assert DEAD_LETTERED_STATUS in get_args(Status)
+
+
+def test_a_refused_crm_credential_alarms_naming_the_secret(template: Template) -> None:
+    secret_id, _ = only(template, "AWS::SecretsManager::Secret")
+
+    (alarm,) = _alarms_on(template, Metric.CRM_CREDENTIALS_REJECTED)
+
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert _dimension(alarm, "service") == "auth0-sync"
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["Threshold"] == 1
+    # The description names the secret a person must update: its ARN, joined in.
+    description = json.dumps(alarm["AlarmDescription"])
+    assert f'{{"Ref": "{secret_id}"}}' in description
+    assert "put-secret-value" in description

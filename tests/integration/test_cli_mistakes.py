@@ -201,9 +201,10 @@ def test_a_wrong_crm_token_dead_letters_every_event_and_exits_1(
 
     assert (result.returncode, result.stderr) == (1, "")
     report = json.loads(result.stdout)
-    assert report["failed"] == {"crm_401": 1}
+    # Refused, read again, refused: transient (the replay of the file retries it later).
+    assert report["failed"] == {"crm_credentials_rejected": 1}
     letters = tmp_path / report["dead_letters"]["file"]
-    assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_401"
+    assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_credentials_rejected"
 
 
 def test_a_closed_output_pipe_exits_141_quietly_and_keeps_the_dead_letters(
@@ -228,7 +229,7 @@ def test_a_closed_output_pipe_exits_141_quietly_and_keeps_the_dead_letters(
 
     assert (result.returncode, result.stderr) == (141, "")
     [letters] = list(tmp_path.glob("dead-letters-*.jsonl"))
-    assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_401"
+    assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_credentials_rejected"
 
 
 def test_debug_adds_the_traceback_to_the_same_line(home: Path) -> None:

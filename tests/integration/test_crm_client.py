@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from auth0_sync.crm import RestCrmClient
-from auth0_sync.errors import ContactExists, CrmRejected, TransientError
+from auth0_sync.errors import ContactExists, CredentialsRejected, CrmRejected, TransientError
 from auth0_sync_cli.crm_server import CrmServer
 
 pytestmark = pytest.mark.integration
@@ -27,11 +27,19 @@ def test_transient_answers_are_retried_then_raised(crm: CrmServer) -> None:
     assert crm_client.calls_made() == 3
 
 
-def test_permanent_answers_are_not_retried_and_carry_the_crm_message(crm: CrmServer) -> None:
+def test_a_refused_token_is_read_again_once_then_rejected(crm: CrmServer) -> None:
     crm_client = client(crm, token="wrong-token")
-    with pytest.raises(CrmRejected) as info:
+    with pytest.raises(CredentialsRejected) as info:
         crm_client.find_contacts(email="a@example.com")
-    assert info.value.reason == "crm_401"
+    assert info.value.reason == "crm_credentials_rejected"  # transient: the redrive retries
+    assert crm.stats()["total"] == 2
+
+
+def test_permanent_answers_are_not_retried_and_carry_the_crm_message(crm: CrmServer) -> None:
+    with pytest.raises(CrmRejected) as info:
+        client(crm).list_contacts(limit=100_000)
+    assert info.value.reason == "crm_400"
+    assert "query parameter 'limit'" in info.value.message
     assert crm.stats()["total"] == 1
 
 

@@ -41,7 +41,7 @@ def test_hubspot_setup_with_a_wrong_token_is_one_line(
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith(
-        "auth0-sync destination setup: error: hubspot: hubspot_invalid_authentication: "
+        "auth0-sync destination setup: error: hubspot: crm_credentials_rejected: "
     )
     assert err.count("\n") == 1
     assert "pat-wrong" not in err

@@ -11,7 +11,13 @@ import pytest
 import requests
 
 from auth0_sync.destinations.hubspot import HubSpotCrm
-from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
+from auth0_sync.errors import (
+    ContactExists,
+    CredentialsRejected,
+    CrmRejected,
+    EmailTaken,
+    TransientError,
+)
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.integration
@@ -173,10 +179,12 @@ def test_error_bodies_have_hubspots_documented_shape() -> None:
     assert detail["context"] == {"propertyName": ["nope"]}
 
 
-def test_a_wrong_token_is_permanent_and_named(hubspot: FakeHubSpot) -> None:
-    with pytest.raises(CrmRejected) as info:
+def test_a_wrong_token_is_read_again_then_rejected(hubspot: FakeHubSpot) -> None:
+    # 401 INVALID_AUTHENTICATION: the token is read again (past the secret's cache) once.
+    with pytest.raises(CredentialsRejected) as info:
         client(hubspot, token="pat-wrong").find_contacts(email="a@example.com")
-    assert info.value.reason == "hubspot_invalid_authentication"
+    assert info.value.reason == "crm_credentials_rejected"  # transient: the redrive retries
+    assert hubspot.count("GET", "/crm/v3/objects/contacts/") == 2  # a read by email, twice
     assert "pat-wrong" not in str(info.value)
 
 

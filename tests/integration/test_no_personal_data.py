@@ -24,7 +24,8 @@ from tests.integration.helpers import dlq_messages, invoke
 pytestmark = pytest.mark.integration
 
 EMAIL, PHONE, TOKEN = "ada.secret@example.com", "+447700900123", "sk_live_5ecr3tT0ken"
-HOSTILE = (EMAIL, PHONE, TOKEN, "ada.secret", "7700900123")
+NAME = "Zebulon Quarternight"  # shaped like nothing a pattern finds: only the values we sent
+HOSTILE = (EMAIL, PHONE, TOKEN, "ada.secret", "7700900123", NAME)
 
 
 class EchoingCrm(BaseHTTPRequestHandler):
@@ -129,7 +130,7 @@ def test_what_a_crm_echoes_never_reaches_logs_metrics_or_dlq_attributes(
     monkeypatch.setenv(Env.CRM_BASE_URL, f"http://127.0.0.1:{echoing_crm.server_address[1]}")
     monkeypatch.setenv(Env.CRM_RETRY_BUDGET_SECONDS, "0.5")
     lambda_app.service.cache_clear()
-    event = created("auth0|hostile", at(0), email=EMAIL, name="Ada", phone_number=PHONE)
+    event = created("auth0|hostile", at(0), email=EMAIL, name=NAME, phone_number=PHONE)
 
     raised = ""
     try:

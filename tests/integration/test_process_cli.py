@@ -293,14 +293,14 @@ def test_every_event_dead_lettered_exits_1_and_the_file_runs_again(
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "dead-lettered      2   (crm_401 2)" in out
+    assert "dead-lettered      2   (crm_credentials_rejected 2)" in out
     assert out.endswith(
         f"dead letters written to {letters}: run them again with "
         f"`auth0-sync process {letters}` once the cause is fixed\n"
     )
     records = [json.loads(line) for line in letters.read_text(encoding="utf-8").splitlines()]
     assert [r["event"] for r in records] == [created, updated]
-    assert [r["reason"] for r in records] == ["crm_401", "crm_401"]
+    assert [r["reason"] for r in records] == ["crm_credentials_rejected"] * 2
     assert all("HTTP 401" in r["message"] for r in records)
     assert crm_env.contacts() == []
 
@@ -442,3 +442,28 @@ def test_an_outage_fails_fast_once_the_circuit_opens(
     assert sum(result["failed"].values()) == 200
     # Without the breaker: 3 invocations x up to 5 attempts for each event (over 600).
     assert crm_env.stats()["by_status"]["503"] <= 20
+
+
+def test_json_lines_whose_first_line_is_long_and_the_dead_letters_of_them_run(
+    crm_env: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    big = load_event("user_created")
+    big["detail"]["data"]["object"]["app_metadata"] = {"notes": "x" * 6000}  # one line > 4 KB
+    second = load_event("user_updated_partial")
+    path = written(tmp_path / "e.jsonl", f"{json.dumps(big)}\n{json.dumps(second)}\n")
+    letters = tmp_path / "letters.jsonl"
+
+    monkeypatch.setenv(Env.CRM_API_TOKEN, "a-wrong-token")
+    failed = run_json([path, "--dead-letters", str(letters)], capsys, code=1)
+    assert failed["events"] == 2
+    assert len(letters.read_text(encoding="utf-8").splitlines()[0]) > 4096
+
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm_env.token)
+    again = run_json([str(letters)], capsys)  # the file it wrote itself
+    assert again["events"] == 2
+    assert again["applied_by"] == {"created": 1, "updated": 1}
+    [contact] = crm_env.contacts()
+    assert contact["name"] == "Ada King"

@@ -18,6 +18,7 @@ from auth0_sync.destinations.salesforce import (
 from auth0_sync.errors import (
     AmbiguousMatch,
     ContactExists,
+    CredentialsRejected,
     CrmRejected,
     EmailTaken,
     TransientError,
@@ -244,22 +245,25 @@ def test_an_expired_session_is_refreshed_once(org: FakeSalesforce) -> None:
     assert org.token_requests == 2
 
 
-def test_a_session_refused_twice_is_permanent(org: FakeSalesforce) -> None:
+def test_a_session_refused_twice_is_a_rejected_credential(org: FakeSalesforce) -> None:
     crm = client(org)
     crm.find_contacts(email="a@example.com")
     org.fail_next("GET", "/query", 401, "INVALID_SESSION_ID")
     org.fail_next("GET", "/query", 401, "INVALID_SESSION_ID")
-    with pytest.raises(CrmRejected) as info:
+    with pytest.raises(CredentialsRejected) as info:
         crm.find_contacts(email="b@example.com")
-    assert info.value.reason == "salesforce_invalid_session_id"
+    assert info.value.reason == "crm_credentials_rejected"  # transient: the redrive retries
     assert org.token_requests == 2
 
 
-def test_wrong_client_credentials_are_permanent_and_never_echoed(org: FakeSalesforce) -> None:
+def test_wrong_client_credentials_are_read_again_then_rejected_never_echoed(
+    org: FakeSalesforce,
+) -> None:
     secret = json.dumps({"client_id": CLIENT_ID, "client_secret": "s3cr3t-wrong"})
-    with pytest.raises(CrmRejected) as info:
+    with pytest.raises(CredentialsRejected) as info:
         client(org, secret=secret).find_contacts(email="a@example.com")
-    assert info.value.reason == "salesforce_invalid_client"
+    assert info.value.reason == "crm_credentials_rejected"  # transient: the redrive retries
+    assert org.token_requests == 2  # the second with the secret read again
     assert "s3cr3t-wrong" not in str(info.value)
 
 

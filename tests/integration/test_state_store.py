@@ -102,3 +102,14 @@ def test_the_version_and_an_unconfirmed_write_are_kept_and_cleared(store: StateS
     after = store.get(USER)
     assert after is not None
     assert (after.version, after.unconfirmed) == ('"e-2"', None)
+
+
+def test_what_a_pending_delete_looked_up_in_vain_is_kept(store: StateStore) -> None:
+    store.acquire(USER, "first", 30.0)
+    searched = ["2026-03-01T09:05:00Z|evt_a", "2026-03-01T09:05:00Z|evt_b"]
+    tombstone = SyncState(
+        USER, deleted_at="2026-03-01T09:05:00Z", last_event_id="evt_c", searched=searched
+    )
+    store.commit(tombstone, "first")
+    state = store.acquire(USER, "second", 30.0)
+    assert state.searched == searched

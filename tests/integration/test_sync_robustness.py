@@ -154,3 +154,21 @@ def test_an_offset_less_time_is_read_as_utc(aws: LocalResources, crm: CrmServer)
     assert (outcome.status, outcome.reason) == ("applied", "updated")
     assert crm.contacts()[0]["name"] == "After"
     assert crm.contacts()[0]["source_updated_at"].startswith("2026-03-01T09:05:00")
+
+
+def test_a_rerun_soon_after_a_killed_run_waits_for_its_lease_instead_of_dead_lettering(
+    aws: LocalResources, crm: CrmServer
+) -> None:
+    # The killed run took the user's lease and died holding it (a lease outlives its
+    # invocation: 35 s in the handlers; 8 s here, longer than the three attempts' own
+    # 2 s waits for a held lease). Lambda would retry a minute later, past it; the local
+    # runner's retries come after 0.01 and 0.02 s.
+    user = "auth0|killed"
+    DynamoSyncStateStore(aws.state_table).acquire(user, "killed-run", lease_seconds=8)
+    event = created(user, at(0), email="killed@example.com")
+
+    runner(aws, crm).run_all([event])  # as `process` runs a file
+
+    assert dlq_messages(aws) == []
+    [contact] = crm.contacts()
+    assert contact["auth0_user_id"] == user

@@ -23,7 +23,7 @@ from auth0_sync.errors import TransientError
 from auth0_sync.names import REPLAY_HISTORY_KEY
 from auth0_sync.redrive import RedrivePolicy, is_transient
 from auth0_sync.replay.letters import DeadLetter, group_by_event, read_letter
-from auth0_sync_cli.dlq import MASK, mask_event
+from auth0_sync_cli.dlq import MASK, _describe, mask_event, render_table
 from tests.conftest import EVENTS_DIR, load_event
 
 pytestmark = pytest.mark.unit
@@ -213,6 +213,24 @@ def test_a_permanent_failure_of_a_replayed_event_keeps_its_history_out_of_the_bo
     )
     assert letter.attempts == 5
     assert letter.first_failure_at == datetime(2026, 1, 10, 8, 0, 2, tzinfo=UTC)
+
+
+def test_a_listing_never_prints_a_line_break_from_the_event_or_its_reason() -> None:
+    event = load_event("user_created")
+    event["detail"]["id"] = "evt_1\r\nevt_forged"
+    event["detail"]["data"]["object"]["user_id"] = "auth0|1\nforged"
+    failure = Failure("InvalidEvent", "invalid_event", "detail.id: bad\r\nforged line", "fn")
+    letter = read_letter(received(*permanent_failure_message(event, failure)))
+
+    table = render_table([letter], now=SENT)
+    shown = "\n".join(_describe(letter, SENT))
+
+    assert len(table.split("\n")) == 2  # the header and one row
+    assert "\r" not in table
+    assert "evt_1\\r\\nevt_forged" in table
+    assert "auth0|1\\nforged" in table
+    assert "\r" not in shown
+    assert "bad\\r\\nforged line" in shown
 
 
 def test_messages_of_one_event_group_together_in_reading_order() -> None:

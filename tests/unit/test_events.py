@@ -80,6 +80,21 @@ def test_envelope_errors_name_the_field() -> None:
         parse_event(raw)
 
 
+@pytest.mark.parametrize("where", ["event id", "user id"])
+@pytest.mark.parametrize("control", ["\r\n", "\n", "\t", "\x00"])
+def test_an_id_with_a_control_character_is_an_invalid_event(where: str, control: str) -> None:
+    # Not a header the CRM call cannot send (`crm_config`), nor a line break in a listing.
+    raw = load_event("user_updated")
+    if where == "event id":
+        raw["detail"]["id"] = f"evt_1{control}X-Injected: 1"
+        field = r"detail\.id"
+    else:
+        raw["detail"]["data"]["object"]["user_id"] = f"auth0|1{control}x"
+        field = r"detail\.data\.object\.user_id"
+    with pytest.raises(InvalidEvent, match=rf"{field}: .*control characters"):
+        parse_event(raw)
+
+
 def test_non_object_event_is_rejected_clearly() -> None:
     with pytest.raises(InvalidEvent, match="expected a JSON object, got list"):
         parse_event([1, 2])

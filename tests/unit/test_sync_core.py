@@ -8,7 +8,7 @@ here by hand: no test computes its expectation with the code under test.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,6 +408,71 @@ def test_a_claim_taken_concurrently_by_another_identity_is_not_overwritten() -> 
     assert world.crm.contacts[shared] == {
         "id": shared, "status": "active", "email": "hal@example.com", "name": "Hal",
     }  # fmt: skip
+
+
+def test_two_users_events_with_one_event_id_each_end_with_their_own_contact() -> None:
+    # Auth0 never reuses an id across users; a replayed or hand-made file can.
+    world = World()
+    x_signup = created(X, at(0), email="xena@example.com", name="Xena", event_id="evt_same")
+    y_signup = created(Y, at(1), email="yuri@example.com", name="Yuri", event_id="evt_same")
+    world.deliver([x_signup, y_signup, y_signup, x_signup])
+    assert world.dead == []
+    assert len(world.crm.contacts) == 2
+    assert {k: world.only_contact(X)[k] for k in ("email", "name")} == {
+        "email": "xena@example.com", "name": "Xena",
+    }  # fmt: skip
+    assert {k: world.only_contact(Y)[k] for k in ("email", "name")} == {
+        "email": "yuri@example.com", "name": "Yuri",
+    }  # fmt: skip
+
+
+class OneKeyCrm(MemoryCrm):
+    """A CRM that answers every create with the contact of the first one (as one that keys
+    creates on something other than what it is sent would)."""
+
+    def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
+        del idempotency_key
+        return super().create_contact(fields, "the one key")
+
+
+def test_a_contact_a_create_answers_for_someone_else_is_never_written() -> None:
+    world = World()
+    world.crm = OneKeyCrm(unique_emails=True)
+    config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t")
+    world.core = SyncCore(config, world.crm, world.state)
+    world.deliver([created(X, at(0), email="xena@example.com", name="Xena")])
+    (xs,) = world.crm.contacts
+    world.deliver(
+        [
+            created(Y, at(1), email="yuri@example.com", name="Yuri"),
+            updated(Y, at(2), email="yuri@example.com", name="Yuri 2"),
+        ]
+    )
+    kept = {k: world.crm.contacts[xs][k] for k in ("email", "name", "auth0_user_id", "status")}
+    assert kept == {
+        "email": "xena@example.com", "name": "Xena", "auth0_user_id": X, "status": "active",
+    }  # fmt: skip
+    assert not [c for c in world.crm.calls if c.method == "PATCH"]
+    assert world.dead == ["still retrying", "still retrying"]  # owned_by_other: a person's
+
+
+def test_a_rerun_costs_no_crm_call_for_a_user_whose_delete_found_no_contact() -> None:
+    # The README: "duplicates cost no CRM call". The delete comes first and finds nothing;
+    # the older events are looked up once each (one of them might reveal the contact).
+    world = World()
+    stream = [
+        deleted(U, at(5)),
+        created(U, at(0), email="una@example.com", name="Una"),
+        updated(U, at(1), email="una.b@example.com", name="Una B"),
+    ]
+    world.deliver(stream)
+    looked_up = len(world.crm.calls)
+    assert looked_up > 0
+    world.deliver(stream)  # the same file again
+    assert len(world.crm.calls) == looked_up
+    assert world.crm.contacts == {}
+    assert world.dead == []
+    assert [o.reason for o in world.outcomes[3:]] == ["duplicate", "deleted", "deleted"]
 
 
 # 8. Ties -----------------------------------------------------------------------------------

@@ -216,13 +216,15 @@ def mapping_problem(crm_type: CrmType | str, mapping: Mapping[str, str]) -> str 
 
 
 def bearer_token(secret: Callable[[], str]) -> Callable[[], str]:
-    """A token provider over the secret text: the token itself, or JSON `{"token": ...}`."""
+    """A token provider over the secret text: the token itself, or JSON `{"token": ...}`;
+    read past the secret's cache when the adapter asks (`credentials.current(fresh=True)`)."""
     import json
 
+    from auth0_sync.destinations.credentials import Cached, current
     from auth0_sync.errors import TransientError
 
-    def token() -> str:
-        text = secret()
+    def token(fresh: bool) -> str:
+        text = current(secret, fresh=fresh)
         if text.lstrip().startswith("{"):
             try:
                 text = str(json.loads(text).get("token", ""))
@@ -235,4 +237,4 @@ def bearer_token(secret: Callable[[], str]) -> Callable[[], str]:
             )
         return text.strip()
 
-    return token
+    return Cached(token)

@@ -45,6 +45,7 @@ from auth0_sync.destinations import (
     Contact,
     ContactPage,
 )
+from auth0_sync.destinations.credentials import bearer_refused, current, with_fresh_credential
 from auth0_sync.destinations.limits import RollingLimit
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
@@ -55,7 +56,7 @@ from auth0_sync.destinations.transport import (
     retry_after,
 )
 from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
-from auth0_sync.privacy import redact, without_values
+from auth0_sync.privacy import redact
 
 CONTACTS = "/crm/v3/objects/contacts"
 SEARCH = CONTACTS + "/search"
@@ -346,18 +347,22 @@ class HubSpotCrm(OverTransport):
         search: bool = False,
     ) -> requests.Response:
         what = f"crm {method} {_template(path)}"
-        limits = [self.search_limit] if search else [self.window]
-        for limit in limits:
+        limit = self.search_limit if search else self.window
+
+        def send(fresh: bool) -> requests.Response:
             limit.acquire(self.transport.time_left_for, self.transport.wait)
-        response = self.transport.request(
-            method,
-            self._base_url + path,
-            what=what,
-            repeatable=repeatable,
-            params=params,
-            json=json,
-            headers={"Authorization": f"Bearer {self._token()}"},
-        )
+            return self.transport.request(
+                method,
+                self._base_url + path,
+                what=what,
+                repeatable=repeatable,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {current(self._token, fresh=fresh)}"},
+            )
+
+        # 401 INVALID_AUTHENTICATION: the token again past the secret's cache, once.
+        response = with_fresh_credential(send, bearer_refused, what)
         self._learn(response)
         status = response.status_code
         if status < 400 or (status == 404 and missing_ok) or (status == 409 and conflict_ok):
@@ -411,7 +416,7 @@ class HubSpotCrm(OverTransport):
         if category:
             message += f" {category}"
         if body.get("message"):
-            message += f": {redact(without_values(str(body['message']), sent))}"
+            message += f": {redact(str(body['message']), sent=sent)}"
         if response.status_code == 409 and method in ("POST", "PATCH"):
             raise ContactExists(message) if method == "POST" else EmailTaken(message)
         reason = f"hubspot_{category.lower()}" if _is_code(category) else None

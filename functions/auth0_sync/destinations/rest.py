@@ -1,11 +1,13 @@
 """The generic REST contacts API (docs/contracts/crm-contacts-api.yaml): the contract's
 field names are the core's, so this adapter translates nothing.
 
-It turns every HTTP outcome into a domain error once: the shared transport retries
+It turns every HTTP outcome into a domain error once: a 401 reads the token again past the
+secret's cache and retries once, then raises `CredentialsRejected` (transient, for the
+redrive); the shared transport retries
 429/408/5xx/timeouts/connection errors (honouring `Retry-After`, within the retry budget,
 the invocation's remaining time and the circuit breaker), then raises `TransientError`;
 any other 4xx raises `CrmRejected` with a redacted message (a CRM that echoes the rejected
-value must not put an email into a log).
+value must not put an email, or a name we sent it, into a log).
 
 Conditional writes (contract 1.2): the `ETag` of every answer about one contact is kept
 (`version_seen`), and `update_guarded` sends it back as `If-Match`; 412 is
@@ -15,13 +17,14 @@ for one (`versioned` turns False) and writes unconditionally, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from auth0_sync.destinations import Contact, ContactPage, SeenVersions
+from auth0_sync.destinations.credentials import bearer_refused, current, with_fresh_credential
 from auth0_sync.destinations.transport import (
     TRANSIENT_STATUSES,
     CircuitBreaker,
@@ -165,20 +168,27 @@ class RestCrmClient(OverTransport):
         stale_ok: bool = False,
     ) -> requests.Response:
         what = f"crm {method} {path}"
-        response = self.transport.request(
-            method,
-            self._base_url + path,
-            what=what,
-            # A POST is only safe to repeat when the CRM can recognise the repeat.
-            repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
-            params=params,
-            json=json,
-            headers={"Authorization": f"Bearer {self._token()}", **(headers or {})},
-        )
+
+        def send(fresh: bool) -> requests.Response:
+            return self.transport.request(
+                method,
+                self._base_url + path,
+                what=what,
+                # A POST is only safe to repeat when the CRM can recognise the repeat.
+                repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
+                params=params,
+                json=json,
+                headers={
+                    "Authorization": f"Bearer {current(self._token, fresh=fresh)}",
+                    **(headers or {}),
+                },
+            )
+
+        response = with_fresh_credential(send, bearer_refused, what)
         status = response.status_code
         if status < 400 or (status == 404 and missing_ok) or (status == 412 and stale_ok):
             return response
-        self._raise_permanent(what, response)
+        self._raise_permanent(what, response, sent=(json or {}).values())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _contact(self, response: requests.Response, what: str) -> Contact:
@@ -193,7 +203,7 @@ class RestCrmClient(OverTransport):
         return contact
 
     @staticmethod
-    def _raise_permanent(what: str, response: requests.Response) -> None:
+    def _raise_permanent(what: str, response: requests.Response, *, sent: Iterable[Any]) -> None:
         try:
             body = response.json()
             if not isinstance(body, dict):
@@ -203,7 +213,7 @@ class RestCrmClient(OverTransport):
             detail = ""
         message = f"{what}: HTTP {response.status_code}"
         if detail:
-            message += f": {redact(str(detail))}"
+            message += f": {redact(str(detail), sent=sent)}"
         if response.status_code == 409:
             if response.request.method == "POST":
                 raise ContactExists(message)

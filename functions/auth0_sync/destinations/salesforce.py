@@ -20,7 +20,9 @@ reason (`salesforce_required_field_missing`); REQUEST_LIMIT_EXCEEDED, UNABLE_TO_
 and SERVER_UNAVAILABLE are transient. `Sforce-Limit-Info: api-usage=N/M` is read on every
 answer: the adapter stops short of the org's last `reserve` share of its daily API calls.
 The token is cached until Salesforce says INVALID_SESSION_ID (401), then fetched again,
-once per call.
+once per call; a token endpoint that refuses the client id or secret (`invalid_client`) is
+asked again once with the pair read past the secret's cache (a rotated secret); a refusal
+that persists is `CredentialsRejected`, transient (the redrive retries it).
 
 Conditional writes: Salesforce's ETag and `If-Match` work on Account rows only; on other
 sObject rows (Contact) it documents the weak validator `If-Unmodified-Since` (412 when the
@@ -52,6 +54,12 @@ from auth0_sync.destinations import (
     ContactPage,
     SeenVersions,
 )
+from auth0_sync.destinations.credentials import (
+    REFUSED_HINT,
+    Cached,
+    current,
+    with_fresh_credential,
+)
 from auth0_sync.destinations.transport import (
     CircuitBreaker,
     HttpTransport,
@@ -64,11 +72,12 @@ from auth0_sync.errors import (
     AmbiguousMatch,
     ContactChanged,
     ContactExists,
+    CredentialsRejected,
     CrmRejected,
     EmailTaken,
     TransientError,
 )
-from auth0_sync.privacy import redact, without_values
+from auth0_sync.privacy import redact
 
 API_VERSION = "v60.0"
 API = f"/services/data/{API_VERSION}"
@@ -116,11 +125,12 @@ def soql_literal(value: str) -> str:
 
 
 def client_credentials(secret: Callable[[], str]) -> Callable[[], tuple[str, str]]:
-    """The connected app's `{"client_id": ..., "client_secret": ...}` from the secret text."""
+    """The connected app's `{"client_id": ..., "client_secret": ...}` from the secret text
+    (read past the secret's cache when the token endpoint refuses the cached pair)."""
 
-    def read() -> tuple[str, str]:
+    def read(fresh: bool) -> tuple[str, str]:
         try:
-            data = json.loads(secret())
+            data = json.loads(current(secret, fresh=fresh))
         except ValueError:
             data = None
         if not isinstance(data, dict) or not data.get("client_id") or not data.get("client_secret"):
@@ -131,7 +141,7 @@ def client_credentials(secret: Callable[[], str]) -> Callable[[], tuple[str, str
             )
         return str(data["client_id"]), str(data["client_secret"])
 
-    return read
+    return Cached(read)
 
 
 def to_record(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -374,7 +384,9 @@ class SalesforceCrm(OverTransport):
                 response = last  # a retried error code (a row lock): say which
             self._note_usage(response)
             expired = response.status_code == 401 and "INVALID_SESSION_ID" in _codes(response)
-            if not expired or fresh:
+            if expired and fresh:  # a session just issued is refused too
+                raise CredentialsRejected(f"{what}: HTTP 401 INVALID_SESSION_ID: {REFUSED_HINT}")
+            if not expired:
                 break
             # The session ended (timeout, revoked): one new token, one more try.
         status = response.status_code
@@ -387,18 +399,23 @@ class SalesforceCrm(OverTransport):
         with self._lock:
             if self._session_token is not None and not fresh:
                 return self._session_token
-        client_id, client_secret = self._credentials()
         what = f"crm POST {TOKEN_PATH}"
-        response = self.transport.request(
-            "POST",
-            self._login_url + TOKEN_PATH,
-            what=what,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-            },
-        )
+
+        def send(fresh_secret: bool) -> requests.Response:
+            client_id, client_secret = current(self._credentials, fresh=fresh_secret)
+            return self.transport.request(
+                "POST",
+                self._login_url + TOKEN_PATH,
+                what=what,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": client_secret,
+                },
+            )
+
+        # A rotated or expired client secret: the pair again past the secret's cache, once.
+        response = with_fresh_credential(send, _client_refused, what)
         try:
             body = response.json()
         except ValueError:
@@ -458,7 +475,7 @@ class SalesforceCrm(OverTransport):
         if code:
             message += f" {code}"
         if first.get("message"):
-            message += f": {redact(without_values(str(first['message']), sent))}"
+            message += f": {redact(str(first['message']), sent=sent)}"
         if fields:
             message += f" (fields {fields})"
         on_email = code == "DUPLICATES_DETECTED" or (
@@ -481,6 +498,23 @@ def _errors(response: requests.Response) -> list[dict[str, Any]]:
     if isinstance(body, dict):
         body = [body]
     return [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+
+
+# The token endpoint's answers to a client id or secret it does not accept (OAuth 2.0
+# errors: https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm).
+# `invalid_grant` (the flow is not enabled, no Run As user) is the app's setup: not retried.
+CLIENT_REFUSED = frozenset({"invalid_client", "invalid_client_id", "invalid_client_credentials"})
+
+
+def _client_refused(response: requests.Response) -> bool:
+    if response.status_code not in (400, 401):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code == 401
+    error = body.get("error") if isinstance(body, dict) else None
+    return response.status_code == 401 or error in CLIENT_REFUSED
 
 
 def _codes(response: requests.Response) -> set[str]:
