@@ -47,6 +47,10 @@ class Env(StrEnum):
     CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
     MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
     DELETE_POLICY = "DELETE_POLICY"
+    # skip | create: a user without an email (passwordless SMS, username-only connections).
+    NO_EMAIL_POLICY = "NO_EMAIL_POLICY"
+    # false | true: whether an unverified email may claim a contact it matches.
+    CLAIM_UNVERIFIED_EMAIL = "CLAIM_UNVERIFIED_EMAIL"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
@@ -138,6 +142,8 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+    NO_EMAIL = "no_email"  # a user without an email and no contact yet (NO_EMAIL_POLICY=skip)
+    EMAIL_UNVERIFIED = "email_unverified"  # its unverified email is another contact's (unique CRM)
 
 
 class StreamMetric(StrEnum):

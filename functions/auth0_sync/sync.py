@@ -52,6 +52,7 @@ from auth0_sync.ownership import (
     Ownership,
     owner_of,
 )
+from auth0_sync.policies import waits_for_an_email
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 
@@ -259,6 +260,10 @@ class SyncCore:
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
         email = desired.get(EMAIL_FIELD) or profile.email
+        if waits_for_an_email(email, bool(base.contact_id), self.settings.no_email_policy):
+            # No address to create a contact with, and nothing a person could fix: no CRM
+            # call, no dead letter, nothing recorded; the first event with an email creates.
+            return Decision(None, self._outcome(event, "skipped", SkipReason.NO_EMAIL))
         linked = self._linked(profile, base)
         try:
             found = self.correlation.find(event, base, linked, email, hint_only=signup)

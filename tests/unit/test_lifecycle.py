@@ -1,0 +1,124 @@
+"""Lifecycles the plain rules do not cover (issue 23): users without an email, unverified
+emails, unlinking, blocked users.
+
+Each case runs in every arrival order with a duplicate, against the in-memory CRM (unique
+emails unless said), with a bystander contact that must stay exactly as it was. Expected
+values are written out here from the Auth0 history by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auth0_sync.errors import ConfigError
+from auth0_sync.names import Env, SkipReason
+from auth0_sync.settings import Settings
+from tests.builders import at, created, deleted, updated
+from tests.unit.test_sync_core import World, ids, orders
+
+pytestmark = pytest.mark.unit
+
+BYSTANDER = "auth0|bystander"
+
+
+def with_bystander(world: World) -> tuple[str, dict[str, Any]]:
+    contact_id = world.crm.add(
+        auth0_user_id=BYSTANDER, email="by@example.com", name="By Stander", phone="+15550000"
+    )
+    return contact_id, dict(world.crm.contacts[contact_id])
+
+
+# Users without an email (NO_EMAIL_POLICY) ---------------------------------------------------
+
+SMS = "sms|5f1a2b3c4d5e6f7a8b9c0d1e"  # passwordless SMS: a phone number, no email
+
+
+def sms_profile(**extra: Any) -> dict[str, Any]:
+    # A passwordless SMS user's profile carries `phone_number`/`phone_verified` and no email
+    # (https://auth0.com/docs/authenticate/passwordless/authentication-methods/sms-otp).
+    return {"phone_number": "+15550101", "phone_verified": True, **extra}
+
+
+def test_a_user_without_an_email_costs_no_crm_call_and_no_dead_letter() -> None:
+    history = [
+        created(SMS, at(0), **sms_profile(name="+15550101")),
+        updated(SMS, at(1), **sms_profile(name="+15550101", last_login=at(1).isoformat())),
+        updated(SMS, at(2), **sms_profile(name="Sam Sms")),
+    ]
+    for order in orders(history):
+        world = World()
+        bystander, before = with_bystander(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert world.crm.calls == [], ids(order)
+        assert {o.reason for o in world.outcomes} == {"no_email"}, ids(order)
+        assert world.crm.contacts == {bystander: before}
+
+
+def test_a_user_without_an_email_and_its_delete_write_nothing() -> None:
+    history = [
+        created(SMS, at(0), **sms_profile()),
+        updated(SMS, at(1), **sms_profile(name="Sam")),
+        deleted(SMS, at(2)),
+    ]
+    for order in orders(history):
+        world = World()
+        bystander, before = with_bystander(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert world.crm.writes() == [], ids(order)
+        assert world.crm.contacts == {bystander: before}
+
+
+def test_a_user_who_gains_an_email_is_created_then_with_the_latest_values() -> None:
+    history = [
+        created(SMS, at(0), **sms_profile()),
+        updated(SMS, at(1), **sms_profile(name="Sam")),
+        updated(SMS, at(2), **sms_profile(name="Sam", email="sam@example.com")),
+        updated(SMS, at(3), **sms_profile(name="Sam S", email="sam@example.com")),
+    ]
+    for order in orders(history):
+        world = World()
+        bystander, before = with_bystander(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        contact = world.only_contact(SMS)
+        assert (contact["email"], contact["name"], contact["phone"], contact["status"]) == (
+            "sam@example.com",
+            "Sam S",
+            "+15550101",
+            "active",
+        ), ids(order)
+        assert world.crm.contacts[bystander] == before
+
+
+def test_a_user_who_had_a_contact_keeps_it_when_the_email_goes() -> None:
+    user = "auth0|lose1"
+    world = World()
+    world.deliver(
+        [
+            created(user, at(0), email="lee@example.com", name="Lee"),
+            updated(user, at(1), email=None, name="Lee B"),
+        ]
+    )
+    assert world.dead == []
+    contact = world.only_contact(user)
+    assert (contact["email"], contact["name"]) == ("lee@example.com", "Lee B")
+
+
+@pytest.mark.parametrize("crm_type", ["rest", "hubspot", "salesforce"])
+def test_creating_contacts_without_an_email_is_refused_where_the_destination_needs_one(
+    crm_type: str,
+) -> None:
+    env = {
+        Env.CRM_TYPE: crm_type,
+        Env.CRM_BASE_URL: "https://crm.example.com",
+        Env.CRM_API_TOKEN: "t",
+        Env.NO_EMAIL_POLICY: "create",
+    }
+    with pytest.raises(ConfigError, match=r"NO_EMAIL_POLICY=create needs a destination"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, Env.NO_EMAIL_POLICY: "skip"}).no_email_policy == "skip"
+
