@@ -52,7 +52,7 @@ from auth0_sync.ownership import (
     Ownership,
     owner_of,
 )
-from auth0_sync.policies import waits_for_an_email
+from auth0_sync.policies import email_is_unverified, waits_for_an_email
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 
@@ -265,8 +265,10 @@ class SyncCore:
             # call, no dead letter, nothing recorded; the first event with an email creates.
             return Decision(None, self._outcome(event, "skipped", SkipReason.NO_EMAIL))
         linked = self._linked(profile, base)
+        # An unverified address never finds a contact that is not already the user's.
+        lookup = None if self._refuses_email_claims(event) else email
         try:
-            found = self.correlation.find(event, base, linked, email, hint_only=signup)
+            found = self.correlation.find(event, base, linked, lookup, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
             is_update = event.event_type == EventType.USER_UPDATED
@@ -429,6 +431,8 @@ class SyncCore:
         try:
             created = self.crm.create_contact(body, idempotency_key=event.event_id)
         except ContactExists as exc:
+            if self._refuses_email_claims(event):
+                return self._unverified(event, current, seen, desired, new_life)
             email = desired.get(EMAIL_FIELD) or profile.email
             found = self.correlation.by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
@@ -438,6 +442,30 @@ class SyncCore:
         return self._done(
             seen, current, event, str(created["id"]), Written(digests(desired)), Applied.CREATED
         )
+
+    def _unverified(
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        seen: SyncState,
+        desired: Mapping[str, str | None],
+        new_life: bool,
+    ) -> Decision:
+        """An unverified email the CRM already holds (unique emails): the contact holding it
+        is not claimed for this user. Its own, made by a create whose answer was lost, is
+        still found by its id; otherwise the user waits, counted as `email_unverified`,
+        until an event shows the address verified (or another user's changes free it)."""
+        own = self.correlation.one(
+            self.crm.find_contacts(auth0_user_id=event.user_id), f"carry {event.user_id}"
+        )
+        if own is not None:
+            return self._take(event, current, seen, Found(own, "auth0_user_id"), desired, new_life)
+        return Decision(None, self._outcome(event, "skipped", SkipReason.EMAIL_UNVERIFIED))
+
+    def _refuses_email_claims(self, event: Auth0BusEvent) -> bool:
+        """Auth0's guidance: match accounts by email only when the address is verified."""
+        unverified = email_is_unverified(event.detail.data.object)
+        return unverified and not self.settings.claim_unverified_email
 
     def _write(
         self,

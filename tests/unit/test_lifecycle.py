@@ -122,3 +122,89 @@ def test_creating_contacts_without_an_email_is_refused_where_the_destination_nee
         Settings.from_env(env)
     assert Settings.from_env({**env, Env.NO_EMAIL_POLICY: "skip"}).no_email_policy == "skip"
 
+
+
+# Claims by email only for verified addresses (CLAIM_UNVERIFIED_EMAIL) ----------------------
+
+FAKE, REAL = "auth0|64f0aa11bb22cc33dd44ee55", "google-oauth2|108866442200"
+
+
+def imported(world: World) -> tuple[str, dict[str, Any]]:
+    """A contact that was in the CRM before the sync: nobody's yet."""
+    contact_id = world.crm.add(email="kim@example.com", name="Kim (imported)")
+    return contact_id, dict(world.crm.contacts[contact_id])
+
+
+def test_an_unverified_signup_never_takes_a_contact_its_verified_owner_claims_later() -> None:
+    history = [
+        # A database signup: Auth0 sends `email_verified: false` until the link is clicked.
+        created(FAKE, at(0), email="kim@example.com", email_verified=False, name="Kim?"),
+        updated(FAKE, at(1), email="kim@example.com", email_verified=False, name="Kim Fake"),
+        # The owner of the address signs up with a social login that verified it.
+        created(REAL, at(2), email="kim@example.com", email_verified=True, name="Kim Real"),
+        updated(
+            REAL, at(3), email="kim@example.com", email_verified=True, name="Kim Real",
+            phone_number="+15550303",
+        ),
+    ]  # fmt: skip
+    for order in orders(history):
+        world = World()  # unique emails
+        bystander, before = with_bystander(world)
+        kim, _ = imported(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert world.crm.contacts[kim] == {
+            "id": kim, "status": "active", "auth0_user_id": REAL, "email": "kim@example.com",
+            "name": "Kim Real", "phone": "+15550303",
+            "source_updated_at": "2026-03-01T09:03:00.000000+00:00",
+        }, ids(order)  # fmt: skip
+        assert world.crm.owned_by(FAKE) == [], ids(order)
+        fake = {o.reason for o in world.outcomes if o.user_id == FAKE}
+        assert fake <= {"email_unverified", "duplicate", "stale"}, (ids(order), fake)
+        assert "email_unverified" in fake, ids(order)
+        assert world.crm.contacts[bystander] == before
+
+
+def test_an_unverified_user_gets_its_own_contact_on_a_crm_without_unique_emails() -> None:
+    history = [
+        # A user whose first event here is an update (signed up before the sync ran).
+        updated(FAKE, at(1), email="kim@example.com", email_verified=False, name="Kim Fake"),
+        updated(
+            FAKE, at(2), email="kim@example.com", email_verified=False, name="Kim Fake",
+            last_login=at(2).isoformat(),
+        ),
+    ]  # fmt: skip
+    for order in orders(history):
+        world = World(unique_emails=False)
+        bystander, before = with_bystander(world)
+        kim, kim_before = imported(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert world.crm.contacts[kim] == kim_before, ids(order)
+        mine = world.only_contact(FAKE)
+        assert (mine["email"], mine["name"]) == ("kim@example.com", "Kim Fake")
+        assert world.crm.contacts[bystander] == before
+
+
+def test_an_unverified_user_claims_once_the_address_is_verified() -> None:
+    history = [
+        created(FAKE, at(0), email="kim@example.com", email_verified=False, name="Kim"),
+        updated(FAKE, at(1), email="kim@example.com", email_verified=True, name="Kim"),
+    ]
+    for order in orders(history):
+        world = World()
+        kim, _ = imported(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert (world.crm.contacts[kim]["auth0_user_id"], world.crm.contacts[kim]["name"]) == (
+            FAKE,
+            "Kim",
+        )
+        assert len(world.crm.contacts) == 1
+
+
+def test_claims_by_unverified_email_can_be_allowed() -> None:
+    world = World(settings={"claim_unverified_email": True})
+    kim, _ = imported(world)
+    world.deliver([created(FAKE, at(0), email="kim@example.com", email_verified=False, name="K")])
+    assert world.crm.contacts[kim]["auth0_user_id"] == FAKE
