@@ -72,9 +72,7 @@ class Settings(BaseModel):
     no_email_policy: NoEmailPolicy = Field(
         default=NoEmailPolicy.SKIP, validation_alias=Env.NO_EMAIL_POLICY
     )
-    claim_unverified_email: bool = Field(
-        default=False, validation_alias=Env.CLAIM_UNVERIFIED_EMAIL
-    )
+    claim_unverified_email: bool = Field(default=False, validation_alias=Env.CLAIM_UNVERIFIED_EMAIL)
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
 

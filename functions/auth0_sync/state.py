@@ -50,7 +50,10 @@ class SyncState:
     - `deleted_at`: the tombstone while the user is deleted (a newer event is a new life);
     - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
       it deactivates the contact that a later-arriving older event reveals;
-    - `linked_to` (on a secondary account) / `linked` (on a primary): account links.
+    - `linked_to` (on a secondary account) / `linked` (on a primary): account links;
+      `linked_at` (on a secondary): the order key of the primary's event that showed the
+      link. A linked secondary emits no events of its own, so one newer than this means
+      Auth0 unlinked it (`auth0_sync.links`).
     """
 
     user_id: str
@@ -66,6 +69,7 @@ class SyncState:
     delete_done: bool | None = None
     linked_to: str | None = None
     linked: list[str] = field(default_factory=list)
+    linked_at: str | None = None
 
     @property
     def last_change(self) -> datetime | None:
@@ -98,6 +102,7 @@ _FIELDS = (
     "delete_done",
     "linked_to",
     "linked",
+    "linked_at",
 )
 
 
@@ -177,7 +182,7 @@ class StateStore(Protocol):
     def release(self, user_id: str, owner: str) -> None: ...
     def get(self, user_id: str) -> SyncState | None: ...
     def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None: ...
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
     def acquire_if_newer(
         self, user_id: str, owner: str, lease_seconds: float, key: str
@@ -275,8 +280,8 @@ class DynamoSyncStateStore:
 
     def commit(self, state: SyncState, owner: str) -> None:
         """Write the new state and drop the lease, only if we still hold it."""
-        # `linked_to` is written only by `mark_linked`, which does not wait for the lease.
-        fields = [name for name in _FIELDS if name != "linked_to"]
+        # `linked_to`/`linked_at` are written only by `mark_linked`, which takes no lease.
+        fields = [name for name in _FIELDS if name not in ("linked_to", "linked_at")]
         present = [name for name in fields if getattr(state, name) not in (None, {}, [])]
         absent = [name for name in fields if name not in present]
         values: dict[str, Any] = {f":{name}": getattr(state, name) for name in present}
@@ -408,14 +413,19 @@ class DynamoSyncStateStore:
             raise _state_error(exc, "claiming a contact") from exc
         return True
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
-        """Note on a secondary account that it was linked into `primary_id` (no lease)."""
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
+        """Note on a secondary account that it was linked into `primary_id` (no lease), by
+        the primary's event of order key `at`."""
+        values: dict[str, Any] = {":primary": primary_id}
+        update = "SET linked_to = :primary"
+        if at:
+            update, values[":at"] = update + ", linked_at = :at", at
         try:
             self.client.update_item(
                 TableName=self._table_name,
                 Key=self._key(secondary_id),
-                UpdateExpression="SET linked_to = :primary",
-                ExpressionAttributeValues=_values({":primary": primary_id}),
+                UpdateExpression=update,
+                ExpressionAttributeValues=_values(values),
             )
         except (ClientError, BotoCoreError) as exc:
             raise _state_error(exc, "marking a linked account") from exc
@@ -466,6 +476,7 @@ class MemorySyncStateStore:
                 )
             new = _copy(state)
             new.linked_to = held.state.linked_to or new.linked_to  # set without the lease
+            new.linked_at = held.state.linked_at or new.linked_at
             self._items[state.user_id] = _Held(new)
 
     def release(self, user_id: str, owner: str) -> None:
@@ -501,7 +512,8 @@ class MemorySyncStateStore:
             self._claims[contact_id] = user_id
             return True
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
         with self._lock:
             held = self._items.setdefault(secondary_id, _Held(SyncState(secondary_id)))
             held.state.linked_to = primary_id
+            held.state.linked_at = at or held.state.linked_at

@@ -42,6 +42,7 @@ from auth0_sync.errors import (
     TransientError,
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso, looks_like_a_login
+from auth0_sync.links import standalone_again, unlinked_since
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, SERVICE_NAME, EventType, SkipReason
 from auth0_sync.ordering import ordering_skip
@@ -158,6 +159,8 @@ class SyncCore:
         say), as `_decide` would; None when the event needs the lease. What the state says
         only moves forward: a skip decided on it stays right, leased or not."""
         skip = ordering_skip(current, event)
+        if skip is SkipReason.STALE:
+            self._note_past_links(event, current)
         pending = current.deleted_at is not None and not current.delete_done
         if skip is SkipReason.DUPLICATE or (skip is SkipReason.DELETED and not pending):
             return self._outcome(event, "skipped", skip, current.contact_id)
@@ -228,7 +231,7 @@ class SyncCore:
     def _upsert(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         profile = event.user
         assert isinstance(profile, UserProfile)
-        linked = self._note_links(profile, current)
+        linked = self._note_links(profile, current, order_key_text(event.order_key))
         new_life = current.deleted_at is not None
         # A new life starts clean: what the past life left on the contact is not kept.
         desired = self._desired(event, fresh_start=new_life)
@@ -277,6 +280,11 @@ class SyncCore:
                 return Decision(replace(seen, contact_id=None, written={}), outcome)
             return self._create(event, current, seen, profile, desired, new_life)
         except OwnedByOther as exc:
+            if exc.owner is not None and self._parted(event, current, linked, exc.owner):
+                # Unlinked: the contact the primary took at the link stays the primary's;
+                # this user (either side) gets its own (a 409 on a unique-email CRM stays
+                # `owned_by_other`: two live users with one address wait for a person).
+                return self._create(event, current, seen, profile, desired, new_life)
             if exc.owner is None or exc.owner != current.linked_to:
                 raise
             # A secondary account's event (older than the link) reaching the contact its
@@ -353,6 +361,12 @@ class SyncCore:
                 raise TransientError(gone, "crm_404")
             profile = event.user
             assert isinstance(profile, UserProfile)
+            if theirs.linked_to == event.user_id and unlinked_since(theirs):
+                raise OwnedByOther(
+                    f"contact {found.id} belongs to Auth0 user {previous_owner}, unlinked from "
+                    f"Auth0 user {event.user_id} since the link",
+                    previous_owner,
+                )
             if not self.ownership.may_take(contact, event.user_id, self._linked(profile, current)):
                 raise OwnedByOther(
                     f"contact {found.id} changed hands to Auth0 user {owner_of(contact)} "
@@ -600,12 +614,35 @@ class SyncCore:
             required=self.settings.required_crm_fields,
         )
 
-    def _note_links(self, profile: UserProfile, current: SyncState) -> list[str]:
-        """Mark newly linked secondary accounts, so their delete is known as a link."""
+    def _note_links(self, profile: UserProfile, current: SyncState, key: str) -> list[str]:
+        """Mark newly linked secondary accounts (and when), so their delete is known as a
+        link and their events after an unlink as their own."""
         linked = profile.linked_user_ids
         for secondary in sorted(set(linked) - set(current.linked)):
-            self.state.mark_linked(secondary, profile.user_id)
+            self.state.mark_linked(secondary, profile.user_id, key)
         return linked
+
+    def _note_past_links(self, event: Auth0BusEvent, current: SyncState) -> None:
+        """A late event of a primary may be the only one that showed a link (the unlink
+        came first): the secondary is marked then, unless it already is. A read and a
+        write, only for a late event listing a secondary the primary no longer lists."""
+        profile = event.user
+        if not isinstance(profile, UserProfile):
+            return
+        for secondary in sorted(set(profile.linked_user_ids) - set(current.linked)):
+            known = self.state.get(secondary)
+            if known is None or known.linked_to is None:
+                key = order_key_text(event.order_key)
+                self.state.mark_linked(secondary, profile.user_id, key)
+
+    def _parted(
+        self, event: Auth0BusEvent, current: SyncState, linked: list[str], owner: str
+    ) -> bool:
+        """The contact is held by the other side of a link that has since been undone: this
+        user is a secondary unlinked again, or the primary meeting a secondary unlinked."""
+        if owner == current.linked_to:
+            return standalone_again(current, order_key_text(event.order_key))
+        return owner in linked
 
     @staticmethod
     def _linked(profile: UserProfile, current: SyncState) -> list[str]:

@@ -86,3 +86,21 @@ def test_a_user_never_seen_gets_the_lease(store: StateStore) -> None:
     assert (got.contact_id, got.last_event_id) == (None, None)
     with pytest.raises(TransientError):
         store.acquire("auth0|new", "someone else", 30.0)
+
+
+def test_a_link_and_when_it_was_shown_survive_the_secondarys_own_commits(
+    store: StateStore,
+) -> None:
+    # `mark_linked` writes without the lease; a commit of the secondary's own event (which
+    # never carries the link) must not erase it.
+    store.mark_linked(USER, "auth0|primary", APPLIED)
+    current = store.acquire(USER, "own", 30.0)
+    store.commit(SyncState(USER, contact_id="c_9", last_change_time=NEWER[:32]), "own")
+    after = store.get(USER)
+    assert after is not None
+    assert (current.linked_to, current.linked_at) == ("auth0|primary", APPLIED)
+    assert (after.contact_id, after.linked_to, after.linked_at) == (
+        "c_9",
+        "auth0|primary",
+        APPLIED,
+    )
