@@ -51,6 +51,8 @@ class Env(StrEnum):
     NO_EMAIL_POLICY = "NO_EMAIL_POLICY"
     # false | true: whether an unverified email may claim a contact it matches.
     CLAIM_UNVERIFIED_EMAIL = "CLAIM_UNVERIFIED_EMAIL"
+    # deactivate | ignore: what a blocked user's contact shows.
+    BLOCKED_POLICY = "BLOCKED_POLICY"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.

@@ -7,6 +7,10 @@ one place where it applies, under the same rules of order and ownership as every
   `NO_EMAIL_POLICY=skip` (default) counts the event as `no_email` and asks the CRM nothing;
   the user is created by the first event that carries an email. `create` is for a
   destination that accepts contacts without one.
+- A blocked user (`blocked: true`): `BLOCKED_POLICY=deactivate` (default) shows it in the
+  CRM as `status: deactivated` (the contract's statuses are `active` and `deactivated`),
+  and the unblock (`blocked: false`, or `blocked` gone since `previous_object`) makes it
+  `active` again; `ignore` leaves the status alone.
 - An unverified email (`email_verified: false`) never finds a contact that is not the
   user's own (`CLAIM_UNVERIFIED_EMAIL=false`, default): Auth0's own guidance is to match
   accounts by email only when the address is verified.
@@ -22,6 +26,30 @@ from typing import Any
 class NoEmailPolicy(StrEnum):
     SKIP = "skip"
     CREATE = "create"
+
+
+class BlockedPolicy(StrEnum):
+    DEACTIVATE = "deactivate"
+    IGNORE = "ignore"
+
+
+def blocked_status(
+    profile: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    policy: BlockedPolicy,
+    *,
+    active: str,
+    deactivated: str,
+) -> str | None:
+    """The status a blocked or unblocked user's contact should show; None when the event
+    says nothing of `blocked` (the status is left as it is)."""
+    if policy == BlockedPolicy.IGNORE:
+        return None
+    if "blocked" in profile:
+        return deactivated if profile["blocked"] is True else active
+    if previous is not None and previous.get("blocked") is True:
+        return active  # `blocked` gone since the previous profile: unblocked
+    return None
 
 
 def waits_for_an_email(email: Any, has_contact: bool, policy: NoEmailPolicy) -> bool:

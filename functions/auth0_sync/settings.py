@@ -14,7 +14,7 @@ from auth0_sync.destinations import EMAIL_FIELD, destination, mapping_problem, w
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import DEFAULT_STATE_TABLE, CrmType, Env
-from auth0_sync.policies import NoEmailPolicy
+from auth0_sync.policies import BlockedPolicy, NoEmailPolicy
 
 _REST = destination(CrmType.REST)
 # CRM fields a mapping may write to the generic REST contract: its ContactFields less the
@@ -73,6 +73,9 @@ class Settings(BaseModel):
         default=NoEmailPolicy.SKIP, validation_alias=Env.NO_EMAIL_POLICY
     )
     claim_unverified_email: bool = Field(default=False, validation_alias=Env.CLAIM_UNVERIFIED_EMAIL)
+    blocked_policy: BlockedPolicy = Field(
+        default=BlockedPolicy.DEACTIVATE, validation_alias=Env.BLOCKED_POLICY
+    )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
 

@@ -53,7 +53,7 @@ from auth0_sync.ownership import (
     Ownership,
     owner_of,
 )
-from auth0_sync.policies import email_is_unverified, waits_for_an_email
+from auth0_sync.policies import blocked_status, email_is_unverified, waits_for_an_email
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 
@@ -295,8 +295,9 @@ class SyncCore:
     def _past_life(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         """A late delete: what only the past life said about a field is cleared."""
         key = order_key_text(event.order_key)
-        clears = {
-            name: None
+        clears: dict[str, str | None] = {
+            # A status is never cleared: a block only the past life showed ends with it.
+            name: ACTIVE if name == STATUS_FIELD else None
             for name, said in current.stated.items()
             if said < key and name not in self.settings.required_crm_fields
         }
@@ -410,7 +411,7 @@ class SyncCore:
         extra: dict[str, Any] = {}
         if owner_of(contact) != event.user_id:
             extra[OWNER_FIELD] = event.user_id
-        if contact.get(STATUS_FIELD) != ACTIVE:
+        if STATUS_FIELD not in desired and contact.get(STATUS_FIELD) != ACTIVE:
             extra[STATUS_FIELD] = ACTIVE
         changes = changed(desired, baseline)
         seen = replace(seen, matched_by=found.how)
@@ -440,8 +441,9 @@ class SyncCore:
     ) -> Decision:
         # Create first and let the CRM's own uniqueness check (409 on a known email) find an
         # existing contact: atomic, where "look up, then create" races with other writers.
-        body = {name: value for name, value in desired.items() if value is not None}
-        body.update({OWNER_FIELD: event.user_id, STATUS_FIELD: ACTIVE, **self._stamp(event)})
+        body = {STATUS_FIELD: ACTIVE}  # unless the user is blocked (then desired says so)
+        body.update({name: value for name, value in desired.items() if value is not None})
+        body.update({OWNER_FIELD: event.user_id, **self._stamp(event)})
         try:
             created = self.crm.create_contact(body, idempotency_key=event.event_id)
         except ContactExists as exc:
@@ -606,13 +608,24 @@ class SyncCore:
         """The mapped fields this event speaks about; with `fresh_start`, every one of them
         (an attribute it lacks is cleared: nothing of a past life or past owner is kept)."""
         data = event.detail.data
-        return desired_fields(
+        fields = desired_fields(
             data.object,
             data.previous_object,
             self.settings.field_mapping,
             absent=AbsentPolicy.CLEAR if fresh_start else self.settings.absent_fields,
             required=self.settings.required_crm_fields,
         )
+        # A blocked user's status, ordered per field like any other (`auth0_sync.policies`).
+        status = blocked_status(
+            data.object,
+            data.previous_object,
+            self.settings.blocked_policy,
+            active=ACTIVE,
+            deactivated=DEACTIVATED,
+        )
+        if status is not None:
+            fields[STATUS_FIELD] = status
+        return fields
 
     def _note_links(self, profile: UserProfile, current: SyncState, key: str) -> list[str]:
         """Mark newly linked secondary accounts (and when), so their delete is known as a

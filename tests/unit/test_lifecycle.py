@@ -320,3 +320,90 @@ def test_an_unlinked_secondary_sharing_the_address_on_a_unique_email_crm_waits_f
     else:
         assert (holder["name"], holder["phone"]) == ("Dee Google", "+15550505"), ids(order)
     assert world.crm.contacts[bystander] == before
+
+
+# Blocked users (BLOCKED_POLICY) -------------------------------------------------------------
+
+# `blocked` is a root attribute of the Auth0 user profile, true while the user is blocked
+# (https://auth0.com/docs/manage-users/user-accounts/user-profiles/user-profile-structure).
+BLOCKY = "auth0|66b0c1d2e3f4a5b6c7d8e9f0"
+
+
+def block_history(unblock: str | None) -> list[dict[str, Any]]:
+    events = [
+        created(BLOCKY, at(0), email="bo@example.com", name="Bo"),
+        updated(BLOCKY, at(1), email="bo@example.com", name="Bo", blocked=True),
+        # An administrator edits the profile while the user is blocked.
+        updated(BLOCKY, at(2), email="bo@example.com", name="Bo B", blocked=True),
+    ]
+    if unblock == "false":
+        events.append(updated(BLOCKY, at(3), email="bo@example.com", name="Bo B", blocked=False))
+    elif unblock == "removed":
+        events.append(
+            updated(BLOCKY, at(3), email="bo@example.com", name="Bo B", previous={"blocked": True})
+        )
+    return events
+
+
+@pytest.mark.parametrize(
+    ("unblock", "status"),
+    [(None, "deactivated"), ("false", "active"), ("removed", "active")],
+    ids=["blocked", "unblocked", "blocked-removed"],
+)
+def test_a_blocked_user_shows_deactivated_until_unblocked(unblock: str | None, status: str) -> None:
+    for order in orders(block_history(unblock)):
+        world = World()
+        bystander, before = with_bystander(world)
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        contact = world.only_contact(BLOCKY)
+        assert (contact["email"], contact["name"], contact["status"]) == (
+            "bo@example.com",
+            "Bo B",
+            status,
+        ), ids(order)
+        assert world.crm.contacts[bystander] == before
+
+
+def test_blocking_can_be_ignored() -> None:
+    for order in orders(block_history(None)):
+        world = World(settings={"blocked_policy": "ignore"})
+        world.deliver(order)
+        contact = world.only_contact(BLOCKY)
+        assert (contact["name"], contact["status"]) == ("Bo B", "active"), ids(order)
+
+
+def test_a_blocked_user_deleted_then_back_starts_active() -> None:
+    social = "google-oauth2|120033004400"
+    history = [
+        created(social, at(0), email="cy@example.com", name="Cy"),
+        updated(social, at(1), email="cy@example.com", name="Cy", blocked=True),
+        deleted(social, at(2)),
+        created(social, at(3), email="cy@example.com", name="Cy Again"),
+    ]
+    for order in orders(history):
+        world = World()
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        contact = world.only_contact(social)
+        assert (contact["name"], contact["status"]) == ("Cy Again", "active"), ids(order)
+
+
+def test_a_blocked_user_taking_a_deactivated_contact_leaves_it_deactivated() -> None:
+    history = [
+        created(BLOCKY, at(0), email="bo@example.com", name="Bo"),
+        updated(BLOCKY, at(1), email="bo@example.com", name="Bo", blocked=True),
+    ]
+    for order in orders(history):
+        world = World()
+        # A former customer's contact, deactivated by hand before Bo signed up.
+        imported_bo = world.crm.add(
+            email="bo@example.com", name="Bo (imported)", status="deactivated"
+        )
+        world.deliver(order)
+        assert world.dead == [], ids(order)
+        assert world.crm.contacts[imported_bo] == {
+            "id": imported_bo, "status": "deactivated", "auth0_user_id": BLOCKY,
+            "email": "bo@example.com", "name": "Bo",
+            "source_updated_at": "2026-03-01T09:01:00.000000+00:00",
+        }, ids(order)  # fmt: skip
