@@ -92,6 +92,12 @@ LOCAL_CRM_PORT = 8080
 
 # Table keys.
 STATE_TABLE_PK = "user_id"
+# The state table's TTL attribute (epoch seconds): set on a deleted user's tombstone only, so
+# DynamoDB forgets it once nothing can deliver that user's events any more; a live user's
+# item never has it. docs/sync-rules.md ("Tombstones that age") gives the reasoning: longer
+# than the DLQ's 14 days plus EventBridge's 24 h and Lambda's 6 h, with room for catch-up.
+STATE_TTL_ATTRIBUTE = "expires_at"
+TOMBSTONE_RETENTION_DAYS = 90
 
 # DLQ message attributes written by the handlers for their own permanent failures.
 DLQ_ATTR_ERROR_CLASS = "error_class"

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import PermanentError, TransientError
 from auth0_sync.events import iso
-from auth0_sync.names import STATE_TABLE_PK
+from auth0_sync.names import STATE_TABLE_PK, STATE_TTL_ATTRIBUTE, TOMBSTONE_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 
 
 CLAIM_KEY_PREFIX = "#contact#"
+TOMBSTONE_RETENTION_SECONDS = TOMBSTONE_RETENTION_DAYS * 86400
+
+
+def tombstone_expiry(now: float) -> int:
+    """When DynamoDB may forget a tombstone written at `now` (its TTL, epoch seconds)."""
+    return int(now) + TOMBSTONE_RETENTION_SECONDS
 
 
 @dataclass
@@ -293,6 +299,12 @@ class DynamoSyncStateStore:
             values[":last_key"] = order_key_text(key)
         else:
             absent.append("last_key")
+        # A tombstone ages out (DynamoDB TTL); a live user's item never does.
+        if state.deleted_at is not None:
+            present.append(STATE_TTL_ATTRIBUTE)
+            values[f":{STATE_TTL_ATTRIBUTE}"] = tombstone_expiry(time.time())
+        else:
+            absent.append(STATE_TTL_ATTRIBUTE)
         assignments = ", ".join(f"{name} = :{name}" for name in present)
         removals = ", ".join([*absent, "lease_owner", "lease_until"])
         update = (f"SET {assignments} " if present else "") + f"REMOVE {removals}"
