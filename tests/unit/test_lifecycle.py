@@ -407,3 +407,24 @@ def test_a_blocked_user_taking_a_deactivated_contact_leaves_it_deactivated() -> 
             "email": "bo@example.com", "name": "Bo",
             "source_updated_at": "2026-03-01T09:01:00.000000+00:00",
         }, ids(order)  # fmt: skip
+
+
+# Case twins (docs/sync-rules.md, Creates) ---------------------------------------------------
+
+
+def test_a_case_twin_is_refused_as_owned_by_other_and_never_written_on_the_other() -> None:
+    ann, twin = "auth0|67c0d1e2f3a4b5c6d7e8f901", "google-oauth2|130044005500"
+    history = [
+        created(ann, at(0), email="Ann@example.com", name="Ann"),
+        created(twin, at(1), email="ann@example.com", name="Ann Twin"),
+        updated(twin, at(2), email="ann@example.com", name="Ann Twin 2"),
+    ]
+    for order in orders(history):
+        world = World()  # refuses a taken address on POST, as the reference server does
+        world.deliver(order)
+        # Whoever reaches the address first holds it; the other is refused (owned_by_other,
+        # retried then dead-lettered), and nothing of theirs lands on the holder's contact.
+        assert set(world.dead) <= {"still retrying"}, ids(order)
+        [holder] = world.crm.contacts.values()
+        names = {ann: "Ann", twin: "Ann Twin 2"}
+        assert holder["name"] == names[holder["auth0_user_id"]], ids(order)
