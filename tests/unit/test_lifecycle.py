@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auth0_sync.errors import ConfigError
-from auth0_sync.names import Env, SkipReason
+from auth0_sync.names import Env
 from auth0_sync.settings import Settings
 from tests.builders import at, created, deleted, updated
 from tests.unit.test_sync_core import World, ids, orders
@@ -114,7 +114,7 @@ def test_a_user_who_had_a_contact_keeps_it_when_the_email_goes() -> None:
 def test_creating_contacts_without_an_email_is_refused_where_the_destination_needs_one(
     crm_type: str,
 ) -> None:
-    env = {
+    env: dict[str, str] = {
         Env.CRM_TYPE: crm_type,
         Env.CRM_BASE_URL: "https://crm.example.com",
         Env.CRM_API_TOKEN: "t",
