@@ -343,6 +343,7 @@ CASE_STORY = {
     "no_email": "users without an email",
     "unverified": "unverified signups with another's address",
     "blocked": "blocked users (half of them unblocked again)",
+    "unlinks": "accounts linked, then unlinked",
 }
 
 

@@ -81,6 +81,7 @@ ALL_CASES: tuple[str, ...] = (
     "no_email",  # passwordless SMS users: no email, never synced, no CRM call
     "unverified",  # an unverified signup with the address of a contact its owner claims
     "blocking",  # a user blocked (and edited while blocked), another blocked then unblocked
+    "unlinking",  # a secondary linked into a primary, then unlinked: its own life again
 )
 NAIVE_SHARE = 0.05  # of the change times, with naive_times
 HINT_PREFIX = "crm-hint-"  # app_metadata ids before the contacts they point at are seeded
@@ -679,6 +680,30 @@ class _Cases:
                 self.w.update(person, self._after(moment))
             person.blocked = not unblocked
             self.w.counts["blocked"] += 1
+
+    def unlinking(self, _i: int) -> None:
+        # Unlinking makes the secondary a standalone user again with the same user_id
+        # (Auth0: "a new secondary user account is created", with no metadata) and the
+        # primary's identities[] no longer lists it
+        # (https://auth0.com/docs/manage-users/user-accounts/user-account-linking/unlink-user-accounts).
+        primary, secondary = self._new(phone=True), self._new(social=True)
+        moment = EPOCH + timedelta(seconds=self.rng.uniform(0, 3000))
+        self.w.signup(primary, moment)
+        moment = self._after(moment)
+        self.w.signup(secondary, moment)
+        link_at = self._after(moment)
+        self.w.link(primary, secondary, link_at, delete_first=False)
+        unlink_at = self._after(link_at)
+        primary.profile["identities"] = primary.profile["identities"][:1]
+        self.w.update(primary, unlink_at, naive=False)
+        secondary.linked_into, secondary.unlinked_from = None, primary.user_id
+        secondary.linked_life = secondary.life
+        secondary.profile["app_metadata"] = {}
+        moment = self._after(unlink_at)
+        self.w.signup(secondary, moment, naive=False)
+        self._rename(secondary)
+        self.w.update(secondary, self._after(moment), naive=False)
+        self.w.counts["unlinks"] += 1
 
 
 def _choose(cases: Iterable[str]) -> tuple[str, ...]:

@@ -88,6 +88,8 @@ class Person:
     reclaims: str | None = None  # the deleted identity whose contact it takes over
     unsynced: str | None = None  # why the sync never gives it a contact (a skip reason)
     blocked: bool = False  # blocked in Auth0 at the end of the stream
+    unlinked_from: str | None = None  # the primary it was linked into, then unlinked from
+    linked_life: int = 0  # the life that ended in the link (unlinked: a later life follows)
     changes: list[Change] = field(default_factory=list)
 
     def record(
@@ -165,6 +167,8 @@ class _Rules:
         for person in people.values():
             if person.linked_into is not None:
                 self.secondaries[person.linked_into].append(person)
+            if person.unlinked_from is not None:
+                self.secondaries[person.unlinked_from].append(person)
             if person.reclaims is not None:
                 self.taken_over_by[person.reclaims] = person.user_id
 
@@ -184,7 +188,8 @@ class _Rules:
             options = _none()
         for secondary in self.secondaries.get(person.user_id, []):
             # A secondary's contact may be handed over to its primary.
-            options = _union(options, self.end(secondary, secondary.life))
+            linked_life = secondary.linked_life if secondary.unlinked_from else secondary.life
+            options = _union(options, self.end(secondary, linked_life))
         return options
 
     def end(self, person: Person, life: int) -> dict[str, Options]:
@@ -323,7 +328,9 @@ def justified_skips(
                 reasons.add(SkipReason.CONTACT_MISSING)
             elif rules.shows_nothing_new(person, change):
                 reasons.add(SkipReason.UNCHANGED)
-            if person.linked_into is not None:
+            if person.linked_into is not None or (
+                person.unlinked_from is not None and change.life <= person.linked_life
+            ):
                 reasons.add(SkipReason.ACCOUNT_LINKED)
             if person.unsynced is not None:
                 reasons.add(person.unsynced)

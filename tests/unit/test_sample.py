@@ -126,7 +126,11 @@ def test_duplicates_and_reordering_are_in_both_mixes(full: SampleStream) -> None
 def test_a_social_id_comes_back_after_its_delete_and_an_old_event_after_that(
     full: SampleStream,
 ) -> None:
-    [again] = [p for p in full.people.values() if p.life == 2 and p.user_id.startswith("google")]
+    [again] = [
+        p
+        for p in full.people.values()
+        if p.life == 2 and p.user_id.startswith("google") and p.unlinked_from is None
+    ]
     signups = [
         e
         for e in full.events
