@@ -40,6 +40,7 @@ from auth0_sync.names import (
     Env,
     EventType,
 )
+from auth0_sync.policies import BlockedPolicy, NoEmailPolicy
 from auth0_sync.settings import (
     DEFAULT_FIELD_MAPPING,
     DeletePolicy,
@@ -181,6 +182,9 @@ class StackConfig(BaseModel):
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
     absent_fields: AbsentPolicy = Field(default=AbsentPolicy.KEEP, alias="absentFields")
+    no_email_policy: NoEmailPolicy = Field(default=NoEmailPolicy.SKIP, alias="noEmailPolicy")
+    claim_unverified_email: bool = Field(default=False, alias="claimUnverifiedEmail")
+    blocked_policy: BlockedPolicy = Field(default=BlockedPolicy.DEACTIVATE, alias="blockedPolicy")
     # Per function: the CRM sees at most 3 x this many concurrent calls. None: no
     # reservation, the account's unreserved pool bounds the functions (see the README).
     reserved_concurrency: Annotated[int | None, BeforeValidator(_reserved_concurrency)] = Field(

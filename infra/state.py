@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from auth0_sync.names import STATE_TABLE_PK
+from auth0_sync.names import STATE_TABLE_PK, STATE_TTL_ATTRIBUTE
 
 # What the sync does with the table, and nothing more: the state store reads an item and
 # writes it with conditional UpdateItem calls only (no PutItem, Scan, Query or Batch*).
@@ -29,6 +29,8 @@ def _table(
             point_in_time_recovery_enabled=True
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        # Deleted users' tombstones age out (`auth0_sync.state.tombstone_expiry`).
+        time_to_live_attribute=STATE_TTL_ATTRIBUTE,
         removal_policy=removal_policy,
     )
 
@@ -40,7 +42,8 @@ class SyncStateTables(Construct):
     so no table exists only for that (Powertools Idempotency is not used).
 
     The state table is retained when the stack is deleted; `imported_state_table_name`
-    (context `stateTableName`) reuses such a table instead of creating an empty one.
+    (context `stateTableName`) reuses such a table instead of creating an empty one (its
+    TTL on `expires_at` is then the owner's to enable: CloudFormation does not manage it).
     """
 
     def __init__(

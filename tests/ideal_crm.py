@@ -18,12 +18,13 @@ def ideal_writes(truth: Truth) -> tuple[dict[str, dict[str, Any]], list[dict[str
     changes: dict[str, dict[str, Any]] = {}
     new: list[dict[str, Any]] = []
     for expected in truth.users.values():
-        if expected.taken_over is not None or expected.ending == "linked":
-            continue  # no contact may carry the id / the secondary needs none
+        if expected.taken_over is not None or expected.ending == "linked" or not expected.synced:
+            continue  # no contact may carry the id / the secondary needs none / never synced
         fields: dict[str, Any] = {name: pick(opts) for name, opts in expected.allowed.items()}
         fields.update(expected.fields)
         fields["auth0_user_id"] = expected.user_id
-        fields["status"] = ACTIVE if expected.status == ACTIVE else DEACTIVATED
+        active = expected.status == ACTIVE and not expected.blocked
+        fields["status"] = ACTIVE if active else DEACTIVATED
         if expected.preexisting is not None:
             contact_id = truth.preexisting[expected.preexisting].contact_id
             assert contact_id is not None

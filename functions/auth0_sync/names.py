@@ -47,6 +47,12 @@ class Env(StrEnum):
     CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
     MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
     DELETE_POLICY = "DELETE_POLICY"
+    # skip | create: a user without an email (passwordless SMS, username-only connections).
+    NO_EMAIL_POLICY = "NO_EMAIL_POLICY"
+    # false | true: whether an unverified email may claim a contact it matches.
+    CLAIM_UNVERIFIED_EMAIL = "CLAIM_UNVERIFIED_EMAIL"
+    # deactivate | ignore: what a blocked user's contact shows.
+    BLOCKED_POLICY = "BLOCKED_POLICY"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
@@ -86,6 +92,12 @@ LOCAL_CRM_PORT = 8080
 
 # Table keys.
 STATE_TABLE_PK = "user_id"
+# The state table's TTL attribute (epoch seconds): set on a deleted user's tombstone only, so
+# DynamoDB forgets it once nothing can deliver that user's events any more; a live user's
+# item never has it. docs/sync-rules.md ("Tombstones that age") gives the reasoning: longer
+# than the DLQ's 14 days plus EventBridge's 24 h and Lambda's 6 h, with room for catch-up.
+STATE_TTL_ATTRIBUTE = "expires_at"
+TOMBSTONE_RETENTION_DAYS = 90
 
 # DLQ message attributes written by the handlers for their own permanent failures.
 DLQ_ATTR_ERROR_CLASS = "error_class"
@@ -140,6 +152,8 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+    NO_EMAIL = "no_email"  # a user without an email and no contact yet (NO_EMAIL_POLICY=skip)
+    EMAIL_UNVERIFIED = "email_unverified"  # its unverified email is another contact's (unique CRM)
 
 
 class StreamMetric(StrEnum):

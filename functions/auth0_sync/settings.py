@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auth0_sync.destinations import destination, mapping_problem, with_defaults
+from auth0_sync.destinations import EMAIL_FIELD, destination, mapping_problem, with_defaults
 from auth0_sync.errors import ConfigError
 from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import DEFAULT_STATE_TABLE, CrmType, Env
+from auth0_sync.policies import BlockedPolicy, NoEmailPolicy
 
 _REST = destination(CrmType.REST)
 # CRM fields a mapping may write to the generic REST contract: its ContactFields less the
@@ -67,6 +68,13 @@ class Settings(BaseModel):
     )
     delete_policy: DeletePolicy = Field(
         default=DeletePolicy.DEACTIVATE, validation_alias=Env.DELETE_POLICY
+    )
+    no_email_policy: NoEmailPolicy = Field(
+        default=NoEmailPolicy.SKIP, validation_alias=Env.NO_EMAIL_POLICY
+    )
+    claim_unverified_email: bool = Field(default=False, validation_alias=Env.CLAIM_UNVERIFIED_EMAIL)
+    blocked_policy: BlockedPolicy = Field(
+        default=BlockedPolicy.DEACTIVATE, validation_alias=Env.BLOCKED_POLICY
     )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
@@ -128,6 +136,15 @@ class Settings(BaseModel):
             raise ValueError(
                 f"{Env.DELETE_POLICY}=archive needs {Env.CRM_TYPE}=hubspot (the only "
                 f"destination that archives); with {self.crm_type} use deactivate or anonymize"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _create_without_email_needs_a_destination_that_accepts_it(self) -> Settings:
+        if self.no_email_policy == NoEmailPolicy.CREATE and EMAIL_FIELD in self.required_crm_fields:
+            raise ValueError(
+                f"{Env.NO_EMAIL_POLICY}=create needs a destination that accepts contacts "
+                f"without an email; {self.crm_type} requires one (use skip)"
             )
         return self
 

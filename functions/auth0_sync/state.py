@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import LeaseHeld, PermanentError, TransientError
 from auth0_sync.events import iso
-from auth0_sync.names import STATE_TABLE_PK
+from auth0_sync.names import STATE_TABLE_PK, STATE_TTL_ATTRIBUTE, TOMBSTONE_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 
 
 CLAIM_KEY_PREFIX = "#contact#"
+TOMBSTONE_RETENTION_SECONDS = TOMBSTONE_RETENTION_DAYS * 86400
+
+
+def tombstone_expiry(now: float) -> int:
+    """When DynamoDB may forget a tombstone written at `now` (its TTL, epoch seconds)."""
+    return int(now) + TOMBSTONE_RETENTION_SECONDS
 
 
 @dataclass
@@ -51,10 +57,13 @@ class SyncState:
     - `delete_done`: the delete reached a contact or had nothing to do; a tombstone without
       it deactivates the contact that a later-arriving older event reveals;
     - `linked_to` (on a secondary account) / `linked` (on a primary): account links;
+      `linked_at` (on a secondary): the order key of the primary's event that showed the
+      link. A linked secondary emits no events of its own, so one newer than this means
+      Auth0 unlinked it (`auth0_sync.links`);
     - `version`: the contact's version (an ETag, a time) after our last write to it, the
       precondition of our next write (`auth0_sync.writes`);
     - `unconfirmed`: when a create for this user lost its answer (it may have been made);
-      cleared once the user's contact is known.
+      cleared once the user's contact is known;
     - `searched`: while a delete waits for its contact, the older events (`<deleted_at>|<event
       id>`) that were looked up for it and revealed nothing: a rerun of them costs no call.
     """
@@ -75,6 +84,7 @@ class SyncState:
     version: str | None = None
     unconfirmed: str | None = None
     searched: list[str] = field(default_factory=list)
+    linked_at: str | None = None
 
     @property
     def last_change(self) -> datetime | None:
@@ -110,6 +120,7 @@ _FIELDS = (
     "version",
     "unconfirmed",
     "searched",
+    "linked_at",
 )
 
 
@@ -201,7 +212,7 @@ class StateStore(Protocol):
     def release(self, user_id: str, owner: str) -> None: ...
     def get(self, user_id: str) -> SyncState | None: ...
     def claim_contact(self, contact_id: str, user_id: str, expected_owner: str | None) -> bool: ...
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None: ...
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None: ...
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None: ...
     def acquire_if_newer(
         self, user_id: str, owner: str, lease_seconds: float, key: str
@@ -296,8 +307,8 @@ class DynamoSyncStateStore:
 
     def commit(self, state: SyncState, owner: str) -> None:
         """Write the new state and drop the lease, only if we still hold it."""
-        # `linked_to` is written only by `mark_linked`, which does not wait for the lease.
-        fields = [name for name in _FIELDS if name != "linked_to"]
+        # `linked_to`/`linked_at` are written only by `mark_linked`, which takes no lease.
+        fields = [name for name in _FIELDS if name not in ("linked_to", "linked_at")]
         present = [name for name in fields if getattr(state, name) not in (None, {}, [])]
         absent = [name for name in fields if name not in present]
         values: dict[str, Any] = {f":{name}": getattr(state, name) for name in present}
@@ -309,6 +320,12 @@ class DynamoSyncStateStore:
             values[":last_key"] = order_key_text(key)
         else:
             absent.append("last_key")
+        # A tombstone ages out (DynamoDB TTL); a live user's item never does.
+        if state.deleted_at is not None:
+            present.append(STATE_TTL_ATTRIBUTE)
+            values[f":{STATE_TTL_ATTRIBUTE}"] = tombstone_expiry(time.time())
+        else:
+            absent.append(STATE_TTL_ATTRIBUTE)
         assignments = ", ".join(f"{name} = :{name}" for name in present)
         removals = ", ".join([*absent, "lease_owner", "lease_until"])
         update = (f"SET {assignments} " if present else "") + f"REMOVE {removals}"
@@ -429,14 +446,19 @@ class DynamoSyncStateStore:
             raise _state_error(exc, "claiming a contact") from exc
         return True
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
-        """Note on a secondary account that it was linked into `primary_id` (no lease)."""
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
+        """Note on a secondary account that it was linked into `primary_id` (no lease), by
+        the primary's event of order key `at`."""
+        values: dict[str, Any] = {":primary": primary_id}
+        update = "SET linked_to = :primary"
+        if at:
+            update, values[":at"] = update + ", linked_at = :at", at
         try:
             self.client.update_item(
                 TableName=self._table_name,
                 Key=self._key(secondary_id),
-                UpdateExpression="SET linked_to = :primary",
-                ExpressionAttributeValues=_values({":primary": primary_id}),
+                UpdateExpression=update,
+                ExpressionAttributeValues=_values(values),
             )
         except (ClientError, BotoCoreError) as exc:
             raise _state_error(exc, "marking a linked account") from exc
@@ -485,6 +507,7 @@ class MemorySyncStateStore:
                 )
             new = _copy(state)
             new.linked_to = held.state.linked_to or new.linked_to  # set without the lease
+            new.linked_at = held.state.linked_at or new.linked_at
             self._items[state.user_id] = _Held(new)
 
     def release(self, user_id: str, owner: str) -> None:
@@ -520,7 +543,8 @@ class MemorySyncStateStore:
             self._claims[contact_id] = user_id
             return True
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
         with self._lock:
             held = self._items.setdefault(secondary_id, _Held(SyncState(secondary_id)))
             held.state.linked_to = primary_id
+            held.state.linked_at = at or held.state.linked_at

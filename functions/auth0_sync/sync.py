@@ -43,6 +43,7 @@ from auth0_sync.errors import (
     TransientError,
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso, looks_like_a_login
+from auth0_sync.links import standalone_again, unlinked_since
 from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, digests, get_path
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, SERVICE_NAME, EventType, SkipReason
 from auth0_sync.ordering import ordering_skip
@@ -54,6 +55,7 @@ from auth0_sync.ownership import (
     idempotency_key,
     owner_of,
 )
+from auth0_sync.policies import blocked_status, email_is_unverified, waits_for_an_email
 from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 from auth0_sync.writes import Writes
@@ -187,6 +189,8 @@ class SyncCore:
         say), as `_decide` would; None when the event needs the lease. What the state says
         only moves forward: a skip decided on it stays right, leased or not."""
         skip = ordering_skip(current, event)
+        if skip is SkipReason.STALE:
+            self._note_past_links(event, current)
         pending = current.deleted_at is not None and not current.delete_done
         if skip is SkipReason.DELETED and _searched(current, event) in current.searched:
             pending = False  # looked up for this delete before, and revealed nothing
@@ -264,7 +268,7 @@ class SyncCore:
     def _upsert(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         profile = event.user
         assert isinstance(profile, UserProfile)
-        linked = self._note_links(profile, current)
+        linked = self._note_links(profile, current, order_key_text(event.order_key))
         new_life = current.deleted_at is not None
         # A new life starts clean: what the past life left on the contact is not kept.
         desired = self._desired(event, fresh_start=new_life)
@@ -305,9 +309,15 @@ class SyncCore:
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
         email = desired.get(EMAIL_FIELD) or profile.email
+        if waits_for_an_email(email, bool(base.contact_id), self.settings.no_email_policy):
+            # No address to create a contact with, and nothing a person could fix: no CRM
+            # call, no dead letter, nothing recorded; the first event with an email creates.
+            return Decision(None, self._outcome(event, "skipped", SkipReason.NO_EMAIL))
         linked = self._linked(profile, base)
+        # An unverified address never finds a contact that is not already the user's.
+        lookup = None if self._refuses_email_claims(event) else email
         try:
-            found = self.correlation.find(event, base, linked, email, hint_only=signup)
+            found = self.correlation.find(event, base, linked, lookup, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
             is_update = event.event_type == EventType.USER_UPDATED
@@ -316,6 +326,11 @@ class SyncCore:
                 return Decision(replace(seen, contact_id=None, written={}), outcome)
             return self._create(event, current, seen, profile, desired, new_life)
         except OwnedByOther as exc:
+            if exc.owner is not None and self._parted(event, current, linked, exc.owner):
+                # Unlinked: the contact the primary took at the link stays the primary's;
+                # this user (either side) gets its own (a 409 on a unique-email CRM stays
+                # `owned_by_other`: two live users with one address wait for a person).
+                return self._create(event, current, seen, profile, desired, new_life)
             if exc.owner is None or exc.owner != current.linked_to:
                 raise
             # A secondary account's event (older than the link) reaching the contact its
@@ -326,8 +341,9 @@ class SyncCore:
     def _past_life(self, event: Auth0BusEvent, current: SyncState) -> Decision:
         """A late delete: what only the past life said about a field is cleared."""
         key = order_key_text(event.order_key)
-        clears = {
-            name: None
+        clears: dict[str, str | None] = {
+            # A status is never cleared: a block only the past life showed ends with it.
+            name: ACTIVE if name == STATUS_FIELD else None
             for name, said in current.stated.items()
             if said < key and name not in self.settings.required_crm_fields
         }
@@ -408,6 +424,12 @@ class SyncCore:
                 raise TransientError(gone, "crm_404")
             profile = event.user
             assert isinstance(profile, UserProfile)
+            if theirs.linked_to == event.user_id and unlinked_since(theirs):
+                raise OwnedByOther(
+                    f"contact {found.id} belongs to Auth0 user {previous_owner}, unlinked from "
+                    f"Auth0 user {event.user_id} since the link",
+                    previous_owner,
+                )
             if not self.ownership.may_take(contact, event.user_id, self._linked(profile, current)):
                 raise OwnedByOther(
                     f"contact {found.id} changed hands to Auth0 user {owner_of(contact)} "
@@ -451,7 +473,7 @@ class SyncCore:
         extra: dict[str, Any] = {}
         if owner_of(contact) != event.user_id:
             extra[OWNER_FIELD] = event.user_id
-        if contact.get(STATUS_FIELD) != ACTIVE:
+        if STATUS_FIELD not in desired and contact.get(STATUS_FIELD) != ACTIVE:
             extra[STATUS_FIELD] = ACTIVE
         changes = changed(desired, baseline)
         seen = replace(seen, matched_by=found.how)
@@ -495,11 +517,14 @@ class SyncCore:
     ) -> Decision:
         # Create first and let the CRM's own uniqueness check (409 on a known email) find an
         # existing contact: atomic, where "look up, then create" races with other writers.
-        body = {name: value for name, value in desired.items() if value is not None}
-        body.update({OWNER_FIELD: event.user_id, STATUS_FIELD: ACTIVE, **self._stamp(event)})
+        body = {STATUS_FIELD: ACTIVE}  # unless the user is blocked (then desired says so)
+        body.update({name: value for name, value in desired.items() if value is not None})
+        body.update({OWNER_FIELD: event.user_id, **self._stamp(event)})
         try:
             created = self.crm.create_contact(body, idempotency_key=idempotency_key(event))
         except ContactExists as exc:
+            if self._refuses_email_claims(event):
+                return self._unverified(event, current, seen, desired, new_life)
             email = desired.get(EMAIL_FIELD) or profile.email
             found = self.correlation.by_email(event.user_id, email, self._linked(profile, current))
             if found is None:
@@ -520,6 +545,30 @@ class SyncCore:
             Written(digests(desired), version=version),
             Applied.CREATED,
         )
+
+    def _unverified(
+        self,
+        event: Auth0BusEvent,
+        current: SyncState,
+        seen: SyncState,
+        desired: Mapping[str, str | None],
+        new_life: bool,
+    ) -> Decision:
+        """An unverified email the CRM already holds (unique emails): the contact holding it
+        is not claimed for this user. Its own, made by a create whose answer was lost, is
+        still found by its id; otherwise the user waits, counted as `email_unverified`,
+        until an event shows the address verified (or another user's changes free it)."""
+        own = self.correlation.one(
+            self.crm.find_contacts(auth0_user_id=event.user_id), f"carry {event.user_id}"
+        )
+        if own is not None:
+            return self._take(event, current, seen, Found(own, "auth0_user_id"), desired, new_life)
+        return Decision(None, self._outcome(event, "skipped", SkipReason.EMAIL_UNVERIFIED))
+
+    def _refuses_email_claims(self, event: Auth0BusEvent) -> bool:
+        """Auth0's guidance: match accounts by email only when the address is verified."""
+        unverified = email_is_unverified(event.detail.data.object)
+        return unverified and not self.settings.claim_unverified_email
 
     def _write(
         self,
@@ -686,20 +735,54 @@ class SyncCore:
         """The mapped fields this event speaks about; with `fresh_start`, every one of them
         (an attribute it lacks is cleared: nothing of a past life or past owner is kept)."""
         data = event.detail.data
-        return desired_fields(
+        fields = desired_fields(
             data.object,
             data.previous_object,
             self.settings.field_mapping,
             absent=AbsentPolicy.CLEAR if fresh_start else self.settings.absent_fields,
             required=self.settings.required_crm_fields,
         )
+        # A blocked user's status, ordered per field like any other (`auth0_sync.policies`).
+        status = blocked_status(
+            data.object,
+            data.previous_object,
+            self.settings.blocked_policy,
+            active=ACTIVE,
+            deactivated=DEACTIVATED,
+        )
+        if status is not None:
+            fields[STATUS_FIELD] = status
+        return fields
 
-    def _note_links(self, profile: UserProfile, current: SyncState) -> list[str]:
-        """Mark newly linked secondary accounts, so their delete is known as a link."""
+    def _note_links(self, profile: UserProfile, current: SyncState, key: str) -> list[str]:
+        """Mark newly linked secondary accounts (and when), so their delete is known as a
+        link and their events after an unlink as their own."""
         linked = profile.linked_user_ids
         for secondary in sorted(set(linked) - set(current.linked)):
-            self.state.mark_linked(secondary, profile.user_id)
+            self.state.mark_linked(secondary, profile.user_id, key)
         return linked
+
+    def _note_past_links(self, event: Auth0BusEvent, current: SyncState) -> None:
+        """A late event of a primary may be the only one that showed a link (the unlink
+        came first): the secondary is marked then, unless it already is. A read and a
+        write, only for a late event listing a secondary the primary no longer lists."""
+        profile = event.user
+        if not isinstance(profile, UserProfile):
+            return
+        for secondary in sorted(set(profile.linked_user_ids) - set(current.linked)):
+            known = self.state.get(secondary)
+            if known is None or known.linked_to is None:
+                key = order_key_text(event.order_key)
+                self.state.mark_linked(secondary, profile.user_id, key)
+
+    def _parted(
+        self, event: Auth0BusEvent, current: SyncState, linked: list[str], owner: str
+    ) -> bool:
+        """The contact is held by the other side of a link that has since been undone: this
+        user is a secondary unlinked again, or the primary meeting a secondary unlinked."""
+        if owner == current.linked_to:
+            return standalone_again(current, order_key_text(event.order_key))
+        return owner in linked
 
     @staticmethod
     def _linked(profile: UserProfile, current: SyncState) -> list[str]:

@@ -340,6 +340,10 @@ CASE_STORY = {
     "naive_times": "change times without an offset",
     "ties": "equal change times",
     "bystanders": "contacts from before that nobody claims",
+    "no_email": "users without an email",
+    "unverified": "unverified signups with another's address",
+    "blocked": "blocked users (half of them unblocked again)",
+    "unlinks": "accounts linked, then unlinked",
 }
 
 

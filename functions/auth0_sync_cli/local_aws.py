@@ -25,6 +25,7 @@ from auth0_sync.names import (
     LOCAL_CRM_TOKEN,
     LOCAL_REGION,
     STATE_TABLE_PK,
+    STATE_TTL_ATTRIBUTE,
     Env,
 )
 from auth0_sync_cli.argtypes import whole_number
@@ -73,6 +74,11 @@ def create_resources(endpoint_url: str | None, crm_token: str = LOCAL_CRM_TOKEN)
             KeySchema=[{"AttributeName": STATE_TABLE_PK, "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": STATE_TABLE_PK, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
+        )
+        # As in the stack: deleted users' tombstones age out.
+        dynamodb.update_time_to_live(
+            TableName=DEFAULT_STATE_TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": STATE_TTL_ATTRIBUTE},
         )
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     dlq_url = sqs.create_queue(

@@ -35,6 +35,7 @@ from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
 from auth0_sync.mapping import desired_fields, digest
+from auth0_sync.policies import NoEmailPolicy, blocked_status, email_is_unverified
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, Settings
 from auth0_sync.state import CLAIM_KEY_PREFIX, DynamoSyncStateStore, SyncState, _from_item, _plain
@@ -49,7 +50,7 @@ from auth0_sync_cli.export import read_export
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_RATE = 10.0
-OWNER, STATUS, ACTIVE = "auth0_user_id", "status", "active"
+OWNER, STATUS, ACTIVE, DEACTIVATED = "auth0_user_id", "status", "active", "deactivated"
 
 # The kinds of drift, in the order they are reported.
 NO_CONTACT = "no_contact"  # an Auth0 user without a contact
@@ -128,6 +129,7 @@ def compare(
         if state.contact_id and state.deleted_at is None:
             claimed[state.contact_id].append(user_id)
     exported: set[str] = set()
+    held = {str(c.get("email") or "").lower() for c in contacts.values()} - {""}
     for user in users:
         result.users += 1
         user_id = str(user["user_id"])
@@ -135,7 +137,7 @@ def compare(
         moment = snapshot_time(user)
         result.newest = max(result.newest, moment, str(user.get("created_at") or ""))
         result.drift.extend(
-            _user_drift(user, contacts, states.get(user_id), by_owner, settings, result)
+            _user_drift(user, contacts, states.get(user_id), by_owner, settings, result, held)
         )
     for contact_id, users_of in sorted(claimed.items()):
         if len(users_of) > 1:
@@ -188,6 +190,16 @@ def compare(
     return result
 
 
+def _waits_by_rule(user: Mapping[str, Any], settings: Settings, held: set[str]) -> bool:
+    """A user the rules leave without a contact: no email (NO_EMAIL_POLICY=skip), or an
+    unverified email another contact holds (CLAIM_UNVERIFIED_EMAIL=false)."""
+    email = user.get("email")
+    if not email:
+        return settings.no_email_policy == NoEmailPolicy.SKIP
+    unverified = email_is_unverified(user) and not settings.claim_unverified_email
+    return unverified and str(email).lower() in held
+
+
 def _iso(moment: str) -> str:
     try:
         return iso(datetime.fromisoformat(moment.replace("Z", "+00:00")))
@@ -202,6 +214,7 @@ def _user_drift(
     by_owner: Mapping[str, list[str]],
     settings: Settings,
     result: Comparison,
+    held: set[str],
 ) -> list[Drift]:
     user_id = str(user["user_id"])
     found: list[Drift] = []
@@ -247,7 +260,8 @@ def _user_drift(
         mine = by_owner.get(user_id, [])
         contact = contacts.get(mine[0]) if mine else None
     if contact is None:
-        found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
+        if not _waits_by_rule(user, settings, held):
+            found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
         return found
     contact_id = str(contact["id"])
     if (
@@ -269,8 +283,12 @@ def _user_drift(
         if not _same(contact.get(name), value):
             differs.add(name)
             found.append(Drift(FIELD_DIFFERS, user_id, contact_id, name, value, contact.get(name)))
-    if contact.get(STATUS, ACTIVE) != ACTIVE:
-        found.append(Drift(FIELD_DIFFERS, user_id, contact_id, STATUS, ACTIVE, contact.get(STATUS)))
+    status = blocked_status(
+        user, None, settings.blocked_policy, active=ACTIVE, deactivated=DEACTIVATED
+    )
+    status = status or ACTIVE  # a blocked user's contact shows deactivated (BLOCKED_POLICY)
+    if contact.get(STATUS, ACTIVE) != status:
+        found.append(Drift(FIELD_DIFFERS, user_id, contact_id, STATUS, status, contact.get(STATUS)))
     if live and state is not None and state.contact_id == contact_id:
         for name, written in sorted(state.written.items()):
             if name not in differs and digest(contact.get(name) or None) != written:

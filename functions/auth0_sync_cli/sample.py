@@ -6,7 +6,10 @@ odd events a real bus carries (a test event, a malformed event, an unknown type)
 `cases` add the identity lifecycles every tenant has: re-signups (the same social id, or a
 new database id with the old email), account linking (both arrival orders), hints in
 `app_metadata` pointing at another user's contact, an email swap, removed fields, change
-times without an offset, equal change times, and contacts from before that nobody claims.
+times without an offset, equal change times, contacts from before that nobody claims,
+users without an email, an unverified signup beside the address's verified owner, and
+blocked users. A user who claims a contact from before by its email has a verified
+address (the sync claims by verified addresses only).
 
 The generator keeps its own model of every identity (`truth.Person`), and the truth (what
 the CRM must hold once everything has been applied, whatever the order) is computed from
@@ -75,6 +78,10 @@ ALL_CASES: tuple[str, ...] = (
     "naive_times",  # change times without an offset ("2026-03-04T10:15:30": UTC)
     "ties",  # equal change times: created vs updated, updated vs deleted
     "bystanders",  # contacts from before that no Auth0 user claims: left untouched
+    "no_email",  # passwordless SMS users: no email, never synced, no CRM call
+    "unverified",  # an unverified signup with the address of a contact its owner claims
+    "blocking",  # a user blocked (and edited while blocked), another blocked then unblocked
+    "unlinking",  # a secondary linked into a primary, then unlinked: its own life again
 )
 NAIVE_SHARE = 0.05  # of the change times, with naive_times
 HINT_PREFIX = "crm-hint-"  # app_metadata ids before the contacts they point at are seeded
@@ -404,6 +411,7 @@ def _ordinary_users(
             if "phone_number" not in person.profile and rng.random() < 0.5:
                 seed["phone"] = f"+1 555 01{number % 100:02d}"  # kept: the user has none
             person.claims = w.seed(seed)
+            person.profile["email_verified"] = True  # only a verified address claims
         steps = rng.randint(*updates_per_user)
         if existing_share and before.random() < existing_share:
             # Signed up before the stream: the backfill brings it; half of them change
@@ -487,6 +495,7 @@ class _Cases:
         for name in ("email", "name", "given_name", "family_name"):
             again.profile[name] = former.profile[name]
         again.reclaims = former.user_id
+        again.profile["email_verified"] = True  # only a verified address claims
         moment = LATER + timedelta(seconds=self.rng.uniform(0, 1800))
         self.w.signup(again, moment)
         again.profile["phone_number"] = f"+4477{self.rng.randint(10_000_000, 99_999_999)}"
@@ -503,6 +512,7 @@ class _Cases:
             # the contact with that email first.
             for name in ("email", "name", "given_name", "family_name"):
                 secondary.profile[name] = primary.profile[name]
+            primary.profile["email_verified"] = True
             moment = EPOCH + timedelta(seconds=self.rng.uniform(0, 3000))
             self.w.signup(secondary, moment)
             moment = self._after(moment)
@@ -527,6 +537,7 @@ class _Cases:
         owner.claims = self.w.seed(
             {"email": owner.profile["email"].upper(), "name": "From the old CRM"}
         )
+        owner.profile["email_verified"] = True  # only a verified address claims
         self.w.signup(owner, self._early())
         hint = self.w.hint(owner.claims)
         # An existing user whose app_metadata is set to the other user's contact id...
@@ -615,6 +626,84 @@ class _Cases:
             }
         )
         self.w.counts["bystanders"] += 1
+
+    def no_email(self, _i: int) -> None:
+        # A passwordless SMS user: `phone_number`/`phone_verified`, no email
+        # (https://auth0.com/docs/authenticate/passwordless/authentication-methods/sms-otp).
+        number = self.number
+        self.number += 1
+        person = self.w.person(_profile(self.rng, f"sms|{number:024x}", number, phone=True))
+        for name in ("email", "email_verified"):
+            del person.profile[name]
+        person.profile["phone_verified"] = True
+        person.unsynced = str(SkipReason.NO_EMAIL)
+        moment = EPOCH + timedelta(seconds=self.rng.uniform(0, 3000))
+        self.w.signup(person, moment)
+        moment = self._after(moment)
+        _login(self.rng, person.profile, moment)
+        self.w.update(person, moment)
+        self._rename(person)
+        self.w.update(person, self._after(moment))
+        self.w.counts["no_email"] += 1
+
+    def unverified(self, _i: int) -> None:
+        # A database signup with someone else's address (`email_verified: false` until the
+        # link is clicked) and the address's owner, verified by Google: the contact from
+        # before is the owner's, whichever comes first.
+        owner = self._new(social=True)
+        owner.claims = self.w.seed({"email": owner.profile["email"], "name": "From the old CRM"})
+        impostor = self._new()
+        impostor.profile["email"] = owner.profile["email"]
+        impostor.unsynced = str(SkipReason.EMAIL_UNVERIFIED)
+        moment = self._early()
+        first = self.w.signup(impostor, moment)
+        moment = self._after(moment)
+        _login(self.rng, impostor.profile, moment)
+        self.w.update(impostor, moment)
+        then = self.w.signup(owner, self._after(moment))
+        self.w.first_before.append((first.event_id, then.event_id))
+        self.w.counts["unverified"] += 1
+
+    def blocking(self, _i: int) -> None:
+        for unblocked in (False, True):
+            person = self._new(phone=True)
+            moment = EPOCH + timedelta(seconds=self.rng.uniform(0, 3000))
+            self.w.signup(person, moment)
+            moment = self._after(moment)
+            person.profile["blocked"] = True  # Auth0's root attribute while blocked
+            self.w.update(person, moment)
+            moment = self._after(moment)
+            self._rename(person)
+            self.w.update(person, moment)  # edited while blocked
+            if unblocked:
+                person.profile["blocked"] = False
+                self.w.update(person, self._after(moment))
+            person.blocked = not unblocked
+            self.w.counts["blocked"] += 1
+
+    def unlinking(self, _i: int) -> None:
+        # Unlinking makes the secondary a standalone user again with the same user_id
+        # (Auth0: "a new secondary user account is created", with no metadata) and the
+        # primary's identities[] no longer lists it
+        # (https://auth0.com/docs/manage-users/user-accounts/user-account-linking/unlink-user-accounts).
+        primary, secondary = self._new(phone=True), self._new(social=True)
+        moment = EPOCH + timedelta(seconds=self.rng.uniform(0, 3000))
+        self.w.signup(primary, moment)
+        moment = self._after(moment)
+        self.w.signup(secondary, moment)
+        link_at = self._after(moment)
+        self.w.link(primary, secondary, link_at, delete_first=False)
+        unlink_at = self._after(link_at)
+        primary.profile["identities"] = primary.profile["identities"][:1]
+        self.w.update(primary, unlink_at, naive=False)
+        secondary.linked_into, secondary.unlinked_from = None, primary.user_id
+        secondary.linked_life = secondary.life
+        secondary.profile["app_metadata"] = {}
+        moment = self._after(unlink_at)
+        self.w.signup(secondary, moment, naive=False)
+        self._rename(secondary)
+        self.w.update(secondary, self._after(moment), naive=False)
+        self.w.counts["unlinks"] += 1
 
 
 def _choose(cases: Iterable[str]) -> tuple[str, ...]:

@@ -13,7 +13,10 @@ with any duplicates, under the default policies:
   `user.created` never overwrites a `user.updated`, and a `user.deleted` wins over both;
 - a re-signup newer than the delete starts a new life; a contact whose owner was deleted
   is taken over by a new identity with the same email; a linked secondary never leaves an
-  active contact behind, and its primary keeps exactly one.
+  active contact behind, and its primary keeps exactly one;
+- a user without an email, or one whose unverified email only a contact from before
+  holds, gets no contact (its events are skipped as `no_email` / `email_unverified`);
+- a user blocked at the end of the stream has its contact `deactivated`, with its values.
 
 Nothing here comes from the sync's code: the field mapping is written out below on purpose
 (a check that used `auth0_sync.mapping` would agree with its bugs), and every rule above is
@@ -83,6 +86,10 @@ class Person:
     linked_into: str | None = None  # the primary, once linked into it as a secondary
     claims: int | None = None  # the pre-existing contact (index) its email matches
     reclaims: str | None = None  # the deleted identity whose contact it takes over
+    unsynced: str | None = None  # why the sync never gives it a contact (a skip reason)
+    blocked: bool = False  # blocked in Auth0 at the end of the stream
+    unlinked_from: str | None = None  # the primary it was linked into, then unlinked from
+    linked_life: int = 0  # the life that ended in the link (unlinked: a later life follows)
     changes: list[Change] = field(default_factory=list)
 
     def record(
@@ -137,6 +144,8 @@ class Expected:
     preexisting: int | None = None
     ending: str = "alive"  # alive, deleted or linked (into another account)
     story: str = ""
+    blocked: bool = False  # ACTIVE's contact shows `deactivated`: the user is blocked
+    synced: bool = True  # False: the sync gives this user no contact at all (`unsynced`)
 
 
 def _none() -> dict[str, Options]:
@@ -158,6 +167,8 @@ class _Rules:
         for person in people.values():
             if person.linked_into is not None:
                 self.secondaries[person.linked_into].append(person)
+            if person.unlinked_from is not None:
+                self.secondaries[person.unlinked_from].append(person)
             if person.reclaims is not None:
                 self.taken_over_by[person.reclaims] = person.user_id
 
@@ -177,7 +188,8 @@ class _Rules:
             options = _none()
         for secondary in self.secondaries.get(person.user_id, []):
             # A secondary's contact may be handed over to its primary.
-            options = _union(options, self.end(secondary, secondary.life))
+            linked_life = secondary.linked_life if secondary.unlinked_from else secondary.life
+            options = _union(options, self.end(secondary, linked_life))
         return options
 
     def end(self, person: Person, life: int) -> dict[str, Options]:
@@ -195,6 +207,16 @@ class _Rules:
         return [c for c in person.life_changes(life) if c.kind != DELETED]
 
     def expected(self, person: Person) -> Expected:
+        if person.unsynced is not None:
+            return Expected(
+                person.user_id,
+                DEACTIVATED,  # no contact; were there one, it would hold nothing of it
+                allowed=_none(),
+                required=False,
+                ending="alive" if person.alive else "deleted",
+                story=f"never synced ({person.unsynced})",
+                synced=False,
+            )
         if person.linked_into is not None:
             return Expected(
                 person.user_id,
@@ -237,6 +259,8 @@ class _Rules:
         story = "alive" if person.life == 1 else f"re-signed up (life {person.life})"
         if person.reclaims is not None:
             story = f"re-signed up under a new id, taking over {person.reclaims}'s contact"
+        if person.blocked:
+            story += ", blocked"
         return Expected(
             person.user_id,
             ACTIVE,
@@ -244,6 +268,7 @@ class _Rules:
             allowed=allowed,
             preexisting=person.claims,
             story=story,
+            blocked=person.blocked,
         )
 
     def shows_nothing_new(self, person: Person, change: Change) -> bool:
@@ -303,8 +328,12 @@ def justified_skips(
                 reasons.add(SkipReason.CONTACT_MISSING)
             elif rules.shows_nothing_new(person, change):
                 reasons.add(SkipReason.UNCHANGED)
-            if person.linked_into is not None:
+            if person.linked_into is not None or (
+                person.unlinked_from is not None and change.life <= person.linked_life
+            ):
                 reasons.add(SkipReason.ACCOUNT_LINKED)
+            if person.unsynced is not None:
+                reasons.add(person.unsynced)
             justified[change.event_id] = frozenset(str(r) for r in reasons)
     return justified
 
@@ -505,11 +534,12 @@ def _check_active(
     truth: Truth, expected: Expected, contact: Mapping[str, Any]
 ) -> Iterator[Mismatch]:
     user = expected.user_id
-    if contact.get("status") != ACTIVE:
+    status = DEACTIVATED if expected.blocked else ACTIVE
+    if contact.get("status") != status:
         yield Mismatch(
             "wrong_status",
             user,
-            f"{contact.get('id')} is {contact.get('status')!r}, expected 'active' "
+            f"{contact.get('id')} is {contact.get('status')!r}, expected {status!r} "
             f"({expected.story})",
         )
     for name, value in expected.fields.items():

@@ -48,6 +48,12 @@ def test_the_one_table_is_on_demand_encrypted_with_point_in_time_recovery(
     assert props["AttributeDefinitions"] == [{"AttributeName": partition_key, "AttributeType": "S"}]
 
 
+def test_deleted_users_tombstones_age_out_by_the_tables_ttl(template: Template) -> None:
+    # The sync sets `expires_at` on tombstones only (auth0_sync.state.tombstone_expiry).
+    props = _table(template, STATE_TABLE_PK)["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
 def test_the_state_table_outlives_the_stack(template: Template) -> None:
     table = _table(template, STATE_TABLE_PK)
 

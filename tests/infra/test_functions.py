@@ -77,6 +77,9 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.MISSING_CONTACT_POLICY,
             Env.DELETE_POLICY,
             Env.ABSENT_FIELDS,
+            Env.NO_EMAIL_POLICY,
+            Env.CLAIM_UNVERIFIED_EMAIL,
+            Env.BLOCKED_POLICY,
             Env.STATE_TABLE,
             Env.DLQ_URL,
             *POWERTOOLS_ENV,
@@ -119,6 +122,8 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
         missingContactPolicy="skip",
         deletePolicy="anonymize",
         absentFields="clear",
+        claimUnverifiedEmail="true",
+        blockedPolicy="ignore",
     )
     _, function = function_for(template, ROUTES[0])
 
@@ -130,6 +135,9 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
     assert settings.missing_contact_policy == "skip"
     assert settings.delete_policy == "anonymize"
     assert settings.absent_fields == "clear"
+    assert settings.claim_unverified_email is True
+    assert settings.blocked_policy == "ignore"
+    assert settings.no_email_policy == "skip"
 
 
 def test_json_logs_to_an_explicit_log_group_with_retention_and_active_tracing(

@@ -162,7 +162,7 @@ def test_every_event_ends_applied_or_in_the_dlq_with_its_reason(
 def test_permanent_failure_message_format(aws: LocalResources, crm: CrmServer) -> None:
     events, _ = history([], delete=False)
     event = copy.deepcopy(events[0])
-    del event["detail"]["data"]["object"]["email"]  # the CRM requires an email: 422
+    crm.set_outage(422)  # the CRM refuses every request: permanent at once
     outcome = make_runner(aws, crm).run(event)
     assert (outcome.status, outcome.reason) == ("dead_lettered", "crm_422")
     [message] = dlq_messages(aws)

@@ -193,14 +193,17 @@ def test_503_until_time_runs_out_raises_transient_and_retry_applies(
 def test_422_is_permanent_dead_lettered_at_once_with_the_crm_message(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
-    event = variant(created(), "evt_noemail", email=None)
+    # (A user without an email no longer meets a 422: it is skipped as no_email. The CRM
+    # is made to refuse instead.)
+    crm.set_outage(422)
+    event = variant(created(), "evt_refused")
     out = invoke(event)
     assert (out["status"], out["reason"], out["crm_calls"]) == ("dead_lettered", "crm_422", 1)
     [message] = dlq_messages(sync_env)
     assert message["body"] == event
     assert message["attributes"][DLQ_ATTR_ERROR_CLASS] == "CrmRejected"
     assert "crm POST /contacts: HTTP 422" in message["attributes"][DLQ_ATTR_REASON]
-    assert "email" in message["attributes"][DLQ_ATTR_REASON]
+    assert "simulated outage" in message["attributes"][DLQ_ATTR_REASON]
 
 
 def test_contact_deleted_on_the_crm_side_is_found_again_and_state_refreshed(

@@ -3,8 +3,10 @@ a lease only for an event newer than the last one applied, else the state, at on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
 from auth0_sync.errors import TransientError
@@ -113,3 +115,62 @@ def test_what_a_pending_delete_looked_up_in_vain_is_kept(store: StateStore) -> N
     store.commit(tombstone, "first")
     state = store.acquire(USER, "second", 30.0)
     assert state.searched == searched
+
+
+def test_a_link_and_when_it_was_shown_survive_the_secondarys_own_commits(
+    store: StateStore,
+) -> None:
+    # `mark_linked` writes without the lease; a commit of the secondary's own event (which
+    # never carries the link) must not erase it.
+    store.mark_linked(USER, "auth0|primary", APPLIED)
+    current = store.acquire(USER, "own", 30.0)
+    store.commit(SyncState(USER, contact_id="c_9", last_change_time=NEWER[:32]), "own")
+    after = store.get(USER)
+    assert after is not None
+    assert (current.linked_to, current.linked_at) == ("auth0|primary", APPLIED)
+    assert (after.contact_id, after.linked_to, after.linked_at) == (
+        "c_9",
+        "auth0|primary",
+        APPLIED,
+    )
+
+
+def test_a_tombstone_ages_out_and_a_live_users_item_never_does(aws: LocalResources) -> None:
+    # As `local-aws` and the stack create it: a TTL on `expires_at`.
+    client = boto3.client("dynamodb")
+    ttl = client.describe_time_to_live(TableName=aws.state_table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    store = DynamoSyncStateStore(aws.state_table)
+
+    def expires_at() -> int | None:
+        key = {"user_id": {"S": USER}}
+        item = client.get_item(TableName=aws.state_table, Key=key)["Item"]
+        return int(item["expires_at"]["N"]) if "expires_at" in item else None
+
+    applied(store)
+    assert expires_at() is None  # alive: kept for ever
+    store.acquire(USER, "delete", 30.0)
+    before = time.time()
+    store.commit(
+        SyncState(
+            USER,
+            last_change_time="2026-03-01T09:09:00.000000+00:00",
+            last_rank=2,
+            last_event_id="evt_c",
+            deleted_at="2026-03-01T09:09:00.000000+00:00",
+            life_start=NEWER,
+            delete_done=True,
+        ),
+        "delete",
+    )
+    ninety_days = 90 * 24 * 3600
+    expiry = expires_at()
+    assert expiry is not None
+    assert int(before) + ninety_days <= expiry <= int(time.time()) + ninety_days
+    # A new life (a returning social user): the item is a live user's again.
+    store.acquire(USER, "again", 30.0)
+    store.commit(
+        SyncState(USER, contact_id="c_7", last_change_time="2026-03-01T10:00:00.000000+00:00"),
+        "again",
+    )
+    assert expires_at() is None

@@ -60,9 +60,9 @@ class CountingStore(MemorySyncStateStore):
         self.requests["claim_contact"] += 1
         return super().claim_contact(contact_id, user_id, expected_owner)
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
         self.requests["mark_linked"] += 1
-        super().mark_linked(secondary_id, primary_id)
+        super().mark_linked(secondary_id, primary_id, at)
 
 
 def login(minute: int, **fields: Any) -> dict[str, Any]:

@@ -101,3 +101,27 @@ def test_a_vendor_contact_without_a_status_is_active_and_unclaimed() -> None:
     assert kinds(compare([USER], contacts, {}, settings()).drift) == [("unclaimed", None)]
     deactivated = {**stranger, "status": "deactivated"}
     assert compare([USER], {"c_1": dict(CONTACT), "c_5": deactivated}, {}, settings()).drift == []
+
+
+def test_users_the_rules_leave_without_a_contact_are_not_drift() -> None:
+    sms = {"user_id": "sms|1", "phone_number": "+15550101", "updated_at": USER["updated_at"]}
+    unverified = {**USER, "user_id": "auth0|2", "email": "A@example.com", "email_verified": False}
+    nobody_holds = {**unverified, "user_id": "auth0|3", "email": "c@example.com"}
+    contacts = {"c_1": dict(CONTACT)}
+
+    found = compare([USER, sms, unverified, nobody_holds], contacts, {}, settings())
+
+    # The unverified address nobody's contact holds would have been created: that one is.
+    assert [(d.kind, d.user_id) for d in found.drift] == [("no_contact", "auth0|3")]
+
+
+def test_a_blocked_users_contact_is_expected_deactivated() -> None:
+    blocked = {**USER, "blocked": True}
+    assert (
+        compare([blocked], {"c_1": {**CONTACT, "status": "deactivated"}}, {}, settings()).drift
+        == []
+    )
+    found = compare([blocked], {"c_1": dict(CONTACT)}, {}, settings())
+    assert [(d.kind, d.field, d.auth0) for d in found.drift] == [
+        ("field_differs", "status", "deactivated")
+    ]

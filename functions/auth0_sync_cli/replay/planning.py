@@ -91,8 +91,8 @@ class ReadOnlyState:
         del contact_id, user_id, expected_owner
         return True
 
-    def mark_linked(self, secondary_id: str, primary_id: str) -> None:
-        del secondary_id, primary_id
+    def mark_linked(self, secondary_id: str, primary_id: str, at: str | None = None) -> None:
+        del secondary_id, primary_id, at
 
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
         del seen  # a dry run records nothing: the lease path plans the rest
