@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "crm_server",
     "process",
     "local_aws",
+    "sandbox",
     "streams",
     "dlq",
     "replay",
