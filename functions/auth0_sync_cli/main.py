@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import select
@@ -60,8 +61,17 @@ AWS_COMMANDS = frozenset(
         "backfill",
         "reconcile",
         "catch-up",
+        "streams health",
     )
 )
+# Flags every AWS command takes, accepted before the command too (`auth0-sync --region X dlq
+# list`), as the AWS CLI does: {flag: (metavar, help)}.
+GLOBAL_AWS_FLAGS = {
+    "--region": ("REGION", "AWS region (default: $AWS_DEFAULT_REGION)"),
+    "--profile": ("NAME", "AWS profile (default: $AWS_PROFILE)"),
+}
+# What a near-miss must resemble to be offered as "did you mean".
+SUGGESTION_CUTOFF = 0.6
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,6 +83,19 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's "invalid choice", with the nearest choice offered (`dlq lsit`: did
+        you mean 'list'?). Python 3.12+ has `suggest_on_error`; we support 3.11."""
+        if action.choices is None or value in action.choices:
+            return
+        choices = [str(choice) for choice in action.choices]
+        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=SUGGESTION_CUTOFF)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise argparse.ArgumentError(
+            action,
+            f"invalid choice: {value!r}{hint}; choose from {', '.join(map(repr, choices))}",
+        )
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -115,10 +138,16 @@ def _finish(parser: argparse.ArgumentParser) -> None:
         help="on an error, print the traceback too",
     )
     if parser.prog in AWS_COMMANDS:
-        parser.add_argument(
-            "--region", metavar="REGION", help="AWS region (default: $AWS_DEFAULT_REGION)"
-        )
-        parser.add_argument("--profile", metavar="NAME", help="AWS profile (default: $AWS_PROFILE)")
+        _add_aws_flags(parser)
+
+
+def _add_aws_flags(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: absent after the command, the value given before it stands.
+    for flag, (metavar, help_text) in GLOBAL_AWS_FLAGS.items():
+        if flag == "--region" and parser.prog == f"{PROG} streams health":
+            # The partner event source lives in the region the stream delivers to.
+            help_text += "; an EventBridge stream's own region wins"
+        parser.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     parser.add_argument("--debug", action="store_true", help="on an error, print the traceback too")
+    _add_aws_flags(parser)
     parser.set_defaults(prog_name=PROG)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -143,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def use_aws_options(args: argparse.Namespace) -> None:
     """--region and --profile become boto3's own variables, read by every client we make."""
+    given = [flag for flag in GLOBAL_AWS_FLAGS if getattr(args, flag[2:], None) is not None]
+    if given and args.prog_name not in AWS_COMMANDS:
+        commands = ", ".join(sorted(name.removeprefix(f"{PROG} ") for name in AWS_COMMANDS))
+        raise CommandError(
+            f"{'/'.join(given)} {'goes' if len(given) == 1 else 'go'} with the commands "
+            f"that call AWS ({commands}), not {args.prog_name.removeprefix(f'{PROG} ')}"
+        )
     if getattr(args, "region", None):
         os.environ["AWS_DEFAULT_REGION"] = args.region
     if getattr(args, "profile", None):

@@ -75,3 +75,13 @@ def test_each_section_appears_once() -> None:
 def test_no_ascii_diagram_is_left() -> None:
     assert "──▶" not in README
     assert "-->" not in README.replace("<!--", "")
+
+
+def test_the_context_table_has_every_key_the_stack_reads() -> None:
+    from infra.config import context_keys
+
+    table = README.split("| Context key | Default | What it does |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+
+    assert sorted(rows) == sorted(context_keys())
+    assert len(rows) == len(set(rows))
