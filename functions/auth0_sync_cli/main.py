@@ -18,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auth0_sync_cli.exits import (
     AWS_ENVIRONMENT_HELP,
@@ -30,6 +30,9 @@ from auth0_sync_cli.exits import (
     CommandError,
     explain,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 PROG = "auth0-sync"
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
@@ -83,6 +86,11 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """As argparse's, without swallowing a closed output: `--help | head` exits 141."""
+        if message:
+            (file or sys.stderr).write(message)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         """argparse's "invalid choice", with the nearest choice offered (`dlq lsit`: did
@@ -209,14 +217,33 @@ def _stdout_is_closed() -> bool:
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
+def _closed_pipe_in(exc: BaseException) -> bool:
+    """A BrokenPipeError is the error or its cause (a command that wrapped it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BrokenPipeError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = argparse.Namespace(prog_name=PROG, debug=False)
     try:
         # Inside the handler: a --help piped into `head` is a closed output like any other.
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:
+            # --help, --version, a usage error: what argparse wrote is flushed here, so a
+            # closed output exits 141 instead of failing unseen in Python's flush at exit.
+            sys.stdout.flush()
+            raise
         use_aws_options(args)
         code: int = args.func(args)
+        sys.stdout.flush()  # the same for a command's last, still buffered lines
     except KeyboardInterrupt:
         _say(f"{args.prog_name}: interrupted")
         return EXIT_INTERRUPTED
@@ -228,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _failed(exc: Exception, args: argparse.Namespace) -> int:
     """One line for the error, and its exit code; the traceback only with --debug."""
     prog: str = args.prog_name
-    if isinstance(exc, BrokenPipeError) and _stdout_is_closed():
+    if _closed_pipe_in(exc) and _stdout_is_closed():
         # `auth0-sync dlq list | head`: the reader went away. Point stdout at devnull so
         # Python's own flush at exit does not print a second error.
         devnull = os.open(os.devnull, os.O_WRONLY)

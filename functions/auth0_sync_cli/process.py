@@ -26,6 +26,7 @@ from auth0_sync_cli.exits import (
     explain,
 )
 from auth0_sync_cli.local_mode import LocalSync, build_local_sync, check_ready
+from auth0_sync_cli.paths import OUTPUT_DIR_HELP, default_output
 from auth0_sync_cli.tally import Tally
 
 # Deeper than any Auth0 event (the envelope is 4 levels, DynamoDB's own limit is 32): such
@@ -279,7 +280,9 @@ def run(args: argparse.Namespace) -> int:
             "the DLQ (`auth0-sync dlq list`)"
         )
     check_ready(local)
-    dead_letters_path = None if local.uses_aws else args.dead_letters or default_dead_letters_path()
+    dead_letters_path = None
+    if not local.uses_aws:
+        dead_letters_path = args.dead_letters or default_output(default_dead_letters_path())
     dead_letters = open_dead_letters(dead_letters_path) if dead_letters_path else None
     try:
         at: dict[str, Any] = {"where": "", "raw": None, "done": 0}
@@ -374,7 +377,7 @@ def register(subparsers: Any) -> None:
         "--dead-letters",
         metavar="FILE",
         help="in-memory state: write the dead-lettered events here, as JSON Lines that "
-        "`process` runs again (default: dead-letters-<UTC time>.jsonl, written only when "
-        "an event is dead-lettered)",
+        "`process` runs again (default: dead-letters-<UTC time>.jsonl in "
+        f"{OUTPUT_DIR_HELP}, written only when an event is dead-lettered)",
     )
     parser.set_defaults(func=run)
