@@ -17,7 +17,7 @@ import pytest
 
 from auth0_sync.names import Env
 from auth0_sync_cli.crm_server import CrmServer
-from tests.conftest import EVENTS_DIR
+from tests.conftest import EVENTS_DIR, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -204,6 +204,28 @@ def test_a_wrong_crm_token_dead_letters_every_event_and_exits_1(
     assert report["failed"] == {"crm_401": 1}
     letters = Path(report["dead_letters"]["file"])
     assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_401"
+
+
+def test_an_outage_prints_one_line_per_event_with_its_id_and_reason(
+    home: Path, tmp_path: Path, crm: CrmServer
+) -> None:
+    events = tmp_path / "events.jsonl"
+    chosen = ["user_created", "user_deleted_full"]
+    events.write_text(
+        "".join(json.dumps(load_event(name)) + "\n" for name in chosen), encoding="utf-8"
+    )
+    crm.set_outage(503)
+    env = clean_env(home, CRM_BASE_URL=crm.base_url, CRM_API_TOKEN=crm.token)
+    env.pop("POWERTOOLS_LOG_LEVEL")  # as a user runs it: the handlers' own level
+
+    result = cli(env, "process", str(events), "--timeout", "1", "--json", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["failed"] == {"crm_503": 2}
+    lines = result.stderr.splitlines()
+    ids = [load_event(name)["detail"]["id"] for name in chosen]
+    assert [line.split()[0] for line in lines] == ids  # one line each, nothing else
+    assert all("dead-lettered: crm_503: " in line for line in lines)
 
 
 def test_a_closed_output_pipe_exits_141_quietly_and_keeps_the_dead_letters(
