@@ -85,3 +85,19 @@ def test_the_context_table_has_every_key_the_stack_reads() -> None:
 
     assert sorted(rows) == sorted(context_keys())
     assert len(rows) == len(set(rows))
+
+
+def test_every_prompted_command_has_its_output_under_it() -> None:
+    # A block that shows `$ command` lines says what each prints: an empty example (the
+    # README once showed `$ auth0-sync replay --dry-run` with nothing under it) fails here.
+    fences = r"^[ ]*```\n(.*?)^[ ]*```"
+    empty = []
+    for block in re.findall(fences, README, flags=re.MULTILINE | re.DOTALL):
+        lines = block.splitlines()
+        for number, line in enumerate(lines):
+            if not line.startswith("$ "):
+                continue
+            after = lines[number + 1] if number + 1 < len(lines) else ""
+            if not after.strip() or after.startswith("$ "):
+                empty.append(line)
+    assert empty == []
