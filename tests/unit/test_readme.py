@@ -101,3 +101,14 @@ def test_every_prompted_command_has_its_output_under_it() -> None:
             if not after.strip() or after.startswith("$ "):
                 empty.append(line)
     assert empty == []
+
+
+def test_every_picture_in_docs_is_shown_by_a_page() -> None:
+    # An image no page shows is an orphan that keeps old figures around (issue 27, item 6).
+    pages = [README, *(p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md"))]
+    shown = set()
+    for text in pages:
+        shown.update(Path(link).name for link in re.findall(r"\]\(([^)\s]+\.png)\)", text))
+    pictures = {p.name for p in (REPO / "docs").rglob("*.png")}
+
+    assert sorted(pictures - shown) == []
