@@ -106,7 +106,7 @@ def test_every_prompted_command_has_its_output_under_it() -> None:
 def test_every_picture_in_docs_is_shown_by_a_page() -> None:
     # An image no page shows is an orphan that keeps old figures around (issue 27, item 6).
     pages = [README, *(p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md"))]
-    shown = set()
+    shown: set[str] = set()
     for text in pages:
         shown.update(Path(link).name for link in re.findall(r"\]\(([^)\s]+\.png)\)", text))
     pictures = {p.name for p in (REPO / "docs").rglob("*.png")}
