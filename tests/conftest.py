@@ -20,6 +20,15 @@ from auth0_sync_cli.local_aws import LocalResources, create_resources
 
 
 @pytest.fixture(autouse=True)
+def _output_folder_of_the_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Files a command writes unasked go to $XDG_STATE_HOME/auth0-sync: the test's own,
+    never the developer's."""
+    folder = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder / "auth0-sync"
+
+
+@pytest.fixture(autouse=True)
 def _no_network_in_unit_tests(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

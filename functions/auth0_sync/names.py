@@ -269,8 +269,8 @@ class RedriveEnv(StrEnum):
 
 REDRIVE_INTERVAL_MINUTES = 5
 REDRIVE_MAX_AGE_DAYS = 4
-# Events per second a redrive sends to the handlers, which share their reserved concurrency
-# with live traffic (a throttled invoke ends the run).
+# CRM calls per second a redrive makes through the handlers (the calls each outcome reports),
+# which share their reserved concurrency with live traffic (a throttled invoke ends the run).
 REDRIVE_RATE_PER_SECOND = 5.0
 CONTEXT_REDRIVE = "redrive"
 CONTEXT_REDRIVE_INTERVAL_MINUTES = "redriveIntervalMinutes"

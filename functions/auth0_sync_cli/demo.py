@@ -47,6 +47,7 @@ from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalAws
+from auth0_sync_cli.paths import output_file
 from auth0_sync_cli.reconcile import UNCLAIMED, Comparison, measure
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
 from auth0_sync_cli.runner import LocalRunner
@@ -816,6 +817,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--plot",
         metavar="FILE",
+        type=output_file(),
         help="write the timeline (events per second, the 429 and 503 windows, DLQ depth, the "
         "replay) as a PNG to FILE; needs matplotlib (requirements-dev.txt)",
     )

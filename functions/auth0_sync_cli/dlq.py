@@ -31,6 +31,7 @@ from auth0_sync.names import DLQ_ATTR_EB_RULE_ARN, DLQ_ATTR_EB_TARGET_ARN
 from auth0_sync.replay.letters import DeadLetter
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, CommandError
+from auth0_sync_cli.paths import output_file
 from auth0_sync_cli.replay.locate import add_queue_argument, default_wait_seconds, resolve_queue_url
 
 __all__ = [
@@ -404,6 +405,9 @@ def register(subparsers: Any) -> None:
     add_queue_argument(delete)
     delete.add_argument("--reason", required=True, help="why it is deleted (logged)")
     delete.add_argument(
-        "--export", metavar="FILE", help="first append what is deleted to FILE (JSON Lines)"
+        "--export",
+        metavar="FILE",
+        type=output_file(),
+        help="first append what is deleted to FILE (JSON Lines)",
     )
     delete.set_defaults(func=run_delete)

@@ -34,9 +34,10 @@ EXIT_CODES_HELP = """exit codes:
   130  interrupted (Ctrl-C, SIGTERM)
   141  the output was closed early (e.g. piped into `head`)"""
 
-AWS_ENVIRONMENT_HELP = """AWS settings (process, dlq, replay, redrive): --region and
---profile, else boto3's standard variables AWS_DEFAULT_REGION, AWS_PROFILE,
-AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ENDPOINT_URL points every AWS call at
+AWS_ENVIRONMENT_HELP = """AWS settings (process, dlq, replay, redrive, backfill, reconcile,
+catch-up, streams health): --region and --profile, before or after the command, else boto3's
+standard variables AWS_DEFAULT_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY; AWS_ENDPOINT_URL points every AWS call at `auth0-sync sandbox` or
 `auth0-sync local-aws`."""
 
 

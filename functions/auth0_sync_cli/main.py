@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import select
@@ -17,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auth0_sync_cli.exits import (
     AWS_ENVIRONMENT_HELP,
@@ -30,12 +31,16 @@ from auth0_sync_cli.exits import (
     explain,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
 PROG = "auth0-sync"
 # Modules under auth0_sync_cli, each adding its sub-command(s) through `register`.
 COMMAND_MODULES: tuple[str, ...] = (
     "crm_server",
     "process",
     "local_aws",
+    "sandbox",
     "streams",
     "dlq",
     "replay",
@@ -59,8 +64,17 @@ AWS_COMMANDS = frozenset(
         "backfill",
         "reconcile",
         "catch-up",
+        "streams health",
     )
 )
+# Flags every AWS command takes, accepted before the command too (`auth0-sync --region X dlq
+# list`), as the AWS CLI does: {flag: (metavar, help)}.
+GLOBAL_AWS_FLAGS = {
+    "--region": ("REGION", "AWS region (default: $AWS_DEFAULT_REGION)"),
+    "--profile": ("NAME", "AWS profile (default: $AWS_PROFILE)"),
+}
+# What a near-miss must resemble to be offered as "did you mean".
+SUGGESTION_CUTOFF = 0.6
 
 
 class Parser(argparse.ArgumentParser):
@@ -72,6 +86,24 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """As argparse's, without swallowing a closed output: `--help | head` exits 141."""
+        if message:
+            (file or sys.stderr).write(message)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's "invalid choice", with the nearest choice offered (`dlq lsit`: did
+        you mean 'list'?). Python 3.12+ has `suggest_on_error`; we support 3.11."""
+        if action.choices is None or value in action.choices:
+            return
+        choices = [str(choice) for choice in action.choices]
+        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=SUGGESTION_CUTOFF)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise argparse.ArgumentError(
+            action,
+            f"invalid choice: {value!r}{hint}; choose from {', '.join(map(repr, choices))}",
+        )
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -114,10 +146,16 @@ def _finish(parser: argparse.ArgumentParser) -> None:
         help="on an error, print the traceback too",
     )
     if parser.prog in AWS_COMMANDS:
-        parser.add_argument(
-            "--region", metavar="REGION", help="AWS region (default: $AWS_DEFAULT_REGION)"
-        )
-        parser.add_argument("--profile", metavar="NAME", help="AWS profile (default: $AWS_PROFILE)")
+        _add_aws_flags(parser)
+
+
+def _add_aws_flags(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: absent after the command, the value given before it stands.
+    for flag, (metavar, help_text) in GLOBAL_AWS_FLAGS.items():
+        if flag == "--region" and parser.prog == f"{PROG} streams health":
+            # The partner event source lives in the region the stream delivers to.
+            help_text += "; an EventBridge stream's own region wins"
+        parser.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     parser.add_argument("--debug", action="store_true", help="on an error, print the traceback too")
+    _add_aws_flags(parser)
     parser.set_defaults(prog_name=PROG)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -142,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def use_aws_options(args: argparse.Namespace) -> None:
     """--region and --profile become boto3's own variables, read by every client we make."""
+    given = [flag for flag in GLOBAL_AWS_FLAGS if getattr(args, flag[2:], None) is not None]
+    if given and args.prog_name not in AWS_COMMANDS:
+        commands = ", ".join(sorted(name.removeprefix(f"{PROG} ") for name in AWS_COMMANDS))
+        raise CommandError(
+            f"{'/'.join(given)} {'goes' if len(given) == 1 else 'go'} with the commands "
+            f"that call AWS ({commands}), not {args.prog_name.removeprefix(f'{PROG} ')}"
+        )
     if getattr(args, "region", None):
         os.environ["AWS_DEFAULT_REGION"] = args.region
     if getattr(args, "profile", None):
@@ -171,14 +217,33 @@ def _stdout_is_closed() -> bool:
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
+def _closed_pipe_in(exc: BaseException) -> bool:
+    """A BrokenPipeError is the error or its cause (a command that wrapped it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BrokenPipeError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = argparse.Namespace(prog_name=PROG, debug=False)
     try:
         # Inside the handler: a --help piped into `head` is a closed output like any other.
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:
+            # --help, --version, a usage error: what argparse wrote is flushed here, so a
+            # closed output exits 141 instead of failing unseen in Python's flush at exit.
+            sys.stdout.flush()
+            raise
         use_aws_options(args)
         code: int = args.func(args)
+        sys.stdout.flush()  # the same for a command's last, still buffered lines
     except KeyboardInterrupt:
         _say(f"{args.prog_name}: interrupted")
         return EXIT_INTERRUPTED
@@ -190,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _failed(exc: Exception, args: argparse.Namespace) -> int:
     """One line for the error, and its exit code; the traceback only with --debug."""
     prog: str = args.prog_name
-    if isinstance(exc, BrokenPipeError) and _stdout_is_closed():
+    if _closed_pipe_in(exc) and _stdout_is_closed():
         # `auth0-sync dlq list | head`: the reader went away. Point stdout at devnull so
         # Python's own flush at exit does not print a second error.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -22,9 +22,12 @@ STATUSES = (
     ("skipped", "#9e9e9e", "skipped"),
     ("failed", "#c62828", "dead-lettered"),
 )
-# The replay blue, the outage yellow, any other fault window (the 429s) orange.
+# The replay blue, the outage amber, any other fault window (the 429s) magenta: the 429s were
+# orange, which at this transparency read as the outage's yellow (teal as the replay's blue).
 WINDOW_COLOURS = {"replay": "#1565c0", "503 outage": "#f9a825"}
-FAULT_COLOUR = "#ef6c00"
+FAULT_COLOUR = "#ad1457"
+DLQ_COLOUR = "#6a1b9a"
+WINDOW_ALPHA = 0.3
 
 
 def _per_second(deliveries: list[list[Any]], end: float) -> dict[str, list[int]]:
@@ -64,13 +67,13 @@ def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
             )
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
         if depth:
-            dlq.step([t for t, _ in depth], [n for _, n in depth], where="post", color="#6a1b9a")
+            dlq.step([t for t, _ in depth], [n for _, n in depth], where="post", color=DLQ_COLOUR)
             dlq.fill_between(
                 [t for t, _ in depth],
                 [n for _, n in depth],
                 step="post",
                 alpha=0.2,
-                color="#6a1b9a",
+                color=DLQ_COLOUR,
             )
         labelled: set[str] = set()
         for label, start, stop in windows:
@@ -78,8 +81,8 @@ def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
             # Each window once in the legend (narrow windows' own labels would overlap).
             legend = None if label in labelled else label
             labelled.add(label)
-            events.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0, label=legend)
-            dlq.axvspan(start, stop, color=colour, alpha=0.18, linewidth=0)
+            events.axvspan(start, stop, color=colour, alpha=WINDOW_ALPHA, linewidth=0, label=legend)
+            dlq.axvspan(start, stop, color=colour, alpha=WINDOW_ALPHA, linewidth=0)
         events.set_ylabel("events per second")
         # Above the plot, in one row: inside it would cover the busiest seconds.
         events.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8)

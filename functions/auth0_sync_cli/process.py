@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from auth0_sync.events import identity_of
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
+from auth0_sync.outcome import Outcome
 from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.argtypes import real_number
 from auth0_sync_cli.exits import (
@@ -26,6 +27,8 @@ from auth0_sync_cli.exits import (
     explain,
 )
 from auth0_sync_cli.local_mode import LocalSync, build_local_sync, check_ready
+from auth0_sync_cli.paths import OUTPUT_DIR_HELP, default_output
+from auth0_sync_cli.replay.command import quiet_handler_logs
 from auth0_sync_cli.tally import Tally
 
 # Deeper than any Auth0 event (the envelope is 4 levels, DynamoDB's own limit is 32): such
@@ -278,17 +281,41 @@ def _stopped(where: str, raw: Any, done: int, exc: Exception) -> CommandError:
     )
 
 
+def failure_line(outcome: Outcome) -> str:
+    """One line for an event that ended in the DLQ: its ids and why (ids and reasons only,
+    as in the logs: the CRM's answers are redacted before they become a reason)."""
+    ids = "  ".join(x or "-" for x in (outcome.event_id, outcome.event_type, outcome.user_id))
+    detail = f": {outcome.message}" if outcome.message else ""
+    return f"{ids}  dead-lettered: {outcome.reason}{detail}"
+
+
 def run(args: argparse.Namespace) -> int:
+    # The handlers' per-attempt log lines ("transient failure; the event will be retried",
+    # three times, without the event's id) are Lambda's; here each event that ends in the
+    # DLQ gets one line of its own, on stderr, with its id and reason.
+    with quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     source = read_events(args.file)
     tally = Tally()
-    local = build_local_sync(args.state, on_outcome=tally.add, timeout_seconds=args.timeout)
+
+    def on_outcome(outcome: Outcome) -> None:
+        tally.add(outcome)
+        if outcome.status == "dead_lettered":
+            print(failure_line(outcome), file=sys.stderr, flush=True)
+
+    local = build_local_sync(args.state, on_outcome=on_outcome, timeout_seconds=args.timeout)
     if local.uses_aws and args.dead_letters:
         raise CommandError(
             "--dead-letters is for in-memory state: with AWS state the dead letters go to "
             "the DLQ (`auth0-sync dlq list`)"
         )
     check_ready(local)
-    dead_letters_path = None if local.uses_aws else args.dead_letters or default_dead_letters_path()
+    dead_letters_path = None
+    if not local.uses_aws:
+        dead_letters_path = args.dead_letters or default_output(default_dead_letters_path())
     dead_letters = open_dead_letters(dead_letters_path) if dead_letters_path else None
     try:
         at: dict[str, Any] = {"where": "", "raw": None, "done": 0}
@@ -383,7 +410,7 @@ def register(subparsers: Any) -> None:
         "--dead-letters",
         metavar="FILE",
         help="in-memory state: write the dead-lettered events here, as JSON Lines that "
-        "`process` runs again (default: dead-letters-<UTC time>.jsonl, written only when "
-        "an event is dead-lettered)",
+        "`process` runs again (default: dead-letters-<UTC time>.jsonl in "
+        f"{OUTPUT_DIR_HELP}, written only when an event is dead-lettered)",
     )
     parser.set_defaults(func=run)

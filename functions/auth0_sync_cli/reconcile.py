@@ -47,6 +47,7 @@ from auth0_sync_cli.backfill.sweep import every_contact
 from auth0_sync_cli.backfill.targets import Target, build_target, crm_client, stack_environment
 from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
 from auth0_sync_cli.export import read_export
+from auth0_sync_cli.paths import OUTPUT_DIR_HELP, output_file
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_RATE = 10.0
@@ -494,9 +495,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--export", metavar="FILE", help="a users export (NDJSON, .gz or not)")
     parser.add_argument(
-        "--save-export", metavar="FILE", help="without --export: where the export job is saved"
+        "--save-export",
+        metavar="FILE",
+        type=output_file(),
+        help="without --export: where the export job's download is saved (default "
+        f"users-export-<UTC time>.json.gz in {OUTPUT_DIR_HELP})",
     )
-    parser.add_argument("--csv", metavar="FILE", help="also write the drift as CSV to FILE")
+    parser.add_argument(
+        "--csv", metavar="FILE", type=output_file(), help="also write the drift as CSV to FILE"
+    )
     parser.add_argument(
         "--fix",
         action="store_true",

@@ -77,6 +77,7 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
         progress=Progress("redrive") if args.progress or sys.stderr.isatty() else None,
         visibility_seconds=DEFAULT_VISIBILITY_SECONDS,
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,
+        calls_made=service.core.crm.calls_made,
     )
     policy = RedrivePolicy((args.max_age_days or REDRIVE_MAX_AGE_DAYS) * DAY_SECONDS)
     with sigterm_interrupts():
@@ -168,7 +169,7 @@ def register(subparsers: Any) -> None:
         "--rate",
         type=real_number(above_zero=True),
         metavar="R",
-        help=f"at most R events per second (default {REDRIVE_RATE_PER_SECOND})",
+        help=f"at most R CRM calls per second (default {REDRIVE_RATE_PER_SECOND:g})",
     )
     parser.add_argument(
         "--limit", type=whole_number(1), metavar="N", help="redrive at most N events"

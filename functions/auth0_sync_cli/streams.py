@@ -99,6 +99,9 @@ EXAMPLES = {
 }
 
 
+STREAM_ID_HELP = "the event stream's id (est_..., as `auth0-sync streams list` shows it)"
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `streams` and its verbs."""
     parser = subparsers.add_parser(
@@ -138,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verb("list", _list, "list the event streams")
 
     show = verb("show", _show, "show one event stream")
-    show.add_argument("stream_id", metavar="ID", type=_stream_id)
+    show.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
 
     create = verb("create", _create, "create an event stream (disabled until you enable it)")
     create.add_argument("--name", required=True, type=_name, help="stream name (1-128 chars)")
@@ -167,18 +170,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
     enable = verb("enable", _enable, "enable an event stream")
-    enable.add_argument("stream_id", metavar="ID", type=_stream_id)
+    enable.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
     disable = verb("disable", _disable, "disable an event stream")
-    disable.add_argument("stream_id", metavar="ID", type=_stream_id)
+    disable.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
     delete = verb("delete", _delete, "delete an event stream")
-    delete.add_argument("stream_id", metavar="ID", type=_stream_id)
+    delete.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
 
     test = verb("test", _test, "send a test event (a0purpose: test) through a stream")
-    test.add_argument("stream_id", metavar="ID", type=_stream_id)
+    test.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
     test.add_argument("--type", required=True, type=_event_type, help=_EVENT_TYPES)
 
     deliveries = verb("deliveries", _deliveries, "list the failed deliveries of a stream")
-    deliveries.add_argument("stream_id", metavar="ID", type=_stream_id)
+    deliveries.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
     deliveries.add_argument("--type", type=_event_type, help=_EVENT_TYPES)
     deliveries.add_argument("--since", type=_timestamp, help="ISO-8601 time (UTC if no offset)")
     deliveries.add_argument("--until", type=_timestamp, help="ISO-8601 time, exclusive")
@@ -187,8 +190,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
     redeliver = verb("redeliver", _redeliver, "ask Auth0 to redeliver failed events")
-    redeliver.add_argument("stream_id", metavar="ID", type=_stream_id)
-    redeliver.add_argument("event_id", metavar="EVENT_ID", nargs="?", type=_event_id)
+    redeliver.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
+    redeliver.add_argument(
+        "event_id",
+        metavar="EVENT_ID",
+        nargs="?",
+        type=_event_id,
+        help="the one failed event to redeliver (evt_...); or --all",
+    )
     redeliver.add_argument("--all", action="store_true", help="every failed event (filtered)")
     redeliver.add_argument("--since", type=_timestamp, help="with --all: from this time")
     redeliver.add_argument("--until", type=_timestamp, help="with --all: before this time")
@@ -199,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         _health,
         "status, partner event source state, failed deliveries against auto-disable limits",
     )
-    health.add_argument("stream_id", metavar="ID", type=_stream_id)
+    health.add_argument("stream_id", metavar="ID", type=_stream_id, help=STREAM_ID_HELP)
     health.add_argument(
         "--no-event-source",
         action="store_true",

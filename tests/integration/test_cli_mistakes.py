@@ -17,7 +17,7 @@ import pytest
 
 from auth0_sync.names import Env
 from auth0_sync_cli.crm_server import CrmServer
-from tests.conftest import EVENTS_DIR
+from tests.conftest import EVENTS_DIR, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -201,10 +201,31 @@ def test_a_wrong_crm_token_dead_letters_every_event_and_exits_1(
 
     assert (result.returncode, result.stderr) == (1, "")
     report = json.loads(result.stdout)
-    # Refused, read again, refused: transient (the replay of the file retries it later).
     assert report["failed"] == {"crm_credentials_rejected": 1}
-    letters = tmp_path / report["dead_letters"]["file"]
+    letters = Path(report["dead_letters"]["file"])
     assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_credentials_rejected"
+
+
+def test_an_outage_prints_one_line_per_event_with_its_id_and_reason(
+    home: Path, tmp_path: Path, crm: CrmServer
+) -> None:
+    events = tmp_path / "events.jsonl"
+    chosen = ["user_created", "user_deleted_full"]
+    events.write_text(
+        "".join(json.dumps(load_event(name)) + "\n" for name in chosen), encoding="utf-8"
+    )
+    crm.set_outage(503)
+    env = clean_env(home, CRM_BASE_URL=crm.base_url, CRM_API_TOKEN=crm.token)
+    env.pop("POWERTOOLS_LOG_LEVEL")  # as a user runs it: the handlers' own level
+
+    result = cli(env, "process", str(events), "--timeout", "1", "--json", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["failed"] == {"crm_503": 2}
+    lines = result.stderr.splitlines()
+    ids = [load_event(name)["detail"]["id"] for name in chosen]
+    assert [line.split()[0] for line in lines] == ids  # one line each, nothing else
+    assert all("dead-lettered: crm_503: " in line for line in lines)
 
 
 def test_a_closed_output_pipe_exits_141_quietly_and_keeps_the_dead_letters(
@@ -228,8 +249,78 @@ def test_a_closed_output_pipe_exits_141_quietly_and_keeps_the_dead_letters(
         os.close(write_end)
 
     assert (result.returncode, result.stderr) == (141, "")
-    [letters] = list(tmp_path.glob("dead-letters-*.jsonl"))
+    folder = Path(os.environ["XDG_STATE_HOME"]) / "auth0-sync"
+    [letters] = list(folder.glob("dead-letters-*.jsonl"))
     assert json.loads(letters.read_text(encoding="utf-8"))["reason"] == "crm_credentials_rejected"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["dlq", "list", "--help"],
+        ["demo", "--users", "5", "--cases", "none"],
+        ["sandbox"],
+        ["local-aws", "--port", "0"],
+        ["crm-server", "--port", "0"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_every_command_exits_141_quietly_when_its_reader_is_gone(
+    home: Path, tmp_path: Path, args: list[str]
+) -> None:
+    # `auth0-sync demo | head -20`: the servers' banners and the demo's story too.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "auth0_sync_cli.main", *args],
+            env=clean_env(home),
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--plot", "{missing}/timeline.png"],
+        ["reconcile", "--csv", "{missing}/drift.csv"],
+        ["reconcile", "--save-export", "{missing}/users.json.gz"],
+        ["backfill", "--save-export", "{missing}/users.json.gz"],
+        ["backfill", "--checkpoint", "{missing}/backfill.ckpt"],
+        ["dlq", "delete", "evt_x", "--reason", "r", "--export", "{missing}/deleted.jsonl"],
+    ],
+    ids=lambda args: f"{args[0]} {args[-2]}",
+)
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
+    home: Path, tmp_path: Path, args: list[str]
+) -> None:
+    missing = tmp_path / "no-such-folder"
+    argv = [a.format(missing=missing) for a in args]
+
+    result = cli(clean_env(home), *argv, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""  # the demo's story never started
+    assert result.stderr.splitlines()[-1].endswith(
+        f"no folder {missing} for {Path(argv[-1]).name}: create it first"
+    )
+
+
+def test_an_output_path_that_is_a_folder_is_refused(home: Path, tmp_path: Path) -> None:
+    result = cli(clean_env(home), "demo", "--plot", str(tmp_path), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f"{tmp_path} is a folder; give a file name")
 
 
 def test_debug_adds_the_traceback_to_the_same_line(home: Path) -> None:

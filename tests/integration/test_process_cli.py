@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def crm_env(crm: CrmServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    # In-memory runs write their dead letters into the current directory.
+    # A current folder of its own, which in-memory runs must leave alone.
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
@@ -313,19 +314,22 @@ def test_every_event_dead_lettered_exits_1_and_the_file_runs_again(
     assert contact["auth0_user_id"] == created["detail"]["data"]["object"]["user_id"]
 
 
-def test_memory_mode_writes_dead_letters_to_a_new_file_in_the_current_directory(
+def test_memory_mode_writes_dead_letters_to_a_new_file_in_the_output_folder(
     crm_env: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = written(tmp_path / "e.jsonl", json.dumps(load_event("malformed_missing_user_id")))
 
     result = run_json([path], capsys, code=1)
 
-    [letters] = list(Path.cwd().iterdir())
+    assert list(Path.cwd().iterdir()) == []  # never silently into the current folder
+    folder = Path(os.environ["XDG_STATE_HOME"]) / "auth0-sync"
+    [letters] = list(folder.iterdir())
     assert re.fullmatch(r"dead-letters-\d{8}T\d{6}Z\.jsonl", letters.name)
+    assert folder.stat().st_mode & 0o777 == 0o700  # the letters hold profiles
     assert result["dead_letters"] == {
-        "file": letters.name,
-        "say": f"dead letters written to {letters.name}: run them again with "
-        f"`auth0-sync process {letters.name}` once the cause is fixed",
+        "file": str(letters),
+        "say": f"dead letters written to {letters}: run them again with "
+        f"`auth0-sync process {letters}` once the cause is fixed",
     }
     [record] = [json.loads(line) for line in letters.read_text(encoding="utf-8").splitlines()]
     assert (record["reason"], record["event"]) == (

@@ -417,6 +417,49 @@ def test_rate_limit_spaces_the_events(sync_env: LocalResources, crm: CrmServer) 
     assert started_at == [100.0, 100.5, 101.0, 101.5, 102.0]
 
 
+def test_rate_is_crm_calls_per_second_not_events(sync_env: LocalResources, crm: CrmServer) -> None:
+    # Each user.updated of an unknown user costs three CRM calls (two searches, by user id
+    # and by email, then the create): at 2 calls/s an event starts every 1.5 s, not every
+    # half second.
+    for n in range(3):
+        put_on_failure(sync_env.dlq_url, user_event(n, "user.updated"))
+    now = [100.0]
+    started_at: list[float] = []
+    base = replayer(sync_env)
+    assert base.invoke is not None
+    real_invoke = base.invoke
+
+    def invoke(raw: Any) -> Outcome:
+        started_at.append(now[0])
+        return real_invoke(raw)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    base.invoke = invoke
+    base.limiter = TokenBucket(2.0, clock=lambda: now[0], sleep=sleep)
+    crm.reset_stats()
+    report = base.run(Selection())
+    assert [r.reason for r in report.results] == ["created"] * 3
+    assert crm.stats()["by_method"] == {"GET": 6, "POST": 3, "PATCH": 0}
+    assert started_at == [100.0, 101.5, 103.0]
+
+
+def test_crm_calls_of_an_event_that_fails_again_are_counted(
+    sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_on_failure(sync_env.dlq_url, user_event(7))
+    crm.set_outage(503)
+    crm.reset_stats()
+    code = main(["replay", "--timeout", "2", "--json"])
+    served = crm.stats()["by_status"]
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == {"crm_503": 1}
+    assert served["503"] >= 1
+    assert report["crm_calls"] == sum(served.values())
+
+
 def test_interrupted_replay_releases_its_messages_and_a_rerun_applies_each_once(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:

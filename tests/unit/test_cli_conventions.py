@@ -69,6 +69,7 @@ def test_commands_that_talk_to_aws_take_region_and_profile() -> None:
         "auth0-sync backfill",
         "auth0-sync reconcile",
         "auth0-sync catch-up",
+        "auth0-sync streams health",
     }
 
 
@@ -126,3 +127,96 @@ def test_no_flag_takes_a_secret_on_the_command_line() -> None:
                 if any(word in flag for word in SECRET_WORDS):
                     takes_a_value = action.nargs != 0
                     assert not takes_a_value or flag.endswith("-file"), (parser.prog, flag)
+
+
+# -- issue 27, item 5: one convention for flags, names and help ------------------------------
+
+
+def test_every_argument_has_help() -> None:
+    # A flag hidden on purpose (SUPPRESS) must be an old spelling of a flag that has help.
+    for parser in [build_parser(), *commands()]:
+        shown = {a.dest for a in parser._actions if a.help and a.help != argparse.SUPPRESS}
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            name = (parser.prog, action.option_strings or action.dest)
+            assert action.help, name
+            if action.help == argparse.SUPPRESS:
+                assert action.dest in shown, name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--region", "eu-north-1", "--profile", "ops", "dlq", "list"],
+        ["dlq", "list", "--region", "eu-north-1", "--profile", "ops"],
+        ["--region", "eu-north-1", "dlq", "list", "--profile", "ops"],
+        ["--profile", "ops", "streams", "health", "est_abc123", "--region", "eu-north-1"],
+    ],
+    ids=["before", "after", "both", "streams-health"],
+)
+def test_region_and_profile_go_before_or_after_the_command(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+
+    assert (args.region, args.profile) == ("eu-north-1", "ops")
+
+
+def test_region_for_a_command_without_aws_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--region", "eu-north-1", "crm-server", "--port", "0"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auth0-sync crm-server: error: --region goes with the commands that")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["dlqq", "list"], "'dlq'"),
+        (["dlq", "lsit"], "'list'"),
+        (["sandbx"], "'sandbox'"),
+        (["streams", "helth", "est_abc123"], "'health'"),
+        (["process", "x.json", "--state", "awz"], "'aws'"),
+    ],
+)
+def test_a_misspelled_command_or_choice_gets_the_nearest_one(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+
+    assert info.value.code == 2
+    assert f"(did you mean {suggestion}?)" in capsys.readouterr().err
+
+
+def test_nothing_close_gets_no_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["frobnicate"])
+
+    err = capsys.readouterr().err
+    assert "invalid choice: 'frobnicate'; choose from" in err
+    assert "did you mean" not in err
+
+
+RATE_UNIT = "CRM calls per second"
+
+
+def test_rate_means_crm_calls_per_second_wherever_it_appears() -> None:
+    # One meaning per flag name: the unit the CRM's own limit is stated in.
+    with_rate = {
+        p.prog: action.help
+        for p in commands()
+        for action in p._actions
+        if "--rate" in action.option_strings
+    }
+
+    assert set(with_rate) == {
+        "auth0-sync replay",
+        "auth0-sync redrive",
+        "auth0-sync backfill",
+        "auth0-sync reconcile",
+        "auth0-sync catch-up",
+    }
+    for prog, help_text in with_rate.items():
+        assert RATE_UNIT in (help_text or ""), prog

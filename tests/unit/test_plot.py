@@ -66,3 +66,34 @@ def test_the_demo_module_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _distance(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return float(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5)
+
+
+# Below this distance (0..441 in RGB) two colours read as one at a glance.
+DISTINCT = 40
+
+
+def test_distinct_things_have_distinct_colours() -> None:
+    # The windows are shaded over white: compare what the eye sees, not the hex codes (the
+    # 429 window was orange, which at this transparency read as the outage's yellow).
+    from auth0_sync_cli import plot
+
+    windows = {**plot.WINDOW_COLOURS, "429 rate limit": plot.FAULT_COLOUR}
+    shaded = {
+        name: tuple(plot.WINDOW_ALPHA * c + (1 - plot.WINDOW_ALPHA) * 255 for c in _rgb(colour))
+        for name, colour in windows.items()
+    }
+    solid = {label: _rgb(colour) for _, colour, label in plot.STATUSES}
+    solid["DLQ depth"] = _rgb(plot.DLQ_COLOUR)
+    for group in (shaded, solid):
+        names = sorted(group)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                assert _distance(group[a], group[b]) >= DISTINCT, (a, b)

@@ -75,3 +75,40 @@ def test_each_section_appears_once() -> None:
 def test_no_ascii_diagram_is_left() -> None:
     assert "──▶" not in README
     assert "-->" not in README.replace("<!--", "")
+
+
+def test_the_context_table_has_every_key_the_stack_reads() -> None:
+    from infra.config import context_keys
+
+    table = README.split("| Context key | Default | What it does |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE)
+
+    assert sorted(rows) == sorted(context_keys())
+    assert len(rows) == len(set(rows))
+
+
+def test_every_prompted_command_has_its_output_under_it() -> None:
+    # A block that shows `$ command` lines says what each prints: an empty example (the
+    # README once showed `$ auth0-sync replay --dry-run` with nothing under it) fails here.
+    fences = r"^[ ]*```\n(.*?)^[ ]*```"
+    empty = []
+    for block in re.findall(fences, README, flags=re.MULTILINE | re.DOTALL):
+        lines = block.splitlines()
+        for number, line in enumerate(lines):
+            if not line.startswith("$ "):
+                continue
+            after = lines[number + 1] if number + 1 < len(lines) else ""
+            if not after.strip() or after.startswith("$ "):
+                empty.append(line)
+    assert empty == []
+
+
+def test_every_picture_in_docs_is_shown_by_a_page() -> None:
+    # An image no page shows is an orphan that keeps old figures around (issue 27, item 6).
+    pages = [README, *(p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md"))]
+    shown: set[str] = set()
+    for text in pages:
+        shown.update(Path(link).name for link in re.findall(r"\]\(([^)\s]+\.png)\)", text))
+    pictures = {p.name for p in (REPO / "docs").rglob("*.png")}
+
+    assert sorted(pictures - shown) == []

@@ -217,6 +217,7 @@ class Replayer:
         visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS,
         max_consecutive_failures: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        calls_made: Callable[[], int] | None = None,
     ) -> None:
         if (invoke is None) == (plan is None):
             raise ValueError("give either invoke (replay) or plan (dry run)")
@@ -234,6 +235,10 @@ class Replayer:
         # Stop after this many transient failures in a row: the target is down again.
         self.max_consecutive_failures = max_consecutive_failures
         self.clock = clock
+        # The CRM requests this process has sent (a local target's or the planner's
+        # client): each event's calls are counted where they are made, a failed attempt's
+        # included. None (the deployed functions): the calls their outcome reports.
+        self.calls_made = calls_made
 
     def run(self, selection: Selection, gate: Gate | None = None) -> ReplayReport:
         """Replay (or plan) the selection; returns the report even when interrupted."""
@@ -281,12 +286,18 @@ class Replayer:
                             f"{len(refused)} message(s) could not be held; another reader may "
                             "replay them too (safe: it applies once)"
                         )
+                # --rate is CRM calls per second: a token before the event, and its other
+                # calls charged after it, as the backfill's Lambda target does.
                 self.limiter.take()
+                before = self.calls_made() if self.calls_made is not None else 0
                 try:
                     result = self._replay(group, report) if self.invoke else self._plan(group)
                 except Deferred as exc:
                     report.stopped = f"the target cannot take events now: {exc}"
                     break
+                if self.calls_made is not None:
+                    result.crm_calls = self.calls_made() - before
+                self.limiter.charge(result.crm_calls - 1)
                 report.results.append(result)
                 for letter in group:
                     pending.remove(letter)
@@ -378,7 +389,12 @@ class Replayer:
         if outcome.status == "dead_lettered":
             # The handler has written the new failure (with the history) to the DLQ already.
             return self._result(
-                group, "failed", outcome.reason, detail=outcome.message, deleted=deleted
+                group,
+                "failed",
+                outcome.reason,
+                detail=outcome.message,
+                crm_calls=outcome.crm_calls,
+                deleted=deleted,
             )
         return self._result(
             group, outcome.status, outcome.reason, crm_calls=outcome.crm_calls, deleted=deleted

@@ -34,6 +34,7 @@ from auth0_sync_cli.export import (
     fetch_export,
     read_export,
 )
+from auth0_sync_cli.paths import OUTPUT_DIR_HELP, default_output, output_file
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_RATE = 10.0
@@ -70,7 +71,7 @@ def obtain_export(
         raise CommandError(
             f"no --export FILE given, so the users come from a Management API export job: {exc}"
         ) from exc
-    path = args.save_export or default_export_path()
+    path = args.save_export or default_output(default_export_path())
     try:
         fetch_export(client, export_fields(mapped_paths(environ)), path, say=say)
     except ManagementApiError as exc:
@@ -208,12 +209,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--save-export",
         metavar="FILE",
+        type=output_file(),
         help="without --export: where the export job's download is saved (default "
-        "users-export-<UTC time>.json.gz)",
+        f"users-export-<UTC time>.json.gz in {OUTPUT_DIR_HELP})",
     )
     parser.add_argument(
         "--checkpoint",
         metavar="FILE",
+        type=output_file(),
         help="record the last export line done here; an interrupted backfill given the same "
         "FILE resumes after it (on the export it names)",
     )

@@ -77,7 +77,7 @@ def make_replayer(
     }
     if dry_run:
         planner = Planner(Settings.from_env(env), timeout=timeout)
-        return Replayer(reader, plan=planner.plan, **common)
+        return Replayer(reader, plan=planner.plan, calls_made=planner.crm.calls_made, **common)
     failures = SqsDeadLetterQueue(queue_url)
     if target == "lambda":
         invoker = lambda_invoker(functions)
@@ -92,6 +92,7 @@ def make_replayer(
         invoke=runner.invoke,
         failures=failures,
         name_for=function_name_for,
+        calls_made=service.core.crm.calls_made,
         **common,
     )
 
@@ -266,10 +267,17 @@ def register(subparsers: Any) -> None:
         type=real_number(above_zero=True),
         default=DEFAULT_RATE,
         metavar="R",
-        help="at most R events per second: the CRM's rate limit is shared with live traffic "
-        "(default %(default)s)",
+        help="at most R CRM calls per second (each event's calls counted after it): the "
+        "CRM's rate limit is shared with live traffic (default %(default)s)",
     )
-    parser.add_argument("--target", choices=("local", "lambda"), default="local")
+    parser.add_argument(
+        "--target",
+        choices=("local", "lambda"),
+        default="local",
+        help="where each event runs: local = the handlers' code in this process, with the "
+        "sync's environment (what `auth0-sync sandbox` prints); lambda = the deployed "
+        "function of its type, invoked synchronously (default %(default)s)",
+    )
     parser.add_argument(
         "--functions",
         type=locate.functions,

@@ -1,17 +1,26 @@
 """`replay --dry-run`: the same service, with a CRM adapter that only reads (it records the
-POST/PATCH it would send) and a state store that never writes; nothing is deleted."""
+POST/PATCH it would send) and a state store that never writes; nothing is deleted.
+
+The writes are recorded below the destination's adapter, at its HTTP session: the dry run
+shows the request the destination would get (HubSpot's `properties`, Salesforce's record
+and upsert path, the contract's contact), not the sync's generic fields."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+import requests
 
 from auth0_sync.crm import Contact, Crm, RemainingMillis
 from auth0_sync.dead_letter import Failure
+from auth0_sync.destinations import build_crm
 from auth0_sync.errors import ContactExists
-from auth0_sync.runtime import build_crm_client
+from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore, Settled, SyncState, Unchanged
@@ -29,13 +38,56 @@ class PlannedCall:
         return f"{self.method} {self.path} {json.dumps(self.body, sort_keys=True)}"
 
 
+class RecordingSession(requests.Session):
+    """The adapter's HTTP session: reads go out; while `recording`, a write (a request with
+    a JSON body that is not a GET) is kept and answered here, never sent. A search by POST
+    or a token request outside a write goes out as usual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: list[PlannedCall] | None = None
+
+    @contextmanager
+    def recording(self, into: list[PlannedCall]) -> Iterator[None]:
+        self.recorded = into
+        try:
+            yield
+        finally:
+            self.recorded = None
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        verb = (method.decode() if isinstance(method, bytes) else method).upper()
+        body = kwargs.get("json")
+        if self.recorded is None or verb in ("GET", "HEAD") or body is None:
+            return super().request(method, url, *args, **kwargs)
+        path = urlsplit(url.decode() if isinstance(url, bytes) else url).path
+        self.recorded.append(PlannedCall(verb, path, dict(body)))
+        return _answer(verb, path, dict(body))
+
+
+def _answer(verb: str, path: str, body: dict[str, Any]) -> requests.Response:
+    """A success as a destination gives it, enough for its adapter to read: the id (a new
+    one for a create), the body's fields."""
+    record_id = "(new)" if verb == "POST" else path.rstrip("/").rsplit("/", 1)[-1]
+    response = requests.Response()
+    response.status_code = 201 if verb == "POST" else 200
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps({**body, "id": record_id, "success": True}).encode()
+    return response
+
+
 class PlanningCrm:
     """Reads through the destination's adapter; records the create/update the sync would
-    send (in the generic contract's terms), answering as the destination would."""
+    send, as the destination would get it (with `session`; else in the generic contract's
+    terms), answering as the destination would."""
 
-    def __init__(self, inner: Crm) -> None:
+    def __init__(self, inner: Crm, session: RecordingSession | None = None) -> None:
         self.inner = inner
+        self.session = session
         self.planned: list[PlannedCall] = []
+        self._not_sent = 0
 
     def find_contacts(
         self, *, email: str | None = None, auth0_user_id: str | None = None
@@ -46,26 +98,42 @@ class PlanningCrm:
         return self.inner.get_contact(contact_id)
 
     def calls_made(self) -> int:
-        return self.inner.calls_made()
+        """The requests sent: the recorded writes were not."""
+        return self.inner.calls_made() - self._not_sent
 
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
         self.inner.set_deadline(remaining_ms)
 
     def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
-        del idempotency_key
         email = fields.get("email")
         # A destination answers 409 to a create whose email is taken; the sync then links.
         if isinstance(email, str) and email and self.find_contacts(email=email):
             raise ContactExists("crm POST /contacts: HTTP 409: a contact has this email (dry run)")
-        self.planned.append(PlannedCall("POST", "/contacts", dict(fields)))
+        self._record(lambda: self.inner.create_contact(fields, idempotency_key), "POST", fields)
         return {"id": "(new)", **fields}
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
         current = self.get_contact(contact_id)
         if current is None:
             return None
-        self.planned.append(PlannedCall("PATCH", f"/contacts/{contact_id}", dict(fields)))
+        self._record(
+            lambda: self.inner.update_contact(contact_id, fields),
+            "PATCH",
+            fields,
+            f"/contacts/{contact_id}",
+        )
         return {**current, **fields}
+
+    def _record(
+        self, write: Any, method: str, fields: Mapping[str, Any], path: str = "/contacts"
+    ) -> None:
+        if self.session is None:
+            self.planned.append(PlannedCall(method, path, dict(fields)))
+            return
+        before = len(self.planned)
+        with self.session.recording(self.planned):
+            write()
+        self._not_sent += len(self.planned) - before
 
 
 class ReadOnlyState:
@@ -122,7 +190,9 @@ class Planner:
     def __init__(
         self, settings: Settings, state: StateStore | None = None, timeout: float = 30.0
     ) -> None:
-        self.crm = PlanningCrm(build_crm_client(settings))
+        session = RecordingSession()
+        inner = build_crm(settings, destination_secret(settings), session=session)
+        self.crm = PlanningCrm(inner, session)
         store = ReadOnlyState(state or DynamoSyncStateStore(settings.state_table))
         # The state, read only, turns an event already applied into a skip (duplicate,
         # stale or deleted) with no CRM change.
