@@ -15,7 +15,8 @@ from typing import Any
 
 from auth0_sync.names import LOCAL_CRM_TOKEN, CrmType, Env
 from auth0_sync_cli.argtypes import whole_number
-from auth0_sync_cli.crm_server import ADMIN_PREFIX, CrmServer
+from auth0_sync_cli.crm_admin import ADMIN_PREFIX
+from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.exits import CommandError, cannot_listen
 from auth0_sync_cli.local_aws import LocalAws, LocalResources
 from auth0_sync_cli.signals import held_stop_signals

@@ -18,7 +18,7 @@ import requests
 
 from auth0_sync.crm import Contact, Crm, RemainingMillis
 from auth0_sync.dead_letter import Failure
-from auth0_sync.destinations import build_crm
+from auth0_sync.destinations.factory import build_crm
 from auth0_sync.errors import ContactExists
 from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
