@@ -199,7 +199,13 @@ def test_a_wrong_crm_token_dead_letters_every_event_and_exits_1(
 
     result = cli(env, "process", EVENT, "--json", cwd=tmp_path)
 
-    assert (result.returncode, result.stderr) == (1, "")
+    assert result.returncode == 1
+    # One line for the event: its id and the reason, which says where the credential lives.
+    [line] = result.stderr.splitlines()
+    assert line.startswith(json.loads(Path(EVENT).read_text(encoding="utf-8"))["detail"]["id"])
+    assert "dead-lettered: crm_credentials_rejected: " in line
+    assert "CRM_TOKEN_SECRET_ARN" in line
+    assert "a-wrong-token" not in line
     report = json.loads(result.stdout)
     assert report["failed"] == {"crm_credentials_rejected": 1}
     letters = Path(report["dead_letters"]["file"])
