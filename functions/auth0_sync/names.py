@@ -47,6 +47,8 @@ class Env(StrEnum):
     CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
     MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
     DELETE_POLICY = "DELETE_POLICY"
+    # A count (250) or a share of the contacts (10%): the deactivations one bulk run may send.
+    DEACTIVATION_LIMIT = "DEACTIVATION_LIMIT"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
