@@ -49,6 +49,9 @@ class Env(StrEnum):
     DELETE_POLICY = "DELETE_POLICY"
     # A count (250) or a share of the contacts (10%): the deactivations one bulk run may send.
     DEACTIVATION_LIMIT = "DEACTIVATION_LIMIT"
+    # The live path's brake: at most this many deactivations per window of so many seconds.
+    DEACTIVATION_WINDOW_LIMIT = "DEACTIVATION_WINDOW_LIMIT"
+    DEACTIVATION_WINDOW_SECONDS = "DEACTIVATION_WINDOW_SECONDS"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
@@ -210,6 +213,11 @@ TRANSIENT_REASONS = frozenset(
         "salesforce_server_unavailable",
     }
 )
+# A delete held in the DLQ by the live path's deactivation brake: not transient (the redrive
+# leaves it), a person releases it with `auth0-sync replay --allow-deactivations N`.
+REASON_DEACTIVATION_LIMIT = "deactivation_limit"
+# The state-table items counting the live path's deactivations, one per window.
+DEACTIVATION_WINDOW_KEY_PREFIX = "#deactivations#"
 # The reasons a reader gives a Lambda on-failure record whose error is not one of ours.
 REASON_INTERNAL_ERROR = "internal_error"
 REASON_LAMBDA_TIMEOUT = "lambda_timeout"

@@ -70,6 +70,13 @@ class Settings(BaseModel):
     )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
+    # The live path's deactivation brake (auth0_sync.deactivation_window).
+    deactivation_window_limit: int = Field(
+        default=100, ge=0, validation_alias=Env.DEACTIVATION_WINDOW_LIMIT
+    )
+    deactivation_window_seconds: int = Field(
+        default=3600, gt=0, validation_alias=Env.DEACTIVATION_WINDOW_SECONDS
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from typing import Any, overload
 
 from aws_lambda_powertools import Logger
 
+from auth0_sync.deactivation_window import DeactivationWindow, hold_unless_admitted
 from auth0_sync.destinations import (
     ACTIVE,
     DEACTIVATED,
@@ -88,10 +89,17 @@ class Decision:
 class SyncCore:
     """Applies created/updated/deleted events to the CRM under the user's lease."""
 
-    def __init__(self, settings: Settings, crm: Crm, state: StateStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        crm: Crm,
+        state: StateStore,
+        window: DeactivationWindow | None = None,
+    ) -> None:
         self.settings = settings
         self.crm = crm
         self.state = state
+        self.window = window  # the live path's deactivation brake (None: not braked here)
         self.ownership = Ownership(state)
         self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
         self.writes = Writes(crm)
@@ -607,6 +615,7 @@ class SyncCore:
         return self._deactivate(event, current, found)
 
     def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:
+        hold_unless_admitted(self.window)  # past the window's limit: to the DLQ, for a person
         body: dict[str, Any] = {STATUS_FIELD: DEACTIVATED, STAMP_FIELD: tombstone.deleted_at}
         if self.settings.delete_policy == DeletePolicy.ARCHIVE:
             assert isinstance(self.crm, Archiving)  # Settings allows archive for HubSpot only

@@ -18,6 +18,7 @@ from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli import deactivations
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
+from auth0_sync_cli.backfill.brake import sweep_verdict
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill, ProgressLine
 from auth0_sync_cli.backfill.targets import (
@@ -131,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     listing = listing_client(target, environ, bucket)
     braked = None
     if listing is not None:  # the brake: what the sweep would deactivate, before any write
-        braked = deactivations.sweep_verdict(
+        braked = sweep_verdict(
             checkpoint.export, listing, deactivations.limit_of(environ), args.allow_deactivations
         )
         if braked.stopped and not args.dry_run:
@@ -242,7 +243,7 @@ def register(subparsers: Any) -> None:
         help="--dry-run: how many field changes to show (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
-    deactivations.add_argument(parser, "the sweep (contacts of users no longer in the export)")
+    deactivations.add_argument(parser, "the sweep (of contacts of users not in the export)")
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
