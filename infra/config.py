@@ -45,6 +45,7 @@ from auth0_sync.settings import (
     DeletePolicy,
     MissingContactPolicy,
     Settings,
+    SyncMode,
 )
 from infra.dead_letter import DLQ_RETENTION_DAYS
 
@@ -180,6 +181,9 @@ class StackConfig(BaseModel):
         default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
+    sync_mode: SyncMode = Field(default=SyncMode.UPSERT, alias="syncMode")
+    # The live deactivation brake (auth0_sync.deactivation_window).
+    deactivation_window_limit: int = Field(default=100, ge=0, alias="deactivationWindowLimit")
     absent_fields: AbsentPolicy = Field(default=AbsentPolicy.KEEP, alias="absentFields")
     # Per function: the CRM sees at most 3 x this many concurrent calls. None: no
     # reservation, the account's unreserved pool bounds the functions (see the README).

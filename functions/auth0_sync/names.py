@@ -47,6 +47,8 @@ class Env(StrEnum):
     CONTACT_ID_PATH = "CRM_CONTACT_ID_PATH"
     MISSING_CONTACT_POLICY = "MISSING_CONTACT_POLICY"
     DELETE_POLICY = "DELETE_POLICY"
+    # upsert | update_only: what the sync may do to the CRM's contacts (auth0_sync.modes).
+    SYNC_MODE = "SYNC_MODE"
     # A count (250) or a share of the contacts (10%): the deactivations one bulk run may send.
     DEACTIVATION_LIMIT = "DEACTIVATION_LIMIT"
     # The live path's brake: at most this many deactivations per window of so many seconds.

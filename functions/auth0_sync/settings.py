@@ -32,6 +32,13 @@ class MissingContactPolicy(StrEnum):
     SKIP = "skip"
 
 
+class SyncMode(StrEnum):
+    """What the sync may do to contacts (the rules: `auth0_sync.modes`)."""
+
+    UPSERT = "upsert"  # create a contact for a user without one, update the rest
+    UPDATE_ONLY = "update_only"  # never create: a user without a contact is a counted skip
+
+
 class DeletePolicy(StrEnum):
     DEACTIVATE = "deactivate"
     ANONYMIZE = "anonymize"
@@ -68,6 +75,7 @@ class Settings(BaseModel):
     delete_policy: DeletePolicy = Field(
         default=DeletePolicy.DEACTIVATE, validation_alias=Env.DELETE_POLICY
     )
+    sync_mode: SyncMode = Field(default=SyncMode.UPSERT, validation_alias=Env.SYNC_MODE)
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
     # The live path's deactivation brake (auth0_sync.deactivation_window).

@@ -22,6 +22,7 @@ from typing import Any, overload
 
 from aws_lambda_powertools import Logger
 
+from auth0_sync import modes
 from auth0_sync.deactivation_window import DeactivationWindow, hold_unless_admitted
 from auth0_sync.destinations import (
     ACTIVE,
@@ -54,7 +55,7 @@ from auth0_sync.ownership import (
     Ownership,
     owner_of,
 )
-from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
+from auth0_sync.settings import DeletePolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 from auth0_sync.writes import Writes
 
@@ -300,14 +301,14 @@ class SyncCore:
         # then the state knows): it creates at once, and the CRM's uniqueness check on the
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
+        signup = signup and modes.signup_creates_at_once(self.settings)
         email = desired.get(EMAIL_FIELD) or profile.email
         linked = self._linked(profile, base)
         try:
             found = self.correlation.find(event, base, linked, email, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
-            is_update = event.event_type == EventType.USER_UPDATED
-            if is_update and self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
+            if not modes.may_create(self.settings, event.event_type):
                 outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
                 return Decision(replace(seen, contact_id=None, written={}), outcome)
             return self._create(event, current, seen, profile, desired, new_life)

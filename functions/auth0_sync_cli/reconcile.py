@@ -31,6 +31,7 @@ from typing import Any
 
 import boto3
 
+from auth0_sync import modes
 from auth0_sync.brake import check
 from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
@@ -249,7 +250,8 @@ def _user_drift(
         mine = by_owner.get(user_id, [])
         contact = contacts.get(mine[0]) if mine else None
     if contact is None:
-        found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
+        if modes.contact_expected(settings):  # SYNC_MODE=update_only never creates one
+            found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
         return found
     contact_id = str(contact["id"])
     if (

@@ -76,6 +76,8 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.CONTACT_ID_PATH,
             Env.MISSING_CONTACT_POLICY,
             Env.DELETE_POLICY,
+            Env.SYNC_MODE,
+            Env.DEACTIVATION_WINDOW_LIMIT,
             Env.ABSENT_FIELDS,
             Env.STATE_TABLE,
             Env.DLQ_URL,
@@ -119,6 +121,8 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
         missingContactPolicy="skip",
         deletePolicy="anonymize",
         absentFields="clear",
+        syncMode="update_only",
+        deactivationWindowLimit="25",
     )
     _, function = function_for(template, ROUTES[0])
 
@@ -130,6 +134,8 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
     assert settings.missing_contact_policy == "skip"
     assert settings.delete_policy == "anonymize"
     assert settings.absent_fields == "clear"
+    assert settings.sync_mode == "update_only"
+    assert settings.deactivation_window_limit == 25
 
 
 def test_json_logs_to_an_explicit_log_group_with_retention_and_active_tracing(
