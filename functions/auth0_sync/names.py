@@ -145,6 +145,7 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+    DELETE_POLICY_NONE = "delete_policy_none"  # DELETE_POLICY=none: a delete touches no contact
 
 
 class StreamMetric(StrEnum):

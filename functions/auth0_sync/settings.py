@@ -43,6 +43,7 @@ class DeletePolicy(StrEnum):
     DEACTIVATE = "deactivate"
     ANONYMIZE = "anonymize"
     ARCHIVE = "archive"  # HubSpot only: the contact is archived (DELETE), not kept
+    NONE = "none"  # the tombstone is recorded (order), the contact is not touched
 
 
 class Settings(BaseModel):

@@ -597,6 +597,11 @@ class SyncCore:
             stated={},
             linked=[],
         )
+        if self.settings.delete_policy == DeletePolicy.NONE:
+            # Only the order is kept (a late event must not resurrect the user); no CRM call.
+            state = replace(tombstone, delete_done=True)
+            outcome = self._outcome(event, "skipped", SkipReason.DELETE_POLICY_NONE)
+            return Decision(state, outcome)
         found = self.correlation.find_own(event, current)
         if found is None:
             reason = SkipReason.ACCOUNT_LINKED if current.linked_to else SkipReason.CONTACT_MISSING
