@@ -44,6 +44,7 @@ class DeletePolicy(StrEnum):
     ANONYMIZE = "anonymize"
     ARCHIVE = "archive"  # HubSpot only: the contact is archived (DELETE), not kept
     NONE = "none"  # the tombstone is recorded (order), the contact is not touched
+    ERASE = "erase"  # HubSpot only: GDPR delete, the contact is removed permanently
 
 
 class Settings(BaseModel):
@@ -140,10 +141,12 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _archive_needs_a_destination_that_archives(self) -> Settings:
-        if self.delete_policy == DeletePolicy.ARCHIVE and self.crm_type != CrmType.HUBSPOT:
+        hubspot_only = (DeletePolicy.ARCHIVE, DeletePolicy.ERASE)
+        if self.delete_policy in hubspot_only and self.crm_type != CrmType.HUBSPOT:
             raise ValueError(
-                f"{Env.DELETE_POLICY}=archive needs {Env.CRM_TYPE}=hubspot (the only "
-                f"destination that archives); with {self.crm_type} use deactivate or anonymize"
+                f"{Env.DELETE_POLICY}={self.delete_policy} needs {Env.CRM_TYPE}=hubspot (the "
+                f"only destination that archives or erases); with {self.crm_type} use "
+                "deactivate, anonymize or none"
             )
         return self
 

@@ -34,6 +34,7 @@ from auth0_sync.destinations import (
     Archiving,
     Contact,
     Crm,
+    Erasing,
 )
 from auth0_sync.errors import (
     ContactExists,
@@ -630,6 +631,13 @@ class SyncCore:
             # The contact is gone from the CRM's lists; a re-signup gets a new one.
             state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
             return Decision(state, self._outcome(event, "applied", Applied.ARCHIVED, found.id))
+        if self.settings.delete_policy == DeletePolicy.ERASE:
+            assert isinstance(self.crm, Erasing)  # Settings allows erase for HubSpot only
+            if not self.crm.erase_contact(found.id):
+                raise TransientError(f"contact {found.id} vanished while erased", "crm_404")
+            # Gone for good; the state keeps only the order (and no contact id).
+            state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
+            return Decision(state, self._outcome(event, "applied", Applied.ERASED, found.id))
         if self.settings.delete_policy == DeletePolicy.ANONYMIZE:
             body.update(self._erasure())
             applied = Applied.ANONYMIZED
