@@ -8,12 +8,13 @@ values outside an enumeration's options are 400 VALIDATION_ERROR; reads by id or
 unique property (`idProperty=email`); search with filterGroups (OR of groups, AND of
 filters, EQ/NEQ/HAS_PROPERTY), `limit` at most 200, archived contacts excluded; the list
 endpoint (id order, `limit` 1..100, the opaque `paging.next.after` cursor, `archived=true`
-for the archived ones only); DELETE archives; the GDPR delete removes a contact for good;
-the properties API (GET one, POST, 409 OBJECT_ALREADY_EXISTS); the rolling window limit
-with `X-HubSpot-RateLimit-*` headers on every non-search answer and 429 RATE_LIMIT
-(policyName TEN_SECONDLY_ROLLING); the search endpoints' own per-second limit (429,
-policyName SECONDLY, no rate-limit headers on search answers); for the demo, an outage (every request answers one status in HubSpot's error
+for the archived ones only); DELETE archives; the properties API (GET one, POST, 409
+OBJECT_ALREADY_EXISTS); the rolling window limit with `X-HubSpot-RateLimit-*` headers on
+every non-search answer and 429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); the search
+endpoints' own per-second limit (429, policyName SECONDLY, no rate-limit headers on search
+answers); for the demo, an outage (every request answers one status in HubSpot's error
 body), a lower rolling window, and request counts.
+The GDPR delete (POST .../gdpr-delete) removes a contact for good, not archived.
 Unique properties (`hasUniqueValue`, https://developers.hubspot.com/changelog/updating-
 objects-by-custom-field-and-adding-owner-properties-via-the-api): a value another contact
 holds is refused on create and update (409 CONFLICT, as HubSpot answers a taken unique
