@@ -46,6 +46,7 @@ from auth0_sync.settings import (
     DeletePolicy,
     MissingContactPolicy,
     Settings,
+    SyncMode,
 )
 from infra.dead_letter import DLQ_RETENTION_DAYS
 
@@ -181,6 +182,9 @@ class StackConfig(BaseModel):
         default=MissingContactPolicy.CREATE, alias="missingContactPolicy"
     )
     delete_policy: DeletePolicy = Field(default=DeletePolicy.DEACTIVATE, alias="deletePolicy")
+    sync_mode: SyncMode = Field(default=SyncMode.UPSERT, alias="syncMode")
+    # The live deactivation brake (auth0_sync.deactivation_window).
+    deactivation_window_limit: int = Field(default=100, ge=0, alias="deactivationWindowLimit")
     absent_fields: AbsentPolicy = Field(default=AbsentPolicy.KEEP, alias="absentFields")
     no_email_policy: NoEmailPolicy = Field(default=NoEmailPolicy.SKIP, alias="noEmailPolicy")
     claim_unverified_email: bool = Field(default=False, alias="claimUnverifiedEmail")

@@ -65,6 +65,8 @@ class SyncFunctions(Construct):
             Env.CONTACT_ID_PATH: config.contact_id_path,
             Env.MISSING_CONTACT_POLICY: config.missing_contact_policy,
             Env.DELETE_POLICY: config.delete_policy,
+            Env.SYNC_MODE: config.sync_mode,
+            Env.DEACTIVATION_WINDOW_LIMIT: str(config.deactivation_window_limit),
             Env.ABSENT_FIELDS: config.absent_fields,
             Env.NO_EMAIL_POLICY: config.no_email_policy,
             Env.CLAIM_UNVERIFIED_EMAIL: "true" if config.claim_unverified_email else "false",

@@ -22,6 +22,7 @@ from auth0_sync.names import (
     METRIC_REASON_DIMENSION,
     METRIC_SERVICE_DIMENSION,
     METRICS_NAMESPACE,
+    REASON_DEACTIVATION_LIMIT,
     SERVICE_NAME,
     Metric,
     SkipReason,
@@ -122,6 +123,25 @@ class Observability(Construct):
             f"{crm_secret_arn or '(CRM_TOKEN_SECRET_ARN)'}, also after re-reading it: put the "
             "current token (or Salesforce client secret) into that secret with `aws "
             "secretsmanager put-secret-value`; the redrive retries the failed events.",
+        )
+        # The live path's deactivation brake held deletes (auth0_sync.deactivation_window):
+        # the redrive leaves them, a person decides (redrive on or off).
+        self._alarm(
+            "DeactivationsHeld",
+            cloudwatch.Metric(  # no label: a plain metric alarm, not a math expression
+                namespace=METRICS_NAMESPACE,
+                metric_name=Metric.EVENT_DEAD_LETTERED,
+                dimensions_map={
+                    METRIC_SERVICE_DIMENSION: SERVICE_NAME,
+                    METRIC_REASON_DIMENSION: REASON_DEACTIVATION_LIMIT,
+                },
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            "More user.deleted events than DEACTIVATION_WINDOW_LIMIT in one window: the excess "
+            "deletes are held in the DLQ (reason deactivation_limit), their contacts untouched. "
+            "Check they are real (`auth0-sync dlq list`), then `auth0-sync replay "
+            "--allow-deactivations N`; if not, purge them.",
         )
         # With the redrive on, it alarms itself: on what it leaves for a person, and on the
         # age of the oldest failure it still holds (infra/redrive.py).

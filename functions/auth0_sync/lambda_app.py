@@ -42,6 +42,7 @@ APPLIED_METRICS = {
     Applied.REACTIVATED: Metric.CONTACT_REACTIVATED,
     # An archive is the deactivation HubSpot offers: counted as one.
     Applied.ARCHIVED: Metric.CONTACT_DEACTIVATED,
+    Applied.ERASED: Metric.CONTACT_DEACTIVATED,
 }
 
 

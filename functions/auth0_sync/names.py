@@ -53,6 +53,13 @@ class Env(StrEnum):
     CLAIM_UNVERIFIED_EMAIL = "CLAIM_UNVERIFIED_EMAIL"
     # deactivate | ignore: what a blocked user's contact shows.
     BLOCKED_POLICY = "BLOCKED_POLICY"
+    # upsert | update_only: what the sync may do to the CRM's contacts (auth0_sync.modes).
+    SYNC_MODE = "SYNC_MODE"
+    # A count (250) or a share of the contacts (10%): the deactivations one bulk run may send.
+    DEACTIVATION_LIMIT = "DEACTIVATION_LIMIT"
+    # The live path's brake: at most this many deactivations per window of so many seconds.
+    DEACTIVATION_WINDOW_LIMIT = "DEACTIVATION_WINDOW_LIMIT"
+    DEACTIVATION_WINDOW_SECONDS = "DEACTIVATION_WINDOW_SECONDS"
     # keep | clear: what a mapped attribute absent from `data.object` does to the CRM field.
     ABSENT_FIELDS = "ABSENT_FIELDS"
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
@@ -154,6 +161,7 @@ class SkipReason(StrEnum):
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
     NO_EMAIL = "no_email"  # a user without an email and no contact yet (NO_EMAIL_POLICY=skip)
     EMAIL_UNVERIFIED = "email_unverified"  # its unverified email is another contact's (unique CRM)
+    DELETE_POLICY_NONE = "delete_policy_none"  # DELETE_POLICY=none: a delete touches no contact
 
 
 class StreamMetric(StrEnum):
@@ -227,6 +235,11 @@ TRANSIENT_REASONS = frozenset(
         "salesforce_server_unavailable",
     }
 )
+# A delete held in the DLQ by the live path's deactivation brake: not transient (the redrive
+# leaves it), a person releases it with `auth0-sync replay --allow-deactivations N`.
+REASON_DEACTIVATION_LIMIT = "deactivation_limit"
+# The state-table items counting the live path's deactivations, one per window.
+DEACTIVATION_WINDOW_KEY_PREFIX = "#deactivations#"
 # The reasons a reader gives a Lambda on-failure record whose error is not one of ours.
 REASON_INTERNAL_ERROR = "internal_error"
 REASON_LAMBDA_TIMEOUT = "lambda_timeout"

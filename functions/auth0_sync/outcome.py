@@ -19,6 +19,7 @@ class Applied(StrEnum):
     DEACTIVATED = "deactivated"
     ANONYMIZED = "anonymized"
     ARCHIVED = "archived"
+    ERASED = "erased"  # HubSpot's GDPR delete: removed permanently
 
 
 @dataclass(frozen=True)

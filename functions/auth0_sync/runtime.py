@@ -7,6 +7,11 @@ from collections.abc import Callable
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
+from auth0_sync.deactivation_window import (
+    DeactivationWindow,
+    DynamoDeactivationWindow,
+    MemoryDeactivationWindow,
+)
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import Crm, bearer_token
 from auth0_sync.destinations.credentials import Cached
@@ -92,12 +97,22 @@ def build_service(
     state: StateStore | None = None,
     dead_letters: DeadLetters | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    hold_deletes: bool = True,
 ) -> SyncService:
-    """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily)."""
+    """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily).
+    `hold_deletes`: the live path's deactivation brake, counted where the state is kept
+    (off for `replay --allow-deactivations`, where a person released the deletes)."""
     crm = build_crm_client(settings)
+    window: DeactivationWindow | None = None
+    limit, seconds = settings.deactivation_window_limit, settings.deactivation_window_seconds
     if state is None:
-        state = DynamoSyncStateStore(settings.state_table, boto3.client("dynamodb"))
-    core = SyncCore(settings, crm, state)
+        client = boto3.client("dynamodb")
+        state = DynamoSyncStateStore(settings.state_table, client)
+        if hold_deletes:
+            window = DynamoDeactivationWindow(settings.state_table, limit, seconds, client)
+    elif hold_deletes:
+        window = MemoryDeactivationWindow(limit, seconds)
+    core = SyncCore(settings, crm, state, window)
     return SyncService(
         core, dead_letters or SqsDeadLetterQueue(settings.dlq_url), on_outcome=on_outcome
     )

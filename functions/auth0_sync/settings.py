@@ -33,10 +33,19 @@ class MissingContactPolicy(StrEnum):
     SKIP = "skip"
 
 
+class SyncMode(StrEnum):
+    """What the sync may do to contacts (the rules: `auth0_sync.modes`)."""
+
+    UPSERT = "upsert"  # create a contact for a user without one, update the rest
+    UPDATE_ONLY = "update_only"  # never create: a user without a contact is a counted skip
+
+
 class DeletePolicy(StrEnum):
     DEACTIVATE = "deactivate"
     ANONYMIZE = "anonymize"
     ARCHIVE = "archive"  # HubSpot only: the contact is archived (DELETE), not kept
+    NONE = "none"  # the tombstone is recorded (order), the contact is not touched
+    ERASE = "erase"  # HubSpot only: GDPR delete, the contact is removed permanently
 
 
 class Settings(BaseModel):
@@ -76,8 +85,16 @@ class Settings(BaseModel):
     blocked_policy: BlockedPolicy = Field(
         default=BlockedPolicy.DEACTIVATE, validation_alias=Env.BLOCKED_POLICY
     )
+    sync_mode: SyncMode = Field(default=SyncMode.UPSERT, validation_alias=Env.SYNC_MODE)
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
+    # The live path's deactivation brake (auth0_sync.deactivation_window).
+    deactivation_window_limit: int = Field(
+        default=100, ge=0, validation_alias=Env.DEACTIVATION_WINDOW_LIMIT
+    )
+    deactivation_window_seconds: int = Field(
+        default=3600, gt=0, validation_alias=Env.DEACTIVATION_WINDOW_SECONDS
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -132,10 +149,12 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _archive_needs_a_destination_that_archives(self) -> Settings:
-        if self.delete_policy == DeletePolicy.ARCHIVE and self.crm_type != CrmType.HUBSPOT:
+        hubspot_only = (DeletePolicy.ARCHIVE, DeletePolicy.ERASE)
+        if self.delete_policy in hubspot_only and self.crm_type != CrmType.HUBSPOT:
             raise ValueError(
-                f"{Env.DELETE_POLICY}=archive needs {Env.CRM_TYPE}=hubspot (the only "
-                f"destination that archives); with {self.crm_type} use deactivate or anonymize"
+                f"{Env.DELETE_POLICY}={self.delete_policy} needs {Env.CRM_TYPE}=hubspot (the "
+                f"only destination that archives or erases); with {self.crm_type} use "
+                "deactivate, anonymize or none"
             )
         return self
 

@@ -22,6 +22,8 @@ from typing import Any, overload
 
 from aws_lambda_powertools import Logger
 
+from auth0_sync import modes
+from auth0_sync.deactivation_window import DeactivationWindow, hold_unless_admitted
 from auth0_sync.destinations import (
     ACTIVE,
     DEACTIVATED,
@@ -32,6 +34,7 @@ from auth0_sync.destinations import (
     Archiving,
     Contact,
     Crm,
+    Erasing,
 )
 from auth0_sync.errors import (
     ContactExists,
@@ -56,7 +59,7 @@ from auth0_sync.ownership import (
     owner_of,
 )
 from auth0_sync.policies import blocked_status, email_is_unverified, waits_for_an_email
-from auth0_sync.settings import DeletePolicy, MissingContactPolicy, Settings
+from auth0_sync.settings import DeletePolicy, Settings
 from auth0_sync.state import Settled, StateStore, SyncState, Unchanged, order_key_text
 from auth0_sync.writes import Writes
 
@@ -100,10 +103,17 @@ class Decision:
 class SyncCore:
     """Applies created/updated/deleted events to the CRM under the user's lease."""
 
-    def __init__(self, settings: Settings, crm: Crm, state: StateStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        crm: Crm,
+        state: StateStore,
+        window: DeactivationWindow | None = None,
+    ) -> None:
         self.settings = settings
         self.crm = crm
         self.state = state
+        self.window = window  # the live path's deactivation brake (None: not braked here)
         self.ownership = Ownership(state)
         self.correlation = Correlation(crm, self.ownership, settings.contact_id_path)
         self.writes = Writes(crm)
@@ -308,6 +318,7 @@ class SyncCore:
         # then the state knows): it creates at once, and the CRM's uniqueness check on the
         # email (409) finds an existing contact atomically. Only a hint is looked at first.
         signup = event.event_type == EventType.USER_CREATED and not base.contact_id and not new_life
+        signup = signup and modes.signup_creates_at_once(self.settings)
         email = desired.get(EMAIL_FIELD) or profile.email
         if waits_for_an_email(email, bool(base.contact_id), self.settings.no_email_policy):
             # No address to create a contact with, and nothing a person could fix: no CRM
@@ -320,8 +331,7 @@ class SyncCore:
             found = self.correlation.find(event, base, linked, lookup, hint_only=signup)
             if found is not None:
                 return self._take(event, current, seen, found, desired, new_life)
-            is_update = event.event_type == EventType.USER_UPDATED
-            if is_update and self.settings.missing_contact_policy == MissingContactPolicy.SKIP:
+            if not modes.may_create(self.settings, event.event_type):
                 outcome = self._outcome(event, "skipped", SkipReason.CONTACT_MISSING)
                 return Decision(replace(seen, contact_id=None, written={}), outcome)
             return self._create(event, current, seen, profile, desired, new_life)
@@ -654,6 +664,11 @@ class SyncCore:
             stated={},
             linked=[],
         )
+        if self.settings.delete_policy == DeletePolicy.NONE:
+            # Only the order is kept (a late event must not resurrect the user); no CRM call.
+            state = replace(tombstone, delete_done=True)
+            outcome = self._outcome(event, "skipped", SkipReason.DELETE_POLICY_NONE)
+            return Decision(state, outcome)
         found = self.correlation.find_own(event, current)
         if found is None:
             reason = SkipReason.ACCOUNT_LINKED if current.linked_to else SkipReason.CONTACT_MISSING
@@ -678,6 +693,7 @@ class SyncCore:
         return self._deactivate(event, current, found)
 
     def _deactivate(self, event: Auth0BusEvent, tombstone: SyncState, found: Found) -> Decision:
+        hold_unless_admitted(self.window)  # past the window's limit: to the DLQ, for a person
         body: dict[str, Any] = {STATUS_FIELD: DEACTIVATED, STAMP_FIELD: tombstone.deleted_at}
         if self.settings.delete_policy == DeletePolicy.ARCHIVE:
             assert isinstance(self.crm, Archiving)  # Settings allows archive for HubSpot only
@@ -686,6 +702,13 @@ class SyncCore:
             # The contact is gone from the CRM's lists; a re-signup gets a new one.
             state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
             return Decision(state, self._outcome(event, "applied", Applied.ARCHIVED, found.id))
+        if self.settings.delete_policy == DeletePolicy.ERASE:
+            assert isinstance(self.crm, Erasing)  # Settings allows erase for HubSpot only
+            if not self.crm.erase_contact(found.id):
+                raise TransientError(f"contact {found.id} vanished while erased", "crm_404")
+            # Gone for good; the state keeps only the order (and no contact id).
+            state = replace(tombstone, contact_id=None, matched_by=None, delete_done=True)
+            return Decision(state, self._outcome(event, "applied", Applied.ERASED, found.id))
         if self.settings.delete_policy == DeletePolicy.ANONYMIZE:
             body.update(self._erasure())
             applied = Applied.ANONYMIZED

@@ -31,6 +31,8 @@ from typing import Any
 
 import boto3
 
+from auth0_sync import modes
+from auth0_sync.brake import check
 from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
@@ -39,6 +41,7 @@ from auth0_sync.policies import NoEmailPolicy, blocked_status, email_is_unverifi
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, Settings
 from auth0_sync.state import CLAIM_KEY_PREFIX, DynamoSyncStateStore, SyncState, _from_item, _plain
+from auth0_sync_cli import deactivations
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
 from auth0_sync_cli.backfill.command import add_target_arguments, obtain_export
 from auth0_sync_cli.backfill.engine import category
@@ -261,7 +264,8 @@ def _user_drift(
         mine = by_owner.get(user_id, [])
         contact = contacts.get(mine[0]) if mine else None
     if contact is None:
-        if not _waits_by_rule(user, settings, held):
+        # SYNC_MODE=update_only never creates one; some users wait by rule (no email...).
+        if modes.contact_expected(settings) and not _waits_by_rule(user, settings, held):
             found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
         return found
     contact_id = str(contact["id"])
@@ -417,6 +421,14 @@ def _run_command(args: argparse.Namespace) -> int:
     }
     left = found
     if args.fix and found.drift:
+        braked = check(
+            sum(d.kind == USER_GONE for d in found.drift),
+            found.contacts,
+            deactivations.limit_of(environ),
+            args.allow_deactivations,
+        )
+        if braked.stopped:  # before the first write: the state is not forgotten either
+            raise deactivations.stop(braked, "reconcile --fix")
         target = build_target(
             target=args.target,
             dry_run=False,
@@ -511,5 +523,6 @@ def register(subparsers: Any) -> None:
         "is left for a person",
     )
     add_target_arguments(parser, DEFAULT_RATE)
+    deactivations.add_argument(parser, "--fix (contacts of users the export does not have)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run, checkpoint=None)

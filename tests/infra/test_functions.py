@@ -76,6 +76,8 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.CONTACT_ID_PATH,
             Env.MISSING_CONTACT_POLICY,
             Env.DELETE_POLICY,
+            Env.SYNC_MODE,
+            Env.DEACTIVATION_WINDOW_LIMIT,
             Env.ABSENT_FIELDS,
             Env.NO_EMAIL_POLICY,
             Env.CLAIM_UNVERIFIED_EMAIL,
@@ -124,6 +126,8 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
         absentFields="clear",
         claimUnverifiedEmail="true",
         blockedPolicy="ignore",
+        syncMode="update_only",
+        deactivationWindowLimit="25",
     )
     _, function = function_for(template, ROUTES[0])
 
@@ -138,6 +142,8 @@ def test_context_flows_into_the_environment(synth: Synth) -> None:
     assert settings.claim_unverified_email is True
     assert settings.blocked_policy == "ignore"
     assert settings.no_email_policy == "skip"
+    assert settings.sync_mode == "update_only"
+    assert settings.deactivation_window_limit == 25
 
 
 def test_json_logs_to_an_explicit_log_group_with_retention_and_active_tracing(

@@ -61,6 +61,19 @@ def test_with_the_redrive_no_alarm_watches_the_queue_itself(template: Template) 
     assert _alarms_on(template, "ApproximateAgeOfOldestMessage") == []
 
 
+def test_deletes_held_by_the_deactivation_brake_alarm_at_once(template: Template) -> None:
+    (alarm,) = [
+        a
+        for a in _alarms_on(template, "EventDeadLettered")
+        if {"Name": "reason", "Value": "deactivation_limit"} in a["Dimensions"]
+    ]
+
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum")
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert "replay --allow-deactivations" in alarm["AlarmDescription"]
+
+
 @pytest.mark.parametrize("metric_name", ["AsyncEventsDropped", "DestinationDeliveryFailures"])
 def test_every_function_has_an_alarm_on(template: Template, metric_name: str) -> None:
     alarms = _alarms_on(template, metric_name)
@@ -133,8 +146,9 @@ def test_every_alarm_notifies_the_encrypted_topic(template: Template) -> None:
     }
     alarms = _alarms(template)
     # The DLQ; the refused CRM credential; per function dropped events and failed DLQ
-    # writes; per rule the same two; and the redrive's "left for a person" (test_redrive.py).
-    assert len(alarms) == 1 + 1 + 2 * len(ROUTES) + 2 * len(ROUTES) + 1
+    # writes; per rule the same two; the redrive's "left for a person" (test_redrive.py);
+    # the deletes the brake held.
+    assert len(alarms) == 1 + 1 + 2 * len(ROUTES) + 2 * len(ROUTES) + 1 + 1
     for alarm in alarms:
         assert [logical_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -31,6 +31,14 @@ class Archiving(Protocol):
     def archive_contact(self, contact_id: str) -> bool: ...
 
 
+@runtime_checkable
+class Erasing(Protocol):
+    """A destination with a permanent, GDPR erasure of a contact (HubSpot's gdpr-delete):
+    `deletePolicy=erase`."""
+
+    def erase_contact(self, contact_id: str) -> bool: ...
+
+
 OWNER_FIELD = "auth0_user_id"
 STATUS_FIELD = "status"
 STAMP_FIELD = "source_updated_at"

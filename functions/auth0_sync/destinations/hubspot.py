@@ -61,6 +61,7 @@ from auth0_sync.privacy import redact
 CONTACTS = "/crm/v3/objects/contacts"
 SEARCH = CONTACTS + "/search"
 PROPERTIES = "/crm/v3/properties/contacts"
+GDPR_DELETE = f"{CONTACTS}/gdpr-delete"
 
 # Generic contract field -> HubSpot contact property.
 PROPERTY_OF: dict[str, str] = {
@@ -316,6 +317,14 @@ class HubSpotCrm(OverTransport):
     def archive_contact(self, contact_id: str) -> bool:
         """DELETE (archive) a contact; False when it was not there."""
         response = self._send("DELETE", _contact_path(contact_id), missing_ok=True)
+        return response.status_code != 404
+
+    def erase_contact(self, contact_id: str) -> bool:
+        """Permanently delete a contact, GDPR-compliant (not restorable, unlike an archive):
+        POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`
+        (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact).
+        False when it was not there."""
+        response = self._send("POST", GDPR_DELETE, json={"objectId": contact_id}, missing_ok=True)
         return response.status_code != 404
 
     # Custom properties (destination setup) -----------------------------------------------

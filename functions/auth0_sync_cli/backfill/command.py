@@ -15,8 +15,10 @@ from auth0_sync.names import Env
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
 from auth0_sync.streams.client import ManagementCredentials
+from auth0_sync_cli import deactivations
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
+from auth0_sync_cli.backfill.brake import sweep_verdict
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill, ProgressLine
 from auth0_sync_cli.backfill.targets import (
@@ -128,16 +130,26 @@ def _run(args: argparse.Namespace) -> int:
     show = args.progress or sys.stderr.isatty()
     total = _count_lines(checkpoint.export) - checkpoint.done_through if show else None
     # (the sweep's deletes, if any, come on top of the total)
+    listing = listing_client(target, environ, bucket)
+    braked = None
+    if listing is not None:  # the brake: what the sweep would deactivate, before any write
+        braked = sweep_verdict(
+            checkpoint.export, listing, deactivations.limit_of(environ), args.allow_deactivations
+        )
+        if braked.stopped and not args.dry_run:
+            raise deactivations.stop(braked, "backfill")
     engine = Backfill(
         target,
         checkpoint,
         workers=1 if args.dry_run else args.workers,
         progress=ProgressLine(total, show),
         sample=args.sample,
-        listing=listing_client(target, environ, bucket),
+        listing=listing,
     )
     with sigterm_interrupts():
         report = engine.run(read_export(checkpoint.export))
+    if braked is not None and braked.stopped:  # a dry run: the real run would stop
+        report.warnings.append(deactivations.would_stop(braked, "backfill"))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -234,6 +246,7 @@ def register(subparsers: Any) -> None:
         help="--dry-run: how many field changes to show (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
+    deactivations.add_argument(parser, "the sweep (of contacts of users not in the export)")
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)

@@ -53,6 +53,8 @@ def category(outcome: Outcome) -> str:
             "linked": "link",
             "deactivated": "deactivate",
             "anonymized": "deactivate",
+            "archived": "deactivate",
+            "erased": "deactivate",
         }.get(outcome.reason, "update")
     if outcome.status == "skipped":
         return "unchanged" if outcome.reason in ("unchanged", "duplicate") else "skipped"

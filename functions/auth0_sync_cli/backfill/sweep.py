@@ -70,6 +70,11 @@ def every_contact(crm: Listing, page_size: int = PAGE_SIZE) -> Iterator[Contact]
 def orphans(crm: Listing, seen: SeenUsers) -> Iterator[Contact]:
     """Active contacts carrying an Auth0 user id the export does not hold."""
     for contact in every_contact(crm):
-        owner = contact.get("auth0_user_id")
-        if owner and contact.get("status", "active") == "active" and owner not in seen:
+        if orphaned(contact, seen):
             yield contact
+
+
+def orphaned(contact: Contact, seen: SeenUsers) -> bool:
+    """An active contact carrying an Auth0 user id the export does not hold."""
+    owner = contact.get("auth0_user_id")
+    return bool(owner) and contact.get("status", "active") == "active" and owner not in seen

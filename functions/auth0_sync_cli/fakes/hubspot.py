@@ -14,6 +14,7 @@ every non-search answer and 429 RATE_LIMIT (policyName TEN_SECONDLY_ROLLING); th
 endpoints' own per-second limit (429, policyName SECONDLY, no rate-limit headers on search
 answers); for the demo, an outage (every request answers one status in HubSpot's error
 body), a lower rolling window, and request counts.
+The GDPR delete (POST .../gdpr-delete) removes a contact for good, not archived.
 Unique properties (`hasUniqueValue`, https://developers.hubspot.com/changelog/updating-
 objects-by-custom-field-and-adding-owner-properties-via-the-api): a value another contact
 holds is refused on create and update (409 CONFLICT, as HubSpot answers a taken unique
@@ -99,6 +100,8 @@ class FakeHubSpot(LoopbackServer):
         self.lock = threading.Lock()
         self.properties: dict[str, dict[str, Any]] = dict(STANDARD_PROPERTIES)
         self.records: dict[str, dict[str, Any]] = {}
+        # Addresses a GDPR delete by email found no contact for (kept, not enforced here).
+        self.blocklist: set[str] = set()
         self.next_id = 1001
         self.requests: list[tuple[str, str, int]] = []  # method, path, status
         self.throttled: Counter[str] = Counter()  # policyName -> 429s answered
@@ -129,6 +132,7 @@ class FakeHubSpot(LoopbackServer):
         """No contacts, no requests counted, the limits' windows empty."""
         with self.lock:
             self.records.clear()
+            self.blocklist.clear()
             self.requests.clear()
             self.throttled.clear()
             self._window.clear()
@@ -370,6 +374,27 @@ class FakeHubSpot(LoopbackServer):
                     return taken
                 fake._write(record, properties)
                 return _ok(fake._view(record, list(properties)))
+
+        @app.post("/crm/v3/objects/contacts/gdpr-delete")
+        def gdpr_delete() -> Response:
+            # https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact
+            # and https://developers.hubspot.com/changelog/changes-to-the-gdpr-deletion-
+            # endpoints-for-the-crm-contact-object-api: `{"objectId": id}`, or with
+            # `"idProperty": "email"` an address (an unknown one is blocklisted). The record
+            # is removed for good (not archived). 204 and 404 for an unknown id are the
+            # fake's reading (the page gives no example answer).
+            body = request.get_json(silent=True) or {}
+            key = str(body.get("objectId") or "")
+            by = body.get("idProperty")
+            with fake.lock:
+                record = fake._find(key, by if isinstance(by, str) else None)
+                if record is None:
+                    if by == "email":
+                        fake.blocklist.add(key.lower())
+                        return Response(status=204)
+                    return _error(404, "OBJECT_NOT_FOUND", "resource not found")
+                del fake.records[record["id"]]
+            return Response(status=204)
 
         @app.delete("/crm/v3/objects/contacts/<path:key>")
         def archive(key: str) -> Response:

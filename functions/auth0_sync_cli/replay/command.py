@@ -28,6 +28,7 @@ from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer, ReplayReport, Selection
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
+from auth0_sync_cli import deactivations
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.replay import locate
@@ -65,6 +66,7 @@ def make_replayer(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     environ: Mapping[str, str] | None = None,
     wait_seconds: int | None = None,
+    hold_deletes: bool = True,
 ) -> Replayer:
     """The replayer for a target (local: this process; lambda: the deployed functions)."""
     env = os.environ if environ is None else environ
@@ -85,7 +87,9 @@ def make_replayer(
             reader, invoke=invoker.invoke, failures=failures, name_for=invoker.name_for, **common
         )
     # The handler's permanent failures go to this queue too, with the replayed history.
-    service = build_service(Settings.from_env(env), dead_letters=failures)
+    service = build_service(
+        Settings.from_env(env), dead_letters=failures, hold_deletes=hold_deletes
+    )
     runner = LocalRunner(service, failures, timeout_seconds=timeout)
     return Replayer(
         reader,
@@ -172,10 +176,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    held = deactivations.HeldDeletes(args.allow_deactivations)
     selection = Selection(
         types=frozenset(args.type or ()),
         user_id=args.user,
         max_events=args.limit,
+        wants=held.wants,
     )
     try:
         queue_url = locate.resolve_queue_url(args.queue_url, stack=args.stack)
@@ -195,9 +201,12 @@ def _run(args: argparse.Namespace) -> int:
             progress=args.progress or sys.stderr.isatty(),
             visibility_seconds=args.visibility,
             timeout=args.timeout,
+            hold_deletes=args.allow_deactivations is None,
         )
         with sigterm_interrupts():
-            report = replayer.run(selection)
+            report = replayer.run(selection, held.gate)
+        if note := held.note():
+            report.warnings.append(note)
     except (ConfigError, DlqError) as exc:  # they say which setting: one line, exit 2
         raise CommandError(str(exc)) from exc
     if args.json:
@@ -206,7 +215,9 @@ def _run(args: argparse.Namespace) -> int:
         print_report(report, queue_url)
     if report.interrupted:
         return 130
-    return 1 if report.left and not report.dry_run else 0
+    # Held deletes left alone, or more of them than allowed: they wait for a person.
+    left = report.left or held.note() is not None or held.over()
+    return 1 if left and not report.dry_run else 0
 
 
 def print_report(report: ReplayReport, queue_url: str) -> None:
@@ -302,6 +313,7 @@ def register(subparsers: Any) -> None:
         help="hide the messages in hand from other readers this long, renewed while "
         "replaying; a killed replay's messages come back after it (default %(default)s)",
     )
+    deactivations.add_argument(parser)
     parser.add_argument("--progress", action="store_true", help="progress bar even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
