@@ -1,0 +1,252 @@
+"""Rules of the sync core that no other test held (issue 28): each test here failed when
+its rule was removed by hand (a mutation of `auth0_sync/sync.py`), and expected values are
+written out, never computed with the code under test.
+
+The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auth0_sync.errors import TransientError
+from auth0_sync.events import parse_event
+from auth0_sync.settings import Settings
+from auth0_sync.state import MemorySyncStateStore, SyncState
+from auth0_sync.sync import Outcome, SyncCore
+from tests.builders import at, created, deleted, updated
+from tests.fakes.memory_crm import MemoryCrm
+
+pytestmark = pytest.mark.unit
+
+NOW = at(60 * 24 * 30)
+U, D = "auth0|u28", "auth0|d28"
+
+
+class Rig:
+    """One core over a memory CRM and a memory state store."""
+
+    def __init__(
+        self,
+        *,
+        unique_emails: bool = True,
+        state: MemorySyncStateStore | None = None,
+        **settings: Any,
+    ) -> None:
+        self.crm = MemoryCrm(unique_emails=unique_emails)
+        self.state = state or MemorySyncStateStore()
+        config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t", **settings)
+        self.core = SyncCore(config, self.crm, self.state)
+
+    def apply(self, raw: dict[str, Any]) -> Outcome:
+        return self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
+
+
+class CommitFailsOnce(MemorySyncStateStore):
+    """A state store whose first commit fails after the CRM write (a throttled table)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def commit(self, state: SyncState, owner: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise TransientError("state table: throttled", "state_unavailable")
+        super().commit(state, owner)
+
+
+def seed_mapping(rig: Rig, contact_id: str) -> None:
+    """A state that knows the user's contact but not what was written (a rebuilt state)."""
+    rig.state.acquire(U, "seed", 30.0)
+    rig.state.commit(
+        SyncState(
+            U,
+            contact_id=contact_id,
+            matched_by="auth0_user_id",
+            last_change_time="2026-03-01T09:00:00.000000+00:00",
+            last_rank=0,
+            last_event_id="evt_seed",
+        ),
+        "seed",
+    )
+
+
+# A create's idempotency key -------------------------------------------------------------
+
+
+def test_a_retried_create_makes_no_second_contact() -> None:
+    """The create reached the CRM, the state commit failed, Lambda retries the event: the
+    retry must send the same idempotency key (whatever it is made of, it depends only on
+    the user and the event), so the CRM answers the first contact. The CRM here does not
+    enforce unique emails, so nothing but the key can stop a second contact."""
+    rig = Rig(unique_emails=False, state=CommitFailsOnce())
+    signup = created(U, at(0), email="ola@example.com", name="Ola")
+    with pytest.raises(TransientError):
+        rig.apply(signup)
+    outcome = rig.apply(signup)
+    assert outcome.reason == "created"
+    assert [c["email"] for c in rig.crm.contacts.values()] == ["ola@example.com"]
+    assert [c.method for c in rig.crm.writes()] == ["POST", "POST"]  # the retry did send
+
+
+def test_two_users_creates_are_two_contacts() -> None:
+    """The key is per event: two signups on a CRM without unique emails are two contacts."""
+    rig = Rig(unique_emails=False)
+    rig.apply(created(U, at(0), email="same@example.com"))
+    rig.apply(created(D, at(1), email="same@example.com"))
+    assert sorted(c["auth0_user_id"] for c in rig.crm.contacts.values()) == [D, U]
+
+
+# The source_updated_at stamp -----------------------------------------------------------
+
+
+def test_a_created_contact_carries_the_events_change_time() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(5), email="ola@example.com"))
+    (contact,) = rig.crm.contacts.values()
+    assert contact["source_updated_at"] == "2026-03-01T09:05:00.000000+00:00"
+    assert contact["status"] == "active"
+    assert contact["auth0_user_id"] == U
+
+
+def test_an_update_and_a_delete_stamp_their_own_change_time() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(5), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(7), email="ola@example.com", name="Ola N."))
+    (contact,) = rig.crm.contacts.values()
+    assert contact["source_updated_at"] == "2026-03-01T09:07:00.000000+00:00"
+    rig.apply(deleted(U, at(9)))
+    assert contact["source_updated_at"] == "2026-03-01T09:09:00.000000+00:00"
+    assert contact["status"] == "deactivated"
+
+
+# What an applied event is reported (and counted) as -------------------------------------
+
+
+def test_a_plain_update_of_a_known_contact_is_an_update() -> None:
+    rig = Rig()
+    assert rig.apply(created(U, at(0), email="ola@example.com", name="Ola")).reason == "created"
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+
+
+def test_an_update_through_a_mapping_without_digests_is_an_update_not_a_reactivation() -> None:
+    """A state that knows the contact but not what was written (as after a state rebuild)
+    reaches the contact through the stored mapping: still a plain update, not a new life."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, contact_id)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("updated", contact_id)
+    assert rig.crm.contacts[contact_id]["name"] == "Ola N."
+
+
+def test_a_mapped_contact_that_lost_the_users_id_gets_it_back_as_a_link() -> None:
+    """Reached through the stored mapping, but the contact no longer carries the user (an
+    operator cleared it): writing the id on it again is a link, not a plain update."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola")
+    seed_mapping(rig, contact_id)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.crm.contacts[contact_id]["auth0_user_id"] == U
+
+
+def test_an_update_of_a_contact_found_by_its_auth0_user_id_is_an_update() -> None:
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("updated", contact_id)
+
+
+def test_a_re_signup_on_the_same_contact_is_a_reactivation() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(1)))
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "reactivated"
+    (contact,) = rig.crm.contacts.values()
+    assert contact["status"] == "active"
+
+
+def test_a_contact_taken_over_from_a_deleted_user_is_a_transfer() -> None:
+    """A deleted user's contact taken by a new identity with the same email is reported
+    as `linked` (it changed hands), never as a plain update."""
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(D, at(1)))
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "linked"
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["auth0_user_id"], contact["status"]) == (U, "active")
+
+
+def test_an_unmapped_contact_with_the_users_email_is_linked_not_updated() -> None:
+    """A contact nobody owns yet, found by email, gets the user's id: a link."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola")
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.crm.contacts[contact_id]["auth0_user_id"] == U
+
+
+# Anonymize ----------------------------------------------------------------------------
+
+
+def test_an_anonymized_contact_loses_the_auth0_user_id_and_the_state_its_mapping() -> None:
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert outcome.reason == "anonymized"
+    (contact,) = rig.crm.contacts.values()
+    assert contact["auth0_user_id"] == ""
+    assert contact["email"].endswith("@anonymized.invalid")
+    assert (contact["name"], contact["phone"], contact["status"]) == (None, None, "deactivated")
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.written) == (None, None, {})
+
+
+def test_a_re_signup_after_anonymize_gets_a_new_contact() -> None:
+    """What the dropped mapping means: the anonymized contact is never written again for
+    the person (a kept mapping would reactivate it with their data)."""
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(5)))
+    (anonymized,) = rig.crm.contacts
+    outcome = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "created"
+    assert outcome.contact_id != anonymized
+    assert rig.crm.contacts[anonymized]["auth0_user_id"] == ""
+    assert rig.crm.contacts[anonymized]["name"] is None
+
+
+# A late event's field-level order -------------------------------------------------------
+
+
+def test_a_late_event_that_changes_nothing_still_records_its_word_on_each_field() -> None:
+    """Events at 09:00 (signup), 09:03 (the name only), then late ones at 09:02 and 09:01.
+    The 09:02 event repeats the email already written: nothing to write, but it is now the
+    last word on the email, so the 09:01 event's older email must not be written."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    late = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola"))
+    assert (late.status, late.reason) == ("skipped", "stale")
+    older = rig.apply(updated(U, at(1), email="old@example.com", name="Ola"))
+    assert (older.status, older.reason) == ("skipped", "stale")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["email"], contact["name"]) == ("ola@example.com", "Ola N.")
+
+
+def test_a_late_event_sets_a_field_no_newer_event_spoke_of() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    late = rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert (late.status, late.reason) == ("applied", "updated")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["name"], contact["phone"]) == ("Ola N.", "+4790000001")
