@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from auth0_sync.destinations import transport
 from auth0_sync.destinations.transport import CircuitBreaker
 from auth0_sync.errors import TransientError
 
@@ -26,7 +25,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(transport.time, "monotonic", fake)
+    monkeypatch.setattr("auth0_sync.destinations.transport.time.monotonic", fake)
     return fake
 
 

@@ -143,6 +143,9 @@ def test_find_looks_up_in_order_state_hint_id_email_then_linked() -> None:
     # A mapping to a contact gone from the CRM falls through to the next way.
     del crm.contacts[mapped]
     assert how(plain, state, "ola@example.com") == (emailed, "email")
+    # A mapped contact carrying the user is theirs.
+    crm.contacts[emailed]["auth0_user_id"] = ME
+    assert how(plain, SyncState(ME, contact_id=emailed), None) == (emailed, "state")
 
 
 def test_find_with_hint_only_looks_at_nothing_but_the_known_ids() -> None:
@@ -257,3 +260,62 @@ def test_without_a_mapping_a_usable_hint_is_the_only_known_id(
     _, _, correlation = rig()
     hinted = event("updated", app_metadata={"crm_contact_id": hint})
     assert correlation.known_ids(SyncState(ME), hinted) == expected
+
+
+def test_a_mapping_gone_from_the_crm_falls_through_to_the_hint() -> None:
+    crm, _, correlation = rig()
+    hinted = crm.add(email="ola@example.com", auth0_user_id=ME)
+    with_hint = event("updated", app_metadata={"crm_contact_id": hinted})
+    found = correlation.find(with_hint, SyncState(ME, contact_id="c_gone"), [], None)
+    assert found is not None
+    assert (found.id, found.how) == (hinted, "app_metadata")
+
+
+def test_an_email_lookup_takes_the_contact_of_an_account_linked_into_the_user() -> None:
+    """The secondary's state says it was linked into me (its event came first): its
+    contact, found by my email, is mine to take, even before my profile lists it."""
+    crm, state, correlation = rig()
+    theirs = crm.add(email="ola@example.com", auth0_user_id=OTHER)
+    state.mark_linked(OTHER, ME)
+    found = correlation.find(event("updated"), SyncState(ME), [], "ola@example.com")
+    assert found is not None
+    assert (found.id, found.how) == (theirs, "email")
+
+
+def test_a_deletes_email_lookup_asks_for_that_email_only() -> None:
+    crm, _, correlation = rig()
+    crm.add(email="someone@example.com")  # nobody's, another address
+    free = crm.add(email="ola@example.com")
+    found = correlation.find_own(event("deleted", email="ola@example.com"), SyncState(ME))
+    assert found is not None
+    assert found.id == free
+    assert crm.calls[-1].body == {"email": "ola@example.com", "auth0_user_id": None}
+
+
+def test_a_claim_from_the_previous_owner_succeeds_once() -> None:
+    """A transfer: the claim item names the owner read from the CRM, so the new owner's
+    claim replaces it; anyone else's is refused afterwards."""
+    crm, state, _ = rig()
+    ownership = Ownership(state)
+    contact_id = crm.add(email="ola@example.com", auth0_user_id=OTHER)
+    assert state.claim_contact(contact_id, OTHER, None)
+    ownership.claim(Found(crm.contacts[contact_id], "email"), ME)
+    assert not state.claim_contact(contact_id, OTHER, None)
+    assert state.claim_contact(contact_id, ME, None)
+
+
+def test_a_claim_is_recorded_for_the_user() -> None:
+    crm, state, _ = rig()
+    contact_id = crm.add(email="ola@example.com")
+    Ownership(state).claim(Found(crm.contacts[contact_id], "email"), ME)
+    assert not state.claim_contact(contact_id, OTHER, None)
+    assert state.claim_contact(contact_id, ME, None)
+
+
+def test_a_lost_claim_says_which_contact() -> None:
+    crm, state, _ = rig()
+    contact_id = crm.add(email="ola@example.com")
+    assert state.claim_contact(contact_id, OTHER, None)
+    with pytest.raises(TransientError) as lost:
+        Ownership(state).claim(Found(crm.contacts[contact_id], "email"), ME)
+    assert lost.value.message == "contact c_1 is being claimed by another Auth0 user"
