@@ -3,6 +3,7 @@
     python -m docs.mutation                  # every core module (long: run it niced)
     python -m docs.mutation ownership sync   # some modules; the others keep their results
     python -m docs.mutation --report         # only write the page from the last results
+    python -m docs.mutation --again state    # test again only what was not killed
     python -m docs.mutation --fresh ...      # forget every earlier result first
 
 mutmut names a mutant after the module it imports, and `functions/` is a source root (the
@@ -10,8 +11,9 @@ Lambda asset), not a package: mutmut would call the core `functions.auth0_sync..
 the tests import `auth0_sync...`. So the run happens in a staging folder, `.mutation/`
 (ignored by git), holding copies of `auth0_sync`, `auth0_sync_cli` and `tests` at its top,
 with a pytest configuration without `pythonpath` (mutmut puts its mutated copy first on
-`sys.path`). mutmut keeps its results there between runs; a function whose code changed is
-mutated and tested again.
+`sys.path`). mutmut keeps its results there between runs: the modules named are tested
+again in full (with `--again`, only their mutants not killed yet, e.g. after new tests),
+the others keep their last results.
 """
 
 from __future__ import annotations
@@ -120,9 +122,28 @@ def stage() -> None:
     (STAGE / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run(modules: list[str], children: int) -> int:
-    """mutmut over the given modules' mutants, in the staging folder."""
+def _codes(path: str) -> dict[str, int | None]:
+    meta = STAGE / "mutants" / f"{path}.meta"
+    if not meta.exists():
+        return {}
+    codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    return codes
+
+
+def run(modules: list[str], children: int, again: bool) -> int:
+    """mutmut over the given modules' mutants (`again`: those not killed), in the staging
+    folder. mutmut tests again every mutant it is given by name."""
     names = [CORE[m][: -len(".py")].replace("/", ".") + ".*" for m in modules]
+    if again:
+        equivalent = load_equivalent()
+        names = [
+            key
+            for m in modules
+            for key, code in _codes(CORE[m]).items()
+            if code not in KILLED and key not in equivalent
+        ]
+        if not names:
+            return 0
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *names]
     env = {**os.environ, "PYTHONPATH": "", "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(command, cwd=STAGE, env=env, check=False).returncode
@@ -162,23 +183,18 @@ def collect() -> tuple[list[Module], dict[str, str]]:
     modules = []
     for name, path in CORE.items():
         module = Module(name, path)
-        meta = STAGE / "mutants" / f"{path}.meta"
-        if meta.exists():
-            codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))[
-                "exit_code_by_key"
-            ]
-            for key, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
-                if code in KILLED:
-                    module.killed += 1
-                elif code in TIMEOUT:
-                    module.timeout += 1
-                elif key in equivalent:
-                    module.equivalent.append((key, equivalent[key]))
-                elif code in SURVIVED:
-                    module.survived.append(key)
-                else:
-                    status = OTHER_STATUS.get(code, f"exit {code}")
-                    module.other[status] = module.other.get(status, 0) + 1
+        for key, code in sorted(_codes(path).items(), key=lambda kv: _natural(kv[0])):
+            if code in KILLED:
+                module.killed += 1
+            elif code in TIMEOUT:
+                module.timeout += 1
+            elif key in equivalent:
+                module.equivalent.append((key, equivalent[key]))
+            elif code in SURVIVED:
+                module.survived.append(key)
+            else:
+                status = OTHER_STATUS.get(code, f"exit {code}")
+                module.other[status] = module.other.get(status, 0) + 1
         modules.append(module)
     return modules, equivalent
 
@@ -253,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=", ".join(CORE))
     parser.add_argument("--report", action="store_true", help="only write docs/mutation.md")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--again", action="store_true", help="test again only the mutants not killed yet"
+    )
     parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modules) - set(CORE))
@@ -263,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh:
             shutil.rmtree(STAGE / "mutants", ignore_errors=True)
         stage()
-        code = run(args.modules or list(CORE), args.children)
+        code = run(args.modules or list(CORE), args.children, args.again)
     modules, equivalent = collect()
     write_page(modules, equivalent)
     for m in modules:

@@ -9,13 +9,13 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from auth0_sync.errors import TransientError
+from auth0_sync.errors import PermanentError, TransientError
 from auth0_sync.names import LOCAL_REGION, STATE_TABLE_PK
 from auth0_sync.state import (
     DynamoSyncStateStore,
@@ -271,3 +271,79 @@ def test_a_contact_claim_is_won_once(store: StateStore) -> None:
 def test_a_claim_is_not_a_users_state(store: StateStore) -> None:
     assert store.claim_contact("c_1", "auth0|a", None)
     assert store.get("auth0|a") is None
+
+
+# The table's failures as domain errors (DynamoDB only) ------------------------------------
+
+
+@pytest.fixture
+def missing_table(dynamodb: tuple[DynamoDBClient, str]) -> DynamoSyncStateStore:
+    client, _ = dynamodb
+    return DynamoSyncStateStore("no-such-table", client)
+
+
+def test_an_unreachable_table_is_transient_and_says_what_was_tried(
+    missing_table: DynamoSyncStateStore,
+) -> None:
+    store = missing_table
+    calls = {
+        "taking the lease": lambda: store.acquire(USER, "o", 30.0),
+        "taking the lease ": lambda: store.acquire_if_newer(USER, "o", 30.0, NEWER),
+        "writing the state": lambda: store.commit(SyncState(USER, contact_id="c_1"), "o"),
+        "recording an unchanged event": lambda: store.record_unchanged(USER, seen()),
+        "reading a user's state": lambda: store.get(USER),
+        "claiming a contact": lambda: store.claim_contact("c_1", USER, None),
+        "marking a linked account": lambda: store.mark_linked(USER, "auth0|primary"),
+    }
+    for what, call in calls.items():
+        with pytest.raises(TransientError) as failed:
+            call()
+        assert failed.value.reason == "state_unavailable", what
+        assert failed.value.message.startswith(f"state table ({what.strip()}): "), what
+    store.release(USER, "o")  # a release that fails leaves a lease that expires: no error
+
+
+def test_a_request_the_table_rejects_is_permanent(
+    dynamodb: tuple[DynamoDBClient, str],
+) -> None:
+    client, table = dynamodb
+    store = DynamoSyncStateStore(table, client)
+    with pytest.raises(PermanentError) as rejected:
+        store.get("")  # DynamoDB refuses an empty key
+    assert rejected.value.reason == "state_rejected"
+    assert rejected.value.message.startswith("state table rejected reading a user's state: ")
+
+
+def test_the_order_key_of_a_state_reads_a_missing_rank_as_an_update() -> None:
+    state = SyncState(USER, last_change_time="2026-03-01T10:05:00+01:00", last_event_id="e")
+    assert state.order_key == ("2026-03-01T09:05:00.000000+00:00", 1, "e")
+    assert SyncState(USER, last_change_time=T5).order_key == (T5, 1, "")
+    assert SyncState(USER, last_rank=2).order_key is None
+    assert state.last_change is not None
+    assert state.last_change.isoformat() == "2026-03-01T10:05:00+01:00"
+    assert SyncState(USER).last_change is None
+
+
+def test_a_failure_before_the_table_answers_is_transient_and_says_what_was_tried(
+    dynamodb: tuple[DynamoDBClient, str],
+) -> None:
+    """botocore's own failures (no connection, a request it cannot build) are
+    `BotoCoreError`s, not answers: transient, like an unreachable table. A key that is not
+    text is one botocore refuses before sending anything."""
+    client, table = dynamodb
+    store = DynamoSyncStateStore(table, client)
+    bad: Any = 123
+    calls = {
+        "taking the lease": lambda: store.acquire(bad, "o", 30.0),
+        "taking the lease ": lambda: store.acquire_if_newer(bad, "o", 30.0, NEWER),
+        "writing the state": lambda: store.commit(SyncState(bad, contact_id="c_1"), "o"),
+        "recording an unchanged event": lambda: store.record_unchanged(bad, seen()),
+        "reading a user's state": lambda: store.get(bad),
+        "marking a linked account": lambda: store.mark_linked(bad, "auth0|primary"),
+    }
+    for what, call in calls.items():
+        with pytest.raises(TransientError) as failed:
+            call()
+        assert failed.value.reason == "state_unavailable", what
+        assert failed.value.message.startswith(f"state table ({what.strip()}): "), what
+    store.release(bad, "o")  # no error: the lease expires on its own
