@@ -8,7 +8,7 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -286,7 +286,7 @@ def test_an_unreachable_table_is_transient_and_says_what_was_tried(
     missing_table: DynamoSyncStateStore,
 ) -> None:
     store = missing_table
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "taking the lease": lambda: store.acquire(USER, "o", 30.0),
         "taking the lease ": lambda: store.acquire_if_newer(USER, "o", 30.0, NEWER),
         "writing the state": lambda: store.commit(SyncState(USER, contact_id="c_1"), "o"),
@@ -333,7 +333,7 @@ def test_a_failure_before_the_table_answers_is_transient_and_says_what_was_tried
     client, table = dynamodb
     store = DynamoSyncStateStore(table, client)
     bad: Any = 123
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "taking the lease": lambda: store.acquire(bad, "o", 30.0),
         "taking the lease ": lambda: store.acquire_if_newer(bad, "o", 30.0, NEWER),
         "writing the state": lambda: store.commit(SyncState(bad, contact_id="c_1"), "o"),
