@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.errors import TransientError
+from auth0_sync.errors import CrmRejected, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
@@ -250,3 +250,139 @@ def test_a_late_event_sets_a_field_no_newer_event_spoke_of() -> None:
     assert (late.status, late.reason) == ("applied", "updated")
     (contact,) = rig.crm.contacts.values()
     assert (contact["name"], contact["phone"]) == ("Ola N.", "+4790000001")
+
+
+# A contact gone, a CRM that disagrees with itself ---------------------------------------
+
+
+class VanishingCrm(MemoryCrm):
+    """A CRM where a contact is deleted by someone else right before our next write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vanish_on_write = False
+
+    def update_contact(self, contact_id: str, fields: Any) -> dict[str, Any] | None:
+        if self.vanish_on_write:
+            self.contacts.pop(contact_id, None)
+        return super().update_contact(contact_id, fields)
+
+
+class LaggingSearch(MemoryCrm):
+    """A CRM whose search does not see a contact yet (its index lags) while its create
+    already refuses the email (409)."""
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        super().find_contacts(email=email, auth0_user_id=auth0_user_id)
+        return []
+
+
+def test_a_contact_deleted_in_the_crm_is_created_again_on_the_next_change() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.contacts.clear()  # someone deleted it in the CRM
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert outcome.reason == "created"
+    # The PATCH said 404: the gone contact is not asked for again; the user's id and
+    # email are looked up, then a new contact is created.
+    assert [(c.method, c.contact_id) for c in rig.crm.calls] == [
+        ("PATCH", "c_1"),
+        ("GET", None),
+        ("GET", None),
+        ("POST", None),
+    ]
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["id"], contact["name"], contact["auth0_user_id"]) == ("c_2", "Ola N.", U)
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == ("c_2", "created")
+
+
+def test_with_missing_contacts_skipped_an_update_creates_nothing() -> None:
+    rig = Rig(missing_contact_policy="skip")
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason) == ("skipped", "contact_missing")
+    assert rig.crm.contacts == {}
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.written, state.last_event_id) == (None, {}, outcome.event_id)
+    # A signup still creates.
+    assert rig.apply(created(U, at(2), email="ola@example.com")).reason == "created"
+
+
+def test_a_late_delete_clears_what_only_the_past_life_said() -> None:
+    """Signup at 09:00 with a phone; re-signup (same id) at 09:10 without one; the delete
+    of 09:05 arrives last: the phone was the past life's alone, so it is cleared; the
+    name the new life gave stays, and the contact stays active."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["name"], contact["phone"], contact["status"]) == ("Ola N.", None, "active")
+    # Another delete of that moment finds nothing left to clear.
+    again = rig.apply(deleted(U, at(5)))
+    assert again.status == "skipped"
+    assert len(rig.crm.writes()) == 3
+
+
+def test_a_contact_that_already_holds_the_users_values_costs_no_write() -> None:
+    """A state rebuilt (or lost): the contact carrying the user already holds every value
+    the event sends; it is mapped again without a write."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == (
+        "skipped",
+        "unchanged",
+        contact_id,
+    )
+    assert rig.crm.writes() == []
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == (contact_id, "auth0_user_id")
+    # The next change writes only what differs from what the contact held.
+    rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N."))
+    assert [c.body for c in rig.crm.writes()] == [
+        {"name": "Ola N.", "source_updated_at": "2026-03-01T09:02:00.000000+00:00"}
+    ]
+
+
+def test_a_409_on_create_with_no_contact_found_is_permanent() -> None:
+    rig = Rig()
+    rig.crm = LaggingSearch()
+    rig.core = SyncCore(rig.core.settings, rig.crm, rig.state)
+    rig.crm.add(email="ola@example.com")
+    with pytest.raises(CrmRejected) as refused:
+        rig.apply(created(U, at(0), email="ola@example.com"))
+    assert refused.value.reason == "crm_409"
+    assert refused.value.message == (
+        "crm POST /contacts: HTTP 409: email taken; but no contact has that email"
+    )
+
+
+def test_a_contact_vanishing_as_it_is_written_or_deactivated_is_a_retry() -> None:
+    rig = Rig()
+    crm = VanishingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
+    crm.vanish_on_write = True
+    with pytest.raises(TransientError) as gone:
+        rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while it was written",
+    )
+    crm.vanish_on_write = False
+    crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
+    crm.vanish_on_write = True
+    with pytest.raises(TransientError) as deleting:
+        rig.apply(deleted(U, at(2)))
+    assert (deleting.value.reason, deleting.value.message) == (
+        "crm_404",
+        "contact c_2 vanished while it was deleted",
+    )
