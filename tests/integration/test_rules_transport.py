@@ -7,6 +7,8 @@ never slept), so no test waits.
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 
@@ -16,7 +18,7 @@ from auth0_sync.destinations.transport import (
     RetryPolicy,
     last_answer,
 )
-from auth0_sync.errors import PermanentError, TransientError
+from auth0_sync.errors import InvalidEvent, PermanentError, TransientError
 from auth0_sync_cli.crm_server import CrmServer
 
 pytestmark = pytest.mark.integration
@@ -163,3 +165,79 @@ def test_a_url_that_is_not_one_is_a_configuration_error() -> None:
         transport.request("GET", "no-scheme.example/contacts", what="crm GET /contacts")
     assert bad.value.reason == "crm_config"
     assert bad.value.message == "crm GET /contacts: MissingSchema: check CRM_BASE_URL"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_server_is_an_outage_retried_unless_told_not_to() -> None:
+    breaker = CircuitBreaker(threshold=2, cool_down=30.0)
+    slept: list[float] = []
+    url = f"http://127.0.0.1:{closed_port()}/contacts"
+    policy = RetryPolicy(jitter=False, max_attempts=3, retry_unreachable=False)
+    once = HttpTransport("crm", policy, breaker=breaker, sleep=slept.append)
+    with pytest.raises(TransientError) as unreachable:
+        once.request("GET", url, what="crm GET /contacts")
+    assert (unreachable.value.reason, unreachable.value.message) == (
+        "crm_unreachable",
+        "crm GET /contacts: ConnectionError",
+    )
+    assert (once.calls_made(), slept) == (1, [])
+    retried = HttpTransport("crm", RetryPolicy(jitter=False, max_attempts=2), sleep=slept.append)
+    with pytest.raises(TransientError) as again:
+        retried.request("GET", url, what="crm GET /contacts")
+    assert again.value.message == "crm GET /contacts: ConnectionError after 2 attempt(s)"
+    assert last_answer(again.value) is None
+    # Unreachable counts as an outage: one more and the circuit is open.
+    with pytest.raises(TransientError):
+        once.request("GET", url, what="crm GET /contacts")
+    assert breaker.opened == 1
+
+
+def test_a_server_too_slow_to_answer_is_a_timeout(crm: CrmServer) -> None:
+    crm.set_latency(400)
+    transport = HttpTransport(
+        "hubspot", RetryPolicy(max_attempts=1), timeout=0.1, sleep=lambda _: None
+    )
+    with pytest.raises(TransientError) as slow:
+        transport.request("GET", f"{crm.base_url}/contacts", what="hubspot GET /contacts")
+    assert slow.value.reason == "hubspot_timeout"
+    assert slow.value.message.startswith("hubspot GET /contacts: ReadTimeout")
+
+
+def test_values_that_are_not_json_are_the_events_fault_and_free_the_probe(
+    crm: CrmServer,
+) -> None:
+    breaker = CircuitBreaker(threshold=1, cool_down=0.0)
+    breaker.record(outage=True, reason="crm_503")  # open; the cool-down is over at once
+    transport = HttpTransport("crm", RetryPolicy(), breaker=breaker)
+    with pytest.raises(InvalidEvent) as invalid:
+        transport.request(
+            "POST", f"{crm.base_url}/contacts", what="crm POST /contacts",
+            json={"name": float("nan")},
+        )  # fmt: skip
+    assert invalid.value.message == "crm POST /contacts: the values sent are not valid JSON"
+    assert crm.stats()["total"] == 0
+    breaker.before_call()  # the abandoned probe left the way free for the next one
+
+
+def test_a_client_may_retry_an_answer_of_its_own_choosing(crm: CrmServer) -> None:
+    slept: list[float] = []
+    transport = HttpTransport(
+        "crm",
+        RetryPolicy(jitter=False, max_attempts=2, backoff_base=0.125),
+        retryable=lambda response: response.status_code == 404,
+        sleep=slept.append,
+    )
+    crm.set_outage(404)
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    with pytest.raises(TransientError) as retried:
+        transport.request("GET", f"{crm.base_url}/contacts", what="crm GET /contacts", headers=auth)
+    assert retried.value.reason == "crm_404"
+    assert slept == [0.25]
+    transport.wait(0.5)  # the adapters' own waits go through the injected sleep too
+    assert slept == [0.25, 0.5]
