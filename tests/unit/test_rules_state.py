@@ -347,3 +347,11 @@ def test_a_failure_before_the_table_answers_is_transient_and_says_what_was_tried
         assert failed.value.reason == "state_unavailable", what
         assert failed.value.message.startswith(f"state table ({what.strip()}): "), what
     store.release(bad, "o")  # no error: the lease expires on its own
+
+
+def test_a_lease_left_by_a_crashed_invocation_does_not_block_the_quick_path(
+    store: StateStore,
+) -> None:
+    applied(store)
+    store.acquire(USER, "crashed", -1.0)  # expired a second ago
+    assert store.record_unchanged(USER, seen()) is None
