@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.errors import CrmRejected, TransientError
+from auth0_sync.errors import CrmRejected, EmailConflict, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
 from auth0_sync.sync import Outcome, SyncCore
-from tests.builders import at, created, deleted, updated
+from tests.builders import at, created, deleted, stamp, updated
 from tests.fakes.memory_crm import MemoryCrm
 
 pytestmark = pytest.mark.unit
@@ -235,7 +235,7 @@ def test_a_late_event_that_changes_nothing_still_records_its_word_on_each_field(
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     rig.apply(updated(U, at(3), name="Ola N."))
     late = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola"))
-    assert (late.status, late.reason) == ("skipped", "stale")
+    assert (late.status, late.reason, late.contact_id) == ("skipped", "stale", "c_1")
     older = rig.apply(updated(U, at(1), email="old@example.com", name="Ola"))
     assert (older.status, older.reason) == ("skipped", "stale")
     (contact,) = rig.crm.contacts.values()
@@ -386,3 +386,92 @@ def test_a_contact_vanishing_as_it_is_written_or_deactivated_is_a_retry() -> Non
         "crm_404",
         "contact c_2 vanished while it was deleted",
     )
+
+
+# The quick path and late events (mutants mutmut saw survive) ------------------------------
+
+
+def login(when_minutes: float, **profile: Any) -> dict[str, Any]:
+    """A `user.updated` shaped like a login: `last_login` equal to `updated_at`."""
+    return updated(U, at(when_minutes), last_login=stamp(at(when_minutes)), **profile)
+
+
+def test_a_login_that_changes_nothing_is_recorded_as_the_last_event() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    first = login(1, email="ola@example.com", name="Ola")
+    outcome = rig.apply(first)
+    assert (outcome.status, outcome.reason) == ("skipped", "unchanged")
+    assert rig.crm.writes()[1:] == []
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.last_event_id, state.last_change_time) == (
+        first["detail"]["id"],
+        "2026-03-01T09:01:00.000000+00:00",
+    )
+    assert rig.apply(first).reason == "duplicate"
+
+
+def test_a_late_delete_starts_the_new_life_even_with_nothing_to_clear() -> None:
+    """Signup 09:00, re-signup 09:10, then the 09:05 delete: whatever is older than the
+    delete belongs to the past life, cleared or not."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    late_delete = rig.apply(deleted(U, at(5)))
+    assert (late_delete.status, late_delete.reason) == ("skipped", "stale")
+    older = rig.apply(updated(U, at(3), email="ola@example.com", phone_number="+4790000001"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    (contact,) = rig.crm.contacts.values()
+    assert "phone" not in contact
+
+
+def test_a_late_delete_that_clears_also_starts_the_new_life() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.apply(deleted(U, at(5)))
+    older = rig.apply(updated(U, at(3), email="ola@example.com", phone_number="+4790000002"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    (contact,) = rig.crm.contacts.values()
+    assert contact["phone"] is None
+
+
+def test_a_late_event_reports_its_contact_and_remembers_what_it_wrote() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    stale = rig.apply(updated(U, at(2), name="Ola"))
+    assert (stale.reason, stale.contact_id) == ("stale", "c_1")
+    late = rig.apply(updated(U, at(2.5), phone_number="+4790000001"))
+    assert (late.reason, late.contact_id) == ("updated", "c_1")
+    writes = len(rig.crm.writes())
+    # A newer event with the same phone writes nothing: the late write was remembered.
+    newer = rig.apply(updated(U, at(4), name="Ola N.", phone_number="+4790000001"))
+    assert newer.reason == "unchanged"
+    assert len(rig.crm.writes()) == writes
+
+
+def test_a_late_event_for_a_contact_gone_from_the_crm_is_a_retry() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    rig.crm.contacts.clear()
+    with pytest.raises(TransientError) as gone:
+        rig.apply(updated(U, at(2), phone_number="+4790000001"))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 is gone from the CRM",
+    )
+
+
+def test_a_late_events_email_held_by_another_contact_is_owed() -> None:
+    rig = Rig()
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    with pytest.raises(EmailConflict):
+        rig.apply(updated(U, at(2), email="b@example.com", phone_number="+4790000001"))
+    contact = rig.crm.contacts["c_2"]
+    assert contact["phone"] == "+4790000001"
+    assert contact["email"].endswith("@email-conflict.invalid")
