@@ -475,3 +475,11 @@ def test_a_late_events_email_held_by_another_contact_is_owed() -> None:
     contact = rig.crm.contacts["c_2"]
     assert contact["phone"] == "+4790000001"
     assert contact["email"].endswith("@email-conflict.invalid")
+
+
+def test_an_older_event_revealing_no_contact_after_a_pending_delete_creates_none() -> None:
+    rig = Rig()
+    assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
+    older = rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    assert (older.status, older.reason, older.user_id) == ("skipped", "deleted", U)
+    assert rig.crm.contacts == {}
