@@ -17,7 +17,7 @@ from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
 from auth0_sync.sync import Outcome, SyncCore
 from tests.builders import at, created, deleted, stamp, updated
-from tests.fakes.memory_crm import MemoryCrm
+from tests.fakes.memory_crm import Call, MemoryCrm
 
 pytestmark = pytest.mark.unit
 
@@ -483,3 +483,63 @@ def test_an_older_event_revealing_no_contact_after_a_pending_delete_creates_none
     older = rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     assert (older.status, older.reason, older.user_id) == ("skipped", "deleted", U)
     assert rig.crm.contacts == {}
+
+
+class ArchivingCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's archive (DELETE /crm/v3/objects/contacts/{id},
+    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
+    the contact is deleted, restorable for 90 days): it leaves the contacts, and archiving
+    one that is gone is False (the adapter's answer to a 404)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.archived: list[str] = []
+
+    def archive_contact(self, contact_id: str) -> bool:
+        self.calls.append(Call("DELETE", contact_id))
+        if self.contacts.pop(contact_id, None) is None:
+            return False
+        self.archived.append(contact_id)
+        return True
+
+
+def archiving_rig() -> tuple[Rig, ArchivingCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy="archive")
+    crm = ArchivingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    return rig, crm
+
+
+def test_with_the_archive_policy_a_delete_archives_and_forgets_the_contact() -> None:
+    rig, crm = archiving_rig()
+    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "archived", "c_1")
+    assert crm.archived == ["c_1"]
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
+    # A re-signup gets a new contact; a late event of the past life reveals nothing.
+    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
+    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+
+
+def test_archiving_a_contact_already_gone_is_a_retry() -> None:
+    rig, crm = archiving_rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    crm.contacts.clear()
+    crm.contacts["c_1"] = {"id": "c_1", "status": "active", "auth0_user_id": U}
+    original = crm.archive_contact
+
+    def gone(contact_id: str) -> bool:
+        crm.contacts.pop(contact_id, None)
+        return original(contact_id)
+
+    crm.archive_contact = gone  # type: ignore[method-assign]
+    with pytest.raises(TransientError) as vanished:
+        rig.apply(deleted(U, at(5)))
+    assert (vanished.value.reason, vanished.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while archived",
+    )
