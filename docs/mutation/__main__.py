@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGE = ROOT / ".mutation"
+STAGE = Path(os.environ.get("MUTATION_STAGE") or ROOT / ".mutation")
 PAGE = ROOT / "docs" / "mutation.md"
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent.toml"
 

@@ -543,3 +543,52 @@ def test_archiving_a_contact_already_gone_is_a_retry() -> None:
         "crm_404",
         "contact c_1 vanished while archived",
     )
+
+
+# Deletes (mutants mutmut saw survive) ------------------------------------------------------
+
+
+def test_a_delete_deactivates_a_contact_nobody_owned_as_the_users() -> None:
+    """A contact found by the deleted user's email, carrying nobody: it is deactivated and
+    gets the user's id, as if the user's older events had come first."""
+    rig = Rig()
+    free = rig.crm.add(email="ola@example.com", name="Ola")
+    outcome = rig.apply(deleted(U, at(5), email="ola@example.com"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "deactivated", free)
+    contact = rig.crm.contacts[free]
+    assert (contact["status"], contact["auth0_user_id"]) == ("deactivated", U)
+
+
+def test_a_delete_of_the_users_own_contact_leaves_its_owner_alone() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.apply(deleted(U, at(5)))
+    assert rig.crm.writes()[-1].body == {
+        "status": "deactivated",
+        "source_updated_at": "2026-03-01T09:05:00.000000+00:00",
+    }
+
+
+def test_a_delete_remembers_the_contact_it_found_so_a_re_signup_reactivates_it() -> None:
+    rig = Rig()
+    mine = rig.crm.add(email="ola@example.com", auth0_user_id=U)  # state never saw it
+    rig.apply(deleted(U, at(5)))
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (
+        mine,
+        "auth0_user_id",
+        True,
+    )
+    back = rig.apply(created(U, at(10), email="ola@example.com"))
+    assert (back.reason, back.contact_id) == ("reactivated", mine)
+
+
+def test_an_anonymized_contact_is_never_written_again_by_an_older_event() -> None:
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(5)))
+    writes = len(rig.crm.writes())
+    older = rig.apply(updated(U, at(3), name="Ola", app_metadata={"crm_contact_id": "c_1"}))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    assert len(rig.crm.writes()) == writes
