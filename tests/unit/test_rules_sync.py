@@ -592,3 +592,37 @@ def test_an_anonymized_contact_is_never_written_again_by_an_older_event() -> Non
     older = rig.apply(updated(U, at(3), name="Ola", app_metadata={"crm_contact_id": "c_1"}))
     assert (older.status, older.reason) == ("skipped", "deleted")
     assert len(rig.crm.writes()) == writes
+
+
+def test_a_delete_that_finds_no_contact_is_skipped_naming_the_last_known_one() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.crm.contacts.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == (
+        "skipped",
+        "contact_missing",
+        "c_1",
+    )
+
+
+class CountingState(MemorySyncStateStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.leases = 0
+
+    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+        self.leases += 1
+        return super().acquire(user_id, owner, lease_seconds)
+
+
+def test_a_past_lifes_event_after_a_re_signup_is_settled_without_the_lease() -> None:
+    state = CountingState()
+    rig = Rig(state=state)
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.apply(deleted(U, at(5)))
+    rig.apply(created(U, at(10), email="ola@example.com"))
+    leases = state.leases
+    past = rig.apply(updated(U, at(3), email="ola@example.com", name="Ola"))
+    assert (past.status, past.reason) == ("skipped", "deleted")
+    assert state.leases == leases
