@@ -626,3 +626,39 @@ def test_a_past_lifes_event_after_a_re_signup_is_settled_without_the_lease() -> 
     past = rig.apply(updated(U, at(3), email="ola@example.com", name="Ola"))
     assert (past.status, past.reason) == ("skipped", "deleted")
     assert state.leases == leases
+
+
+class VanishingOnRead(MemoryCrm):
+    """A contact deleted by someone else between our search and our read of it."""
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        self.contacts.pop(contact_id, None)
+        return super().get_contact(contact_id)
+
+
+def test_a_contact_vanishing_while_it_changes_hands_is_a_retry() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = VanishingOnRead()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(TransientError) as gone:
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while it changed hands",
+    )
+
+
+def test_a_hinted_contact_whose_new_email_is_taken_gets_the_rest_and_owes_the_email() -> None:
+    rig = Rig()
+    free = rig.crm.add(email="old@example.com", name="Ola")
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    hinted = updated(U, at(1), email="b@example.com", name="Ola N.",
+                     app_metadata={"crm_contact_id": free})  # fmt: skip
+    with pytest.raises(EmailConflict):
+        rig.apply(hinted)
+    contact = rig.crm.contacts[free]
+    assert (contact["name"], contact["auth0_user_id"]) == ("Ola N.", U)
+    assert contact["email"].endswith("@email-conflict.invalid")
