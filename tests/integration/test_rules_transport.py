@@ -241,3 +241,18 @@ def test_a_client_may_retry_an_answer_of_its_own_choosing(crm: CrmServer) -> Non
     assert slept == [0.25]
     transport.wait(0.5)  # the adapters' own waits go through the injected sleep too
     assert slept == [0.25, 0.5]
+
+
+def test_a_retry_after_gets_a_little_jitter(crm: CrmServer) -> None:
+    """So a burst of clients told the same Retry-After does not come back in lock step."""
+    slept: list[float] = []
+    transport = HttpTransport("crm", RetryPolicy(max_attempts=5), sleep=slept.append)
+    crm.set_outage(429)  # Retry-After: 1
+    with pytest.raises(TransientError):
+        transport.request(
+            "GET", f"{crm.base_url}/contacts", what="crm GET /contacts",
+            headers={"Authorization": f"Bearer {crm.token}"},
+        )  # fmt: skip
+    assert len(slept) == 4
+    assert all(1.0 <= wait <= 1.05 for wait in slept), slept
+    assert slept != [1.0] * 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth0_sync.destinations.transport import CircuitBreaker
+from auth0_sync.destinations.transport import CircuitBreaker, RetryPolicy, last_answer
 from auth0_sync.errors import TransientError
 
 pytestmark = pytest.mark.unit
@@ -118,3 +118,39 @@ def test_an_abandoned_probe_lets_the_next_call_probe(clock: Clock) -> None:
     assert fails_fast(breaker) is None
     breaker.abandon()
     assert fails_fast(breaker) is None
+
+
+def test_a_default_breaker_is_the_crms_and_says_when_the_probe_is_due(clock: Clock) -> None:
+    breaker = CircuitBreaker(threshold=1, cool_down=30.0)
+    breaker.record(outage=True)
+    error = fails_fast(breaker)
+    assert error is not None
+    assert error.reason == "crm_circuit_open"
+    assert error.message == (
+        "crm: circuit open after 1 failures in a row, the last crm_circuit_open (next probe in 30s)"
+    )
+    clock.now += 30.0
+    assert fails_fast(breaker) is None  # the probe
+    waiting = fails_fast(breaker)  # while the probe is out: no wait left, just the probe
+    assert waiting is not None
+    assert waiting.message.endswith("(next probe in 0s)")
+
+
+def test_the_last_answer_is_only_ever_a_response() -> None:
+    error = TransientError("crm GET /contacts: ConnectionError", "crm_unreachable")
+    assert last_answer(error) is None
+    error.response = "not an answer"  # type: ignore[attr-defined]
+    assert last_answer(error) is None
+    assert last_answer(ValueError("no response attribute at all")) is None
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    policy = RetryPolicy(backoff_base=0.1, backoff_cap=1.0, jitter=False)
+    assert [round(policy.backoff(n), 6) for n in range(1, 6)] == [0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_with_jitter_a_backoff_is_anywhere_up_to_its_ceiling() -> None:
+    policy = RetryPolicy(backoff_base=0.2, backoff_cap=8.0)  # ceiling 0.4 at attempt 1
+    waits = [policy.backoff(1) for _ in range(50)]
+    assert all(0.0 <= wait <= 0.4 for wait in waits)
+    assert len(set(waits)) > 1
