@@ -256,3 +256,36 @@ def test_a_retry_after_gets_a_little_jitter(crm: CrmServer) -> None:
     assert len(slept) == 4
     assert all(1.0 <= wait <= 1.05 for wait in slept), slept
     assert slept != [1.0] * 4
+
+
+def test_a_default_transport_names_its_failures_after_the_crm(crm: CrmServer) -> None:
+    breaker = CircuitBreaker(threshold=1, cool_down=30.0)
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1), breaker=breaker)
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    crm.set_outage(503)
+    with pytest.raises(TransientError) as failed:
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+    assert failed.value.reason == "crm_503"
+    with pytest.raises(TransientError) as open_circuit:  # the circuit keeps the reason
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+    assert open_circuit.value.reason == "crm_503"
+    with pytest.raises(PermanentError) as config:
+        HttpTransport().request("GET", "no-scheme/contacts", what="GET")
+    assert config.value.message == "GET: MissingSchema: check CRM_BASE_URL"
+
+
+def test_a_vendors_own_wait_hint_beats_the_backoff(crm: CrmServer) -> None:
+    slept: list[float] = []
+    transport = HttpTransport(
+        "hubspot",
+        RetryPolicy(jitter=False, max_attempts=2),
+        wait_hint=lambda response: 0.3,
+        sleep=slept.append,
+    )
+    crm.set_outage(503)
+    with pytest.raises(TransientError):
+        transport.request(
+            "GET", f"{crm.base_url}/contacts", what="GET",
+            headers={"Authorization": f"Bearer {crm.token}"},
+        )  # fmt: skip
+    assert slept == [0.3]
