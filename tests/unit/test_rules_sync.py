@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.errors import CrmRejected, EmailConflict, TransientError
+from auth0_sync.errors import CrmRejected, EmailConflict, OwnedByOther, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
@@ -662,3 +662,84 @@ def test_a_hinted_contact_whose_new_email_is_taken_gets_the_rest_and_owes_the_em
     contact = rig.crm.contacts[free]
     assert (contact["name"], contact["auth0_user_id"]) == ("Ola N.", U)
     assert contact["email"].endswith("@email-conflict.invalid")
+
+
+# Transfers (mutants mutmut saw survive) ---------------------------------------------------
+
+
+def test_a_duplicate_is_settled_naming_the_contact() -> None:
+    rig = Rig()
+    signup = created(U, at(0), email="ola@example.com")
+    rig.apply(signup)
+    again = rig.apply(signup)
+    assert (again.status, again.reason, again.contact_id) == ("skipped", "duplicate", "c_1")
+
+
+def test_a_transfer_drops_the_previous_owners_mapping_and_frees_their_lease() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(D, at(1)))
+    rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    theirs = rig.state.get(D)
+    assert theirs is not None
+    assert (theirs.contact_id, theirs.matched_by, theirs.written) == (None, None, {})
+    mine = rig.state.get(U)
+    assert mine is not None
+    assert (mine.contact_id, mine.matched_by) == ("c_1", "email")
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+def test_a_transfer_from_an_owner_whose_state_never_mapped_it_frees_their_lease() -> None:
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", auth0_user_id=D)
+    rig.state.acquire(D, "seed", 30.0)
+    rig.state.commit(
+        SyncState(D, deleted_at="2026-03-01T09:01:00.000000+00:00", delete_done=True), "seed"
+    )
+    outcome = rig.apply(created(U, at(2), email="ola@example.com"))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+def test_a_transfer_that_fails_frees_the_previous_owners_lease() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = VanishingOnRead()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(TransientError):
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+class TakenMeanwhile(MemoryCrm):
+    """Between our search and our read, a third identity took the contact."""
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        if contact_id in self.contacts:
+            self.contacts[contact_id]["auth0_user_id"] = "auth0|third"
+        return super().get_contact(contact_id)
+
+
+def test_a_contact_taken_by_someone_else_while_changing_hands_is_refused() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = TakenMeanwhile()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert refused.value.owner == "auth0|third"
+    assert refused.value.message == (
+        f"contact c_1 changed hands to Auth0 user auth0|third while Auth0 user {U} was taking it"
+    )
+
+
+def test_an_unowned_contact_found_by_email_keeps_what_the_event_does_not_mention() -> None:
+    """Only a contact taken over from a deleted user starts clean."""
+    rig = Rig()
+    free = rig.crm.add(email="ola@example.com", name="Ola", phone="+4790000001")
+    rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert rig.crm.contacts[free]["phone"] == "+4790000001"
