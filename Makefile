@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # (requirements.txt); `make test`, `synth`, `deploy` add the CDK app and the test tools.
 DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
+MUTATION_STAMP := $(VENV)/.installed-mutation
 # The Lambda asset's pins (without their hashes, which pip would enforce on everything) keep
 # the CLI and the tests on the very versions Lambda runs.
 CONSTRAINTS := $(VENV)/lambda-constraints.txt
@@ -16,7 +17,7 @@ NODE_MIN := 22
 NODE_MAJOR := $(shell node --version 2>/dev/null | sed -n 's/^v\([0-9][0-9]*\).*/\1/p')
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-demo lint test demo synth deploy destroy bootstrap check-node lock bench pictures clean
+.PHONY: install install-demo lint test demo synth deploy destroy bootstrap check-node lock bench pictures mutation clean
 
 install: $(DEV_STAMP)
 install-demo: $(DEMO_STAMP)
@@ -36,6 +37,10 @@ $(DEMO_STAMP): $(VENV)/.created $(CONSTRAINTS) requirements.txt functions/requir
 
 $(DEV_STAMP): $(DEMO_STAMP) requirements-cdk.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(CONSTRAINTS)
+	touch $@
+
+$(MUTATION_STAMP): $(DEV_STAMP) requirements-mutation.txt
+	$(BIN)/pip install --quiet -r requirements-mutation.txt -c $(CONSTRAINTS)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -90,5 +95,12 @@ bench: install
 pictures: install
 	$(BIN)/python -m docs.pictures
 
+# Mutation testing of the core modules (not part of `make test`; long, so niced): writes a
+# score per module and the surviving mutants to docs/mutation.md. MODULES="ownership sync"
+# runs some modules only (the others keep their last results); results are kept in
+# .mutation/ between runs. See docs/mutation/__main__.py.
+mutation: $(MUTATION_STAMP)
+	nice -n 15 $(BIN)/python -m docs.mutation $(MODULES)
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .mutation $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

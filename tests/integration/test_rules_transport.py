@@ -1,0 +1,291 @@
+"""The shared HTTP retry policy (`auth0_sync/destinations/transport.py`) against the
+reference CRM on loopback (issue 28): a 429 is backpressure, never an outage, so it never
+opens the circuit; what is retried, how often, how long it waits. Each test failed when
+its rule was removed by hand. Sleeps go through the transport's injected `sleep` (recorded,
+never slept), so no test waits.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from auth0_sync.destinations.transport import (
+    CircuitBreaker,
+    HttpTransport,
+    RetryPolicy,
+    last_answer,
+)
+from auth0_sync.errors import InvalidEvent, PermanentError, TransientError
+from auth0_sync_cli.crm_server import CrmServer
+
+pytestmark = pytest.mark.integration
+
+
+class Rig:
+    def __init__(self, crm: CrmServer, *, breaker: CircuitBreaker | None = None, **policy: object):
+        self.crm = crm
+        self.slept: list[float] = []
+        self.transport = HttpTransport(
+            "crm",
+            RetryPolicy(jitter=False, **policy),  # type: ignore[arg-type]
+            breaker=breaker,
+            sleep=self.slept.append,
+        )
+
+    def get(self, *, repeatable: bool = True) -> requests.Response:
+        return self.transport.request(
+            "GET",
+            f"{self.crm.base_url}/contacts",
+            what="crm GET /contacts",
+            repeatable=repeatable,
+            headers={"Authorization": f"Bearer {self.crm.token}"},
+            params={"email": "a@example.com"},
+        )
+
+
+def test_429s_never_open_the_circuit(crm: CrmServer) -> None:
+    breaker = CircuitBreaker(threshold=2, cool_down=30.0)
+    rig = Rig(crm, breaker=breaker, max_attempts=1)
+    crm.set_outage(429)
+    for _ in range(4):
+        with pytest.raises(TransientError) as limited:
+            rig.get()
+        assert limited.value.reason == "crm_429"
+    assert crm.stats()["total"] == 4  # every call reached the server
+    assert breaker.opened == 0
+    # The same number of 503s does open it: the next call fails fast.
+    crm.set_outage(503)
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            rig.get()
+    with pytest.raises(TransientError, match="circuit open after 2 failures"):
+        rig.get()
+    assert crm.stats()["total"] == 6
+    assert breaker.opened == 1
+
+
+def test_a_success_closes_the_count_of_a_transport(crm: CrmServer) -> None:
+    breaker = CircuitBreaker(threshold=2, cool_down=30.0)
+    rig = Rig(crm, breaker=breaker, max_attempts=1)
+    crm.set_outage(503)
+    with pytest.raises(TransientError):
+        rig.get()
+    crm.set_outage(None)
+    assert rig.get().status_code == 200
+    crm.set_outage(503)
+    with pytest.raises(TransientError):
+        rig.get()
+    with pytest.raises(TransientError) as again:
+        rig.get()
+    assert again.value.message.endswith("after 1 attempt(s)")  # reached the server
+    assert crm.stats()["total"] == 4
+
+
+def test_a_retry_after_is_waited_and_the_attempts_are_counted(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=3)
+    crm.set_outage(429)  # Retry-After: 1
+    with pytest.raises(TransientError) as ended:
+        rig.get()
+    assert ended.value.reason == "crm_429"
+    assert ended.value.message == "crm GET /contacts: HTTP 429 after 3 attempt(s)"
+    assert rig.slept == [1.0, 1.0]
+    assert rig.transport.retries == 2
+    assert rig.transport.calls_made() == 3
+    answer = last_answer(ended.value)
+    assert answer is not None
+    assert answer.status_code == 429
+
+
+def test_without_a_hint_the_wait_is_the_exponential_backoff(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=4, backoff_base=0.25, backoff_cap=0.75)
+    crm.set_outage(503)
+    with pytest.raises(TransientError):
+        rig.get()
+    assert rig.slept == [0.5, 0.75, 0.75]  # 0.25 * 2**1, * 2**2 (capped), * 2**3 (capped)
+
+
+def test_max_wait_caps_a_long_retry_after(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=2, max_wait=0.25)
+    crm.set_outage(429)
+    with pytest.raises(TransientError):
+        rig.get()
+    assert rig.slept == [0.25]
+
+
+def test_a_wait_past_the_retry_budget_ends_the_retries(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=5, budget_seconds=0.9)
+    crm.set_outage(429)  # Retry-After: 1, more than the budget
+    with pytest.raises(TransientError) as ended:
+        rig.get()
+    assert ended.value.message == (
+        "crm GET /contacts: HTTP 429; waiting 1.0s more would pass the 1s retry budget"
+    )
+    assert rig.slept == []
+    assert crm.stats()["total"] == 1
+
+
+def test_a_wait_past_the_invocations_deadline_ends_the_retries(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=5, margin_ms=500)
+    rig.transport.set_deadline(lambda: 1501)  # 1 s wait + 0.5 s margin fits, just
+    crm.set_outage(429)
+    with pytest.raises(TransientError, match=r"after 5 attempt\(s\)"):
+        rig.get()
+    assert rig.slept == [1.0, 1.0, 1.0, 1.0]
+    rig.transport.set_deadline(lambda: 1500)  # no longer fits
+    rig.slept.clear()
+    with pytest.raises(TransientError) as ended:
+        rig.get()
+    assert ended.value.message == (
+        "crm GET /contacts: HTTP 429; no time left in this invocation to wait 1.0s"
+    )
+    assert rig.slept == []
+
+
+def test_a_request_that_is_not_repeatable_is_sent_once(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=5)
+    crm.set_outage(503)
+    with pytest.raises(TransientError, match=r"HTTP 503 after 1 attempt\(s\)"):
+        rig.get(repeatable=False)
+    assert crm.stats()["total"] == 1
+
+
+def test_an_answer_not_retried_is_returned_as_it_is(crm: CrmServer) -> None:
+    rig = Rig(crm, max_attempts=5)
+    crm.set_outage(404)
+    assert rig.get().status_code == 404
+    assert rig.slept == []
+
+
+def test_a_url_that_is_not_one_is_a_configuration_error() -> None:
+    transport = HttpTransport("crm", RetryPolicy(), config_hint="check CRM_BASE_URL")
+    with pytest.raises(PermanentError) as bad:
+        transport.request("GET", "no-scheme.example/contacts", what="crm GET /contacts")
+    assert bad.value.reason == "crm_config"
+    assert bad.value.message == "crm GET /contacts: MissingSchema: check CRM_BASE_URL"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_server_is_an_outage_retried_unless_told_not_to() -> None:
+    breaker = CircuitBreaker(threshold=2, cool_down=30.0)
+    slept: list[float] = []
+    url = f"http://127.0.0.1:{closed_port()}/contacts"
+    policy = RetryPolicy(jitter=False, max_attempts=3, retry_unreachable=False)
+    once = HttpTransport("crm", policy, breaker=breaker, sleep=slept.append)
+    with pytest.raises(TransientError) as unreachable:
+        once.request("GET", url, what="crm GET /contacts")
+    assert (unreachable.value.reason, unreachable.value.message) == (
+        "crm_unreachable",
+        "crm GET /contacts: ConnectionError",
+    )
+    assert (once.calls_made(), slept) == (1, [])
+    retried = HttpTransport("crm", RetryPolicy(jitter=False, max_attempts=2), sleep=slept.append)
+    with pytest.raises(TransientError) as again:
+        retried.request("GET", url, what="crm GET /contacts")
+    assert again.value.message == "crm GET /contacts: ConnectionError after 2 attempt(s)"
+    assert last_answer(again.value) is None
+    # Unreachable counts as an outage: one more and the circuit is open.
+    with pytest.raises(TransientError):
+        once.request("GET", url, what="crm GET /contacts")
+    assert breaker.opened == 1
+
+
+def test_a_server_too_slow_to_answer_is_a_timeout(crm: CrmServer) -> None:
+    crm.set_latency(400)
+    transport = HttpTransport(
+        "hubspot", RetryPolicy(max_attempts=1), timeout=0.1, sleep=lambda _: None
+    )
+    with pytest.raises(TransientError) as slow:
+        transport.request("GET", f"{crm.base_url}/contacts", what="hubspot GET /contacts")
+    assert slow.value.reason == "hubspot_timeout"
+    assert slow.value.message.startswith("hubspot GET /contacts: ReadTimeout")
+
+
+def test_values_that_are_not_json_are_the_events_fault_and_free_the_probe(
+    crm: CrmServer,
+) -> None:
+    breaker = CircuitBreaker(threshold=1, cool_down=0.0)
+    breaker.record(outage=True, reason="crm_503")  # open; the cool-down is over at once
+    transport = HttpTransport("crm", RetryPolicy(), breaker=breaker)
+    with pytest.raises(InvalidEvent) as invalid:
+        transport.request(
+            "POST", f"{crm.base_url}/contacts", what="crm POST /contacts",
+            json={"name": float("nan")},
+        )  # fmt: skip
+    assert invalid.value.message == "crm POST /contacts: the values sent are not valid JSON"
+    assert crm.stats()["total"] == 0
+    breaker.before_call()  # the abandoned probe left the way free for the next one
+
+
+def test_a_client_may_retry_an_answer_of_its_own_choosing(crm: CrmServer) -> None:
+    slept: list[float] = []
+    transport = HttpTransport(
+        "crm",
+        RetryPolicy(jitter=False, max_attempts=2, backoff_base=0.125),
+        retryable=lambda response: response.status_code == 404,
+        sleep=slept.append,
+    )
+    crm.set_outage(404)
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    with pytest.raises(TransientError) as retried:
+        transport.request("GET", f"{crm.base_url}/contacts", what="crm GET /contacts", headers=auth)
+    assert retried.value.reason == "crm_404"
+    assert slept == [0.25]
+    transport.wait(0.5)  # the adapters' own waits go through the injected sleep too
+    assert slept == [0.25, 0.5]
+
+
+def test_a_retry_after_gets_a_little_jitter(crm: CrmServer) -> None:
+    """So a burst of clients told the same Retry-After does not come back in lock step."""
+    slept: list[float] = []
+    transport = HttpTransport("crm", RetryPolicy(max_attempts=5), sleep=slept.append)
+    crm.set_outage(429)  # Retry-After: 1
+    with pytest.raises(TransientError):
+        transport.request(
+            "GET", f"{crm.base_url}/contacts", what="crm GET /contacts",
+            headers={"Authorization": f"Bearer {crm.token}"},
+        )  # fmt: skip
+    assert len(slept) == 4
+    assert all(1.0 <= wait <= 1.05 for wait in slept), slept
+    assert slept != [1.0] * 4
+
+
+def test_a_default_transport_names_its_failures_after_the_crm(crm: CrmServer) -> None:
+    breaker = CircuitBreaker(threshold=1, cool_down=30.0)
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1), breaker=breaker)
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    crm.set_outage(503)
+    with pytest.raises(TransientError) as failed:
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+    assert failed.value.reason == "crm_503"
+    with pytest.raises(TransientError) as open_circuit:  # the circuit keeps the reason
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+    assert open_circuit.value.reason == "crm_503"
+    with pytest.raises(PermanentError) as config:
+        HttpTransport().request("GET", "no-scheme/contacts", what="GET")
+    assert config.value.message == "GET: MissingSchema: check CRM_BASE_URL"
+
+
+def test_a_vendors_own_wait_hint_beats_the_backoff(crm: CrmServer) -> None:
+    slept: list[float] = []
+    transport = HttpTransport(
+        "hubspot",
+        RetryPolicy(jitter=False, max_attempts=2),
+        wait_hint=lambda response: 0.3 if response.status_code == 503 else None,
+        sleep=slept.append,
+    )
+    crm.set_outage(503)
+    with pytest.raises(TransientError):
+        transport.request(
+            "GET", f"{crm.base_url}/contacts", what="GET",
+            headers={"Authorization": f"Bearer {crm.token}"},
+        )  # fmt: skip
+    assert slept == [0.3]

@@ -1,0 +1,745 @@
+"""Rules of the sync core that no other test held (issue 28): each test here failed when
+its rule was removed by hand (a mutation of `auth0_sync/sync.py`), and expected values are
+written out, never computed with the code under test.
+
+The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auth0_sync.errors import CrmRejected, EmailConflict, OwnedByOther, TransientError
+from auth0_sync.events import parse_event
+from auth0_sync.settings import Settings
+from auth0_sync.state import MemorySyncStateStore, SyncState
+from auth0_sync.sync import Outcome, SyncCore
+from tests.builders import at, created, deleted, stamp, updated
+from tests.fakes.memory_crm import Call, MemoryCrm
+
+pytestmark = pytest.mark.unit
+
+NOW = at(60 * 24 * 30)
+U, D = "auth0|u28", "auth0|d28"
+
+
+class Rig:
+    """One core over a memory CRM and a memory state store."""
+
+    def __init__(
+        self,
+        *,
+        unique_emails: bool = True,
+        state: MemorySyncStateStore | None = None,
+        **settings: Any,
+    ) -> None:
+        self.crm = MemoryCrm(unique_emails=unique_emails)
+        self.state = state or MemorySyncStateStore()
+        config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t", **settings)
+        self.core = SyncCore(config, self.crm, self.state)
+
+    def apply(self, raw: dict[str, Any]) -> Outcome:
+        return self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
+
+
+class CommitFailsOnce(MemorySyncStateStore):
+    """A state store whose first commit fails after the CRM write (a throttled table)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def commit(self, state: SyncState, owner: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise TransientError("state table: throttled", "state_unavailable")
+        super().commit(state, owner)
+
+
+def seed_mapping(rig: Rig, contact_id: str) -> None:
+    """A state that knows the user's contact but not what was written (a rebuilt state)."""
+    rig.state.acquire(U, "seed", 30.0)
+    rig.state.commit(
+        SyncState(
+            U,
+            contact_id=contact_id,
+            matched_by="auth0_user_id",
+            last_change_time="2026-03-01T09:00:00.000000+00:00",
+            last_rank=0,
+            last_event_id="evt_seed",
+        ),
+        "seed",
+    )
+
+
+# A create's idempotency key -------------------------------------------------------------
+
+
+def test_a_retried_create_makes_no_second_contact() -> None:
+    """The create reached the CRM, the state commit failed, Lambda retries the event: the
+    retry must send the same idempotency key (whatever it is made of, it depends only on
+    the user and the event), so the CRM answers the first contact. The CRM here does not
+    enforce unique emails, so nothing but the key can stop a second contact."""
+    rig = Rig(unique_emails=False, state=CommitFailsOnce())
+    signup = created(U, at(0), email="ola@example.com", name="Ola")
+    with pytest.raises(TransientError):
+        rig.apply(signup)
+    outcome = rig.apply(signup)
+    assert outcome.reason == "created"
+    assert [c["email"] for c in rig.crm.contacts.values()] == ["ola@example.com"]
+    assert [c.method for c in rig.crm.writes()] == ["POST", "POST"]  # the retry did send
+
+
+def test_two_users_creates_are_two_contacts() -> None:
+    """The key is per event: two signups on a CRM without unique emails are two contacts."""
+    rig = Rig(unique_emails=False)
+    rig.apply(created(U, at(0), email="same@example.com"))
+    rig.apply(created(D, at(1), email="same@example.com"))
+    assert sorted(c["auth0_user_id"] for c in rig.crm.contacts.values()) == [D, U]
+
+
+# The source_updated_at stamp -----------------------------------------------------------
+
+
+def test_a_created_contact_carries_the_events_change_time() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(5), email="ola@example.com"))
+    (contact,) = rig.crm.contacts.values()
+    assert contact["source_updated_at"] == "2026-03-01T09:05:00.000000+00:00"
+    assert contact["status"] == "active"
+    assert contact["auth0_user_id"] == U
+
+
+def test_an_update_and_a_delete_stamp_their_own_change_time() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(5), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(7), email="ola@example.com", name="Ola N."))
+    (contact,) = rig.crm.contacts.values()
+    assert contact["source_updated_at"] == "2026-03-01T09:07:00.000000+00:00"
+    rig.apply(deleted(U, at(9)))
+    assert contact["source_updated_at"] == "2026-03-01T09:09:00.000000+00:00"
+    assert contact["status"] == "deactivated"
+
+
+# What an applied event is reported (and counted) as -------------------------------------
+
+
+def test_a_plain_update_of_a_known_contact_is_an_update() -> None:
+    rig = Rig()
+    assert rig.apply(created(U, at(0), email="ola@example.com", name="Ola")).reason == "created"
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+
+
+def test_an_update_through_a_mapping_without_digests_is_an_update_not_a_reactivation() -> None:
+    """A state that knows the contact but not what was written (as after a state rebuild)
+    reaches the contact through the stored mapping: still a plain update, not a new life."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, contact_id)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("updated", contact_id)
+    assert rig.crm.contacts[contact_id]["name"] == "Ola N."
+
+
+def test_a_mapped_contact_that_lost_the_users_id_gets_it_back_as_a_link() -> None:
+    """Reached through the stored mapping, but the contact no longer carries the user (an
+    operator cleared it): writing the id on it again is a link, not a plain update."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola")
+    seed_mapping(rig, contact_id)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.crm.contacts[contact_id]["auth0_user_id"] == U
+
+
+def test_an_update_of_a_contact_found_by_its_auth0_user_id_is_an_update() -> None:
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("updated", contact_id)
+
+
+def test_a_re_signup_on_the_same_contact_is_a_reactivation() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(1)))
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "reactivated"
+    (contact,) = rig.crm.contacts.values()
+    assert contact["status"] == "active"
+
+
+def test_a_contact_taken_over_from_a_deleted_user_is_a_transfer() -> None:
+    """A deleted user's contact taken by a new identity with the same email is reported
+    as `linked` (it changed hands), never as a plain update."""
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(D, at(1)))
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "linked"
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["auth0_user_id"], contact["status"]) == (U, "active")
+
+
+def test_an_unmapped_contact_with_the_users_email_is_linked_not_updated() -> None:
+    """A contact nobody owns yet, found by email, gets the user's id: a link."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola")
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.crm.contacts[contact_id]["auth0_user_id"] == U
+
+
+# Anonymize ----------------------------------------------------------------------------
+
+
+def test_an_anonymized_contact_loses_the_auth0_user_id_and_the_state_its_mapping() -> None:
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert outcome.reason == "anonymized"
+    (contact,) = rig.crm.contacts.values()
+    assert contact["auth0_user_id"] == ""
+    assert contact["email"].endswith("@anonymized.invalid")
+    assert (contact["name"], contact["phone"], contact["status"]) == (None, None, "deactivated")
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.written) == (None, None, {})
+
+
+def test_a_re_signup_after_anonymize_gets_a_new_contact() -> None:
+    """What the dropped mapping means: the anonymized contact is never written again for
+    the person (a kept mapping would reactivate it with their data)."""
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(5)))
+    (anonymized,) = rig.crm.contacts
+    outcome = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert outcome.reason == "created"
+    assert outcome.contact_id != anonymized
+    assert rig.crm.contacts[anonymized]["auth0_user_id"] == ""
+    assert rig.crm.contacts[anonymized]["name"] is None
+
+
+# A late event's field-level order -------------------------------------------------------
+
+
+def test_a_late_event_that_changes_nothing_still_records_its_word_on_each_field() -> None:
+    """Events at 09:00 (signup), 09:03 (the name only), then late ones at 09:02 and 09:01.
+    The 09:02 event repeats the email already written: nothing to write, but it is now the
+    last word on the email, so the 09:01 event's older email must not be written."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    late = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola"))
+    assert (late.status, late.reason, late.contact_id) == ("skipped", "stale", "c_1")
+    older = rig.apply(updated(U, at(1), email="old@example.com", name="Ola"))
+    assert (older.status, older.reason) == ("skipped", "stale")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["email"], contact["name"]) == ("ola@example.com", "Ola N.")
+
+
+def test_a_late_event_sets_a_field_no_newer_event_spoke_of() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    late = rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert (late.status, late.reason) == ("applied", "updated")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["name"], contact["phone"]) == ("Ola N.", "+4790000001")
+
+
+# A contact gone, a CRM that disagrees with itself ---------------------------------------
+
+
+class VanishingCrm(MemoryCrm):
+    """A CRM where a contact is deleted by someone else right before our next write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vanish_on_write = False
+
+    def update_contact(self, contact_id: str, fields: Any) -> dict[str, Any] | None:
+        if self.vanish_on_write:
+            self.contacts.pop(contact_id, None)
+        return super().update_contact(contact_id, fields)
+
+
+class LaggingSearch(MemoryCrm):
+    """A CRM whose search does not see a contact yet (its index lags) while its create
+    already refuses the email (409)."""
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        super().find_contacts(email=email, auth0_user_id=auth0_user_id)
+        return []
+
+
+def test_a_contact_deleted_in_the_crm_is_created_again_on_the_next_change() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.contacts.clear()  # someone deleted it in the CRM
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert outcome.reason == "created"
+    # The PATCH said 404: the gone contact is not asked for again; the user's id and
+    # email are looked up, then a new contact is created.
+    assert [(c.method, c.contact_id) for c in rig.crm.calls] == [
+        ("PATCH", "c_1"),
+        ("GET", None),
+        ("GET", None),
+        ("POST", None),
+    ]
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["id"], contact["name"], contact["auth0_user_id"]) == ("c_2", "Ola N.", U)
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == ("c_2", "created")
+
+
+def test_with_missing_contacts_skipped_an_update_creates_nothing() -> None:
+    rig = Rig(missing_contact_policy="skip")
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason) == ("skipped", "contact_missing")
+    assert rig.crm.contacts == {}
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.written, state.last_event_id) == (None, {}, outcome.event_id)
+    # A signup still creates.
+    assert rig.apply(created(U, at(2), email="ola@example.com")).reason == "created"
+
+
+def test_a_late_delete_clears_what_only_the_past_life_said() -> None:
+    """Signup at 09:00 with a phone; re-signup (same id) at 09:10 without one; the delete
+    of 09:05 arrives last: the phone was the past life's alone, so it is cleared; the
+    name the new life gave stays, and the contact stays active."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["name"], contact["phone"], contact["status"]) == ("Ola N.", None, "active")
+    # Another delete of that moment finds nothing left to clear.
+    again = rig.apply(deleted(U, at(5)))
+    assert again.status == "skipped"
+    assert len(rig.crm.writes()) == 3
+
+
+def test_a_contact_that_already_holds_the_users_values_costs_no_write() -> None:
+    """A state rebuilt (or lost): the contact carrying the user already holds every value
+    the event sends; it is mapped again without a write."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == (
+        "skipped",
+        "unchanged",
+        contact_id,
+    )
+    assert rig.crm.writes() == []
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == (contact_id, "auth0_user_id")
+    # The next change writes only what differs from what the contact held.
+    rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N."))
+    assert [c.body for c in rig.crm.writes()] == [
+        {"name": "Ola N.", "source_updated_at": "2026-03-01T09:02:00.000000+00:00"}
+    ]
+
+
+def test_a_409_on_create_with_no_contact_found_is_permanent() -> None:
+    rig = Rig()
+    rig.crm = LaggingSearch()
+    rig.core = SyncCore(rig.core.settings, rig.crm, rig.state)
+    rig.crm.add(email="ola@example.com")
+    with pytest.raises(CrmRejected) as refused:
+        rig.apply(created(U, at(0), email="ola@example.com"))
+    assert refused.value.reason == "crm_409"
+    assert refused.value.message == (
+        "crm POST /contacts: HTTP 409: email taken; but no contact has that email"
+    )
+
+
+def test_a_contact_vanishing_as_it_is_written_or_deactivated_is_a_retry() -> None:
+    rig = Rig()
+    crm = VanishingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
+    crm.vanish_on_write = True
+    with pytest.raises(TransientError) as gone:
+        rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while it was written",
+    )
+    crm.vanish_on_write = False
+    crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
+    crm.vanish_on_write = True
+    with pytest.raises(TransientError) as deleting:
+        rig.apply(deleted(U, at(2)))
+    assert (deleting.value.reason, deleting.value.message) == (
+        "crm_404",
+        "contact c_2 vanished while it was deleted",
+    )
+
+
+# The quick path and late events (mutants mutmut saw survive) ------------------------------
+
+
+def login(when_minutes: float, **profile: Any) -> dict[str, Any]:
+    """A `user.updated` shaped like a login: `last_login` equal to `updated_at`."""
+    return updated(U, at(when_minutes), last_login=stamp(at(when_minutes)), **profile)
+
+
+def test_a_login_that_changes_nothing_is_recorded_as_the_last_event() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    first = login(1, email="ola@example.com", name="Ola")
+    outcome = rig.apply(first)
+    assert (outcome.status, outcome.reason) == ("skipped", "unchanged")
+    assert rig.crm.writes()[1:] == []
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.last_event_id, state.last_change_time) == (
+        first["detail"]["id"],
+        "2026-03-01T09:01:00.000000+00:00",
+    )
+    assert rig.apply(first).reason == "duplicate"
+
+
+def test_a_late_delete_starts_the_new_life_even_with_nothing_to_clear() -> None:
+    """Signup 09:00, re-signup 09:10, then the 09:05 delete: whatever is older than the
+    delete belongs to the past life, cleared or not."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    late_delete = rig.apply(deleted(U, at(5)))
+    assert (late_delete.status, late_delete.reason) == ("skipped", "stale")
+    older = rig.apply(updated(U, at(3), email="ola@example.com", phone_number="+4790000001"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    (contact,) = rig.crm.contacts.values()
+    assert "phone" not in contact
+
+
+def test_a_late_delete_that_clears_also_starts_the_new_life() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.apply(deleted(U, at(5)))
+    older = rig.apply(updated(U, at(3), email="ola@example.com", phone_number="+4790000002"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    (contact,) = rig.crm.contacts.values()
+    assert contact["phone"] is None
+
+
+def test_a_late_event_reports_its_contact_and_remembers_what_it_wrote() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    stale = rig.apply(updated(U, at(2), name="Ola"))
+    assert (stale.reason, stale.contact_id) == ("stale", "c_1")
+    late = rig.apply(updated(U, at(2.5), phone_number="+4790000001"))
+    assert (late.reason, late.contact_id) == ("updated", "c_1")
+    writes = len(rig.crm.writes())
+    # A newer event with the same phone writes nothing: the late write was remembered.
+    newer = rig.apply(updated(U, at(4), name="Ola N.", phone_number="+4790000001"))
+    assert newer.reason == "unchanged"
+    assert len(rig.crm.writes()) == writes
+
+
+def test_a_late_event_for_a_contact_gone_from_the_crm_is_a_retry() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    rig.crm.contacts.clear()
+    with pytest.raises(TransientError) as gone:
+        rig.apply(updated(U, at(2), phone_number="+4790000001"))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 is gone from the CRM",
+    )
+
+
+def test_a_late_events_email_held_by_another_contact_is_owed() -> None:
+    rig = Rig()
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    with pytest.raises(EmailConflict):
+        rig.apply(updated(U, at(2), email="b@example.com", phone_number="+4790000001"))
+    contact = rig.crm.contacts["c_2"]
+    assert contact["phone"] == "+4790000001"
+    assert contact["email"].endswith("@email-conflict.invalid")
+
+
+def test_an_older_event_revealing_no_contact_after_a_pending_delete_creates_none() -> None:
+    rig = Rig()
+    assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
+    older = rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    assert (older.status, older.reason, older.user_id) == ("skipped", "deleted", U)
+    assert rig.crm.contacts == {}
+
+
+class ArchivingCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's archive (DELETE /crm/v3/objects/contacts/{id},
+    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
+    the contact is deleted, restorable for 90 days): it leaves the contacts, and archiving
+    one that is gone is False (the adapter's answer to a 404)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.archived: list[str] = []
+
+    def archive_contact(self, contact_id: str) -> bool:
+        self.calls.append(Call("DELETE", contact_id))
+        if self.contacts.pop(contact_id, None) is None:
+            return False
+        self.archived.append(contact_id)
+        return True
+
+
+def archiving_rig() -> tuple[Rig, ArchivingCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy="archive")
+    crm = ArchivingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    return rig, crm
+
+
+def test_with_the_archive_policy_a_delete_archives_and_forgets_the_contact() -> None:
+    rig, crm = archiving_rig()
+    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "archived", "c_1")
+    assert crm.archived == ["c_1"]
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
+    # A re-signup gets a new contact; a late event of the past life reveals nothing.
+    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
+    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+
+
+def test_archiving_a_contact_already_gone_is_a_retry() -> None:
+    rig, crm = archiving_rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    crm.contacts.clear()
+    crm.contacts["c_1"] = {"id": "c_1", "status": "active", "auth0_user_id": U}
+    original = crm.archive_contact
+
+    def gone(contact_id: str) -> bool:
+        crm.contacts.pop(contact_id, None)
+        return original(contact_id)
+
+    crm.archive_contact = gone  # type: ignore[method-assign]
+    with pytest.raises(TransientError) as vanished:
+        rig.apply(deleted(U, at(5)))
+    assert (vanished.value.reason, vanished.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while archived",
+    )
+
+
+# Deletes (mutants mutmut saw survive) ------------------------------------------------------
+
+
+def test_a_delete_deactivates_a_contact_nobody_owned_as_the_users() -> None:
+    """A contact found by the deleted user's email, carrying nobody: it is deactivated and
+    gets the user's id, as if the user's older events had come first."""
+    rig = Rig()
+    free = rig.crm.add(email="ola@example.com", name="Ola")
+    outcome = rig.apply(deleted(U, at(5), email="ola@example.com"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "deactivated", free)
+    contact = rig.crm.contacts[free]
+    assert (contact["status"], contact["auth0_user_id"]) == ("deactivated", U)
+
+
+def test_a_delete_of_the_users_own_contact_leaves_its_owner_alone() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.apply(deleted(U, at(5)))
+    assert rig.crm.writes()[-1].body == {
+        "status": "deactivated",
+        "source_updated_at": "2026-03-01T09:05:00.000000+00:00",
+    }
+
+
+def test_a_delete_remembers_the_contact_it_found_so_a_re_signup_reactivates_it() -> None:
+    rig = Rig()
+    mine = rig.crm.add(email="ola@example.com", auth0_user_id=U)  # state never saw it
+    rig.apply(deleted(U, at(5)))
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (
+        mine,
+        "auth0_user_id",
+        True,
+    )
+    back = rig.apply(created(U, at(10), email="ola@example.com"))
+    assert (back.reason, back.contact_id) == ("reactivated", mine)
+
+
+def test_an_anonymized_contact_is_never_written_again_by_an_older_event() -> None:
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(U, at(5)))
+    writes = len(rig.crm.writes())
+    older = rig.apply(updated(U, at(3), name="Ola", app_metadata={"crm_contact_id": "c_1"}))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    assert len(rig.crm.writes()) == writes
+
+
+def test_a_delete_that_finds_no_contact_is_skipped_naming_the_last_known_one() -> None:
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.crm.contacts.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == (
+        "skipped",
+        "contact_missing",
+        "c_1",
+    )
+
+
+class CountingState(MemorySyncStateStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.leases = 0
+
+    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+        self.leases += 1
+        return super().acquire(user_id, owner, lease_seconds)
+
+
+def test_a_past_lifes_event_after_a_re_signup_is_settled_without_the_lease() -> None:
+    state = CountingState()
+    rig = Rig(state=state)
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    rig.apply(deleted(U, at(5)))
+    rig.apply(created(U, at(10), email="ola@example.com"))
+    leases = state.leases
+    past = rig.apply(updated(U, at(3), email="ola@example.com", name="Ola"))
+    assert (past.status, past.reason) == ("skipped", "deleted")
+    assert state.leases == leases
+
+
+class VanishingOnRead(MemoryCrm):
+    """A contact deleted by someone else between our search and our read of it."""
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        self.contacts.pop(contact_id, None)
+        return super().get_contact(contact_id)
+
+
+def test_a_contact_vanishing_while_it_changes_hands_is_a_retry() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = VanishingOnRead()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(TransientError) as gone:
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert (gone.value.reason, gone.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while it changed hands",
+    )
+
+
+def test_a_hinted_contact_whose_new_email_is_taken_gets_the_rest_and_owes_the_email() -> None:
+    rig = Rig()
+    free = rig.crm.add(email="old@example.com", name="Ola")
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    hinted = updated(U, at(1), email="b@example.com", name="Ola N.",
+                     app_metadata={"crm_contact_id": free})  # fmt: skip
+    with pytest.raises(EmailConflict):
+        rig.apply(hinted)
+    contact = rig.crm.contacts[free]
+    assert (contact["name"], contact["auth0_user_id"]) == ("Ola N.", U)
+    assert contact["email"].endswith("@email-conflict.invalid")
+
+
+# Transfers (mutants mutmut saw survive) ---------------------------------------------------
+
+
+def test_a_duplicate_is_settled_naming_the_contact() -> None:
+    rig = Rig()
+    signup = created(U, at(0), email="ola@example.com")
+    rig.apply(signup)
+    again = rig.apply(signup)
+    assert (again.status, again.reason, again.contact_id) == ("skipped", "duplicate", "c_1")
+
+
+def test_a_transfer_drops_the_previous_owners_mapping_and_frees_their_lease() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(deleted(D, at(1)))
+    rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    theirs = rig.state.get(D)
+    assert theirs is not None
+    assert (theirs.contact_id, theirs.matched_by, theirs.written) == (None, None, {})
+    mine = rig.state.get(U)
+    assert mine is not None
+    assert (mine.contact_id, mine.matched_by) == ("c_1", "email")
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+def test_a_transfer_from_an_owner_whose_state_never_mapped_it_frees_their_lease() -> None:
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", auth0_user_id=D)
+    rig.state.acquire(D, "seed", 30.0)
+    rig.state.commit(
+        SyncState(D, deleted_at="2026-03-01T09:01:00.000000+00:00", delete_done=True), "seed"
+    )
+    outcome = rig.apply(created(U, at(2), email="ola@example.com"))
+    assert (outcome.reason, outcome.contact_id) == ("linked", contact_id)
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+def test_a_transfer_that_fails_frees_the_previous_owners_lease() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = VanishingOnRead()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(TransientError):
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert rig.state.acquire(D, "next", 30.0).user_id == D
+
+
+class TakenMeanwhile(MemoryCrm):
+    """Between our search and our read, a third identity took the contact."""
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        if contact_id in self.contacts:
+            self.contacts[contact_id]["auth0_user_id"] = "auth0|third"
+        return super().get_contact(contact_id)
+
+
+def test_a_contact_taken_by_someone_else_while_changing_hands_is_refused() -> None:
+    rig = Rig()
+    rig.apply(created(D, at(0), email="ola@example.com"))
+    rig.apply(deleted(D, at(1)))
+    crm = TakenMeanwhile()
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(created(U, at(2), email="ola@example.com"))
+    assert refused.value.owner == "auth0|third"
+    assert refused.value.message == (
+        f"contact c_1 changed hands to Auth0 user auth0|third while Auth0 user {U} was taking it"
+    )
+
+
+def test_an_unowned_contact_found_by_email_keeps_what_the_event_does_not_mention() -> None:
+    """Only a contact taken over from a deleted user starts clean."""
+    rig = Rig()
+    free = rig.crm.add(email="ola@example.com", name="Ola", phone="+4790000001")
+    rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert rig.crm.contacts[free]["phone"] == "+4790000001"
