@@ -262,10 +262,12 @@ class VanishingCrm(MemoryCrm):
         super().__init__()
         self.vanish_on_write = False
 
-    def update_contact(self, contact_id: str, fields: Any) -> dict[str, Any] | None:
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
         if self.vanish_on_write:
             self.contacts.pop(contact_id, None)
-        return super().update_contact(contact_id, fields)
+        return super().update_contact(contact_id, fields, if_match)
 
 
 class LaggingSearch(MemoryCrm):
