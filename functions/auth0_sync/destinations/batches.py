@@ -17,6 +17,12 @@ def batches_of(crm: Any) -> Batching | None:
 
     if isinstance(crm, Batching):
         return crm
+    from auth0_sync.destinations.hubspot import HubSpotCrm
+
+    if isinstance(crm, HubSpotCrm):
+        from auth0_sync.destinations.hubspot_batch import HubSpotBatches
+
+        return HubSpotBatches(crm)
     if isinstance(crm, RestCrmClient):
         from auth0_sync.destinations.rest_batch import RestBatches
 
