@@ -23,6 +23,12 @@ def batches_of(crm: Any) -> Batching | None:
         from auth0_sync.destinations.hubspot_batch import HubSpotBatches
 
         return HubSpotBatches(crm)
+    from auth0_sync.destinations.salesforce import SalesforceCrm
+
+    if isinstance(crm, SalesforceCrm):
+        from auth0_sync.destinations.salesforce_batch import SalesforceBatches
+
+        return SalesforceBatches(crm)
     if isinstance(crm, RestCrmClient):
         from auth0_sync.destinations.rest_batch import RestBatches
 
