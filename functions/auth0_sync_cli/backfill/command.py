@@ -108,6 +108,16 @@ def listing_client(
         return None
 
 
+def batch_workers(target: Target, workers: int) -> int:
+    """Users in flight: with batch calls, enough to fill a batch (each user waits for the
+    batch that carries its call), else `workers`."""
+    if isinstance(target, LocalTarget):
+        limit = getattr(target.runner.service.core.crm, "batch_limit", None)
+        if isinstance(limit, int):
+            return max(workers, limit)
+    return workers
+
+
 def _run(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     bucket = TokenBucket(args.rate)
@@ -119,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         functions=args.functions,
         timeout=args.timeout,
         environ=environ,
+        batch=args.batch and not args.dry_run,
     )
     export, checkpoint_path = obtain_export(args, environ, _say)
     checkpoint = Checkpoint.open(checkpoint_path, export)
@@ -130,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     engine = Backfill(
         target,
         checkpoint,
-        workers=1 if args.dry_run else args.workers,
+        workers=1 if args.dry_run else batch_workers(target, args.workers),
         progress=ProgressLine(total, show),
         sample=args.sample,
         listing=listing_client(target, environ, bucket),
@@ -231,6 +242,13 @@ def register(subparsers: Any) -> None:
         help="--dry-run: how many field changes to show (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="--target local: gather the users' CRM reads, creates and updates into the "
+        "destination's batch calls (up to 100 records a request; Salesforce 200), with as "
+        "many users in flight as a batch holds",
+    )
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
