@@ -117,6 +117,27 @@ def test_an_invalid_property_is_that_records_rejection(hubspot: FakeHubSpot) -> 
     assert isinstance(results[2], dict)
 
 
+def test_a_write_addressed_by_owner_misses_a_contact_given_to_someone_else(
+    hubspot: FakeHubSpot,
+) -> None:
+    mine = hubspot.seed(email="ada@example.com", auth0_user_id="auth0|ada")
+    given = hubspot.seed(email="bob@example.com", auth0_user_id="auth0|someone-else")
+    _, batch = batches(hubspot)
+
+    results = batch.write_batch(
+        [
+            BatchWrite({"given_name": "Ada"}, mine, owner="auth0|ada"),
+            BatchWrite({"given_name": "Bob"}, given, owner="auth0|bob"),
+        ]
+    )
+
+    assert isinstance(results[0], dict)
+    assert results[0]["given_name"] == "Ada"
+    assert results[1] is None
+    names = {r["id"]: r["properties"].get("firstname") for r in hubspot.contacts()}
+    assert names == {mine: "Ada", given: None}
+
+
 def test_creates_without_a_unique_owner_go_through_batch_create() -> None:
     with FakeHubSpot(unique_owner=False) as hubspot:
         _, batch = batches(hubspot)

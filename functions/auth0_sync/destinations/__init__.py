@@ -59,11 +59,14 @@ class Crm(Protocol):
 @dataclass(frozen=True)
 class BatchWrite:
     """One operation of a batch write: a create (`contact_id` None, with the key that makes
-    a repeat return the first contact where the destination has keys) or a partial update."""
+    a repeat return the first contact where the destination has keys) or a partial update;
+    `owner`: the update reaches the contact only while it carries that Auth0 user (the
+    unconditional destination's guarded write, `Guarded.update_guarded`)."""
 
     fields: Mapping[str, Any]
     contact_id: str | None = None
     idempotency_key: str | None = None
+    owner: str | None = None
 
 
 # What one operation of a batch came to, as its single call would have ended: the contact

@@ -10,8 +10,10 @@ request one call against the rolling window:
   a resent batch finds the contacts its first attempt made instead of making them twice, as
   the generic contract's idempotency key does; else `.../batch/create`, sent once (as a single
   create: a repeat meets 409 and the core links).
-- updates: `.../batch/update` by record id (https://developers.hubspot.com/docs/
-  api-reference/2026-03/crm/objects/contacts/batch/update-contacts.md).
+- updates: `.../batch/update` by record id, or by the unique `auth0_user_id` for a write
+  that must reach the contact only while it carries its user (https://developers.hubspot.com/
+  docs/api-reference/2026-03/crm/objects/contacts/batch/update-contacts.md: "by ID
+  (contactId) or unique property value (idProperty)").
 
 A record's failure is that record's: HubSpot fails a whole create batch on one taken email
 (409 CONFLICT naming the first only: HubSpot/hubspot-api-python#51) or one invalid property
@@ -130,15 +132,26 @@ class HubSpotBatches:
         return _in_order(records, "email", emails)
 
     def _update(self, writes: list[BatchWrite]) -> list[BatchResult]:
-        ids = [str(w.contact_id) for w in writes]
-        inputs = [
-            {"id": i, "properties": to_properties(w.fields)}
-            for i, w in zip(ids, writes, strict=True)
-        ]
+        """By record id, or addressed by the owner (`idProperty=auth0_user_id`, as the
+        single guarded write): a contact that no longer carries the owner is not found."""
+        if any(w.owner for w in writes) and not self.crm.owner_unique:
+            # Without unique values the single guarded write reads the contact first.
+            return [
+                self.crm.update_guarded(str(w.contact_id), w.fields, owner=w.owner, version=None)
+                for w in writes
+            ]
+        inputs = []
+        for w in writes:
+            item: dict[str, Any] = {"properties": to_properties(w.fields)}
+            if w.owner:
+                item.update(id=w.owner, idProperty=PROPERTY_OF[OWNER_FIELD])
+            else:
+                item["id"] = str(w.contact_id)
+            inputs.append(item)
         records = self._results(self._post("/update", {"inputs": inputs}), "/update")
         by_id = {str(r["id"]): to_contact(r) for r in records}
         # An id missing from the results is one HubSpot did not find (207 OBJECT_NOT_FOUND).
-        return [by_id.get(i) for i in ids]
+        return [by_id.get(str(w.contact_id)) for w in writes]
 
     def _post(self, action: str, body: Mapping[str, Any], *, repeatable: bool = True) -> Any:
         path = BATCH + action

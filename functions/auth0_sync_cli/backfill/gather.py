@@ -11,9 +11,10 @@ the other in its own thread, under its own state lease, and a batch holds at mos
 write of any user, since a user's thread waits for its write before it goes on.
 
 What no batch can carry goes through the adapter as one call: a read by record id, a
-guarded write (`auth0_sync.writes`: the generic contract's If-Match, Salesforce's
-If-Unmodified-Since, HubSpot's write addressed by owner: batch operations take no
-precondition), archiving, the listing.
+guarded write to a destination with preconditions (`auth0_sync.writes`: the generic
+contract's If-Match, Salesforce's If-Unmodified-Since: batch operations take none),
+archiving, the listing. HubSpot's guarded write has no precondition: it is addressed by
+the owner (`idProperty=auth0_user_id`), which its batch update takes too, so it is gathered.
 
 The request counts stay per thread (`calls_made`): the thread that sends a batch counts
 its one request, so the counts of all users add up to the requests the CRM received.
@@ -52,10 +53,13 @@ class _Room:
     `set_deadline(...)` and `set_deadline(None)`), and how many of them wait in a queue.
     When every user in is waiting, nothing more can join a batch: the batches go."""
 
+    SETTLE_SECONDS = 0.02  # a user between two steps is not waiting yet: give it this long
+
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.inside: set[int] = set()
         self.waiting = 0
+        self.moved = time.monotonic()  # when someone last came in, went out or queued
 
     def enter(self, inside: bool) -> None:
         with self.changed:
@@ -63,10 +67,13 @@ class _Room:
                 self.inside.add(threading.get_ident())
             else:
                 self.inside.discard(threading.get_ident())
+            self.moved = time.monotonic()
             self.changed.notify_all()
 
     def all_waiting(self) -> bool:
-        return self.waiting >= len(self.inside)
+        """Every user in waits, and has for a moment (called holding the lock)."""
+        settled = time.monotonic() - self.moved >= self.SETTLE_SECONDS
+        return settled and self.waiting >= len(self.inside)
 
 
 class _Gather:
@@ -94,6 +101,7 @@ class _Gather:
         with room.changed:
             self.pending.append(call)
             room.waiting += 1
+            room.moved = time.monotonic()
             room.changed.notify_all()
         while True:
             with room.changed:
@@ -103,7 +111,8 @@ class _Gather:
                     if len(self.pending) >= self.limit or room.all_waiting() or late:
                         batch = self._take()
                         break
-                    room.changed.wait(max(0.001, deadline - time.monotonic()))
+                    wake = min(deadline, room.moved + room.SETTLE_SECONDS)
+                    room.changed.wait(max(0.001, wake - time.monotonic()))
             if batch:
                 self._run(batch)
             if call.done.wait(0 if batch else None):
@@ -178,6 +187,25 @@ class GatheringCrm:
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
         result: Contact | None = self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        return result
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None:
+        """A destination with preconditions (ETag, If-Unmodified-Since): one call, as batch
+        operations carry none. HubSpot (no precondition, addressed by owner): gathered."""
+        if getattr(self.inner, "versioned", True):
+            answer: Contact | None = self.inner.update_guarded(
+                contact_id, fields, owner=owner, version=version
+            )
+            return answer
+        write = BatchWrite(dict(fields), str(contact_id), owner=owner)
+        result: Contact | None = self._writes.call(write)
         return result
 
     # The Crm protocol: passed on --------------------------------------------------------------
