@@ -9,7 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import aws_requests, backfill, burst, calls, cold_start, faults, memory, profiling
+from bench import (
+    aws_requests,
+    backfill,
+    bulk,
+    burst,
+    calls,
+    cold_start,
+    faults,
+    memory,
+    profiling,
+)
 from bench.report import Section, render
 from bench.servers import Peers
 
@@ -61,6 +71,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "memory": lambda p, s: memory.run(p, sizes=s.memory_sizes),
     "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
     "faults": lambda p, s: faults.run(p, users=s.fault_users),
+    "bulk": lambda p, s: bulk.run(p, size=2000 if s.asset else 200),
 }
 
 

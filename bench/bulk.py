@@ -46,7 +46,14 @@ def _backfill(env: dict[str, str], export: Path, batch: bool) -> tuple[float, di
     args = ["backfill", "--export", str(export), "--rate", "100000", "--workers", str(WORKERS)]
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "auth0_sync_cli.main", *args, *(["--batch"] if batch else []), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "auth0_sync_cli.main",
+            *args,
+            *(["--batch"] if batch else []),
+            "--json",
+        ],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -83,7 +90,7 @@ def one_run(peers: Peers, crm_type: CrmType, size: int, batch: bool) -> dict[str
     env = peers.handler_environment()
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     export = write_export(peers.workdir / f"bulk-{size}.json.gz", size)
-    stale = [n for n in range(0, size, PREEXISTING_SHARE)]
+    stale = list(range(0, size, PREEXISTING_SHARE))
     read: Callable[[], list[dict[str, Any]]]
     count: Callable[[], int]
     fake: FakeHubSpot | FakeSalesforce | None = None
@@ -116,7 +123,13 @@ def one_run(peers: Peers, crm_type: CrmType, size: int, batch: bool) -> dict[str
         count = lambda: int(org.api_used)  # noqa: E731
     try:
         if fake is not None:
-            secrets = boto3.client("secretsmanager", **_boto(env))
+            secrets = boto3.client(
+                "secretsmanager",
+                endpoint_url=env["AWS_ENDPOINT_URL"],
+                region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+                aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
+                aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            )
             secrets.put_secret_value(SecretId=env[Env.CRM_TOKEN_SECRET_ARN], SecretString=secret)
             env[Env.CRM_TYPE] = str(crm_type)
             env[Env.CRM_BASE_URL] = fake.base_url
@@ -136,15 +149,6 @@ def one_run(peers: Peers, crm_type: CrmType, size: int, batch: bool) -> dict[str
     finally:
         if fake is not None:
             fake.stop()
-
-
-def _boto(env: dict[str, str]) -> dict[str, str]:
-    return {
-        "endpoint_url": env["AWS_ENDPOINT_URL"],
-        "region_name": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID", "testing"),
-        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    }
 
 
 def run(peers: Peers, *, size: int = 2000) -> Section:

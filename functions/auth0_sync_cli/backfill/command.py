@@ -108,13 +108,19 @@ def listing_client(
         return None
 
 
+# With batch calls, users in flight per batch slot: a user's calls are of three kinds (find
+# by owner, find by email, write), so as many users as three batches hold fill each batch.
+BATCH_PHASES = 3
+MAX_BATCH_WORKERS = 300
+
+
 def batch_workers(target: Target, workers: int) -> int:
-    """Users in flight: with batch calls, enough to fill a batch (each user waits for the
-    batch that carries its call), else `workers`."""
+    """Users in flight: with batch calls, enough to fill a batch of each kind (each user
+    waits for the batch that carries its call), else `workers`."""
     if isinstance(target, LocalTarget):
         limit = getattr(target.runner.service.core.crm, "batch_limit", None)
         if isinstance(limit, int):
-            return max(workers, limit)
+            return max(workers, min(BATCH_PHASES * limit, MAX_BATCH_WORKERS))
     return workers
 
 

@@ -53,7 +53,7 @@ class _Room:
     `set_deadline(...)` and `set_deadline(None)`), and how many of them wait in a queue.
     When every user in is waiting, nothing more can join a batch: the batches go."""
 
-    SETTLE_SECONDS = 0.02  # a user between two steps is not waiting yet: give it this long
+    SETTLE_SECONDS = 0.05  # a user between two steps is not waiting yet: give it this long
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
