@@ -12,7 +12,7 @@ from auth0_sync.destinations import BatchWrite
 from auth0_sync.destinations.batches import batches_of
 from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
 from auth0_sync.destinations.salesforce_batch import SalesforceBatches
-from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken
+from auth0_sync.errors import ContactChanged, ContactExists, CrmRejected, EmailTaken
 from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,22 @@ SECRET = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
 def org() -> Iterator[FakeSalesforce]:
     with FakeSalesforce() as fake:
         yield fake
+
+
+def test_a_found_record_carries_the_version_its_query_read(org: FakeSalesforce) -> None:
+    now = [1_767_225_600.0]
+    org.clock = lambda: now[0]
+    ada = org.seed(Email="ada@example.com", LastName="L")
+    batch = batches(org)
+
+    batch.find_batch("email", ["ada@example.com"])
+    now[0] += 5
+    org.edit(ada, FirstName="Changed by a person")  # seconds after the read
+
+    version = batch.crm.version_seen(ada)
+    assert version is not None
+    with pytest.raises(ContactChanged):
+        batch.crm.update_guarded(ada, {"given_name": "Ada"}, owner=None, version=version)
 
 
 def batches(fake: FakeSalesforce) -> SalesforceBatches:

@@ -3,7 +3,8 @@
 org's allowance.
 
 - reads: one SOQL query per 100 values (`WHERE Email = '..' OR Email = '..'`, values
-  escaped), as `find_contacts` does for one;
+  escaped), as `find_contacts` does for one; the answer's `Date` is kept as the version of
+  each record it read (as a GET's is), so a write based on it needs no second read;
 - creates: `PATCH .../composite/sobjects/Contact/Auth0_User_Id__c` (upsert on the external
   id, https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
   resources_composite_sobjects_collections_upsert.htm), as the single create upserts: a
@@ -70,7 +71,9 @@ class SalesforceBatches:
             chunk = unique[start : start + FIND_LIMIT]
             where = " OR ".join(f"{column} = {soql_literal(v)}" for v in chunk)
             query = f"{SELECT} WHERE {where} LIMIT {10 * len(chunk)}"
-            answer = json_body(self.crm._call("GET", f"{API}/query", params={"q": query}), "query")
+            response = self.crm._call("GET", f"{API}/query", params={"q": query})
+            answer = json_body(response, "query")
+            date = response.headers.get("Date")
             records = answer.get("records") if isinstance(answer, dict) else None
             if not isinstance(records, list):
                 raise TransientError("crm GET query: the answer has no records", "crm_bad_answer")
@@ -78,6 +81,9 @@ class SalesforceBatches:
                 if not isinstance(record, dict) or "Id" not in record:
                     continue
                 key = str(record.get(column) or "").strip().lower()
+                # The answer's Date is the version of what it read, as a GET's is: a write
+                # based on it is refused if the record changed since (to the second).
+                self.crm._versions.note(str(record["Id"]), date)
                 for value in by_key.get(key, []):
                     found[value].append(to_contact(record))
         return found

@@ -30,7 +30,7 @@ from typing import Any
 
 from auth0_sync.destinations import Batching, BatchResult, BatchWrite, Contact
 
-DEFAULT_WINDOW_SECONDS = 1.0
+DEFAULT_WINDOW_SECONDS = 3.0
 
 
 class _Raised:
