@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     aws_requests,
     backfill,
+    bulk,
     burst,
     calls,
     cold_start,
@@ -72,6 +73,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
     "faults": lambda p, s: faults.run(p, users=s.fault_users),
     "masking": lambda p, s: masking.run(p, runs=1 if s is QUICK else 5),
+    "bulk": lambda p, s: bulk.run(p, size=2000 if s.asset else 200),
 }
 
 

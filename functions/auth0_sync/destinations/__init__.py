@@ -13,7 +13,7 @@ mapping): `auth0_sync.destinations.factory.build_crm` turns settings into an ada
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,6 +62,45 @@ class Crm(Protocol):
     def calls_made(self) -> int: ...
 
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    """One operation of a batch write: a create (`contact_id` None, with the key that makes
+    a repeat return the first contact where the destination has keys) or a partial update;
+    `owner`: the update reaches the contact only while it carries that Auth0 user (the
+    unconditional destination's guarded write, `Guarded.update_guarded`)."""
+
+    fields: Mapping[str, Any]
+    contact_id: str | None = None
+    idempotency_key: str | None = None
+    owner: str | None = None
+
+
+# What one operation of a batch came to, as its single call would have ended: the contact
+# (created or updated), None (an update of a contact that is gone: `update_contact`'s None),
+# or the error the single call would have raised (`ContactExists`, `EmailTaken`,
+# `CrmRejected`...). A failure of the whole batch (401, 429 or 5xx after the retries) is
+# raised instead, as for a single call.
+BatchResult = Contact | None | Exception
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A destination with batch calls: many users' reads or writes in one request
+    (`batch_limit` at most), each operation ending as its single call would.
+
+    - `find_batch(field, values)`: `field` is `email` or `auth0_user_id`; every value sent
+      maps to the contacts that `find_contacts(field=value)` would answer.
+    - `write_batch(writes)`: one result per write, in order (see `BatchResult`); a record's
+      own failure (409, 422, 404) is that record's, never the batch's.
+    """
+
+    batch_limit: int
+
+    def find_batch(self, field: str, values: Sequence[str]) -> dict[str, list[Contact]]: ...
+
+    def write_batch(self, writes: Sequence[BatchWrite]) -> list[BatchResult]: ...
 
 
 @runtime_checkable

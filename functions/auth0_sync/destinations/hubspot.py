@@ -454,6 +454,6 @@ def _contact_path(contact_id: str) -> str:
 
 def _template(path: str) -> str:
     """The path without ids or emails, for messages that may be logged."""
-    if path.startswith(CONTACTS + "/") and path != SEARCH:
+    if path.startswith(CONTACTS + "/") and path != SEARCH and "/batch/" not in path:
         return CONTACTS + "/{id}"
     return path

@@ -166,16 +166,24 @@ class RestCrmClient(OverTransport):
         headers: Mapping[str, str] | None = None,
         missing_ok: bool = False,
         stale_ok: bool = False,
+        repeatable: bool | None = None,
+        sent: Iterable[Any] | None = None,
     ) -> requests.Response:
+        """One request with the CRM token (read again past its cache on a 401), retried by
+        the transport when `repeatable` (by default: any method but a POST without an
+        `Idempotency-Key`); a refusal is raised with the values we `sent` (by default the
+        body's) masked out of the CRM's message."""
         what = f"crm {method} {path}"
+        if repeatable is None:
+            # A POST is only safe to repeat when the CRM can recognise the repeat.
+            repeatable = method != "POST" or "Idempotency-Key" in (headers or {})
 
         def send(fresh: bool) -> requests.Response:
             return self.transport.request(
                 method,
                 self._base_url + path,
                 what=what,
-                # A POST is only safe to repeat when the CRM can recognise the repeat.
-                repeatable=method != "POST" or "Idempotency-Key" in (headers or {}),
+                repeatable=repeatable,
                 params=params,
                 json=json,
                 headers={
@@ -188,7 +196,7 @@ class RestCrmClient(OverTransport):
         status = response.status_code
         if status < 400 or (status == 404 and missing_ok) or (status == 412 and stale_ok):
             return response
-        self._raise_permanent(what, response, sent=(json or {}).values())
+        self._raise_permanent(what, response, sent=(json or {}).values() if sent is None else sent)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _contact(self, response: requests.Response, what: str) -> Contact:

@@ -111,6 +111,22 @@ def listing_client(
         return None
 
 
+# With batch calls, users in flight per batch slot: a user's calls are of three kinds (find
+# by owner, find by email, write), so as many users as three batches hold fill each batch.
+BATCH_PHASES = 3
+MAX_BATCH_WORKERS = 300
+
+
+def batch_workers(target: Target, workers: int) -> int:
+    """Users in flight: with batch calls, enough to fill a batch of each kind (each user
+    waits for the batch that carries its call), else `workers`."""
+    if isinstance(target, LocalTarget):
+        limit = getattr(target.runner.service.core.crm, "batch_limit", None)
+        if isinstance(limit, int):
+            return max(workers, min(BATCH_PHASES * limit, MAX_BATCH_WORKERS))
+    return workers
+
+
 def _run(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     bucket = TokenBucket(args.rate)
@@ -122,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         functions=args.functions,
         timeout=args.timeout,
         environ=environ,
+        batch=args.batch and not args.dry_run,
     )
     export, checkpoint_path = obtain_export(args, environ, _say)
     checkpoint = Checkpoint.open(checkpoint_path, export)
@@ -141,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     engine = Backfill(
         target,
         checkpoint,
-        workers=1 if args.dry_run else args.workers,
+        workers=1 if args.dry_run else batch_workers(target, args.workers),
         progress=ProgressLine(total, show),
         sample=args.sample,
         listing=listing,
@@ -247,6 +264,13 @@ def register(subparsers: Any) -> None:
     )
     add_target_arguments(parser, DEFAULT_RATE)
     deactivations.add_argument(parser, "the sweep (of contacts of users not in the export)")
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="--target local: gather the users' CRM reads, creates and updates into the "
+        "destination's batch calls (up to 100 records a request; Salesforce 200), with as "
+        "many users in flight as a batch holds",
+    )
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)

@@ -214,6 +214,15 @@ class LambdaTarget:
         return _failed(raw, last)
 
 
+def gathering(crm: Listing) -> Listing:
+    """`crm` with its batchable calls gathered into batch calls, where it has batch calls."""
+    from auth0_sync.destinations.batches import batches_of
+    from auth0_sync_cli.backfill.gather import GatheringCrm
+
+    batches = batches_of(crm)
+    return crm if batches is None else GatheringCrm(crm, batches)
+
+
 def stack_environment(stack: str) -> dict[str, str]:
     """The deployed `user.updated` handler's environment: its state table, DLQ, CRM and
     mapping, so a local run writes exactly where the stack does."""
@@ -238,8 +247,10 @@ def build_target(
     timeout: float = 30.0,
     backoff_seconds: float | None = None,
     environ: Mapping[str, str] | None = None,
+    batch: bool = False,
 ) -> Target:
-    """The target for the flags `--target`, `--dry-run`, `--stack` and `--functions`."""
+    """The target for the flags `--target`, `--dry-run`, `--stack` and `--functions`;
+    `batch`: the local target gathers its workers' CRM calls into batch calls (`gather`)."""
     env = dict(os.environ if environ is None else environ)
     if stack:
         env.update(stack_environment(stack))
@@ -261,7 +272,8 @@ def build_target(
         service = SyncService(SyncCore(settings, crm, readonly), KeptFailures())
         return PlanTarget(service, crm, store, timeout)
     dead_letters = SqsDeadLetterQueue(settings.dlq_url)
-    core = SyncCore(settings, crm_client(settings, bucket), store)
+    live = crm_client(settings, bucket)
+    core = SyncCore(settings, gathering(live) if batch else live, store)
     service = SyncService(core, dead_letters)
     runner = LocalRunner(
         service, dead_letters, timeout_seconds=timeout, backoff_seconds=backoff_seconds

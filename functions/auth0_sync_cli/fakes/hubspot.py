@@ -29,7 +29,8 @@ https://docs.locoia.com/connectors/connectors/hubspot; "the Search API is eventu
 consistent", https://blog.sequin.io/building-a-sync-on-hubspots-api/); reads by id or
 `idProperty` are immediate. `drop_next_answer` applies a request and loses its answer
 (504), as a timeout after the request left would.
-Not modelled: the daily limit, associations, batch endpoints, pagination of search beyond
+The batch endpoints (read, create, update, upsert) are in `hubspot_batch`.
+Not modelled: the daily limit, associations, pagination of search beyond
 one page, lifecycle stages, merges.
 """
 
@@ -404,6 +405,9 @@ class FakeHubSpot(LoopbackServer):
                     record["archived"] = True
             return Response(status=204)
 
+        from auth0_sync_cli.fakes.hubspot_batch import add_batch_routes
+
+        add_batch_routes(app, fake, _error, _ok, _now)
         return app
 
     # Internals (called under the lock) ---------------------------------------------------

@@ -26,7 +26,8 @@ unreadable date 400. Every answer carries the org's `Date` (from `clock`). ETag/
 is documented for Account rows only: not modelled on Contact. The error bodies of that
 412 and 400 are not documented: here `[{errorCode, message}]` like the others.
 Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`: a
-query answers at most its LIMIT), composite/bulk APIs, field-level security, Lead
+query answers at most its LIMIT), composite and bulk APIs other than the sObject
+Collections of Contact (`salesforce_batch`), field-level security, Lead
 conversion, concurrent request limits, a 24-hour rolling allowance (the count only grows).
 """
 
@@ -488,6 +489,9 @@ class FakeSalesforce(LoopbackServer):
                 fake._touch(record_id)
             return Response(status=204)
 
+        from auth0_sync_cli.fakes.salesforce_batch import add_collection_routes
+
+        add_collection_routes(app, fake, API, EXTERNAL_ID, _errors, _ok)
         return app
 
     # Internals (under the lock) ----------------------------------------------------------

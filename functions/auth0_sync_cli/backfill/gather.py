@@ -1,0 +1,241 @@
+"""Many users' CRM calls gathered into the destination's batch calls (`--batch`).
+
+The backfill runs each user's snapshot through the same core as a live event, one worker
+thread per user in flight. `GatheringCrm` stands where the core's CRM adapter stands: a
+call that a batch can carry (a find by email or by Auth0 user id, a create, an update by
+record id) waits in a queue with the same calls of the other workers, and one batch call
+carries them all, when the queue holds a whole batch or `window` seconds after its first
+call. Each caller gets what its single call would have given (the contact, None, or the
+same error raised), so each user's rules are unchanged: its calls still run one after
+the other in its own thread, under its own state lease, and a batch holds at most one
+write of any user, since a user's thread waits for its write before it goes on.
+
+What no batch can carry goes through the adapter as one call: a read by record id, a
+guarded write to a destination with preconditions (`auth0_sync.writes`: the generic
+contract's If-Match, Salesforce's If-Unmodified-Since: batch operations take none),
+archiving, the listing. HubSpot's guarded write has no precondition: it is addressed by
+the owner (`idProperty=auth0_user_id`), which its batch update takes too, so it is gathered.
+
+The request counts stay per thread (`calls_made`): the thread that sends a batch counts
+its one request, so the counts of all users add up to the requests the CRM received.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auth0_sync.destinations import Batching, BatchResult, BatchWrite, Contact
+
+DEFAULT_WINDOW_SECONDS = 3.0
+
+
+class _Raised:
+    """A record's own error, raised in its caller's thread (not the batch's)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+@dataclass
+class _Call:
+    item: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Room:
+    """Who is in: the users whose event is being applied (between the service's
+    `set_deadline(...)` and `set_deadline(None)`), and how many of them wait in a queue.
+    When every user in is waiting, nothing more can join a batch: the batches go."""
+
+    SETTLE_SECONDS = 0.05  # a user between two steps is not waiting yet: give it this long
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.inside: set[int] = set()
+        self.waiting = 0
+        self.moved = time.monotonic()  # when someone last came in, went out or queued
+
+    def enter(self, inside: bool) -> None:
+        with self.changed:
+            if inside:
+                self.inside.add(threading.get_ident())
+            else:
+                self.inside.discard(threading.get_ident())
+            self.moved = time.monotonic()
+            self.changed.notify_all()
+
+    def all_waiting(self) -> bool:
+        """Every user in waits, and has for a moment (called holding the lock)."""
+        settled = time.monotonic() - self.moved >= self.SETTLE_SECONDS
+        return settled and self.waiting >= len(self.inside)
+
+
+class _Gather:
+    """One queue of calls of one kind, sent `limit` at a time by `send`: when it holds a
+    whole batch, when every user in the room waits, or `window` seconds after a call came."""
+
+    def __init__(
+        self,
+        room: _Room,
+        limit: int,
+        window: float,
+        send: Callable[[list[Any]], Sequence[Any]],
+    ) -> None:
+        self.room = room
+        self.limit = limit
+        self.window = window
+        self.send = send
+        self.pending: list[_Call] = []
+        self.batches = 0
+
+    def call(self, item: Any) -> Any:
+        call = _Call(item)
+        room = self.room
+        deadline = time.monotonic() + self.window
+        with room.changed:
+            self.pending.append(call)
+            room.waiting += 1
+            room.moved = time.monotonic()
+            room.changed.notify_all()
+        while True:
+            with room.changed:
+                batch: list[_Call] = []
+                while call in self.pending:
+                    late = time.monotonic() >= deadline
+                    if len(self.pending) >= self.limit or room.all_waiting() or late:
+                        batch = self._take()
+                        break
+                    wake = min(deadline, room.moved + room.SETTLE_SECONDS)
+                    room.changed.wait(max(0.001, wake - time.monotonic()))
+            if batch:
+                self._run(batch)
+            if call.done.wait(0 if batch else None):
+                break
+        if call.error is not None:
+            raise call.error
+        if isinstance(call.result, _Raised):
+            raise call.result.error
+        return call.result
+
+    def _take(self) -> list[_Call]:
+        """The next batch out of the queue (called holding the room's lock)."""
+        batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+        self.room.waiting -= len(batch)
+        return batch
+
+    def _run(self, batch: list[_Call]) -> None:
+        self.batches += 1
+        try:
+            results = self.send([c.item for c in batch])
+            for c, result in zip(batch, results, strict=True):
+                c.result = result
+        except BaseException as exc:  # the whole batch failed: each caller gets the error
+            for c in batch:
+                c.error = exc
+        finally:
+            for c in batch:
+                c.done.set()
+
+
+class GatheringCrm:
+    """The core's CRM for a bulk run: batchable calls gathered, the others passed on."""
+
+    def __init__(
+        self, crm: Any, batches: Batching, *, window: float = DEFAULT_WINDOW_SECONDS
+    ) -> None:
+        self.inner = crm
+        self.batches = batches
+        limit = batches.batch_limit
+        self._room = _Room()
+        self._finds = {
+            name: _Gather(self._room, limit, window, self._finder(name))
+            for name in ("email", "auth0_user_id")
+        }
+        self._writes = _Gather(self._room, limit, window, self._write)
+
+    @property
+    def batch_limit(self) -> int:
+        return self.batches.batch_limit
+
+    def batches_sent(self) -> int:
+        return sum(g.batches for g in (*self._finds.values(), self._writes))
+
+    # The Crm protocol: gathered ---------------------------------------------------------------
+
+    def find_contacts(
+        self, *, email: str | None = None, auth0_user_id: str | None = None
+    ) -> list[Contact]:
+        if email:
+            found: list[Contact] = self._finds["email"].call(email)
+        elif auth0_user_id:
+            found = self._finds["auth0_user_id"].call(auth0_user_id)
+        else:
+            raise ValueError("find_contacts needs an email or an auth0_user_id")
+        return [dict(c) for c in found]
+
+    def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
+        result = self._writes.call(BatchWrite(dict(fields), None, idempotency_key))
+        if not isinstance(result, dict):
+            raise TypeError("a batch create answered no contact")
+        return result
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
+        result: Contact | None = self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        return result
+
+    def update_guarded(
+        self,
+        contact_id: str,
+        fields: Mapping[str, Any],
+        *,
+        owner: str | None,
+        version: str | None,
+    ) -> Contact | None:
+        """A destination with preconditions (ETag, If-Unmodified-Since): one call, as batch
+        operations carry none. HubSpot (no precondition, addressed by owner): gathered."""
+        if getattr(self.inner, "versioned", True):
+            answer: Contact | None = self.inner.update_guarded(
+                contact_id, fields, owner=owner, version=version
+            )
+            return answer
+        write = BatchWrite(dict(fields), str(contact_id), owner=owner)
+        result: Contact | None = self._writes.call(write)
+        return result
+
+    # The Crm protocol: passed on --------------------------------------------------------------
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        contact: Contact | None = self.inner.get_contact(contact_id)
+        return contact
+
+    def calls_made(self) -> int:
+        return int(self.inner.calls_made())
+
+    def set_deadline(self, remaining_ms: Callable[[], int] | None) -> None:
+        """The service's start (a deadline) and end (None) of one event: who is in."""
+        self.inner.set_deadline(remaining_ms)
+        self._room.enter(remaining_ms is not None)
+
+    def __getattr__(self, name: str) -> Any:
+        # update_guarded, version_seen, versioned, archive_contact, list_contacts,
+        # unsure_writes, search_lag_seconds...: the adapter's own, one call each.
+        return getattr(self.inner, name)
+
+    # Sending ------------------------------------------------------------------------------------
+
+    def _finder(self, name: str) -> Callable[[list[str]], list[list[Contact]]]:
+        def find(values: list[str]) -> list[list[Contact]]:
+            found = self.batches.find_batch(name, values)
+            return [found.get(v, []) for v in values]
+
+        return find
+
+    def _write(self, writes: list[BatchWrite]) -> list[Any]:
+        results: list[BatchResult] = self.batches.write_batch(writes)
+        return [_Raised(r) if isinstance(r, Exception) else r for r in results]

@@ -1,0 +1,181 @@
+"""`auth0-sync backfill --batch`: the users' CRM calls gathered into each destination's batch
+calls (the reference CRM's contract 1.2 batches, the HubSpot and Salesforce fakes'), the same
+end as single calls: every user exactly one contact holding its fields, read back from the
+CRM itself; and far fewer requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from auth0_sync.names import CrmType, Env
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync_cli.fakes.salesforce import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeSalesforce,
+    salesforce_contact,
+)
+from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.main import main
+from tests.integration.initial_sync import USERS, contact_of, contacts, seed_crm, user, write_export
+
+pytestmark = pytest.mark.integration
+
+SIZE = 240  # more than two batches of 100
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def many() -> list[dict[str, Any]]:
+    return [user(n) for n in range(100, 100 + SIZE)]
+
+
+def test_batched_backfill_links_refreshes_and_creates_as_single_calls_do(
+    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_crm(crm)
+    export = write_export(tmp_path / "users.json.gz", USERS)
+
+    code, report = run_cli(capsys, "backfill", "--export", str(export), "--batch", "--rate", "1000")
+
+    assert code == 0, report
+    counts = report["counts"]
+    assert (counts["link"], counts["create"], counts["update"]) == (2, 2, 0)
+    assert contact_of(crm, "auth0|u001")["id"] == ids["in_step"]
+    stale = contact_of(crm, "auth0|u002")
+    assert (stale["id"], stale["name"], stale["phone"]) == (ids["stale"], "Bea Stale-No-More", "+1")
+    assert contact_of(crm, "auth0|u004")["phone"] == "+441234567"
+    assert len(contacts(crm)) == 5
+
+
+def test_a_batched_backfill_of_many_users_converges_in_few_requests(
+    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = many()
+    crm.store.seed({"email": "user100@example.com", "name": "Stale"})  # links by email
+    export = write_export(tmp_path / "users.json.gz", users)
+    crm.reset_stats()
+
+    code, report = run_cli(capsys, "backfill", "--export", str(export), "--batch", "--rate", "1000")
+
+    assert code == 0, report
+    assert report["counts"]["create"] == SIZE - 1
+    assert report["counts"]["link"] == 1
+    assert mismatches(users, contacts(crm)) == []
+    requests = crm.stats()["total"]
+    # Single calls: find by id, find by email, create = 3 a user (720). Batched: a few
+    # batches per phase, plus the one link's read and guarded write.
+    assert requests <= SIZE // 4, crm.stats()  # at most 1/4 a user (single calls: 3)
+
+
+def test_a_records_own_conflict_in_a_batch_ends_that_user_only(
+    sync_env: LocalResources,
+    unique_crm: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two users with one email: in one batch of creates, the second meets 409 (unique
+    # emails), which the core resolves as its single create's 409: the contact found by
+    # email is the first user's, so the second needs a person; the others are created.
+    monkeypatch.setenv(Env.CRM_BASE_URL, unique_crm.base_url)
+    users = [user(n) for n in range(1, 6)] + [user(6, email="user1@example.com")]
+    export = write_export(tmp_path / "users.json.gz", users)
+
+    code, report = run_cli(capsys, "backfill", "--export", str(export), "--batch", "--rate", "1000")
+
+    assert report["counts"]["create"] == 5, report
+    assert report["counts"]["owned_by_other"] == 1
+    assert [p["reason"] for p in report["needs_a_person"]] == ["owned_by_other"]
+    assert code == EXIT_NEEDS_ATTENTION
+    [loser] = [p["user_id"] for p in report["needs_a_person"]]
+    assert loser in ("auth0|u001", "auth0|u006")  # whichever came second in the batch
+    owners = sorted(c["auth0_user_id"] for c in unique_crm.contacts())
+    assert owners == sorted(u["user_id"] for u in users if u["user_id"] != loser)
+
+
+@pytest.mark.parametrize("crm_type", [CrmType.HUBSPOT, CrmType.SALESFORCE])
+def test_a_batched_backfill_converges_on_the_vendors(
+    crm_type: CrmType,
+    aws: LocalResources,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users = many()
+    fake: FakeHubSpot | FakeSalesforce
+    read: Callable[[], list[dict[str, Any]]]
+    if crm_type is CrmType.HUBSPOT:
+        hubspot = FakeHubSpot()
+        fake, secret = hubspot, json.dumps({"token": hubspot.token})
+
+        def read() -> list[dict[str, Any]]:
+            return [hubspot_contact(r) for r in hubspot.contacts()]
+
+        def requests() -> int:
+            return len(hubspot.requests)
+
+    else:
+        org = FakeSalesforce()
+        fake = org
+        secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+
+        def read() -> list[dict[str, Any]]:
+            return [salesforce_contact(r) for r in org.contacts()]
+
+        def requests() -> int:
+            return int(org.api_used)
+
+    with fake:
+        for name, value in aws.environment().items():
+            if name != "AWS_ENDPOINT_URL":
+                monkeypatch.setenv(name, value)
+        monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=aws.secret_arn, SecretString=secret
+        )
+        monkeypatch.setenv(Env.CRM_TYPE, crm_type)
+        monkeypatch.setenv(Env.CRM_BASE_URL, fake.base_url)
+        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+        export = write_export(tmp_path / "users.json.gz", users)
+
+        code, report = run_cli(
+            capsys, "backfill", "--export", str(export), "--batch", "--rate", "1000"
+        )
+
+        assert code == 0, report
+        assert report["counts"]["create"] == SIZE
+        assert mismatches(users, read(), fields=("email", "family_name")) == []
+        assert requests() <= SIZE // 4  # single calls: 3 a user
+
+
+def mismatches(
+    users: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    fields: tuple[str, ...] = ("email", "name", "family_name"),
+) -> list[str]:
+    """Users without exactly one contact holding their fields (a duplicate is one)."""
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for contact in held:
+        if contact.get("auth0_user_id"):
+            by_owner.setdefault(str(contact["auth0_user_id"]), []).append(contact)
+    wrong = []
+    for u in users:
+        found = by_owner.get(u["user_id"], [])
+        if len(found) != 1 or any(
+            str(found[0].get(f) or "").lower() != str(u[f]).lower() for f in fields
+        ):
+            wrong.append(u["user_id"])
+    return wrong

@@ -1,0 +1,125 @@
+"""`GatheringCrm`: many threads' single calls carried by batch calls, each caller getting
+what its single call would give (its contact, None, or its own error raised)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from auth0_sync.destinations import BatchResult, BatchWrite, Contact
+from auth0_sync.errors import ContactExists, TransientError
+from auth0_sync_cli.backfill.gather import GatheringCrm
+
+
+class Recorder:
+    """A `Batching` keeping every batch it is sent; emails of `taken` conflict."""
+
+    batch_limit = 4
+
+    def __init__(self, taken: frozenset[str] = frozenset(), fail: bool = False) -> None:
+        self.taken = taken
+        self.fail = fail
+        self.sent: list[list[Any]] = []
+        self.lock = threading.Lock()
+
+    def find_batch(self, field: str, values: Sequence[str]) -> dict[str, list[Contact]]:
+        with self.lock:
+            self.sent.append(list(values))
+        return {v: [{"id": f"c-{v}", field: v}] for v in values}
+
+    def write_batch(self, writes: Sequence[BatchWrite]) -> list[BatchResult]:
+        with self.lock:
+            self.sent.append(list(writes))
+        if self.fail:
+            raise TransientError("the whole batch failed", "crm_503")
+        return [
+            ContactExists("taken") if w.fields["email"] in self.taken else {"id": w.idempotency_key}
+            for w in writes
+        ]
+
+
+class Adapter:
+    def __init__(self) -> None:
+        self.deadline: Any = None
+
+    def set_deadline(self, remaining: Any) -> None:
+        self.deadline = remaining
+
+    def calls_made(self) -> int:
+        return 0
+
+
+def in_threads(crm: GatheringCrm, work: Callable[[int], Any], n: int) -> dict[int, Any]:
+    """`work(i)` for i < n, each in its own thread inside the room (as the service does)."""
+    out: dict[int, Any] = {}
+    all_in = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        crm.set_deadline(lambda: 30_000)
+        all_in.wait()
+        try:
+            out[i] = work(i)
+        except Exception as exc:
+            out[i] = exc
+        finally:
+            crm.set_deadline(None)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return out
+
+
+def test_each_caller_gets_its_own_answer_in_batches_of_the_limit() -> None:
+    batches = Recorder()
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+
+    found = in_threads(crm, lambda i: crm.find_contacts(email=f"u{i}@x"), 10)
+
+    assert {i: f[0]["id"] for i, f in found.items()} == {i: f"c-u{i}@x" for i in range(10)}
+    assert sorted(len(b) for b in batches.sent) == [2, 4, 4]
+    assert crm.batches_sent() == 3
+
+
+def test_a_records_own_error_is_raised_in_its_callers_thread_only() -> None:
+    batches = Recorder(taken=frozenset({"u2@x"}))
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+
+    made = in_threads(
+        crm, lambda i: crm.create_contact({"email": f"u{i}@x"}, idempotency_key=f"k{i}"), 4
+    )
+
+    assert isinstance(made[2], ContactExists)
+    assert {i: m for i, m in made.items() if i != 2} == {
+        0: {"id": "k0"},
+        1: {"id": "k1"},
+        3: {"id": "k3"},
+    }
+    assert len(batches.sent) == 1
+
+
+def test_a_failed_batch_raises_in_every_callers_thread() -> None:
+    crm = GatheringCrm(Adapter(), Recorder(fail=True), window=5.0)
+
+    made = in_threads(crm, lambda i: crm.update_contact(f"c{i}", {"email": f"u{i}@x"}), 3)
+
+    assert all(isinstance(m, TransientError) for m in made.values())
+
+
+def test_a_lone_caller_does_not_wait_for_company_that_cannot_come() -> None:
+    batches = Recorder()
+    crm = GatheringCrm(Adapter(), batches, window=60.0)
+
+    [found] = in_threads(crm, lambda i: crm.find_contacts(auth0_user_id=f"auth0|a{i}"), 1).values()
+
+    assert found == [{"id": "c-auth0|a0", "auth0_user_id": "auth0|a0"}]
+
+
+def test_find_needs_a_value() -> None:
+    with pytest.raises(ValueError, match="email or an auth0_user_id"):
+        GatheringCrm(Adapter(), Recorder()).find_contacts()
