@@ -41,6 +41,11 @@ APPLIED_METRICS = {
     Applied.REACTIVATED: Metric.CONTACT_REACTIVATED,
     # An archive is the deactivation HubSpot offers: counted as one.
     Applied.ARCHIVED: Metric.CONTACT_DEACTIVATED,
+    Applied.COMPANY_CREATED: Metric.COMPANY_CREATED,
+    Applied.COMPANY_UPDATED: Metric.COMPANY_UPDATED,
+    Applied.COMPANY_DEACTIVATED: Metric.COMPANY_DEACTIVATED,
+    Applied.MEMBERSHIP_SET: Metric.MEMBERSHIP_SET,
+    Applied.MEMBERSHIP_REMOVED: Metric.MEMBERSHIP_REMOVED,
 }
 
 

@@ -25,6 +25,24 @@ class EventType(StrEnum):
     USER_DELETED = "user.deleted"
 
 
+class OrgEventType(StrEnum):
+    """The Auth0 organization event types this project handles (issue 24): an organization
+    is a CRM company, a member a contact's membership of it, with its roles."""
+
+    ORG_CREATED = "organization.created"
+    ORG_UPDATED = "organization.updated"
+    ORG_DELETED = "organization.deleted"
+    MEMBER_ADDED = "organization.member.added"
+    MEMBER_DELETED = "organization.member.deleted"
+    ROLE_ASSIGNED = "organization.member.role.assigned"
+    ROLE_DELETED = "organization.member.role.deleted"
+
+
+# CDK context key: `false` leaves out the organization rules and functions (tenants
+# without Auth0 Organizations); on by default.
+CONTEXT_ORGANIZATIONS = "organizations"
+
+
 class CrmType(StrEnum):
     """The destinations the sync can write to (env CRM_TYPE, CDK context `crmType`)."""
 
@@ -116,6 +134,11 @@ class Metric(StrEnum):
     CONTACT_DEACTIVATED = "ContactDeactivated"
     CONTACT_ANONYMIZED = "ContactAnonymized"
     CONTACT_REACTIVATED = "ContactReactivated"
+    COMPANY_CREATED = "CompanyCreated"
+    COMPANY_UPDATED = "CompanyUpdated"
+    COMPANY_DEACTIVATED = "CompanyDeactivated"
+    MEMBERSHIP_SET = "MembershipSet"
+    MEMBERSHIP_REMOVED = "MembershipRemoved"
     # These two carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
     # failure reason value.
     EVENT_SKIPPED = "EventSkipped"
@@ -138,6 +161,10 @@ class SkipReason(StrEnum):
     TEST_EVENT = "test_event"  # a0purpose == "test"
     UNKNOWN_TYPE = "unknown_type"  # an event type we do not handle
     CONTACT_MISSING = "contact_missing"  # delete (or update with policy skip) found no contact
+    # A membership whose contact or company does not exist yet: recorded, applied later.
+    MEMBERSHIP_PENDING = "membership_pending"
+    # An organization event for a destination without companies (HubSpot, Salesforce yet).
+    ORGANIZATIONS_UNSUPPORTED = "organizations_unsupported"
 
 
 class StreamMetric(StrEnum):

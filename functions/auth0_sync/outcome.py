@@ -19,6 +19,12 @@ class Applied(StrEnum):
     DEACTIVATED = "deactivated"
     ANONYMIZED = "anonymized"
     ARCHIVED = "archived"
+    # Organization events (auth0_sync.organizations).
+    COMPANY_CREATED = "company_created"
+    COMPANY_UPDATED = "company_updated"
+    COMPANY_DEACTIVATED = "company_deactivated"
+    MEMBERSHIP_SET = "membership_set"
+    MEMBERSHIP_REMOVED = "membership_removed"
 
 
 @dataclass(frozen=True)
