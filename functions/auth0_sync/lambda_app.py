@@ -23,6 +23,7 @@ from auth0_sync.names import (
     SERVICE_NAME,
     EventType,
     Metric,
+    OrgEventType,
 )
 from auth0_sync.runtime import build_service
 from auth0_sync.service import SyncService
@@ -78,7 +79,7 @@ def service() -> SyncService:
 
 
 def make_handler(
-    event_type: EventType,
+    event_type: EventType | OrgEventType,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point for one event type (the rule only sends it that type)."""
 
