@@ -17,7 +17,7 @@ then the type at a tie, then the event id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -104,7 +104,11 @@ def parse_org_event(event: Auth0BusEvent) -> OrgEvent:
     """The typed organization event; `InvalidEvent` naming the field when malformed."""
     kind = OrgEventType(event.event_type)
     obj = event.detail.data.object
-    base = {"event_id": event.event_id, "event_type": kind, "time": iso(event.detail.time)}
+    base: dict[str, Any] = {
+        "event_id": event.event_id,
+        "event_type": kind,
+        "time": iso(event.detail.time),
+    }
     try:
         if kind in ROLE_TYPES:
             role = _MemberRole.model_validate(obj)
