@@ -55,7 +55,7 @@ def _event(n: int, kind: OrgEventType, **fields: str | None) -> OrgEvent:
         event_type=kind,
         org_id=ORG,
         time=iso(T0 + timedelta(seconds=n)),
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -83,9 +83,7 @@ def histories(draw: st.DrawFn) -> History:
             name = ROLES[role_id]
             kind = OrgEventType.ROLE_DELETED if name in roles else OrgEventType.ROLE_ASSIGNED
             (roles.discard if name in roles else roles.add)(name)
-            events.append(
-                _event(n, kind, user_id=user, role_id=role_id, role_name=name)  # type: ignore[arg-type]
-            )
+            events.append(_event(n, kind, user_id=user, role_id=role_id, role_name=name))
     if draw(st.booleans()) and draw(st.booleans()):
         truth.deleted = True
         events.append(_event(len(events), OrgEventType.ORG_DELETED, name="acme"))
@@ -215,6 +213,7 @@ def test_deleting_the_organization_deactivates_the_company_and_removes_membershi
 
 
 def test_a_destination_without_companies_skips_and_says_so() -> None:
-    sync = OrganizationSync(None, MemoryOrgStateStore(), {}.get, "hubspot")
+    no_contacts: dict[str, str] = {}
+    sync = OrganizationSync(None, MemoryOrgStateStore(), no_contacts.get, "hubspot")
     outcome = sync.apply(_event(0, OrgEventType.ORG_CREATED, name="acme"), LEASE)
     assert (outcome.status, outcome.reason) == ("skipped", "organizations_unsupported")
