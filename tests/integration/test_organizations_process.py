@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from auth0_sync.names import Env
+from auth0_sync.names import CrmType, Env
 from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from tests.builders import at, bus_event, created
+from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +162,43 @@ def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
     assert actual == expected_members
     assert expected_members  # the history made some memberships with roles
     assert any(roles for _, _, roles in expected_members)
+
+
+def test_hubspot_skips_organization_events_counted_never_dead_lettered(
+    aws: LocalResources,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    names = [
+        "organization_created",
+        "organization_member_added",
+        "organization_member_role_assigned",
+        "organization_deleted",
+    ]
+    with FakeHubSpot() as hubspot:
+        for name, value in aws.environment().items():
+            if name != "AWS_ENDPOINT_URL":
+                monkeypatch.setenv(name, value)
+        monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=aws.secret_arn, SecretString=json.dumps({"token": hubspot.token})
+        )
+        monkeypatch.setenv(Env.CRM_TYPE, CrmType.HUBSPOT)
+        monkeypatch.setenv(Env.CRM_BASE_URL, hubspot.base_url)
+        monkeypatch.chdir(tmp_path)
+        path = tmp_path / "events.jsonl"
+        path.write_text("".join(json.dumps(load_event(n)) + "\n" for n in names))
+        assert main(["process", str(path), "--state", "aws", "--json"]) == 0
+        out = capsys.readouterr()
+    lines = out.out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["skipped"] == {"organizations_unsupported": len(names)}
+    assert result["failed"] == {}
+    assert result["crm_calls"] == 0
+    warnings = [r.getMessage() for r in caplog.records if "companies support" in r.getMessage()]
+    assert warnings == [
+        "organization events are skipped: the hubspot destination has no companies support "
+        "yet (README, Organizations)"
+    ]
