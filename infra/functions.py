@@ -66,6 +66,7 @@ class SyncFunctions(Construct):
             Env.MISSING_CONTACT_POLICY: config.missing_contact_policy,
             Env.DELETE_POLICY: config.delete_policy,
             Env.ABSENT_FIELDS: config.absent_fields,
+            Env.ORGANIZATIONS: "true" if config.organizations else "false",
             Env.STATE_TABLE: tables.state_table.table_name,
             Env.DLQ_URL: dead_letter.queue.queue_url,
             Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

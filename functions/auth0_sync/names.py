@@ -70,6 +70,9 @@ class Env(StrEnum):
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
     CRM_RETRY_BUDGET_SECONDS = "CRM_RETRY_BUDGET_SECONDS"
     STATE_TABLE = "SYNC_STATE_TABLE"
+    # "false": the stack has no organization functions (CONTEXT_ORGANIZATIONS), so a user's
+    # event does not look for memberships waiting for its contact.
+    ORGANIZATIONS = "AUTH0_SYNC_ORGANIZATIONS"
     DLQ_URL = "DLQ_URL"
     # Powertools' own variables, set by the stack.
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

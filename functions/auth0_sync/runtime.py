@@ -113,7 +113,9 @@ def build_service(
         core,
         dead_letters or SqsDeadLetterQueue(settings.dlq_url),
         on_outcome=on_outcome,
-        organizations=build_organizations(settings, crm, state, org_state),
+        organizations=(
+            build_organizations(settings, crm, state, org_state) if settings.organizations else None
+        ),
     )
 
 

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     )
     state_table: str = Field(default=DEFAULT_STATE_TABLE, validation_alias=Env.STATE_TABLE)
     dlq_url: str | None = Field(default=None, validation_alias=Env.DLQ_URL)
+    # Organization events -> companies (auth0_sync.organizations); the stack's context key.
+    organizations: bool = Field(default=True, validation_alias=Env.ORGANIZATIONS)
 
     @model_validator(mode="before")
     @classmethod

@@ -77,6 +77,7 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.MISSING_CONTACT_POLICY,
             Env.DELETE_POLICY,
             Env.ABSENT_FIELDS,
+            Env.ORGANIZATIONS,
             Env.STATE_TABLE,
             Env.DLQ_URL,
             *POWERTOOLS_ENV,

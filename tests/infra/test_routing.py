@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 from auth0_sync.names import (
     ASYNC_RETRY_ATTEMPTS,
     PARTNER_SOURCE_PREFIX,
+    Env,
     EventType,
     OrgEventType,
 )
@@ -177,3 +178,9 @@ def test_organizations_are_on_by_default_and_the_context_key_turns_them_off(
     off = synth(organizations="false", redrive="false")
     assert not org_handlers & handlers(off)
     assert len(resources(off, "AWS::Events::Rule")) == len(USER_ROUTES)
+    # ... and the user functions know it: no look for memberships waiting for a contact.
+    for function in resources(off, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Environment"]["Variables"][Env.ORGANIZATIONS] == "false"
+    for function in resources(template, "AWS::Lambda::Function").values():
+        if function["Properties"]["Handler"] in org_handlers:
+            assert function["Properties"]["Environment"]["Variables"][Env.ORGANIZATIONS] == "true"

@@ -218,3 +218,19 @@ def test_a_destination_without_companies_skips_and_says_so() -> None:
     sync = OrganizationSync(None, MemoryOrgStateStore(), no_contacts.get, "hubspot")
     outcome = sync.apply(_event(0, OrgEventType.ORG_CREATED, name="acme"), LEASE)
     assert (outcome.status, outcome.reason) == ("skipped", "organizations_unsupported")
+
+
+def test_without_organizations_a_user_event_reads_no_pending_item() -> None:
+    from auth0_sync.names import Env
+    from auth0_sync.runtime import build_service
+    from auth0_sync.settings import Settings
+    from auth0_sync.state import MemorySyncStateStore
+
+    base: dict[str, str] = {Env.CRM_BASE_URL: "https://crm.example.com", Env.CRM_API_TOKEN: "t"}
+    off = build_service(
+        Settings.from_env({**base, Env.ORGANIZATIONS: "false"}), state=MemorySyncStateStore()
+    )
+    on = build_service(Settings.from_env(base), state=MemorySyncStateStore())
+    assert off.organizations is None
+    assert on.organizations is not None
+    assert on.organizations.companies is not None  # the REST destination has companies
