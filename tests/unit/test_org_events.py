@@ -74,3 +74,14 @@ def test_organization_event_without_id_names_the_field() -> None:
     del raw["detail"]["data"]["object"]["id"]
     with pytest.raises(InvalidEvent, match=r"detail\.data\.object\.id: Field required"):
         parse_org_event(parse_event(raw))
+
+
+def test_dlq_listings_name_the_member_of_a_member_event() -> None:
+    from auth0_sync.events import identity_of
+
+    assert identity_of(load_event("organization_member_added")) == {
+        "event_id": "evt_Mem1aB2cD3eF4gH5iJ6kL",
+        "event_type": "organization.member.added",
+        "user_id": "auth0|65e5a1f0c2b7d94e1a3f0c11",
+    }
+    assert identity_of(load_event("organization_created"))["user_id"] is None
