@@ -32,7 +32,7 @@ from auth0_sync.destinations.companies import (
     Companies,
     Company,
 )
-from auth0_sync.errors import AmbiguousMatch, TransientError
+from auth0_sync.errors import AmbiguousMatch, PermanentError, TransientError
 from auth0_sync.names import SERVICE_NAME, OrgEventType, SkipReason
 from auth0_sync.org_events import MEMBER_TYPES, ROLE_TYPES, OrgEvent
 from auth0_sync.org_state import MemberState, OrgState, OrgStateStore, RoleMark
@@ -91,9 +91,18 @@ class OrganizationSync:
             return 0
         written = 0
         for org_id in sorted(self.state.pending(user_id)):
-            outcome = self._locked(
-                org_id, lease_seconds, partial(self._sync_member, user_id=user_id, event=None)
-            )
+            try:
+                outcome = self._locked(
+                    org_id, lease_seconds, partial(self._sync_member, user_id=user_id, event=None)
+                )
+            except PermanentError as exc:
+                # The user's own event was applied: it is not dead-lettered for a membership
+                # the CRM refuses; that stays pending (and logged) until the next try.
+                logger.warning(
+                    "a pending membership was refused",
+                    extra={"org_id": org_id, "user_id": user_id, "reason": exc.reason},
+                )
+                continue
             written += outcome.status == "applied"
         return written
 

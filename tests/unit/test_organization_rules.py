@@ -234,3 +234,18 @@ def test_without_organizations_a_user_event_reads_no_pending_item() -> None:
     assert off.organizations is None
     assert on.organizations is not None
     assert on.organizations.companies is not None  # the REST destination has companies
+
+
+def test_a_refused_pending_membership_never_fails_the_users_event() -> None:
+    from auth0_sync.errors import CrmRejected
+
+    world = World()
+    world.sync.apply(_event(0, OrgEventType.ORG_CREATED, name="acme"), LEASE)
+    world.sync.apply(_event(1, OrgEventType.MEMBER_ADDED, user_id=USERS[0]), LEASE)
+
+    def refuse(company_id: str, contact_id: str, roles: object) -> bool:
+        raise CrmRejected(422, "crm PUT membership: HTTP 422")
+
+    world.crm.put_membership = refuse  # type: ignore[method-assign]
+    world.contact_appears(USERS[0])  # no exception: the membership stays pending
+    assert world.state.pending(USERS[0]) == {ORG}
