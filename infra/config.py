@@ -30,6 +30,7 @@ from auth0_sync.names import (
     CONTEXT_CREATE_EVENT_BUS,
     CONTEXT_CRM_TYPE,
     CONTEXT_EVENT_SOURCE_NAME,
+    CONTEXT_ORGANIZATIONS,
     CONTEXT_REDRIVE,
     CONTEXT_REDRIVE_INTERVAL_MINUTES,
     CONTEXT_REDRIVE_MAX_AGE_DAYS,
@@ -164,6 +165,9 @@ class StackConfig(BaseModel):
     event_types: Annotated[tuple[EventType, ...], BeforeValidator(_list_of_event_types)] = Field(
         default=tuple(EventType), alias="eventTypes", min_length=1
     )
+    # Organization events -> CRM companies and memberships (issue 24); off for tenants
+    # without Auth0 Organizations.
+    organizations: bool = Field(default=True, alias=CONTEXT_ORGANIZATIONS)
     crm_type: CrmType = Field(default=CrmType.REST, alias=CONTEXT_CRM_TYPE)
     crm_base_url: str = Field(default=PLACEHOLDER_CRM_BASE_URL, alias="crmBaseUrl")
     # The retained state table of an earlier deployment, reused instead of a new empty one.

@@ -36,6 +36,12 @@ APPLIED_METRICS = (
     Metric.CONTACT_UPDATED,
     Metric.CONTACT_DEACTIVATED,
     Metric.CONTACT_ANONYMIZED,
+    # Organizations (issue 24): companies and memberships.
+    Metric.COMPANY_CREATED,
+    Metric.COMPANY_UPDATED,
+    Metric.COMPANY_DEACTIVATED,
+    Metric.MEMBERSHIP_SET,
+    Metric.MEMBERSHIP_REMOVED,
 )
 # Placeholder the operator replaces in the saved query before running it.
 USER_ID_PLACEHOLDER = "auth0|REPLACE_WITH_USER_ID"

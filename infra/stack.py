@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
 from auth0_sync.names import STACK_OUTPUT_DLQ_URL, STACK_OUTPUT_REPLAY_FUNCTIONS
-from auth0_sync.routing import ROUTES
+from auth0_sync.routing import ORG_ROUTES, USER_ROUTES
 from infra.config import StackConfig, check_deployable, read_config
 from infra.dead_letter import DeadLetterQueue
 from infra.event_routing import EventRouting
@@ -33,7 +33,9 @@ class Auth0SyncStack(Stack):
             description="auth0-sync: keeps a CRM in step with Auth0 identities (Event Streams)",
         )
         self.config = config
-        routes = [route for route in ROUTES if route.event_type in config.event_types]
+        routes = [route for route in USER_ROUTES if route.event_type in config.event_types]
+        if config.organizations:  # one rule and function per organization type, as for users
+            routes += ORG_ROUTES
 
         self.dead_letter = DeadLetterQueue(self, "DeadLetter")
         self.tables = SyncStateTables(

@@ -257,6 +257,8 @@ def identity_of(raw: Any) -> dict[str, str | None]:
     detail = field(raw, "detail")
     obj = field(field(detail, "data"), "object")
     raw_type, event_id, user_id = field(detail, "type"), field(detail, "id"), field(obj, "user_id")
+    if user_id is None:  # organization member events: `data.object.user.user_id`
+        user_id = field(field(obj, "user"), "user_id")
     return {
         "event_id": event_id if isinstance(event_id, str) else None,
         "event_type": normalise_type(raw_type) if isinstance(raw_type, str) else None,

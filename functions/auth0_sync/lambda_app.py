@@ -24,6 +24,7 @@ from auth0_sync.names import (
     SERVICE_NAME,
     EventType,
     Metric,
+    OrgEventType,
 )
 from auth0_sync.runtime import build_service
 from auth0_sync.service import SyncService
@@ -43,6 +44,11 @@ APPLIED_METRICS = {
     # An archive is the deactivation HubSpot offers: counted as one.
     Applied.ARCHIVED: Metric.CONTACT_DEACTIVATED,
     Applied.ERASED: Metric.CONTACT_DEACTIVATED,
+    Applied.COMPANY_CREATED: Metric.COMPANY_CREATED,
+    Applied.COMPANY_UPDATED: Metric.COMPANY_UPDATED,
+    Applied.COMPANY_DEACTIVATED: Metric.COMPANY_DEACTIVATED,
+    Applied.MEMBERSHIP_SET: Metric.MEMBERSHIP_SET,
+    Applied.MEMBERSHIP_REMOVED: Metric.MEMBERSHIP_REMOVED,
 }
 
 
@@ -75,7 +81,7 @@ def service() -> SyncService:
 
 
 def make_handler(
-    event_type: EventType,
+    event_type: EventType | OrgEventType,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point for one event type (the rule only sends it that type)."""
 

@@ -25,6 +25,24 @@ class EventType(StrEnum):
     USER_DELETED = "user.deleted"
 
 
+class OrgEventType(StrEnum):
+    """The Auth0 organization event types this project handles (issue 24): an organization
+    is a CRM company, a member a contact's membership of it, with its roles."""
+
+    ORG_CREATED = "organization.created"
+    ORG_UPDATED = "organization.updated"
+    ORG_DELETED = "organization.deleted"
+    MEMBER_ADDED = "organization.member.added"
+    MEMBER_DELETED = "organization.member.deleted"
+    ROLE_ASSIGNED = "organization.member.role.assigned"
+    ROLE_DELETED = "organization.member.role.deleted"
+
+
+# CDK context key: `false` leaves out the organization rules and functions (tenants
+# without Auth0 Organizations); on by default.
+CONTEXT_ORGANIZATIONS = "organizations"
+
+
 class CrmType(StrEnum):
     """The destinations the sync can write to (env CRM_TYPE, CDK context `crmType`)."""
 
@@ -65,6 +83,9 @@ class Env(StrEnum):
     # Seconds one invocation may spend retrying the CRM, well below the function timeout.
     CRM_RETRY_BUDGET_SECONDS = "CRM_RETRY_BUDGET_SECONDS"
     STATE_TABLE = "SYNC_STATE_TABLE"
+    # "false": the stack has no organization functions (CONTEXT_ORGANIZATIONS), so a user's
+    # event does not look for memberships waiting for its contact.
+    ORGANIZATIONS = "AUTH0_SYNC_ORGANIZATIONS"
     DLQ_URL = "DLQ_URL"
     # Powertools' own variables, set by the stack.
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -135,6 +156,11 @@ class Metric(StrEnum):
     CONTACT_DEACTIVATED = "ContactDeactivated"
     CONTACT_ANONYMIZED = "ContactAnonymized"
     CONTACT_REACTIVATED = "ContactReactivated"
+    COMPANY_CREATED = "CompanyCreated"
+    COMPANY_UPDATED = "CompanyUpdated"
+    COMPANY_DEACTIVATED = "CompanyDeactivated"
+    MEMBERSHIP_SET = "MembershipSet"
+    MEMBERSHIP_REMOVED = "MembershipRemoved"
     # These two carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
     # failure reason value.
     EVENT_SKIPPED = "EventSkipped"
@@ -162,6 +188,10 @@ class SkipReason(StrEnum):
     NO_EMAIL = "no_email"  # a user without an email and no contact yet (NO_EMAIL_POLICY=skip)
     EMAIL_UNVERIFIED = "email_unverified"  # its unverified email is another contact's (unique CRM)
     DELETE_POLICY_NONE = "delete_policy_none"  # DELETE_POLICY=none: a delete touches no contact
+    # A membership whose contact or company does not exist yet: recorded, applied later.
+    MEMBERSHIP_PENDING = "membership_pending"
+    # An organization event for a destination without companies (HubSpot, Salesforce yet).
+    ORGANIZATIONS_UNSUPPORTED = "organizations_unsupported"
 
 
 class StreamMetric(StrEnum):

@@ -20,6 +20,12 @@ class Applied(StrEnum):
     ANONYMIZED = "anonymized"
     ARCHIVED = "archived"
     ERASED = "erased"  # HubSpot's GDPR delete: removed permanently
+    # Organization events (auth0_sync.organizations).
+    COMPANY_CREATED = "company_created"
+    COMPANY_UPDATED = "company_updated"
+    COMPANY_DEACTIVATED = "company_deactivated"
+    MEMBERSHIP_SET = "membership_set"
+    MEMBERSHIP_REMOVED = "membership_removed"
 
 
 @dataclass(frozen=True)

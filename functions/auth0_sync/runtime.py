@@ -16,10 +16,14 @@ from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import Crm, bearer_token
 from auth0_sync.destinations.credentials import Cached
 from auth0_sync.destinations.factory import build_crm, check_secret
+from auth0_sync.destinations.rest import RestCrmClient
+from auth0_sync.destinations.rest_companies import RestCompanies
 from auth0_sync.errors import TransientError
+from auth0_sync.org_state import DynamoOrgStateStore, MemoryOrgStateStore, OrgStateStore
+from auth0_sync.organizations import OrganizationSync
 from auth0_sync.service import DeadLetters, SyncService
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore
+from auth0_sync.state import DynamoSyncStateStore, MemorySyncStateStore
 from auth0_sync.sync import Outcome, StateStore, SyncCore
 
 # Secrets are re-read at most this often, so a rotated token is picked up without a deploy.
@@ -98,6 +102,7 @@ def build_service(
     dead_letters: DeadLetters | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     hold_deletes: bool = True,
+    org_state: OrgStateStore | None = None,
 ) -> SyncService:
     """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily).
     `hold_deletes`: the live path's deactivation brake, counted where the state is kept
@@ -113,6 +118,36 @@ def build_service(
     elif hold_deletes:
         window = MemoryDeactivationWindow(limit, seconds)
     core = SyncCore(settings, crm, state, window)
+    if org_state is None:
+        org_state = (
+            MemoryOrgStateStore()
+            if isinstance(state, MemorySyncStateStore)
+            else DynamoOrgStateStore(
+                settings.state_table,
+                state.client if isinstance(state, DynamoSyncStateStore) else None,
+            )
+        )
     return SyncService(
-        core, dead_letters or SqsDeadLetterQueue(settings.dlq_url), on_outcome=on_outcome
+        core,
+        dead_letters or SqsDeadLetterQueue(settings.dlq_url),
+        on_outcome=on_outcome,
+        organizations=(
+            build_organizations(settings, crm, state, org_state) if settings.organizations else None
+        ),
     )
+
+
+def build_organizations(
+    settings: Settings, crm: Crm, users: StateStore, org_state: OrgStateStore
+) -> OrganizationSync:
+    """The organization sync over the destination's companies, where it has them (the
+    generic REST contract); elsewhere its events are skipped, counted and named."""
+    companies = RestCompanies(crm) if isinstance(crm, RestCrmClient) else None
+
+    def contact_of(user_id: str) -> str | None:
+        found = users.get(user_id)
+        if found is None or found.deleted_at is not None:
+            return None
+        return found.contact_id
+
+    return OrganizationSync(companies, org_state, contact_of, str(settings.crm_type))

@@ -16,7 +16,9 @@ from aws_lambda_powertools import Logger
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import InternalError, PermanentError, TransientError
 from auth0_sync.events import identity_of, parse_event
-from auth0_sync.names import SERVICE_NAME, SkipReason
+from auth0_sync.names import SERVICE_NAME, EventType, SkipReason
+from auth0_sync.org_events import is_org_event, parse_org_event
+from auth0_sync.organizations import OrganizationSync
 from auth0_sync.routing import route_for
 from auth0_sync.sync import Outcome, SyncCore
 
@@ -49,10 +51,13 @@ class SyncService:
         dead_letters: DeadLetters,
         *,
         on_outcome: Callable[[Outcome], None] | None = None,
+        organizations: OrganizationSync | None = None,
     ) -> None:
         self.core = core
         self.dead_letters = dead_letters
         self.on_outcome = on_outcome
+        # None: organization events are skipped (`organizations_unsupported`).
+        self.organizations = organizations
 
     def handle(self, raw: Any, context: InvocationContext) -> Outcome:
         """Process one event. Raises `TransientError` when a retry may succeed."""
@@ -108,11 +113,28 @@ class SyncService:
             return Outcome(
                 "skipped", SkipReason.UNKNOWN_TYPE, event.event_id, event.event_type, user_id=None
             )
+        lease = context.get_remaining_time_in_millis() / 1000 + LEASE_MARGIN_SECONDS
+        if is_org_event(event.event_type):
+            org_event = parse_org_event(event)  # InvalidEvent (to the DLQ) names the field
+            if event.detail.is_test:
+                return Outcome("skipped", SkipReason.TEST_EVENT, event.event_id, event.event_type)
+            if self.organizations is None:
+                return Outcome(
+                    "skipped",
+                    SkipReason.ORGANIZATIONS_UNSUPPORTED,
+                    event.event_id,
+                    event.event_type,
+                    org_event.user_id,
+                )
+            return self.organizations.apply(org_event, lease)
         if event.detail.is_test:
             return Outcome(
                 "skipped", SkipReason.TEST_EVENT, event.event_id, event.event_type, event.user_id
             )
         # The user's state item de-duplicates (the last event id and its order key): no
         # idempotency table is needed beside it.
-        lease = context.get_remaining_time_in_millis() / 1000 + LEASE_MARGIN_SECONDS
-        return self.core.apply(event, lease)
+        outcome = self.core.apply(event, lease)
+        if self.organizations is not None and event.event_type != EventType.USER_DELETED:
+            # Memberships waiting for this user's contact (one read when none waits).
+            self.organizations.contact_ready(event.user_id, lease)
+        return outcome

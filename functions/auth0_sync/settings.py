@@ -95,6 +95,8 @@ class Settings(BaseModel):
     deactivation_window_seconds: int = Field(
         default=3600, gt=0, validation_alias=Env.DEACTIVATION_WINDOW_SECONDS
     )
+    # Organization events -> companies (auth0_sync.organizations); the stack's context key.
+    organizations: bool = Field(default=True, validation_alias=Env.ORGANIZATIONS)
 
     @model_validator(mode="before")
     @classmethod

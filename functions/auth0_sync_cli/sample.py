@@ -788,7 +788,7 @@ def generate(
         malformed = bus_event(
             "user.created", {"email": "nobody@example.com"}, EPOCH, _event_id(rng)
         )
-        unknown = bus_event("organization.created", {"id": "org_1"}, EPOCH, _event_id(rng))
+        unknown = bus_event("group.created", {"id": "grp_1"}, EPOCH, _event_id(rng))
         legacy = copy.deepcopy(events[len(events) // 3])
         legacy["detail"]["type"] = LEGACY_TYPE_PREFIX + legacy["detail"]["type"]
         for extra in (test, malformed, unknown, legacy):

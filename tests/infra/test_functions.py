@@ -82,6 +82,7 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.NO_EMAIL_POLICY,
             Env.CLAIM_UNVERIFIED_EMAIL,
             Env.BLOCKED_POLICY,
+            Env.ORGANIZATIONS,
             Env.STATE_TABLE,
             Env.DLQ_URL,
             *POWERTOOLS_ENV,

@@ -203,12 +203,21 @@ def test_dashboard_shows_outcomes_by_reason_and_the_dlq(template: Template) -> N
         Metric.CONTACT_CREATED,
         Metric.CONTACT_UPDATED,
         Metric.CONTACT_DEACTIVATED,
+        Metric.COMPANY_CREATED,
+        Metric.MEMBERSHIP_SET,
+        Metric.MEMBERSHIP_REMOVED,
         Metric.EVENT_SKIPPED,
         "ApproximateNumberOfMessagesVisible",
         "ApproximateAgeOfOldestMessage",
     ):
         assert f'\\"{metric}\\"' in body, metric
-    for reason in (SkipReason.UNCHANGED, SkipReason.STALE, SkipReason.DUPLICATE):
+    for reason in (
+        SkipReason.UNCHANGED,
+        SkipReason.STALE,
+        SkipReason.DUPLICATE,
+        SkipReason.MEMBERSHIP_PENDING,
+        SkipReason.ORGANIZATIONS_UNSUPPORTED,
+    ):
         assert f'\\"{METRIC_REASON_DIMENSION}\\",\\"{reason}\\"' in body, reason
     assert f'MetricName=\\\\\\"{Metric.EVENT_DEAD_LETTERED}\\\\\\"' in body
     assert f"SEARCH('{{{METRICS_NAMESPACE},{METRIC_REASON_DIMENSION}," in body

@@ -119,6 +119,13 @@ def test_the_function_gets_the_queue_the_handlers_and_the_age_limit(
         "user.created=",
         ",user.updated=",
         ",user.deleted=",
+        ",organization.created=",
+        ",organization.updated=",
+        ",organization.deleted=",
+        ",organization.member.added=",
+        ",organization.member.deleted=",
+        ",organization.member.role.assigned=",
+        ",organization.member.role.deleted=",
     ]
     assert props["Timeout"] == 300
     assert props["TracingConfig"] == {"Mode": "Active"}

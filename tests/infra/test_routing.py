@@ -9,8 +9,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from auth0_sync.names import ASYNC_RETRY_ATTEMPTS, PARTNER_SOURCE_PREFIX, EventType
-from auth0_sync.routing import ROUTES
+from auth0_sync.names import (
+    ASYNC_RETRY_ATTEMPTS,
+    PARTNER_SOURCE_PREFIX,
+    Env,
+    EventType,
+    OrgEventType,
+)
+from auth0_sync.routing import ORG_ROUTES, ROUTES, USER_ROUTES
 from infra.config import (
     RULE_TARGET_MAX_EVENT_AGE_HOURS,
     RULE_TARGET_RETRY_ATTEMPTS,
@@ -24,7 +30,7 @@ pytestmark = pytest.mark.infra
 DEFAULT_SOURCE = StackConfig().event_source_name
 
 
-def _rule_for(template: Template, event_type: EventType) -> dict[str, Any]:
+def _rule_for(template: Template, event_type: EventType | OrgEventType) -> dict[str, Any]:
     rules = [
         rule
         for rule in resources(template, "AWS::Events::Rule").values()
@@ -38,7 +44,7 @@ def _rule_for(template: Template, event_type: EventType) -> dict[str, Any]:
 def test_one_rule_per_event_type_matching_detail_type_and_the_partner_source(
     template: Template,
 ) -> None:
-    assert len(resources(template, "AWS::Events::Rule")) == len(ROUTES) == 3
+    assert len(resources(template, "AWS::Events::Rule")) == len(ROUTES) == 3 + 7
     for route in ROUTES:
         rule = _rule_for(template, route.event_type)
 
@@ -125,7 +131,7 @@ def test_eventbridge_may_write_to_the_dlq_only_from_our_rules(template: Template
 
 
 def test_only_the_enabled_event_types_get_a_rule_and_a_function(synth: Synth) -> None:
-    template = synth(eventTypes="user.created,user.deleted", redrive="false")
+    template = synth(eventTypes="user.created,user.deleted", redrive="false", organizations="false")
 
     patterns = [
         r["Properties"]["EventPattern"] for r in resources(template, "AWS::Events::Rule").values()
@@ -134,7 +140,7 @@ def test_only_the_enabled_event_types_get_a_rule_and_a_function(synth: Synth) ->
         f["Properties"]["Handler"] for f in resources(template, "AWS::Lambda::Function").values()
     }
 
-    enabled = [r for r in ROUTES if r.event_type != EventType.USER_UPDATED]
+    enabled = [r for r in USER_ROUTES if r.event_type != EventType.USER_UPDATED]
     assert sorted(json.dumps(p, sort_keys=True) for p in patterns) == sorted(
         json.dumps(r.event_pattern(), sort_keys=True) for r in enabled
     )
@@ -158,3 +164,24 @@ def test_a_created_partner_bus_is_associated_with_the_source_and_retained(synth:
     assert bus["UpdateReplacePolicy"] == "Retain"
     for rule in resources(template, "AWS::Events::Rule").values():
         assert logical_id(rule["Properties"]["EventBusName"]) == bus_id
+
+
+def test_organizations_are_on_by_default_and_the_context_key_turns_them_off(
+    template: Template, synth: Synth
+) -> None:
+    def handlers(t: Template) -> set[str]:
+        return {f["Properties"]["Handler"] for f in resources(t, "AWS::Lambda::Function").values()}
+
+    org_handlers = {r.handler for r in ORG_ROUTES}
+    assert org_handlers <= handlers(template)
+    for route in ORG_ROUTES:  # its own rule, targeting its own function
+        assert _rule_for(template, route.event_type)["EventPattern"] == route.event_pattern()
+    off = synth(organizations="false", redrive="false")
+    assert not org_handlers & handlers(off)
+    assert len(resources(off, "AWS::Events::Rule")) == len(USER_ROUTES)
+    # ... and the user functions know it: no look for memberships waiting for a contact.
+    for function in resources(off, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Environment"]["Variables"][Env.ORGANIZATIONS] == "false"
+    for function in resources(template, "AWS::Lambda::Function").values():
+        if function["Properties"]["Handler"] in org_handlers:
+            assert function["Properties"]["Environment"]["Variables"][Env.ORGANIZATIONS] == "true"

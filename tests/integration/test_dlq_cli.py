@@ -235,7 +235,10 @@ def test_replay_type_is_validated_like_streams(
         err.strip()
         .splitlines()[-1]
         .endswith(
-            "argument --type: 'user.creatd' is not one of user.created, user.updated, user.deleted"
+            "argument --type: 'user.creatd' is not one of user.created, user.updated, "
+            "user.deleted, organization.created, organization.updated, organization.deleted, "
+            "organization.member.added, organization.member.deleted, "
+            "organization.member.role.assigned, organization.member.role.deleted"
         )
     )
 

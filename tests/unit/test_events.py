@@ -102,7 +102,7 @@ def test_non_object_event_is_rejected_clearly() -> None:
 
 def test_unknown_type_parses_without_user_validation() -> None:
     event = parse_event(load_event("unknown_type"))
-    assert event.event_type == "organization.created"
+    assert event.event_type == "group.created"
     assert route_for(event.event_type) is None
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auth0_sync.names import PARTNER_SOURCE_PREFIX, EventType
-from auth0_sync.routing import ROUTES, route_for
+from auth0_sync.names import PARTNER_SOURCE_PREFIX, EventType, OrgEventType
+from auth0_sync.routing import ORG_ROUTES, ROUTES, USER_ROUTES, route_for
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +16,9 @@ ASSET_ROOT = Path(__file__).resolve().parents[2] / "functions"
 
 
 def test_one_route_per_event_type() -> None:
-    assert [r.event_type for r in ROUTES] == list(EventType)
+    assert [r.event_type for r in USER_ROUTES] == list(EventType)
+    assert [r.event_type for r in ORG_ROUTES] == list(OrgEventType)
+    assert ROUTES == USER_ROUTES + ORG_ROUTES
     assert len({r.construct_id for r in ROUTES}) == len(ROUTES)
 
 
@@ -41,5 +43,15 @@ def test_pattern_matches_detail_type_both_spellings_and_source_prefix() -> None:
 
 
 def test_unknown_types_have_no_route() -> None:
-    assert route_for("organization.created") is None
+    assert route_for("organization.connection.added") is None  # early access: ignored
+    assert route_for("group.created") is None
     assert route_for("com.auth0.user.created") is None  # callers normalise first
+
+
+def test_organization_types_are_routed_like_the_user_types() -> None:
+    route = route_for("organization.member.role.assigned")
+    assert route is not None
+    assert route.handler == "auth0_sync.handlers.org_member_role_assigned.handler"
+    assert route.event_pattern()["detail"] == {
+        "type": ["organization.member.role.assigned", "com.auth0.organization.member.role.assigned"]
+    }

@@ -77,7 +77,7 @@ def test_generate_is_seeded_and_carries_the_odd_events() -> None:
     first, again = generate(20, seed=3), generate(20, seed=3)
     assert [e["detail"]["id"] for e in first.events] == [e["detail"]["id"] for e in again.events]
     types = {e["detail"]["type"] for e in first.events}
-    assert {"user.created", "user.updated", "organization.created"} <= types
+    assert {"user.created", "user.updated", "group.created"} <= types
     assert any(e["detail"].get("a0purpose") == "test" for e in first.events)
     assert any(e["detail"]["type"].startswith("com.auth0.user.") for e in first.events)
     assert len(first.poison_ids) == 1
@@ -360,7 +360,7 @@ def test_the_truth_is_not_computed_with_the_sync_code() -> None:
 
 def test_the_odd_events_are_judged_by_their_own_reasons(full: SampleStream) -> None:
     test_event = next(e for e in full.events if e["detail"].get("a0purpose") == "test")
-    unknown = next(e for e in full.events if e["detail"]["type"] == "organization.created")
+    unknown = next(e for e in full.events if e["detail"]["type"] == "group.created")
 
     assert full.truth.justified[test_event["detail"]["id"]] == {"test_event"}
     assert full.truth.justified[unknown["detail"]["id"]] == {"unknown_type"}

@@ -21,10 +21,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import ConfigError
 from auth0_sync.events import identity_of, normalise_type
-from auth0_sync.names import EventType, SkipReason
+from auth0_sync.names import SkipReason
 from auth0_sync.replay.letters import reason_of_function_error
 from auth0_sync.replay.replayer import Deferred, FunctionFailed, NotReplayable
-from auth0_sync.routing import route_for
+from auth0_sync.routing import ROUTES, route_for
 from auth0_sync.sync import Outcome
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def parse_functions(text: str) -> dict[str, str]:
     """`user.created=fn-a,user.updated=fn-b` -> {event type: function name}; `ValueError`
     naming the item that is wrong."""
     functions: dict[str, str] = {}
-    known = {str(t) for t in EventType}
+    known = {str(route.event_type) for route in ROUTES}  # the one routing table
     for item in filter(None, (part.strip() for part in text.split(","))):
         event_type, sep, name = item.partition("=")
         event_type = normalise_type(event_type.strip())

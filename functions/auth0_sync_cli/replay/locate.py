@@ -16,13 +16,13 @@ from auth0_sync.names import (
     STACK_OUTPUT_DLQ_URL,
     STACK_OUTPUT_REPLAY_FUNCTIONS,
     Env,
-    EventType,
 )
 from auth0_sync.replay.lambda_target import parse_functions
 from auth0_sync.replay.queue import DlqError
+from auth0_sync.routing import ROUTES, route_for
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
 
-EVENT_TYPES = ", ".join(EventType)
+EVENT_TYPES = ", ".join(str(route.event_type) for route in ROUTES)
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
@@ -83,7 +83,7 @@ def default_wait_seconds(environ: Mapping[str, str] | None = None) -> int:
 def event_type(value: str) -> str:
     """`user.created` (or the legacy `com.auth0.user.created`), else a one-line error."""
     normalised = normalise_type(value.strip())
-    if normalised not in set(EventType):
+    if route_for(normalised) is None:  # the one routing table: users and organizations
         raise argparse.ArgumentTypeError(f"{value!r} is not one of {EVENT_TYPES}")
     return normalised
 

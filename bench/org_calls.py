@@ -1,0 +1,49 @@
+"""CRM calls per organization event on a mixed, shuffled stream with a fifth duplicated.
+
+    PYTHONPATH=functions:. python bench/org_calls.py [seed]
+
+Runs the sync service in memory against the reference CRM (contract 1.2) on the history
+of tests/integration/test_organizations_process.generate (40 users in 5 organizations).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections import Counter
+
+from auth0_sync.names import Env
+from auth0_sync.runtime import build_service
+from auth0_sync.settings import Settings
+from auth0_sync.state import MemorySyncStateStore
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.runner import LocalContext
+from tests.integration.test_organizations_process import generate
+
+
+def main(seed: int) -> None:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    generated = generate(seed, n_orgs=5, n_users=40, steps=400)
+    rng = random.Random(seed)
+    stream = generated.events + rng.sample(generated.events, len(generated.events) // 5)
+    rng.shuffle(stream)
+    with CrmServer() as crm:
+        settings = Settings.from_env({Env.CRM_BASE_URL: crm.base_url, Env.CRM_API_TOKEN: crm.token})
+        service = build_service(settings, state=MemorySyncStateStore())
+        calls: Counter[str] = Counter()
+        count: Counter[str] = Counter()
+        for raw in stream:
+            kind = "organization" if raw["detail"]["type"].startswith("organization.") else "user"
+            outcome = service.handle(raw, LocalContext("bench"))
+            calls[kind] += outcome.crm_calls
+            count[kind] += 1
+    for kind in ("organization", "user"):
+        print(
+            f"{kind}: {count[kind]} events, {calls[kind]} CRM calls, "
+            f"{calls[kind] / count[kind]:.2f} per event"
+        )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 24)

@@ -1,0 +1,6 @@
+"""Lambda handler for `organization.member.added` events (its own EventBridge rule)."""
+
+from auth0_sync.lambda_app import make_handler
+from auth0_sync.names import OrgEventType
+
+handler = make_handler(OrgEventType.MEMBER_ADDED)
