@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_sqs as sqs
 
+from auth0_sync.routing import ROUTES
 from infra.bundling import LATEST_RUNTIME_RULES
 from infra.stack import build_app
 from tests.infra.conftest import NO_BUNDLING
@@ -88,7 +89,9 @@ def test_only_the_reviewed_acknowledgements_exist_each_with_a_specific_reason() 
 
     acknowledgements = _acknowledgements(stack)
 
-    handlers = ("UserCreated", "UserUpdated", "UserDeleted")
+    # One handler per routed type, user and organization types alike (organizations on).
+    handlers = [route.construct_id for route in ROUTES]
+    assert len(handlers) == 10
     assert set(acknowledgements) == {
         ("DeadLetter/Queue", "AwsSolutions::AwsSolutions-SQS3"),
         ("DeadLetter/Queue", "Serverless::Serverless-SQSRedrivePolicy"),

@@ -169,7 +169,6 @@ def test_hubspot_skips_organization_events_counted_never_dead_lettered(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     names = [
         "organization_created",
@@ -197,8 +196,6 @@ def test_hubspot_skips_organization_events_counted_never_dead_lettered(
     assert result["skipped"] == {"organizations_unsupported": len(names)}
     assert result["failed"] == {}
     assert result["crm_calls"] == 0
-    warnings = [r.getMessage() for r in caplog.records if "companies support" in r.getMessage()]
-    assert warnings == [
-        "organization events are skipped: the hubspot destination has no companies support "
-        "yet (README, Organizations)"
-    ]
+    # `process` silences the handlers' log (the function's warning: the unit tests); the
+    # skips are counted under their reason above and nothing is printed as dead-lettered.
+    assert out.err == ""

@@ -213,11 +213,21 @@ def test_deleting_the_organization_deactivates_the_company_and_removes_membershi
     assert late.reason == SkipReason.DELETED
 
 
-def test_a_destination_without_companies_skips_and_says_so() -> None:
+def test_a_destination_without_companies_skips_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     no_contacts: dict[str, str] = {}
     sync = OrganizationSync(None, MemoryOrgStateStore(), no_contacts.get, "hubspot")
     outcome = sync.apply(_event(0, OrgEventType.ORG_CREATED, name="acme"), LEASE)
+    again = sync.apply(_event(1, OrgEventType.ORG_UPDATED, name="acme"), LEASE)
     assert (outcome.status, outcome.reason) == ("skipped", "organizations_unsupported")
+    assert (again.status, again.reason) == ("skipped", "organizations_unsupported")
+    # One line per cold start (the function's log), naming the destination.
+    warnings = [r.getMessage() for r in caplog.records if "companies support" in r.getMessage()]
+    assert warnings == [
+        "organization events are skipped: the hubspot destination has no companies support "
+        "yet (README, Organizations)"
+    ]
 
 
 def test_without_organizations_a_user_event_reads_no_pending_item() -> None:
