@@ -298,7 +298,7 @@ def throttling(*, users: int, seed: int) -> KillCampaign:
         )
 
 
-def campaigns(*, users: int, seed: int, kill_count: int = 8) -> list[KillCampaign]:
+def campaigns(*, users: int, seed: int, kill_count: int = 6) -> list[KillCampaign]:
     return [
         kills(users=users, seed=seed, count=kill_count),
         rotation(users=users, seed=seed),
