@@ -22,8 +22,12 @@ neither duplicate a contact nor dead-letter one (issue 22.5), and late writes mu
 revert newer ones (the user's next write waits `late_write_seconds`, 2 s here).
 A third REST campaign runs the stream three times at once (each run in its own order,
 sharing the state and the CRM) against a CRM limited to 200 requests a second (429 with
-Retry-After). Not in this figure yet: kills mid-write, a token rotation (issue 22's full
-campaign).
+Retry-After).
+
+Then `bench.fault_kills` runs `auth0-sync process` as a child process against local AWS
+and the reference CRM: killed with SIGKILL at random moments and while a CRM write is
+unanswered, then rerun; the CRM token rotated mid-run (the secret updated to it); 30% of
+the DynamoDB requests throttled. Each ends with the DLQ replayed and the same reconcile.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from auth0_sync.sync import SyncCore
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.sample import generate
 from auth0_sync_cli.truth import kinds, reconcile
+from bench import fault_kills
 from bench.report import Row, Section
 from bench.servers import Peers
 
@@ -295,14 +300,17 @@ def _result(
     )
 
 
-def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Section:
+def run(
+    _peers: Peers | None = None, *, users: int = 120, seed: int = 22, kill_users: int = 20
+) -> Section:
     with CrmServer() as crm:
         ours = campaign(crm, users=users, seed=seed, guarded=True)
         naive = campaign(crm, users=users, seed=seed, guarded=False)
         busy = campaign(crm, users=users, seed=seed, guarded=True, runs=3, rate_limit=200.0)
     unique = hubspot_campaign(users=users, seed=seed, unique_owner=True)
     plain = hubspot_campaign(users=users, seed=seed, unique_owner=False)
-    every = (ours, busy, unique, plain)
+    children = fault_kills.campaigns(users=kill_users, seed=seed)
+    every: list[Campaign | fault_kills.KillCampaign] = [ours, busy, unique, plain, *children]
     clean = all(c.lost == c.duplicates == c.wrong == c.left == 0 for c in every)
     section = Section(
         title="Faults between the sync and the CRM: dropped answers, late-applied writes",
@@ -314,14 +322,18 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             f"later; failed events retried in rounds; the CRM then reconciled with the "
             "stream's Auth0 truth; once more with 3 runs of the stream at once and the CRM "
             "limited to 200 requests a second. The same against the fake HubSpot (search index 1 s "
-            "behind), with a unique auth0_user_id and without. Baseline: REST, writes "
-            "without If-Match"
+            "behind), with a unique auth0_user_id and without. Then `auth0-sync process` as "
+            f"a child process ({kill_users} users) against local AWS and the reference CRM: "
+            "killed with SIGKILL at random moments and while a CRM write was unanswered, "
+            "then rerun; the CRM token rotated mid-run; 30% of DynamoDB requests "
+            "throttled; each followed by a DLQ replay. Baseline: REST, writes without If-Match"
         ),
         runs=f"1 campaign each, seed {seed}",
     )
     section.rows.append(
         Row(
-            "faults (REST x2, HubSpot x2): contacts lost / duplicated / wrong, events left",
+            "faults (REST x2, HubSpot x2, kills, rotation, throttling): contacts lost / "
+            "duplicated / wrong, events left",
             " / ".join(
                 str(sum(getattr(c, name) for c in every))
                 for name in ("lost", "duplicates", "wrong")
@@ -350,9 +362,25 @@ def run(_peers: Peers | None = None, *, users: int = 120, seed: int = 22) -> Sec
             )
         ),
     ]
+    section.detail += [
+        "",
+        "| `process` in a child process | events | faults injected | dead letters before "
+        "the replay | lost | duplicates | wrong | left for a person | exit codes | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {c.name} | {c.events} | {c.faults} | {c.dead_before_replay} | {c.lost} "
+            f"| {c.duplicates} | {c.wrong} | {c.left} "
+            f"| {' '.join(map(str, c.exits))} | {c.seconds:.1f} |"
+            for c in children
+        ),
+    ]
     if naive.problems:
         shown = ", ".join(f"{kind} {n}" for kind, n in sorted(naive.problems.items()))
         section.notes.append(f"What the baseline got wrong: {shown}.")
+    for child in children:
+        if child.problems:
+            shown = ", ".join(f"{kind} {n}" for kind, n in sorted(child.problems.items()))
+            section.notes.append(f"What {child.name} left wrong: {shown}.")
     section.notes.append(
         "A late write landing after a newer one: with If-Match it is refused (412) and "
         "changes nothing; without, it silently reverts the newer change."
