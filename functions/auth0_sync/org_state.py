@@ -20,7 +20,6 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import boto3
@@ -28,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import TransientError
 from auth0_sync.names import STATE_TABLE_PK
-from auth0_sync.state import _plain, _state_error, _values
+from auth0_sync.state import _plain, _state_error, _values, take_lease
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -143,29 +142,15 @@ class DynamoOrgStateStore:
         return {STATE_TABLE_PK: {"S": prefix + name}}
 
     def acquire(self, org_id: str, owner: str, lease_seconds: float) -> OrgState:
-        now = time.time()
-        try:
-            response = self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(ORG_KEY_PREFIX, org_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
-                ExpressionAttributeValues=_values(
-                    {
-                        ":owner": owner,
-                        ":until": Decimal(str(round(now + lease_seconds, 3))),
-                        ":now": Decimal(str(round(now, 3))),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise _lease_held(org_id) from exc
-            raise _state_error(exc, "taking the organization's lease") from exc
-        except BotoCoreError as exc:
-            raise _state_error(exc, "taking the organization's lease") from exc
-        item = _plain(response.get("Attributes", {}))
+        item = take_lease(
+            self.client,
+            self._table_name,
+            self._key(ORG_KEY_PREFIX, org_id),
+            owner,
+            lease_seconds,
+            held=lambda _until: _lease_held(org_id),
+            what="taking the organization's lease",
+        )
         text = item.get("org")
         return OrgState.from_json(org_id, text if isinstance(text, str) else None)
 

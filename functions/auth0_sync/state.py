@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -241,30 +241,16 @@ class DynamoSyncStateStore:
 
     def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
         """Take the user's lease and return its state; `TransientError` if someone holds it."""
-        now = time.time()
-        try:
-            response = self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(user_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
-                ExpressionAttributeValues=_values(
-                    {
-                        ":owner": owner,
-                        ":until": Decimal(str(round(now + lease_seconds, 3))),
-                        ":now": Decimal(str(round(now, 3))),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # whose lease, until when
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise LeaseHeld(user_id, _lease_until(exc)) from exc
-            raise _state_error(exc, "taking the lease") from exc
-        except BotoCoreError as exc:
-            raise _state_error(exc, "taking the lease") from exc
-        return _from_item(user_id, _plain(response.get("Attributes", {})))
+        item = take_lease(
+            self.client,
+            self._table_name,
+            self._key(user_id),
+            owner,
+            lease_seconds,
+            held=lambda until: LeaseHeld(user_id, until),
+            what="taking the lease",
+        )
+        return _from_item(user_id, item)
 
     def acquire_if_newer(
         self, user_id: str, owner: str, lease_seconds: float, key: str
@@ -548,3 +534,41 @@ class MemorySyncStateStore:
             held = self._items.setdefault(secondary_id, _Held(SyncState(secondary_id)))
             held.state.linked_to = primary_id
             held.state.linked_at = at or held.state.linked_at
+
+
+def take_lease(
+    client: DynamoDBClient,
+    table_name: str,
+    key: dict[str, AttributeValueTypeDef],
+    owner: str,
+    lease_seconds: float,
+    *,
+    held: Callable[[float | None], Exception],
+    what: str,
+) -> dict[str, Any]:
+    """Take the lease of one item of the state table (a user's, an organization's) and
+    return the item; `held(until)` is raised when another owner's lease has not ended."""
+    now = time.time()
+    try:
+        response = client.update_item(
+            TableName=table_name,
+            Key=key,
+            UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+            ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
+            ExpressionAttributeValues=_values(
+                {
+                    ":owner": owner,
+                    ":until": Decimal(str(round(now + lease_seconds, 3))),
+                    ":now": Decimal(str(round(now, 3))),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",  # whose lease, until when
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise held(_lease_until(exc)) from exc
+        raise _state_error(exc, what) from exc
+    except BotoCoreError as exc:
+        raise _state_error(exc, what) from exc
+    return _plain(response.get("Attributes", {}))
