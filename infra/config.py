@@ -168,6 +168,10 @@ class StackConfig(BaseModel):
     # Organization events -> CRM companies and memberships (issue 24); off for tenants
     # without Auth0 Organizations.
     organizations: bool = Field(default=True, alias=CONTEXT_ORGANIZATIONS)
+    # Salesforce orgs with Contacts to Multiple Accounts: memberships with roles (README).
+    salesforce_contacts_to_multiple_accounts: bool = Field(
+        default=False, alias="salesforceContactsToMultipleAccounts"
+    )
     crm_type: CrmType = Field(default=CrmType.REST, alias=CONTEXT_CRM_TYPE)
     crm_base_url: str = Field(default=PLACEHOLDER_CRM_BASE_URL, alias="crmBaseUrl")
     # The retained state table of an earlier deployment, reused instead of a new empty one.

@@ -72,6 +72,9 @@ class SyncFunctions(Construct):
             Env.CLAIM_UNVERIFIED_EMAIL: "true" if config.claim_unverified_email else "false",
             Env.BLOCKED_POLICY: config.blocked_policy,
             Env.ORGANIZATIONS: "true" if config.organizations else "false",
+            Env.SALESFORCE_MULTIPLE_ACCOUNTS: (
+                "true" if config.salesforce_contacts_to_multiple_accounts else "false"
+            ),
             Env.STATE_TABLE: tables.state_table.table_name,
             Env.DLQ_URL: dead_letter.queue.queue_url,
             Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

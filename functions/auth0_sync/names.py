@@ -86,6 +86,9 @@ class Env(StrEnum):
     # "false": the stack has no organization functions (CONTEXT_ORGANIZATIONS), so a user's
     # event does not look for memberships waiting for its contact.
     ORGANIZATIONS = "AUTH0_SYNC_ORGANIZATIONS"
+    # Salesforce: "true" when the org has Contacts to Multiple Accounts enabled (memberships
+    # are AccountContactRelations with Roles; else a contact's AccountId, no roles).
+    SALESFORCE_MULTIPLE_ACCOUNTS = "SALESFORCE_CONTACTS_TO_MULTIPLE_ACCOUNTS"
     DLQ_URL = "DLQ_URL"
     # Powertools' own variables, set by the stack.
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

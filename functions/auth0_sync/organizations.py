@@ -77,8 +77,8 @@ class OrganizationSync:
         if self.companies is None:
             if not self._warned:  # one line per cold start, naming the destination
                 logger.warning(
-                    f"organization events are skipped: the {self.destination} destination "
-                    "has no companies support yet (README, Organizations)"
+                    f"organization events are skipped: the {self.destination} destination's "
+                    "adapter has no companies support (README, Organizations)"
                 )
                 self._warned = True
             return _skip(event, SkipReason.ORGANIZATIONS_UNSUPPORTED)

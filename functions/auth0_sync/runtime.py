@@ -15,9 +15,7 @@ from auth0_sync.deactivation_window import (
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import Crm, bearer_token
 from auth0_sync.destinations.credentials import Cached
-from auth0_sync.destinations.factory import build_crm, check_secret
-from auth0_sync.destinations.rest import RestCrmClient
-from auth0_sync.destinations.rest_companies import RestCompanies
+from auth0_sync.destinations.factory import build_companies, build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.org_state import DynamoOrgStateStore, MemoryOrgStateStore, OrgStateStore
 from auth0_sync.organizations import OrganizationSync
@@ -140,9 +138,9 @@ def build_service(
 def build_organizations(
     settings: Settings, crm: Crm, users: StateStore, org_state: OrgStateStore
 ) -> OrganizationSync:
-    """The organization sync over the destination's companies, where it has them (the
-    generic REST contract); elsewhere its events are skipped, counted and named."""
-    companies = RestCompanies(crm) if isinstance(crm, RestCrmClient) else None
+    """The organization sync over the destination's companies (every destination has
+    them; an adapter without, a test double, has its events skipped, counted and named)."""
+    companies = build_companies(settings, crm)
 
     def contact_of(user_id: str) -> str | None:
         found = users.get(user_id)

@@ -97,6 +97,10 @@ class Settings(BaseModel):
     )
     # Organization events -> companies (auth0_sync.organizations); the stack's context key.
     organizations: bool = Field(default=True, validation_alias=Env.ORGANIZATIONS)
+    # Salesforce: the org has Contacts to Multiple Accounts (destinations.salesforce_accounts).
+    salesforce_contacts_to_multiple_accounts: bool = Field(
+        default=False, validation_alias=Env.SALESFORCE_MULTIPLE_ACCOUNTS
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,9 +1,12 @@
 """`auth0-sync destination setup`: prepare the vendor side of a destination.
 
-HubSpot: create the two custom contact properties the sync writes (`auth0_user_id`,
-`auth0_status`) when they are missing; running it again changes nothing. Salesforce:
-custom fields are created in Setup (or with the Metadata API), so this checks that the
-connected app's credentials work and that `Auth0_User_Id__c` and `Auth0_Status__c` exist.
+HubSpot: create the custom contact properties the sync writes (`auth0_user_id`,
+`auth0_status`) and the company properties of the organization sync (`auth0_org_id`, with
+unique values, `auth0_display_name`, `auth0_status`) when they are missing; running it
+again changes nothing. Salesforce: custom fields are created in Setup (or with the
+Metadata API), so this checks that the connected app's credentials work and that
+`Auth0_User_Id__c` and `Auth0_Status__c` exist on Contact and `Auth0_Org_Id__c`,
+`Auth0_Display_Name__c` and `Auth0_Status__c` on Account.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ def register(subparsers: Any) -> None:
         "setup",
         help="create HubSpot's custom properties / check Salesforce's custom fields",
         description="HubSpot: create the custom contact properties auth0_user_id and "
-        "auth0_status if they are missing (idempotent). Salesforce: check the connected "
-        "app's credentials and that Auth0_User_Id__c and Auth0_Status__c exist on Contact. "
+        "auth0_status, and the company properties auth0_org_id, auth0_display_name and "
+        "auth0_status, if they are missing (idempotent). Salesforce: check the connected "
+        "app's credentials and that Auth0_User_Id__c and Auth0_Status__c exist on Contact "
+        "and Auth0_Org_Id__c, Auth0_Display_Name__c and Auth0_Status__c on Account. "
         f"The token or credentials come from {Env.CRM_API_TOKEN}, in the shape of the "
         "destination's secret.",
         epilog=EXAMPLE,
@@ -75,12 +80,18 @@ def run_setup(args: argparse.Namespace) -> int:
         if crm_type is CrmType.HUBSPOT:
             from auth0_sync.destinations import bearer_token
             from auth0_sync.destinations.hubspot import HubSpotCrm
+            from auth0_sync.destinations.hubspot_companies import HubSpotCompanies
 
-            done = HubSpotCrm(base_url, bearer_token(lambda: secret)).ensure_properties()
+            hubspot = HubSpotCrm(base_url, bearer_token(lambda: secret))
+            done = hubspot.ensure_properties()
+            done.update(HubSpotCompanies(hubspot).ensure_properties())
         else:
             from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
+            from auth0_sync.destinations.salesforce_accounts import SalesforceAccounts
 
-            done = SalesforceCrm(base_url, client_credentials(lambda: secret)).check_fields()
+            salesforce = SalesforceCrm(base_url, client_credentials(lambda: secret))
+            done = salesforce.check_fields()
+            done.update(SalesforceAccounts(salesforce).check_fields())
     except (CrmRejected, TransientError) as exc:
         raise CommandError(f"{crm_type}: {exc}", code=1) from exc
     if args.json:

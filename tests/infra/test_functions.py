@@ -83,6 +83,7 @@ def test_environment_names_are_exactly_the_settings_aliases_and_powertools(
             Env.CLAIM_UNVERIFIED_EMAIL,
             Env.BLOCKED_POLICY,
             Env.ORGANIZATIONS,
+            Env.SALESFORCE_MULTIPLE_ACCOUNTS,
             Env.STATE_TABLE,
             Env.DLQ_URL,
             *POWERTOOLS_ENV,

@@ -21,13 +21,25 @@ def test_hubspot_setup_creates_the_properties_once(
         monkeypatch.setenv(Env.CRM_API_TOKEN, fake.token)
         args = ["destination", "setup", "--crm", "hubspot", "--base-url", fake.base_url]
         assert main(args) == 0
-        assert capsys.readouterr().out == "auth0_user_id: created\nauth0_status: created\n"
+        assert capsys.readouterr().out == (
+            "auth0_user_id: created\nauth0_status: created\n"
+            "companies.auth0_org_id: created\ncompanies.auth0_display_name: created\n"
+            "companies.auth0_status: created\n"
+        )
         assert main([*args, "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == {
             "crm": "hubspot",
-            "properties": {"auth0_user_id": "exists", "auth0_status": "exists"},
+            "properties": {
+                "auth0_user_id": "exists",
+                "auth0_status": "exists",
+                "companies.auth0_org_id": "exists",
+                "companies.auth0_display_name": "exists",
+                "companies.auth0_status": "exists",
+            },
         }
         assert fake.count("POST", "/crm/v3/properties/contacts") == 2
+        assert fake.count("POST", "/crm/v3/properties/companies") == 3
+        assert fake.companies_store.properties["auth0_org_id"]["hasUniqueValue"] is True
         options = [o["value"] for o in fake.properties["auth0_status"]["options"]]
         assert options == ["active", "deactivated"]
 
@@ -57,7 +69,12 @@ def test_salesforce_setup_checks_the_custom_fields(
         code = main(["destination", "setup", "--crm", "salesforce", "--base-url", org.base_url])
     out, err = capsys.readouterr()
     if custom_fields:
-        assert (code, out) == (0, "Auth0_User_Id__c: exists\nAuth0_Status__c: exists\n")
+        assert (code, out) == (
+            0,
+            "Auth0_User_Id__c: exists\nAuth0_Status__c: exists\n"
+            "Account.Auth0_Org_Id__c: exists\nAccount.Auth0_Display_Name__c: exists\n"
+            "Account.Auth0_Status__c: exists\n",
+        )
     else:
         assert code == 1
         assert "salesforce_invalid_field" in err

@@ -1,30 +1,32 @@
-"""Organizations through `auth0-sync process` against the reference CRM (contract 1.2).
+"""Organizations through `auth0-sync process` against every destination: the reference
+CRM (contract 1.2), the fake HubSpot (companies, v4 associations with a label per role)
+and the fake Salesforce org (Accounts, AccountContactRelations with Roles).
 
 A small generator makes a valid Auth0 history of users and organizations (signups, some
 after their memberships; organizations created, renamed, one deleted; members added and
 removed; roles assigned and removed) and keeps Auth0's resulting state beside it: the
 truth. The stream is shuffled with a fifth duplicated; the CRM's companies, memberships
-and roles must end equal to the truth, with nothing dead-lettered.
+and roles must end equal to the truth, read from each CRM by hand, with nothing
+dead-lettered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from auth0_sync.names import CrmType, Env
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
-from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 from auth0_sync_cli.main import main
 from tests.builders import at, bus_event, created
-from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
 
@@ -112,90 +114,143 @@ def generate(seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60) -> G
     return Generated(events, orgs, users)
 
 
+@dataclass
+class CrmView:
+    """What a CRM holds, read by hand in the generic terms of the truth."""
+
+    contacts: dict[str, str]  # auth0 user id -> contact id
+    companies: dict[str, dict[str, Any]]  # auth0 org id -> {id, name, display_name, status}
+    memberships: set[tuple[str, str, tuple[str, ...]]]  # company, contact, sorted roles
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def read_rest(crm: CrmServer) -> CrmView:
+    return CrmView(
+        {c["auth0_user_id"]: c["id"] for c in crm.contacts()},
+        {
+            c["auth0_org_id"]: {
+                "id": c["id"],
+                "name": c["name"],
+                "display_name": _text(c.get("display_name")),
+                "status": c["status"],
+            }
+            for c in crm.companies()
+        },
+        {(m["company_id"], m["contact_id"], tuple(sorted(m["roles"]))) for m in crm.memberships()},
+    )
+
+
+def read_hubspot(hubspot: FakeHubSpot) -> CrmView:
+    # Companies' custom properties and the association labels: README, HubSpot.
+    companies = {}
+    for record in hubspot.companies():
+        p = record["properties"]
+        companies[p["auth0_org_id"]] = {
+            "id": record["id"],
+            "name": p["name"],
+            "display_name": _text(p.get("auth0_display_name")),
+            "status": p["auth0_status"],
+        }
+    return CrmView(
+        {r["properties"]["auth0_user_id"]: r["id"] for r in hubspot.contacts()},
+        companies,
+        {
+            (company, contact, tuple(sorted(labels)))
+            for (contact, company), labels in hubspot.associations().items()
+        },
+    )
+
+
+def read_salesforce(org: FakeSalesforce) -> CrmView:
+    # Account fields and AccountContactRelation.Roles: README, Salesforce.
+    return CrmView(
+        {r["Auth0_User_Id__c"]: r["Id"] for r in org.contacts()},
+        {
+            a["Auth0_Org_Id__c"]: {
+                "id": a["Id"],
+                "name": a["Name"],
+                "display_name": _text(a.get("Auth0_Display_Name__c")),
+                "status": a["Auth0_Status__c"],
+            }
+            for a in org.accounts()
+        },
+        {
+            (
+                r["AccountId"],
+                r["ContactId"],
+                tuple(sorted(x for x in (r["Roles"] or "").split(";") if x)),
+            )
+            for r in org.relations()
+        },
+    )
+
+
+@pytest.mark.parametrize("crm_type", [CrmType.REST, CrmType.HUBSPOT, CrmType.SALESFORCE])
 def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
+    crm_type: CrmType,
     crm: CrmServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.chdir(tmp_path)
-    generated = generate(seed=24)
+    # Dense enough that roles are removed from live memberships (10 role deletions).
+    generated = generate(seed=24, n_users=6, steps=100)
     rng = random.Random(7)
     stream = generated.events + rng.sample(generated.events, len(generated.events) // 5)
     rng.shuffle(stream)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in stream))
 
-    assert main(["process", str(path), "--json"]) == 0
+    server: FakeHubSpot | FakeSalesforce | None = None
+    token = crm.token
+    if crm_type is CrmType.HUBSPOT:
+        server = FakeHubSpot(window_calls=100_000)
+        token = server.token
+    elif crm_type is CrmType.SALESFORCE:
+        server = FakeSalesforce(multiple_accounts=True)
+        token = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+        monkeypatch.setenv(Env.SALESFORCE_MULTIPLE_ACCOUNTS, "true")
+    monkeypatch.setenv(Env.CRM_TYPE, crm_type)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, token)
+    with server if server is not None else contextlib.nullcontext():
+        monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url if server is None else server.base_url)
+        assert main(["process", str(path), "--json"]) == 0
+        if isinstance(server, FakeHubSpot):
+            view = read_hubspot(server)
+        elif isinstance(server, FakeSalesforce):
+            view = read_salesforce(server)
+        else:
+            view = read_rest(crm)
     lines = capsys.readouterr().out.splitlines()
     result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
     assert result["failed"] == {}
     assert result["events"] == len(stream)
+    assert "organizations_unsupported" not in result["skipped"]
 
-    contact_of_user = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
-    assert sorted(contact_of_user) == sorted(generated.users)
-    companies = {c["auth0_org_id"]: c for c in crm.companies()}
+    assert sorted(view.contacts) == sorted(generated.users)
     live = sorted(o for o, t in generated.orgs.items() if not t.deleted)
     # A deleted organization's company is deactivated, or was never made when its delete
     # arrived before everything else of it.
-    assert set(live) <= set(companies) <= set(generated.orgs)
+    assert set(live) <= set(view.companies) <= set(generated.orgs)
     expected_members = set()
     for org_id, truth in generated.orgs.items():
-        if org_id not in companies:
+        if org_id not in view.companies:
             continue
-        company = companies[org_id]
+        company = view.companies[org_id]
         assert company["status"] == ("deactivated" if truth.deleted else "active")
         assert company["name"] == truth.name
         if not truth.deleted:
-            assert company.get("display_name") == truth.display_name
+            assert company["display_name"] == truth.display_name
             expected_members |= {
-                (company["id"], contact_of_user[u], tuple(sorted(r)))
+                (company["id"], view.contacts[u], tuple(sorted(r)))
                 for u, r in truth.members.items()
             }
-    actual = {
-        (m["company_id"], m["contact_id"], tuple(sorted(m["roles"]))) for m in crm.memberships()
-    }
-    assert actual == expected_members
+    assert view.memberships == expected_members
     assert expected_members  # the history made some memberships with roles
     assert any(roles for _, _, roles in expected_members)
-
-
-def test_hubspot_skips_organization_events_counted_never_dead_lettered(
-    aws: LocalResources,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    names = [
-        "organization_created",
-        "organization_member_added",
-        "organization_member_role_assigned",
-        "organization_deleted",
-    ]
-    with FakeHubSpot() as hubspot:
-        for name, value in aws.environment().items():
-            if name != "AWS_ENDPOINT_URL":
-                monkeypatch.setenv(name, value)
-        monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)
-        boto3.client("secretsmanager").put_secret_value(
-            SecretId=aws.secret_arn, SecretString=json.dumps({"token": hubspot.token})
-        )
-        monkeypatch.setenv(Env.CRM_TYPE, CrmType.HUBSPOT)
-        monkeypatch.setenv(Env.CRM_BASE_URL, hubspot.base_url)
-        monkeypatch.chdir(tmp_path)
-        path = tmp_path / "events.jsonl"
-        path.write_text("".join(json.dumps(load_event(n)) + "\n" for n in names))
-        assert main(["process", str(path), "--state", "aws", "--json"]) == 0
-        out = capsys.readouterr()
-    lines = out.out.splitlines()
-    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
-    assert result["skipped"] == {"organizations_unsupported": len(names)}
-    assert result["failed"] == {}
-    assert result["crm_calls"] == 0
-    # `process` silences the handlers' log (the function's warning: the unit tests); the
-    # skips are counted under their reason above and nothing is printed as dead-lettered.
-    assert out.err == ""

@@ -225,8 +225,8 @@ def test_a_destination_without_companies_skips_and_says_so(
     # One line per cold start (the function's log), naming the destination.
     warnings = [r.getMessage() for r in caplog.records if "companies support" in r.getMessage()]
     assert warnings == [
-        "organization events are skipped: the hubspot destination has no companies support "
-        "yet (README, Organizations)"
+        "organization events are skipped: the hubspot destination's adapter has no companies "
+        "support (README, Organizations)"
     ]
 
 

@@ -1,8 +1,11 @@
 """What the organization sync needs from a destination: companies and memberships.
 
-Only the generic REST contract (1.2) offers them yet (`destinations.rest_companies`);
-HubSpot's companies and Salesforce's Accounts are not built: `companies_for` answers None
-for them and the organization events are skipped as `organizations_unsupported`.
+Every destination has them: the generic REST contract 1.2 (`destinations.rest_companies`),
+HubSpot's companies and v4 associations (`destinations.hubspot_companies`) and Salesforce's
+Accounts (`destinations.salesforce_accounts`); `destinations.factory.build_companies` picks
+the destination's. Each turns its vendor's errors into ours at this boundary, so the rules
+of `auth0_sync.organizations` apply unchanged. An adapter without companies (a test
+double) has the organization events skipped as `organizations_unsupported`.
 """
 
 from __future__ import annotations

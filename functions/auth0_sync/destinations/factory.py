@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from auth0_sync.destinations import Listing, bearer_token
+from auth0_sync.destinations import Crm, Listing, bearer_token
+from auth0_sync.destinations.companies import Companies
 from auth0_sync.names import CrmType
-from auth0_sync.settings import Settings
+from auth0_sync.settings import DeletePolicy, Settings
 
 if TYPE_CHECKING:
     import requests
@@ -70,3 +71,31 @@ def check_secret(crm_type: CrmType | str, secret: Callable[[], str]) -> None:
         client_credentials(secret)()
     else:
         bearer_token(secret)()
+
+
+def build_companies(settings: Settings, crm: Crm) -> Companies | None:
+    """The organization sync's companies over the destination's adapter: the generic
+    contract's `/companies`, HubSpot's companies and associations, Salesforce's Accounts and
+    AccountContactRelations. None for an adapter that is none of them (a test double)."""
+    crm_type = CrmType(settings.crm_type)
+    if crm_type is CrmType.HUBSPOT:
+        from auth0_sync.destinations.hubspot import HubSpotCrm
+        from auth0_sync.destinations.hubspot_companies import HubSpotCompanies
+
+        if isinstance(crm, HubSpotCrm):
+            archive = settings.delete_policy in (DeletePolicy.ARCHIVE, DeletePolicy.ERASE)
+            return HubSpotCompanies(crm, archive=archive)
+        return None
+    if crm_type is CrmType.SALESFORCE:
+        from auth0_sync.destinations.salesforce import SalesforceCrm
+        from auth0_sync.destinations.salesforce_accounts import SalesforceAccounts
+
+        if isinstance(crm, SalesforceCrm):
+            return SalesforceAccounts(
+                crm, multiple_accounts=settings.salesforce_contacts_to_multiple_accounts
+            )
+        return None
+    from auth0_sync.destinations.rest import RestCrmClient
+    from auth0_sync.destinations.rest_companies import RestCompanies
+
+    return RestCompanies(crm) if isinstance(crm, RestCrmClient) else None

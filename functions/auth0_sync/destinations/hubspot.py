@@ -349,7 +349,7 @@ class HubSpotCrm(OverTransport):
         path: str,
         *,
         params: Mapping[str, str] | None = None,
-        json: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | list[Any] | None = None,
         missing_ok: bool = False,
         conflict_ok: bool = False,
         repeatable: bool = True,
@@ -376,7 +376,8 @@ class HubSpotCrm(OverTransport):
         status = response.status_code
         if status < 400 or (status == 404 and missing_ok) or (status == 409 and conflict_ok):
             return response
-        self._raise(what, method, response, ((json or {}).get("properties") or {}).values())
+        sent = json.get("properties") if isinstance(json, Mapping) else None
+        self._raise(what, method, response, (sent if isinstance(sent, Mapping) else {}).values())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _learn(self, response: requests.Response) -> None:
@@ -454,6 +455,10 @@ def _contact_path(contact_id: str) -> str:
 
 def _template(path: str) -> str:
     """The path without ids or emails, for messages that may be logged."""
+    if path.startswith(("/crm/v3/objects/companies/", "/crm/v4/objects/")):
+        from auth0_sync.destinations.hubspot_companies import template
+
+        return template(path)
     if path.startswith(CONTACTS + "/") and path != SEARCH and "/batch/" not in path:
         return CONTACTS + "/{id}"
     return path

@@ -534,4 +534,7 @@ def _template(path: str) -> str:
         return f"{API}/sobjects/Contact/{EXTERNAL_ID}/{{user_id}}"
     if path.startswith("/sobjects/Contact/"):
         return f"{API}/sobjects/Contact/{{Id}}"
+    for sobject in ("Account", "AccountContactRelation"):  # salesforce_accounts
+        if path.startswith(f"/sobjects/{sobject}/"):
+            return f"{API}/sobjects/{sobject}/{{id}}"
     return API + path

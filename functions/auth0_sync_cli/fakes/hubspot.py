@@ -30,7 +30,9 @@ consistent", https://blog.sequin.io/building-a-sync-on-hubspots-api/); reads by 
 `idProperty` are immediate. `drop_next_answer` applies a request and loses its answer
 (504), as a timeout after the request left would.
 The batch endpoints (read, create, update, upsert) are in `hubspot_batch`.
-Not modelled: the daily limit, associations, pagination of search beyond
+Companies, company properties and contact-company associations (v4) are in
+`hubspot_companies`.
+Not modelled: the daily limit, pagination of search beyond
 one page, lifecycle stages, merges.
 """
 
@@ -115,6 +117,9 @@ class FakeHubSpot(LoopbackServer):
         self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         self._window_calls_given = window_calls
         self.outage: int | None = None
+        from auth0_sync_cli.fakes.hubspot_companies import CompanyStore
+
+        self.companies_store = CompanyStore(custom_properties)
         if custom_properties:
             from auth0_sync.destinations.hubspot import CUSTOM_PROPERTIES
 
@@ -141,6 +146,7 @@ class FakeHubSpot(LoopbackServer):
             self._faults.clear()
             self._drops.clear()
             self._history.clear()
+            self.companies_store.reset()
 
     def edit(self, record_id: str, **properties: str) -> None:
         """A person changes the contact in HubSpot (no validation)."""
@@ -203,6 +209,21 @@ class FakeHubSpot(LoopbackServer):
         return [
             {"id": r["id"], **hubspot_contact(r, status_default="active")} for r in self.contacts()
         ]
+
+    def companies(self, archived: bool = False) -> list[dict[str, Any]]:
+        """Every company (archived ones or not), as HubSpot holds it."""
+        with self.lock:
+            return [
+                json.loads(json.dumps(r))
+                for r in self.companies_store.records.values()
+                if r["archived"] == archived
+            ]
+
+    def associations(self) -> dict[tuple[str, str], list[str]]:
+        """(contact id, company id) -> the labels on the pair (the unlabeled one: none)."""
+        with self.lock:
+            store = self.companies_store
+            return {pair: store.label_texts(types) for pair, types in store.pairs.items()}
 
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p, _ in self.requests if m == method and p.startswith(prefix))
@@ -408,6 +429,9 @@ class FakeHubSpot(LoopbackServer):
         from auth0_sync_cli.fakes.hubspot_batch import add_batch_routes
 
         add_batch_routes(app, fake, _error, _ok, _now)
+        from auth0_sync_cli.fakes.hubspot_companies import add_company_routes
+
+        add_company_routes(app, fake, _error, _ok, _now)
         return app
 
     # Internals (called under the lock) ---------------------------------------------------

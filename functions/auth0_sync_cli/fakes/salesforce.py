@@ -25,6 +25,7 @@ changes with every write, a person's edit (`edit`) too; a PATCH by Id with
 unreadable date 400. Every answer carries the org's `Date` (from `clock`). ETag/If-Match
 is documented for Account rows only: not modelled on Contact. The error bodies of that
 412 and 400 are not documented: here `[{errorCode, message}]` like the others.
+Accounts, AccountContactRelations and Contact's AccountId: `salesforce_accounts`.
 Not modelled: other sObjects, relationship queries, query paging (`nextRecordsUrl`: a
 query answers at most its LIMIT), composite and bulk APIs other than the sObject
 Collections of Contact (`salesforce_batch`), field-level security, Lead
@@ -60,6 +61,7 @@ FIELDS = {  # name -> max length
     "Phone": 40,
     EXTERNAL_ID: 255,
     "Auth0_Status__c": 255,
+    "AccountId": 18,  # a reference to an Account (salesforce_accounts)
 }
 PICKLIST = {"Auth0_Status__c": ("active", "deactivated")}
 # The error code of each outage status (the REST API's documented codes).
@@ -102,11 +104,12 @@ class Soql(NamedTuple):
     groups: list[list[Condition]]
     limit: int
     order_by: tuple[str, bool] | None = None
+    sobject: str = "Contact"
 
 
 def parse_soql(query: str) -> Soql:
-    """`SELECT f, ... FROM Contact [WHERE f op 'v' [AND|OR ...]] [ORDER BY f [ASC|DESC]]
-    [LIMIT n]`, op one of = != < > (MalformedQuery otherwise)."""
+    """`SELECT f, ... FROM Contact|Account|AccountContactRelation [WHERE f op 'v' [AND|OR
+    ...]] [ORDER BY f [ASC|DESC]] [LIMIT n]`, op one of = != < > (MalformedQuery otherwise)."""
     tokens = _tokens(query)
     pos = 0
 
@@ -129,7 +132,8 @@ def parse_soql(query: str) -> Soql:
             continue
         break
     take("FROM")
-    if take() != "Contact":
+    sobject = take()
+    if sobject not in ("Contact", "Account", "AccountContactRelation"):
         raise MalformedQuery("sObject type not supported by this fake")
     groups: list[list[Condition]] = [[]]
     limit = 2000
@@ -167,7 +171,7 @@ def parse_soql(query: str) -> Soql:
         limit = int(take())
     if pos != len(tokens):
         raise MalformedQuery(f"unexpected token: '{tokens[pos]}'")
-    return Soql(fields, groups, limit, order_by)
+    return Soql(fields, groups, limit, order_by, sobject)
 
 
 def _tokens(query: str) -> list[str]:
@@ -225,8 +229,14 @@ class FakeSalesforce(LoopbackServer):
         unique_external_id: bool = True,
         email_duplicate_rule: bool = True,
         custom_fields: bool = True,
+        multiple_accounts: bool = False,
     ) -> None:
         super().__init__()
+        from auth0_sync_cli.fakes.salesforce_accounts import AccountStore
+
+        # Accounts and AccountContactRelations (the latter with Contacts to Multiple
+        # Accounts enabled): `salesforce_accounts`.
+        self.accounts_store = AccountStore(multiple_accounts)
         # Without custom_fields: an org where Auth0_User_Id__c / Auth0_Status__c are missing.
         self.fields = {k: v for k, v in FIELDS.items() if custom_fields or not k.endswith("__c")}
         self.client_id = client_id
@@ -265,6 +275,7 @@ class FakeSalesforce(LoopbackServer):
             self._faults.clear()
             self.answered.clear()
             self.modified.clear()
+            self.accounts_store.reset()
             self.api_used = 0
 
     def edit(self, record_id: str, **fields: Any) -> None:
@@ -277,6 +288,15 @@ class FakeSalesforce(LoopbackServer):
     def contacts(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(r) for r in self.records.values()]
+
+    def accounts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.accounts_store.accounts.values()]
+
+    def relations(self) -> list[dict[str, Any]]:
+        """Every AccountContactRelation (Contacts to Multiple Accounts)."""
+        with self.lock:
+            return [dict(r) for r in self.accounts_store.relations.values()]
 
     # What the demo drives (auth0_sync_cli.fakes.DemoCrm) -------------------------------
 
@@ -408,24 +428,34 @@ class FakeSalesforce(LoopbackServer):
             with fake.lock:
                 fake.queries.append(text)
                 try:
-                    fields, groups, limit, order_by = parse_soql(text)
+                    fields, groups, limit, order_by, sobject = parse_soql(text)
                 except MalformedQuery as exc:
                     return _errors(400, "MALFORMED_QUERY", str(exc))
+                store = fake.accounts_store
+                if sobject == "Contact":
+                    rows, known = list(fake.records.values()), tuple(fake.fields)
+                else:
+                    found = store.records_of(sobject)
+                    if found is None:
+                        return _errors(
+                            400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported."
+                        )
+                    rows, known = found, store.fields_of(sobject)
                 named = [*fields, *([order_by[0]] if order_by else [])]
                 named += [cond[0] for group in groups for cond in group]
-                unknown = [f for f in named if f != "Id" and f not in fake.fields]
+                unknown = [f for f in named if f != "Id" and f not in known]
                 if unknown:
                     return _errors(
-                        400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Contact'"
+                        400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{sobject}'"
                     )
-                hits = [r for r in fake.records.values() if _where(r, groups)]
+                hits = [r for r in rows if _where(r, groups)]
                 if order_by is not None:
                     name, descending = order_by
                     # Nulls first ascending, as SOQL's default NULLS FIRST.
                     hits.sort(key=lambda r: (r.get(name) is not None, str(r.get(name) or "")))
                     if descending:
                         hits.reverse()
-                records = [fake._view(r, fields) for r in hits[:limit]]
+                records = [fake._view(r, fields, sobject) for r in hits[:limit]]
             return _ok({"totalSize": len(records), "done": True, "records": records})
 
         @app.post(API + "/sobjects/Contact")
@@ -492,6 +522,9 @@ class FakeSalesforce(LoopbackServer):
         from auth0_sync_cli.fakes.salesforce_batch import add_collection_routes
 
         add_collection_routes(app, fake, API, EXTERNAL_ID, _errors, _ok)
+        from auth0_sync_cli.fakes.salesforce_accounts import add_account_routes
+
+        add_account_routes(app, fake, API, _errors, _ok)
         return app
 
     # Internals (under the lock) ----------------------------------------------------------
@@ -540,6 +573,11 @@ class FakeSalesforce(LoopbackServer):
                     f"{name}: bad value for restricted picklist field: {value}",
                     [name],
                 )
+        account = body.get("AccountId")
+        if account is not None and account not in self.accounts_store.accounts:
+            return _errors(
+                400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["AccountId"]
+            )
         last = body.get("LastName", ... if not creating else None)
         if last is None or last == "":
             return _errors(
@@ -591,9 +629,11 @@ class FakeSalesforce(LoopbackServer):
         return _ok(self._view(record, wanted or ["Id", *self.fields]))
 
     @staticmethod
-    def _view(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    def _view(
+        record: dict[str, Any], fields: list[str], sobject: str = "Contact"
+    ) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "attributes": {"type": "Contact", "url": f"{API}/sobjects/Contact/{record['Id']}"}
+            "attributes": {"type": sobject, "url": f"{API}/sobjects/{sobject}/{record['Id']}"}
         }
         for name in fields:
             view[name] = record.get(name)
