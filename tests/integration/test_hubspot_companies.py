@@ -74,9 +74,13 @@ def test_roles_are_association_labels_exactly_as_given(hubspot: FakeHubSpot) -> 
     contact = hubspot.seed(email="ada@example.com")
     company = api.create_company({"auth0_org_id": "org_1", "name": "acme"}, "k1")["id"]
     assert api.put_membership(company, contact, ["admin", "billing"])
-    assert hubspot.associations() == {(contact, company): ["admin", "billing"]}
+    assert hubspot.associations() == {
+        (contact, company): ["Auth0 role: admin", "Auth0 role: billing"]
+    }
     assert api.put_membership(company, contact, ["billing", "viewer"])
-    assert hubspot.associations() == {(contact, company): ["billing", "viewer"]}
+    assert hubspot.associations() == {
+        (contact, company): ["Auth0 role: billing", "Auth0 role: viewer"]
+    }
     assert api.put_membership(company, contact, [])
     assert hubspot.associations() == {(contact, company): []}  # unlabeled: still a member
     api.delete_membership(company, contact)
@@ -94,7 +98,19 @@ def test_labels_made_by_another_function_are_reused(hubspot: FakeHubSpot) -> Non
     second._known_labels()  # read before the label exists
     first.put_membership(company, contact, ["admin"])
     assert second.put_membership(company, contact, ["admin"])  # 409 on create: read again
-    assert hubspot.associations() == {(contact, company): ["admin"]}
+    assert hubspot.associations() == {(contact, company): ["Auth0 role: admin"]}
+
+
+def test_a_label_a_person_set_is_not_the_syncs_and_stays(hubspot: FakeHubSpot) -> None:
+    api = adapter(hubspot)
+    contact = hubspot.seed(email="ada@example.com")
+    company = api.create_company({"auth0_org_id": "org_1", "name": "acme"}, "k1")["id"]
+    store = hubspot.companies_store
+    store.labels[900] = {"category": "USER_DEFINED", "typeId": 900, "label": "Decision maker"}
+    store.pairs[(contact, company)] = {279, 900}  # set by a person in HubSpot
+    assert api.put_membership(company, contact, ["admin"])
+    assert api.put_membership(company, contact, [])
+    assert hubspot.associations() == {(contact, company): ["Decision maker"]}
 
 
 def test_a_missing_contact_or_company_is_false_not_an_error(hubspot: FakeHubSpot) -> None:

@@ -158,7 +158,7 @@ def read_hubspot(hubspot: FakeHubSpot) -> CrmView:
         {r["properties"]["auth0_user_id"]: r["id"] for r in hubspot.contacts()},
         companies,
         {
-            (company, contact, tuple(sorted(labels)))
+            (company, contact, tuple(sorted(x.removeprefix("Auth0 role: ") for x in labels)))
             for (contact, company), labels in hubspot.associations().items()
         },
     )

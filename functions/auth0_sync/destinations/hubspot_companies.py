@@ -18,17 +18,17 @@ has no GDPR delete for companies), else `auth0_status=deactivated`.
 Memberships (https://developers.hubspot.com/docs/api-reference/crm-associations-v4/guide):
 `PUT /crm/v4/objects/contacts/{contact}/associations/companies/{company}` with the default
 unlabeled type (HUBSPOT_DEFINED 279, contact to company) and one USER_DEFINED association
-label per Auth0 role (the label's text is the role's name; a missing label is made with
+label per Auth0 role (its text `Auth0 role: <name>`; a missing label is made with
 `POST /crm/v4/associations/contacts/companies/labels`, the account's labels read once per
 adapter). Its answer lists the labels between the pair (`LabelsBetweenObjectPair`); a role
 label the member no longer has is removed with `POST /crm/v4/associations/contacts/
-companies/batch/labels/archive`. The sync owns the USER_DEFINED contact-to-company labels
-(README, HubSpot). A membership's end is `DELETE` of the pair's association (every label
-with it).
+companies/batch/labels/archive`; labels without that prefix are not the sync's and stay.
+A membership's end is `DELETE` of the pair's association (every label with it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,7 +46,10 @@ LABELS = "/crm/v4/associations/contacts/companies/labels"
 ARCHIVE_LABELS = "/crm/v4/associations/contacts/companies/batch/labels/archive"
 # HubSpot's default (unlabeled) contact-to-company association type.
 UNLABELED_TYPE = 279
-LABEL_PREFIX = "auth0_role_"
+LABEL_PREFIX = "auth0_role_"  # the labels' internal names
+# A role's label text: the prefix marks the labels the sync owns (any other label, a
+# person's "Decision maker", is left alone).
+ROLE_LABEL = "Auth0 role: "
 
 # Generic company field -> HubSpot company property.
 COMPANY_PROPERTY_OF: dict[str, str] = {
@@ -182,7 +185,8 @@ class HubSpotCompanies:
         if not isinstance(labels, list):
             raise TransientError(f"crm PUT {template(path)}: no labels list", "crm_bad_answer")
         known = self._known_labels()
-        extra = sorted({known[x] for x in labels if x in known and x not in roles})
+        ended = {str(x).removeprefix(ROLE_LABEL) for x in labels if str(x).startswith(ROLE_LABEL)}
+        extra = sorted({known[r] for r in ended - set(roles) if r in known})
         if extra:
             body = {
                 "inputs": [
@@ -238,9 +242,12 @@ class HubSpotCompanies:
         found = self._known_labels().get(role)
         if found is not None:
             return found
-        name = LABEL_PREFIX + "".join(c if c.isalnum() else "_" for c in role.lower())
+        slug = "".join(c if c.isalnum() else "_" for c in role.lower())[:40]
+        digest = hashlib.sha256(role.encode()).hexdigest()[:8]  # "Admin" and "admin" differ
+        name = f"{LABEL_PREFIX}{slug}_{digest}"
+        text = ROLE_LABEL + role
         response = self._crm._send(
-            "POST", LABELS, json={"label": role, "name": name}, conflict_ok=True
+            "POST", LABELS, json={"label": text, "name": name}, conflict_ok=True
         )
         if response.status_code == 409:  # made meanwhile (another function): read again
             with self._lock:
@@ -271,12 +278,13 @@ class HubSpotCompanies:
 
 
 def _user_labels(results: list[Any]) -> dict[str, int]:
-    """Label text -> type id of the USER_DEFINED labels in a labels answer."""
+    """Role -> type id of the sync's labels (USER_DEFINED, `Auth0 role: <role>`) in a
+    labels answer."""
     return {
-        str(r["label"]): int(r["typeId"])
+        str(r["label"]).removeprefix(ROLE_LABEL): int(r["typeId"])
         for r in results
         if isinstance(r, dict)
         and r.get("category") == "USER_DEFINED"
-        and r.get("label")
+        and str(r.get("label") or "").startswith(ROLE_LABEL)
         and isinstance(r.get("typeId"), int)
     }
