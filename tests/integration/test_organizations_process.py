@@ -254,3 +254,39 @@ def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
     assert view.memberships == expected_members
     assert expected_members  # the history made some memberships with roles
     assert any(roles for _, _, roles in expected_members)
+
+
+def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_accounts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without Contacts to Multiple Accounts a contact holds one Account (README,
+    Salesforce): the Account of one of its live organizations, or none; never a deleted
+    organization's, never one it left; nothing dead-lettered."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    generated = generate(seed=24, n_users=6, steps=100)
+    rng = random.Random(7)
+    stream = generated.events + rng.sample(generated.events, len(generated.events) // 5)
+    rng.shuffle(stream)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    with FakeSalesforce(multiple_accounts=False) as org:
+        monkeypatch.setenv(Env.CRM_TYPE, CrmType.SALESFORCE)
+        monkeypatch.setenv(Env.CRM_BASE_URL, org.base_url)
+        token = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+        monkeypatch.setenv(Env.CRM_API_TOKEN, token)
+        assert main(["process", str(path), "--json"]) == 0
+        accounts = {a["Id"]: a["Auth0_Org_Id__c"] for a in org.accounts()}
+        contacts = org.contacts()
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["failed"] == {}
+    holding = 0
+    for contact in contacts:
+        user = contact["Auth0_User_Id__c"]
+        live = {o for o, t in generated.orgs.items() if not t.deleted and user in t.members}
+        if contact.get("AccountId"):
+            assert accounts[contact["AccountId"]] in live
+            holding += 1
+    assert holding  # some contacts got an Account

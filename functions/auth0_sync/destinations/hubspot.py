@@ -455,10 +455,10 @@ def _contact_path(contact_id: str) -> str:
 
 def _template(path: str) -> str:
     """The path without ids or emails, for messages that may be logged."""
-    if path.startswith(("/crm/v3/objects/companies/", "/crm/v4/objects/")):
-        from auth0_sync.destinations.hubspot_companies import template
-
-        return template(path)
+    if path.startswith("/crm/v3/objects/companies/"):  # hubspot_companies
+        return "/crm/v3/objects/companies/{id}"
+    if path.startswith("/crm/v4/objects/contacts/"):
+        return "/crm/v4/objects/contacts/{id}/associations/companies/{id}"
     if path.startswith(CONTACTS + "/") and path != SEARCH and "/batch/" not in path:
         return CONTACTS + "/{id}"
     return path
