@@ -256,6 +256,9 @@ TRANSIENT_REASONS = frozenset(
         "email_conflict",
         "owned_by_other",
         "lambda_timeout",
+        # Buffered topology: held behind an earlier event of its user that failed in the
+        # same batch (auth0_sync.queue_batches).
+        "earlier_event_pending",
         # Lambda dropped the event after its maximum event age (throttled, or retries
         # spread past it): nothing was wrong with the event.
         "event_age_exceeded",
