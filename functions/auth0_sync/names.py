@@ -212,6 +212,10 @@ AUTH0_STREAM_MAX_TOTAL_FAILURES = 5000
 STREAM_HEALTH_WARN_RATIO = 0.5
 STREAM_HEALTH_INTERVAL_MINUTES = 5
 
+# CDK context key choosing how events reach the handlers (auth0_sync.buffering.Topology):
+# `direct` (the rule invokes the function) or `buffered` (through a queue per type).
+CONTEXT_TOPOLOGY = "topology"
+
 # CDK context key choosing the destination (a CrmType value).
 CONTEXT_CRM_TYPE = "crmType"
 

@@ -34,8 +34,8 @@ from auth0_sync.buffering import MAX_RECEIVE_COUNT
 from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import SyncError, TransientError
 from auth0_sync.events import identity_of, iso, parse_event
-from auth0_sync.names import EventType as UserEventType
 from auth0_sync.names import REASON_LAMBDA_TIMEOUT
+from auth0_sync.names import EventType as UserEventType
 from auth0_sync.service import InvocationContext, SyncService
 from auth0_sync.sync import Outcome
 

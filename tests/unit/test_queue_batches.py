@@ -108,16 +108,17 @@ def test_a_transient_failure_is_reported_for_its_record_only() -> None:
 
 def test_a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_not_retried() -> None:
     w = world()
-    batch = sqs_batch(
-        [created("auth0|ok", at(0), email="ok@example.com"), load_event("malformed_missing_user_id")]
-    )
+    malformed = load_event("malformed_missing_user_id")
+    batch = sqs_batch([created("auth0|ok", at(0), email="ok@example.com"), malformed])
 
     assert w.run(batch) == set()  # deleted from the queue: the DLQ holds it
     ((body, attributes),) = w.dlq.messages
-    letter = read_letter({"MessageId": "m", "ReceiptHandle": "r", "Body": body,
-                          "MessageAttributes": {k: {"StringValue": v} for k, v in attributes.items()}})  # fmt: skip
+    typed = {k: {"StringValue": v} for k, v in attributes.items()}
+    letter = read_letter(
+        {"MessageId": "m", "ReceiptHandle": "r", "Body": body, "MessageAttributes": typed}
+    )
     assert (letter.shape, letter.reason) == ("handler", "invalid_event")
-    assert letter.event == load_event("malformed_missing_user_id")
+    assert letter.event == malformed
 
 
 def test_a_body_that_is_not_json_is_dead_lettered_not_crashed_on() -> None:
