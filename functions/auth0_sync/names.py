@@ -266,6 +266,9 @@ TRANSIENT_REASONS = frozenset(
         # Lambda dropped the event after its maximum event age (throttled, or retries
         # spread past it): nothing was wrong with the event.
         "event_age_exceeded",
+        # Buffered topology: SQS moved the event from its queue to the DLQ after the queue's
+        # maxReceiveCount receives ended without an answer (timed out, crashed).
+        "receive_count_exceeded",
         # Salesforce error codes that heal by themselves (the daily API limit, a row lock).
         "salesforce_request_limit_exceeded",
         "salesforce_unable_to_lock_row",
@@ -284,6 +287,11 @@ REASON_LAMBDA_TIMEOUT = "lambda_timeout"
 # event waited in Lambda's queue (throttled) until its maximum age, and never failed.
 REASON_EVENT_AGE_EXCEEDED = "event_age_exceeded"
 LAMBDA_CONDITION_EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+# ... and a message SQS moved from a buffered topology's queue (its redrive policy): the
+# EventBridge event unchanged as the body, no attribute of ours, the source queue in the
+# `DeadLetterQueueSourceArn` system attribute.
+REASON_RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
+SQS_ATTR_DLQ_SOURCE_ARN = "DeadLetterQueueSourceArn"
 # ... and an EventBridge rule-target delivery failure (the ERROR_CODE is its error class).
 REASON_DELIVERY_FAILED = "delivery_failed"
 
