@@ -114,6 +114,8 @@ class Env(StrEnum):
 DEFAULT_STATE_TABLE = "auth0-sync-state"
 DEFAULT_DLQ_NAME = "auth0-sync-dlq"
 DEFAULT_CRM_SECRET_NAME = "auth0-sync/crm-api-token"
+# `process --topology buffered`: each routed type's local queue is this plus its construct id.
+LOCAL_BUFFER_QUEUE_PREFIX = "auth0-sync-buffer-"
 LOCAL_REGION = "us-east-1"
 LOCAL_AWS_PORT = 4566
 LOCAL_CRM_PORT = 8080

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auth0_sync.names import SQS_ATTR_DLQ_SOURCE_ARN
 from auth0_sync.replay.letters import DeadLetter, read_letter
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class DlqReader:
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=SQS_BATCH,
                     MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=["SentTimestamp", SQS_ATTR_DLQ_SOURCE_ARN],
+                    MessageSystemAttributeNames=["SentTimestamp", "DeadLetterQueueSourceArn"],
                     VisibilityTimeout=visibility_seconds,
                     WaitTimeSeconds=self.wait_seconds,
                 ).get("Messages", [])

@@ -1,0 +1,89 @@
+"""`auth0-sync process --topology buffered` against local AWS (in-process moto): events go to
+a queue per type and are drained in batches through the handlers' batch code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from auth0_sync.names import LOCAL_BUFFER_QUEUE_PREFIX, Env
+from auth0_sync.replay.letters import read_letter
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.main import main
+from auth0_sync_cli.sample import generate, reconcile
+from tests.conftest import load_event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def local_aws_env(
+    crm: CrmServer, aws: LocalResources, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> LocalResources:
+    """What `auth0-sync local-aws` prints to export, with the reference CRM."""
+    for name, value in aws.environment().items():
+        if name != "AWS_ENDPOINT_URL":
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)  # the token comes from the secret
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    return aws
+
+
+def test_buffered_converges_and_one_bad_record_lands_in_the_dlq_with_its_reason(
+    crm: CrmServer,
+    local_aws_env: LocalResources,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = generate(4, seed=7, duplicate_share=0.0, specials=False)
+    sample.seed_preexisting(lambda fields: crm.seed_contact(**fields))
+    malformed = load_event("malformed_missing_user_id")
+    stream = [*sample.events[:3], malformed, *sample.events[3:]]
+    path = tmp_path / "stream.json"
+    path.write_text(json.dumps(stream))
+
+    assert main(["process", str(path), "--state", "aws", "--topology", "buffered", "--json"]) == 1
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{\n") :])
+
+    assert result["events"] == len(stream)
+    assert result["failed"] == {"invalid_event": 1}
+    assert reconcile(sample.truth, crm.contacts()) == []
+    sqs = boto3.client("sqs")
+    # The events went through their types' queues, and every queue was drained.
+    queues = sqs.list_queues(QueueNamePrefix=LOCAL_BUFFER_QUEUE_PREFIX)["QueueUrls"]
+    assert queues
+    for url in queues:
+        left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert (
+            left["ApproximateNumberOfMessages"],
+            left["ApproximateNumberOfMessagesNotVisible"],
+        ) == ("0", "0")
+    (message,) = sqs.receive_message(
+        QueueUrl=local_aws_env.dlq_url, MessageAttributeNames=["All"], MaxNumberOfMessages=10
+    )["Messages"]
+    letter = read_letter(message)
+    assert (letter.shape, letter.reason, letter.event) == ("handler", "invalid_event", malformed)
+
+
+def test_buffered_needs_local_aws(
+    crm: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(load_event("user_created")))
+
+    assert main(["process", str(path), "--state", "memory", "--topology", "buffered"]) == 2
+    assert "--topology buffered runs against local AWS" in capsys.readouterr().err
