@@ -9,13 +9,17 @@ from pathlib import Path
 import boto3
 import pytest
 
+from auth0_sync.handlers import user_created
 from auth0_sync.names import LOCAL_BUFFER_QUEUE_PREFIX, Env
 from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
+from auth0_sync_cli.runner import LocalContext
 from auth0_sync_cli.sample import generate, reconcile
+from tests.builders import at, created, sqs_batch
 from tests.conftest import load_event
+from tests.integration.helpers import dlq_messages
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +91,34 @@ def test_buffered_needs_local_aws(
 
     assert main(["process", str(path), "--state", "memory", "--topology", "buffered"]) == 2
     assert "--topology buffered runs against local AWS" in capsys.readouterr().err
+
+
+def test_the_lambda_entry_point_takes_a_queue_batch_and_reports_its_failures(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    """The deployed handler module, given what an SQS event source mapping hands it."""
+
+    good = created("auth0|b1", at(0), email="b1@example.com", name="B One")
+    malformed = load_event("malformed_missing_user_id")
+    batch = sqs_batch([good, malformed])
+
+    answer = user_created.handler(batch, LocalContext("auth0-sync-UserCreated"))
+
+    assert answer == {"batchItemFailures": []}
+    assert [c["auth0_user_id"] for c in crm.contacts()] == ["auth0|b1"]
+    (letter,) = dlq_messages(sync_env)
+    assert letter["attributes"]["reason"].startswith("invalid_event")
+
+
+def test_the_lambda_entry_point_reports_a_transient_failure_for_sqs_to_retry(
+    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    monkeypatch.setenv(Env.CRM_RETRY_BUDGET_SECONDS, "0.2")
+    crm.set_outage(503)
+    batch = sqs_batch([created("auth0|b2", at(0), email="b2@example.com")])
+
+    answer = user_created.handler(batch, LocalContext("auth0-sync-UserCreated", 5.0))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    assert dlq_messages(sync_env) == []  # SQS delivers it again; not yet the DLQ's
