@@ -4,7 +4,9 @@ a queue per type and are drained in batches through the handlers' batch code."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -22,6 +24,9 @@ from tests.conftest import load_event
 from tests.integration.helpers import dlq_messages
 
 pytestmark = pytest.mark.integration
+
+# The deployed handler module of user.created (Lambda passes its own context type).
+handler: Callable[..., dict[str, Any]] = user_created.handler
 
 
 @pytest.fixture
@@ -102,7 +107,7 @@ def test_the_lambda_entry_point_takes_a_queue_batch_and_reports_its_failures(
     malformed = load_event("malformed_missing_user_id")
     batch = sqs_batch([good, malformed])
 
-    answer = user_created.handler(batch, LocalContext("auth0-sync-UserCreated"))
+    answer = handler(batch, LocalContext("auth0-sync-UserCreated"))
 
     assert answer == {"batchItemFailures": []}
     assert [c["auth0_user_id"] for c in crm.contacts()] == ["auth0|b1"]
@@ -118,7 +123,7 @@ def test_the_lambda_entry_point_reports_a_transient_failure_for_sqs_to_retry(
     crm.set_outage(503)
     batch = sqs_batch([created("auth0|b2", at(0), email="b2@example.com")])
 
-    answer = user_created.handler(batch, LocalContext("auth0-sync-UserCreated", 5.0))
+    answer = handler(batch, LocalContext("auth0-sync-UserCreated", 5.0))
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     assert dlq_messages(sync_env) == []  # SQS delivers it again; not yet the DLQ's
