@@ -74,7 +74,7 @@ class BufferedRunner:
         self.sizing = sizing or SIZING[crm_type]
         self.timeout_seconds = timeout_seconds
         # A reported record comes back after the queue's visibility timeout, on this clock.
-        self.visibility_seconds = max(1, round(self.sizing.visibility_timeout_seconds * time_scale))
+        self.visibility_seconds = round(self.sizing.visibility_timeout_seconds * time_scale)
         dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
         self.redrive_policy = json.dumps(
             {
@@ -147,15 +147,17 @@ class BufferedRunner:
         url, arn = self.queues[route]
         messages: list[MessageTypeDef] = []
         while len(messages) < self.sizing.batch_size:
+            wanted = min(SQS_BATCH, self.sizing.batch_size - len(messages))
             got = self.client.receive_message(
                 QueueUrl=url,
-                MaxNumberOfMessages=min(SQS_BATCH, self.sizing.batch_size - len(messages)),
+                MaxNumberOfMessages=wanted,
                 MessageSystemAttributeNames=["All"],
                 VisibilityTimeout=self.visibility_seconds,
             ).get("Messages", [])
-            if not got:
+            seen = {m["MessageId"] for m in messages}
+            messages.extend(m for m in got if m["MessageId"] not in seen)
+            if len(got) < wanted:  # the queue holds no more for now
                 break
-            messages.extend(got)
         if not messages:
             return 0
         self.batches += 1

@@ -11,11 +11,16 @@ from typing import Any
 import boto3
 import pytest
 
+from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.handlers import user_created
-from auth0_sync.names import LOCAL_BUFFER_QUEUE_PREFIX, Env
+from auth0_sync.names import LOCAL_BUFFER_QUEUE_PREFIX, CrmType, Env
+from auth0_sync.outcome import Outcome
+from auth0_sync.redrive import is_transient
 from auth0_sync.replay.letters import read_letter
+from auth0_sync_cli.buffered import BufferedRunner
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.local_mode import build_local_sync
 from auth0_sync_cli.main import main
 from auth0_sync_cli.runner import LocalContext
 from auth0_sync_cli.sample import generate, reconcile
@@ -127,3 +132,35 @@ def test_the_lambda_entry_point_reports_a_transient_failure_for_sqs_to_retry(
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     assert dlq_messages(sync_env) == []  # SQS delivers it again; not yet the DLQ's
+
+
+def test_a_record_failing_on_every_receive_is_dead_lettered_with_its_reason_on_the_last(
+    local_aws_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through local SQS (moto keeps the receive count): reported four times, then on its
+    fifth receive the handler sends it to the DLQ with its reason and the count."""
+    monkeypatch.setenv(Env.CRM_RETRY_BUDGET_SECONDS, "0.1")
+    outcomes: list[Outcome] = []
+    local = build_local_sync("aws", on_outcome=outcomes.append, timeout_seconds=5.0)
+    assert isinstance(local.dead_letters, SqsDeadLetterQueue)
+    runner = BufferedRunner(
+        local.runner.service,
+        local.dead_letters.client,
+        local_aws_env.dlq_url,
+        crm_type=CrmType.REST,
+        timeout_seconds=5.0,
+        time_scale=0.0,  # a reported message is visible again at once
+    )
+    crm.set_outage(503)
+    event = created("auth0|b3", at(0), email="b3@example.com")
+
+    runner.run_all([event])
+
+    assert runner.batches == 5  # one receive per batch, the redrive policy's five
+    ((outcome),) = outcomes
+    assert outcome.status == "dead_lettered"
+    assert is_transient(outcome.reason)
+    (letter,) = dlq_messages(local_aws_env)
+    assert letter["body"] == event
+    assert letter["attributes"]["attempts"] == "5"
+    assert letter["attributes"]["reason"].startswith(f"{outcome.reason}: ")
