@@ -57,8 +57,9 @@ class BufferSizing:
 # the other (~0.1-0.3 s each); a batch must end well inside the function's 30 s.
 SIZING: dict[CrmType, BufferSizing] = {
     # HubSpot: 100 requests per 10 s per private app (Free/Starter; 190 on Professional and
-    # Enterprise), search 5 per second (the adapter keeps to 4). Two batches in flight (the mapping's least) make
-    # about 10 calls a second between them: the adapter's rolling limit paces the rest.
+    # Enterprise), search 5 per second (the adapter keeps to 4). Two batches in flight
+    # (the mapping's least) make about 10 calls a second between them: the adapter's
+    # rolling limit paces the rest.
     CrmType.HUBSPOT: BufferSizing(batch_size=25, batching_window_seconds=5, max_concurrency=2),
     # Salesforce: a daily allowance of API requests and at most 25 long-running requests at
     # once per org; no per-second limit.
