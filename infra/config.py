@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from auth0_sync.buffering import MIN_MAPPING_CONCURRENCY, SIZING, BufferSizing, Topology
 from auth0_sync.destinations import mapping_problem, with_defaults
 from auth0_sync.mapping import AbsentPolicy
 from auth0_sync.names import (
@@ -34,6 +35,7 @@ from auth0_sync.names import (
     CONTEXT_REDRIVE,
     CONTEXT_REDRIVE_INTERVAL_MINUTES,
     CONTEXT_REDRIVE_MAX_AGE_DAYS,
+    CONTEXT_TOPOLOGY,
     PARTNER_SOURCE_PREFIX,
     REDRIVE_INTERVAL_MINUTES,
     REDRIVE_MAX_AGE_DAYS,
@@ -202,6 +204,9 @@ class StackConfig(BaseModel):
     reserved_concurrency: Annotated[int | None, BeforeValidator(_reserved_concurrency)] = Field(
         default=5, alias="reservedConcurrency"
     )
+    # direct: the rule invokes each function; buffered: through a queue per type, read in
+    # batches (infra/buffers.py, auth0_sync.buffering).
+    topology: Topology = Field(default=Topology.DIRECT, alias=CONTEXT_TOPOLOGY)
     log_retention_days: int = Field(default=30, alias="logRetentionDays")
     max_event_age_seconds: int = Field(
         default=6 * 3600, ge=60, le=6 * 3600, alias="maxEventAgeSeconds"
@@ -241,6 +246,32 @@ class StackConfig(BaseModel):
                 f"destination that archives); with {self.crm_type} use deactivate or anonymize"
             )
         return self
+
+    @model_validator(mode="after")
+    def _buffer_fits_the_reservation(self) -> StackConfig:
+        reserved = self.reserved_concurrency
+        buffered = self.topology == Topology.BUFFERED
+        if buffered and reserved is not None and reserved < MIN_MAPPING_CONCURRENCY:
+            raise ValueError(
+                f"'{CONTEXT_TOPOLOGY}' buffered reads each queue with at least "
+                f"{MIN_MAPPING_CONCURRENCY} batches in flight (Lambda's least maximum "
+                f"concurrency): 'reservedConcurrency' must be {MIN_MAPPING_CONCURRENCY} "
+                f"or more, or none (got {reserved})"
+            )
+        return self
+
+    @property
+    def buffer_sizing(self) -> BufferSizing:
+        """The destination's batch size and batching window (buffered topology)."""
+        return SIZING[self.crm_type]
+
+    @property
+    def buffer_concurrency(self) -> int:
+        """Batches in flight per type: the destination's, within the reservation (Lambda
+        throttles a mapping whose maximum concurrency exceeds the function's reservation)."""
+        wanted = self.buffer_sizing.max_concurrency
+        reserved = self.reserved_concurrency
+        return wanted if reserved is None else min(wanted, reserved)
 
     @field_validator("event_source_name")
     @classmethod

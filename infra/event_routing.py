@@ -1,4 +1,5 @@
-"""The Auth0 partner event bus and one rule per event type, built from the routing definition."""
+"""The Auth0 partner event bus and one rule per event type, built from the routing definition;
+each rule targets its type's function (direct topology) or its queue (buffered)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,10 @@ class EventRouting(Construct):
         create_event_bus: bool,
         functions: Mapping[Route, lambda_.IFunction],
         dead_letter_queue: sqs.IQueue,
+        queues: Mapping[Route, sqs.IQueue] | None = None,
     ) -> None:
+        """`queues`: the buffered topology's queue per route, which its rule targets
+        instead of the function (infra/buffers.py reads it into the function)."""
         super().__init__(scope, construct_id)
         self.bus: events.IEventBus
         if create_event_bus:
@@ -85,14 +89,23 @@ class EventRouting(Construct):
             cfn_rule = rule.node.default_child
             assert isinstance(cfn_rule, events.CfnRule)
             cfn_rule.add_property_override("EventPattern", pattern)
-            rule.add_target(
-                targets.LambdaFunction(
+            target: events.IRuleTarget
+            if queues is not None:
+                # The event, unchanged, is the message body.
+                target = targets.SqsQueue(
+                    queues[route],
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=RULE_TARGET_RETRY_ATTEMPTS,
+                    max_event_age=Duration.hours(RULE_TARGET_MAX_EVENT_AGE_HOURS),
+                )
+            else:
+                target = targets.LambdaFunction(
                     function,
                     dead_letter_queue=dead_letter_queue,
                     retry_attempts=RULE_TARGET_RETRY_ATTEMPTS,
                     max_event_age=Duration.hours(RULE_TARGET_MAX_EVENT_AGE_HOURS),
                 )
-            )
+            rule.add_target(target)
             self.rules[route] = rule
             self.rule_names[route] = name
 

@@ -8,8 +8,10 @@ from aws_cdk import App, CfnOutput, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
+from auth0_sync.buffering import Topology
 from auth0_sync.names import STACK_OUTPUT_DLQ_URL, STACK_OUTPUT_REPLAY_FUNCTIONS
 from auth0_sync.routing import ORG_ROUTES, USER_ROUTES
+from infra.buffers import EventBuffers
 from infra.config import StackConfig, check_deployable, read_config
 from infra.dead_letter import DeadLetterQueue
 from infra.event_routing import EventRouting
@@ -56,6 +58,16 @@ class Auth0SyncStack(Stack):
             dead_letter=self.dead_letter,
             crm_token=self.crm_token,
         )
+        self.buffers: EventBuffers | None = None
+        if config.topology == Topology.BUFFERED:
+            self.buffers = EventBuffers(
+                self,
+                "Buffers",
+                functions=self.handlers.functions,
+                dead_letter=self.dead_letter,
+                sizing=config.buffer_sizing,
+                max_concurrency=config.buffer_concurrency,
+            )
         self.routing = EventRouting(
             self,
             "Routing",
@@ -63,6 +75,7 @@ class Auth0SyncStack(Stack):
             create_event_bus=config.create_event_bus,
             functions=self.handlers.functions,
             dead_letter_queue=self.dead_letter.queue,
+            queues=self.buffers.queues if self.buffers else None,
         )
         self.observability = Observability(
             self,
@@ -77,6 +90,11 @@ class Auth0SyncStack(Stack):
             redrive=config.redrive,
             crm_secret_arn=self.crm_token.secret_arn,
         )
+        if self.buffers is not None:
+            self.observability.add_alarm_row(
+                "Buffered queues", self.buffers.add_alarms(self.observability.topic)
+            )
+            self.observability.dashboard.add_widgets(*self.buffers.dashboard_row())
         if config.auth0_mgmt_secret_arn is not None and config.auth0_stream_id is not None:
             self.stream_health = StreamHealthCheck(
                 self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,3 +89,35 @@ def deleted(user_id: str, when: datetime, **profile: Any) -> dict[str, Any]:
     """user.deleted; with no profile, the minimal shape older tenants send."""
     obj = {"user_id": user_id, "deleted_at": stamp(when), **profile}
     return bus_event("user.deleted", obj, when=when)
+
+
+def sqs_batch(
+    events: list[Any], *, receive_count: int = 1, queue: str = "auth0-sync-UserCreated"
+) -> dict[str, Any]:
+    """The event Lambda hands a function that reads an SQS queue (standard queue), one
+    record per EventBridge event, its JSON the body: shaped from AWS's "Using Lambda with
+    Amazon SQS" (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, example
+    standard queue message event); EventBridge's SQS target sends the event as the body
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html)."""
+    records = []
+    for event in events:
+        body = event if isinstance(event, str) else json.dumps(event)
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"AQEB{uuid.uuid4().hex}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1545082649183",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1545082649185",
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 (SQS's own)
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:eu-west-1:123456789012:{queue}",
+                "awsRegion": "eu-west-1",
+            }
+        )
+    return {"Records": records}

@@ -26,6 +26,7 @@ from auth0_sync.names import (
     Metric,
     OrgEventType,
 )
+from auth0_sync.queue_batches import handle_queue_batch, is_queue_batch
 from auth0_sync.runtime import build_service
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
@@ -83,13 +84,17 @@ def service() -> SyncService:
 def make_handler(
     event_type: EventType | OrgEventType,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda entry point for one event type (the rule only sends it that type)."""
+    """The Lambda entry point for one event type (the rule only sends it that type): one
+    EventBridge event (direct topology, a replay, the redrive), or a batch of them read
+    from the type's queue (buffered topology, `auth0_sync.queue_batches`)."""
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(handler_type=str(event_type))
         try:
+            if is_queue_batch(event):
+                return handle_queue_batch(service(), event, context)
             return service().handle(event, context).to_dict()
         except CredentialsRejected:
             # Lambda retries, then the DLQ keeps it (transient: the redrive retries it);

@@ -117,6 +117,8 @@ class Env(StrEnum):
 DEFAULT_STATE_TABLE = "auth0-sync-state"
 DEFAULT_DLQ_NAME = "auth0-sync-dlq"
 DEFAULT_CRM_SECRET_NAME = "auth0-sync/crm-api-token"
+# `process --topology buffered`: each routed type's local queue is this plus its construct id.
+LOCAL_BUFFER_QUEUE_PREFIX = "auth0-sync-buffer-"
 LOCAL_REGION = "us-east-1"
 LOCAL_AWS_PORT = 4566
 LOCAL_CRM_PORT = 8080
@@ -215,6 +217,10 @@ AUTH0_STREAM_MAX_TOTAL_FAILURES = 5000
 STREAM_HEALTH_WARN_RATIO = 0.5
 STREAM_HEALTH_INTERVAL_MINUTES = 5
 
+# CDK context key choosing how events reach the handlers (auth0_sync.buffering.Topology):
+# `direct` (the rule invokes the function) or `buffered` (through a queue per type).
+CONTEXT_TOPOLOGY = "topology"
+
 # CDK context key choosing the destination (a CrmType value).
 CONTEXT_CRM_TYPE = "crmType"
 
@@ -259,9 +265,15 @@ TRANSIENT_REASONS = frozenset(
         "email_conflict",
         "owned_by_other",
         "lambda_timeout",
+        # Buffered topology: held behind an earlier event of its user that failed in the
+        # same batch (auth0_sync.queue_batches).
+        "earlier_event_pending",
         # Lambda dropped the event after its maximum event age (throttled, or retries
         # spread past it): nothing was wrong with the event.
         "event_age_exceeded",
+        # Buffered topology: SQS moved the event from its queue to the DLQ after the queue's
+        # maxReceiveCount receives ended without an answer (timed out, crashed).
+        "receive_count_exceeded",
         # Salesforce error codes that heal by themselves (the daily API limit, a row lock).
         "salesforce_request_limit_exceeded",
         "salesforce_unable_to_lock_row",
@@ -280,6 +292,11 @@ REASON_LAMBDA_TIMEOUT = "lambda_timeout"
 # event waited in Lambda's queue (throttled) until its maximum age, and never failed.
 REASON_EVENT_AGE_EXCEEDED = "event_age_exceeded"
 LAMBDA_CONDITION_EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+# ... and a message SQS moved from a buffered topology's queue (its redrive policy): the
+# EventBridge event unchanged as the body, no attribute of ours, the source queue in the
+# `DeadLetterQueueSourceArn` system attribute.
+REASON_RECEIVE_COUNT_EXCEEDED = "receive_count_exceeded"
+SQS_ATTR_DLQ_SOURCE_ARN = "DeadLetterQueueSourceArn"
 # ... and an EventBridge rule-target delivery failure (the ERROR_CODE is its error class).
 REASON_DELIVERY_FAILED = "delivery_failed"
 

@@ -7,7 +7,7 @@
   (one JSON line on stderr, with who and when), and `--export FILE` first appends what is
   deleted to FILE as JSON Lines (the exact body and attributes, enough to send it again).
 
-Reading the three shapes is `auth0_sync.replay.letters`, shared with replay and redrive.
+Reading the four shapes is `auth0_sync.replay.letters`, shared with replay and redrive.
 """
 
 from __future__ import annotations

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from auth0_sync.buffering import Topology
+from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.events import identity_of
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
 from auth0_sync.outcome import Outcome
 from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.argtypes import real_number
+from auth0_sync_cli.buffered import BufferedRunner
 from auth0_sync_cli.exits import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -29,6 +32,7 @@ from auth0_sync_cli.exits import (
 from auth0_sync_cli.local_mode import LocalSync, build_local_sync, check_ready
 from auth0_sync_cli.paths import OUTPUT_DIR_HELP, default_output
 from auth0_sync_cli.replay.command import quiet_handler_logs
+from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.tally import Tally
 
 # Deeper than any Auth0 event (the envelope is 4 levels, DynamoDB's own limit is 32): such
@@ -313,6 +317,7 @@ def _run(args: argparse.Namespace) -> int:
             "the DLQ (`auth0-sync dlq list`)"
         )
     check_ready(local)
+    runner = _runner(args, local)
     dead_letters_path = None
     if not local.uses_aws:
         dead_letters_path = args.dead_letters or default_output(default_dead_letters_path())
@@ -327,7 +332,7 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             # As Lambda: a failed event is retried later while the next ones go on.
-            local.runner.run_all(feed())
+            runner.run_all(feed())
         except Exception as exc:
             # The runner dead-letters every event it cannot apply; an error escaping it
             # (the DLQ itself unreachable, a bug) leaves this event nowhere: stop here.
@@ -356,6 +361,26 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_NEEDS_ATTENTION if failed else EXIT_OK
 
 
+def _runner(args: argparse.Namespace, local: LocalSync) -> LocalRunner | BufferedRunner:
+    """Lambda's asynchronous invocations (direct), or a queue per type drained in batches
+    (buffered: needs local AWS, where the queues are)."""
+    if args.topology != Topology.BUFFERED:
+        return local.runner
+    if not local.uses_aws or not isinstance(local.dead_letters, SqsDeadLetterQueue):
+        raise CommandError(
+            "--topology buffered runs against local AWS, where its queues are: start "
+            "`auth0-sync local-aws`, run its export lines, and give --state aws"
+        )
+    assert local.settings is not None
+    return BufferedRunner(
+        local.runner.service,
+        local.dead_letters.client,
+        local.dead_letters.queue_url,
+        crm_type=local.settings.crm_type,
+        timeout_seconds=args.timeout,
+    )
+
+
 def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
     if local.uses_aws:
         url = getattr(local.dead_letters, "queue_url", None)
@@ -374,7 +399,8 @@ def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
 EXAMPLES = """examples:
   auth0-sync process tests/events/user_created.json
   auth0-sync process events.jsonl --json
-  auth0-sync process events.jsonl --state aws   # with local-aws's export lines set"""
+  auth0-sync process events.jsonl --state aws   # with local-aws's export lines set
+  auth0-sync process events.jsonl --state aws --topology buffered"""
 
 
 def register(subparsers: Any) -> None:
@@ -405,6 +431,15 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="each invocation's time budget, as the function's timeout in AWS "
         "(default %(default)s); a CRM outage is waited out within it, then retried",
+    )
+    parser.add_argument(
+        "--topology",
+        choices=[str(t) for t in Topology],
+        default=str(Topology.DIRECT),
+        help="direct: each event is its own invocation, retried as Lambda retries; "
+        "buffered: each type's events go to a queue of their own on local AWS, drained in "
+        "batches through the handlers' batch code, as the stack's `topology=buffered` "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--dead-letters",

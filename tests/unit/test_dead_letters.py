@@ -195,6 +195,41 @@ def test_an_eventbridge_delivery_failure_keeps_its_code_attempts_and_target() ->
     assert letter.attributes["RULE_ARN"].startswith("arn:aws:events:eu-west-1:123456789012:rule/")
 
 
+# SQS's redrive policy (buffered topology) --------------------------------------------------
+
+
+def test_a_message_sqs_moved_from_a_buffered_queue_is_a_transient_queue_letter() -> None:
+    message = fixture("sqs_redrive_receive_count_exceeded")
+    message["Body"] = json.dumps(message["Body"])
+    letter = read_letter(message)
+
+    assert (letter.shape, letter.reason, letter.error_class) == (
+        "queue",
+        "receive_count_exceeded",
+        "ReceiveCountExceeded",
+    )
+    assert "Auth0Sync-BuffersUserCreatedQueue0743AB1A-Xy12Ab34Cd56" in letter.detail
+    assert letter.event == load_event("user_created")
+    assert letter.sent_at == SENT
+    assert is_transient(letter.reason)
+    now = SENT + timedelta(hours=1)
+    assert RedrivePolicy().verdict([letter], now) == "redrive"
+
+
+def test_a_bare_bus_event_without_the_source_attribute_reads_the_same() -> None:
+    """moto does not set DeadLetterQueueSourceArn: the body alone says it."""
+    letter = read_letter(received(load_event("user_created")))
+
+    assert (letter.shape, letter.reason) == ("queue", "receive_count_exceeded")
+    assert letter.event == load_event("user_created")
+
+
+def test_a_body_that_is_no_bus_event_and_has_no_attributes_stays_unknown() -> None:
+    letter = read_letter(received({"hello": "world"}))
+
+    assert (letter.shape, letter.reason) == ("unknown", "unknown")
+
+
 # The handlers' own message, and the history a replay carries -----------------------------
 
 

@@ -1,6 +1,6 @@
 """What is in the DLQ: each SQS message, whatever its shape, read into a `DeadLetter`.
 
-Three shapes land in the one queue; `read_letter` recovers the original EventBridge event
+Four shapes land in the one queue; `read_letter` recovers the original EventBridge event
 and the failure from each:
 - `handler`: a handler's own permanent failure, or a replay's new failure: the event as the
   body, the failure in message attributes (error_class, reason, handler, attempts,
@@ -14,7 +14,13 @@ and the failure from each:
   after its maximum event age without a function error (it was throttled):
   `event_age_exceeded`, transient;
 - `delivery`: EventBridge could not deliver the event to the function: the event as the
-  body, with ERROR_CODE, ERROR_MESSAGE, RULE_ARN, TARGET_ARN and RETRY_ATTEMPTS attributes.
+  body, with ERROR_CODE, ERROR_MESSAGE, RULE_ARN, TARGET_ARN and RETRY_ATTEMPTS attributes;
+- `queue` (buffered topology): SQS's redrive policy moved the message from a type's queue
+  after its maxReceiveCount receives ended without an answer (the function timed out or
+  crashed; a failure it could name, it sends itself, as `handler`): the EventBridge event
+  unchanged as the body, no message attribute, the source queue's ARN in the
+  `DeadLetterQueueSourceArn` system attribute (absent in moto and in older readers'
+  requests: a bare EventBridge event reads the same). `receive_count_exceeded`, transient.
 """
 
 from __future__ import annotations
@@ -45,9 +51,11 @@ from auth0_sync.names import (
     REASON_EVENT_AGE_EXCEEDED,
     REASON_INTERNAL_ERROR,
     REASON_LAMBDA_TIMEOUT,
+    REASON_RECEIVE_COUNT_EXCEEDED,
+    SQS_ATTR_DLQ_SOURCE_ARN,
 )
 
-Shape = Literal["delivery", "on_failure", "handler", "unknown", "unreadable"]
+Shape = Literal["delivery", "on_failure", "handler", "queue", "unknown", "unreadable"]
 
 # A handler's reason attribute: `<reason>: <message>`, or a bare reason.
 _REASON_TEXT = re.compile(r"^([a-z][a-z0-9_]*)(?:: (.*))?$", re.DOTALL)
@@ -164,6 +172,17 @@ def function_name_of(arn: str) -> str:
     return arn
 
 
+def is_bus_event(body: Any) -> bool:
+    """Whether a message body is an EventBridge event (its envelope's keys)."""
+    return isinstance(body, dict) and {"detail-type", "source", "detail"} <= body.keys()
+
+
+def queue_name_of(arn: str) -> str:
+    """`arn:aws:sqs:eu-west-1:123:name` -> `name` (else the text)."""
+    parts = arn.split(":")
+    return parts[5] if len(parts) == 6 and parts[2] == "sqs" else arn
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -186,7 +205,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def read_letter(message: Mapping[str, Any]) -> DeadLetter:
-    """Normalise one received SQS message (any of the three shapes) into a `DeadLetter`."""
+    """Normalise one received SQS message (any of the four shapes) into a `DeadLetter`."""
     attributes = {
         name: str(value.get("StringValue", ""))
         for name, value in message.get("MessageAttributes", {}).items()
@@ -271,6 +290,17 @@ def read_letter(message: Mapping[str, Any]) -> DeadLetter:
             _int(attributes.get(DLQ_ATTR_ATTEMPTS)),
             _when(attributes.get(DLQ_ATTR_FIRST_FAILURE)),
             attributes.get(DLQ_ATTR_HANDLER),
+        )
+    source_queue = str(message.get("Attributes", {}).get(SQS_ATTR_DLQ_SOURCE_ARN) or "")
+    if not attributes and (source_queue or is_bus_event(body)):
+        where = f"from {queue_name_of(source_queue)} " if source_queue else ""
+        return letter(
+            "queue",
+            body,
+            "ReceiveCountExceeded",
+            REASON_RECEIVE_COUNT_EXCEEDED,
+            f"SQS moved it {where}after the queue's most receives: each ended without an "
+            "answer (the function timed out or crashed); its log says why",
         )
     return letter(
         "unknown",

@@ -52,7 +52,7 @@ class DlqReader:
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=SQS_BATCH,
                     MessageAttributeNames=["All"],
-                    MessageSystemAttributeNames=["SentTimestamp"],
+                    MessageSystemAttributeNames=["SentTimestamp", "DeadLetterQueueSourceArn"],
                     VisibilityTimeout=visibility_seconds,
                     WaitTimeSeconds=self.wait_seconds,
                 ).get("Messages", [])
