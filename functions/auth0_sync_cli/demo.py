@@ -28,15 +28,16 @@ from typing import Any, TextIO
 
 import boto3
 
-from auth0_sync.crm import CircuitBreaker
-from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.crm import CircuitBreaker, Crm
+from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
 from auth0_sync.destinations.factory import build_crm
+from auth0_sync.destinations.transport import OverTransport
 from auth0_sync.names import CrmType, Env
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore
+from auth0_sync.state import DynamoSyncStateStore, StateStore
 from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
@@ -197,6 +198,39 @@ def _counts(counter: Counter[str] | dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in items) or "none"
 
 
+def invocation_seconds(crm: object, base: float = DEMO_TIMEOUT_SECONDS) -> float:
+    """The demo's invocation timeout for `crm`: its short `base`, plus the longest the
+    client may wait for a slot of a rate limit the CRM declares (HubSpot's rolling window,
+    as its headers say: 10 s by default), plus the margin the client keeps free of the
+    deadline. Lambda's retry delays are scaled down in the demo; the CRM's window is not,
+    and a client that cannot wait it out dead-letters events the CRM would have taken."""
+    if not isinstance(crm, OverTransport):
+        return base
+    longest = max((limit.window for limit in crm.limits), default=0.0)
+    if not longest:
+        return base
+    return base + longest + crm.transport.policy.margin_ms / 1000
+
+
+def demo_runner(
+    settings: Settings,
+    crm: Crm,
+    state: StateStore,
+    dlq: SqsDeadLetterQueue | MemoryDeadLetterQueue,
+    on_outcome: Callable[[Outcome], None],
+    base_timeout: float = DEMO_TIMEOUT_SECONDS,
+) -> LocalRunner:
+    """The handlers' service on `crm`, retried like Lambda with the demo's short waits,
+    each invocation long enough to wait out the CRM's declared rate limit."""
+    service = SyncService(SyncCore(settings, crm, state), dlq, on_outcome=on_outcome)
+    return LocalRunner(
+        service,
+        dlq,
+        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
+        timeout_seconds=invocation_seconds(crm, base_timeout),
+    )
+
+
 def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) -> LocalRunner:
     """The handlers' service, as `process` builds it (the adapter of CRM_TYPE), with the
     demo's short retry waits."""
@@ -207,14 +241,7 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
     )
-    core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
-    service = SyncService(core, dlq, on_outcome=ledger.add)
-    return LocalRunner(
-        service,
-        dlq,
-        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
-        timeout_seconds=DEMO_TIMEOUT_SECONDS,
-    )
+    return demo_runner(settings, crm, DynamoSyncStateStore(settings.state_table), dlq, ledger.add)
 
 
 def _deliver(runner: LocalRunner, events: Sequence[Any]) -> None:
@@ -284,14 +311,15 @@ def write_export(path: str, users: Sequence[dict[str, Any]]) -> str:
     return path
 
 
-def backfill(path: str, settings: Settings, ledger: Ledger) -> BackfillReport:
-    """What `auth0-sync backfill --export PATH` does (target local), in this process."""
+def backfill(path: str, settings: Settings, ledger: Ledger, timeout: float) -> BackfillReport:
+    """What `auth0-sync backfill --export PATH` does (target local), in this process, each
+    invocation `timeout` seconds long (the stream's)."""
     bucket = TokenBucket(None)
     target = build_target(
         target="local",
         dry_run=False,
         bucket=bucket,
-        timeout=DEMO_TIMEOUT_SECONDS,
+        timeout=timeout,
         backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
         environ=os.environ,
     )
@@ -553,6 +581,7 @@ def run_demo(
             write_export(os.path.join(workdir, "users-before.json"), sample.existing),
             settings,
             ledger,
+            runner.timeout_seconds,
         )
         story.say(
             f"Backfill the {len(existing)} users from before the stream (auth0-sync backfill "
