@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
-from docs.pictures import architecture, benchmarks, dashboard, dlq_lifecycle
+from auth0_sync.routing import ROUTES
+from docs.pictures import architecture, benchmarks, boxes, dashboard, dlq_lifecycle
 
 pytestmark = pytest.mark.unit
 
@@ -20,11 +22,34 @@ def assert_png(path: Path, at_least: int = 10_000) -> None:
     assert len(data) > at_least, len(data)
 
 
-@pytest.mark.parametrize("module", [architecture, dlq_lifecycle], ids=lambda m: m.__name__)
-def test_the_diagrams_are_drawn(module: object, tmp_path: Path) -> None:
-    target = tmp_path / "picture.png"
-    assert module.draw(target) == target  # type: ignore[attr-defined]
-    assert_png(target)
+def test_every_routed_lane_is_drawn_to_each_part_it_uses() -> None:
+    edges = set(architecture.build().edges)
+
+    for route in ROUTES:  # users' and organizations' lanes alike
+        handler = f"λ {route.construct_id}"
+        for part in ("CRM", "DynamoDB", "Secrets Manager", "DLQ"):
+            assert (handler, part) in edges, (handler, part)
+        assert ("redrive", handler) in edges
+    assert ("DLQ", "redrive") in edges
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: architecture.build().figure, dlq_lifecycle.build],
+    ids=["architecture", "dlq_lifecycle"],
+)
+def test_no_two_labels_overlap(build: object) -> None:
+    figure = build()  # type: ignore[operator]
+    assert isinstance(figure, Figure)
+    assert boxes.text_overlaps(figure) == []  # laid out as `make pictures` saves it
+
+
+def test_overlapping_labels_are_found() -> None:
+    figure, axes = boxes.canvas(4, 2)
+    axes.text(1, 1, "one label", fontsize=10)
+    axes.text(1.2, 1, "another", fontsize=10)
+    axes.text(3.5, 0.2, "apart", fontsize=10)
+    assert boxes.text_overlaps(figure) == [("one label", "another")]
 
 
 # A dashboard body as CloudWatch documents it (DashboardBody structure: widgets with type,
