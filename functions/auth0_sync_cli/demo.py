@@ -94,8 +94,9 @@ class Timeline:
     """When things happened, in seconds since the demo started: what `--plot` draws."""
 
     started: float = field(default_factory=time.monotonic)
-    # (seconds, status) of every delivered event.
-    deliveries: list[tuple[float, str]] = field(default_factory=list)
+    # (seconds, status, reason, event type, CRM calls) of every delivered event: what the
+    # handlers' metrics would count (`make pictures` draws the dashboard from them).
+    deliveries: list[tuple[float, str, str, str | None, int]] = field(default_factory=list)
     # (label, start, end): the rate limit, the outage, the replay.
     windows: list[tuple[str, float, float]] = field(default_factory=list)
     # (seconds, messages in the DLQ, visible or not).
@@ -106,7 +107,7 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "deliveries": [[round(t, 3), status] for t, status in self.deliveries],
+            "deliveries": [[round(t, 3), *rest] for t, *rest in self.deliveries],
             "windows": [[label, round(a, 3), round(b, 3)] for label, a, b in self.windows],
             "dlq_depth": [[round(t, 3), n] for t, n in self.dlq_depth],
         }
@@ -155,7 +156,15 @@ class Ledger:
         self.phase.add(outcome)
         self.stream.add(outcome)
         self.outcomes.append((outcome.event_id, outcome.status, outcome.reason))
-        self.timeline.deliveries.append((self.timeline.now(), outcome.status))
+        self.timeline.deliveries.append(
+            (
+                self.timeline.now(),
+                outcome.status,
+                outcome.reason,
+                outcome.event_type,
+                outcome.crm_calls,
+            )
+        )
 
     def next_phase(self) -> Tally:
         done, self.phase = self.phase, Tally()

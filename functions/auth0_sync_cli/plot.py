@@ -34,7 +34,7 @@ def _per_second(deliveries: list[list[Any]], end: float) -> dict[str, list[int]]
     """Events per one-second bin, by status."""
     bins = max(1, math.ceil(end))
     counts: dict[str, list[int]] = {status: [0] * bins for status, _, _ in STATUSES}
-    for seconds, status in deliveries:
+    for seconds, status, *_ in deliveries:
         row = counts.get("failed" if status not in counts else status)
         if row is not None:
             row[min(int(seconds), bins - 1)] += 1
@@ -49,7 +49,7 @@ def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
     depth = timeline.get("dlq_depth", [])
     end = max(
         [1.0]
-        + [float(t) for t, _ in deliveries]
+        + [float(t) for t, *_ in deliveries]
         + [float(b) for _, _, b in windows]
         + [float(t) for t, _ in depth]
     )
