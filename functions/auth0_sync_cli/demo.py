@@ -51,6 +51,7 @@ from auth0_sync_cli.local_aws import LocalAws
 from auth0_sync_cli.paths import output_file
 from auth0_sync_cli.reconcile import UNCLAIMED, Comparison, measure
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
+from auth0_sync_cli.replay.progress import Progress, on_a_terminal
 from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.sample import ALL_CASES, BACKFILL_ID_PREFIX, SampleStream, generate
 from auth0_sync_cli.signals import sigterm_interrupts
@@ -151,8 +152,12 @@ class Ledger:
     # (event id, status, reason) of every delivery and replay, in order.
     outcomes: list[tuple[str | None, str, str]] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline)
+    # The current step's progress line (a terminal only).
+    progress: Progress | None = None
 
     def add(self, outcome: Outcome) -> None:
+        if self.progress is not None:
+            self.progress.update(outcome)
         self.phase.add(outcome)
         self.stream.add(outcome)
         self.outcomes.append((outcome.event_id, outcome.status, outcome.reason))
@@ -649,7 +654,11 @@ def run_demo(
             began = time.monotonic()
             answered = Counter(crm.stats()["by_status"])
             story.say(f"{title}: events {start + 1}-{end}")
+            ledger.progress = on_a_terminal(f"    events {start + 1}-{end}", end - start)
             _deliver(runner, sample.events[start:end])
+            if ledger.progress is not None:
+                ledger.progress.clear()
+                ledger.progress = None
             line = _outcome_line(ledger.next_phase(), time.monotonic() - began)
             answered = Counter(crm.stats()["by_status"]) - answered
             # 429 and 5xx are the faults; a 409 is the contract's "email known" (then linked).
