@@ -200,9 +200,11 @@ class Story:
 def _outcome_line(tally: Tally, seconds: float) -> str:
     data = tally.to_dict()
     failed = sum(data["failed"].values())
+    # Why, when any: a healthy CRM still sees the lifecycles' refusals (owned_by_other).
+    why = f" ({_counts(data['failed'])})" if failed else ""
     return (
         f"{tally.events} events: {data['applied']} applied, "
-        f"{sum(data['skipped'].values())} skipped, {failed} dead-lettered, "
+        f"{sum(data['skipped'].values())} skipped, {failed} dead-lettered{why}, "
         f"{tally.crm_calls} CRM calls ({seconds:.1f}s)"
     )
 
