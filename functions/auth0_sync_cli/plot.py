@@ -41,18 +41,24 @@ def _per_second(deliveries: list[list[Any]], end: float) -> dict[str, list[int]]
     return counts
 
 
+def time_axis_end(timeline: dict[str, Any]) -> float:
+    """Where the shared time axis ends: after the last delivery, window (the replay comes
+    last) and DLQ sample."""
+    return max(
+        [1.0]
+        + [float(t) for t, *_ in timeline.get("deliveries", [])]
+        + [float(b) for _, _, b in timeline.get("windows", [])]
+        + [float(t) for t, _ in timeline.get("dlq_depth", [])]
+    )
+
+
 def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
     """Two panels sharing the time axis: events per second (stacked by outcome) and the
     DLQ's depth; the rate-limit, outage and replay windows shaded on both."""
     deliveries = timeline.get("deliveries", [])
     windows = timeline.get("windows", [])
     depth = timeline.get("dlq_depth", [])
-    end = max(
-        [1.0]
-        + [float(t) for t, *_ in deliveries]
-        + [float(b) for _, _, b in windows]
-        + [float(t) for t, _ in depth]
-    )
+    end = time_axis_end(timeline)
     counts = _per_second(deliveries, end)
     figure, (events, dlq) = plt.subplots(
         2, 1, sharex=True, figsize=(10, 5.5), height_ratios=(3, 2), layout="constrained"
