@@ -91,7 +91,8 @@ bench: install
 	$(BIN)/python -m bench
 
 # The PNGs in docs/ and the README, drawn again from docs/pictures/ (offline; not in `make test`,
-# whose unit tests draw each on a small input). Run after `make bench` for its charts.
+# whose unit tests draw each on a small input; the dashboard's graphs come from a demo run of
+# 60 users, a minute or two). Run after `make bench` for its charts.
 pictures: install
 	$(BIN)/python -m docs.pictures
 

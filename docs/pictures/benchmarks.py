@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from docs.pictures.boxes import save
 
 import matplotlib.pyplot as plt  # isort: skip (boxes chose the backend)
@@ -23,7 +25,7 @@ DEFAULT_MARKDOWN = DOCS / "benchmarks.md"
 CHARTS_BEGIN = "<!-- charts: drawn by `make pictures` (docs/pictures/benchmarks.py) -->"
 CHARTS_END = "<!-- end of charts -->"
 _VALUE = re.compile(r"^([0-9][0-9,]*(?:\.[0-9]+)?)\s*(ms|s|MB|GB|%|x)?$")
-_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32")
+_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a")
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Table:
     section: str
     header: list[str]
     rows: list[list[str]]
+    caption: str = ""  # the line above the table that introduces it ("Ours by ...:")
 
 
 def _clean(cell: str) -> str:
@@ -49,13 +52,16 @@ def read_tables(markdown: str) -> list[Table]:
         if line.startswith("## "):
             section = line[3:].strip()
         if line.startswith("|") and i + 1 < len(lines) and re.match(r"^\|[-| :]+\|$", lines[i + 1]):
+            start = i
             header = [_clean(c) for c in line.strip("|").split("|")]
             rows = []
             i += 2
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append(lines[i].strip().strip("|").split("|"))
                 i += 1
-            tables.append(Table(section, header, rows))
+            above = [x.strip() for x in lines[max(0, start - 2) : start] if x.strip()]
+            caption = above[-1].rstrip(":") if above and above[-1].endswith(":") else ""
+            tables.append(Table(section, header, rows, _clean(caption)))
             continue
         i += 1
     return tables
@@ -85,7 +91,26 @@ def numeric_columns(table: Table) -> tuple[str, list[int]]:
     return unit, [c for c, u in units.items() if u == unit]
 
 
-def draw_table(table: Table, path: Path) -> Path | None:
+def title(table: Table) -> str:
+    """The chart's title: its section, what it shows, and by what (two tables of one section
+    showing the same figure differ by their first column)."""
+    _, columns = numeric_columns(table)
+    if table.caption:
+        return f"{table.section}: {table.caption}"
+    shown = ", ".join(table.header[c] for c in columns)
+    return f"{table.section}: {shown} by {table.header[0] or 'row'}"
+
+
+def x_scale(values: list[float]) -> str:
+    """Log only when every value is above zero and they span more than 50x: a log axis
+    cannot show a zero, and its row would look empty."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite or min(finite) <= 0:
+        return "linear"
+    return "log" if max(finite) / min(finite) > 50 else "linear"
+
+
+def chart(table: Table, heading: str | None = None) -> Figure | None:
     """One horizontal bar chart of the table's numeric columns; None if it has none."""
     unit, columns = numeric_columns(table)
     rows = []
@@ -103,31 +128,46 @@ def draw_table(table: Table, path: Path) -> Path | None:
             (f"{name}, {_clean(row[others[0]])} {table.header[others[0]]}" if others else name, v)
             for (name, v), row in zip(rows, kept, strict=True)
         ]
-    figure, axes = plt.subplots(figsize=(9, 0.45 * len(rows) * max(1, len(columns) * 0.7) + 1.3))
-    try:
-        height = 0.8 / len(columns)
-        for n, column in enumerate(columns):
-            ys = [i + n * height for i in range(len(rows))]
-            heights = [r[1][n] for r in rows]
-            bars = axes.barh(
-                ys, heights, height=height, color=_COLOURS[n % 3], label=table.header[column]
-            )
-            axes.bar_label(bars, labels=[_label(v, unit) for v in heights], fontsize=7, padding=2)
-        axes.set_yticks([i + height * (len(columns) - 1) / 2 for i in range(len(rows))])
-        axes.set_yticklabels([name[:60] for name, _ in rows], fontsize=8)
-        axes.invert_yaxis()
-        finite = [v for _, vs in rows for v in vs if not math.isnan(v) and v > 0]
-        if finite and max(finite) / min(finite) > 50:
-            axes.set_xscale("log")
-        if unit == "x":
-            axes.axvline(1.0, color="#37474f", linewidth=0.8, linestyle="--")
-        axes.set_xlabel(
-            {"x": "ours / baseline (lower is better)", "%": "share (%)"}.get(unit, unit)
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(rows) * max(1, len(columns) * 0.7) + 1.6))
+    height = 0.8 / len(columns)
+    for n, column in enumerate(columns):
+        ys = [i + n * height for i in range(len(rows))]
+        heights = [r[1][n] for r in rows]
+        bars = axes.barh(
+            ys,
+            heights,
+            height=height,
+            color=_COLOURS[n % len(_COLOURS)],
+            label=table.header[column],
         )
-        if len(columns) > 1:
-            axes.legend(fontsize=8, loc="lower right")
-        axes.set_title(table.section, fontsize=10)
-        figure.tight_layout()
+        axes.bar_label(bars, labels=[_label(v, unit) for v in heights], fontsize=7, padding=2)
+    axes.set_yticks([i + height * (len(columns) - 1) / 2 for i in range(len(rows))])
+    axes.set_yticklabels([name[:60] for name, _ in rows], fontsize=8)
+    axes.invert_yaxis()
+    scale = x_scale([v for _, vs in rows for v in vs])
+    axes.set_xscale(scale)
+    if scale == "linear":
+        axes.set_xlim(0, max(v for _, vs in rows for v in vs if not math.isnan(v)) * 1.18 or 1)
+    else:
+        low, high = axes.get_xlim()
+        axes.set_xlim(low, high * 3)  # room for the bars' labels
+    if unit == "x":
+        axes.axvline(1.0, color="#37474f", linewidth=0.8, linestyle="--")
+    axes.set_xlabel({"x": "ours / baseline (lower is better)", "%": "share (%)"}.get(unit, unit))
+    if len(columns) > 1:  # above the bars, never over them
+        axes.legend(
+            fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False
+        )
+    axes.set_title(heading or title(table), fontsize=10, pad=22 if len(columns) > 1 else 6)
+    figure.tight_layout()
+    return figure
+
+
+def draw_table(table: Table, path: Path, heading: str | None = None) -> Path | None:
+    figure = chart(table, heading)
+    if figure is None:
+        return None
+    try:
         return save(figure, path)
     finally:
         plt.close(figure)
@@ -149,16 +189,17 @@ def draw(markdown: Path = DEFAULT_MARKDOWN, out_dir: Path | None = None) -> list
     out_dir = out_dir or markdown.parent / "benchmarks"
     text = markdown.read_text(encoding="utf-8")
     before = text.split(CHARTS_BEGIN)[0].rstrip() + "\n"
-    drawn: list[tuple[Table, Path]] = []
+    drawn: list[tuple[str, Path]] = []
+    seen: Counter[str] = Counter()
     for n, table in enumerate(read_tables(before), start=1):
-        path = draw_table(table, out_dir / f"{n:02d}-{_slug(table.section)}.png")
+        heading = title(table)
+        seen[heading] += 1
+        if seen[heading] > 1:  # the same figure by the same rows: say which table
+            heading += f" (table {seen[heading]} of its section)"
+        path = draw_table(table, out_dir / f"{n:02d}-{_slug(table.section)}.png", heading)
         if path is not None:
-            drawn.append((table, path))
-    links = [
-        f"![{t.section}: {', '.join(t.header[c] for c in numeric_columns(t)[1])}]"
-        f"({p.relative_to(markdown.parent).as_posix()})"
-        for t, p in drawn
-    ]
+            drawn.append((heading, path))
+    links = [f"![{h}]({p.relative_to(markdown.parent).as_posix()})" for h, p in drawn]
     section = [
         "",
         CHARTS_BEGIN,

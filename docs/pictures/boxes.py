@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -86,6 +87,8 @@ def arrow(
     bend: float = 0.0,
     fontsize: float = 8,
     label_at: float = 0.5,
+    linewidth: float = 1.3,
+    linestyle: str | None = None,
 ) -> None:
     axes.add_patch(
         FancyArrowPatch(
@@ -94,8 +97,8 @@ def arrow(
             arrowstyle="-|>",
             mutation_scale=12,
             color=colour,
-            linewidth=1.3,
-            linestyle="--" if dashed else "-",
+            linewidth=linewidth,
+            linestyle=linestyle or ("--" if dashed else "-"),
             connectionstyle=f"arc3,rad={bend}",
             shrinkA=2,
             shrinkB=2,
@@ -124,3 +127,26 @@ def save(figure: Figure, path: str | Path) -> Path:
     finally:
         plt.close(figure)
     return target
+
+
+def text_overlaps(figure: Figure, tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of texts (and legends) whose drawn extents overlap, in pixels, as the saved
+    picture lays them out: each pair by its texts."""
+    figure.canvas.draw()  # lays the texts out (Agg renderer)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    items: list[tuple[str, Any]] = []
+    for axes in figure.axes:
+        for text in [*axes.texts, axes.title]:
+            if text.get_visible() and text.get_text().strip():
+                items.append((text.get_text(), text.get_window_extent(renderer)))
+        legend = axes.get_legend()
+        if legend is not None:
+            items.append(("(legend)", legend.get_window_extent(renderer)))
+    found = []
+    for n, (name_a, a) in enumerate(items):
+        for name_b, b in items[n + 1 :]:
+            width = min(a.x1, b.x1) - max(a.x0, b.x0)
+            height = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if width > tolerance and height > tolerance:
+                found.append((name_a, name_b))
+    return found

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from auth0_sync.names import REDRIVE_INTERVAL_MINUTES, REDRIVE_MAX_AGE_DAYS
 from docs.pictures.boxes import COLOURS, Box, arrow, box, canvas, save
 
@@ -20,6 +22,10 @@ DEFAULT_PATH = Path(__file__).resolve().parents[1] / "dlq-lifecycle.png"
 
 
 def draw(path: str | Path = DEFAULT_PATH) -> Path:
+    return save(build(), path)
+
+
+def build() -> Figure:
     figure, axes = canvas(14.6, 8.6, scale=0.8)
     failed = box(
         axes,
@@ -128,7 +134,7 @@ def draw(path: str | Path = DEFAULT_PATH) -> Path:
         dashed=True,
     )
     axes.set_title("The life of a DLQ message", fontsize=12)
-    return save(figure, path)
+    return figure
 
 
 if __name__ == "__main__":

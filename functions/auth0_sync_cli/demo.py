@@ -28,15 +28,16 @@ from typing import Any, TextIO
 
 import boto3
 
-from auth0_sync.crm import CircuitBreaker
-from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.crm import CircuitBreaker, Crm
+from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
 from auth0_sync.destinations.factory import build_crm
+from auth0_sync.destinations.transport import OverTransport
 from auth0_sync.names import CrmType, Env
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
-from auth0_sync.state import DynamoSyncStateStore
+from auth0_sync.state import DynamoSyncStateStore, StateStore
 from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
@@ -50,6 +51,7 @@ from auth0_sync_cli.local_aws import LocalAws
 from auth0_sync_cli.paths import output_file
 from auth0_sync_cli.reconcile import UNCLAIMED, Comparison, measure
 from auth0_sync_cli.replay import ReplayReport, Selection, make_replayer, quiet_handler_logs
+from auth0_sync_cli.replay.progress import Progress, on_a_terminal
 from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.sample import ALL_CASES, BACKFILL_ID_PREFIX, SampleStream, generate
 from auth0_sync_cli.signals import sigterm_interrupts
@@ -93,8 +95,9 @@ class Timeline:
     """When things happened, in seconds since the demo started: what `--plot` draws."""
 
     started: float = field(default_factory=time.monotonic)
-    # (seconds, status) of every delivered event.
-    deliveries: list[tuple[float, str]] = field(default_factory=list)
+    # (seconds, status, reason, event type, CRM calls) of every delivered event: what the
+    # handlers' metrics would count (`make pictures` draws the dashboard from them).
+    deliveries: list[tuple[float, str, str, str | None, int]] = field(default_factory=list)
     # (label, start, end): the rate limit, the outage, the replay.
     windows: list[tuple[str, float, float]] = field(default_factory=list)
     # (seconds, messages in the DLQ, visible or not).
@@ -105,7 +108,7 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "deliveries": [[round(t, 3), status] for t, status in self.deliveries],
+            "deliveries": [[round(t, 3), *rest] for t, *rest in self.deliveries],
             "windows": [[label, round(a, 3), round(b, 3)] for label, a, b in self.windows],
             "dlq_depth": [[round(t, 3), n] for t, n in self.dlq_depth],
         }
@@ -149,12 +152,24 @@ class Ledger:
     # (event id, status, reason) of every delivery and replay, in order.
     outcomes: list[tuple[str | None, str, str]] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline)
+    # The current step's progress line (a terminal only).
+    progress: Progress | None = None
 
     def add(self, outcome: Outcome) -> None:
+        if self.progress is not None:
+            self.progress.update(outcome)
         self.phase.add(outcome)
         self.stream.add(outcome)
         self.outcomes.append((outcome.event_id, outcome.status, outcome.reason))
-        self.timeline.deliveries.append((self.timeline.now(), outcome.status))
+        self.timeline.deliveries.append(
+            (
+                self.timeline.now(),
+                outcome.status,
+                outcome.reason,
+                outcome.event_type,
+                outcome.crm_calls,
+            )
+        )
 
     def next_phase(self) -> Tally:
         done, self.phase = self.phase, Tally()
@@ -185,9 +200,11 @@ class Story:
 def _outcome_line(tally: Tally, seconds: float) -> str:
     data = tally.to_dict()
     failed = sum(data["failed"].values())
+    # Why, when any: a healthy CRM still sees the lifecycles' refusals (owned_by_other).
+    why = f" ({_counts(data['failed'])})" if failed else ""
     return (
         f"{tally.events} events: {data['applied']} applied, "
-        f"{sum(data['skipped'].values())} skipped, {failed} dead-lettered, "
+        f"{sum(data['skipped'].values())} skipped, {failed} dead-lettered{why}, "
         f"{tally.crm_calls} CRM calls ({seconds:.1f}s)"
     )
 
@@ -195,6 +212,39 @@ def _outcome_line(tally: Tally, seconds: float) -> str:
 def _counts(counter: Counter[str] | dict[str, int]) -> str:
     items = sorted(counter.items())
     return ", ".join(f"{reason} {n}" for reason, n in items) or "none"
+
+
+def invocation_seconds(crm: object, base: float = DEMO_TIMEOUT_SECONDS) -> float:
+    """The demo's invocation timeout for `crm`: its short `base`, plus the longest the
+    client may wait for a slot of a rate limit the CRM declares (HubSpot's rolling window,
+    as its headers say: 10 s by default), plus the margin the client keeps free of the
+    deadline. Lambda's retry delays are scaled down in the demo; the CRM's window is not,
+    and a client that cannot wait it out dead-letters events the CRM would have taken."""
+    if not isinstance(crm, OverTransport):
+        return base
+    longest = max((limit.window for limit in crm.limits), default=0.0)
+    if not longest:
+        return base
+    return base + longest + crm.transport.policy.margin_ms / 1000
+
+
+def demo_runner(
+    settings: Settings,
+    crm: Crm,
+    state: StateStore,
+    dlq: SqsDeadLetterQueue | MemoryDeadLetterQueue,
+    on_outcome: Callable[[Outcome], None],
+    base_timeout: float = DEMO_TIMEOUT_SECONDS,
+) -> LocalRunner:
+    """The handlers' service on `crm`, retried like Lambda with the demo's short waits,
+    each invocation long enough to wait out the CRM's declared rate limit."""
+    service = SyncService(SyncCore(settings, crm, state), dlq, on_outcome=on_outcome)
+    return LocalRunner(
+        service,
+        dlq,
+        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
+        timeout_seconds=invocation_seconds(crm, base_timeout),
+    )
 
 
 def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) -> LocalRunner:
@@ -207,14 +257,7 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
     )
-    core = SyncCore(settings, crm, DynamoSyncStateStore(settings.state_table))
-    service = SyncService(core, dlq, on_outcome=ledger.add)
-    return LocalRunner(
-        service,
-        dlq,
-        backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
-        timeout_seconds=DEMO_TIMEOUT_SECONDS,
-    )
+    return demo_runner(settings, crm, DynamoSyncStateStore(settings.state_table), dlq, ledger.add)
 
 
 def _deliver(runner: LocalRunner, events: Sequence[Any]) -> None:
@@ -284,14 +327,15 @@ def write_export(path: str, users: Sequence[dict[str, Any]]) -> str:
     return path
 
 
-def backfill(path: str, settings: Settings, ledger: Ledger) -> BackfillReport:
-    """What `auth0-sync backfill --export PATH` does (target local), in this process."""
+def backfill(path: str, settings: Settings, ledger: Ledger, timeout: float) -> BackfillReport:
+    """What `auth0-sync backfill --export PATH` does (target local), in this process, each
+    invocation `timeout` seconds long (the stream's)."""
     bucket = TokenBucket(None)
     target = build_target(
         target="local",
         dry_run=False,
         bucket=bucket,
-        timeout=DEMO_TIMEOUT_SECONDS,
+        timeout=timeout,
         backoff_seconds=DEMO_RETRY_BACKOFF_SECONDS,
         environ=os.environ,
     )
@@ -553,6 +597,7 @@ def run_demo(
             write_export(os.path.join(workdir, "users-before.json"), sample.existing),
             settings,
             ledger,
+            runner.timeout_seconds,
         )
         story.say(
             f"Backfill the {len(existing)} users from before the stream (auth0-sync backfill "
@@ -611,7 +656,11 @@ def run_demo(
             began = time.monotonic()
             answered = Counter(crm.stats()["by_status"])
             story.say(f"{title}: events {start + 1}-{end}")
+            ledger.progress = on_a_terminal(f"    events {start + 1}-{end}", end - start)
             _deliver(runner, sample.events[start:end])
+            if ledger.progress is not None:
+                ledger.progress.clear()
+                ledger.progress = None
             line = _outcome_line(ledger.next_phase(), time.monotonic() - began)
             answered = Counter(crm.stats()["by_status"]) - answered
             # 429 and 5xx are the faults; a 409 is the contract's "email known" (then linked).

@@ -34,11 +34,22 @@ def _per_second(deliveries: list[list[Any]], end: float) -> dict[str, list[int]]
     """Events per one-second bin, by status."""
     bins = max(1, math.ceil(end))
     counts: dict[str, list[int]] = {status: [0] * bins for status, _, _ in STATUSES}
-    for seconds, status in deliveries:
+    for seconds, status, *_ in deliveries:
         row = counts.get("failed" if status not in counts else status)
         if row is not None:
             row[min(int(seconds), bins - 1)] += 1
     return counts
+
+
+def time_axis_end(timeline: dict[str, Any]) -> float:
+    """Where the shared time axis ends: after the last delivery, window (the replay comes
+    last) and DLQ sample."""
+    return max(
+        [1.0]
+        + [float(t) for t, *_ in timeline.get("deliveries", [])]
+        + [float(b) for _, _, b in timeline.get("windows", [])]
+        + [float(t) for t, _ in timeline.get("dlq_depth", [])]
+    )
 
 
 def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
@@ -47,12 +58,7 @@ def draw_timeline(timeline: dict[str, Any], path: str | Path) -> Path:
     deliveries = timeline.get("deliveries", [])
     windows = timeline.get("windows", [])
     depth = timeline.get("dlq_depth", [])
-    end = max(
-        [1.0]
-        + [float(t) for t, _ in deliveries]
-        + [float(b) for _, _, b in windows]
-        + [float(t) for t, _ in depth]
-    )
+    end = time_axis_end(timeline)
     counts = _per_second(deliveries, end)
     figure, (events, dlq) = plt.subplots(
         2, 1, sharex=True, figsize=(10, 5.5), height_ratios=(3, 2), layout="constrained"

@@ -32,6 +32,7 @@ from auth0_sync_cli.exits import (
 from auth0_sync_cli.local_mode import LocalSync, build_local_sync, check_ready
 from auth0_sync_cli.paths import OUTPUT_DIR_HELP, default_output
 from auth0_sync_cli.replay.command import quiet_handler_logs
+from auth0_sync_cli.replay.progress import on_a_terminal
 from auth0_sync_cli.runner import LocalRunner
 from auth0_sync_cli.tally import Tally
 
@@ -304,11 +305,16 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     source = read_events(args.file)
     tally = Tally()
+    progress = on_a_terminal("process", source.count)
 
     def on_outcome(outcome: Outcome) -> None:
         tally.add(outcome)
         if outcome.status == "dead_lettered":
+            if progress is not None:
+                progress.clear()  # the event's own line, then the progress line again
             print(failure_line(outcome), file=sys.stderr, flush=True)
+        if progress is not None:
+            progress.update(outcome)
 
     local = build_local_sync(args.state, on_outcome=on_outcome, timeout_seconds=args.timeout)
     if local.uses_aws and args.dead_letters:
@@ -338,6 +344,8 @@ def _run(args: argparse.Namespace) -> int:
             # (the DLQ itself unreachable, a bug) leaves this event nowhere: stop here.
             raise _stopped(at["where"], at["raw"], at["done"], exc) from exc
     finally:
+        if progress is not None:
+            progress.clear()
         if dead_letters is not None:
             lines = dead_letter_lines(local)
             dead_letters.writelines(lines)

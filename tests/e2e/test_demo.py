@@ -154,6 +154,10 @@ def test_demo_against_a_vendor_fake_ends_in_step_with_nothing_lost(crm: str) -> 
     assert f"the CRM is {name})" in out
     assert f"1. Start {name} (CRM_TYPE={crm}) and local AWS on loopback" in out
     assert rate_phase in out
+    # The healthy step is healthy: the client keeps under the CRM's window, no 429 met.
+    healthy = re.search(r"CRM healthy: events \S+\n\s+(.*)\n", out)
+    assert healthy is not None, out
+    assert "429" not in healthy.group(1), healthy.group(1)
     people = generate(40, seed=7, cases=ALL_CASES).people
     assert rows["Auth0 users (truth)"] == str(len(people))
     assert rows["Mismatches"] == "0"

@@ -472,3 +472,33 @@ def test_json_lines_whose_first_line_is_long_and_the_dead_letters_of_them_run(
     assert again["applied_by"]["created"] == 1  # the update then has nothing new to write
     [contact] = crm_env.contacts()
     assert (contact["name"], contact["email"]) == ("Ada Lovelace", "ada@example.com")
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_line_on_a_terminal_and_none_in_a_pipe(
+    crm_env: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    names = ["user_created", "user_updated_partial", "malformed_missing_user_id"]
+    path = written(tmp_path / "events.jsonl", "\n".join(json.dumps(load_event(n)) for n in names))
+
+    assert main(["process", path]) == 1  # a pipe (pytest's capture): no progress line
+    assert "\r" not in capsys.readouterr().err
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["process", path, "--dead-letters", str(tmp_path / "again.jsonl")]) == 1
+    drawn = terminal.getvalue()
+    assert "\rprocess [" in drawn
+    assert "3/3" in drawn  # every event counted
+    # The dead letter's own line starts on a cleared line, not after the bar.
+    assert re.search(r"\r\x1b\[Kevt_\S+ +user\.updated .*dead-lettered: invalid_event", drawn)
+    assert drawn.endswith("\r\x1b[K")  # the bar is erased when the run ends

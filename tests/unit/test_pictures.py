@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
-from docs.pictures import architecture, benchmarks, dashboard, dlq_lifecycle
+from auth0_sync.routing import ROUTES
+from docs.pictures import architecture, benchmarks, boxes, dashboard, dlq_lifecycle
 
 pytestmark = pytest.mark.unit
 
@@ -20,11 +22,34 @@ def assert_png(path: Path, at_least: int = 10_000) -> None:
     assert len(data) > at_least, len(data)
 
 
-@pytest.mark.parametrize("module", [architecture, dlq_lifecycle], ids=lambda m: m.__name__)
-def test_the_diagrams_are_drawn(module: object, tmp_path: Path) -> None:
-    target = tmp_path / "picture.png"
-    assert module.draw(target) == target  # type: ignore[attr-defined]
-    assert_png(target)
+def test_every_routed_lane_is_drawn_to_each_part_it_uses() -> None:
+    edges = set(architecture.build().edges)
+
+    for route in ROUTES:  # users' and organizations' lanes alike
+        handler = f"λ {route.construct_id}"
+        for part in ("CRM", "DynamoDB", "Secrets Manager", "DLQ"):
+            assert (handler, part) in edges, (handler, part)
+        assert ("redrive", handler) in edges
+    assert ("DLQ", "redrive") in edges
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: architecture.build().figure, dlq_lifecycle.build],
+    ids=["architecture", "dlq_lifecycle"],
+)
+def test_no_two_labels_overlap(build: object) -> None:
+    figure = build()  # type: ignore[operator]
+    assert isinstance(figure, Figure)
+    assert boxes.text_overlaps(figure) == []  # laid out as `make pictures` saves it
+
+
+def test_overlapping_labels_are_found() -> None:
+    figure, axes = boxes.canvas(4, 2)
+    axes.text(1, 1, "one label", fontsize=10)
+    axes.text(1.2, 1, "another", fontsize=10)
+    axes.text(3.5, 0.2, "apart", fontsize=10)
+    assert boxes.text_overlaps(figure) == [("one label", "another")]
 
 
 # A dashboard body as CloudWatch documents it (DashboardBody structure: widgets with type,
@@ -70,8 +95,95 @@ def test_the_dashboard_body_is_read_from_the_template() -> None:
     ]
 
 
+# A demo run's timeline (demo.Timeline.to_dict): deliveries (seconds, status, reason, event
+# type, CRM calls) and the DLQ's depth (seconds, messages).
+TIMELINE = {
+    "deliveries": [
+        [0.5, "applied", "created", "user.created", 2],
+        [0.9, "applied", "created", "user.created", 1],
+        [1.2, "skipped", "unchanged", "user.updated", 0],
+        [2.5, "applied", "updated", "user.updated", 1],
+        [3.1, "dead_lettered", "crm_503", "user.updated", 3],
+        [3.4, "dead_lettered", "crm_503", "user.deleted", 3],
+    ],
+    "windows": [],
+    "dlq_depth": [[0.0, 0], [3.2, 1], [3.5, 2]],
+}
+
+
+DEAD_LETTER_SEARCH = (
+    "SEARCH('{Auth0Sync,reason,service} MetricName=\"EventDeadLettered\"', 'Sum', 300)"
+)
+
+
+def metric(name: str, *dimensions: str, label: str) -> list[object]:
+    return ["Auth0Sync", name, *dimensions, "service", "auth0-sync", {"label": label}]
+
+
+def test_a_widget_graphs_the_demo_runs_metrics_per_bin() -> None:
+    applied = {
+        "type": "metric",
+        "properties": {
+            "metrics": [
+                metric("ContactCreated", label="created"),
+                metric("ContactUpdated", label="updated"),
+            ]
+        },
+    }
+    assert dashboard.widget_series(applied, TIMELINE, end=4.0) == [
+        ("created", [0.0, 2.0], [2.0, 0.0]),  # two 2-second bins
+        ("updated", [0.0, 2.0], [0.0, 1.0]),
+    ]
+    calls = {"type": "metric", "properties": {"metrics": [metric("CrmCalls", label="calls")]}}
+    assert dashboard.widget_series(calls, TIMELINE, end=4.0) == [("calls", [0.0, 2.0], [3.0, 7.0])]
+    dead = {
+        "type": "metric",
+        "properties": {"metrics": [[{"expression": DEAD_LETTER_SEARCH}]]},
+    }
+    assert dashboard.widget_series(dead, TIMELINE, end=4.0) == [("crm_503", [0.0, 2.0], [0.0, 2.0])]
+    depth = {
+        "type": "metric",
+        "properties": {
+            "metrics": [
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "q",
+                    {"label": "visible"},
+                ]
+            ]
+        },
+    }
+    assert dashboard.widget_series(depth, TIMELINE, end=4.0) == [
+        ("visible", [0.0, 2.0], [0.0, 2.0])  # the peak of each bin
+    ]
+    invocations = {
+        "type": "metric",
+        "properties": {
+            "metrics": [
+                ["AWS/Lambda", "Invocations", "FunctionName", "f", {"label": "user.updated"}]
+            ]
+        },
+    }
+    assert dashboard.widget_series(invocations, TIMELINE, end=4.0) == [
+        ("user.updated", [0.0, 2.0], [1.0, 2.0])
+    ]
+
+
+def test_what_only_aws_measures_is_not_invented() -> None:
+    duration = {
+        "type": "metric",
+        "properties": {
+            "metrics": [["AWS/Lambda", "Duration", "FunctionName", "f", {"label": "user.created"}]]
+        },
+    }
+    assert dashboard.widget_series(duration, TIMELINE, end=4.0) is None
+
+
 def test_the_dashboard_is_drawn(tmp_path: Path) -> None:
-    target = dashboard.draw_body(dashboard.dashboard_body(TEMPLATE), tmp_path / "dash.png")
+    body = dashboard.dashboard_body(TEMPLATE)
+    target = dashboard.draw_body(body, TIMELINE, tmp_path / "dash.png")
     assert_png(target)
 
 
@@ -113,11 +225,59 @@ def test_the_benchmark_tables_become_charts_and_a_section(tmp_path: Path) -> Non
         assert_png(path)
     text = markdown.read_text()
     assert text.startswith(MARKDOWN)  # the tables untouched
-    assert "![Summary: ratio](benchmarks/01-summary.png)" in text
-    assert "![5. Memory: peak RSS](benchmarks/02-5-memory.png)" in text
+    assert "![Summary: ratio by figure](benchmarks/01-summary.png)" in text
+    assert "![5. Memory: peak RSS by process](benchmarks/02-5-memory.png)" in text
     # Rerunnable: a second run rewrites its own section, nothing else.
     benchmarks.draw(markdown)
     assert markdown.read_text() == text
+
+
+SAME_FIGURE_TWICE = """## 2. Shares
+
+| part | share |
+|---|---|
+| a | 0% |
+| b | 99.5% |
+| c | 0.5% |
+
+| part | share |
+|---|---|
+| a | 10% |
+| b | 90% |
+
+In order:
+
+| part | share |
+|---|---|
+| a | 20% |
+| b | 80% |
+"""
+
+
+def test_each_chart_has_its_own_title_and_shows_its_zero_rows(tmp_path: Path) -> None:
+    markdown = tmp_path / "benchmarks.md"
+    markdown.write_text(SAME_FIGURE_TWICE)
+
+    benchmarks.draw(markdown)
+
+    text = markdown.read_text()
+    assert "![2. Shares: share by part](benchmarks/01-2-shares.png)" in text
+    assert (
+        "![2. Shares: share by part (table 2 of its section)](benchmarks/02-2-shares.png)" in text
+    )
+    # 0% and 99.5% span more than 50x, but a log axis cannot show the zero row.
+    assert benchmarks.x_scale([0.0, 99.5, 0.5]) == "linear"
+    assert benchmarks.x_scale([1.0, 99.5, 0.5]) == "log"
+
+
+def test_a_charts_legend_covers_no_bar_label() -> None:
+    table = benchmarks.read_tables(
+        "| run | ours | baseline |\n|---|---|---|\n| a | 10 ms | 12 ms |\n| b | 30 ms | 29 ms |\n"
+    )[0]
+    figure = benchmarks.chart(table)
+    assert figure is not None
+    assert figure.axes[0].get_legend() is not None
+    assert boxes.text_overlaps(figure) == []
 
 
 def test_values_with_units_are_read() -> None:

@@ -97,3 +97,14 @@ def test_distinct_things_have_distinct_colours() -> None:
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 assert _distance(group[a], group[b]) >= DISTINCT, (a, b)
+
+
+def test_the_time_axis_covers_the_replay() -> None:
+    from auth0_sync_cli.plot import time_axis_end
+
+    timeline = {
+        "deliveries": [[0.1, "applied", "created", "user.created", 1], [12.0, "skipped"]],
+        "windows": [["503 outage", 5.0, 8.0], ["replay", 12.5, 14.25]],
+        "dlq_depth": [[0.0, 0], [13.0, 1]],
+    }
+    assert time_axis_end(timeline) == 14.25

@@ -24,7 +24,8 @@ read once from the properties API (`hasUniqueValue`); without them, each such wr
 the contact first (one GET), and `destination setup` is the fix.
 
 Limits: the account's rolling window (default 100 calls per 10 s, learned from the
-`X-HubSpot-RateLimit-Max` / `-Interval-Milliseconds` headers) and the search endpoint's own
+`X-HubSpot-RateLimit-Max` / `-Interval-Milliseconds` headers; `-Remaining` adds the calls
+other processes of the account made) and the search endpoint's own
 per-second limit are kept client-side; a 429 is honoured by the shared transport
 (Retry-After when given, else a fifth of the window, or the next second for search); a 429
 of the daily limit is not waited for.
@@ -183,6 +184,10 @@ class HubSpotCrm(OverTransport):
         # No conditional requests: after a write of unknown outcome, the user's next write
         # waits this long (auth0_sync.writes).
         self.late_write_seconds = late_write_seconds
+
+    @property
+    def limits(self) -> tuple[RollingLimit, ...]:
+        return (self.window, self.search_limit)
 
     @property
     def search_lag_seconds(self) -> float:
@@ -385,9 +390,15 @@ class HubSpotCrm(OverTransport):
         try:
             limit = int(headers.get("X-HubSpot-RateLimit-Max", "0"))
             interval = float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "0"))
+            left = headers.get("X-HubSpot-RateLimit-Remaining")
+            remaining = int(left) if left is not None else None
         except ValueError:
             return
-        self.window.learn(limit or None, interval / 1000 if interval else None)
+        # Remaining counts the whole account's calls (HubSpot's limits are per account:
+        # https://developers.hubspot.com/docs/api/usage-details; "the remaining requests
+        # still allowed", https://developers.hubspot.com/changelog/2018-11-06-rate-limit-
+        # information-headers-will-be-included-in-http-responses).
+        self.window.learn(limit or None, interval / 1000 if interval else None, remaining)
 
     def _wait_hint(self, response: requests.Response) -> float | None:
         if response.status_code != 429:

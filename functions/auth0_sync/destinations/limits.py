@@ -31,13 +31,26 @@ class RollingLimit:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def learn(self, max_calls: int | None, window: float | None) -> None:
-        """What the vendor's answers say the limit is (their headers beat our defaults)."""
+    def learn(
+        self, max_calls: int | None, window: float | None, remaining: int | None = None
+    ) -> None:
+        """What the vendor's answers say the limit is (their headers beat our defaults).
+        `remaining`: the calls the vendor still allows in the current window, for the
+        whole account: calls of other processes (a backfill, other functions) count too,
+        so the calls we cannot see are taken as made now (they leave our count a window
+        later, no sooner than the vendor's)."""
         with self._lock:
             if max_calls and max_calls > 0:
                 self.max_calls = max_calls
             if window and window > 0:
                 self.window = window
+            if remaining is None or remaining < 0:
+                return
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.window:
+                self._sent.popleft()
+            unseen = self.max_calls - remaining - len(self._sent)
+            self._sent.extend([now] * max(0, unseen))
 
     def acquire(self, time_left: Callable[[float], bool], sleep: Callable[[float], None]) -> None:
         """Wait for a free slot and take it; a wait the invocation cannot afford is a

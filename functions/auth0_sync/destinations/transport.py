@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
+from auth0_sync.destinations.limits import RollingLimit
 from auth0_sync.errors import InvalidEvent, PermanentError, TransientError
 
 RemainingMillis = Callable[[], int]
@@ -335,6 +336,12 @@ class OverTransport:
     the calls made, the retries and the circuit breaker (the runner scales its cool-down)."""
 
     transport: HttpTransport
+
+    @property
+    def limits(self) -> tuple[RollingLimit, ...]:
+        """The client-side rate limits the adapter keeps (a wait for a slot can last up to
+        a window): none unless the vendor declares one."""
+        return ()
 
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
         """Bound retries by the current invocation's remaining time (None: no bound)."""
