@@ -67,13 +67,22 @@ class Lateness(CoreBase):
         if not changes:
             outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
             return Decision(replace(current, stated=stated) if fresh else None, outcome)
+        changes, before, version = self._spared(
+            event, current.contact_id, changes, current.written, current.version
+        )
+        if not changes:
+            # SYNC_MODE=create_only: the contact holds a value for each field it would set.
+            outcome = self._outcome(event, "skipped", SkipReason.HELD_BY_CRM, current.contact_id)
+            return Decision(
+                replace(current, stated=stated, written=before, version=version), outcome
+            )
         written = self._write(
             event,
             current.contact_id,
             changes,
-            current.written,
+            before,
             {},
-            version=current.version,
+            version=version,
             owner=event.user_id,
         )
         if written is None:

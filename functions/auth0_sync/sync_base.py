@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, overload
 
+from auth0_sync import modes
 from auth0_sync.deactivation_window import DeactivationWindow
 from auth0_sync.destinations import (
     ACTIVE,
@@ -37,10 +38,7 @@ from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, desired_fields, digest, digests
 from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, EventType
 from auth0_sync.outcome import Applied, Outcome, Status
-from auth0_sync.ownership import (
-    Correlation,
-    Ownership,
-)
+from auth0_sync.ownership import Correlation, Ownership, owner_of
 from auth0_sync.policies import blocked_status
 from auth0_sync.settings import Settings
 from auth0_sync.state import Settled, StateStore, SyncState
@@ -111,6 +109,27 @@ class CoreBase:
                 if exc.reason != "lease_held" or time.monotonic() >= give_up:
                     raise
                 time.sleep(random.uniform(0.02, 0.08))
+
+    def _spared(
+        self,
+        event: Auth0BusEvent,
+        contact_id: str,
+        changes: Mapping[str, Any],
+        written: Mapping[str, str],
+        version: str | None,
+    ) -> tuple[dict[str, Any], dict[str, str], str | None]:
+        """The changes a write to the user's contact may send under `SYNC_MODE`, what the
+        state then remembers as written, and the version to write on. In `create_only`,
+        the contact is read (one GET): a field it holds a value for stays, and its value is
+        what the state remembers. A contact gone or taken is left to the write to find."""
+        if not modes.spares_held_values(self.settings):
+            return dict(changes), dict(written), version
+        held = self.crm.get_contact(contact_id)
+        if held is None or owner_of(held) != event.user_id:
+            return dict(changes), dict(written), version
+        kept = modes.writable(self.settings, changes, held)
+        spared = digests({name: held.get(name) for name in changes if name not in kept})
+        return kept, {**written, **spared}, self.writes.version(contact_id) or version
 
     def _write(
         self,

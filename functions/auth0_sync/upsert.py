@@ -66,13 +66,22 @@ class Upserts(CoreBase):
                 # Login noise: the mapped values are what we last wrote; zero CRM calls.
                 outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
                 return Decision(seen, outcome)
+            changes, before, version = self._spared(
+                event, current.contact_id, changes, current.written, current.version
+            )
+            if not changes:
+                # SYNC_MODE=create_only: the contact holds a value for each changed field.
+                outcome = self._outcome(
+                    event, "skipped", SkipReason.HELD_BY_CRM, current.contact_id
+                )
+                return Decision(replace(seen, written=before, version=version), outcome)
             written = self._write(
                 event,
                 current.contact_id,
                 changes,
-                current.written,
+                before,
                 {},
-                version=current.version,
+                version=version,
                 owner=event.user_id,
             )
             if written is not None:
@@ -183,21 +192,27 @@ class Upserts(CoreBase):
         self.ownership.claim(found, event.user_id)
         contact = found.contact
         previous_owner = owner_of(contact)
+        fresh = new_life  # a new life starts clean, in every SYNC_MODE (the rule of order)
         if previous_owner not in (None, event.user_id) and previous_owner not in self._linked(
             profile, current
         ):
             # Taken over from a deleted user: none of that person's values stay on it.
             desired = self._desired(event, fresh_start=True)
+            fresh = True
         baseline = digests({name: contact.get(name) for name in desired})
         extra: dict[str, Any] = {}
         if owner_of(contact) != event.user_id:
             extra[OWNER_FIELD] = event.user_id
         if STATUS_FIELD not in desired and contact.get(STATUS_FIELD) != ACTIVE:
             extra[STATUS_FIELD] = ACTIVE
-        changes = changed(desired, baseline)
+        differs = changed(desired, baseline)
+        # SYNC_MODE=create_only: what the contact holds stays (not a past life's values).
+        changes = differs if fresh else modes.writable(self.settings, differs, contact)
         seen = replace(seen, matched_by=found.how)
         if not changes and not extra:
-            # Already what Auth0 says (a state rebuilt from the CRM): nothing to write.
+            # Already what Auth0 says (a state rebuilt from the CRM), or what the contact
+            # holds stays (create_only): nothing to write.
+            reason = SkipReason.HELD_BY_CRM if differs else SkipReason.UNCHANGED
             state = replace(
                 seen,
                 contact_id=found.id,
@@ -205,7 +220,7 @@ class Upserts(CoreBase):
                 version=self.writes.version(found.id),
                 unconfirmed=None,
             )
-            return Decision(state, self._outcome(event, "skipped", SkipReason.UNCHANGED, found.id))
+            return Decision(state, self._outcome(event, "skipped", reason, found.id))
         written = self._write(
             event,
             found.id,

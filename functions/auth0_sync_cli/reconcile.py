@@ -285,7 +285,10 @@ def _user_drift(
     )
     differs = set()
     for name, value in sorted(wanted.items()):
-        if not _same(contact.get(name), value):
+        # SYNC_MODE=create_only: a value the contact holds is not drift, whatever Auth0 says.
+        if not _same(contact.get(name), value) and modes.is_drift(
+            settings, name, contact.get(name)
+        ):
             differs.add(name)
             found.append(Drift(FIELD_DIFFERS, user_id, contact_id, name, value, contact.get(name)))
     status = blocked_status(
