@@ -17,6 +17,7 @@ from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS
 from auth0_sync.outcome import Outcome
 from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.argtypes import real_number
+from auth0_sync_cli.dry_run import plan_events, render
 from auth0_sync_cli.exits import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -299,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     source = read_events(args.file)
+    if args.dry_run:
+        return _dry_run(args, source)
     tally = Tally()
 
     def on_outcome(outcome: Outcome) -> None:
@@ -356,6 +359,16 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_NEEDS_ATTENTION if failed else EXIT_OK
 
 
+def _dry_run(args: argparse.Namespace, source: Input) -> int:
+    """What each event would do, with no write (`auth0_sync_cli.dry_run`)."""
+    local = build_local_sync(args.state, timeout_seconds=args.timeout)
+    check_ready(local)
+    assert local.settings is not None
+    plans = plan_events(local.settings, source.events, local.uses_aws, args.timeout)
+    print(render(plans, local.settings, source.name, args.json))
+    return EXIT_OK
+
+
 def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
     if local.uses_aws:
         url = getattr(local.dead_letters, "queue_url", None)
@@ -374,6 +387,7 @@ def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
 EXAMPLES = """examples:
   auth0-sync process tests/events/user_created.json
   auth0-sync process events.jsonl --json
+  auth0-sync process events.jsonl --dry-run     # what each event would do, no write
   auth0-sync process events.jsonl --state aws   # with local-aws's export lines set"""
 
 
@@ -405,6 +419,13 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="each invocation's time budget, as the function's timeout in AWS "
         "(default %(default)s); a CRM outage is waited out within it, then retried",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: print what each event would do under the configured SYNC_MODE "
+        "and policies (create, update, deactivate, skip and why) and the requests it would "
+        "send; each event is planned against the CRM and the state as they are now",
     )
     parser.add_argument(
         "--dead-letters",
