@@ -10,14 +10,15 @@
 - `create_only`: the sync never overwrites what a contact holds (for CRMs where sales edits
   win). A user without a contact gets one with every mapped field; on a contact that exists
   (the user's own, or one found and claimed), a write sets only the mapped fields the contact
-  has no value for (None or ""): a field it holds a value for stays, whoever put it there,
-  and a late delete clears nothing. Before such a write the contact is read (one GET, only
-  in this mode, only when the event changes something); when it holds a value for every
-  field the event changes, the event is skipped as `held_by_crm`. The status (`active`/
-  `deactivated`) and the sync's own fields (`auth0_user_id`, the change stamp) are not the
-  contact's data but the lifecycle's: `BLOCKED_POLICY` and `DELETE_POLICY` still decide
-  them. `reconcile` counts a field that differs as drift only when the contact holds no
-  value for it.
+  has no value for (None or ""): a field it holds a value for stays, whoever put it there.
+  Before such a write the contact is read (one GET, only in this mode, only when the event
+  changes something); when it holds a value for every field the event changes, the event
+  is skipped as `held_by_crm`. The status (`active`/`deactivated`) and the sync's own
+  fields (`auth0_user_id`, the change stamp) are not the contact's data but the
+  lifecycle's: `BLOCKED_POLICY` and `DELETE_POLICY` still decide them. A fresh start is the
+  rule of order, in every mode: a new life, or a contact taken over from a deleted user,
+  starts clean, and a late delete clears what only the past life said. `reconcile` counts a
+  field that differs as drift only when the contact holds no value for it.
 
 The rules of order and ownership do not change with the mode: a skipped event still
 advances the user's state like any other.

@@ -120,15 +120,17 @@ class CoreBase:
     ) -> tuple[dict[str, Any], dict[str, str], str | None]:
         """The changes a write to the user's contact may send under `SYNC_MODE`, what the
         state then remembers as written, and the version to write on. In `create_only`,
-        the contact is read (one GET): a field it holds a value for stays, and its value is
-        what the state remembers. A contact gone or taken is left to the write to find."""
+        the contact is read (one GET): a field it holds a value for stays, and the state
+        remembers the event's value for it as said, so the next events with the same value
+        (logins) cost no CRM call; a new value reads the contact again. A contact gone or
+        taken is left to the write to find."""
         if not modes.spares_held_values(self.settings):
             return dict(changes), dict(written), version
         held = self.crm.get_contact(contact_id)
         if held is None or owner_of(held) != event.user_id:
             return dict(changes), dict(written), version
         kept = modes.writable(self.settings, changes, held)
-        spared = digests({name: held.get(name) for name in changes if name not in kept})
+        spared = digests({name: value for name, value in changes.items() if name not in kept})
         return kept, {**written, **spared}, self.writes.version(contact_id) or version
 
     def _write(

@@ -670,8 +670,10 @@ def run_demo(
         story.note(reconcile_line(found))
 
         # After the reconciliation: the brake writes nothing, so nothing above changes.
+        began = time.monotonic()
         braked = planted_mass_deactivation(workdir, crm_client(settings, TokenBucket(None)))
         story.say("The deactivation brake: a planted mass deactivation", *brake_lines(braked))
+        story.note(f"({time.monotonic() - began:.1f}s)")
 
     elapsed = time.monotonic() - story.started
     counts = {

@@ -135,6 +135,38 @@ def test_an_update_that_would_only_overwrite_is_a_counted_skip_without_a_write()
     assert contact["name"] == "Kim A"
 
 
+def test_the_next_event_with_the_same_values_costs_no_crm_call() -> None:
+    """Login noise stays free: the state remembers what Auth0 said for a held field."""
+    world = World()
+    world.deliver([SIGNUP, RENAMED])  # the name is held: one read, the given name filled
+    calls = len(world.crm.calls)
+
+    world.deliver([updated(USER, at(7), email="kim@example.com", name="Kim B", given_name="Kim")])
+
+    assert world.outcomes[-1].reason == "unchanged"
+    assert len(world.crm.calls) == calls
+
+
+def test_reconcile_after_a_held_value_finds_no_drift() -> None:
+    world = World()
+    world.deliver([SIGNUP, RENAMED])
+    (contact,) = world.crm.contacts.values()
+    user = {
+        "user_id": USER,
+        "email": "kim@example.com",
+        "name": "Kim B",
+        "given_name": "Kim",
+        "updated_at": "2026-03-02T08:00:00Z",  # after the events: the export is newer
+    }
+    state = world.state.get(USER)
+    assert state is not None
+    config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t", sync_mode="create_only")
+
+    found = compare([user], {contact["id"]: contact}, {USER: state}, config)
+
+    assert found.drift == []
+
+
 def test_a_value_sales_cleared_is_filled_by_the_next_change() -> None:
     world = World()
     world.deliver([SIGNUP])
