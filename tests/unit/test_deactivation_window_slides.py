@@ -5,18 +5,19 @@ hand; expected answers written by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from auth0_sync.deactivation_window import (
     DeactivationWindow,
     DynamoDeactivationWindow,
     MemoryDeactivationWindow,
 )
-from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync.names import STATE_TABLE_PK
 
 pytestmark = pytest.mark.unit
 
@@ -35,12 +36,33 @@ class Clock:
 Make = Callable[[int, Clock], DeactivationWindow]
 
 
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The state table's key schema in moto (in-process), nothing else of the stack."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": STATE_TABLE_PK, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": STATE_TABLE_PK, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield "state"
+
+
 @pytest.fixture(params=["memory", "dynamodb"])
 def make(request: pytest.FixtureRequest) -> Make:
     if request.param == "memory":
         return lambda limit, clock: MemoryDeactivationWindow(limit, HOUR, clock=clock)
-    aws: LocalResources = request.getfixturevalue("aws")
-    return lambda limit, clock: DynamoDeactivationWindow(aws.state_table, limit, HOUR, clock=clock)
+    name: str = request.getfixturevalue("table")
+    return lambda limit, clock: DynamoDeactivationWindow(name, limit, HOUR, clock=clock)
 
 
 def admits_at(window: DeactivationWindow, clock: Clock, *offsets: float) -> list[bool]:
@@ -78,12 +100,10 @@ def test_a_deactivation_a_whole_window_old_no_longer_counts(make: Make) -> None:
     assert admits_at(window, clock, HOUR + 1) == [False]  # 1800 and 3600 still count
 
 
-def test_every_invocation_counts_against_the_same_item(aws: LocalResources) -> None:
+def test_every_invocation_counts_against_the_same_item(table: str) -> None:
     """Two Lambda invocations (two windows on the one state table) share the count."""
     clock = Clock()
-    first, second = (
-        DynamoDeactivationWindow(aws.state_table, 2, HOUR, clock=clock) for _ in range(2)
-    )
+    first, second = (DynamoDeactivationWindow(table, 2, HOUR, clock=clock) for _ in range(2))
 
     assert admits_at(first, clock, 0) == [True]
     assert admits_at(second, clock, 1) == [True]
@@ -109,14 +129,14 @@ class Interloper:
 
 @pytest.mark.parametrize("before", [0, 1], ids=["first-item", "item-exists"])
 def test_a_delete_racing_another_is_decided_on_the_window_the_other_left(
-    aws: LocalResources, before: int
+    table: str, before: int
 ) -> None:
     clock = Clock()
     limit = before + 1
-    other = DynamoDeactivationWindow(aws.state_table, limit, HOUR, clock=clock)
+    other = DynamoDeactivationWindow(table, limit, HOUR, clock=clock)
     assert admits_at(other, clock, *range(before)) == [True] * before
     ours = DynamoDeactivationWindow(
-        aws.state_table,
+        table,
         limit,
         HOUR,
         client=Interloper(boto3.client("dynamodb"), other),
