@@ -1,24 +1,28 @@
-"""The live path's deactivation brake: at most so many deactivations per window.
+"""The live path's deactivation brake: at most so many deactivations in any window of time.
 
 Auth0 sends a `user.deleted` per user; a script that deletes users in bulk (or a wrong
 tenant cleanup) sends thousands within minutes, and each would deactivate a contact. The
 core asks `admit()` just before it deactivates (never for creates, updates, or a delete that
-settles as a duplicate, stale or without a contact), so the counter costs one conditional
-DynamoDB update per deactivation and nothing on every other event.
+settles as a duplicate, stale or without a contact), so the brake costs nothing on every
+other event.
 
-The window is fixed (the counter item of the window the clock is in, keyed
-`#deactivations#<window start>` in the state table, expiring two windows later): past
-`DEACTIVATION_WINDOW_LIMIT` in one window, the delete raises `DeactivationHeld` and goes to
-the DLQ with the reason `deactivation_limit`. It is not transient: the redrive leaves it,
-and the `DeadLetteredDeactivationLimit` alarm fires; a person checks the deletes are real and
-releases them with `auth0-sync replay --allow-deactivations N` (which runs them past the
-window's counter).
+The window slides: a deactivation is admitted while fewer than `DEACTIVATION_WINDOW_LIMIT`
+were admitted in the `DEACTIVATION_WINDOW_SECONDS` before it, whenever the window started (a
+fixed hourly window let twice the limit through across an hour's boundary). The admitted
+times are kept in one item of the state table (`#deactivations#sliding`: the times still in
+the window, at most the limit of them, and their count); `admit` reads it and writes it back
+on the condition that no other invocation wrote it meanwhile (a read and a conditional
+write per deactivation, tried again on a race). Past the limit, the delete raises
+`DeactivationHeld` and goes to the DLQ with the reason `deactivation_limit`. It is not
+transient: the redrive leaves it, and the `DeadLetteredDeactivationLimit` alarm fires; a
+person checks the deletes are real and releases them with
+`auth0-sync replay --allow-deactivations N` (which runs them past the window), or waits for
+the window to slide past the burst.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -64,12 +68,21 @@ def hold_unless_admitted(window: DeactivationWindow | None) -> None:
         raise DeactivationHeld(window.limit, window.window_seconds)
 
 
-def _window_start(now: float, window_seconds: int) -> int:
-    return int(now // window_seconds) * window_seconds
+# The one item holding the admitted times, and how often a race for it is tried again.
+WINDOW_KEY = f"{DEACTIVATION_WINDOW_KEY_PREFIX}sliding"
+STAMPS_ATTRIBUTE = "admitted_ms"
+VERSION_ATTRIBUTE = "version"
+RACE_ATTEMPTS = 8
+
+
+def in_window(stamps: list[int], now_ms: int, window_seconds: int) -> list[int]:
+    """The admitted times (ms) that still count at `now_ms`: those less than a window old.
+    One admitted exactly a window ago no longer counts."""
+    return [s for s in stamps if now_ms - s < window_seconds * 1000]
 
 
 class DynamoDeactivationWindow:
-    """The counter item of each window in the state table (one conditional update)."""
+    """The admitted times in one item of the state table (a read, a conditional write)."""
 
     def __init__(
         self,
@@ -86,35 +99,65 @@ class DynamoDeactivationWindow:
         self.clock = clock
 
     def admit(self) -> bool:
-        start = _window_start(self.clock(), self.window_seconds)
+        try:
+            for _ in range(RACE_ATTEMPTS):
+                admitted = self._try_admit()
+                if admitted is not None:
+                    return admitted
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(
+                f"state table (deactivation window): {exc}", "state_unavailable"
+            ) from exc
+        raise TransientError(
+            "state table (deactivation window): too many deletes racing for the window",
+            "state_unavailable",
+        )
+
+    def _try_admit(self) -> bool | None:
+        """True or False; None when another invocation wrote the item first."""
+        key = {STATE_TABLE_PK: {"S": WINDOW_KEY}}
+        item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get(
+            "Item", {}
+        )
+        now_ms = int(self.clock() * 1000)
+        stamps = [int(s["N"]) for s in item.get(STAMPS_ATTRIBUTE, {}).get("L", [])]
+        stamps = in_window(stamps, now_ms, self.window_seconds)
+        if len(stamps) >= self.limit:
+            return False
+        stamps.append(now_ms)
+        version = item.get(VERSION_ATTRIBUTE, {}).get("N")
+        condition = "attribute_not_exists(#v)" if version is None else "#v = :version"
+        values: dict[str, Any] = {
+            ":stamps": {"L": [{"N": str(s)} for s in stamps]},
+            ":count": {"N": str(len(stamps))},
+            ":next": {"N": str(int(version or 0) + 1)},
+            ":expires": {"N": str(now_ms // 1000 + 2 * self.window_seconds)},
+        }
+        if version is not None:
+            values[":version"] = {"N": version}
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key={STATE_TABLE_PK: {"S": f"{DEACTIVATION_WINDOW_KEY_PREFIX}{start}"}},
-                UpdateExpression="ADD #n :one SET #e = :expires",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                ExpressionAttributeNames={"#n": COUNT_ATTRIBUTE, "#e": EXPIRES_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(self.limit)},
-                    ":expires": {"N": str(start + 2 * self.window_seconds)},
+                Key=key,
+                UpdateExpression="SET #s = :stamps, #n = :count, #v = :next, #e = :expires",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#s": STAMPS_ATTRIBUTE,
+                    "#n": COUNT_ATTRIBUTE,
+                    "#v": VERSION_ATTRIBUTE,
+                    "#e": EXPIRES_ATTRIBUTE,
                 },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise TransientError(
-                f"state table (deactivation window): {exc}", "state_unavailable"
-            ) from exc
-        except BotoCoreError as exc:
-            raise TransientError(
-                f"state table (deactivation window): {exc}", "state_unavailable"
-            ) from exc
+                return None
+            raise
         return True
 
 
 class MemoryDeactivationWindow:
-    """The same counter in memory (local mode without AWS, unit tests)."""
+    """The same sliding window in memory (local mode without AWS, unit tests)."""
 
     def __init__(
         self, limit: int, window_seconds: int, clock: Callable[[], float] = time.time
@@ -122,11 +165,12 @@ class MemoryDeactivationWindow:
         self.limit = limit
         self.window_seconds = window_seconds
         self.clock = clock
-        self.counts: Counter[int] = Counter()
+        self.admitted: list[int] = []  # the admitted times (ms) still in the window
 
     def admit(self) -> bool:
-        start = _window_start(self.clock(), self.window_seconds)
-        if self.counts[start] >= self.limit:
+        now_ms = int(self.clock() * 1000)
+        self.admitted = in_window(self.admitted, now_ms, self.window_seconds)
+        if len(self.admitted) >= self.limit:
             return False
-        self.counts[start] += 1
+        self.admitted.append(now_ms)
         return True

@@ -193,6 +193,8 @@ class SkipReason(StrEnum):
     NO_EMAIL = "no_email"  # a user without an email and no contact yet (NO_EMAIL_POLICY=skip)
     EMAIL_UNVERIFIED = "email_unverified"  # its unverified email is another contact's (unique CRM)
     DELETE_POLICY_NONE = "delete_policy_none"  # DELETE_POLICY=none: a delete touches no contact
+    # SYNC_MODE=create_only: the contact already holds a value for each field the event changes.
+    HELD_BY_CRM = "held_by_crm"
     # A membership whose contact or company does not exist yet: recorded, applied later.
     MEMBERSHIP_PENDING = "membership_pending"
     # An organization event for a destination without companies (HubSpot, Salesforce yet).

@@ -38,6 +38,7 @@ class SyncMode(StrEnum):
 
     UPSERT = "upsert"  # create a contact for a user without one, update the rest
     UPDATE_ONLY = "update_only"  # never create: a user without a contact is a counted skip
+    CREATE_ONLY = "create_only"  # never overwrite: a field the contact holds a value for stays
 
 
 class DeletePolicy(StrEnum):

@@ -43,6 +43,7 @@ from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import CATEGORIES, OTHER, Backfill, BackfillReport
 from auth0_sync_cli.backfill.targets import Target, build_target, crm_client
+from auth0_sync_cli.demo_brake import brake_lines, planted_mass_deactivation
 from auth0_sync_cli.demo_crm import DemoDestination, demo_destination
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.exits import CommandError
@@ -717,6 +718,12 @@ def run_demo(
             story.note(f"{name:<{width}}  {value:>6}   {detail}")
         story.note(reconcile_line(found))
 
+        # After the reconciliation: the brake writes nothing, so nothing above changes.
+        began = time.monotonic()
+        braked = planted_mass_deactivation(workdir, crm_client(settings, TokenBucket(None)))
+        story.say("The deactivation brake: a planted mass deactivation", *brake_lines(braked))
+        story.note(f"({time.monotonic() - began:.1f}s)")
+
     elapsed = time.monotonic() - story.started
     counts = {
         "crm": str(crm_type),
@@ -735,6 +742,12 @@ def run_demo(
             "crm_calls": backfilled.crm_calls,
         },
         "reconcile": {"in_step": not found.drift, "drift": found.counts()},
+        "brake": {
+            "planned": braked.planned,
+            "contacts": braked.contacts,
+            "allowed": braked.allowed,
+            "stopped": braked.stopped,
+        },
         "replayed": {
             status: dict(sorted(replay_report.counts(status).items()))
             for status in ("applied", "skipped", "failed")

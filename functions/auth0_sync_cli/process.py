@@ -20,6 +20,7 @@ from auth0_sync.outcome import Outcome
 from auth0_sync.replay.letters import read_letter
 from auth0_sync_cli.argtypes import real_number
 from auth0_sync_cli.buffered import BufferedRunner
+from auth0_sync_cli.dry_run import plan_events, render
 from auth0_sync_cli.exits import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -304,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     source = read_events(args.file)
+    if args.dry_run:
+        return _dry_run(args, source)
     tally = Tally()
     progress = on_a_terminal("process", source.count)
 
@@ -389,6 +392,16 @@ def _runner(args: argparse.Namespace, local: LocalSync) -> LocalRunner | Buffere
     )
 
 
+def _dry_run(args: argparse.Namespace, source: Input) -> int:
+    """What each event would do, with no write (`auth0_sync_cli.dry_run`)."""
+    local = build_local_sync(args.state, timeout_seconds=args.timeout)
+    check_ready(local)
+    assert local.settings is not None
+    plans = plan_events(local.settings, source.events, local.uses_aws, args.timeout)
+    print(render(plans, local.settings, source.name, args.json))
+    return EXIT_OK
+
+
 def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
     if local.uses_aws:
         url = getattr(local.dead_letters, "queue_url", None)
@@ -407,6 +420,7 @@ def _where(local: LocalSync, path: str | None) -> dict[str, Any]:
 EXAMPLES = """examples:
   auth0-sync process tests/events/user_created.json
   auth0-sync process events.jsonl --json
+  auth0-sync process events.jsonl --dry-run     # what each event would do, no write
   auth0-sync process events.jsonl --state aws   # with local-aws's export lines set
   auth0-sync process events.jsonl --state aws --topology buffered"""
 
@@ -448,6 +462,13 @@ def register(subparsers: Any) -> None:
         "buffered: each type's events go to a queue of their own on local AWS, drained in "
         "batches through the handlers' batch code, as the stack's `topology=buffered` "
         "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: print what each event would do under the configured SYNC_MODE "
+        "and policies (create, update, deactivate, skip and why) and the requests it would "
+        "send; each event is planned against the CRM and the state as they are now",
     )
     parser.add_argument(
         "--dead-letters",

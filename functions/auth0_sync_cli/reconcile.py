@@ -285,7 +285,10 @@ def _user_drift(
     )
     differs = set()
     for name, value in sorted(wanted.items()):
-        if not _same(contact.get(name), value):
+        # SYNC_MODE=create_only: a value the contact holds is not drift, whatever Auth0 says.
+        if not _same(contact.get(name), value) and modes.is_drift(
+            settings, name, contact.get(name)
+        ):
             differs.add(name)
             found.append(Drift(FIELD_DIFFERS, user_id, contact_id, name, value, contact.get(name)))
     status = blocked_status(
@@ -296,7 +299,14 @@ def _user_drift(
         found.append(Drift(FIELD_DIFFERS, user_id, contact_id, STATUS, status, contact.get(STATUS)))
     if live and state is not None and state.contact_id == contact_id:
         for name, written in sorted(state.written.items()):
-            if name not in differs and digest(contact.get(name) or None) != written:
+            kept = contact.get(name)
+            # create_only: a value the contact holds was kept on purpose (the state
+            # remembers what Auth0 said), not changed behind the sync's back.
+            if (
+                name not in differs
+                and digest(kept or None) != written
+                and modes.is_drift(settings, name, kept)
+            ):
                 found.append(
                     Drift(
                         STATE_DISAGREES,

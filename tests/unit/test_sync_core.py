@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from auth0_sync import sync
+from auth0_sync import sync_base
 from auth0_sync.errors import EmailConflict, PermanentError, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.names import SkipReason
@@ -302,7 +302,7 @@ def test_a_secondarys_late_event_is_counted_as_a_link_at_once_not_retried() -> N
 def test_a_contact_changes_hands_only_while_its_previous_owner_is_not_being_synced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sync, "LEASE_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(sync_base, "LEASE_WAIT_SECONDS", 0.05)
     primary, secondary = "auth0|p5", "github|505"
     world = World()
     world.deliver([created(secondary, at(0), email="jo@example.com", name="Jo")])

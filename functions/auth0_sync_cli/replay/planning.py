@@ -18,6 +18,7 @@ import requests
 
 from auth0_sync.crm import Contact, Crm, RemainingMillis
 from auth0_sync.dead_letter import Failure
+from auth0_sync.destinations import Archiving, Erasing
 from auth0_sync.destinations.factory import build_crm
 from auth0_sync.errors import ContactExists
 from auth0_sync.runtime import destination_secret
@@ -60,11 +61,12 @@ class RecordingSession(requests.Session):
     ) -> requests.Response:
         verb = (method.decode() if isinstance(method, bytes) else method).upper()
         body = kwargs.get("json")
-        if self.recorded is None or verb in ("GET", "HEAD") or body is None:
+        # A DELETE (HubSpot's archive) writes without a body.
+        if self.recorded is None or verb in ("GET", "HEAD") or (body is None and verb != "DELETE"):
             return super().request(method, url, *args, **kwargs)
         path = urlsplit(url.decode() if isinstance(url, bytes) else url).path
-        self.recorded.append(PlannedCall(verb, path, dict(body)))
-        return _answer(verb, path, dict(body))
+        self.recorded.append(PlannedCall(verb, path, dict(body or {})))
+        return _answer(verb, path, dict(body or {}))
 
 
 def _answer(verb: str, path: str, body: dict[str, Any]) -> requests.Response:
@@ -123,6 +125,24 @@ class PlanningCrm:
             f"/contacts/{contact_id}",
         )
         return {**current, **fields}
+
+    def archive_contact(self, contact_id: str) -> bool:
+        """DELETE_POLICY=archive (HubSpot): recorded, never sent."""
+        if not isinstance(self.inner, Archiving):
+            raise TypeError(f"{type(self.inner).__name__} cannot archive a contact")
+        return self._record_removal(contact_id, "DELETE", self.inner.archive_contact)
+
+    def erase_contact(self, contact_id: str) -> bool:
+        """DELETE_POLICY=erase (HubSpot's GDPR delete): recorded, never sent."""
+        if not isinstance(self.inner, Erasing):
+            raise TypeError(f"{type(self.inner).__name__} cannot erase a contact")
+        return self._record_removal(contact_id, "POST", self.inner.erase_contact)
+
+    def _record_removal(self, contact_id: str, method: str, remove: Any) -> bool:
+        if self.get_contact(contact_id) is None:
+            return False
+        self._record(lambda: remove(contact_id), method, {}, f"/contacts/{contact_id}")
+        return True
 
     def _record(
         self, write: Any, method: str, fields: Mapping[str, Any], path: str = "/contacts"
