@@ -23,7 +23,7 @@ from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
-from tests.builders import at, bus_event, created
+from tests.builders import at, bus_event, created, deleted
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
@@ -199,3 +199,44 @@ def test_hubspot_skips_organization_events_counted_never_dead_lettered(
     # `process` silences the handlers' log (the function's warning: the unit tests); the
     # skips are counted under their reason above and nothing is printed as dead-lettered.
     assert out.err == ""
+
+
+def test_a_users_delete_through_process_removes_its_memberships(
+    crm: CrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    user, kept = "auth0|gone", "auth0|kept"
+    first, second = (OrgTruth(f"org-{n}", None) for n in range(2))
+    org_ids = ["org_0000000000000001", "org_0000000000000002"]
+    stream = [
+        created(user, at(1), email="gone@example.com"),
+        created(kept, at(1), email="kept@example.com"),
+        bus_event("organization.created", _org_obj(org_ids[0], first), when=at(2)),
+        bus_event("organization.created", _org_obj(org_ids[1], second), when=at(2)),
+        bus_event("organization.member.added", _member_obj(org_ids[0], user), when=at(3)),
+        bus_event("organization.member.added", _member_obj(org_ids[0], kept), when=at(3)),
+        bus_event(
+            "organization.member.role.assigned",
+            _member_obj(org_ids[0], user, "rol_admin"),
+            when=at(4),
+        ),
+        deleted(user, at(6)),
+        # Older than the delete, arriving after it: never re-creates a membership.
+        bus_event("organization.member.added", _member_obj(org_ids[1], user), when=at(5)),
+    ]
+    stream.append(stream[-2])  # the delete, delivered again
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    assert main(["process", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["failed"] == {}
+    kept_contact = next(c["id"] for c in crm.contacts() if c["auth0_user_id"] == kept)
+    assert [(m["contact_id"], m["roles"]) for m in crm.memberships()] == [(kept_contact, [])]
