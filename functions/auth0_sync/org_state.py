@@ -130,6 +130,10 @@ class OrgStateStore(Protocol):
         """Every organization the user's item names: pending or written memberships."""
         ...
 
+    def peek(self, org_id: str) -> OrgState:
+        """The committed state, read without a lease (a dry run's plan)."""
+        ...
+
 
 def _lease_held(org_id: str) -> TransientError:
     return TransientError(
@@ -216,6 +220,18 @@ class DynamoOrgStateStore:
     def drop_pending(self, user_id: str, org_id: str) -> None:
         self._pending_update(user_id, org_id, "DELETE")
 
+    def peek(self, org_id: str) -> OrgState:
+        try:
+            response = self.client.get_item(
+                TableName=self._table_name,
+                Key=self._key(ORG_KEY_PREFIX, org_id),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _state_error(exc, "reading the organization's state") from exc
+        text = _plain(response.get("Item", {})).get("org")
+        return OrgState.from_json(org_id, text if isinstance(text, str) else None)
+
     def add_member(self, user_id: str, org_id: str) -> None:
         self._pending_update(user_id, org_id, "ADD", "member_of")
 
@@ -300,6 +316,10 @@ class MemoryOrgStateStore:
     def orgs_of(self, user_id: str) -> set[str]:
         with self._lock:
             return self._pending.get(user_id, set()) | self._member_of.get(user_id, set())
+
+    def peek(self, org_id: str) -> OrgState:
+        with self._lock:
+            return OrgState.from_json(org_id, self._items.get(org_id))
 
     def get(self, org_id: str) -> OrgState | None:
         """For tests and reports: the committed state."""
