@@ -194,7 +194,7 @@ def test_an_interrupted_backfill_resumes_after_the_organizations_done(
             raise KeyboardInterrupt
         return MemoryCompanies.put_membership(world.crm, *args)  # type: ignore[arg-type]
 
-    world.crm.put_membership = interrupted_after_five  # type: ignore[method-assign]
+    world.crm.put_membership = interrupted_after_five  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):
         backfill_organizations(_client(tenant), world.sync, first)
     del world.crm.put_membership
