@@ -8,13 +8,14 @@ it, never from the sync.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from auth0_sync.errors import ManagementApiError
-from auth0_sync.names import OrgEventType
+from auth0_sync.names import Env, OrgEventType
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemoryOrgStateStore
 from auth0_sync.organizations import OrganizationSync, UserLink
@@ -26,8 +27,12 @@ from auth0_sync_cli.backfill.organizations import (
     ReadOnlyOrgState,
     backfill_organizations,
 )
+from auth0_sync_cli.crm_server import CrmServer
+from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.main import main
 from tests.fakes.auth0_mgmt import ALL_SCOPES, FakeAuth0
 from tests.fakes.memory_companies import MemoryCompanies
+from tests.integration.initial_sync import USERS, write_export
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +209,47 @@ def test_an_interrupted_backfill_resumes_after_the_organizations_done(
     report = backfill_organizations(_client(tenant), world.sync, again)
     assert report.resumed == len(first.done)
     assert world.memberships() == _expected()
+
+
+def test_the_backfill_command_takes_organizations_after_the_users(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    export = write_export(tmp_path / "users.json.gz", USERS)
+    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+        "org_aaaaaaaaaaaaaaaa": ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}}),
+        "org_bbbbbbbbbbbbbbbb": ("beta", None, {"auth0|u003": {}, "auth0|u004": {}}),
+    }
+    argv = ["backfill", "--export", str(export), "--organizations", "--rate", "1000", "--json"]
+    with FakeAuth0() as fake:
+        for org_id, (name, display, members) in tenant.items():
+            fake.add_organization(org_id, name, display, members)
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        assert main([*argv, "--checkpoint", str(tmp_path / "b.ckpt")]) == 0
+        report = json.loads(capsys.readouterr().out)
+        fake.org_members["org_aaaaaaaaaaaaaaaa"]["auth0|u001"] = {}  # a role removed since
+        assert main([*argv, "--dry-run"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+
+    assert report["organizations"]["organizations"] == 2
+    assert (tmp_path / "b.ckpt.orgs.json").exists()
+    companies = {c["auth0_org_id"]: c for c in crm.companies()}
+    assert {o: (c["name"], c.get("display_name")) for o, c in companies.items()} == {
+        o: (name, display) for o, (name, display, _) in tenant.items()
+    }
+    user_of = {c["id"]: c["auth0_user_id"] for c in crm.contacts()}
+    org_of = {c["id"]: o for o, c in companies.items()}
+    assert {
+        (org_of[m["company_id"]], user_of[m["contact_id"]], tuple(m["roles"]))
+        for m in crm.memberships()
+    } == {
+        (o, u, tuple(sorted(r.values())))
+        for o, (_, _, members) in tenant.items()
+        for u, r in members.items()
+    }
+    assert plan["organizations"]["planned_writes"] == {"put_membership": 1}
+    assert any(m["roles"] == ["admin"] for m in crm.memberships())  # the plan wrote nothing
