@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from auth0_sync.errors import ManagementApiError
 from auth0_sync.names import Env, OrgEventType
@@ -253,3 +255,88 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     }
     assert plan["organizations"]["planned_writes"] == {"put_membership": 1}
     assert any(m["roles"] == ["admin"] for m in crm.memberships())  # the plan wrote nothing
+
+
+def _hand(crm: CrmServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """An edit made by hand in the CRM (not by the sync)."""
+    response = requests.request(
+        method,
+        crm.base_url + path,
+        json=body,
+        headers={"Authorization": f"Bearer {crm.token}"},
+        timeout=5,
+    )
+    assert response.status_code in (200, 201, 204), response.text
+    return response.json() if response.content else None
+
+
+def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repairs_it(
+    sync_env: LocalResources,
+    crm: CrmServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    export = write_export(tmp_path / "users.json.gz", USERS)
+    alpha, beta = "org_aaaaaaaaaaaaaaaa", "org_bbbbbbbbbbbbbbbb"
+    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+        alpha: ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}, "auth0|u002": {}}),
+        beta: ("beta", None, {"auth0|u003": {}, "auth0|u004": {"rol_2": "billing"}}),
+    }
+    with FakeAuth0() as fake:
+        for org_id, (name, display, members) in tenant.items():
+            fake.add_organization(org_id, name, display, members)
+        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
+        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        base = ["--export", str(export), "--rate", "1000", "--json"]
+        assert main(["backfill", *base, "--organizations"]) == 0
+        capsys.readouterr()
+        company = {c["auth0_org_id"]: c["id"] for c in crm.companies()}
+        contact = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
+        # Hand edits: a rename, roles changed, a membership removed, one Auth0 lacks, and a
+        # company of an organization Auth0 does not have.
+        _hand(crm, "PATCH", f"/companies/{company[alpha]}", {"name": "ALPHA (edited)"})
+        _hand(
+            crm,
+            "PUT",
+            f"/companies/{company[alpha]}/members/{contact['auth0|u001']}",
+            {"roles": []},
+        )
+        _hand(crm, "DELETE", f"/companies/{company[beta]}/members/{contact['auth0|u003']}")
+        _hand(
+            crm, "PUT", f"/companies/{company[beta]}/members/{contact['auth0|u001']}", {"roles": []}
+        )
+        _hand(crm, "POST", "/companies", {"auth0_org_id": "org_gone", "name": "gone"})
+
+        assert main(["reconcile", *base, "--organizations"]) == 1
+        found = json.loads(capsys.readouterr().out)["organizations"]
+        assert main(["reconcile", *base, "--organizations", "--fix"]) == 0
+        fixed = json.loads(capsys.readouterr().out)["organizations"]
+        assert main(["reconcile", *base, "--organizations"]) == 0
+        after = json.loads(capsys.readouterr().out)["organizations"]
+
+    assert {k: n for k, n in found["counts"].items() if n} == {
+        "company_field": 1,
+        "company_orphan": 1,
+        "membership_missing": 1,
+        "membership_roles": 1,
+        "membership_extra": 1,
+    }
+    assert fixed["left_for_a_person"] == []
+    assert after["in_step"] is True
+    names = {c["auth0_org_id"]: (c["name"], c["status"]) for c in crm.companies()}
+    assert names == {
+        alpha: ("alpha", "active"),
+        beta: ("beta", "active"),
+        "org_gone": ("gone", "deactivated"),
+    }
+    user_of = {v: k for k, v in contact.items()}
+    org_of = {v: k for k, v in company.items()}
+    assert {
+        (org_of[m["company_id"]], user_of[m["contact_id"]], tuple(m["roles"]))
+        for m in crm.memberships()
+    } == {
+        (o, u, tuple(sorted(r.values())))
+        for o, (_, _, members) in tenant.items()
+        for u, r in members.items()
+    }
