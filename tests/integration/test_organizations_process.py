@@ -44,6 +44,7 @@ class Generated:
     events: list[dict[str, Any]]
     orgs: dict[str, OrgTruth]
     users: list[str]
+    deleted: set[str] = field(default_factory=set)  # users deleted (Auth0 ends memberships)
 
 
 def _org_obj(org_id: str, truth: OrgTruth) -> dict[str, Any]:
@@ -62,7 +63,10 @@ def _member_obj(org_id: str, user_id: str, role_id: str | None = None) -> dict[s
     return obj
 
 
-def generate(seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60) -> Generated:
+def generate(
+    seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60, deletes: int = 0
+) -> Generated:
+    """`deletes`: that many users who signed up first are deleted at the end."""
     rng = random.Random(seed)
     users = [f"auth0|user{n:03d}" for n in range(n_users)]
     orgs = {f"org_{n:016d}": OrgTruth(f"org-{n}", f"Org {n}") for n in range(n_orgs)}
@@ -106,10 +110,15 @@ def generate(seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60) -> G
             events.append(bus_event(etype, _member_obj(org_id, user, role_id), when=tick()))
     for user in sorted(late_users):
         events.append(created(user, tick(), email=f"{user.split('|')[1]}@example.com"))
+    gone = set(rng.sample(sorted(set(users) - late_users), deletes))
+    for user in sorted(gone):
+        events.append(deleted(user, tick()))
+        for truth in orgs.values():
+            truth.members.pop(user, None)
     doomed = sorted(orgs)[-1]
     orgs[doomed].deleted = True
     events.append(bus_event("organization.deleted", _org_obj(doomed, orgs[doomed]), when=tick()))
-    return Generated(events, orgs, users)
+    return Generated(events, orgs, users, gone)
 
 
 def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
