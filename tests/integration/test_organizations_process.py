@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from auth0_sync.names import CrmType, Env
+from auth0_sync_cli import sample
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.local_aws import LocalResources
@@ -249,3 +250,38 @@ def test_a_users_delete_through_process_removes_its_memberships(
     assert result["failed"] == {}
     kept_contact = next(c["id"] for c in crm.contacts() if c["auth0_user_id"] == kept)
     assert [(m["contact_id"], m["roles"]) for m in crm.memberships()] == [(kept_contact, [])]
+
+
+def test_the_sample_generators_organizations_end_equal_to_its_truth(
+    crm: CrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    stream = sample.generate(40, seed=5, organizations=4, preexisting_share=0.0, specials=False)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream.events))
+    assert main(["process", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["failed"] == {}
+    contact_of = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
+    companies = {c["auth0_org_id"]: c for c in crm.companies()}
+    expected = set()
+    for org_id, truth in stream.organizations.items():
+        if truth.deleted:
+            assert org_id not in companies or companies[org_id]["status"] == "deactivated"
+            continue
+        company = companies[org_id]
+        assert (company["name"], company.get("display_name")) == (truth.name, truth.display_name)
+        expected |= {
+            (company["id"], contact_of[u], tuple(sorted(r))) for u, r in truth.members.items()
+        }
+    actual = {(m["company_id"], m["contact_id"], tuple(m["roles"])) for m in crm.memberships()}
+    assert actual == expected
+    assert any(roles for _, _, roles in expected)
