@@ -19,6 +19,7 @@ from bench import (
     faults,
     masking,
     memory,
+    orgs,
     profiling,
 )
 from bench.report import Section, render
@@ -74,6 +75,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "faults": lambda p, s: faults.run(p, users=s.fault_users),
     "masking": lambda p, s: masking.run(p, runs=1 if s is QUICK else 5),
     "bulk": lambda p, s: bulk.run(p, size=2000 if s.asset else 200),
+    "orgs": lambda p, s: orgs.run(p) if s.asset else orgs.run(p, users=200, orgs=10, steps=600),
 }
 
 

@@ -10,7 +10,11 @@ It lives in the users' state table, in items whose keys can never be an Auth0 us
   never interleave; the state is one JSON attribute (`org`): an organization of a few
   thousand members stays far below DynamoDB's 400 KB item limit.
 - `#orgpending#<user_id>`: the organizations in which that user has a membership waiting
-  for the user's contact; read after every user event (one strongly consistent GetItem).
+  for the user's contact (`orgs`), read after every user event (one strongly consistent
+  GetItem), and those in which a membership of the user is written or about to be
+  (`member_of`), read after the user's delete to remove them. The organization adds itself
+  to `member_of` before it looks up the user's contact, and the user's delete commits its
+  tombstone before it reads the item: one of the two always sees the other.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ class MemberState:
       `role.assigned` cannot bring it back);
     - `written`: the role names as last written to the CRM (None: no membership written),
       and `contact_id` the contact it was written for;
-    - `indexed`: the user's pending item names this organization (waiting for a contact).
+    - `indexed`: the user's pending item names this organization (waiting for a contact);
+    - `member_indexed`: its `member_of` names this organization (a membership is written or
+      about to be: the user's delete finds it there).
     """
 
     key: str | None = None
@@ -64,6 +70,7 @@ class MemberState:
     written: list[str] | None = None
     contact_id: str | None = None
     indexed: bool = False
+    member_indexed: bool = False
 
     def role_names(self) -> list[str]:
         return sorted({mark.name for mark in self.roles.values() if mark.on})
@@ -94,6 +101,7 @@ class OrgState:
                 written=m.get("written"),
                 contact_id=m.get("contact_id"),
                 indexed=bool(m.get("indexed")),
+                member_indexed=bool(m.get("member_indexed")),
             )
             for user_id, m in data.get("members", {}).items()
         }
@@ -116,6 +124,15 @@ class OrgStateStore(Protocol):
     def add_pending(self, user_id: str, org_id: str) -> None: ...
     def drop_pending(self, user_id: str, org_id: str) -> None: ...
     def pending(self, user_id: str) -> set[str]: ...
+    def add_member(self, user_id: str, org_id: str) -> None: ...
+    def drop_member(self, user_id: str, org_id: str) -> None: ...
+    def orgs_of(self, user_id: str) -> set[str]:
+        """Every organization the user's item names: pending or written memberships."""
+        ...
+
+    def peek(self, org_id: str) -> OrgState:
+        """The committed state, read without a lease (a dry run's plan)."""
+        ...
 
 
 def _lease_held(org_id: str) -> TransientError:
@@ -184,12 +201,14 @@ class DynamoOrgStateStore:
                 ExpressionAttributeValues=_values({":owner": owner}),
             )
 
-    def _pending_update(self, user_id: str, org_id: str, action: str) -> None:
+    def _pending_update(
+        self, user_id: str, org_id: str, action: str, attribute: str = "orgs"
+    ) -> None:
         try:
             self.client.update_item(
                 TableName=self._table_name,
                 Key=self._key(PENDING_KEY_PREFIX, user_id),
-                UpdateExpression=f"{action} orgs :org",
+                UpdateExpression=f"{action} {attribute} :org",
                 ExpressionAttributeValues={":org": {"SS": [org_id]}},
             )
         except (ClientError, BotoCoreError) as exc:
@@ -201,7 +220,25 @@ class DynamoOrgStateStore:
     def drop_pending(self, user_id: str, org_id: str) -> None:
         self._pending_update(user_id, org_id, "DELETE")
 
-    def pending(self, user_id: str) -> set[str]:
+    def peek(self, org_id: str) -> OrgState:
+        try:
+            response = self.client.get_item(
+                TableName=self._table_name,
+                Key=self._key(ORG_KEY_PREFIX, org_id),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _state_error(exc, "reading the organization's state") from exc
+        text = _plain(response.get("Item", {})).get("org")
+        return OrgState.from_json(org_id, text if isinstance(text, str) else None)
+
+    def add_member(self, user_id: str, org_id: str) -> None:
+        self._pending_update(user_id, org_id, "ADD", "member_of")
+
+    def drop_member(self, user_id: str, org_id: str) -> None:
+        self._pending_update(user_id, org_id, "DELETE", "member_of")
+
+    def _index(self, user_id: str) -> dict[str, object]:
         try:
             response = self.client.get_item(
                 TableName=self._table_name,
@@ -210,8 +247,18 @@ class DynamoOrgStateStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise _state_error(exc, "reading pending memberships") from exc
-        orgs = _plain(response.get("Item", {})).get("orgs")
-        return {str(o) for o in orgs} if isinstance(orgs, set) else set()
+        return _plain(response.get("Item", {}))
+
+    @staticmethod
+    def _set(value: object) -> set[str]:
+        return {str(o) for o in value} if isinstance(value, set) else set()
+
+    def pending(self, user_id: str) -> set[str]:
+        return self._set(self._index(user_id).get("orgs"))
+
+    def orgs_of(self, user_id: str) -> set[str]:
+        item = self._index(user_id)
+        return self._set(item.get("orgs")) | self._set(item.get("member_of"))
 
 
 @dataclass
@@ -221,6 +268,7 @@ class MemoryOrgStateStore:
     _items: dict[str, str] = field(default_factory=dict)
     _leases: dict[str, tuple[str, float]] = field(default_factory=dict)
     _pending: dict[str, set[str]] = field(default_factory=dict)
+    _member_of: dict[str, set[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acquire(self, org_id: str, owner: str, lease_seconds: float) -> OrgState:
@@ -256,6 +304,22 @@ class MemoryOrgStateStore:
     def pending(self, user_id: str) -> set[str]:
         with self._lock:
             return set(self._pending.get(user_id, set()))
+
+    def add_member(self, user_id: str, org_id: str) -> None:
+        with self._lock:
+            self._member_of.setdefault(user_id, set()).add(org_id)
+
+    def drop_member(self, user_id: str, org_id: str) -> None:
+        with self._lock:
+            self._member_of.get(user_id, set()).discard(org_id)
+
+    def orgs_of(self, user_id: str) -> set[str]:
+        with self._lock:
+            return self._pending.get(user_id, set()) | self._member_of.get(user_id, set())
+
+    def peek(self, org_id: str) -> OrgState:
+        with self._lock:
+            return OrgState.from_json(org_id, self._items.get(org_id))
 
     def get(self, org_id: str) -> OrgState | None:
         """For tests and reports: the committed state."""

@@ -14,6 +14,11 @@ The rules (docs/sync-rules.md, "Organizations"), stated once here:
   user (its contact; the user's pending item names the organizations waiting);
 - `organization.deleted` deactivates the company and removes the memberships written;
   later-arriving older events of that organization are skipped (`deleted`);
+- a user's delete removes the user's memberships (every policy but `none`): each
+  organization the user's index names ends the membership at the delete's order key, so a
+  later-arriving older `member.added` or role event is stale; a membership older than the
+  user's last delete (the user's `life_start`) is of a past life and is never written, in
+  whatever organization and order it arrives (`deleted`);
 - renaming writes only the company fields that changed; nothing here writes a contact.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from aws_lambda_powertools import Logger
@@ -40,8 +46,45 @@ from auth0_sync.outcome import Applied, Outcome
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
-# The contact of a user, if it exists (the user's sync state): None while it does not.
-ContactOf = Callable[[str], str | None]
+
+@dataclass(frozen=True)
+class UserLink:
+    """What the organization sync reads of a user's sync state.
+
+    `contact_id`: the user's contact, None while it does not exist or the user is deleted;
+    `life_start`: the order key of the user's last delete, also a late one (memberships
+    older than it are of a past life)."""
+
+    contact_id: str | None = None
+    life_start: str | None = None
+
+
+@dataclass(frozen=True)
+class OrgSnapshot:
+    """An organization and its members with their roles (role id -> name) as listed by
+    the Management API at `time` (fixed-width ISO UTC); `snapshot_id` names the listing."""
+
+    org_id: str
+    name: str | None
+    display_name: str | None
+    members: dict[str, dict[str, str]]
+    time: str
+    snapshot_id: str
+
+    def as_event(self) -> OrgEvent:
+        """The company part, as the `organization.updated` it stands for."""
+        return OrgEvent(
+            event_id=f"{self.snapshot_id}-{self.org_id}",
+            event_type=OrgEventType.ORG_UPDATED,
+            org_id=self.org_id,
+            time=self.time,
+            name=self.name,
+            display_name=self.display_name,
+        )
+
+
+# The user's sync state as the organization sync needs it (one read).
+UserOf = Callable[[str], UserLink]
 
 
 def _skip(event: OrgEvent, reason: str) -> Outcome:
@@ -61,13 +104,17 @@ class OrganizationSync:
         self,
         companies: Companies | None,
         state: OrgStateStore,
-        contact_of: ContactOf,
+        user_of: UserOf,
         destination: str,
+        *,
+        remove_on_user_delete: bool = True,
     ) -> None:
         self.companies = companies
         self.state = state
-        self.contact_of = contact_of
+        self.user_of = user_of
         self.destination = destination
+        # False with DELETE_POLICY=none: a user's delete makes no CRM call at all.
+        self.remove_on_user_delete = remove_on_user_delete
         self._warned = False
 
     # Entry points ----------------------------------------------------------------------
@@ -105,6 +152,74 @@ class OrganizationSync:
                 continue
             written += outcome.status == "applied"
         return written
+
+    def user_deleted(self, user_id: str, lease_seconds: float) -> int:
+        """After a user's delete (each delivery of it): remove the user's memberships.
+
+        Driven by the user's state, not the event: the memberships that began before the
+        user's last delete end (a delete held by the brake left no mark: nothing ends; a
+        late delete, older than the user's newest event, ends the past life's). Idempotent:
+        a rerun finds nothing older left. Returns how many memberships were removed."""
+        if self.companies is None or not self.remove_on_user_delete:
+            return 0
+        user = self.user_of(user_id)
+        if user.life_start is None:
+            return 0
+        removed = 0
+        for org_id in sorted(self.state.orgs_of(user_id)):
+            try:
+                outcome = self._locked(
+                    org_id,
+                    lease_seconds,
+                    partial(self._user_gone, user_id=user_id),
+                )
+            except PermanentError as exc:
+                # The user's delete was applied: it is not dead-lettered for a membership
+                # the CRM refuses to remove; logged, and tried again on the next delivery.
+                logger.warning(
+                    "a membership of a deleted user was not removed",
+                    extra={"org_id": org_id, "user_id": user_id, "reason": exc.reason},
+                )
+                continue
+            removed += outcome.status == "applied"
+        return removed
+
+    def snapshot(self, org: OrgSnapshot, lease_seconds: float) -> list[Outcome]:
+        """An organization as the Management API lists it (backfill): its company and
+        exactly its memberships and roles, as of `org.time`. A live event newer than that
+        wins over the snapshot and an older one is stale after it; what is in step costs
+        no CRM write. One outcome for the company, one per membership looked at."""
+        if self.companies is None:
+            event = org.as_event()
+            return [_skip(event, SkipReason.ORGANIZATIONS_UNSUPPORTED)]
+        outcomes: list[Outcome] = []
+
+        def decide(state: OrgState) -> Outcome:
+            event = org.as_event()
+            if state.deleted is not None:
+                return _skip(event, SkipReason.DELETED)
+            company = self._upsert(event, state)
+            key = event.order_key
+            for user_id in sorted(set(org.members) | set(state.members)):
+                member = state.members.get(user_id)
+                listed = org.members.get(user_id)
+                if member is not None and member.key is not None and member.key >= key:
+                    continue  # a newer membership event was applied: it wins
+                if listed is None:
+                    if member is None or not member.present:
+                        continue
+                    _restart(member, key, present=False)
+                else:
+                    member = state.members.setdefault(user_id, MemberState())
+                    _restart(member, key, present=True)
+                    for role_id, name in listed.items():
+                        if role_id not in member.roles:  # a newer role event wins
+                            member.roles[role_id] = RoleMark(key, name, True)
+                outcomes.append(self._sync_member(state, user_id, None))
+            return company
+
+        outcomes.insert(0, self._locked(org.org_id, lease_seconds, decide))
+        return outcomes
 
     def _locked(
         self, org_id: str, lease_seconds: float, decide: Callable[[OrgState], Outcome]
@@ -206,8 +321,8 @@ class OrganizationSync:
                 state.company_id, {"status": COMPANY_DEACTIVATED, "source_updated_at": event.time}
             )
         for user_id, member in state.members.items():
-            if member.indexed:
-                self.state.drop_pending(user_id, state.org_id)
+            self._unindex(state, user_id, member)
+            self._unindex_member(state, user_id, member)
         state.members = {}
         state.deleted = event.order_key
         if state.company_id is None:
@@ -227,11 +342,18 @@ class OrganizationSync:
         skip = _order_skip(event.order_key, member.key)
         if skip is not None:
             return _skip(event, skip)
-        member.key = event.order_key
-        member.present = event.event_type == OrgEventType.MEMBER_ADDED
-        # A membership's start or end ends the roles of the one before it.
-        member.roles = {r: m for r, m in member.roles.items() if m.key > event.order_key}
+        _restart(member, event.order_key, event.event_type == OrgEventType.MEMBER_ADDED)
         return self._sync_member(state, event.user_id, event)
+
+    def _user_gone(self, state: OrgState, user_id: str) -> Outcome:
+        """The user was deleted: `_sync_member` ends a membership older than the delete."""
+        member = state.members.get(user_id)
+        if member is None or state.deleted is not None:
+            # Nothing of the user here (any more): the index was out of date.
+            self.state.drop_pending(user_id, state.org_id)
+            self.state.drop_member(user_id, state.org_id)
+            return Outcome("skipped", SkipReason.UNCHANGED, None, None, user_id, state.company_id)
+        return self._sync_member(state, user_id, None)
 
     def _role(self, event: OrgEvent, state: OrgState) -> Outcome:
         assert event.user_id is not None
@@ -263,26 +385,43 @@ class OrganizationSync:
                 state.company_id,
             )
 
+        def remove(nothing_written: str) -> Outcome:
+            assert member is not None
+            assert self.companies is not None
+            self._unindex(state, user_id, member)
+            if member.written is None or member.contact_id is None or state.company_id is None:
+                member.written = None
+                self._unindex_member(state, user_id, member)
+                return outcome("skipped", nothing_written)
+            self.companies.delete_membership(state.company_id, member.contact_id)
+            member.written, member.contact_id = None, None
+            self._unindex_member(state, user_id, member)
+            return outcome("applied", Applied.MEMBERSHIP_REMOVED)
+
         member = state.members.get(user_id)
         if member is None or state.deleted is not None:
             return outcome("skipped", SkipReason.DELETED)
         if not member.present:
-            self._unindex(state, user_id, member)
-            if member.written is None or member.contact_id is None or state.company_id is None:
-                member.written = None
-                return outcome("skipped", SkipReason.UNCHANGED)
-            self.companies.delete_membership(state.company_id, member.contact_id)
-            member.written, member.contact_id = None, None
-            return outcome("applied", Applied.MEMBERSHIP_REMOVED)
+            return remove(SkipReason.UNCHANGED)
         if state.company_id is None:
             return outcome("skipped", SkipReason.MEMBERSHIP_PENDING)  # the create applies it
-        contact_id = self.contact_of(user_id)
+        if not member.member_indexed:
+            # Name the organization in the user's index before looking at the user: the
+            # user's delete commits its tombstone, then reads the index (one sees the other).
+            self.state.add_member(user_id, state.org_id)
+            member.member_indexed = True
+        user = self.user_of(user_id)
+        if user.life_start is not None and member.key is not None and member.key < user.life_start:
+            # Added before the user's last delete: a membership of a past life.
+            _restart(member, user.life_start, present=False)
+            return remove(SkipReason.DELETED)
+        contact_id = user.contact_id
         if contact_id is None and not member.indexed:
             # Write the index, then look again: the user's event commits its contact, then
             # reads the index, so one of the two always sees the other.
             self.state.add_pending(user_id, state.org_id)
             member.indexed = True
-            contact_id = self.contact_of(user_id)
+            contact_id = self.user_of(user_id).contact_id
         if contact_id is None:
             return outcome("skipped", SkipReason.MEMBERSHIP_PENDING)
         roles = member.role_names()
@@ -310,6 +449,11 @@ class OrganizationSync:
             self.state.drop_pending(user_id, state.org_id)
             member.indexed = False
 
+    def _unindex_member(self, state: OrgState, user_id: str, member: MemberState) -> None:
+        if member.member_indexed:
+            self.state.drop_member(user_id, state.org_id)
+            member.member_indexed = False
+
     def _find(self, org_id: str) -> Company | None:
         assert self.companies is not None
         found = self.companies.find_companies(org_id)
@@ -317,3 +461,10 @@ class OrganizationSync:
             ids = ", ".join(sorted(str(c.get("id")) for c in found))
             raise AmbiguousMatch(f"companies {ids} all have auth0_org_id {org_id}: none chosen")
         return found[0] if found else None
+
+
+def _restart(member: MemberState, key: str, present: bool) -> None:
+    """A membership starts or ends at `key`: that ends the roles of the one before it."""
+    member.key = key
+    member.present = present
+    member.roles = {r: m for r, m in member.roles.items() if m.key > key}

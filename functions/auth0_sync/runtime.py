@@ -18,9 +18,9 @@ from auth0_sync.destinations.credentials import Cached
 from auth0_sync.destinations.factory import build_companies, build_crm, check_secret
 from auth0_sync.errors import TransientError
 from auth0_sync.org_state import DynamoOrgStateStore, MemoryOrgStateStore, OrgStateStore
-from auth0_sync.organizations import OrganizationSync
+from auth0_sync.organizations import OrganizationSync, UserLink
 from auth0_sync.service import DeadLetters, SyncService
-from auth0_sync.settings import Settings
+from auth0_sync.settings import DeletePolicy, Settings
 from auth0_sync.state import DynamoSyncStateStore, MemorySyncStateStore
 from auth0_sync.sync import Outcome, StateStore, SyncCore
 
@@ -142,10 +142,17 @@ def build_organizations(
     them; an adapter without, a test double, has its events skipped, counted and named)."""
     companies = build_companies(settings, crm)
 
-    def contact_of(user_id: str) -> str | None:
+    def user_of(user_id: str) -> UserLink:
         found = users.get(user_id)
-        if found is None or found.deleted_at is not None:
-            return None
-        return found.contact_id
+        if found is None:
+            return UserLink()
+        deleted = found.deleted_at is not None
+        return UserLink(None if deleted else found.contact_id, found.life_start)
 
-    return OrganizationSync(companies, org_state, contact_of, str(settings.crm_type))
+    return OrganizationSync(
+        companies,
+        org_state,
+        user_of,
+        str(settings.crm_type),
+        remove_on_user_delete=settings.delete_policy != DeletePolicy.NONE,
+    )

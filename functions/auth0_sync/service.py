@@ -134,7 +134,12 @@ class SyncService:
         # The user's state item de-duplicates (the last event id and its order key): no
         # idempotency table is needed beside it.
         outcome = self.core.apply(event, lease)
-        if self.organizations is not None and event.event_type != EventType.USER_DELETED:
+        if self.organizations is None:
+            return outcome
+        if event.event_type == EventType.USER_DELETED:
+            # The user's memberships end with the user (each delivery: a rerun finishes).
+            self.organizations.user_deleted(event.user_id, lease)
+        else:
             # Memberships waiting for this user's contact (one read when none waits).
             self.organizations.contact_ready(event.user_id, lease)
         return outcome

@@ -33,18 +33,22 @@ from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
 from auth0_sync.destinations.factory import build_crm
 from auth0_sync.destinations.transport import OverTransport
 from auth0_sync.names import CrmType, Env
+from auth0_sync.org_state import DynamoOrgStateStore
+from auth0_sync.organizations import OrganizationSync
 from auth0_sync.replay.pacing import TokenBucket
-from auth0_sync.runtime import destination_secret
+from auth0_sync.runtime import build_organizations, destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore, StateStore
 from auth0_sync.sync import Outcome, SyncCore
+from auth0_sync_cli import demo_orgs
 from auth0_sync_cli.argtypes import whole_number
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import CATEGORIES, OTHER, Backfill, BackfillReport
 from auth0_sync_cli.backfill.targets import Target, build_target, crm_client
 from auth0_sync_cli.demo_brake import brake_lines, planted_mass_deactivation
 from auth0_sync_cli.demo_crm import DemoDestination, demo_destination
+from auth0_sync_cli.demo_orgs import DEMO_ORGANIZATIONS
 from auth0_sync_cli.dlq import DeadLetter, DlqReader, list_letters, render_table, summary_line
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.export import read_export
@@ -236,10 +240,13 @@ def demo_runner(
     dlq: SqsDeadLetterQueue | MemoryDeadLetterQueue,
     on_outcome: Callable[[Outcome], None],
     base_timeout: float = DEMO_TIMEOUT_SECONDS,
+    organizations: OrganizationSync | None = None,
 ) -> LocalRunner:
     """The handlers' service on `crm`, retried like Lambda with the demo's short waits,
     each invocation long enough to wait out the CRM's declared rate limit."""
-    service = SyncService(SyncCore(settings, crm, state), dlq, on_outcome=on_outcome)
+    service = SyncService(
+        SyncCore(settings, crm, state), dlq, on_outcome=on_outcome, organizations=organizations
+    )
     return LocalRunner(
         service,
         dlq,
@@ -258,7 +265,11 @@ def build_runner(settings: Settings, dlq: SqsDeadLetterQueue, ledger: Ledger) ->
         backoff_base=DEMO_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(cool_down=DEMO_BREAKER_COOL_DOWN_SECONDS),
     )
-    return demo_runner(settings, crm, DynamoSyncStateStore(settings.state_table), dlq, ledger.add)
+    state = DynamoSyncStateStore(settings.state_table)
+    organizations = build_organizations(
+        settings, crm, state, DynamoOrgStateStore(settings.state_table, state.client)
+    )
+    return demo_runner(settings, crm, state, dlq, ledger.add, organizations=organizations)
 
 
 def _deliver(runner: LocalRunner, events: Sequence[Any]) -> None:
@@ -484,11 +495,13 @@ def _reconciliation(
         rows.append(("  mismatch", "", f"{KINDS[problem.kind]}: {problem}"))
     if len(mismatches) > SHOWN_PROBLEMS:
         rows.append(("  mismatch", "", f"... and {len(mismatches) - SHOWN_PROBLEMS} more"))
+    org_rows, org_mismatches = demo_orgs.org_rows(sample, target.server, contacts, SHOWN_PROBLEMS)
+    rows[3:3] = org_rows
     for event_id in sorted(lost)[:SHOWN_PROBLEMS]:
         rows.append(("  lost", "", f"{event_id}: {lost[event_id]}"))
     if len(lost) > SHOWN_PROBLEMS:
         rows.append(("  lost", "", f"... and {len(lost) - SHOWN_PROBLEMS} more"))
-    return rows, len(mismatches), len(lost), len(unexpected)
+    return rows, len(mismatches) + org_mismatches, len(lost), len(unexpected)
 
 
 @dataclass
@@ -558,7 +571,13 @@ def run_demo(
         )
 
         workdir = running.enter_context(tempfile.TemporaryDirectory(prefix="auth0-sync-demo-"))
-        sample = generate(users, seed=seed, cases=cases, existing_share=EXISTING_SHARE)
+        sample = generate(
+            users,
+            seed=seed,
+            cases=cases,
+            existing_share=EXISTING_SHARE,
+            organizations=DEMO_ORGANIZATIONS if crm_type == CrmType.REST else 0,
+        )
         sample.seed_preexisting(lambda fields: crm.seed_contact(**fields))
         c = sample.counts
         claimed = sum(1 for p in sample.people.values() if p.claims is not None)
@@ -572,6 +591,9 @@ def run_demo(
         lifecycles = _lifecycles_line(c)
         if lifecycles is not None:
             lines.append(lifecycles)
+        organizations_line = demo_orgs.story_line(sample)
+        if organizations_line is not None:
+            lines.append(organizations_line)
         extra = len(sample.people) - users
         who = f"{users} users" + (f" and {extra} more in the lifecycles" if extra else "")
         if sample.existing:

@@ -51,6 +51,8 @@ from auth0_sync_cli.backfill.targets import Target, build_target, crm_client, st
 from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.paths import OUTPUT_DIR_HELP, output_file
+from auth0_sync_cli.reconcile_orgs import reconcile_organizations
+from auth0_sync_cli.reconcile_orgs import render as render_organizations
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_RATE = 10.0
@@ -459,6 +461,11 @@ def _run_command(args: argparse.Namespace) -> int:
         }
         document["left_for_a_person"] = [asdict(d) for d in left.drift]
         document["in_step_after_fix"] = not left.drift
+    orgs_left = False
+    if args.organizations:
+        document["organizations"], orgs_left = reconcile_organizations(
+            settings, crm, environ, repair=args.fix, lease_seconds=args.timeout
+        )
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
@@ -468,7 +475,9 @@ def _run_command(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(_render(found, document, left if args.fix else None))
-    return EXIT_NEEDS_ATTENTION if left.drift else EXIT_OK
+        if args.organizations:
+            print(render_organizations(document["organizations"]))
+    return EXIT_NEEDS_ATTENTION if left.drift or orgs_left else EXIT_OK
 
 
 def _render(found: Comparison, document: dict[str, Any], left: Comparison | None) -> str:
@@ -531,6 +540,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="repair what the rules allow through the sync (rate-limited), then report what "
         "is left for a person",
+    )
+    parser.add_argument(
+        "--organizations",
+        action="store_true",
+        help="also compare the CRM's companies and memberships with Auth0's organizations, "
+        "both ways (Management API scopes read:organizations, read:organization_members, "
+        "read:organization_member_roles); with --fix, repair them",
     )
     add_target_arguments(parser, DEFAULT_RATE)
     deactivations.add_argument(parser, "--fix (contacts of users the export does not have)")

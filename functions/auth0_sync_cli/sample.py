@@ -29,6 +29,8 @@ from functools import cached_property
 from typing import Any
 
 from auth0_sync.names import LEGACY_TYPE_PREFIX, PARTNER_SOURCE_PREFIX, SkipReason
+from auth0_sync_cli import sample_orgs
+from auth0_sync_cli.sample_orgs import Lifetime, OrgPlan, SampleOrg
 from auth0_sync_cli.truth import (
     ACTIVE,
     CREATED,
@@ -151,6 +153,8 @@ class SampleStream:
     # The Auth0 users that existed before the stream, as a users export lists them then
     # (what `auth0-sync backfill --export` reads); their signups are not in the stream.
     existing: list[dict[str, Any]] = field(default_factory=list)
+    # With `organizations`: each organization as Auth0 has it at the end (the truth).
+    organizations: dict[str, SampleOrg] = field(default_factory=dict)
 
     def export_now(self) -> list[dict[str, Any]]:
         """A users export taken after the stream: every user Auth0 still has (deleted and
@@ -734,11 +738,13 @@ def generate(
     existing_share: float = 0.0,
     specials: bool = True,
     cases: Iterable[str] = (),
+    organizations: int = 0,
 ) -> SampleStream:
     """A seeded stream over `users` users, plus the identities of the chosen `cases` (see
     ALL_CASES; none: the simple stream); the same arguments always give the same stream.
     `existing_share`: the share of the users that signed up before the stream (in
-    `SampleStream.existing`, for a backfill, instead of a signup event)."""
+    `SampleStream.existing`, for a backfill, instead of a signup event). `organizations`:
+    that many Auth0 organizations over the ordinary users (`sample_orgs`)."""
     chosen = _choose(cases)
     rng = random.Random(seed)
     w = _Writer(rng, naive_share=NAIVE_SHARE if "naive_times" in chosen else 0.0)
@@ -756,6 +762,22 @@ def generate(
     for case in chosen:
         for i in range(max(1, users // 100) * (4 if case == "linking" else 1)):
             getattr(lifecycles, case)(i)
+
+    plan = OrgPlan()
+    if organizations:
+        times = [key[0] for key, _ in w.timeline]
+        plan = sample_orgs.organizations(
+            random.Random(f"orgs-{seed}"),
+            _lifetimes(w),
+            organizations,
+            min(times),
+            max(times),
+            bus_event,
+        )
+        w.timeline += [((at, 0, len(w.timeline) + n), e) for n, (at, e) in enumerate(plan.events)]
+        w.first_before += plan.early
+        w.counts["organization_events"] = len(plan.events)
+        w.counts["memberships_before_their_user"] = len(plan.early)
 
     w.timeline.sort(key=lambda item: item[0])
     events = [event for _, event in w.timeline]
@@ -783,13 +805,14 @@ def generate(
     poison: list[str] = []
     special: dict[str, frozenset[str]] = {}
     if specials:
-        some = events[len(events) // 2]["detail"]["data"]["object"]
+        user_events = [e for e in events if str(e["detail"]["type"]).startswith("user.")]
+        some = user_events[len(user_events) // 2]["detail"]["data"]["object"]
         test = bus_event("user.updated", dict(some), EPOCH, _event_id(rng), a0purpose="test")
         malformed = bus_event(
             "user.created", {"email": "nobody@example.com"}, EPOCH, _event_id(rng)
         )
         unknown = bus_event("group.created", {"id": "grp_1"}, EPOCH, _event_id(rng))
-        legacy = copy.deepcopy(events[len(events) // 3])
+        legacy = copy.deepcopy(user_events[len(user_events) // 3])
         legacy["detail"]["type"] = LEGACY_TYPE_PREFIX + legacy["detail"]["type"]
         for extra in (test, malformed, unknown, legacy):
             events.insert(rng.randrange(len(events)), extra)
@@ -805,5 +828,33 @@ def generate(
         **w.counts,
     }
     return SampleStream(
-        events, w.people, w.preexisting, poison, counts, special, w.hints, w.export_before
+        events,
+        w.people,
+        w.preexisting,
+        poison,
+        counts,
+        special,
+        w.hints,
+        w.export_before,
+        plan.orgs,
     )
+
+
+def _lifetimes(w: _Writer) -> list[Lifetime]:
+    """The ordinary users an organization may have as members: one life begun in the
+    stream, synced, never linked nor taking over another's contact."""
+    lives = []
+    for person in w.people.values():
+        if (
+            person.life != 1
+            or person.linked_into
+            or person.unlinked_from
+            or person.unsynced
+            or person.reclaims
+            or any(c.event_id.startswith(BACKFILL_ID_PREFIX) for c in person.changes)
+        ):
+            continue
+        signup = next(c for c in person.changes if c.kind == CREATED)
+        ended = next((c.at for c in person.changes if c.kind == DELETED), None)
+        lives.append(Lifetime(person.user_id, signup.event_id, signup.at, ended))
+    return sorted(lives, key=lambda life: life.user_id)

@@ -88,6 +88,7 @@ def test_demo_of_the_simple_stream_ends_in_step_with_nothing_lost() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert rows["Mismatches"] == "0"
+    assert rows["Organization mismatches"] == "0"  # companies and memberships, both ways
     assert rows["Lost events"] == "0"
     assert rows["Auth0 users (truth)"] == "40"
     # The outage filled the DLQ; the replay drained it down to the malformed event.

@@ -29,6 +29,17 @@ documented enum is a 400). At most `events_per_connection` events before the ser
 the stream, 410 for an offset in `expired_offsets` or one it never gave, 429 with
 Retry-After through `fail_next`. `refuse_after_connections` is the tests' safety net: a
 client that never stops gets a 503 instead of running forever.
+
+Organizations (`GET /api/v2/organizations`, scope read:organizations, and
+`GET /api/v2/organizations/{id}/members`, scope read:organization_members) as Auth0
+documents them (https://auth0.com/docs/api/management/v2/organizations/get-organizations
+and .../get-organization-members; node-auth0 `Management.ListOrganizationsRequestParameters`
+and `MembersClient.list`): checkpoint paging with `take` (default 50, at most 100) and
+`from` (the `next` of the previous page); an answer `{"organizations": [...], "next": id}`
+(`{"members": [...], "next": id}`), `next` left out on the last page. Without `take` or
+`from` the first page comes as a bare list (offset paging, not used by the sync). A
+member's roles (`[{"id", "name"}]`) only with `fields=roles`, which also needs the scope
+read:organization_member_roles.
 """
 
 from __future__ import annotations
@@ -62,6 +73,9 @@ ALL_SCOPES = frozenset(
         "update:event_deliveries",
         "read:users",
         "read:events",
+        "read:organizations",
+        "read:organization_members",
+        "read:organization_member_roles",
     }
 )
 KNOWN_EVENT_TYPES = frozenset({"user.created", "user.updated", "user.deleted"})
@@ -178,6 +192,10 @@ class FakeAuth0:
     # after `events_per_connection`) or "client" (the client hung up first).
     connection_ends: list[str] = field(default_factory=list)
     downloads: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    # Organizations: id -> {"id", "name", "display_name"?, "metadata"}, and their members:
+    # org id -> user id -> {role id: role name}.
+    organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    org_members: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     _forced: list[_Forced] = field(default_factory=list)
     _connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -296,6 +314,20 @@ class FakeAuth0:
         """A user of the tenant (what an export lists)."""
         self.users.append(dict(attributes))
         return self.users[-1]
+
+    def add_organization(
+        self,
+        org_id: str,
+        name: str,
+        display_name: str | None = None,
+        members: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """An organization of the tenant, with its members (user id -> role id -> name)."""
+        org: dict[str, Any] = {"id": org_id, "name": name, "metadata": {}}
+        if display_name is not None:
+            org["display_name"] = display_name
+        self.organizations[org_id] = org
+        self.org_members[org_id] = {u: dict(r) for u, r in (members or {}).items()}
 
     def add_event(self, event: dict[str, Any]) -> str:
         """A past event of the tenant (kept in time order); its SSE offset."""
@@ -566,6 +598,55 @@ def _build_app(fake: FakeAuth0) -> Flask:
             ),
             202,
         )
+
+    def checkpoint_page(items: list[dict[str, Any]], key: str, name: str) -> Any:
+        if "take" not in request.args and "from" not in request.args:
+            return jsonify(items[:50])  # offset paging's first page, as a bare list
+        try:
+            take = int(request.args.get("take", "50"))
+        except ValueError:
+            return _error(400, "Query validation error: 'take' must be an integer")
+        if not 1 <= take <= 100:
+            return _error(400, "Query validation error: 'take' must be between 1 and 100")
+        ids = [str(item[key]) for item in items]
+        after = request.args.get("from")
+        start = 0
+        if after:
+            if after not in ids:
+                return _error(400, "Invalid 'from' value")
+            start = ids.index(after)
+        page = items[start : start + take]
+        body: dict[str, Any] = {name: page}
+        if start + take < len(items):
+            body["next"] = ids[start + take]
+        return jsonify(body)
+
+    @app.get("/api/v2/organizations")
+    @api("read:organizations")
+    def list_organizations() -> Any:
+        orgs = [dict(o) for _, o in sorted(fake.organizations.items())]
+        return checkpoint_page(orgs, "id", "organizations")
+
+    @app.get("/api/v2/organizations/<org_id>/members")
+    @api("read:organization_members")
+    def list_members(org_id: str) -> Any:
+        if org_id not in fake.organizations:
+            return _error(404, "No organization found by that id.")
+        fields = [f for f in request.args.get("fields", "").split(",") if f]
+        with_roles = "roles" in fields
+        if with_roles:
+            denied = authorized("read:organization_member_roles")
+            if denied is not None:
+                return denied
+        members = []
+        for user_id, roles in sorted(fake.org_members.get(org_id, {}).items()):
+            member: dict[str, Any] = {"user_id": user_id}
+            if not fields:
+                member.update(email=f"{user_id.split('|')[-1]}@example.com", name=user_id)
+            if with_roles:
+                member["roles"] = [{"id": r, "name": n} for r, n in sorted(roles.items())]
+            members.append(member)
+        return checkpoint_page(members, "user_id", "members")
 
     @app.get("/api/v2/event-streams/<stream_id>/deliveries")
     @api("read:event_deliveries")

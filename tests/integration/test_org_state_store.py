@@ -59,6 +59,20 @@ def test_the_pending_item_names_the_waiting_organizations(store: OrgStateStore) 
     assert store.pending(USER) == {"org_2"}
 
 
+def test_the_users_item_also_names_the_organizations_of_its_written_memberships(
+    store: OrgStateStore,
+) -> None:
+    store.add_pending(USER, ORG)
+    store.add_member(USER, "org_2")
+    store.add_member(USER, "org_3")
+    store.drop_member(USER, "org_3")
+    assert store.pending(USER) == {ORG}  # a user's events read only the waiting ones
+    assert store.orgs_of(USER) == {ORG, "org_2"}  # the user's delete reads both
+    store.drop_pending(USER, ORG)
+    store.drop_member(USER, "org_2")
+    assert store.orgs_of(USER) == set()
+
+
 def test_organization_items_never_touch_the_users_items(aws: LocalResources) -> None:
     users = DynamoSyncStateStore(aws.state_table)
     orgs = DynamoOrgStateStore(aws.state_table)

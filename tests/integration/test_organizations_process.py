@@ -22,11 +22,12 @@ from typing import Any
 import pytest
 
 from auth0_sync.names import CrmType, Env
+from auth0_sync_cli import sample
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 from auth0_sync_cli.main import main
-from tests.builders import at, bus_event, created
+from tests.builders import at, bus_event, created, deleted
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,7 @@ class Generated:
     events: list[dict[str, Any]]
     orgs: dict[str, OrgTruth]
     users: list[str]
+    deleted: set[str] = field(default_factory=set)  # users deleted (Auth0 ends memberships)
 
 
 def _org_obj(org_id: str, truth: OrgTruth) -> dict[str, Any]:
@@ -64,7 +66,10 @@ def _member_obj(org_id: str, user_id: str, role_id: str | None = None) -> dict[s
     return obj
 
 
-def generate(seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60) -> Generated:
+def generate(
+    seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60, deletes: int = 0
+) -> Generated:
+    """`deletes`: that many users who signed up first are deleted at the end."""
     rng = random.Random(seed)
     users = [f"auth0|user{n:03d}" for n in range(n_users)]
     orgs = {f"org_{n:016d}": OrgTruth(f"org-{n}", f"Org {n}") for n in range(n_orgs)}
@@ -108,10 +113,15 @@ def generate(seed: int, n_orgs: int = 3, n_users: int = 8, steps: int = 60) -> G
             events.append(bus_event(etype, _member_obj(org_id, user, role_id), when=tick()))
     for user in sorted(late_users):
         events.append(created(user, tick(), email=f"{user.split('|')[1]}@example.com"))
+    gone = set(rng.sample(sorted(set(users) - late_users), deletes))
+    for user in sorted(gone):
+        events.append(deleted(user, tick()))
+        for truth in orgs.values():
+            truth.members.pop(user, None)
     doomed = sorted(orgs)[-1]
     orgs[doomed].deleted = True
     events.append(bus_event("organization.deleted", _org_obj(doomed, orgs[doomed]), when=tick()))
-    return Generated(events, orgs, users)
+    return Generated(events, orgs, users, gone)
 
 
 @dataclass
@@ -290,3 +300,79 @@ def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_acco
             assert accounts[contact["AccountId"]] in live
             holding += 1
     assert holding  # some contacts got an Account
+
+
+def test_a_users_delete_through_process_removes_its_memberships(
+    crm: CrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    user, kept = "auth0|gone", "auth0|kept"
+    first, second = (OrgTruth(f"org-{n}", None) for n in range(2))
+    org_ids = ["org_0000000000000001", "org_0000000000000002"]
+    stream = [
+        created(user, at(1), email="gone@example.com"),
+        created(kept, at(1), email="kept@example.com"),
+        bus_event("organization.created", _org_obj(org_ids[0], first), when=at(2)),
+        bus_event("organization.created", _org_obj(org_ids[1], second), when=at(2)),
+        bus_event("organization.member.added", _member_obj(org_ids[0], user), when=at(3)),
+        bus_event("organization.member.added", _member_obj(org_ids[0], kept), when=at(3)),
+        bus_event(
+            "organization.member.role.assigned",
+            _member_obj(org_ids[0], user, "rol_admin"),
+            when=at(4),
+        ),
+        deleted(user, at(6)),
+        # Older than the delete, arriving after it: never re-creates a membership.
+        bus_event("organization.member.added", _member_obj(org_ids[1], user), when=at(5)),
+    ]
+    stream.append(stream[-2])  # the delete, delivered again
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    assert main(["process", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["failed"] == {}
+    kept_contact = next(c["id"] for c in crm.contacts() if c["auth0_user_id"] == kept)
+    assert [(m["contact_id"], m["roles"]) for m in crm.memberships()] == [(kept_contact, [])]
+
+
+def test_the_sample_generators_organizations_end_equal_to_its_truth(
+    crm: CrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    stream = sample.generate(40, seed=5, organizations=4, preexisting_share=0.0, specials=False)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream.events))
+    assert main(["process", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    assert result["failed"] == {}
+    contact_of = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
+    companies = {c["auth0_org_id"]: c for c in crm.companies()}
+    expected = set()
+    for org_id, truth in stream.organizations.items():
+        if truth.deleted:
+            assert org_id not in companies or companies[org_id]["status"] == "deactivated"
+            continue
+        company = companies[org_id]
+        assert (company["name"], company.get("display_name")) == (truth.name, truth.display_name)
+        expected |= {
+            (company["id"], contact_of[u], tuple(sorted(r))) for u, r in truth.members.items()
+        }
+    actual = {(m["company_id"], m["contact_id"], tuple(m["roles"])) for m in crm.memberships()}
+    assert actual == expected
+    assert any(roles for _, _, roles in expected)

@@ -21,7 +21,7 @@ from auth0_sync.events import iso
 from auth0_sync.names import OrgEventType, SkipReason
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemoryOrgStateStore
-from auth0_sync.organizations import OrganizationSync
+from auth0_sync.organizations import OrganizationSync, UserLink
 from tests.fakes.memory_companies import MemoryCompanies
 
 pytestmark = pytest.mark.unit
@@ -97,7 +97,10 @@ class World:
     state: MemoryOrgStateStore = field(default_factory=MemoryOrgStateStore)
 
     def __post_init__(self) -> None:
-        self.sync = OrganizationSync(self.crm, self.state, self.contacts.get, "rest")
+        self.sync = OrganizationSync(self.crm, self.state, self.user_of, "rest")
+
+    def user_of(self, user: str) -> UserLink:
+        return UserLink(self.contacts.get(user))
 
     def contact_appears(self, user: str) -> None:
         contact = f"c_{user.split('|')[1]}"
@@ -217,7 +220,9 @@ def test_a_destination_without_companies_skips_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     no_contacts: dict[str, str] = {}
-    sync = OrganizationSync(None, MemoryOrgStateStore(), no_contacts.get, "hubspot")
+    sync = OrganizationSync(
+        None, MemoryOrgStateStore(), lambda u: UserLink(no_contacts.get(u)), "hubspot"
+    )
     outcome = sync.apply(_event(0, OrgEventType.ORG_CREATED, name="acme"), LEASE)
     again = sync.apply(_event(1, OrgEventType.ORG_UPDATED, name="acme"), LEASE)
     assert (outcome.status, outcome.reason) == ("skipped", "organizations_unsupported")

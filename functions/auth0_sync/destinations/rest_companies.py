@@ -79,6 +79,37 @@ class RestCompanies:
         # 404: no such company; nothing to remove from it.
         self._send("DELETE", path, missing_ok=True)
 
+    def list_companies(self, limit: int = 500) -> list[Company]:
+        """Every company, a page at a time (`after`: the last id of the page before)."""
+        companies: list[Company] = []
+        after: str | None = None
+        while True:
+            params = {"limit": str(limit), **({"after": after} if after else {})}
+            page = json_body(self._send("GET", COMPANIES_PATH, params=params), "GET /companies")
+            if not isinstance(page, list):
+                raise TransientError(
+                    "crm GET /companies: the answer is not a list", "crm_bad_answer"
+                )
+            if not page:
+                return companies
+            companies += [self._company_of(c, "GET /companies") for c in page]
+            after = str(companies[-1]["id"])
+
+    def members_of(self, company_id: str) -> dict[str, list[str]]:
+        """contact id -> roles of every membership of the company ({} when it is gone)."""
+        path = f"{COMPANIES_PATH}/{_segment(company_id)}/members"
+        response = self._send("GET", path, missing_ok=True)
+        if response.status_code == 404:
+            return {}
+        found = json_body(response, f"GET {path}")
+        if not isinstance(found, list):
+            raise TransientError(f"crm GET {path}: the answer is not a list", "crm_bad_answer")
+        return {
+            str(m["contact_id"]): sorted(str(r) for r in m.get("roles") or [])
+            for m in found
+            if isinstance(m, dict) and m.get("contact_id") is not None
+        }
+
     @staticmethod
     def _company_of(value: Any, what: str) -> Company:
         if not isinstance(value, dict) or not isinstance(value.get("id"), str | int):

@@ -12,7 +12,9 @@ from typing import Any
 from auth0_sync.destinations import Listing
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.names import Env
+from auth0_sync.org_state import DynamoOrgStateStore
 from auth0_sync.replay.pacing import TokenBucket
+from auth0_sync.runtime import build_organizations
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli import deactivations
@@ -21,6 +23,16 @@ from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
 from auth0_sync_cli.backfill.brake import sweep_verdict
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
 from auth0_sync_cli.backfill.engine import Backfill, ProgressLine
+from auth0_sync_cli.backfill.organizations import (
+    OrganizationsClient,
+    OrgBackfillReport,
+    OrgCheckpoint,
+    PlannedCompanies,
+    ReadOnlyOrgState,
+    backfill_organizations,
+    utc_now,
+)
+from auth0_sync_cli.backfill.organizations import checkpoint_path as org_checkpoint_path
 from auth0_sync_cli.backfill.targets import (
     LocalTarget,
     PlanTarget,
@@ -167,13 +179,65 @@ def _run(args: argparse.Namespace) -> int:
         report = engine.run(read_export(checkpoint.export))
     if braked is not None and braked.stopped:  # a dry run: the real run would stop
         report.warnings.append(deactivations.would_stop(braked, "backfill"))
+    organizations = None
+    if args.organizations and not report.interrupted:
+        with sigterm_interrupts():
+            organizations = backfill_organizations_of(args, target, environ, bucket)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        document = report.to_dict()
+        if organizations is not None:
+            document["organizations"] = organizations.to_dict()
+        print(json.dumps(document, indent=2))
     else:
         print(report.render())
+        if organizations is not None:
+            print(organizations.render())
     if report.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_NEEDS_ATTENTION if report.needs_a_person and not args.dry_run else EXIT_OK
+
+
+def backfill_organizations_of(
+    args: argparse.Namespace, target: Target, environ: Mapping[str, str], bucket: TokenBucket
+) -> OrgBackfillReport:
+    """After the users (their contacts first): every organization, its members and roles."""
+    if isinstance(target, LocalTarget):
+        settings, users = target.runner.service.core.settings, target.state
+    elif isinstance(target, PlanTarget):
+        settings, users = target.service.core.settings, target.state
+    else:
+        raise CommandError(
+            "--organizations runs with --target local: the deployed organization handlers "
+            "take events, not an organization's listing"
+        )
+    if not settings.organizations:
+        raise CommandError(f"--organizations: organization sync is off ({Env.ORGANIZATIONS})")
+    client = getattr(users, "client", None)
+    org_state = DynamoOrgStateStore(settings.state_table, client)
+    sync = build_organizations(settings, crm_client(settings, bucket), users, org_state)
+    if sync.companies is None:
+        raise CommandError(
+            f"--organizations: the {settings.crm_type} destination has no companies yet"
+        )
+    planned = None
+    if args.dry_run:
+        planned = PlannedCompanies(sync.companies)
+        sync.companies, sync.state = planned, ReadOnlyOrgState(org_state)
+    try:
+        lister = OrganizationsClient(ManagementCredentials.from_env(environ))
+    except ConfigError as exc:
+        raise CommandError(f"--organizations lists them with the Management API: {exc}") from exc
+    path = None if args.dry_run else org_checkpoint_path(args.checkpoint)
+    try:
+        return backfill_organizations(
+            lister,
+            sync,
+            OrgCheckpoint.open(path, utc_now),
+            lease_seconds=args.timeout,
+            planned=planned,
+        )
+    except ManagementApiError as exc:
+        raise CommandError(str(exc.message)) from exc
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, rate_default: float) -> None:
@@ -270,6 +334,14 @@ def register(subparsers: Any) -> None:
         help="--target local: gather the users' CRM reads, creates and updates into the "
         "destination's batch calls (up to 100 records a request; Salesforce 200), with as "
         "many users in flight as a batch holds",
+    )
+    parser.add_argument(
+        "--organizations",
+        action="store_true",
+        help="after the users: every Auth0 organization, its members and their roles as "
+        "companies and memberships (--target local; Management API scopes "
+        "read:organizations, read:organization_members, read:organization_member_roles); "
+        "with --checkpoint FILE it resumes from FILE.orgs.json",
     )
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
