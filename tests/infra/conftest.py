@@ -39,3 +39,12 @@ def synth() -> Synth:
 def template(synth: Synth) -> Template:
     """The stack with no context at all: what `make synth` builds from a fresh clone."""
     return synth()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`), the tests that synthesize share one worker, so each
+    context is synthesized once per run rather than once per worker (a synth costs seconds)."""
+    for item in items:
+        if {"synth", "template"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("synth"))
