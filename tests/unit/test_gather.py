@@ -123,3 +123,28 @@ def test_a_lone_caller_does_not_wait_for_company_that_cannot_come() -> None:
 def test_find_needs_a_value() -> None:
     with pytest.raises(ValueError, match="email or an auth0_user_id"):
         GatheringCrm(Adapter(), Recorder()).find_contacts()
+
+
+def test_a_batch_never_holds_two_writes_of_one_user_or_one_contact() -> None:
+    batches = Recorder()
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+    # Six writers, all in the room at once: two creates of user a, two updates of contact
+    # c1, and two others. Without the rule they would all fit in two batches of four.
+    writes: list[Callable[[], Any]] = [
+        lambda: crm.create_contact({"email": "a@x", "auth0_user_id": "auth0|a"}, "k-a1"),
+        lambda: crm.create_contact({"email": "a@x", "auth0_user_id": "auth0|a"}, "k-a2"),
+        lambda: crm.update_contact("c1", {"email": "b@x"}),
+        lambda: crm.update_contact("c1", {"email": "b2@x"}),
+        lambda: crm.create_contact({"email": "c@x", "auth0_user_id": "auth0|c"}, "k-c"),
+        lambda: crm.create_contact({"email": "d@x", "auth0_user_id": "auth0|d"}, "k-d"),
+    ]
+
+    done = in_threads(crm, lambda i: writes[i](), len(writes))
+
+    assert not any(isinstance(d, Exception) for d in done.values()), done
+    for batch in batches.sent:
+        owners = [w.fields.get("auth0_user_id") for w in batch if w.fields.get("auth0_user_id")]
+        contacts = [w.contact_id for w in batch if w.contact_id]
+        assert len(owners) == len(set(owners)), batch
+        assert len(contacts) == len(set(contacts)), batch
+    assert sum(len(b) for b in batches.sent) == 6

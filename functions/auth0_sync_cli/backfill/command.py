@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         environ=environ,
         batch=args.batch and not args.dry_run,
+        batch_size=args.batch_size,
     )
     export, checkpoint_path = obtain_export(args, environ, _say)
     checkpoint = Checkpoint.open(checkpoint_path, export)
@@ -266,10 +267,18 @@ def register(subparsers: Any) -> None:
     deactivations.add_argument(parser, "the sweep (of contacts of users not in the export)")
     parser.add_argument(
         "--batch",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="--target local: gather the users' CRM reads, creates and updates into the "
         "destination's batch calls (up to 100 records a request; Salesforce 200), with as "
-        "many users in flight as a batch holds",
+        "many users in flight as a batch holds (default); --no-batch: one call a record",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        metavar="N",
+        help="at most N records a batch request (default and most: the destination's own "
+        "limit, 100; Salesforce 200)",
     )
     parser.add_argument("--progress", action="store_true", help="progress line even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auth0_sync.destinations import Batching, BatchResult, BatchWrite, Contact
+from auth0_sync.destinations import OWNER_FIELD, Batching, BatchResult, BatchWrite, Contact
 
 DEFAULT_WINDOW_SECONDS = 3.0
 
@@ -86,11 +86,13 @@ class _Gather:
         limit: int,
         window: float,
         send: Callable[[list[Any]], Sequence[Any]],
+        keys: Callable[[Any], set[str]] | None = None,
     ) -> None:
         self.room = room
         self.limit = limit
         self.window = window
         self.send = send
+        self.keys = keys  # whose a call is: no two calls sharing a key go in one batch
         self.pending: list[_Call] = []
         self.batches = 0
 
@@ -124,8 +126,20 @@ class _Gather:
         return call.result
 
     def _take(self) -> list[_Call]:
-        """The next batch out of the queue (called holding the room's lock)."""
-        batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+        """The next batch out of the queue, in the order the calls came, and never two
+        calls of one user or contact (`keys`): a second waits for the next batch (called
+        holding the room's lock)."""
+        batch: list[_Call] = []
+        left: list[_Call] = []
+        taken: set[str] = set()
+        for call in self.pending:
+            mine = self.keys(call.item) if self.keys is not None else set()
+            if len(batch) >= self.limit or mine & taken:
+                left.append(call)
+                continue
+            batch.append(call)
+            taken |= mine
+        self.pending = left
         self.room.waiting -= len(batch)
         return batch
 
@@ -147,21 +161,29 @@ class GatheringCrm:
     """The core's CRM for a bulk run: batchable calls gathered, the others passed on."""
 
     def __init__(
-        self, crm: Any, batches: Batching, *, window: float = DEFAULT_WINDOW_SECONDS
+        self,
+        crm: Any,
+        batches: Batching,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        limit: int | None = None,
     ) -> None:
+        """`limit`: at most this many records a batch (default and ceiling: the
+        destination's own `batch_limit`)."""
         self.inner = crm
         self.batches = batches
-        limit = batches.batch_limit
+        limit = min(limit or batches.batch_limit, batches.batch_limit)
+        self._limit = limit
         self._room = _Room()
         self._finds = {
             name: _Gather(self._room, limit, window, self._finder(name))
             for name in ("email", "auth0_user_id")
         }
-        self._writes = _Gather(self._room, limit, window, self._write)
+        self._writes = _Gather(self._room, limit, window, self._write, _whose)
 
     @property
     def batch_limit(self) -> int:
-        return self.batches.batch_limit
+        return self._limit
 
     def batches_sent(self) -> int:
         return sum(g.batches for g in (*self._finds.values(), self._writes))
@@ -239,3 +261,13 @@ class GatheringCrm:
     def _write(self, writes: list[BatchWrite]) -> list[Any]:
         results: list[BatchResult] = self.batches.write_batch(writes)
         return [_Raised(r) if isinstance(r, Exception) else r for r in results]
+
+
+def _whose(write: BatchWrite) -> set[str]:
+    """The user (owner) and the contact a write is for: a batch holds at most one write of
+    each, so one user's writes apply one after the other, in order."""
+    keys = {f"contact:{write.contact_id}"} if write.contact_id is not None else set()
+    owner = write.owner or write.fields.get(OWNER_FIELD)
+    if owner:
+        keys.add(f"user:{owner}")
+    return keys
