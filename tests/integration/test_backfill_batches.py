@@ -194,3 +194,40 @@ def mismatches(
         ):
             wrong.append(u["user_id"])
     return wrong
+
+
+def test_a_link_found_by_a_batch_query_is_written_without_reading_it_again(
+    aws: LocalResources,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Salesforce's batch query answers with a Date, the version of every record it read
+    # (as a GET's is): the thread that sent the query must hand it to each user's thread,
+    # whose guarded write is then based on it, with no GET of the record first.
+    users = [user(n) for n in range(1, 13)]
+    org = FakeSalesforce()
+    with org:
+        for u in users[:6]:  # half the users are in Salesforce already, by email
+            org.seed(Email=u["email"], LastName="Stale")
+        for name, value in aws.environment().items():
+            if name != "AWS_ENDPOINT_URL":
+                monkeypatch.setenv(name, value)
+        monkeypatch.delenv(Env.CRM_API_TOKEN, raising=False)
+        secret = json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=aws.secret_arn, SecretString=secret
+        )
+        monkeypatch.setenv(Env.CRM_TYPE, CrmType.SALESFORCE)
+        monkeypatch.setenv(Env.CRM_BASE_URL, org.base_url)
+        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+        export = write_export(tmp_path / "users.json.gz", users)
+        org.requests.clear()
+
+        code, report = run_cli(capsys, "backfill", "--export", str(export), "--rate", "1000")
+
+        assert code == 0, report
+        assert (report["counts"]["link"], report["counts"]["create"]) == (6, 6)
+        held = [salesforce_contact(r) for r in org.contacts()]
+        assert mismatches(users, held, fields=("email", "family_name")) == []
+        assert org.requests["GET /sobjects/Contact/{x}"] == 0, org.requests

@@ -48,6 +48,15 @@ class _Call:
     error: BaseException | None = None
 
 
+@dataclass
+class _Seen:
+    """What a batch answered one caller, with the versions its answer gave each contact."""
+
+    contacts: list[Contact] | None
+    versions: dict[str, str | None]
+    many: bool = True
+
+
 class _Room:
     """Who is in: the users whose event is being applied (between the service's
     `set_deadline(...)` and `set_deadline(None)`), and how many of them wait in a queue.
@@ -194,21 +203,23 @@ class GatheringCrm:
         self, *, email: str | None = None, auth0_user_id: str | None = None
     ) -> list[Contact]:
         if email:
-            found: list[Contact] = self._finds["email"].call(email)
+            found: list[Contact] = self._adopt(self._finds["email"].call(email))
         elif auth0_user_id:
-            found = self._finds["auth0_user_id"].call(auth0_user_id)
+            found = self._adopt(self._finds["auth0_user_id"].call(auth0_user_id))
         else:
             raise ValueError("find_contacts needs an email or an auth0_user_id")
         return [dict(c) for c in found]
 
     def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
-        result = self._writes.call(BatchWrite(dict(fields), None, idempotency_key))
+        result = self._adopt(self._writes.call(BatchWrite(dict(fields), None, idempotency_key)))
         if not isinstance(result, dict):
             raise TypeError("a batch create answered no contact")
         return result
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
-        result: Contact | None = self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        result: Contact | None = self._adopt(
+            self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        )
         return result
 
     def update_guarded(
@@ -227,7 +238,7 @@ class GatheringCrm:
             )
             return answer
         write = BatchWrite(dict(fields), str(contact_id), owner=owner)
-        result: Contact | None = self._writes.call(write)
+        result: Contact | None = self._adopt(self._writes.call(write))
         return result
 
     # The Crm protocol: passed on --------------------------------------------------------------
@@ -251,16 +262,47 @@ class GatheringCrm:
 
     # Sending ------------------------------------------------------------------------------------
 
-    def _finder(self, name: str) -> Callable[[list[str]], list[list[Contact]]]:
-        def find(values: list[str]) -> list[list[Contact]]:
+    def _finder(self, name: str) -> Callable[[list[str]], list[_Seen]]:
+        def find(values: list[str]) -> list[_Seen]:
             found = self.batches.find_batch(name, values)
-            return [found.get(v, []) for v in values]
+            return [self._seen(found.get(v, [])) for v in values]
 
         return find
 
     def _write(self, writes: list[BatchWrite]) -> list[Any]:
         results: list[BatchResult] = self.batches.write_batch(writes)
-        return [_Raised(r) if isinstance(r, Exception) else r for r in results]
+        return [
+            _Raised(r)
+            if isinstance(r, Exception)
+            else self._seen(None if r is None else [r], False)
+            for r in results
+        ]
+
+    # Versions -----------------------------------------------------------------------------------
+    # A destination with versions (ETag, the answer's Date) keeps the version of each contact
+    # per thread: the one its last answer about the contact gave that thread. A batch answer
+    # comes in the thread that sent the batch: the versions it gave travel with each record
+    # to its caller's thread, so that a write based on it needs no read first (as after the
+    # single call).
+
+    def _seen(self, contacts: list[Contact] | None, many: bool = True) -> _Seen:
+        seen = getattr(self.inner, "version_seen", None)
+        versions: dict[str, str | None] = {}
+        if callable(seen):
+            versions = {str(c["id"]): seen(str(c["id"])) for c in contacts or [] if "id" in c}
+        return _Seen(contacts, versions, many)
+
+    def _adopt(self, answer: Any) -> Any:
+        """The record(s) of a batch answer, their versions noted in this thread."""
+        if not isinstance(answer, _Seen):
+            return answer
+        note = getattr(self.inner, "note_version", None)
+        if callable(note):
+            for contact_id, version in answer.versions.items():
+                note(contact_id, version)
+        if answer.contacts is None:
+            return None
+        return answer.contacts if answer.many else answer.contacts[0]
 
 
 def _whose(write: BatchWrite) -> set[str]:
