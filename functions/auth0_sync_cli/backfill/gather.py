@@ -313,3 +313,7 @@ def _whose(write: BatchWrite) -> set[str]:
     if owner:
         keys.add(f"user:{owner}")
     return keys
+
+
+def _listed(contact: Contact | None) -> list[Contact] | None:
+    return None if contact is None else [contact]
