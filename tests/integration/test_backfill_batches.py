@@ -196,7 +196,7 @@ def mismatches(
     return wrong
 
 
-def test_a_link_found_by_a_batch_query_is_written_without_reading_it_again(
+def test_a_link_found_by_a_batch_query_is_written_in_a_batch_without_reading_it_again(
     aws: LocalResources,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -231,3 +231,7 @@ def test_a_link_found_by_a_batch_query_is_written_without_reading_it_again(
         held = [salesforce_contact(r) for r in org.contacts()]
         assert mismatches(users, held, fields=("email", "family_name")) == []
         assert org.requests["GET /sobjects/Contact/{x}"] == 0, org.requests
+        # The links' guarded writes went in Composite requests (each write with its own
+        # If-Unmodified-Since), not one PATCH each.
+        assert org.requests["PATCH /sobjects/Contact/{x}"] == 0, org.requests
+        assert 1 <= org.requests["POST /composite"] <= 3, org.requests

@@ -189,13 +189,19 @@ class GatheringCrm:
             for name in ("email", "auth0_user_id")
         }
         self._writes = _Gather(self._room, limit, window, self._write, _whose)
+        guarded = getattr(batches, "write_guarded_batch", None)
+        self._guarded: _Gather | None = None
+        if callable(guarded):
+            guarded_limit = min(limit, int(getattr(batches, "guarded_limit", limit)))
+            self._guarded = _Gather(self._room, guarded_limit, window, self._write_guarded, _whose)
 
     @property
     def batch_limit(self) -> int:
         return self._limit
 
     def batches_sent(self) -> int:
-        return sum(g.batches for g in (*self._finds.values(), self._writes))
+        gathers = (*self._finds.values(), self._writes, self._guarded)
+        return sum(g.batches for g in gathers if g is not None)
 
     # The Crm protocol: gathered ---------------------------------------------------------------
 
@@ -230,9 +236,15 @@ class GatheringCrm:
         owner: str | None,
         version: str | None,
     ) -> Contact | None:
-        """A destination with preconditions (ETag, If-Unmodified-Since): one call, as batch
-        operations carry none. HubSpot (no precondition, addressed by owner): gathered."""
+        """A destination with preconditions (ETag, If-Unmodified-Since): gathered where
+        its batch carries each write's precondition (Salesforce's Composite), else one call
+        (the contract's batch operations carry none). HubSpot (no precondition, addressed
+        by owner): gathered with the other writes."""
         if getattr(self.inner, "versioned", True):
+            if self._guarded is not None:
+                guarded = BatchWrite(dict(fields), str(contact_id), owner=owner, version=version)
+                gathered: Contact | None = self._adopt(self._guarded.call(guarded))
+                return gathered
             answer: Contact | None = self.inner.update_guarded(
                 contact_id, fields, owner=owner, version=version
             )
@@ -275,6 +287,13 @@ class GatheringCrm:
             _Raised(r)
             if isinstance(r, Exception)
             else self._seen(None if r is None else [r], False)
+            for r in results
+        ]
+
+    def _write_guarded(self, writes: list[BatchWrite]) -> list[Any]:
+        results: list[BatchResult] = self.batches.write_guarded_batch(writes)  # type: ignore[attr-defined]
+        return [
+            _Raised(r) if isinstance(r, Exception) else self._seen(_listed(r), many=False)
             for r in results
         ]
 
