@@ -1,5 +1,6 @@
-"""CRM requests per user of a backfill, single calls against batch calls (`--batch`), for
-each destination: the reference CRM (contract 1.2), the HubSpot fake, the Salesforce fake.
+"""CRM requests per user of a backfill, single calls (`--no-batch`) against batch calls (the
+default), for each destination: the reference CRM (contract 1.2), the HubSpot fake, the
+Salesforce fake.
 
 `auth0-sync backfill` runs as a user runs it (a fresh process, a gzipped export,
 local-aws state) on the same export of N users, one in ten already in the CRM by email
@@ -51,7 +52,7 @@ def _backfill(env: dict[str, str], export: Path, batch: bool) -> tuple[float, di
             "-m",
             "auth0_sync_cli.main",
             *args,
-            *(["--batch"] if batch else []),
+            *([] if batch else ["--no-batch"]),
             "--json",
         ],
         env=env,
@@ -155,7 +156,7 @@ def run(peers: Peers, *, size: int = 2000) -> Section:
     section = Section(
         title="Bulk: CRM requests per user, single calls vs batch calls",
         method=(
-            f"`auth0-sync backfill --workers {WORKERS}` and `... --batch` on one export of "
+            f"`auth0-sync backfill --workers {WORKERS}` and `... --no-batch` on one export of "
             f"{size:,} users (one in {PREEXISTING_SHARE} already in the CRM by email), local-aws "
             "state, no rate limit; requests counted by each CRM itself."
         ),

@@ -12,19 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from auth0_sync.errors import ConfigError, ManagementApiError
+from auth0_sync.events import identity_of
 from auth0_sync.names import EventType
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
-from auth0_sync_cli.backfill.command import add_target_arguments
+from auth0_sync_cli.backfill.command import add_target_arguments, batch_workers
 from auth0_sync_cli.backfill.engine import NEEDS_A_PERSON, category
+from auth0_sync_cli.backfill.lanes import Lanes
 from auth0_sync_cli.backfill.snapshot import bus_envelope
 from auth0_sync_cli.backfill.targets import Target, build_target
 from auth0_sync_cli.events_api import EventsClient
@@ -117,11 +121,46 @@ def catch_up(
     event_types: tuple[str, ...] = HANDLED_TYPES,
     idle_seconds: float = 10.0,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    workers: int = 1,
 ) -> CatchUpReport:
-    """Run the window's events through the target, in the order the API gives them, and
-    stop once past `until`: at the first event at or after it, or at an offset-only
-    heartbeat (the server has sent everything up to now) once now is past it."""
+    """Run the window's events through the target, and stop once past `until`: at the
+    first event at or after it, or at an offset-only heartbeat (the server has sent
+    everything up to now) once now is past it.
+
+    `workers` users' events run at once (`Lanes`): each user's (or organization's) in the
+    order the API gives them, one after the other, so a target with batch calls carries
+    independent users' CRM calls in batches. `last_offset` only passes an event once it
+    and every event before it are done, so a resume skips nothing."""
     report = CatchUpReport(_stamp(since), _stamp(until))
+    lanes = Lanes(workers)
+    lock = threading.Lock()
+    marks: deque[tuple[int, str]] = deque()  # (jobs that must be done, offset then passed)
+
+    def passed(offset: str | None) -> None:
+        if offset:
+            marks.append((lanes.submitted(), offset))
+        through = lanes.done_through()
+        while marks and marks[0][0] <= through:
+            report.last_offset = marks.popleft()[1]
+
+    def run(event: dict[str, Any]) -> None:
+        outcome = target.run(event)
+        kind = category(outcome)
+        with lock:
+            report.counts[kind] += 1
+            report.reasons[f"{kind}:{outcome.reason}"] += 1
+            report.crm_calls += outcome.crm_calls
+            if kind in NEEDS_A_PERSON:
+                report.problems.append(
+                    {
+                        "event_id": outcome.event_id,
+                        "user_id": outcome.user_id,
+                        "reason": outcome.reason,
+                        "message": outcome.message,
+                    }
+                )
+
+    stop = False
     try:
         for item in client.events(
             since=_stamp(since),
@@ -131,7 +170,7 @@ def catch_up(
         ):
             detail = item.event
             if detail is None:
-                report.last_offset = item.offset or report.last_offset
+                passed(item.offset)
                 if item.caught_up:
                     if now() >= until:
                         break  # caught up, and the window is over: nothing more can be in it
@@ -150,30 +189,36 @@ def catch_up(
             moment = _time_of(detail)
             if moment is not None and moment >= until:
                 break  # the API is in time order: the rest is after the gap
-            report.last_offset = item.offset or report.last_offset
             report.read += 1
             if moment is None or moment < since or detail.get("type") not in event_types:
                 report.outside += 1
+                passed(item.offset)
                 continue
             event_type = str(detail["type"])
             report.by_type[event_type] += 1
-            outcome = target.run(bus_envelope(detail, event_type, str(detail.get("time"))))
-            kind = category(outcome)
-            report.counts[kind] += 1
-            report.reasons[f"{kind}:{outcome.reason}"] += 1
-            report.crm_calls += outcome.crm_calls
-            if kind in NEEDS_A_PERSON:
-                report.problems.append(
-                    {
-                        "event_id": outcome.event_id,
-                        "user_id": outcome.user_id,
-                        "reason": outcome.reason,
-                        "message": outcome.message,
-                    }
-                )
+            event = bus_envelope(detail, event_type, str(detail.get("time")))
+            lanes.submit(_whose(event), partial(run, event))
+            passed(item.offset)
     except KeyboardInterrupt:
-        report.interrupted = True
+        report.interrupted = stop = True
+    finally:
+        try:
+            lanes.close(stop=stop)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            lanes.close(stop=True)
+        passed(None)
     return report
+
+
+def _whose(event: dict[str, Any]) -> str:
+    """The lane key of an event: its user, else its organization (else its own id)."""
+    ids = identity_of(event)
+    if ids["user_id"]:
+        return f"user:{ids['user_id']}"
+    obj = (event.get("detail") or {}).get("data", {}).get("object") or {}
+    org = obj.get("id") if isinstance(obj, dict) else None
+    return f"org:{org}" if org else f"event:{ids['event_id']}"
 
 
 def _time_of(detail: dict[str, Any]) -> datetime | None:
@@ -205,6 +250,8 @@ def _run(args: argparse.Namespace) -> int:
         functions=args.functions,
         timeout=args.timeout,
         environ=environ,
+        batch=args.batch,
+        batch_size=args.batch_size,
     )
     try:
         report = catch_up(
@@ -214,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
             until,
             last_event_id=args.last_event_id,
             idle_seconds=args.idle,
+            workers=batch_workers(target, args.workers),
         )
     except ManagementApiError as exc:
         raise CommandError(exc.message) from exc
@@ -263,6 +311,5 @@ def register(subparsers: Any) -> None:
         "its end (default %(default)s)",
     )
     add_target_arguments(parser, DEFAULT_RATE)
-    parser.set_defaults(workers=1)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)

@@ -21,10 +21,12 @@ import csv
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -37,13 +39,14 @@ from auth0_sync.destinations import Contact, Listing
 from auth0_sync.errors import SyncError
 from auth0_sync.events import iso
 from auth0_sync.mapping import desired_fields, digest
+from auth0_sync.outcome import Outcome
 from auth0_sync.policies import NoEmailPolicy, blocked_status, email_is_unverified
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.settings import REQUIRED_CRM_FIELDS, Settings
 from auth0_sync.state import CLAIM_KEY_PREFIX, DynamoSyncStateStore, SyncState, _from_item, _plain
 from auth0_sync_cli import deactivations
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
-from auth0_sync_cli.backfill.command import add_target_arguments, obtain_export
+from auth0_sync_cli.backfill.command import add_target_arguments, batch_workers, obtain_export
 from auth0_sync_cli.backfill.engine import category
 from auth0_sync_cli.backfill.snapshot import deletion_event, snapshot_event, snapshot_time
 from auth0_sync_cli.backfill.sweep import every_contact
@@ -350,33 +353,50 @@ def fix(
     export: str,
     target: Target,
     store: DynamoSyncStateStore | None,
+    *,
+    workers: int = 1,
 ) -> FixReport:
-    """Repair what the rules allow, through the target (rate-limited like any event)."""
+    """Repair what the rules allow, through the target (rate-limited like any event).
+
+    Each user to repair gets one event (a snapshot, or a deletion for a user gone from
+    Auth0), so the users are independent: `workers` of them run at once, and a target
+    with batch calls carries their CRM calls in batches (`gather`)."""
     report = FixReport()
+    lock = threading.Lock()
     users = {
         d.user_id
         for d in comparison.drift
         if d.kind in (FIELD_DIFFERS, STATE_DISAGREES, NO_CONTACT)
     }
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    for item in read_export(export):
-        if item.user is None or item.user.get("user_id") not in users:
-            continue
-        user_id = str(item.user["user_id"])
-        if store is not None:
-            forget_contact(store, user_id)
-        _run(target, snapshot_event(item.user, id_prefix=f"reconcile_{run_id}_"), report)
-    deleted_at = comparison.newest or "1970-01-01T00:00:00.000Z"
-    for drift in comparison.drift:
-        if drift.kind == USER_GONE and drift.user_id:
-            event = deletion_event(drift.user_id, deleted_at, id_prefix="reconcile_gone_")
-            _run(target, event, report)
+
+    def repairs() -> Iterator[tuple[str | None, dict[str, Any]]]:
+        for item in read_export(export):
+            if item.user is None or item.user.get("user_id") not in users:
+                continue
+            user = item.user
+            yield str(user["user_id"]), snapshot_event(user, id_prefix=f"reconcile_{run_id}_")
+        deleted_at = comparison.newest or "1970-01-01T00:00:00.000Z"
+        for drift in comparison.drift:
+            if drift.kind == USER_GONE and drift.user_id:
+                yield None, deletion_event(drift.user_id, deleted_at, id_prefix="reconcile_gone_")
+
+    def repair(job: tuple[str | None, dict[str, Any]]) -> None:
+        forget, event = job
+        if forget is not None and store is not None:
+            forget_contact(store, forget)
+        outcome = target.run(event)
+        with lock:
+            _count(outcome, report)
+
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="reconcile") as pool:
+        for _ in pool.map(repair, repairs()):
+            pass
     return report
 
 
-def _run(target: Target, event: dict[str, Any], report: FixReport) -> None:
+def _count(outcome: Outcome, report: FixReport) -> None:
     report.attempted += 1
-    outcome = target.run(event)
     kind = category(outcome)
     report.outcomes[kind] += 1
     if kind in ("ambiguous", "owned_by_other", "failed"):
@@ -449,10 +469,12 @@ def _run_command(args: argparse.Namespace) -> int:
             functions=args.functions,
             timeout=args.timeout,
             environ=environ,
+            batch=args.batch,
+            batch_size=args.batch_size,
         )
         # The state is forgotten here, whichever target then runs the snapshots.
         store = DynamoSyncStateStore(settings.state_table)
-        repaired = fix(found, export, target, store)
+        repaired = fix(found, export, target, store, workers=batch_workers(target, args.workers))
         left = measure(export, crm, settings)
         document["fix"] = {
             "events": repaired.attempted,

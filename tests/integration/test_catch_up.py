@@ -97,6 +97,41 @@ def test_a_planted_gap_is_recovered_and_what_arrived_costs_nothing(
     assert report["last_event_id"] == offset_of(2)  # bob's; the one past --until is not taken
 
 
+def test_independent_users_go_in_batch_calls_and_each_users_events_in_order(
+    tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 24 users created in the gap (with single calls one create request each; in batches
+    # of 8, 4 when full), and one user created then renamed twice, whose events must
+    # apply in order: the last name is the one kept. (The contract's batch operations
+    # carry no If-Match: the renames are one guarded PATCH each.)
+    people = [f"p{n:02d}" for n in range(24)]
+    for n, person in enumerate(people):
+        tenant.add_event(change("created", person, n, "First")["detail"])
+    for minutes, name in ((1, "Ada"), (30, "Ada Second"), (31, "Ada Third")):
+        kind = "created" if minutes == 1 else "updated"
+        tenant.add_event(change(kind, "ada", minutes, name)["detail"])
+    crm.reset_stats()
+
+    code, report = catch_up(
+        capsys,
+        "--since",
+        "2026-03-01T08:55:00Z",
+        "--until",
+        "2026-03-01T10:00:00Z",
+        "--batch-size",
+        "8",
+    )
+
+    assert code == 0, report
+    assert report["counts"] == {"create": 25, "update": 2}, report["reasons"]
+    assert contact_of(crm, "auth0|ada")["name"] == "Ada Third"
+    assert len(contacts(crm)) == 25
+    # 25 creates in batches of 8 (4 when full, a partial one or two), then ada's two
+    # renames: a read and a guarded PATCH, and a PATCH. One at a time: 28.
+    assert crm.stats()["total"] <= 10, crm.stats()
+    assert report["last_event_id"] == offset_of(26)  # the last of the 27
+
+
 def test_a_second_catch_up_of_the_same_window_costs_no_crm_call(
     tenant: FakeAuth0, crm: CrmServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,7 @@ from tests.integration.initial_sync import (
     contacts,
     patch,
     seed_crm,
+    user,
     write_export,
 )
 
@@ -124,6 +125,27 @@ def test_a_user_without_a_contact_is_reported_and_fix_creates_it(
     assert code == 0, report
     assert report["in_step_after_fix"] is True
     assert contact_of(crm, "auth0|u009")["email"] == "user9@example.com"
+
+
+def test_fix_repairs_independent_users_in_batch_calls(
+    backfilled: Path, tmp_path: Path, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 30 users without a contact, repaired in batches of 8: one user's repair is a find by
+    # owner, a find by email and a create (3 requests each with single calls: 90).
+    newcomers = [user(n) for n in range(100, 130)]
+    export = write_export(tmp_path / "more.json.gz", [*USERS, *newcomers])
+    crm.reset_stats()
+
+    code, report = reconcile(capsys, "--export", str(export), "--fix", "--batch-size", "8")
+
+    assert code == 0, report
+    assert report["fix"]["outcomes"] == {"create": 30}
+    assert report["in_step_after_fix"] is True
+    for u in newcomers:
+        assert contact_of(crm, u["user_id"])["family_name"] == u["family_name"]
+    # 3 kinds of call in batches of 8 (4 batches each when full, a few partial ones), and
+    # the listing before and after the fix.
+    assert crm.stats()["total"] <= 20, crm.stats()
 
 
 def test_the_table_names_each_difference(

@@ -169,3 +169,35 @@ def test_the_fake_refuses_more_than_200_records(org: FakeSalesforce) -> None:
     records = [{"attributes": {"type": "Contact"}, "LastName": "x"}] * 201
     with pytest.raises(CrmRejected, match="EXCEEDED_ID_LIMIT"):
         crm._call("POST", "/services/data/v60.0/composite/sobjects", json={"records": records})
+
+
+def test_guarded_writes_go_25_to_a_composite_request_each_under_its_own_precondition(
+    org: FakeSalesforce,
+) -> None:
+    now = [1_767_225_600.0]
+    org.clock = lambda: now[0]
+    ids = [org.seed(Email=f"u{n}@example.com", LastName="L") for n in range(27)]
+    org.seed(Email="taken@example.com", LastName="T")
+    batch = batches(org)
+    batch.find_batch("email", [f"u{n}@example.com" for n in range(27)])
+    read = {i: batch.crm.version_seen(i) for i in ids}
+    now[0] += 5
+    org.edit(ids[1], FirstName="Changed by a person")  # after our read: its write is refused
+    org.delete(ids[2])
+    used = org.api_used
+    writes = [BatchWrite({"family_name": f"New{n}"}, i, version=read[i]) for n, i in enumerate(ids)]
+    writes[3] = BatchWrite({"email": "taken@example.com"}, ids[3], version=read[ids[3]])
+
+    results = batch.write_guarded_batch(writes)
+
+    assert org.api_used - used == 2  # 27 writes: one Composite request of 25, one of 2
+    assert org.requests["POST /composite"] == 2
+    assert org.requests["PATCH /sobjects/Contact/{x}"] == 0  # no single call
+    assert isinstance(results[1], ContactChanged)
+    assert results[2] is None  # gone
+    assert isinstance(results[3], EmailTaken)  # that record's failure only
+    held = {r["Id"]: r for r in org.contacts()}
+    assert held[ids[1]]["LastName"] == "L"  # the refused write changed nothing
+    for n in (0, *range(4, 27)):
+        assert results[n] == {"family_name": f"New{n}", "id": ids[n]}
+        assert held[ids[n]]["LastName"] == f"New{n}"

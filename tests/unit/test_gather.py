@@ -123,3 +123,78 @@ def test_a_lone_caller_does_not_wait_for_company_that_cannot_come() -> None:
 def test_find_needs_a_value() -> None:
     with pytest.raises(ValueError, match="email or an auth0_user_id"):
         GatheringCrm(Adapter(), Recorder()).find_contacts()
+
+
+def test_a_batch_never_holds_two_writes_of_one_user_or_one_contact() -> None:
+    batches = Recorder()
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+    # Six writers, all in the room at once: two creates of user a, two updates of contact
+    # c1, and two others. Without the rule they would all fit in two batches of four.
+    writes: list[Callable[[], Any]] = [
+        lambda: crm.create_contact({"email": "a@x", "auth0_user_id": "auth0|a"}, "k-a1"),
+        lambda: crm.create_contact({"email": "a@x", "auth0_user_id": "auth0|a"}, "k-a2"),
+        lambda: crm.update_contact("c1", {"email": "b@x"}),
+        lambda: crm.update_contact("c1", {"email": "b2@x"}),
+        lambda: crm.create_contact({"email": "c@x", "auth0_user_id": "auth0|c"}, "k-c"),
+        lambda: crm.create_contact({"email": "d@x", "auth0_user_id": "auth0|d"}, "k-d"),
+    ]
+
+    done = in_threads(crm, lambda i: writes[i](), len(writes))
+
+    assert not any(isinstance(d, Exception) for d in done.values()), done
+    for batch in batches.sent:
+        owners = [w.fields.get("auth0_user_id") for w in batch if w.fields.get("auth0_user_id")]
+        contacts = [w.contact_id for w in batch if w.contact_id]
+        assert len(owners) == len(set(owners)), batch
+        assert len(contacts) == len(set(contacts)), batch
+    assert sum(len(b) for b in batches.sent) == 6
+
+
+class SlowEmails(Recorder):
+    """Finds by email take a moment; every find is logged as it starts and ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def find_batch(self, field: str, values: Sequence[str]) -> dict[str, list[Contact]]:
+        with self.lock:
+            self.log.append(f"{field} {len(values)} start")
+        if field == "email":
+            threading.Event().wait(0.3)
+        with self.lock:
+            self.log.append(f"{field} {len(values)} end")
+        return {v: [] for v in values}
+
+
+def test_when_everyone_waits_only_the_fullest_queue_goes() -> None:
+    # Three users wait on a find by email, one on a find by owner: the email batch goes;
+    # the owner batch waits for company (the three could join it) until they are done.
+    batches = SlowEmails()
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+
+    def find(i: int) -> Any:
+        if i < 3:
+            return crm.find_contacts(email=f"u{i}@x")
+        return crm.find_contacts(auth0_user_id="auth0|a")
+
+    in_threads(crm, find, 4)
+
+    assert batches.log == [
+        "email 3 start",
+        "email 3 end",
+        "auth0_user_id 1 start",
+        "auth0_user_id 1 end",
+    ]
+
+
+def test_of_the_queues_waiting_the_fullest_is_the_one_that_goes() -> None:
+    crm = GatheringCrm(Adapter(), Recorder(), window=5.0)
+    room = crm._room
+    emails, owners = crm._finds["email"], crm._finds["auth0_user_id"]
+    emails.pending = [object(), object(), object()]  # type: ignore[list-item]
+    owners.pending = [object()]  # type: ignore[list-item]
+
+    assert room.goes_first(emails)
+    assert not room.goes_first(owners)
+    assert not room.goes_first(crm._writes)

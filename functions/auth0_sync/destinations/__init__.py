@@ -75,6 +75,9 @@ class BatchWrite:
     contact_id: str | None = None
     idempotency_key: str | None = None
     owner: str | None = None
+    # A guarded update's version (`Guarded.update_guarded`): applied only while the contact
+    # still has it; a contact changed since ends as `ContactChanged` (GuardedBatching).
+    version: str | None = None
 
 
 # What one operation of a batch came to, as its single call would have ended: the contact

@@ -33,6 +33,7 @@ of the daily limit is not waited for.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -180,6 +181,7 @@ class HubSpotCrm(OverTransport):
         self.search_limit = RollingLimit(search_per_second, 1.0, name="HubSpot search")
         self.versioned = False  # no conditional requests: writes are addressed by owner
         self._owner_unique: bool | None = None  # auth0_user_id's hasUniqueValue, read once
+        self._owner_unique_lock = threading.Lock()  # once for all threads (a bulk run's)
         self._search_lag = search_lag_seconds
         # No conditional requests: after a write of unknown outcome, the user's next write
         # waits this long (auth0_sync.writes).
@@ -200,11 +202,13 @@ class HubSpotCrm(OverTransport):
         """Whether `auth0_user_id` has unique values (so it can address reads and writes);
         read from the properties API once per adapter."""
         if self._owner_unique is None:
-            path = f"{PROPERTIES}/{PROPERTY_OF[OWNER_FIELD]}"
-            response = self._send("GET", path, missing_ok=True)
-            spec = json_body(response, "GET " + PROPERTIES + "/{name}")
-            found = response.status_code != 404 and isinstance(spec, dict)
-            self._owner_unique = bool(found and spec.get("hasUniqueValue"))
+            with self._owner_unique_lock:
+                if self._owner_unique is None:
+                    path = f"{PROPERTIES}/{PROPERTY_OF[OWNER_FIELD]}"
+                    response = self._send("GET", path, missing_ok=True)
+                    spec = json_body(response, "GET " + PROPERTIES + "/{name}")
+                    found = response.status_code != 404 and isinstance(spec, dict)
+                    self._owner_unique = bool(found and spec.get("hasUniqueValue"))
         return self._owner_unique
 
     # The Crm protocol ------------------------------------------------------------------

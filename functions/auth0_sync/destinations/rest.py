@@ -154,6 +154,10 @@ class RestCrmClient(OverTransport):
         """The ETag of the last answer about this contact that this thread got."""
         return self._versions.get(str(contact_id))
 
+    def note_version(self, contact_id: str, version: str | None) -> None:
+        """Note, for this thread, the version another thread's answer (a batch's) gave."""
+        self._versions.note(str(contact_id), version)
+
     # Transport -----------------------------------------------------------------------
 
     def _send(

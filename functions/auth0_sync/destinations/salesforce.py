@@ -331,6 +331,10 @@ class SalesforceCrm(OverTransport):
         """The `Date` of the last answer about this contact that this thread got."""
         return self._versions.get(str(contact_id))
 
+    def note_version(self, contact_id: str, version: str | None) -> None:
+        """Note, for this thread, the version another thread's answer (a batch's) gave."""
+        self._versions.note(str(contact_id), version)
+
     def check_fields(self) -> dict[str, str]:
         """The custom fields the sync writes exist on Contact (`destination setup`)."""
         query = f"SELECT Id, {EXTERNAL_ID}, Auth0_Status__c FROM Contact LIMIT 1"  # noqa: S608

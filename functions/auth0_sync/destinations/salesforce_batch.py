@@ -14,6 +14,14 @@ org's allowance.
 - updates: `PATCH .../composite/sobjects` by record id (resources_composite_sobjects_
   collections_update.htm).
 
+- guarded updates (`write_guarded_batch`): the Composite resource, up to 25 `PATCH
+  .../sobjects/Contact/{Id}` subrequests, each with its own `If-Unmodified-Since` header
+  (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-
+  composite-post.html: "You can also specify headers for each subrequest"; "The entire
+  series of requests counts as a single call toward your API limits"), each ending as
+  `update_guarded` does: 204 the contact, 404 None, 412 `ContactChanged`, an error list
+  as the collections' SaveResult errors.
+
 Each SaveResult maps to what the single call ends with: success is the contact; a
 duplicate email (DUPLICATES_DETECTED, DUPLICATE_VALUE on Email) is `ContactExists` for a
 create and `EmailTaken` for an update; an update of a record that is gone
@@ -41,10 +49,18 @@ from auth0_sync.destinations.salesforce import (
     to_record,
 )
 from auth0_sync.destinations.transport import json_body
-from auth0_sync.errors import ContactExists, CrmRejected, EmailTaken, TransientError
+from auth0_sync.errors import (
+    ContactChanged,
+    ContactExists,
+    CrmRejected,
+    EmailTaken,
+    TransientError,
+)
 from auth0_sync.privacy import redact, without_values
 
 COLLECTIONS = API + "/composite/sobjects"
+COMPOSITE = API + "/composite"
+SUBREQUEST_LIMIT = 25  # subrequests per Composite request
 COLLECTION_LIMIT = 200  # records per sObject Collections request
 FIND_LIMIT = 100  # values per SOQL query (keeps the query string short)
 GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
@@ -125,6 +141,76 @@ class SalesforceBatches:
         return [
             self._result(w, next(saved), creating=False) if w in sendable else None for w in writes
         ]
+
+    guarded_limit = SUBREQUEST_LIMIT
+
+    def write_guarded_batch(self, writes: Sequence[BatchWrite]) -> list[BatchResult]:
+        """Updates by record id, each applied only if its record is unmodified since its
+        `version` (none: unconditionally): one Composite request per 25."""
+        results: list[BatchResult] = [None] * len(writes)
+        sendable = [n for n, w in enumerate(writes) if _RECORD_ID.fullmatch(str(w.contact_id))]
+        for start in range(0, len(sendable), SUBREQUEST_LIMIT):
+            chunk = sendable[start : start + SUBREQUEST_LIMIT]
+            subrequests = []
+            for n in chunk:
+                write = writes[n]
+                sub: dict[str, Any] = {
+                    "method": "PATCH",
+                    "url": f"{API}/sobjects/Contact/{write.contact_id}",
+                    "referenceId": f"write{n}",
+                    "body": to_record(write.fields),
+                }
+                if write.version:
+                    sub["httpHeaders"] = {"If-Unmodified-Since": write.version}
+                subrequests.append(sub)
+            body = {"allOrNone": False, "compositeRequest": subrequests}
+            # Resending is safe: each write is a PATCH of fields (idempotent), and a resent
+            # one whose first attempt landed is refused (412): its record changed since.
+            response = self.crm._call("POST", COMPOSITE, json=body)
+            answer = json_body(response, "POST composite")
+            answered = answer.get("compositeResponse") if isinstance(answer, dict) else None
+            if not isinstance(answered, list) or len(answered) != len(chunk):
+                raise TransientError(
+                    "crm POST composite: not one response per subrequest", "crm_bad_answer"
+                )
+            date = response.headers.get("Date")
+            for n, sub_answer in zip(chunk, answered, strict=True):
+                results[n] = self._guarded_result(writes[n], sub_answer, date)
+        return results
+
+    def _guarded_result(self, write: BatchWrite, answer: Any, date: str | None) -> BatchResult:
+        contact_id = str(write.contact_id)
+        status = answer.get("httpStatusCode") if isinstance(answer, dict) else None
+        if not isinstance(status, int):
+            return TransientError(
+                "crm POST composite: a subrequest has no status", "crm_bad_answer"
+            )
+        if 200 <= status < 300:
+            self.crm._versions.note(contact_id, date)
+            return {**dict(write.fields), "id": contact_id}
+        if status == 404:
+            return None
+        if status == 412:
+            self.crm._versions.note(contact_id, None)
+            return ContactChanged("crm PATCH sobjects/Contact/{Id} (composite): HTTP 412")
+        if status == 429 or status >= 500:
+            return TransientError(
+                f"crm PATCH sobjects/Contact/{{Id}} (composite): HTTP {status}", f"crm_{status}"
+            )
+        errors = answer.get("body")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        first = first if isinstance(first, dict) else {}
+        saved = {
+            "success": False,
+            "errors": [
+                {
+                    "statusCode": first.get("errorCode") or f"HTTP_{status}",
+                    "message": first.get("message") or "",
+                    "fields": first.get("fields") or [],
+                }
+            ],
+        }
+        return self._result(write, (saved, date), creating=False)
 
     def _send(
         self, method: str, path: str, records: list[dict[str, Any]], *, repeatable: bool = True

@@ -151,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         environ=environ,
         batch=args.batch and not args.dry_run,
+        batch_size=args.batch_size,
     )
     export, checkpoint_path = obtain_export(args, environ, _say)
     checkpoint = Checkpoint.open(checkpoint_path, export)
@@ -241,8 +242,8 @@ def backfill_organizations_of(
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, rate_default: float) -> None:
-    """--target, --stack, --functions, --rate, --workers, --timeout (backfill, reconcile
-    --fix, catch-up)."""
+    """--target, --stack, --functions, --rate, --workers, --timeout, --batch, --batch-size
+    (backfill, reconcile --fix, catch-up)."""
     parser.add_argument(
         "--target",
         choices=("local", "lambda"),
@@ -283,6 +284,21 @@ def add_target_arguments(parser: argparse.ArgumentParser, rate_default: float) -
         default=30.0,
         metavar="S",
         help="--target local: each invocation's time budget (default %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--target local: gather independent users' CRM reads, creates and updates into "
+        "the destination's batch calls (up to 100 records a request; Salesforce 200), with "
+        "as many users in flight as a batch holds (default); --no-batch: one call a record",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        metavar="N",
+        help="at most N records a batch request (default and most: the destination's own "
+        "limit, 100; Salesforce 200)",
     )
 
 
@@ -328,13 +344,6 @@ def register(subparsers: Any) -> None:
     )
     add_target_arguments(parser, DEFAULT_RATE)
     deactivations.add_argument(parser, "the sweep (of contacts of users not in the export)")
-    parser.add_argument(
-        "--batch",
-        action="store_true",
-        help="--target local: gather the users' CRM reads, creates and updates into the "
-        "destination's batch calls (up to 100 records a request; Salesforce 200), with as "
-        "many users in flight as a batch holds",
-    )
     parser.add_argument(
         "--organizations",
         action="store_true",

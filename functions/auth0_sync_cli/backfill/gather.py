@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auth0_sync.destinations import Batching, BatchResult, BatchWrite, Contact
+from auth0_sync.destinations import OWNER_FIELD, Batching, BatchResult, BatchWrite, Contact
 
 DEFAULT_WINDOW_SECONDS = 3.0
 
@@ -48,6 +48,15 @@ class _Call:
     error: BaseException | None = None
 
 
+@dataclass
+class _Seen:
+    """What a batch answered one caller, with the versions its answer gave each contact."""
+
+    contacts: list[Contact] | None
+    versions: dict[str, str | None]
+    many: bool = True
+
+
 class _Room:
     """Who is in: the users whose event is being applied (between the service's
     `set_deadline(...)` and `set_deadline(None)`), and how many of them wait in a queue.
@@ -60,6 +69,7 @@ class _Room:
         self.inside: set[int] = set()
         self.waiting = 0
         self.moved = time.monotonic()  # when someone last came in, went out or queued
+        self.gathers: list[_Gather] = []
 
     def enter(self, inside: bool) -> None:
         with self.changed:
@@ -75,6 +85,12 @@ class _Room:
         settled = time.monotonic() - self.moved >= self.SETTLE_SECONDS
         return settled and self.waiting >= len(self.inside)
 
+    def goes_first(self, gather: _Gather) -> bool:
+        """When every user in waits, only the fullest queue goes: its users then move on
+        to their next call and fill the other queues, whose batches go fuller than if
+        every queue went part-full at once (called holding the lock)."""
+        return max(self.gathers, key=lambda g: len(g.pending)) is gather
+
 
 class _Gather:
     """One queue of calls of one kind, sent `limit` at a time by `send`: when it holds a
@@ -86,11 +102,14 @@ class _Gather:
         limit: int,
         window: float,
         send: Callable[[list[Any]], Sequence[Any]],
+        keys: Callable[[Any], set[str]] | None = None,
     ) -> None:
         self.room = room
         self.limit = limit
         self.window = window
         self.send = send
+        self.keys = keys  # whose a call is: no two calls sharing a key go in one batch
+        room.gathers.append(self)
         self.pending: list[_Call] = []
         self.batches = 0
 
@@ -108,7 +127,8 @@ class _Gather:
                 batch: list[_Call] = []
                 while call in self.pending:
                     late = time.monotonic() >= deadline
-                    if len(self.pending) >= self.limit or room.all_waiting() or late:
+                    everyone = room.all_waiting() and room.goes_first(self)
+                    if len(self.pending) >= self.limit or everyone or late:
                         batch = self._take()
                         break
                     wake = min(deadline, room.moved + room.SETTLE_SECONDS)
@@ -124,8 +144,20 @@ class _Gather:
         return call.result
 
     def _take(self) -> list[_Call]:
-        """The next batch out of the queue (called holding the room's lock)."""
-        batch, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+        """The next batch out of the queue, in the order the calls came, and never two
+        calls of one user or contact (`keys`): a second waits for the next batch (called
+        holding the room's lock)."""
+        batch: list[_Call] = []
+        left: list[_Call] = []
+        taken: set[str] = set()
+        for call in self.pending:
+            mine = self.keys(call.item) if self.keys is not None else set()
+            if len(batch) >= self.limit or mine & taken:
+                left.append(call)
+                continue
+            batch.append(call)
+            taken |= mine
+        self.pending = left
         self.room.waiting -= len(batch)
         return batch
 
@@ -147,24 +179,38 @@ class GatheringCrm:
     """The core's CRM for a bulk run: batchable calls gathered, the others passed on."""
 
     def __init__(
-        self, crm: Any, batches: Batching, *, window: float = DEFAULT_WINDOW_SECONDS
+        self,
+        crm: Any,
+        batches: Batching,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        limit: int | None = None,
     ) -> None:
+        """`limit`: at most this many records a batch (default and ceiling: the
+        destination's own `batch_limit`)."""
         self.inner = crm
         self.batches = batches
-        limit = batches.batch_limit
+        limit = min(limit or batches.batch_limit, batches.batch_limit)
+        self._limit = limit
         self._room = _Room()
         self._finds = {
             name: _Gather(self._room, limit, window, self._finder(name))
             for name in ("email", "auth0_user_id")
         }
-        self._writes = _Gather(self._room, limit, window, self._write)
+        self._writes = _Gather(self._room, limit, window, self._write, _whose)
+        guarded = getattr(batches, "write_guarded_batch", None)
+        self._guarded: _Gather | None = None
+        if callable(guarded):
+            guarded_limit = min(limit, int(getattr(batches, "guarded_limit", limit)))
+            self._guarded = _Gather(self._room, guarded_limit, window, self._write_guarded, _whose)
 
     @property
     def batch_limit(self) -> int:
-        return self.batches.batch_limit
+        return self._limit
 
     def batches_sent(self) -> int:
-        return sum(g.batches for g in (*self._finds.values(), self._writes))
+        gathers = (*self._finds.values(), self._writes, self._guarded)
+        return sum(g.batches for g in gathers if g is not None)
 
     # The Crm protocol: gathered ---------------------------------------------------------------
 
@@ -172,21 +218,23 @@ class GatheringCrm:
         self, *, email: str | None = None, auth0_user_id: str | None = None
     ) -> list[Contact]:
         if email:
-            found: list[Contact] = self._finds["email"].call(email)
+            found: list[Contact] = self._adopt(self._finds["email"].call(email))
         elif auth0_user_id:
-            found = self._finds["auth0_user_id"].call(auth0_user_id)
+            found = self._adopt(self._finds["auth0_user_id"].call(auth0_user_id))
         else:
             raise ValueError("find_contacts needs an email or an auth0_user_id")
         return [dict(c) for c in found]
 
     def create_contact(self, fields: Mapping[str, Any], idempotency_key: str) -> Contact:
-        result = self._writes.call(BatchWrite(dict(fields), None, idempotency_key))
+        result = self._adopt(self._writes.call(BatchWrite(dict(fields), None, idempotency_key)))
         if not isinstance(result, dict):
             raise TypeError("a batch create answered no contact")
         return result
 
     def update_contact(self, contact_id: str, fields: Mapping[str, Any]) -> Contact | None:
-        result: Contact | None = self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        result: Contact | None = self._adopt(
+            self._writes.call(BatchWrite(dict(fields), str(contact_id)))
+        )
         return result
 
     def update_guarded(
@@ -197,15 +245,21 @@ class GatheringCrm:
         owner: str | None,
         version: str | None,
     ) -> Contact | None:
-        """A destination with preconditions (ETag, If-Unmodified-Since): one call, as batch
-        operations carry none. HubSpot (no precondition, addressed by owner): gathered."""
+        """A destination with preconditions (ETag, If-Unmodified-Since): gathered where
+        its batch carries each write's precondition (Salesforce's Composite), else one call
+        (the contract's batch operations carry none). HubSpot (no precondition, addressed
+        by owner): gathered with the other writes."""
         if getattr(self.inner, "versioned", True):
+            if self._guarded is not None:
+                guarded = BatchWrite(dict(fields), str(contact_id), owner=owner, version=version)
+                gathered: Contact | None = self._adopt(self._guarded.call(guarded))
+                return gathered
             answer: Contact | None = self.inner.update_guarded(
                 contact_id, fields, owner=owner, version=version
             )
             return answer
         write = BatchWrite(dict(fields), str(contact_id), owner=owner)
-        result: Contact | None = self._writes.call(write)
+        result: Contact | None = self._adopt(self._writes.call(write))
         return result
 
     # The Crm protocol: passed on --------------------------------------------------------------
@@ -229,13 +283,65 @@ class GatheringCrm:
 
     # Sending ------------------------------------------------------------------------------------
 
-    def _finder(self, name: str) -> Callable[[list[str]], list[list[Contact]]]:
-        def find(values: list[str]) -> list[list[Contact]]:
+    def _finder(self, name: str) -> Callable[[list[str]], list[_Seen]]:
+        def find(values: list[str]) -> list[_Seen]:
             found = self.batches.find_batch(name, values)
-            return [found.get(v, []) for v in values]
+            return [self._seen(found.get(v, [])) for v in values]
 
         return find
 
     def _write(self, writes: list[BatchWrite]) -> list[Any]:
         results: list[BatchResult] = self.batches.write_batch(writes)
-        return [_Raised(r) if isinstance(r, Exception) else r for r in results]
+        return [
+            _Raised(r)
+            if isinstance(r, Exception)
+            else self._seen(None if r is None else [r], False)
+            for r in results
+        ]
+
+    def _write_guarded(self, writes: list[BatchWrite]) -> list[Any]:
+        results: list[BatchResult] = self.batches.write_guarded_batch(writes)  # type: ignore[attr-defined]
+        return [
+            _Raised(r) if isinstance(r, Exception) else self._seen(_listed(r), many=False)
+            for r in results
+        ]
+
+    # Versions -----------------------------------------------------------------------------------
+    # A destination with versions (ETag, the answer's Date) keeps the version of each contact
+    # per thread: the one its last answer about the contact gave that thread. A batch answer
+    # comes in the thread that sent the batch: the versions it gave travel with each record
+    # to its caller's thread, so that a write based on it needs no read first (as after the
+    # single call).
+
+    def _seen(self, contacts: list[Contact] | None, many: bool = True) -> _Seen:
+        seen = getattr(self.inner, "version_seen", None)
+        versions: dict[str, str | None] = {}
+        if callable(seen):
+            versions = {str(c["id"]): seen(str(c["id"])) for c in contacts or [] if "id" in c}
+        return _Seen(contacts, versions, many)
+
+    def _adopt(self, answer: Any) -> Any:
+        """The record(s) of a batch answer, their versions noted in this thread."""
+        if not isinstance(answer, _Seen):
+            return answer
+        note = getattr(self.inner, "note_version", None)
+        if callable(note):
+            for contact_id, version in answer.versions.items():
+                note(contact_id, version)
+        if answer.contacts is None:
+            return None
+        return answer.contacts if answer.many else answer.contacts[0]
+
+
+def _whose(write: BatchWrite) -> set[str]:
+    """The user (owner) and the contact a write is for: a batch holds at most one write of
+    each, so one user's writes apply one after the other, in order."""
+    keys = {f"contact:{write.contact_id}"} if write.contact_id is not None else set()
+    owner = write.owner or write.fields.get(OWNER_FIELD)
+    if owner:
+        keys.add(f"user:{owner}")
+    return keys
+
+
+def _listed(contact: Contact | None) -> list[Contact] | None:
+    return None if contact is None else [contact]

@@ -214,13 +214,14 @@ class LambdaTarget:
         return _failed(raw, last)
 
 
-def gathering(crm: Listing) -> Listing:
-    """`crm` with its batchable calls gathered into batch calls, where it has batch calls."""
+def gathering(crm: Listing, batch_size: int | None = None) -> Listing:
+    """`crm` with its batchable calls gathered into batch calls (at most `batch_size`
+    records each, default the destination's most), where it has batch calls."""
     from auth0_sync.destinations.batches import batches_of
     from auth0_sync_cli.backfill.gather import GatheringCrm
 
     batches = batches_of(crm)
-    return crm if batches is None else GatheringCrm(crm, batches)
+    return crm if batches is None else GatheringCrm(crm, batches, limit=batch_size)
 
 
 def stack_environment(stack: str) -> dict[str, str]:
@@ -248,9 +249,11 @@ def build_target(
     backoff_seconds: float | None = None,
     environ: Mapping[str, str] | None = None,
     batch: bool = False,
+    batch_size: int | None = None,
 ) -> Target:
     """The target for the flags `--target`, `--dry-run`, `--stack` and `--functions`;
-    `batch`: the local target gathers its workers' CRM calls into batch calls (`gather`)."""
+    `batch`: the local target gathers its workers' CRM calls into batch calls (`gather`)
+    of at most `batch_size` records (default: the destination's most)."""
     env = dict(os.environ if environ is None else environ)
     if stack:
         env.update(stack_environment(stack))
@@ -273,7 +276,7 @@ def build_target(
         return PlanTarget(service, crm, store, timeout)
     dead_letters = SqsDeadLetterQueue(settings.dlq_url)
     live = crm_client(settings, bucket)
-    core = SyncCore(settings, gathering(live) if batch else live, store)
+    core = SyncCore(settings, gathering(live, batch_size) if batch else live, store)
     service = SyncService(core, dead_letters)
     runner = LocalRunner(
         service, dead_letters, timeout_seconds=timeout, backoff_seconds=backoff_seconds

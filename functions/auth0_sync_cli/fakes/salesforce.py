@@ -49,6 +49,7 @@ from flask import Flask, Response, request
 
 from auth0_sync_cli.fakes import stats_of
 from auth0_sync_cli.fakes.loopback import LoopbackServer
+from auth0_sync_cli.fakes.salesforce_composite import add_composite_route, in_composite
 
 CLIENT_ID = "3MVG9-fake-consumer-key"
 CLIENT_SECRET = "fake-consumer-secret"  # noqa: S105 (a loopback fake's, not a secret)
@@ -392,7 +393,7 @@ class FakeSalesforce(LoopbackServer):
 
         @app.before_request
         def gate() -> Response | None:
-            if not request.path.startswith(API):
+            if not request.path.startswith(API) or in_composite():
                 return None
             auth = request.headers.get("Authorization", "")
             with fake.lock:
@@ -414,6 +415,8 @@ class FakeSalesforce(LoopbackServer):
 
         @app.after_request
         def limit_info(response: Response) -> Response:
+            if in_composite():  # a subrequest: its composite request is the one answered
+                return response
             with fake.lock:
                 fake.answered.append((request.method, response.status_code))
             if request.path.startswith(API):
@@ -525,6 +528,7 @@ class FakeSalesforce(LoopbackServer):
         from auth0_sync_cli.fakes.salesforce_accounts import add_account_routes
 
         add_account_routes(app, fake, API, _errors, _ok)
+        add_composite_route(app, API, _errors, _ok)
         return app
 
     # Internals (under the lock) ----------------------------------------------------------
