@@ -42,9 +42,11 @@ def template(synth: Synth) -> Template:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`), the tests that synthesize share one worker, so each
     context is synthesized once per run rather than once per worker (a synth costs seconds)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         if {"synth", "template"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("synth"))

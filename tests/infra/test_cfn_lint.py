@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from infra.stack import build_app
-from tests.infra.conftest import NO_BUNDLING
+from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
 
@@ -27,11 +25,10 @@ FULL: dict[str, Any] = {
 ACCEPTED_WARNINGS = {"W3005"}
 
 
-def _synthesized(context: dict[str, Any], outdir: Path) -> str:
-    """The template file `make synth` writes for `context` (cdk-nag included)."""
-    stack = build_app({**NO_BUNDLING, **context}, outdir=str(outdir))
-    stack.node.root.synth()  # type: ignore[attr-defined]
-    return (outdir / f"{stack.stack_name}.template.json").read_text()
+def _synthesized(synth: Synth, context: dict[str, Any]) -> str:
+    """The template `make synth` writes for `context` (cdk-nag included), from the session's
+    synths (the other infra tests build the same contexts)."""
+    return json.dumps(synth(**context).to_json())
 
 
 def _findings(template: str) -> list[tuple[str, str]]:
@@ -39,16 +36,16 @@ def _findings(template: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("context", [{}, FULL], ids=["defaults", "full"])
-def test_the_template_has_no_cfn_lint_error(context: dict[str, Any], tmp_path: Path) -> None:
-    findings = _findings(_synthesized(context, tmp_path))
+def test_the_template_has_no_cfn_lint_error(context: dict[str, Any], synth: Synth) -> None:
+    findings = _findings(_synthesized(synth, context))
 
     assert [f for f in findings if f[0].startswith("E")] == []
     assert {rule for rule, _ in findings} <= ACCEPTED_WARNINGS, findings
 
 
-def test_cfn_lint_does_catch_an_error_in_our_template(tmp_path: Path) -> None:
+def test_cfn_lint_does_catch_an_error_in_our_template(synth: Synth) -> None:
     """The control: the same lint reports a runtime Lambda does not have."""
-    template = json.loads(_synthesized({}, tmp_path))
+    template = json.loads(_synthesized(synth, {}))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             resource["Properties"]["Runtime"] = "python2.9"
