@@ -74,7 +74,12 @@ _SYNC_UNIT = [
 ]
 TESTS: dict[str, list[str]] = {
     "ordering": ["tests/unit/test_ordering.py", *_SYNC_UNIT],
-    "events": ["tests/unit/test_events.py", "tests/unit/test_ordering.py", *_SYNC_UNIT],
+    "events": [
+        "tests/unit/test_rules_events.py",
+        "tests/unit/test_events.py",
+        "tests/unit/test_ordering.py",
+        *_SYNC_UNIT,
+    ],
     "mapping": ["tests/unit/test_mapping.py", "tests/unit/test_reconcile_compare.py", *_SYNC_UNIT],
     "ownership": ["tests/unit/test_rules_ownership.py", *_SYNC_UNIT],
     "sync": _SYNC_UNIT,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from auth0_sync.errors import InvalidEvent
-from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, get_path
+from auth0_sync.mapping import (
+    AbsentPolicy,
+    changed,
+    desired_fields,
+    digest,
+    get_path,
+    present_fields,
+)
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING
 
 pytestmark = pytest.mark.unit
@@ -82,3 +89,23 @@ def test_only_fields_whose_digest_differs_are_changes() -> None:
     written = {"email": digest("a@x"), "name": digest("A"), "phone": digest(None)}
     assert changed({"email": "a@x", "name": "B", "phone": None}, written) == {"name": "B"}
     assert changed({"given_name": None}, written) == {"given_name": None}  # never written
+
+
+def test_a_false_flag_is_written_as_false() -> None:
+    assert desired_fields({"b": False}, None, {"b": "phone"}) == {"phone": "false"}
+
+
+def test_a_digest_is_the_first_16_hex_digits_of_the_sha256_of_the_json_value() -> None:
+    # Stored per field in the state table: it must not change between versions. Expected
+    # values from `printf '"Ada"' | sha256sum` and `printf 'null' | sha256sum`.
+    assert digest("Ada") == "a39afeed7d331921"
+    assert digest(None) == "74234e98afe7498f"
+
+
+def test_a_naive_sync_sends_every_mapped_attribute_that_has_a_value() -> None:
+    # bench/naive.py: what a sync without field-level rules would write.
+    assert present_fields(PROFILE, DEFAULT_FIELD_MAPPING) == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "phone": "+447700900123",
+    }
