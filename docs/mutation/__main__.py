@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,13 @@ def _codes(module: str) -> dict[str, int | None]:
     return codes
 
 
+def _last_run(module: str) -> str:
+    meta = STAGE / module / "mutants" / f"{CORE[module]}.meta"
+    if not meta.exists():
+        return "never"
+    return datetime.fromtimestamp(meta.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def run(module: str, children: int, again: bool) -> int:
     """mutmut over one module's mutants (`again`: those not killed), in its staging
     folder. mutmut tests again every mutant it is given by name."""
@@ -286,8 +294,12 @@ def write_page(modules: list[Module], equivalent: dict[str, str]) -> None:
         "equivalent mutants (no observable change; each explained in",
         "`docs/mutation/equivalent.toml`) left out. The target (issue 28) is 90% per module.",
         "",
-        "| module | mutants | killed | survived | equivalent | not counted | score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        'Command: `make mutation MODULES="<module> ..."` (`python -m docs.mutation <module>`;',
+        "`--again` tests again only what was not killed). Last run: when the module's results",
+        "were last written (UTC).",
+        "",
+        "| module | mutants | killed | survived | equivalent | not counted | score | last run |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in modules:
         total = m.counted + len(m.equivalent) + sum(m.other.values())
@@ -295,7 +307,7 @@ def write_page(modules: list[Module], equivalent: dict[str, str]) -> None:
         score = "not run" if m.score is None else f"{m.score:.0%}"
         out.append(
             f"| `{m.path}` | {total} | {m.killed + m.timeout} | {len(m.survived)} | "
-            f"{len(m.equivalent)} | {other} | {score} |"
+            f"{len(m.equivalent)} | {other} | {score} | {_last_run(m.name)} |"
         )
     out += [
         "",
