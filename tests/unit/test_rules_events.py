@@ -5,8 +5,10 @@ catalog: https://auth0.com/docs/customize/events/event-types); expected values t
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -215,3 +217,42 @@ def test_linked_accounts_are_the_other_identities_sorted_once() -> None:
     ]
     event = parse_event(updated("auth0|7", at(0), identities=identities), now=NOW)
     assert event.user.linked_user_ids == ["email|x", "google-oauth2|1234"]  # type: ignore[union-attr]
+
+
+def test_an_id_with_a_line_break_is_refused_saying_why() -> None:
+    raw = updated("auth0|7\nX-Injected: 1", at(0))
+    with pytest.raises(InvalidEvent) as bad:
+        parse_event(raw, now=NOW)
+    assert bad.value.message == (
+        "detail.data.object.user_id: Value error, must not contain control characters "
+        "(a line break, a tab...)"
+    )
+
+
+def _depth() -> int:
+    frame: FrameType | None = sys._getframe()
+    depth = 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+def test_an_event_that_exhausts_the_stack_is_a_bad_event_not_a_crash() -> None:
+    # Python raises RecursionError when validation runs out of stack (a deeply nested
+    # event); the stack is shortened here instead of building such an event, whose depth
+    # would depend on pydantic's internals. Some limit just above this frame's depth runs
+    # out inside validation.
+    raw = updated("auth0|7", at(0))
+    old = sys.getrecursionlimit()
+    messages = set()
+    for spare in range(2, 40):
+        try:
+            sys.setrecursionlimit(_depth() + spare)
+            parse_event(raw, now=NOW)
+        except InvalidEvent as exc:
+            messages.add(exc.message)
+        except RecursionError:
+            pass  # ran out before validation began: not what this test is about
+        finally:
+            sys.setrecursionlimit(old)
+    assert messages == {"event: nested too deeply to be an Auth0 event"}

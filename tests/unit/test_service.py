@@ -89,7 +89,8 @@ class Organizations(OrganizationSync):
     """The organization sync, noting what the service hands it."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryCompanies(), MemoryOrgStateStore(), {}.get, "rest")
+        contacts: dict[str, str] = {}
+        super().__init__(MemoryCompanies(), MemoryOrgStateStore(), contacts.get, "rest")
         self.applied: list[tuple[str, float]] = []
         self.ready: list[tuple[str, float]] = []
 
