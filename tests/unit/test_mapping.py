@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from auth0_sync.errors import InvalidEvent
@@ -109,3 +111,15 @@ def test_a_naive_sync_sends_every_mapped_attribute_that_has_a_value() -> None:
         "name": "Ada Lovelace",
         "phone": "+447700900123",
     }
+
+
+def test_an_attribute_absent_before_and_after_the_change_is_not_a_removal() -> None:
+    previous = {"user_id": "auth0|1", "email": "ada@example.com"}
+    assert desired_fields({"user_id": "auth0|1"}, previous, {"phone_number": "phone"}) == {}
+
+
+def test_any_json_value_has_one_digest_whatever_its_key_order_or_type() -> None:
+    # Expected: `printf '{"a":[1,2],"b":1}' | sha256sum` (keys sorted, no spaces), and a
+    # value JSON cannot hold is digested as its text: `printf '"1.5"' | sha256sum`.
+    assert digest({"b": 1, "a": [1, 2]}) == "94a786c3662bc7be"
+    assert digest(Decimal("1.5")) == "24c74279834561bd"
