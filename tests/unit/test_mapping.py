@@ -123,3 +123,12 @@ def test_any_json_value_has_one_digest_whatever_its_key_order_or_type() -> None:
     # value JSON cannot hold is digested as its text: `printf '"1.5"' | sha256sum`.
     assert digest({"b": 1, "a": [1, 2]}) == "94a786c3662bc7be"
     assert digest(Decimal("1.5")) == "24c74279834561bd"
+
+
+def test_a_value_that_is_not_text_says_its_type_and_what_to_do() -> None:
+    with pytest.raises(InvalidEvent) as bad:
+        desired_fields({"user_metadata": {"tags": ["a"]}}, None, {"user_metadata.tags": "name"})
+    assert bad.value.message == (
+        "detail.data.object.user_metadata.tags: a list cannot be written to a CRM text field "
+        "(map a text attribute)"
+    )
