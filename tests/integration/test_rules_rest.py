@@ -336,3 +336,44 @@ def test_the_retry_policy_and_the_base_url_are_the_ones_given(server: str, scrip
     assert (policy.max_attempts, policy.backoff_base, policy.backoff_cap) == (2, 0.001, 0.002)
     assert (policy.budget_seconds, policy.margin_ms) == (10.0, 1500)
     assert crm.transport.name == "crm"
+
+
+@pytest.mark.parametrize(
+    ("call", "what"),
+    [
+        (lambda crm: crm.find_contacts(email="a@example.com"), "GET /contacts"),
+        (lambda crm: crm.list_contacts(), "GET /contacts"),
+        (lambda crm: crm.get_contact("c_1"), "GET /contacts/c_1"),
+        (lambda crm: crm.create_contact({"email": "a@x.org"}, "k"), "POST /contacts"),
+        (lambda crm: crm.update_contact("c_1", {"name": "B"}), "PATCH /contacts/c_1"),
+    ],
+)
+def test_an_answer_that_is_not_json_names_the_request(
+    server: str, script: Script, call: Any, what: str
+) -> None:
+    script.answer(200, b"<html>a proxy's page</html>")
+    with pytest.raises(TransientError) as bad:
+        call(client(server))
+    assert bad.value.reason == "crm_bad_answer"
+    assert bad.value.message == f"crm {what}: HTTP 200 with a body that is not JSON"
+
+
+@pytest.mark.parametrize(
+    ("call", "what"),
+    [
+        (lambda crm: crm.list_contacts(), "GET /contacts"),
+        (lambda crm: crm.get_contact("c_1"), "GET /contacts/c_1"),
+    ],
+)
+def test_a_refused_read_names_the_request(
+    server: str, script: Script, call: Any, what: str
+) -> None:
+    script.answer(400, {"message": "no"})
+    with pytest.raises(CrmRejected) as refused:
+        call(client(server))
+    assert refused.value.message == f"crm {what}: HTTP 400: no"
+
+
+def test_a_full_page_names_its_last_contact_as_the_next_start(server: str, script: Script) -> None:
+    script.answer(200, [{"id": "c_1"}, {"id": "c_2"}, {"id": "c_3"}])
+    assert client(server).list_contacts(limit=3).next_after == "c_3"
