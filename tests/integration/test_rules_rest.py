@@ -126,7 +126,7 @@ def test_a_lookup_asks_for_what_it_is_given_with_the_token(server: str, script: 
 def test_a_lookup_without_an_email_or_an_id_is_refused_before_any_request(
     server: str, script: Script
 ) -> None:
-    with pytest.raises(ValueError, match="^find_contacts needs") as refused:
+    with pytest.raises(ValueError, match=r"^find_contacts needs") as refused:
         client(server).find_contacts(email="", auth0_user_id=None)
     assert str(refused.value) == "find_contacts needs an email or an auth0_user_id"
     assert script.seen == []
