@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
-from auth0_sync.destinations.rest import RestCrmClient
+from auth0_sync.destinations.rest import CircuitBreaker, RestCrmClient
+from auth0_sync.destinations.rest_batch import RestBatches
 from auth0_sync.errors import (
     ContactChanged,
     ContactExists,
@@ -379,3 +381,43 @@ def test_a_refused_read_names_the_request(
 def test_a_full_page_names_its_last_contact_as_the_next_start(server: str, script: Script) -> None:
     script.answer(200, [{"id": "c_1"}, {"id": "c_2"}, {"id": "c_3"}])
     assert client(server).list_contacts(limit=3).next_after == "c_3"
+
+
+def test_the_lambdas_retry_policy_is_the_adapters_own() -> None:
+    # The factory passes only the timeout and the retry budget (from Settings): the rest of
+    # the policy a Lambda retries with is the adapter's: 5 attempts, waits from 0.2 s
+    # doubling up to 8 s, 1.5 s kept free of the invocation's deadline.
+    policy = RestCrmClient("http://crm.invalid/", lambda: "t").transport.policy
+    assert (policy.max_attempts, policy.backoff_base, policy.backoff_cap) == (5, 0.2, 8.0)
+    assert (policy.budget_seconds, policy.margin_ms) == (10.0, 1500)
+
+
+def test_a_post_without_an_idempotency_key_is_never_repeated(server: str, script: Script) -> None:
+    # POST /contacts/batch/find carries no key: a 503 may hide a request that was served,
+    # and only a request the CRM can recognise as a repeat is sent again.
+    script.answer(503, {"message": "down"})
+    with pytest.raises(TransientError):
+        RestBatches(client(server)).find_batch("email", ["a@example.com"])
+    assert [(s.method, s.path) for s in script.seen] == [("POST", "/api/contacts/batch/find")]
+
+
+def test_what_the_factory_and_the_cli_give_the_adapter_is_what_it_uses() -> None:
+    session, breaker = requests.Session(), CircuitBreaker()
+    crm = RestCrmClient(
+        "http://crm.invalid/",
+        lambda: "t",
+        retry_budget_seconds=3.0,
+        margin_ms=700,
+        session=session,
+        breaker=breaker,
+    )
+    assert (crm.transport.policy.budget_seconds, crm.transport.policy.margin_ms) == (3.0, 700)
+    assert crm.transport.session is session
+    assert crm.transport.breaker is breaker
+    assert RestCrmClient("http://crm.invalid", lambda: "t").transport.breaker is not None
+
+
+def test_only_slashes_are_trimmed_from_the_base_url(server: str, script: Script) -> None:
+    script.answer(200, [])
+    client(server.replace("/api/", "/crmX/")).find_contacts(email="a@example.com")
+    assert script.seen[0].path == "/crmX/contacts"
