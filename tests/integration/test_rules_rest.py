@@ -19,11 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from auth0_sync.destinations.credentials import Cached
 from auth0_sync.destinations.rest import CircuitBreaker, RestCrmClient
 from auth0_sync.destinations.rest_batch import RestBatches
 from auth0_sync.errors import (
     ContactChanged,
     ContactExists,
+    CredentialsRejected,
     CrmRejected,
     EmailTaken,
     TransientError,
@@ -421,3 +423,33 @@ def test_only_slashes_are_trimmed_from_the_base_url(server: str, script: Script)
     script.answer(200, [])
     client(server.replace("/api/", "/crmX/")).find_contacts(email="a@example.com")
     assert script.seen[0].path == "/crmX/contacts"
+
+
+def test_a_refused_token_is_read_again_past_the_cache_and_the_retry_carries_it(
+    server: str, script: Script
+) -> None:
+    script.answer(401, {"message": "bad token"})
+    script.answer(200, [])
+    token = Cached(lambda fresh: "tok-rotated" if fresh else "tok-cached")
+    crm = RestCrmClient(server, token)
+    assert crm.find_contacts(email="a@example.com") == []
+    assert [s.headers["authorization"] for s in script.seen] == [
+        "Bearer tok-cached",
+        "Bearer tok-rotated",
+    ]
+
+
+def test_a_token_refused_twice_names_the_request(server: str, script: Script) -> None:
+    script.answer(401, {"message": "bad token"})
+    with pytest.raises(CredentialsRejected) as refused:
+        client(server).find_contacts(email="a@example.com")
+    assert refused.value.message.startswith("crm GET /contacts: HTTP 401: the CRM refused")
+
+
+def test_a_refused_batch_lookup_masks_the_ids_it_sent(server: str, script: Script) -> None:
+    # An Auth0 user id has no shape a pattern would mask: only knowing it was sent does.
+    script.answer(400, {"message": "unknown ids: auth0|zq9"})
+    with pytest.raises(CrmRejected) as refused:
+        RestBatches(client(server)).find_batch("auth0_user_id", ["auth0|zq9"])
+    assert "auth0|zq9" not in refused.value.message
+    assert refused.value.message.startswith("crm POST /contacts/batch/find: HTTP 400: unknown")
