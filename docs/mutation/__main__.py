@@ -95,6 +95,7 @@ TESTS: dict[str, list[str]] = {
         "tests/unit/test_rules_breaker.py",
         "tests/unit/test_rules_transport_answers.py",
         "tests/integration/test_rules_transport.py",
+        "tests/integration/test_rules_rest.py",
         "tests/integration/test_crm_client.py",
     ],
     "rest": [

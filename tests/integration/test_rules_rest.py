@@ -453,3 +453,43 @@ def test_a_refused_batch_lookup_masks_the_ids_it_sent(server: str, script: Scrip
         RestBatches(client(server)).find_batch("auth0_user_id", ["auth0|zq9"])
     assert "auth0|zq9" not in refused.value.message
     assert refused.value.message.startswith("crm POST /contacts/batch/find: HTTP 400: unknown")
+
+
+@pytest.mark.parametrize(
+    ("status", "unsure"),
+    [(500, 1), (502, 1), (504, 1), (408, 1), (503, 0), (429, 0), (409, 0)],
+)
+def test_a_write_whose_answer_may_hide_a_change_is_counted_unsure(
+    server: str, script: Script, status: int, unsure: int
+) -> None:
+    # A 503 or a 429 says the request was not processed; a 500, a 502, a 504 or a 408 does
+    # not say: the write may still land (the next write waits for it).
+    script.answer(status, {"message": "x"})
+    crm = client(server, max_attempts=1)
+    with pytest.raises((TransientError, CrmRejected)):
+        crm.update_contact("c_1", {"name": "B"})
+    assert crm.unsure_writes() == unsure
+    with pytest.raises((TransientError, CrmRejected)):
+        crm.find_contacts(email="a@example.com")  # a read is never unsure
+    assert crm.unsure_writes() == unsure
+
+
+def test_unsure_writes_add_up(server: str, script: Script) -> None:
+    script.answer(500, {"message": "x"})
+    crm = client(server, max_attempts=1)
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            crm.update_contact("c_1", {"name": "B"})
+    assert crm.unsure_writes() == 2
+
+
+@pytest.mark.parametrize(("status", "opens"), [(500, True), (408, True), (409, False)])
+def test_a_server_error_or_a_request_timeout_is_an_outage_a_conflict_is_not(
+    server: str, script: Script, status: int, opens: bool
+) -> None:
+    script.answer(status, {"message": "x"})
+    breaker = CircuitBreaker(threshold=1)
+    crm = client(server, max_attempts=1, breaker=breaker)
+    with pytest.raises((TransientError, CrmRejected)):
+        crm.update_contact("c_1", {"name": "B"})
+    assert (breaker.opened == 1) is opens
