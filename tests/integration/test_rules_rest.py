@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,7 @@ class Script:
 
     answers: list[tuple[int, dict[str, str], Any]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each answer
 
     def answer(self, status: int, body: Any = None, **headers: str) -> None:
         self.answers.append((status, {k.replace("_", "-"): v for k, v in headers.items()}, body))
@@ -73,6 +75,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 script.answers.pop(0) if len(script.answers) > 1 else script.answers[0]
             )
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            time.sleep(script.delay)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -493,3 +496,21 @@ def test_a_server_error_or_a_request_timeout_is_an_outage_a_conflict_is_not(
     with pytest.raises((TransientError, CrmRejected)):
         crm.update_contact("c_1", {"name": "B"})
     assert (breaker.opened == 1) is opens
+
+
+def test_a_request_never_waits_past_the_invocations_deadline(server: str, script: Script) -> None:
+    # 2.1 s left, 1.5 s of them kept free: the request may take 0.6 s, the server takes 1 s.
+    script.answer(200, [])
+    script.delay = 1.0
+    crm = client(server, max_attempts=1)
+    crm.set_deadline(lambda: 2100)
+    with pytest.raises(TransientError) as late:
+        crm.find_contacts(email="a@example.com")
+    assert late.value.reason == "crm_timeout"
+
+
+def test_a_request_gets_at_least_half_a_second(server: str, script: Script) -> None:
+    script.answer(200, [])
+    crm = client(server, max_attempts=1)
+    crm.set_deadline(lambda: 1500)  # nothing left past the margin: still 0.5 s to answer
+    assert crm.find_contacts(email="a@example.com") == []
