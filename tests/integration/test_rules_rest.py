@@ -514,3 +514,12 @@ def test_a_request_gets_at_least_half_a_second(server: str, script: Script) -> N
     crm = client(server, max_attempts=1)
     crm.set_deadline(lambda: 1500)  # nothing left past the margin: still 0.5 s to answer
     assert crm.find_contacts(email="a@example.com") == []
+
+
+def test_http_and_https_share_one_pooled_adapter_that_never_retries_by_itself() -> None:
+    # The transport's loop is the only one that retries (it knows the deadline).
+    session = RestCrmClient("https://crm.invalid", lambda: "t").transport.session
+    adapter = session.get_adapter("https://crm.invalid/contacts")
+    assert adapter is session.get_adapter("http://crm.invalid/contacts")
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    assert adapter.max_retries.total == 0
