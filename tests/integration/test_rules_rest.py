@@ -8,6 +8,7 @@ about one contact, 404/409/412/422 with `{"message": ...}`; a contract-1.1 serve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -76,13 +77,14 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             )
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             time.sleep(script.delay)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gone
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
 
         do_GET = do_POST = do_PATCH = _any
 
