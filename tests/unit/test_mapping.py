@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from auth0_sync.errors import InvalidEvent
-from auth0_sync.mapping import AbsentPolicy, changed, desired_fields, digest, get_path
+from auth0_sync.mapping import (
+    AbsentPolicy,
+    changed,
+    desired_fields,
+    digest,
+    get_path,
+    present_fields,
+)
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING
 
 pytestmark = pytest.mark.unit
@@ -82,3 +91,44 @@ def test_only_fields_whose_digest_differs_are_changes() -> None:
     written = {"email": digest("a@x"), "name": digest("A"), "phone": digest(None)}
     assert changed({"email": "a@x", "name": "B", "phone": None}, written) == {"name": "B"}
     assert changed({"given_name": None}, written) == {"given_name": None}  # never written
+
+
+def test_a_false_flag_is_written_as_false() -> None:
+    assert desired_fields({"b": False}, None, {"b": "phone"}) == {"phone": "false"}
+
+
+def test_a_digest_is_the_first_16_hex_digits_of_the_sha256_of_the_json_value() -> None:
+    # Stored per field in the state table: it must not change between versions. Expected
+    # values from `printf '"Ada"' | sha256sum` and `printf 'null' | sha256sum`.
+    assert digest("Ada") == "a39afeed7d331921"
+    assert digest(None) == "74234e98afe7498f"
+
+
+def test_a_naive_sync_sends_every_mapped_attribute_that_has_a_value() -> None:
+    # bench/naive.py: what a sync without field-level rules would write.
+    assert present_fields(PROFILE, DEFAULT_FIELD_MAPPING) == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "phone": "+447700900123",
+    }
+
+
+def test_an_attribute_absent_before_and_after_the_change_is_not_a_removal() -> None:
+    previous = {"user_id": "auth0|1", "email": "ada@example.com"}
+    assert desired_fields({"user_id": "auth0|1"}, previous, {"phone_number": "phone"}) == {}
+
+
+def test_any_json_value_has_one_digest_whatever_its_key_order_or_type() -> None:
+    # Expected: `printf '{"a":[1,2],"b":1}' | sha256sum` (keys sorted, no spaces), and a
+    # value JSON cannot hold is digested as its text: `printf '"1.5"' | sha256sum`.
+    assert digest({"b": 1, "a": [1, 2]}) == "94a786c3662bc7be"
+    assert digest(Decimal("1.5")) == "24c74279834561bd"
+
+
+def test_a_value_that_is_not_text_says_its_type_and_what_to_do() -> None:
+    with pytest.raises(InvalidEvent) as bad:
+        desired_fields({"user_metadata": {"tags": ["a"]}}, None, {"user_metadata.tags": "name"})
+    assert bad.value.message == (
+        "detail.data.object.user_metadata.tags: a list cannot be written to a CRM text field "
+        "(map a text attribute)"
+    )

@@ -67,3 +67,13 @@ def test_an_event_newer_than_the_tombstone_starts_a_new_life() -> None:
 def test_a_delete_older_than_what_was_applied_is_stale() -> None:
     # A re-signup (same social id) was applied first: the old delete must not end it.
     assert ordering_skip(applied(30), parse_event(deleted(USER, at(20)))) is SkipReason.STALE
+
+
+def test_the_delete_itself_redelivered_after_a_re_signup_is_of_the_past_life() -> None:
+    # The delete at 20 was applied, then a re-signup at 30; the same delete delivered again
+    # is not newer than the user's last delete, so it is the past life's (not merely stale:
+    # a stale delete would end the life it is older than).
+    delete = parse_event(deleted(USER, at(20)))
+    state = applied(30, rank=0, event_id="evt_resignup")
+    state.deleted_at, state.life_start = None, order_key_text(delete.order_key)
+    assert ordering_skip(state, delete) is SkipReason.DELETED

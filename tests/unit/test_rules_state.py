@@ -300,6 +300,7 @@ def test_an_unreachable_table_is_transient_and_says_what_was_tried(
             call()
         assert failed.value.reason == "state_unavailable", what
         assert failed.value.message.startswith(f"state table ({what.strip()}): "), what
+        assert "ResourceNotFoundException" in failed.value.message, what  # the table's answer
     store.release(USER, "o")  # a release that fails leaves a lease that expires: no error
 
 
@@ -312,6 +313,7 @@ def test_a_request_the_table_rejects_is_permanent(
         store.get("")  # DynamoDB refuses an empty key
     assert rejected.value.reason == "state_rejected"
     assert rejected.value.message.startswith("state table rejected reading a user's state: ")
+    assert "ValidationException" in rejected.value.message
 
 
 def test_the_order_key_of_a_state_reads_a_missing_rank_as_an_update() -> None:
@@ -346,6 +348,7 @@ def test_a_failure_before_the_table_answers_is_transient_and_says_what_was_tried
             call()
         assert failed.value.reason == "state_unavailable", what
         assert failed.value.message.startswith(f"state table ({what.strip()}): "), what
+        assert "Parameter validation failed" in failed.value.message, what  # botocore's
     store.release(bad, "o")  # no error: the lease expires on its own
 
 
