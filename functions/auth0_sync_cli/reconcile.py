@@ -72,6 +72,7 @@ STATE_DISAGREES = "state_disagrees"  # the sync state says otherwise than the CR
 KINDS = (NO_CONTACT, FIELD_DIFFERS, USER_GONE, CLAIMED_TWICE, UNCLAIMED, STATE_DISAGREES)
 # What --fix can repair through the core; the rest waits for a person.
 FIXABLE = frozenset({NO_CONTACT, FIELD_DIFFERS, USER_GONE, STATE_DISAGREES})
+STATE_PAGE = 1000  # sync states read per scan page
 EXPORTED_BATCH = 500  # exported user ids written to disk at a time
 COLUMNS = ("kind", "user_id", "contact_id", "field", "auth0", "crm", "detail")
 
@@ -110,7 +111,14 @@ def load_states(table: str) -> Iterator[tuple[str, SyncState]]:
     """Every user's sync state, a scan page at a time (claim items, keyed `#contact#...`,
     are left out)."""
     client = boto3.client("dynamodb")
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+    pages = client.get_paginator("scan").paginate(
+        # A page is at most 1 MB in DynamoDB; the page size also bounds a server that
+        # answers more at once (moto answers a whole table).
+        TableName=table,
+        ConsistentRead=True,
+        PaginationConfig={"PageSize": STATE_PAGE},
+    )
+    for page in pages:
         for item in page.get("Items", []):
             plain = _plain(item)
             key = str(plain.get("user_id", ""))
