@@ -6,6 +6,8 @@ The expected fields of a user are what a `user.updated` carrying its export line
 write (the mapping, and the removal/keep rules of docs/sync-rules.md: an attribute absent
 from the export is kept, unless ABSENT_FIELDS=clear). A user whose state shows a change
 newer than the export is not compared field by field: the export is older than the CRM.
+None of the three is held whole: the listing and the states go a page at a time into a
+temporary SQLite file, and the export is walked once against it (`reconcile_index`).
 
 `--fix` goes through the core, like any event: a drifted user's state forgets its contact
 (so the next event finds it again in the CRM and writes exactly what differs there, status
