@@ -21,6 +21,7 @@ from bench import (
     memory,
     orgs,
     profiling,
+    reconcile_memory,
 )
 from bench.report import Section, render
 from bench.servers import Peers
@@ -45,10 +46,11 @@ class Sizes:
     burst_runs: int
     memory_sizes: tuple[int, int]
     fault_users: int = 120
+    reconcile_sizes: tuple[int, int] = (10_000, 100_000)
 
 
 FULL = Sizes(1000, 150, (8, 9), 4, 40, 3, 5, True, 2000, 3, (1000, 10000), 120)
-QUICK = Sizes(150, 0, (), 4, 15, 1, 3, False, 400, 1, (1000, 10000), 40)
+QUICK = Sizes(150, 0, (), 4, 15, 1, 3, False, 400, 1, (1000, 10000), 40, (1000, 10_000))
 
 
 def _aws(peers: Peers, _sizes: Sizes) -> list[Section]:
@@ -72,6 +74,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "burst": lambda p, s: burst.run(p, count=s.burst_events, runs=s.burst_runs),
     "memory": lambda p, s: memory.run(p, sizes=s.memory_sizes),
     "backfill": lambda p, s: backfill.run(p, sizes=s.memory_sizes),
+    "reconcile-memory": lambda p, s: reconcile_memory.run(p, sizes=s.reconcile_sizes),
     "faults": lambda p, s: faults.run(p, users=s.fault_users),
     "masking": lambda p, s: masking.run(p, runs=1 if s is QUICK else 5),
     "bulk": lambda p, s: bulk.run(p, size=2000 if s.asset else 200),

@@ -6,6 +6,8 @@ The expected fields of a user are what a `user.updated` carrying its export line
 write (the mapping, and the removal/keep rules of docs/sync-rules.md: an attribute absent
 from the export is kept, unless ABSENT_FIELDS=clear). A user whose state shows a change
 newer than the export is not compared field by field: the export is older than the CRM.
+None of the three is held whole: the listing and the states go a page at a time into a
+temporary SQLite file, and the export is walked once against it (`reconcile_index`).
 
 `--fix` goes through the core, like any event: a drifted user's state forgets its contact
 (so the next event finds it again in the CRM and writes exactly what differs there, status
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -54,6 +56,7 @@ from auth0_sync_cli.backfill.targets import Target, build_target, crm_client, st
 from auth0_sync_cli.exits import EXIT_NEEDS_ATTENTION, EXIT_OK, CommandError
 from auth0_sync_cli.export import read_export
 from auth0_sync_cli.paths import OUTPUT_DIR_HELP, output_file
+from auth0_sync_cli.reconcile_index import Sources
 from auth0_sync_cli.reconcile_orgs import reconcile_organizations
 from auth0_sync_cli.reconcile_orgs import render as render_organizations
 from auth0_sync_cli.signals import sigterm_interrupts
@@ -71,6 +74,8 @@ STATE_DISAGREES = "state_disagrees"  # the sync state says otherwise than the CR
 KINDS = (NO_CONTACT, FIELD_DIFFERS, USER_GONE, CLAIMED_TWICE, UNCLAIMED, STATE_DISAGREES)
 # What --fix can repair through the core; the rest waits for a person.
 FIXABLE = frozenset({NO_CONTACT, FIELD_DIFFERS, USER_GONE, STATE_DISAGREES})
+STATE_PAGE = 1000  # sync states read per scan page
+EXPORTED_BATCH = 500  # exported user ids written to disk at a time
 COLUMNS = ("kind", "user_id", "contact_id", "field", "auth0", "crm", "detail")
 
 
@@ -104,77 +109,92 @@ class Comparison:
         return {kind: found[kind] for kind in KINDS}
 
 
-def load_states(table: str) -> dict[str, SyncState]:
-    """Every user's sync state (claim items, keyed `#contact#...`, are left out)."""
+def load_states(table: str) -> Iterator[tuple[str, SyncState]]:
+    """Every user's sync state, a scan page at a time (claim items, keyed `#contact#...`,
+    are left out)."""
     client = boto3.client("dynamodb")
-    states: dict[str, SyncState] = {}
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+    pages = client.get_paginator("scan").paginate(
+        # A page is at most 1 MB in DynamoDB; the page size also bounds a server that
+        # answers more at once (moto answers a whole table).
+        TableName=table,
+        ConsistentRead=True,
+        PaginationConfig={"PageSize": STATE_PAGE},
+    )
+    for page in pages:
         for item in page.get("Items", []):
             plain = _plain(item)
             key = str(plain.get("user_id", ""))
             if key and not key.startswith("#") and not key.startswith(CLAIM_KEY_PREFIX):
-                states[key] = _from_item(key, plain)
-    return states
+                yield key, _from_item(key, plain)
 
 
 def _same(a: Any, b: Any) -> bool:
     return (a or None) == (b or None)
 
 
+ContactSource = Mapping[str, Contact] | Iterable[tuple[str, Contact]]
+StateSource = Mapping[str, SyncState] | Iterable[tuple[str, SyncState]]
+
+
 def compare(
     users: Iterable[dict[str, Any]],
-    contacts: Mapping[str, Contact],
-    states: Mapping[str, SyncState],
+    contacts: ContactSource,
+    states: StateSource,
     settings: Settings,
+    *,
+    directory: str | None = None,
 ) -> Comparison:
-    """Every difference between the export, the CRM and the state (see the module doc)."""
-    result = Comparison(contacts=len(contacts), states=len(states))
-    by_owner: dict[str, list[str]] = defaultdict(list)
-    for contact_id, contact in contacts.items():
-        if contact.get(OWNER):
-            by_owner[str(contact[OWNER])].append(contact_id)
-    claimed: dict[str, list[str]] = defaultdict(list)  # contact id -> live users' states
-    for user_id, state in states.items():
-        if state.contact_id and state.deleted_at is None:
-            claimed[state.contact_id].append(user_id)
-    exported: set[str] = set()
-    held = {str(c.get("email") or "").lower() for c in contacts.values()} - {""}
+    """Every difference between the export, the CRM and the state (see the module doc).
+
+    Each source is read once, as it comes: `contacts` as (contact id, contact) pairs in
+    listing order and `states` as (user id, state) pairs (or mappings of them), into a
+    temporary SQLite file in `directory` (`reconcile_index`); then the users, in export
+    order. None of them is held whole in memory."""
+    with Sources(directory) as sources:
+        sources.add_contacts(contacts.items() if isinstance(contacts, Mapping) else contacts)
+        sources.add_states(states.items() if isinstance(states, Mapping) else states)
+        return _compare(users, sources, settings)
+
+
+def _compare(users: Iterable[dict[str, Any]], sources: Sources, settings: Settings) -> Comparison:
+    result = Comparison(contacts=sources.count_contacts(), states=sources.count_states())
+    exported: list[str] = []
     for user in users:
         result.users += 1
         user_id = str(user["user_id"])
-        exported.add(user_id)
+        exported.append(user_id)
+        if len(exported) >= EXPORTED_BATCH:
+            sources.add_exported(exported)
+            exported = []
         moment = snapshot_time(user)
         result.newest = max(result.newest, moment, str(user.get("created_at") or ""))
-        result.drift.extend(
-            _user_drift(user, contacts, states.get(user_id), by_owner, settings, result, held)
+        result.drift.extend(_user_drift(user, sources, sources.state(user_id), settings, result))
+    sources.add_exported(exported)
+    for contact_id, users_of in sources.claimed_twice_by_states():
+        result.drift.append(
+            Drift(
+                CLAIMED_TWICE,
+                ", ".join(users_of),
+                contact_id,
+                detail="the sync state of each of these users names this contact",
+            )
         )
-    for contact_id, users_of in sorted(claimed.items()):
-        if len(users_of) > 1:
-            result.drift.append(
-                Drift(
-                    CLAIMED_TWICE,
-                    ", ".join(sorted(users_of)),
-                    contact_id,
-                    detail="the sync state of each of these users names this contact",
-                )
+    for owner, ids in sources.claimed_twice_by_owner():
+        result.drift.append(
+            Drift(
+                CLAIMED_TWICE,
+                owner,
+                ", ".join(ids),
+                detail="these contacts all carry this Auth0 user id",
             )
-    for owner, ids in sorted(by_owner.items()):
-        if len(ids) > 1:
-            result.drift.append(
-                Drift(
-                    CLAIMED_TWICE,
-                    owner,
-                    ", ".join(sorted(ids)),
-                    detail="these contacts all carry this Auth0 user id",
-                )
-            )
-    for contact_id, contact in contacts.items():
+        )
+    for contact_id, contact in sources.contacts():
         # No status (a vendor contact the sync never wrote: no auth0_status) is active.
         if (contact.get(STATUS) or ACTIVE) != ACTIVE:
             continue
         holder = contact.get(OWNER)
-        if holder and holder not in exported:
-            theirs = states.get(str(holder))
+        if holder and not sources.was_exported(str(holder)):
+            theirs = sources.state(str(holder))
             newest = _iso(result.newest)
             if theirs and theirs.last_change_time and theirs.last_change_time > newest:
                 continue  # a user the stream brought after the export was taken
@@ -186,7 +206,7 @@ def compare(
                     detail="active, but the export has no such Auth0 user",
                 )
             )
-        elif not holder and contact_id not in claimed:
+        elif not holder and not sources.claimed(contact_id):
             result.drift.append(
                 Drift(
                     UNCLAIMED,
@@ -199,14 +219,14 @@ def compare(
     return result
 
 
-def _waits_by_rule(user: Mapping[str, Any], settings: Settings, held: set[str]) -> bool:
+def _waits_by_rule(user: Mapping[str, Any], settings: Settings, sources: Sources) -> bool:
     """A user the rules leave without a contact: no email (NO_EMAIL_POLICY=skip), or an
     unverified email another contact holds (CLAIM_UNVERIFIED_EMAIL=false)."""
     email = user.get("email")
     if not email:
         return settings.no_email_policy == NoEmailPolicy.SKIP
     unverified = email_is_unverified(user) and not settings.claim_unverified_email
-    return unverified and str(email).lower() in held
+    return unverified and sources.holds_email(str(email))
 
 
 def _iso(moment: str) -> str:
@@ -218,19 +238,17 @@ def _iso(moment: str) -> str:
 
 def _user_drift(
     user: dict[str, Any],
-    contacts: Mapping[str, Contact],
+    sources: Sources,
     state: SyncState | None,
-    by_owner: Mapping[str, list[str]],
     settings: Settings,
     result: Comparison,
-    held: set[str],
 ) -> list[Drift]:
     user_id = str(user["user_id"])
     found: list[Drift] = []
     contact: Contact | None = None
     live = state is not None and state.deleted_at is None
     if live and state is not None and state.contact_id:
-        contact = contacts.get(state.contact_id)
+        contact = sources.contact(state.contact_id)
         if contact is None:
             found.append(
                 Drift(
@@ -266,11 +284,10 @@ def _user_drift(
                 )
             )
     if contact is None:
-        mine = by_owner.get(user_id, [])
-        contact = contacts.get(mine[0]) if mine else None
+        contact = sources.first_owned(user_id)
     if contact is None:
         # SYNC_MODE=update_only never creates one; some users wait by rule (no email...).
-        if modes.contact_expected(settings) and not _waits_by_rule(user, settings, held):
+        if modes.contact_expected(settings) and not _waits_by_rule(user, settings, sources):
             found.append(Drift(NO_CONTACT, user_id, detail="no contact carries this Auth0 user"))
         return found
     contact_id = str(contact["id"])
@@ -416,7 +433,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def measure(export: str, crm: Listing, settings: Settings) -> Comparison:
-    contacts = {str(c["id"]): c for c in every_contact(crm)}
+    contacts = ((str(c["id"]), c) for c in every_contact(crm))
     states = load_states(settings.state_table)
     users = (item.user for item in read_export(export) if item.user is not None)
     return compare(users, contacts, states, settings)
