@@ -14,7 +14,7 @@ from auth0_sync.dead_letter import Failure
 from auth0_sync.errors import TransientError
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemoryOrgStateStore
-from auth0_sync.organizations import OrganizationSync
+from auth0_sync.organizations import OrganizationSync, UserLink
 from auth0_sync.outcome import Outcome
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
@@ -89,8 +89,7 @@ class Organizations(OrganizationSync):
     """The organization sync, noting what the service hands it."""
 
     def __init__(self) -> None:
-        contacts: dict[str, str] = {}
-        super().__init__(MemoryCompanies(), MemoryOrgStateStore(), contacts.get, "rest")
+        super().__init__(MemoryCompanies(), MemoryOrgStateStore(), lambda _: UserLink(), "rest")
         self.applied: list[tuple[str, float]] = []
         self.ready: list[tuple[str, float]] = []
 
