@@ -10,8 +10,10 @@ organization), `auth0_sync.org_user_deletes` (a user's delete ends the user's me
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
 
 from auth0_sync.destinations.companies import (
     COMPANY_ACTIVE,
@@ -19,11 +21,13 @@ from auth0_sync.destinations.companies import (
     Companies,
     Company,
 )
-from auth0_sync.errors import AmbiguousMatch, TransientError
-from auth0_sync.names import SkipReason
+from auth0_sync.errors import AmbiguousMatch, PermanentError, TransientError
+from auth0_sync.names import SERVICE_NAME, SkipReason
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemberState, OrgState, OrgStateStore
 from auth0_sync.outcome import Applied, Outcome
+
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,30 @@ class OrgBase:
             raise
         self.state.commit(state, owner)
         return outcome
+
+    def _each_org(
+        self,
+        org_ids: Iterable[str],
+        lease_seconds: float,
+        decide: Callable[[OrgState], Outcome],
+        *,
+        refused: str,
+        user_id: str,
+    ) -> int:
+        """Run `decide` on each organization (in order) under its lease; returns how many
+        applied. A write the CRM refuses is logged as `refused` and left for the next try:
+        the user's event that led here was applied."""
+        applied = 0
+        for org_id in sorted(org_ids):
+            try:
+                outcome = self._locked(org_id, lease_seconds, decide)
+            except PermanentError as exc:
+                logger.warning(
+                    refused, extra={"org_id": org_id, "user_id": user_id, "reason": exc.reason}
+                )
+                continue
+            applied += outcome.status == "applied"
+        return applied
 
     def _upsert(self, event: OrgEvent, state: OrgState) -> Outcome:
         skip = order_skip(event.order_key, state.key)

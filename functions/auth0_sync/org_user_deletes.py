@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from aws_lambda_powertools import Logger
-
-from auth0_sync.errors import PermanentError
-from auth0_sync.names import SERVICE_NAME, SkipReason
+from auth0_sync.names import SkipReason
 from auth0_sync.org_base import OrgBase
 from auth0_sync.org_state import OrgState
 from auth0_sync.outcome import Outcome
-
-logger = Logger(service=SERVICE_NAME, child=True)
 
 
 class UserDeletes(OrgBase):
@@ -30,24 +25,15 @@ class UserDeletes(OrgBase):
         user = self.user_of(user_id)
         if user.life_start is None:
             return 0
-        removed = 0
-        for org_id in sorted(self.state.orgs_of(user_id)):
-            try:
-                outcome = self._locked(
-                    org_id,
-                    lease_seconds,
-                    partial(self._user_gone, user_id=user_id),
-                )
-            except PermanentError as exc:
-                # The user's delete was applied: it is not dead-lettered for a membership
-                # the CRM refuses to remove; logged, and tried again on the next delivery.
-                logger.warning(
-                    "a membership of a deleted user was not removed",
-                    extra={"org_id": org_id, "user_id": user_id, "reason": exc.reason},
-                )
-                continue
-            removed += outcome.status == "applied"
-        return removed
+        # The user's delete was applied: it is not dead-lettered for a membership the CRM
+        # refuses to remove; logged, and tried again on the next delivery.
+        return self._each_org(
+            self.state.orgs_of(user_id),
+            lease_seconds,
+            partial(self._user_gone, user_id=user_id),
+            refused="a membership of a deleted user was not removed",
+            user_id=user_id,
+        )
 
     def _user_gone(self, state: OrgState, user_id: str) -> Outcome:
         """The user was deleted: `_sync_member` ends a membership older than the delete."""

@@ -29,7 +29,6 @@ from functools import partial
 from aws_lambda_powertools import Logger
 
 from auth0_sync.destinations.companies import COMPANY_DEACTIVATED
-from auth0_sync.errors import PermanentError
 from auth0_sync.names import SERVICE_NAME, OrgEventType, SkipReason
 from auth0_sync.org_base import OrgBase, UserLink, UserOf, order_skip, restart, skipped
 from auth0_sync.org_events import MEMBER_TYPES, ROLE_TYPES, OrgEvent
@@ -69,22 +68,15 @@ class OrganizationSync(Snapshots, UserDeletes):
         One read when none waits; returns how many memberships were written."""
         if self.companies is None:
             return 0
-        written = 0
-        for org_id in sorted(self.state.pending(user_id)):
-            try:
-                outcome = self._locked(
-                    org_id, lease_seconds, partial(self._sync_member, user_id=user_id, event=None)
-                )
-            except PermanentError as exc:
-                # The user's own event was applied: it is not dead-lettered for a membership
-                # the CRM refuses; that stays pending (and logged) until the next try.
-                logger.warning(
-                    "a pending membership was refused",
-                    extra={"org_id": org_id, "user_id": user_id, "reason": exc.reason},
-                )
-                continue
-            written += outcome.status == "applied"
-        return written
+        # The user's own event was applied: it is not dead-lettered for a membership the
+        # CRM refuses; that stays pending (and logged) until the next try.
+        return self._each_org(
+            self.state.pending(user_id),
+            lease_seconds,
+            partial(self._sync_member, user_id=user_id, event=None),
+            refused="a pending membership was refused",
+            user_id=user_id,
+        )
 
     # Decisions -------------------------------------------------------------------------
 
