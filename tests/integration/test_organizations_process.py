@@ -320,13 +320,11 @@ def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_acco
 
 
 def test_a_users_delete_through_process_removes_its_memberships(
-    crm: CrmServer,
-    monkeypatch: pytest.MonkeyPatch,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    crm = crm_without_aws
     user, kept = "auth0|gone", "auth0|kept"
     first, second = (OrgTruth(f"org-{n}", None) for n in range(2))
     org_ids = ["org_0000000000000001", "org_0000000000000002"]
@@ -356,13 +354,11 @@ def test_a_users_delete_through_process_removes_its_memberships(
 
 
 def test_the_sample_generators_organizations_end_equal_to_its_truth(
-    crm: CrmServer,
-    monkeypatch: pytest.MonkeyPatch,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    crm = crm_without_aws
     stream = sample.generate(40, seed=5, organizations=4, preexisting_share=0.0, specials=False)
     path = events_file(stream.events, tmp_path)
     assert main(["process", str(path), "--json"]) == 0
