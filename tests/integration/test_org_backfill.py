@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from auth0_sync.errors import ManagementApiError
-from auth0_sync.names import Env, OrgEventType
+from auth0_sync.names import OrgEventType
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemoryOrgStateStore
 from auth0_sync.organizations import OrganizationSync, UserLink
@@ -32,6 +30,7 @@ from auth0_sync_cli.backfill.organizations import (
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
+from tests.cli_support import auth0_env, hand
 from tests.fakes.auth0_mgmt import ALL_SCOPES, FakeAuth0
 from tests.fakes.memory_companies import MemoryCompanies
 from tests.integration.initial_sync import USERS, write_export
@@ -229,8 +228,7 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     with FakeAuth0() as fake:
         for org_id, (name, display, members) in tenant.items():
             fake.add_organization(org_id, name, display, members)
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        auth0_env(fake, monkeypatch)
         assert main([*argv, "--checkpoint", str(tmp_path / "b.ckpt")]) == 0
         report = json.loads(capsys.readouterr().out)
         fake.org_members["org_aaaaaaaaaaaaaaaa"]["auth0|u001"] = {}  # a role removed since
@@ -257,19 +255,6 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     assert any(m["roles"] == ["admin"] for m in crm.memberships())  # the plan wrote nothing
 
 
-def _hand(crm: CrmServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """An edit made by hand in the CRM (not by the sync)."""
-    response = requests.request(
-        method,
-        crm.base_url + path,
-        json=body,
-        headers={"Authorization": f"Bearer {crm.token}"},
-        timeout=5,
-    )
-    assert response.status_code in (200, 201, 204), response.text
-    return response.json() if response.content else None
-
-
 def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repairs_it(
     sync_env: LocalResources,
     crm: CrmServer,
@@ -286,8 +271,7 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
     with FakeAuth0() as fake:
         for org_id, (name, display, members) in tenant.items():
             fake.add_organization(org_id, name, display, members)
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        auth0_env(fake, monkeypatch)
         base = ["--export", str(export), "--rate", "1000", "--json"]
         assert main(["backfill", *base, "--organizations"]) == 0
         capsys.readouterr()
@@ -295,18 +279,18 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
         contact = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
         # Hand edits: a rename, roles changed, a membership removed, one Auth0 lacks, and a
         # company of an organization Auth0 does not have.
-        _hand(crm, "PATCH", f"/companies/{company[alpha]}", {"name": "ALPHA (edited)"})
-        _hand(
+        hand(crm, "PATCH", f"/companies/{company[alpha]}", {"name": "ALPHA (edited)"})
+        hand(
             crm,
             "PUT",
             f"/companies/{company[alpha]}/members/{contact['auth0|u001']}",
             {"roles": []},
         )
-        _hand(crm, "DELETE", f"/companies/{company[beta]}/members/{contact['auth0|u003']}")
-        _hand(
+        hand(crm, "DELETE", f"/companies/{company[beta]}/members/{contact['auth0|u003']}")
+        hand(
             crm, "PUT", f"/companies/{company[beta]}/members/{contact['auth0|u001']}", {"roles": []}
         )
-        _hand(crm, "POST", "/companies", {"auth0_org_id": "org_gone", "name": "gone"})
+        hand(crm, "POST", "/companies", {"auth0_org_id": "org_gone", "name": "gone"})
 
         assert main(["reconcile", *base, "--organizations"]) == 1
         found = json.loads(capsys.readouterr().out)["organizations"]
