@@ -133,8 +133,15 @@ def add_company_routes(
             record["properties"][name] = "" if value is None else str(value)
         record["properties"]["hs_lastmodifieddate"] = record["updatedAt"] = now()
 
-    def refused_id_property() -> Response | None:
-        return not_unique(error, store.properties, request.args.get("idProperty"))
+    def addressed(key: str) -> dict[str, Any] | Response:
+        """The live company a path names, by id or by a unique `idProperty`; else the
+        refusal (400 for a property without unique values, 404)."""
+        id_property = request.args.get("idProperty")
+        refused = not_unique(error, store.properties, id_property)
+        if refused is not None:
+            return refused
+        record = store.find(key, id_property)
+        return not_found() if record is None else record
 
     add_property_routes(app, fake.lock, store.properties, "companies", error, ok)
 
@@ -162,12 +169,9 @@ def add_company_routes(
     @app.get("/crm/v3/objects/companies/<path:key>")
     def read_company(key: str) -> Response:
         with fake.lock:
-            refused = refused_id_property()
-            if refused is not None:
-                return refused
-            record = store.find(key, request.args.get("idProperty"))
-            if record is None:
-                return not_found()
+            record = addressed(key)
+            if isinstance(record, Response):
+                return record
             wanted = [p for p in request.args.get("properties", "").split(",") if p]
             return ok(store.view(record, wanted))
 
@@ -177,12 +181,9 @@ def add_company_routes(
         if not isinstance(properties, dict):
             return error(400, "VALIDATION_ERROR", "Invalid input JSON: properties")
         with fake.lock:
-            refused = refused_id_property()
-            if refused is not None:
-                return refused
-            record = store.find(key, request.args.get("idProperty"))
-            if record is None:
-                return not_found()
+            record = addressed(key)
+            if isinstance(record, Response):
+                return record
             problem = invalid(properties) or taken(properties, record["id"])
             if problem is not None:
                 return problem
