@@ -50,7 +50,12 @@ from typing import Any
 from flask import Flask, Response, request
 
 from auth0_sync_cli.fakes import stats_of
-from auth0_sync_cli.fakes.hubspot_objects import add_property_routes, not_unique, unique_taken
+from auth0_sync_cli.fakes.hubspot_objects import (
+    add_property_routes,
+    not_unique,
+    object_view,
+    unique_taken,
+)
 from auth0_sync_cli.fakes.loopback import LoopbackServer
 
 TOKEN = "pat-na1-fake-token"  # noqa: S105 (a loopback fake's token, not a secret)
@@ -564,19 +569,12 @@ class FakeHubSpot(LoopbackServer):
 
     @staticmethod
     def _view(record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
-        shown = set(wanted) | {"hs_object_id", "createdate", "lastmodifieddate"}
-        if not wanted:
-            shown |= {"email", "firstname", "lastname"}
-        properties = {k: v for k, v in record["properties"].items() if k in shown}
-        for name in wanted:
-            properties.setdefault(name, None)
-        return {
-            "id": record["id"],
-            "properties": properties,
-            "createdAt": record["createdAt"],
-            "updatedAt": record["updatedAt"],
-            "archived": record["archived"],
-        }
+        return object_view(
+            record,
+            wanted,
+            always={"hs_object_id", "createdate", "lastmodifieddate"},
+            default={"email", "firstname", "lastname"},
+        )
 
 
 def _cursor(next_id: int) -> str:

@@ -36,7 +36,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from auth0_sync_cli.fakes.hubspot_objects import add_property_routes, not_unique, unique_taken
+from auth0_sync_cli.fakes.hubspot_objects import (
+    add_property_routes,
+    not_unique,
+    object_view,
+    unique_taken,
+)
 
 STANDARD_COMPANY_PROPERTIES: dict[str, dict[str, Any]] = {
     name: {"name": name, "type": "string", "fieldType": "text", "hubspotDefined": True}
@@ -84,19 +89,12 @@ class CompanyStore:
         return sorted(str(self.labels[t]["label"]) for t in types if self.labels[t]["label"])
 
     def view(self, record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
-        shown = set(wanted) | {"hs_object_id", "createdate", "hs_lastmodifieddate"}
-        if not wanted:
-            shown |= {"name", "domain"}
-        properties = {k: v for k, v in record["properties"].items() if k in shown}
-        for name in wanted:
-            properties.setdefault(name, None)
-        return {
-            "id": record["id"],
-            "properties": properties,
-            "createdAt": record["createdAt"],
-            "updatedAt": record["updatedAt"],
-            "archived": record["archived"],
-        }
+        return object_view(
+            record,
+            wanted,
+            always={"hs_object_id", "createdate", "hs_lastmodifieddate"},
+            default={"name", "domain"},
+        )
 
 
 def add_company_routes(

@@ -53,6 +53,26 @@ def add_property_routes(
     app.add_url_rule(path, f"create_{object_type}_property", create_property, methods=["POST"])
 
 
+def object_view(
+    record: dict[str, Any], wanted: list[str], *, always: set[str], default: set[str]
+) -> dict[str, Any]:
+    """A record as HubSpot answers it: the `wanted` properties (null where unset), those
+    it always shows, and its `default` ones when none is asked for."""
+    shown = set(wanted) | always
+    if not wanted:
+        shown |= default
+    properties = {k: v for k, v in record["properties"].items() if k in shown}
+    for name in wanted:
+        properties.setdefault(name, None)
+    return {
+        "id": record["id"],
+        "properties": properties,
+        "createdAt": record["createdAt"],
+        "updatedAt": record["updatedAt"],
+        "archived": record["archived"],
+    }
+
+
 def unique_taken(
     error: Callable[..., Response],
     specs: Specs,
