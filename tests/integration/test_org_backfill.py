@@ -8,6 +8,7 @@ it, never from the sync.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,11 +60,21 @@ def _user_id_number(user_id: str) -> int:
     return int(user_id.split("|u")[1])
 
 
+Orgs = dict[str, tuple[str, str | None, dict[str, dict[str, str]]]]
+
+
+@contextlib.contextmanager
+def tenant_of(orgs: Orgs) -> Iterator[FakeAuth0]:
+    """A fake tenant with these organizations (id -> name, display name, members' roles)."""
+    with FakeAuth0() as fake:
+        for org_id, (name, display, members) in orgs.items():
+            fake.add_organization(org_id, name, display, members)
+        yield fake
+
+
 @pytest.fixture
 def tenant() -> Iterator[FakeAuth0]:
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in TENANT.items():
-            fake.add_organization(org_id, name, display, members)
+    with tenant_of(TENANT) as fake:
         yield fake
 
 
@@ -220,14 +231,12 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     export = write_export(tmp_path / "users.json.gz", USERS)
-    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+    tenant: Orgs = {
         "org_aaaaaaaaaaaaaaaa": ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}}),
         "org_bbbbbbbbbbbbbbbb": ("beta", None, {"auth0|u003": {}, "auth0|u004": {}}),
     }
     argv = ["backfill", "--export", str(export), "--organizations", "--rate", "1000", "--json"]
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in tenant.items():
-            fake.add_organization(org_id, name, display, members)
+    with tenant_of(tenant) as fake:
         auth0_env(fake, monkeypatch)
         assert main([*argv, "--checkpoint", str(tmp_path / "b.ckpt")]) == 0
         report = json.loads(capsys.readouterr().out)
@@ -264,13 +273,11 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
 ) -> None:
     export = write_export(tmp_path / "users.json.gz", USERS)
     alpha, beta = "org_aaaaaaaaaaaaaaaa", "org_bbbbbbbbbbbbbbbb"
-    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+    tenant: Orgs = {
         alpha: ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}, "auth0|u002": {}}),
         beta: ("beta", None, {"auth0|u003": {}, "auth0|u004": {"rol_2": "billing"}}),
     }
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in tenant.items():
-            fake.add_organization(org_id, name, display, members)
+    with tenant_of(tenant) as fake:
         auth0_env(fake, monkeypatch)
         base = ["--export", str(export), "--rate", "1000", "--json"]
         assert main(["backfill", *base, "--organizations"]) == 0
