@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import TransientError
 from auth0_sync.names import STATE_TABLE_PK
-from auth0_sync.state_dynamo import StateTable, _plain, _state_error, _values, take_lease
+from auth0_sync.state_dynamo import StateTable, _plain, _state_error, take_lease
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -159,23 +159,13 @@ class DynamoOrgStateStore(StateTable):
         return OrgState.from_json(org_id, text if isinstance(text, str) else None)
 
     def commit(self, state: OrgState, owner: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(ORG_KEY_PREFIX, state.org_id),
-                UpdateExpression="SET org = :org REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=_values({":org": state.to_json(), ":owner": owner}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransientError(
-                    f"lease on organization {state.org_id} expired before the state was written",
-                    "lease_lost",
-                ) from exc
-            raise _state_error(exc, "writing the organization's state") from exc
-        except BotoCoreError as exc:
-            raise _state_error(exc, "writing the organization's state") from exc
+        self._write_holding_lease(
+            self._key(ORG_KEY_PREFIX, state.org_id),
+            "SET org = :org REMOVE lease_owner, lease_until",
+            {":org": state.to_json(), ":owner": owner},
+            holder=f"organization {state.org_id}",
+            what="writing the organization's state",
+        )
 
     def release(self, org_id: str, owner: str) -> None:
         self._drop_lease(self._key(ORG_KEY_PREFIX, org_id), owner)

@@ -77,6 +77,34 @@ class StateTable:
             self._client = boto3.client("dynamodb")
         return self._client
 
+    def _write_holding_lease(
+        self,
+        key: dict[str, AttributeValueTypeDef],
+        update: str,
+        values: dict[str, Any],
+        *,
+        holder: str,
+        what: str,
+    ) -> None:
+        """Write one item only while our lease (`values[":owner"]`) holds it; a lease lost
+        meanwhile is a `TransientError` naming `holder` (the retry starts over)."""
+        try:
+            self.client.update_item(
+                TableName=self._table_name,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues=_values(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise TransientError(
+                    f"lease on {holder} expired before the state was written", "lease_lost"
+                ) from exc
+            raise _state_error(exc, what) from exc
+        except BotoCoreError as exc:
+            raise _state_error(exc, what) from exc
+
     def _drop_lease(self, key: dict[str, AttributeValueTypeDef], owner: str) -> None:
         """Drop our lease of one item without changing it (after a failure)."""
         # A failed condition means the lease expired or was taken over: nothing of ours. Any
@@ -177,23 +205,13 @@ class DynamoSyncStateStore(StateTable):
         assignments = ", ".join(f"{name} = :{name}" for name in present)
         removals = ", ".join([*absent, "lease_owner", "lease_until"])
         update = (f"SET {assignments} " if present else "") + f"REMOVE {removals}"
-        try:
-            self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(state.user_id),
-                UpdateExpression=update,
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=_values(values),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransientError(
-                    f"lease on user {state.user_id} expired before the state was written",
-                    "lease_lost",
-                ) from exc
-            raise _state_error(exc, "writing the state") from exc
-        except BotoCoreError as exc:
-            raise _state_error(exc, "writing the state") from exc
+        self._write_holding_lease(
+            self._key(state.user_id),
+            update,
+            values,
+            holder=f"user {state.user_id}",
+            what="writing the state",
+        )
 
     def record_unchanged(self, user_id: str, seen: Unchanged) -> SyncState | None:
         """Record a newer event whose values are what was last written, in one conditional
