@@ -60,6 +60,17 @@ def crm(crm_server: CrmServer) -> Iterator[CrmServer]:
     crm_server.clear_faults()
 
 
+@pytest.fixture
+def crm_without_aws(crm: CrmServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CrmServer:
+    """The CLI's environment against the reference CRM with no AWS endpoint, run from the
+    test's own folder."""
+    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
+    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return crm
+
+
 EVENTS_DIR = Path(__file__).parent / "events"
 
 

@@ -67,24 +67,9 @@ class Lateness(CoreBase):
         if not changes:
             outcome = self._outcome(event, "skipped", SkipReason.STALE, current.contact_id)
             return Decision(replace(current, stated=stated) if fresh else None, outcome)
-        changes, before, version = self._spared(
-            event, current.contact_id, changes, current.written, current.version
-        )
-        if not changes:
-            # SYNC_MODE=create_only: the contact holds a value for each field it would set.
-            outcome = self._outcome(event, "skipped", SkipReason.HELD_BY_CRM, current.contact_id)
-            return Decision(
-                replace(current, stated=stated, written=before, version=version), outcome
-            )
-        written = self._write(
-            event,
-            current.contact_id,
-            changes,
-            before,
-            {},
-            version=version,
-            owner=event.user_id,
-        )
+        written = self._update_own(event, current, changes, replace(current, stated=stated))
+        if isinstance(written, Decision):
+            return written
         if written is None:
             raise TransientError(f"contact {current.contact_id} is gone from the CRM", "crm_404")
         state = replace(current, stated=stated, written=written.digests, version=written.version)

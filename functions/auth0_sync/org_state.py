@@ -19,22 +19,19 @@ It lives in the users' state table, in items whose keys can never be an Auth0 us
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.errors import TransientError
 from auth0_sync.names import STATE_TABLE_PK
-from auth0_sync.state import _plain, _state_error, _values, take_lease
+from auth0_sync.state_dynamo import StateTable, _plain, _state_error, take_lease
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 ORG_KEY_PREFIX = "#org#"
@@ -141,18 +138,8 @@ def _lease_held(org_id: str) -> TransientError:
     )
 
 
-class DynamoOrgStateStore:
+class DynamoOrgStateStore(StateTable):
     """Organization state in the state table (see the module's docstring for the keys)."""
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:  # created lazily: after moto starts, in tests
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     @staticmethod
     def _key(prefix: str, name: str) -> dict[str, AttributeValueTypeDef]:
@@ -172,34 +159,16 @@ class DynamoOrgStateStore:
         return OrgState.from_json(org_id, text if isinstance(text, str) else None)
 
     def commit(self, state: OrgState, owner: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(ORG_KEY_PREFIX, state.org_id),
-                UpdateExpression="SET org = :org REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=_values({":org": state.to_json(), ":owner": owner}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransientError(
-                    f"lease on organization {state.org_id} expired before the state was written",
-                    "lease_lost",
-                ) from exc
-            raise _state_error(exc, "writing the organization's state") from exc
-        except BotoCoreError as exc:
-            raise _state_error(exc, "writing the organization's state") from exc
+        self._write_holding_lease(
+            self._key(ORG_KEY_PREFIX, state.org_id),
+            "SET org = :org REMOVE lease_owner, lease_until",
+            {":org": state.to_json(), ":owner": owner},
+            holder=f"organization {state.org_id}",
+            what="writing the organization's state",
+        )
 
     def release(self, org_id: str, owner: str) -> None:
-        # On failure the lease expires by itself.
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self.client.update_item(
-                TableName=self._table_name,
-                Key=self._key(ORG_KEY_PREFIX, org_id),
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=_values({":owner": owner}),
-            )
+        self._drop_lease(self._key(ORG_KEY_PREFIX, org_id), owner)
 
     def _pending_update(
         self, user_id: str, org_id: str, action: str, attribute: str = "orgs"

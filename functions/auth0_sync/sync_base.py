@@ -36,7 +36,7 @@ from auth0_sync.errors import (
 )
 from auth0_sync.events import TYPE_RANK, Auth0BusEvent, UserProfile, iso
 from auth0_sync.mapping import AbsentPolicy, desired_fields, digest, digests
-from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, EventType
+from auth0_sync.names import FUNCTION_TIMEOUT_SECONDS, EventType, SkipReason
 from auth0_sync.outcome import Applied, Outcome, Status
 from auth0_sync.ownership import Correlation, Ownership, owner_of
 from auth0_sync.policies import blocked_status
@@ -132,6 +132,30 @@ class CoreBase:
         kept = modes.writable(self.settings, changes, held)
         spared = digests({name: value for name, value in changes.items() if name not in kept})
         return kept, {**written, **spared}, self.writes.version(contact_id) or version
+
+    def _update_own(
+        self, event: Auth0BusEvent, current: SyncState, changes: Mapping[str, Any], kept: SyncState
+    ) -> Decision | Written | None:
+        """Write what changed to the user's own contact, as `SYNC_MODE` spares it: when it
+        spares every field, the skip (`held_by_crm`) that leaves `kept` with the spared
+        values remembered; else `_write`'s answer."""
+        assert current.contact_id is not None
+        changes, before, version = self._spared(
+            event, current.contact_id, changes, current.written, current.version
+        )
+        if not changes:
+            # SYNC_MODE=create_only: the contact holds a value for each field it would set.
+            outcome = self._outcome(event, "skipped", SkipReason.HELD_BY_CRM, current.contact_id)
+            return Decision(replace(kept, written=before, version=version), outcome)
+        return self._write(
+            event,
+            current.contact_id,
+            changes,
+            before,
+            {},
+            version=version,
+            owner=event.user_id,
+        )
 
     def _write(
         self,

@@ -66,24 +66,9 @@ class Upserts(CoreBase):
                 # Login noise: the mapped values are what we last wrote; zero CRM calls.
                 outcome = self._outcome(event, "skipped", SkipReason.UNCHANGED, current.contact_id)
                 return Decision(seen, outcome)
-            changes, before, version = self._spared(
-                event, current.contact_id, changes, current.written, current.version
-            )
-            if not changes:
-                # SYNC_MODE=create_only: the contact holds a value for each changed field.
-                outcome = self._outcome(
-                    event, "skipped", SkipReason.HELD_BY_CRM, current.contact_id
-                )
-                return Decision(replace(seen, written=before, version=version), outcome)
-            written = self._write(
-                event,
-                current.contact_id,
-                changes,
-                before,
-                {},
-                version=version,
-                owner=event.user_id,
-            )
+            written = self._update_own(event, current, changes, seen)
+            if isinstance(written, Decision):
+                return written
             if written is not None:
                 applied = Applied.UPDATED
                 return self._done(seen, current, event, current.contact_id, written, applied)

@@ -21,14 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from auth0_sync.names import OrgEventType
+
 ROLES = {"rol_admin01": "admin", "rol_billing1": "billing", "rol_viewer01": "viewer"}
-ORG_CREATED = "organization.created"
-ORG_UPDATED = "organization.updated"
-ORG_DELETED = "organization.deleted"
-MEMBER_ADDED = "organization.member.added"
-MEMBER_DELETED = "organization.member.deleted"
-ROLE_ASSIGNED = "organization.member.role.assigned"
-ROLE_DELETED = "organization.member.role.deleted"
 # Of the memberships, how many are delivered before their user's signup (at most).
 EARLY_MEMBERSHIPS = 3
 
@@ -101,8 +96,8 @@ def organizations(
     def event_id() -> str:
         return "evt_" + "".join(rng.choices(string.ascii_letters + string.digits, k=22))
 
-    def emit(kind: str, obj: dict[str, Any], at: datetime) -> str:
-        identifier = event_id()
+    def emit(event_type: OrgEventType, obj: dict[str, Any], at: datetime) -> str:
+        kind, identifier = event_type.value, event_id()
         plan.events.append((at, make_event(kind, obj, at, identifier)))
         plan.counts[kind] = plan.counts.get(kind, 0) + 1
         return identifier
@@ -112,7 +107,7 @@ def organizations(
         org = SampleOrg(org_id, f"org-{n}", f"Organization {n}")
         plan.orgs[org_id] = org
         created = start + timedelta(seconds=rng.uniform(0, span / 10))
-        emit(ORG_CREATED, org.obj(), created)
+        emit(OrgEventType.ORG_CREATED, org.obj(), created)
         moments = sorted(
             created + timedelta(seconds=rng.uniform(1, (end - created).total_seconds() - 1))
             for _ in range(steps_per_org)
@@ -125,7 +120,7 @@ def organizations(
             alive = [life for life in lives if life.alive(at)]
             if step == "rename" or not alive:
                 org.display_name = rng.choice([f"Organization {n} Ltd", None, f"Org {n}"])
-                emit(ORG_UPDATED, org.obj(), at)
+                emit(OrgEventType.ORG_UPDATED, org.obj(), at)
                 continue
             # A role change or a leave is of a current member (Auth0 has roles for members).
             pick = sorted(org.members) if step in ("role", "leave") and org.members else None
@@ -134,26 +129,26 @@ def organizations(
             if step in ("member", "leave") or roles is None:
                 if roles is None:
                     org.members[life.user_id] = set()
-                    added = emit(MEMBER_ADDED, _member(org, life.user_id), at)
+                    added = emit(OrgEventType.MEMBER_ADDED, _member(org, life.user_id), at)
                     if len(plan.early) < EARLY_MEMBERSHIPS:
                         plan.early.append((added, life.signup_id))
                 else:
                     del org.members[life.user_id]  # Auth0 ends its roles with it
-                    emit(MEMBER_DELETED, _member(org, life.user_id), at)
+                    emit(OrgEventType.MEMBER_DELETED, _member(org, life.user_id), at)
                 continue
             role_id = rng.choice(sorted(ROLES))
             if ROLES[role_id] in roles:
                 roles.discard(ROLES[role_id])
-                emit(ROLE_DELETED, _member(org, life.user_id, role_id), at)
+                emit(OrgEventType.ROLE_DELETED, _member(org, life.user_id, role_id), at)
             else:
                 roles.add(ROLES[role_id])
-                emit(ROLE_ASSIGNED, _member(org, life.user_id, role_id), at)
+                emit(OrgEventType.ROLE_ASSIGNED, _member(org, life.user_id, role_id), at)
     for org in plan.orgs.values():  # the deletes after the last step
         for user_id in [u for u in org.members if _life(lives, u).end is not None]:
             del org.members[user_id]
     doomed = plan.orgs[sorted(plan.orgs)[-1]]
     doomed.deleted = True
-    emit(ORG_DELETED, doomed.obj(), end + timedelta(seconds=1))
+    emit(OrgEventType.ORG_DELETED, doomed.obj(), end + timedelta(seconds=1))
     return plan
 
 

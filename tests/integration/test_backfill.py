@@ -25,6 +25,7 @@ from auth0_sync_cli.export import read_export
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from auth0_sync_cli.sample import bus_event
+from tests.cli_support import auth0_env
 from tests.fakes.auth0_mgmt import FakeAuth0
 from tests.integration.helpers import invoke, state_of
 from tests.integration.initial_sync import (
@@ -193,11 +194,6 @@ def test_a_line_that_is_not_a_user_is_named(
 
     assert code == 2
     assert f"{export}:2: expected a user object" in capsys.readouterr().err
-
-
-def auth0_env(fake: FakeAuth0, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-    monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
 
 
 def test_the_users_come_from_a_management_api_export_job(

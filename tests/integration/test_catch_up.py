@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.names import Env
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
 from auth0_sync_cli.sample import bus_event
+from tests.cli_support import auth0_env
 from tests.fakes.auth0_mgmt import FakeAuth0, offset_of
 from tests.integration.helpers import invoke
 from tests.integration.initial_sync import contact_of, contacts
@@ -48,8 +48,7 @@ def change(kind: str, user: str, minutes: int, name: str) -> dict[str, Any]:
 @pytest.fixture
 def tenant(sync_env: LocalResources, monkeypatch: pytest.MonkeyPatch) -> Any:
     with FakeAuth0() as fake:
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        auth0_env(fake, monkeypatch)
         yield fake
 
 

@@ -21,7 +21,6 @@ import pytest
 from auth0_sync.destinations import Crm
 from auth0_sync.destinations.hubspot import HubSpotCrm
 from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
-from auth0_sync.errors import PermanentError, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.names import CrmType
 from auth0_sync.settings import Settings
@@ -35,6 +34,7 @@ from auth0_sync_cli.fakes.salesforce import (
     FakeSalesforce,
     salesforce_contact,
 )
+from tests import delivery
 from tests.builders import at, created, deleted, updated
 
 pytestmark = pytest.mark.integration
@@ -146,18 +146,11 @@ class World:
         self.core = SyncCore(settings, self.dest.client(), self.state)
 
     def deliver(self, events: Iterable[dict[str, Any]], rounds: int = 4) -> None:
-        queue = list(events)
-        for _ in range(rounds):
-            retry = []
-            for raw in queue:
-                try:
-                    self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
-                except TransientError:
-                    retry.append(raw)
-                except PermanentError as exc:
-                    self.dead.append(exc.reason)
-            queue = retry
-        self.dead.extend("still retrying" for _ in queue)
+        def apply(raw: dict[str, Any]) -> None:
+            self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
+
+        left = delivery.deliver(apply, events, self.dead, rounds)
+        self.dead.extend("still retrying" for _ in left)
 
     def owned_by(self, user_id: str) -> list[dict[str, Any]]:
         return [c for c in self.dest.contacts() if c["auth0_user_id"] == user_id]

@@ -12,6 +12,7 @@ from auth0_sync.destinations.hubspot import HubSpotCrm
 from auth0_sync.destinations.hubspot_companies import HubSpotCompanies
 from auth0_sync.errors import CrmRejected, TransientError
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
+from tests.companies_contract import create_is_found_once
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +32,8 @@ def test_a_company_is_created_found_by_its_unique_org_id_and_renamed(
     hubspot: FakeHubSpot,
 ) -> None:
     api = adapter(hubspot)
-    made = api.create_company(
-        {"auth0_org_id": "org_1", "name": "acme", "display_name": "Acme", "status": "active"},
-        "k1",
-    )
-    assert api.find_companies("org_1") == [
-        {
-            "id": made["id"],
-            "auth0_org_id": "org_1",
-            "name": "acme",
-            "display_name": "Acme",
-            "status": "active",
-        }
-    ]
-    assert api.find_companies("org_2") == []
     # A repeated create (its first answer lost) meets the unique property: the same company.
-    again = api.create_company({"auth0_org_id": "org_1", "name": "acme"}, "k1")
-    assert again["id"] == made["id"]
+    made = create_is_found_once(api)
     assert api.update_company(made["id"], {"display_name": None}) is not None
     (company,) = hubspot.companies()
     assert company["properties"]["auth0_display_name"] == ""  # cleared

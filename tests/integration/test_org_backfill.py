@@ -8,16 +8,15 @@ it, never from the sync.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from auth0_sync.errors import ManagementApiError
-from auth0_sync.names import Env, OrgEventType
+from auth0_sync.names import OrgEventType
 from auth0_sync.org_events import OrgEvent
 from auth0_sync.org_state import MemoryOrgStateStore
 from auth0_sync.organizations import OrganizationSync, UserLink
@@ -32,6 +31,7 @@ from auth0_sync_cli.backfill.organizations import (
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
+from tests.cli_support import auth0_env, hand
 from tests.fakes.auth0_mgmt import ALL_SCOPES, FakeAuth0
 from tests.fakes.memory_companies import MemoryCompanies
 from tests.integration.initial_sync import USERS, write_export
@@ -60,11 +60,21 @@ def _user_id_number(user_id: str) -> int:
     return int(user_id.split("|u")[1])
 
 
+Orgs = dict[str, tuple[str, str | None, dict[str, dict[str, str]]]]
+
+
+@contextlib.contextmanager
+def tenant_of(orgs: Orgs) -> Iterator[FakeAuth0]:
+    """A fake tenant with these organizations (id -> name, display name, members' roles)."""
+    with FakeAuth0() as fake:
+        for org_id, (name, display, members) in orgs.items():
+            fake.add_organization(org_id, name, display, members)
+        yield fake
+
+
 @pytest.fixture
 def tenant() -> Iterator[FakeAuth0]:
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in TENANT.items():
-            fake.add_organization(org_id, name, display, members)
+    with tenant_of(TENANT) as fake:
         yield fake
 
 
@@ -221,16 +231,13 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     export = write_export(tmp_path / "users.json.gz", USERS)
-    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+    tenant: Orgs = {
         "org_aaaaaaaaaaaaaaaa": ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}}),
         "org_bbbbbbbbbbbbbbbb": ("beta", None, {"auth0|u003": {}, "auth0|u004": {}}),
     }
     argv = ["backfill", "--export", str(export), "--organizations", "--rate", "1000", "--json"]
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in tenant.items():
-            fake.add_organization(org_id, name, display, members)
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+    with tenant_of(tenant) as fake:
+        auth0_env(fake, monkeypatch)
         assert main([*argv, "--checkpoint", str(tmp_path / "b.ckpt")]) == 0
         report = json.loads(capsys.readouterr().out)
         fake.org_members["org_aaaaaaaaaaaaaaaa"]["auth0|u001"] = {}  # a role removed since
@@ -257,19 +264,6 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     assert any(m["roles"] == ["admin"] for m in crm.memberships())  # the plan wrote nothing
 
 
-def _hand(crm: CrmServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """An edit made by hand in the CRM (not by the sync)."""
-    response = requests.request(
-        method,
-        crm.base_url + path,
-        json=body,
-        headers={"Authorization": f"Bearer {crm.token}"},
-        timeout=5,
-    )
-    assert response.status_code in (200, 201, 204), response.text
-    return response.json() if response.content else None
-
-
 def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repairs_it(
     sync_env: LocalResources,
     crm: CrmServer,
@@ -279,15 +273,12 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
 ) -> None:
     export = write_export(tmp_path / "users.json.gz", USERS)
     alpha, beta = "org_aaaaaaaaaaaaaaaa", "org_bbbbbbbbbbbbbbbb"
-    tenant: dict[str, tuple[str, str | None, dict[str, dict[str, str]]]] = {
+    tenant: Orgs = {
         alpha: ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}, "auth0|u002": {}}),
         beta: ("beta", None, {"auth0|u003": {}, "auth0|u004": {"rol_2": "billing"}}),
     }
-    with FakeAuth0() as fake:
-        for org_id, (name, display, members) in tenant.items():
-            fake.add_organization(org_id, name, display, members)
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+    with tenant_of(tenant) as fake:
+        auth0_env(fake, monkeypatch)
         base = ["--export", str(export), "--rate", "1000", "--json"]
         assert main(["backfill", *base, "--organizations"]) == 0
         capsys.readouterr()
@@ -295,18 +286,18 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
         contact = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
         # Hand edits: a rename, roles changed, a membership removed, one Auth0 lacks, and a
         # company of an organization Auth0 does not have.
-        _hand(crm, "PATCH", f"/companies/{company[alpha]}", {"name": "ALPHA (edited)"})
-        _hand(
+        hand(crm, "PATCH", f"/companies/{company[alpha]}", {"name": "ALPHA (edited)"})
+        hand(
             crm,
             "PUT",
             f"/companies/{company[alpha]}/members/{contact['auth0|u001']}",
             {"roles": []},
         )
-        _hand(crm, "DELETE", f"/companies/{company[beta]}/members/{contact['auth0|u003']}")
-        _hand(
+        hand(crm, "DELETE", f"/companies/{company[beta]}/members/{contact['auth0|u003']}")
+        hand(
             crm, "PUT", f"/companies/{company[beta]}/members/{contact['auth0|u001']}", {"roles": []}
         )
-        _hand(crm, "POST", "/companies", {"auth0_org_id": "org_gone", "name": "gone"})
+        hand(crm, "POST", "/companies", {"auth0_org_id": "org_gone", "name": "gone"})
 
         assert main(["reconcile", *base, "--organizations"]) == 1
         found = json.loads(capsys.readouterr().out)["organizations"]

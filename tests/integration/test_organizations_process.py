@@ -198,6 +198,37 @@ def read_salesforce(org: FakeSalesforce) -> CrmView:
     )
 
 
+@pytest.fixture(autouse=True)
+def _process_without_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`auth0-sync process` with the in-memory state, run from the test's own folder."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+
+
+def shuffled_with_duplicates(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events with a fifth of them delivered again, in a seeded shuffle."""
+    rng = random.Random(7)
+    stream = events + rng.sample(events, len(events) // 5)
+    rng.shuffle(stream)
+    return stream
+
+
+def events_file(stream: list[dict[str, Any]], folder: Path) -> Path:
+    path = folder / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    return path
+
+
+def last_json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The summary `process --json` prints last (the lines before it are the log's)."""
+    lines = capsys.readouterr().out.splitlines()
+    result: dict[str, Any] = json.loads(
+        "\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :])
+    )
+    return result
+
+
 @pytest.mark.parametrize("crm_type", [CrmType.REST, CrmType.HUBSPOT, CrmType.SALESFORCE])
 def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
     crm_type: CrmType,
@@ -206,16 +237,10 @@ def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.chdir(tmp_path)
     # Dense enough that roles are removed from live memberships (10 role deletions).
     generated = generate(seed=24, n_users=6, steps=100)
-    rng = random.Random(7)
-    stream = generated.events + rng.sample(generated.events, len(generated.events) // 5)
-    rng.shuffle(stream)
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    stream = shuffled_with_duplicates(generated.events)
+    path = events_file(stream, tmp_path)
 
     server: FakeHubSpot | FakeSalesforce | None = None
     token = crm.token
@@ -237,8 +262,7 @@ def test_a_shuffled_duplicated_stream_ends_equal_to_the_truth(
             view = read_salesforce(server)
         else:
             view = read_rest(crm)
-    lines = capsys.readouterr().out.splitlines()
-    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    result = last_json(capsys)
     assert result["failed"] == {}
     assert result["events"] == len(stream)
     assert "organizations_unsupported" not in result["skipped"]
@@ -272,15 +296,9 @@ def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_acco
     """Without Contacts to Multiple Accounts a contact holds one Account (README,
     Salesforce): the Account of one of its live organizations, or none; never a deleted
     organization's, never one it left; nothing dead-lettered."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.chdir(tmp_path)
     generated = generate(seed=24, n_users=6, steps=100)
-    rng = random.Random(7)
-    stream = generated.events + rng.sample(generated.events, len(generated.events) // 5)
-    rng.shuffle(stream)
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    stream = shuffled_with_duplicates(generated.events)
+    path = events_file(stream, tmp_path)
     with FakeSalesforce(multiple_accounts=False) as org:
         monkeypatch.setenv(Env.CRM_TYPE, CrmType.SALESFORCE)
         monkeypatch.setenv(Env.CRM_BASE_URL, org.base_url)
@@ -289,8 +307,7 @@ def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_acco
         assert main(["process", str(path), "--json"]) == 0
         accounts = {a["Id"]: a["Auth0_Org_Id__c"] for a in org.accounts()}
         contacts = org.contacts()
-    lines = capsys.readouterr().out.splitlines()
-    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    result = last_json(capsys)
     assert result["failed"] == {}
     holding = 0
     for contact in contacts:
@@ -303,16 +320,11 @@ def test_salesforce_without_multiple_accounts_gives_each_contact_one_of_its_acco
 
 
 def test_a_users_delete_through_process_removes_its_memberships(
-    crm: CrmServer,
-    monkeypatch: pytest.MonkeyPatch,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.chdir(tmp_path)
+    crm = crm_without_aws
     user, kept = "auth0|gone", "auth0|kept"
     first, second = (OrgTruth(f"org-{n}", None) for n in range(2))
     org_ids = ["org_0000000000000001", "org_0000000000000002"]
@@ -333,33 +345,24 @@ def test_a_users_delete_through_process_removes_its_memberships(
         bus_event("organization.member.added", _member_obj(org_ids[1], user), when=at(5)),
     ]
     stream.append(stream[-2])  # the delete, delivered again
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in stream))
+    path = events_file(stream, tmp_path)
     assert main(["process", str(path), "--json"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    result = last_json(capsys)
     assert result["failed"] == {}
     kept_contact = next(c["id"] for c in crm.contacts() if c["auth0_user_id"] == kept)
     assert [(m["contact_id"], m["roles"]) for m in crm.memberships()] == [(kept_contact, [])]
 
 
 def test_the_sample_generators_organizations_end_equal_to_its_truth(
-    crm: CrmServer,
-    monkeypatch: pytest.MonkeyPatch,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.chdir(tmp_path)
+    crm = crm_without_aws
     stream = sample.generate(40, seed=5, organizations=4, preexisting_share=0.0, specials=False)
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in stream.events))
+    path = events_file(stream.events, tmp_path)
     assert main(["process", str(path), "--json"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    result = json.loads("\n".join(lines[max(n for n, x in enumerate(lines) if x == "{") :]))
+    result = last_json(capsys)
     assert result["failed"] == {}
     contact_of = {c["auth0_user_id"]: c["id"] for c in crm.contacts()}
     companies = {c["auth0_org_id"]: c for c in crm.companies()}

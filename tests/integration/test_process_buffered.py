@@ -87,15 +87,10 @@ def test_buffered_converges_and_one_bad_record_lands_in_the_dlq_with_its_reason(
 
 
 def test_buffered_needs_local_aws(
-    crm: CrmServer,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
     path = tmp_path / "e.json"
     path.write_text(json.dumps(load_event("user_created")))
 

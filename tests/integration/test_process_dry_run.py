@@ -125,15 +125,10 @@ def test_a_dry_run_plans_under_the_configured_mode_and_policy(
 
 
 def test_the_dry_run_prints_one_line_per_event_with_its_request(
-    crm: CrmServer,
+    crm_without_aws: CrmServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(Env.CRM_BASE_URL, crm.base_url)
-    monkeypatch.setenv(Env.CRM_API_TOKEN, crm.token)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps([created(NEW, at(6), email="new@example.com")]), encoding="utf-8")
 
@@ -143,4 +138,4 @@ def test_the_dry_run_prints_one_line_per_event_with_its_request(
     assert "nothing written; sync_mode=upsert, delete_policy=deactivate" in out
     assert f"{NEW}  would create (created)" in out
     assert "    POST /contacts {" in out
-    assert crm.contacts() == []
+    assert crm_without_aws.contacts() == []

@@ -7,38 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.sample import ALL_CASES, SampleStream, generate
 from auth0_sync_cli.truth import ACTIVE, DEACTIVATED, list_contacts, reconcile
+from tests.cli_support import hand
 from tests.ideal_crm import ideal_writes
 
 pytestmark = pytest.mark.integration
 
 
-def send(crm: CrmServer, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.request(
-        method,
-        crm.base_url + path,
-        json=body,
-        headers={"Authorization": f"Bearer {crm.token}"},
-        timeout=5,
-    )
-    assert response.status_code in (200, 201), response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
 def ideal_crm(crm: CrmServer, stream: SampleStream) -> dict[str, str]:
     """Seed the contacts from before and write what the truth asks for, over HTTP; the
     contact id of each user that has one."""
-    stream.seed_preexisting(lambda fields: send(crm, "POST", "/contacts", fields))
+    stream.seed_preexisting(lambda fields: hand(crm, "POST", "/contacts", fields))
     changes, new = ideal_writes(stream.truth)
     for contact_id, fields in changes.items():
-        send(crm, "PATCH", f"/contacts/{contact_id}", fields)
+        hand(crm, "PATCH", f"/contacts/{contact_id}", fields)
     for fields in new:
-        send(crm, "POST", "/contacts", fields)
+        hand(crm, "POST", "/contacts", fields)
     return {c["auth0_user_id"]: c["id"] for c in crm.contacts() if c.get("auth0_user_id")}
 
 
@@ -84,9 +71,9 @@ def test_reconciliation_catches_a_wrong_field_a_stale_field_and_a_deleted_users_
         for u, e in expected.items()
         if e.status == DEACTIVATED and e.ending == "deleted" and u in contact_of
     )
-    send(crm, "PATCH", f"/contacts/{contact_of[renamed]}", {"name": older_name})
-    send(crm, "PATCH", f"/contacts/{contact_of[other]}", {"phone": "+15550000000"})
-    send(crm, "PATCH", f"/contacts/{contact_of[deleted]}", {"status": "active"})
+    hand(crm, "PATCH", f"/contacts/{contact_of[renamed]}", {"name": older_name})
+    hand(crm, "PATCH", f"/contacts/{contact_of[other]}", {"phone": "+15550000000"})
+    hand(crm, "PATCH", f"/contacts/{contact_of[deleted]}", {"status": "active"})
 
     problems = reconcile(stream.truth, listed(crm))
 
@@ -112,9 +99,9 @@ def test_reconciliation_catches_a_changed_contact_from_before_foreign_data_and_a
     first, second = live[:2]
     second_email = stream.truth.users[second].fields["email"]
     no_phone = next(u for u in live[2:] if stream.truth.users[u].fields.get("phone", "") is None)
-    send(crm, "PATCH", f"/contacts/{bystander}", {"name": "Touched"})
-    send(crm, "PATCH", f"/contacts/{contact_of[first]}", {"email": second_email})
-    send(crm, "PATCH", f"/contacts/{contact_of[no_phone]}", {"phone": "+15550000001"})
+    hand(crm, "PATCH", f"/contacts/{bystander}", {"name": "Touched"})
+    hand(crm, "PATCH", f"/contacts/{contact_of[first]}", {"email": second_email})
+    hand(crm, "PATCH", f"/contacts/{contact_of[no_phone]}", {"phone": "+15550000001"})
 
     problems = reconcile(stream.truth, listed(crm))
 

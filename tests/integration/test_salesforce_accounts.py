@@ -15,6 +15,7 @@ from auth0_sync.destinations.salesforce import SalesforceCrm, client_credentials
 from auth0_sync.destinations.salesforce_accounts import SalesforceAccounts
 from auth0_sync.errors import CrmRejected, TransientError
 from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
+from tests.companies_contract import create_is_found_once
 
 pytestmark = pytest.mark.integration
 
@@ -47,22 +48,7 @@ def relations(fake: FakeSalesforce) -> dict[tuple[str, str], list[str]]:
 
 def test_an_account_is_upserted_on_the_external_id_and_renamed(org: FakeSalesforce) -> None:
     api = adapter(org, multiple=True)
-    made = api.create_company(
-        {"auth0_org_id": "org_1", "name": "acme", "display_name": "Acme", "status": "active"},
-        "k1",
-    )
-    again = api.create_company({"auth0_org_id": "org_1", "name": "acme"}, "k1")
-    assert again["id"] == made["id"]  # the upsert found the Account it made
-    assert api.find_companies("org_1") == [
-        {
-            "id": made["id"],
-            "auth0_org_id": "org_1",
-            "name": "acme",
-            "display_name": "Acme",
-            "status": "active",
-        }
-    ]
-    assert api.find_companies("org_2") == []
+    made = create_is_found_once(api)  # the upsert finds the Account it made
     assert api.update_company(made["id"], {"display_name": None, "status": "deactivated"})
     assert org.accounts() == [
         {

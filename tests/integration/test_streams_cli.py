@@ -26,6 +26,7 @@ from auth0_sync.streams.client import (
     TokenCache,
 )
 from auth0_sync_cli.main import main
+from tests.cli_support import auth0_env
 from tests.fakes.auth0_mgmt import ALL_SCOPES, CLIENT_ID, CLIENT_SECRET, FakeAuth0
 
 pytestmark = pytest.mark.integration
@@ -277,8 +278,7 @@ def test_list_accepts_a_bare_list_and_says_when_empty(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with FakeAuth0(bare_list=True) as fake:
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        auth0_env(fake, monkeypatch)
         assert run(capsys, "list") == (0, "No event streams.\n", "")
         stream = fake.add_stream("existing", status="enabled")
         code, out, _ = run(capsys, "list", "--json")
@@ -568,8 +568,7 @@ def test_409_on_a_duplicate_name_or_the_stream_limit(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with FakeAuth0(max_streams=2) as fake:
-        monkeypatch.setenv(Env.AUTH0_DOMAIN, fake.base_url)
-        monkeypatch.setenv(Env.AUTH0_MGMT_TOKEN, fake.issue_token())
+        auth0_env(fake, monkeypatch)
         create_eventbridge(capsys, "crm-sync")
         argv = ["create", "--eventbridge", "--aws-account", ACCOUNT, "--aws-region", REGION]
         code, _, duplicate = run(capsys, *argv, "--name", "crm-sync")

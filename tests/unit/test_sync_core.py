@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from auth0_sync import sync_base
-from auth0_sync.errors import EmailConflict, PermanentError, TransientError
+from auth0_sync.errors import EmailConflict, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.names import SkipReason
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
 from auth0_sync.sync import Outcome, SyncCore
+from tests import delivery
 from tests.builders import at, created, deleted, updated
 from tests.fakes.memory_crm import MemoryCrm
 
@@ -51,18 +52,8 @@ class World:
         return outcome
 
     def deliver(self, events: Iterable[dict[str, Any]], rounds: int = 4) -> None:
-        queue = list(events)
-        for _ in range(rounds):
-            retry = []
-            for raw in queue:
-                try:
-                    self.apply(raw)
-                except TransientError:
-                    retry.append(raw)
-                except PermanentError as exc:
-                    self.dead.append(exc.reason)
-            queue = retry
-        self.dead.extend("still retrying" for _ in queue)
+        left = delivery.deliver(self.apply, events, self.dead, rounds)
+        self.dead.extend("still retrying" for _ in left)
 
     def active(self, user_id: str) -> list[dict[str, Any]]:
         return [c for c in self.crm.owned_by(user_id) if c["status"] == "active"]

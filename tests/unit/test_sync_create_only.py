@@ -6,19 +6,14 @@ state; Lambda's retries of transient failures are replayed; expected values by h
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 
-from auth0_sync.errors import PermanentError, TransientError
-from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
-from auth0_sync.state import MemorySyncStateStore
-from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.reconcile import compare
 from tests.builders import at, created, deleted, updated
-from tests.fakes.memory_crm import MemoryCrm
+from tests.delivery import ModeWorld, orders_with_a_duplicate
 
 pytestmark = pytest.mark.unit
 
@@ -29,39 +24,16 @@ RENAMED = updated(USER, at(5), email="kim@example.com", name="Kim B", given_name
 GONE = deleted(USER, at(9))
 
 
-class World:
+class World(ModeWorld):
     def __init__(self, mode: str = "create_only") -> None:
-        self.crm = MemoryCrm()
-        self.state = MemorySyncStateStore()
-        config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t", sync_mode=mode)
-        self.core = SyncCore(config, self.crm, self.state)
-        self.outcomes: list[Outcome] = []
-        self.dead: list[str] = []
-
-    def deliver(self, events: list[dict[str, Any]]) -> None:
-        queue = list(events)
-        for _ in range(4):
-            retry = []
-            for raw in queue:
-                try:
-                    self.outcomes.append(
-                        self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
-                    )
-                except TransientError:
-                    retry.append(raw)
-                except PermanentError as exc:
-                    self.dead.append(exc.reason)
-            queue = retry
-        assert not queue
+        super().__init__(mode)
 
     def sales_contact(self) -> str:
         """A contact sales made before the sync ran: a name, no given name."""
         return self.crm.add(email="kim@example.com", name="From sales", phone="+1 555 0100")
 
 
-def orders(*events: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """Every order of the events, each with a duplicate of the first one delivered last."""
-    return [[*order, order[0]] for order in itertools.permutations(events)]
+orders = orders_with_a_duplicate
 
 
 @pytest.mark.parametrize("events", orders(SIGNUP, RENAMED))

@@ -5,19 +5,14 @@ state; Lambda's retries of transient failures are replayed; expected values by h
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 
-from auth0_sync.errors import PermanentError, TransientError
-from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
-from auth0_sync.state import MemorySyncStateStore
-from auth0_sync.sync import Outcome, SyncCore
 from auth0_sync_cli.reconcile import compare
 from tests.builders import at, created, deleted, updated
-from tests.fakes.memory_crm import MemoryCrm
+from tests.delivery import ModeWorld, orders_with_a_duplicate
 
 pytestmark = pytest.mark.unit
 
@@ -28,40 +23,12 @@ RENAMED = updated(USER, at(5), email="kim@example.com", name="Kim B")
 GONE = deleted(USER, at(9))
 
 
-class World:
-    def __init__(self, mode: str) -> None:
-        self.crm = MemoryCrm()
-        self.state = MemorySyncStateStore()
-        config = Settings(crm_base_url="http://crm.invalid", crm_api_token="t", sync_mode=mode)
-        self.core = SyncCore(config, self.crm, self.state)
-        self.outcomes: list[Outcome] = []
-        self.dead: list[str] = []
-
-    def deliver(self, events: list[dict[str, Any]]) -> None:
-        queue = list(events)
-        for _ in range(4):
-            retry = []
-            for raw in queue:
-                try:
-                    self.outcomes.append(
-                        self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
-                    )
-                except TransientError:
-                    retry.append(raw)
-                except PermanentError as exc:
-                    self.dead.append(exc.reason)
-            queue = retry
-        assert not queue
-
-
-def orders(*events: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """Every order of the events, each with a duplicate of the first one delivered last."""
-    return [[*order, order[0]] for order in itertools.permutations(events)]
+orders = orders_with_a_duplicate
 
 
 @pytest.mark.parametrize("events", orders(SIGNUP, RENAMED))
 def test_update_only_never_creates(events: list[dict[str, Any]]) -> None:
-    world = World("update_only")
+    world = ModeWorld("update_only")
 
     world.deliver(events)
 
@@ -73,7 +40,7 @@ def test_update_only_never_creates(events: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("events", orders(SIGNUP, RENAMED, GONE))
 def test_update_only_with_a_delete_still_creates_nothing(events: list[dict[str, Any]]) -> None:
-    world = World("update_only")
+    world = ModeWorld("update_only")
 
     world.deliver(events)
 
@@ -85,7 +52,7 @@ def test_update_only_with_a_delete_still_creates_nothing(events: list[dict[str, 
 def test_update_only_links_and_updates_a_contact_the_crm_has(
     events: list[dict[str, Any]],
 ) -> None:
-    world = World("update_only")
+    world = ModeWorld("update_only")
     existing = world.crm.add(email="kim@example.com", name="From sales")
 
     world.deliver(events)
@@ -97,7 +64,7 @@ def test_update_only_links_and_updates_a_contact_the_crm_has(
 
 @pytest.mark.parametrize("events", orders(SIGNUP, RENAMED))
 def test_upsert_creates_the_contact(events: list[dict[str, Any]]) -> None:
-    world = World("upsert")
+    world = ModeWorld("upsert")
 
     world.deliver(events)
 
@@ -106,7 +73,7 @@ def test_upsert_creates_the_contact(events: list[dict[str, Any]]) -> None:
 
 
 def test_a_user_skipped_by_update_only_finds_the_contact_created_later() -> None:
-    world = World("update_only")
+    world = ModeWorld("update_only")
     world.deliver([SIGNUP])
     existing = world.crm.add(email="kim@example.com", name="From sales")
 
@@ -129,7 +96,7 @@ def test_reconcile_does_not_count_a_missing_contact_as_drift_under_update_only()
 
 def test_update_only_a_signup_looks_for_the_contact_by_email() -> None:
     """Not creating, a signup cannot lean on the CRM's 409: it looks first."""
-    world = World("update_only")
+    world = ModeWorld("update_only")
     existing = world.crm.add(email="kim@example.com", name="From sales")
 
     world.deliver([SIGNUP])

@@ -50,6 +50,12 @@ from typing import Any
 from flask import Flask, Response, request
 
 from auth0_sync_cli.fakes import stats_of
+from auth0_sync_cli.fakes.hubspot_objects import (
+    add_property_routes,
+    not_unique,
+    object_view,
+    unique_taken,
+)
 from auth0_sync_cli.fakes.loopback import LoopbackServer
 
 TOKEN = "pat-na1-fake-token"  # noqa: S105 (a loopback fake's token, not a secret)
@@ -271,27 +277,7 @@ class FakeHubSpot(LoopbackServer):
                 response.headers.update(fake._limit_headers())
             return response
 
-        @app.get("/crm/v3/properties/contacts/<name>")
-        def get_property(name: str) -> Response:
-            with fake.lock:
-                spec = fake.properties.get(name)
-            if spec is None:
-                return _error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
-            return _ok(spec)
-
-        @app.post("/crm/v3/properties/contacts")
-        def create_property() -> Response:
-            spec = request.get_json(silent=True) or {}
-            name = spec.get("name")
-            if not isinstance(name, str) or not spec.get("type") or not spec.get("fieldType"):
-                return _error(400, "VALIDATION_ERROR", "name, type and fieldType are required")
-            with fake.lock:
-                if name in fake.properties:
-                    return _error(
-                        409, "OBJECT_ALREADY_EXISTS", f"A property named '{name}' already exists."
-                    )
-                fake.properties[name] = dict(spec)
-            return _ok(spec, 201)
+        add_property_routes(app, fake.lock, fake.properties, "contacts", _error, _ok)
 
         @app.post("/crm/v3/objects/contacts/search")
         def search() -> Response:
@@ -508,30 +494,14 @@ class FakeHubSpot(LoopbackServer):
 
     def _unique_taken(self, properties: dict[str, Any], own_id: str | None) -> Response | None:
         """409 when a unique property (other than email) gets a value another contact has."""
-        for name, value in properties.items():
-            spec = self.properties.get(name) or {}
-            if name == "email" or not spec.get("hasUniqueValue") or value in (None, ""):
-                continue
-            for record in self.records.values():
-                held = record["properties"].get(name)
-                if record["id"] != own_id and not record["archived"] and held == str(value):
-                    return _error(
-                        409,
-                        "CONFLICT",
-                        f"A contact with this {name} already exists. Existing ID: {record['id']}",
-                    )
-        return None
+        records = self.records.values()
+        return unique_taken(
+            _error, self.properties, records, properties, own_id, noun="contact", exempt={"email"}
+        )
 
     def _not_unique(self, id_property: str | None) -> Response | None:
         """An `idProperty` must be a property with unique values (email counts as one)."""
-        if id_property in (None, "", "hs_object_id", "email"):
-            return None
-        spec = self.properties.get(str(id_property)) or {}
-        if spec.get("hasUniqueValue"):
-            return None
-        return _error(
-            400, "VALIDATION_ERROR", f"{id_property} is not a property with unique values"
-        )
+        return not_unique(_error, self.properties, id_property, unique={"email"})
 
     def _invalid(self, properties: dict[str, Any]) -> Response | None:
         errors = []
@@ -599,19 +569,12 @@ class FakeHubSpot(LoopbackServer):
 
     @staticmethod
     def _view(record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
-        shown = set(wanted) | {"hs_object_id", "createdate", "lastmodifieddate"}
-        if not wanted:
-            shown |= {"email", "firstname", "lastname"}
-        properties = {k: v for k, v in record["properties"].items() if k in shown}
-        for name in wanted:
-            properties.setdefault(name, None)
-        return {
-            "id": record["id"],
-            "properties": properties,
-            "createdAt": record["createdAt"],
-            "updatedAt": record["updatedAt"],
-            "archived": record["archived"],
-        }
+        return object_view(
+            record,
+            wanted,
+            always={"hs_object_id", "createdate", "lastmodifieddate"},
+            default={"email", "firstname", "lastname"},
+        )
 
 
 def _cursor(next_id: int) -> str:

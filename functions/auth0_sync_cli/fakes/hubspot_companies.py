@@ -36,6 +36,13 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from auth0_sync_cli.fakes.hubspot_objects import (
+    add_property_routes,
+    not_unique,
+    object_view,
+    unique_taken,
+)
+
 STANDARD_COMPANY_PROPERTIES: dict[str, dict[str, Any]] = {
     name: {"name": name, "type": "string", "fieldType": "text", "hubspotDefined": True}
     for name in ("name", "domain", "industry", "city", "phone")
@@ -82,19 +89,12 @@ class CompanyStore:
         return sorted(str(self.labels[t]["label"]) for t in types if self.labels[t]["label"])
 
     def view(self, record: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
-        shown = set(wanted) | {"hs_object_id", "createdate", "hs_lastmodifieddate"}
-        if not wanted:
-            shown |= {"name", "domain"}
-        properties = {k: v for k, v in record["properties"].items() if k in shown}
-        for name in wanted:
-            properties.setdefault(name, None)
-        return {
-            "id": record["id"],
-            "properties": properties,
-            "createdAt": record["createdAt"],
-            "updatedAt": record["updatedAt"],
-            "archived": record["archived"],
-        }
+        return object_view(
+            record,
+            wanted,
+            always={"hs_object_id", "createdate", "hs_lastmodifieddate"},
+            default={"name", "domain"},
+        )
 
 
 def add_company_routes(
@@ -123,52 +123,25 @@ def add_company_routes(
         return None
 
     def taken(properties: dict[str, Any], own_id: str | None) -> Response | None:
-        for name, value in properties.items():
-            if not (store.properties.get(name) or {}).get("hasUniqueValue") or not value:
-                continue
-            for record in store.records.values():
-                held = record["properties"].get(name)
-                if record["id"] != own_id and not record["archived"] and held == str(value):
-                    return error(
-                        409,
-                        "CONFLICT",
-                        f"A company with this {name} already exists. Existing ID: {record['id']}",
-                    )
-        return None
+        records = store.records.values()
+        return unique_taken(error, store.properties, records, properties, own_id, noun="company")
 
     def write(record: dict[str, Any], properties: dict[str, Any]) -> None:
         for name, value in properties.items():
             record["properties"][name] = "" if value is None else str(value)
         record["properties"]["hs_lastmodifieddate"] = record["updatedAt"] = now()
 
-    def not_unique(id_property: str | None) -> Response | None:
-        if id_property in (None, "", "hs_object_id"):
-            return None
-        if (store.properties.get(str(id_property)) or {}).get("hasUniqueValue"):
-            return None
-        return error(400, "VALIDATION_ERROR", f"{id_property} is not a property with unique values")
+    def addressed(key: str) -> dict[str, Any] | Response:
+        """The live company a path names, by id or by a unique `idProperty`; else the
+        refusal (400 for a property without unique values, 404)."""
+        id_property = request.args.get("idProperty")
+        refused = not_unique(error, store.properties, id_property)
+        if refused is not None:
+            return refused
+        record = store.find(key, id_property)
+        return not_found() if record is None else record
 
-    @app.get("/crm/v3/properties/companies/<name>")
-    def get_company_property(name: str) -> Response:
-        with fake.lock:
-            spec = store.properties.get(name)
-        if spec is None:
-            return error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
-        return ok(spec)
-
-    @app.post("/crm/v3/properties/companies")
-    def create_company_property() -> Response:
-        spec = request.get_json(silent=True) or {}
-        name = spec.get("name")
-        if not isinstance(name, str) or not spec.get("type") or not spec.get("fieldType"):
-            return error(400, "VALIDATION_ERROR", "name, type and fieldType are required")
-        with fake.lock:
-            if name in store.properties:
-                return error(
-                    409, "OBJECT_ALREADY_EXISTS", f"A property named '{name}' already exists."
-                )
-            store.properties[name] = dict(spec)
-        return ok(spec, 201)
+    add_property_routes(app, fake.lock, store.properties, "companies", error, ok)
 
     @app.post("/crm/v3/objects/companies")
     def create_company() -> Response:
@@ -194,12 +167,9 @@ def add_company_routes(
     @app.get("/crm/v3/objects/companies/<path:key>")
     def read_company(key: str) -> Response:
         with fake.lock:
-            refused = not_unique(request.args.get("idProperty"))
-            if refused is not None:
-                return refused
-            record = store.find(key, request.args.get("idProperty"))
-            if record is None:
-                return not_found()
+            record = addressed(key)
+            if isinstance(record, Response):
+                return record
             wanted = [p for p in request.args.get("properties", "").split(",") if p]
             return ok(store.view(record, wanted))
 
@@ -209,12 +179,9 @@ def add_company_routes(
         if not isinstance(properties, dict):
             return error(400, "VALIDATION_ERROR", "Invalid input JSON: properties")
         with fake.lock:
-            refused = not_unique(request.args.get("idProperty"))
-            if refused is not None:
-                return refused
-            record = store.find(key, request.args.get("idProperty"))
-            if record is None:
-                return not_found()
+            record = addressed(key)
+            if isinstance(record, Response):
+                return record
             problem = invalid(properties) or taken(properties, record["id"])
             if problem is not None:
                 return problem

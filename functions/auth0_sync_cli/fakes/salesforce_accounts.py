@@ -171,20 +171,29 @@ def add_account_routes(
             record.update(body)
             return ok({"id": record["Id"], "success": True, "errors": [], "created": False})
 
+    def read_or_delete(
+        table: dict[str, dict[str, Any]], record_id: str, sobject: str
+    ) -> Response | None:
+        """A GET or a DELETE of a record that exists (under the lock); None for a PATCH."""
+        if request.method == "GET":
+            wanted = wanted_fields(sobject)
+            if isinstance(wanted, Response):
+                return wanted
+            return ok(view(table[record_id], sobject, wanted))
+        if request.method == "DELETE":
+            del table[record_id]
+            return Response(status=204)
+        return None
+
     @app.route(api + "/sobjects/Account/<record_id>", methods=["GET", "PATCH", "DELETE"])
     def account_by_id(record_id: str) -> Response:
         with fake.lock:
             record = store.accounts.get(record_id)
             if record is None:
                 return missing()
-            if request.method == "GET":
-                wanted = wanted_fields("Account")
-                if isinstance(wanted, Response):
-                    return wanted
-                return ok(view(record, "Account", wanted))
-            if request.method == "DELETE":
-                del store.accounts[record_id]
-                return Response(status=204)
+            answer = read_or_delete(store.accounts, record_id, "Account")
+            if answer is not None:
+                return answer
             body: Any = request.get_json(silent=True)
             problem = invalid_account(body, creating=False, own_id=record_id)
             if problem is not None:
@@ -247,14 +256,9 @@ def add_account_routes(
             record = store.relations.get(record_id) if store.multiple_accounts else None
             if record is None:
                 return missing()
-            if request.method == "GET":
-                wanted = wanted_fields("AccountContactRelation")
-                if isinstance(wanted, Response):
-                    return wanted
-                return ok(view(record, "AccountContactRelation", wanted))
-            if request.method == "DELETE":
-                del store.relations[record_id]
-                return Response(status=204)
+            answer = read_or_delete(store.relations, record_id, "AccountContactRelation")
+            if answer is not None:
+                return answer
             body: Any = request.get_json(silent=True)
             if not isinstance(body, dict):
                 return errors(400, "JSON_PARSER_ERROR", "The request body is not a JSON object")
