@@ -250,7 +250,7 @@ def run(_peers: Peers | None = None, *, count: int = 10_000, direct_count: int =
     ]
     section.rows += [
         Row(
-            f"Burst at HubSpot's limits, buffered: dead letters (of {count:,})",
+            f"Burst, {count:,} signups at HubSpot's limits: dead letters, buffered",
             str(buffered.dead_lettered),
             f"direct: {direct.dead_lettered} of {direct_count:,}",
             None,
@@ -258,7 +258,7 @@ def run(_peers: Peers | None = None, *, count: int = 10_000, direct_count: int =
             buffered.dead_lettered == 0 and buffered.contacts == count,
         ),
         Row(
-            "Burst at HubSpot's limits, buffered: time / (requests ÷ limit)",
+            f"Burst, {count:,} signups at HubSpot's limits: time / (requests ÷ limit), buffered",
             f"{buffered.seconds:.1f} s / {buffered.ideal:.1f} s",
             f"direct ({direct_count:,}): {direct.seconds:.1f} s / {direct.ideal:.1f} s",
             buffered.slowdown,
