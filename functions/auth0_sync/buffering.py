@@ -38,7 +38,8 @@ QUEUE_RETENTION_DAYS = 4
 class BufferSizing:
     """One type's event source mapping for a destination."""
 
-    # Records per batch (the mapping's BatchSize), applied one after the other.
+    # Records per batch (the mapping's BatchSize): its users at once, their CRM calls in
+    # the destination's batch calls (auth0_sync.queue_batches).
     batch_size: int
     # Seconds the mapping gathers records before it invokes (MaximumBatchingWindowInSeconds):
     # the latency a quiet queue adds to an event.

@@ -22,13 +22,13 @@ from typing import Any
 
 from auth0_sync.errors import ConfigError, ManagementApiError
 from auth0_sync.events import identity_of
+from auth0_sync.lanes import Lanes
 from auth0_sync.names import EventType
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli.backfill.borrowed import quiet_handler_logs
 from auth0_sync_cli.backfill.command import add_target_arguments, batch_workers
 from auth0_sync_cli.backfill.engine import NEEDS_A_PERSON, category
-from auth0_sync_cli.backfill.lanes import Lanes
 from auth0_sync_cli.backfill.snapshot import bus_envelope
 from auth0_sync_cli.backfill.targets import Target, build_target
 from auth0_sync_cli.events_api import EventsClient

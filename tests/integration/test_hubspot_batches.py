@@ -188,3 +188,22 @@ def test_the_fake_refuses_more_than_100_inputs(hubspot: FakeHubSpot) -> None:
         crm._send(
             "POST", "/crm/v3/objects/contacts/batch/read", json={"inputs": [{"id": "1"}] * 101}
         )
+
+
+def test_the_fakes_lookups_follow_a_changed_email_and_owner(hubspot: FakeHubSpot) -> None:
+    """The fake finds contacts by email and unique property through an index: a value
+    changed since is found under its new value only, and the old one is free again."""
+    crm, batch = batches(hubspot)
+    (made,) = batch.write_batch([new(1)])
+    assert isinstance(made, dict)
+    crm.update_contact(made["id"], {"email": "renamed@example.com", "auth0_user_id": "auth0|x"})
+
+    assert batch.find_batch("email", ["u1@example.com", "RENAMED@example.com"]) == {
+        "u1@example.com": [],
+        "RENAMED@example.com": [crm.get_contact(made["id"])],
+    }
+    assert crm.find_contacts(auth0_user_id="auth0|u1") == []
+    assert [c["id"] for c in crm.find_contacts(auth0_user_id="auth0|x")] == [made["id"]]
+    (again,) = batch.write_batch([new(1)])  # the old email and owner are taken by no one
+    assert isinstance(again, dict)
+    assert again["id"] != made["id"]

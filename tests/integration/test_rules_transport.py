@@ -8,6 +8,7 @@ never slept), so no test waits.
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 import requests
@@ -141,6 +142,20 @@ def test_a_wait_past_the_invocations_deadline_ends_the_retries(crm: CrmServer) -
     assert ended.value.message == (
         "crm GET /contacts: HTTP 429; no time left in this invocation to wait 1.0s"
     )
+    assert rig.slept == []
+
+
+def test_a_threads_deadline_is_its_own(crm: CrmServer) -> None:
+    """Several users run at once in one invocation (a queue batch's lanes): one that ends
+    (its deadline set to None) leaves the others' retries bound by the invocation's time."""
+    rig = Rig(crm, max_attempts=5, margin_ms=500)
+    rig.transport.set_deadline(lambda: 1500)  # this thread: no time left to wait
+    other = threading.Thread(target=rig.transport.set_deadline, args=(None,))
+    other.start()  # another lane ends its event
+    other.join()
+    crm.set_outage(429)
+    with pytest.raises(TransientError, match="no time left in this invocation"):
+        rig.get()
     assert rig.slept == []
 
 

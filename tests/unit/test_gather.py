@@ -11,7 +11,7 @@ import pytest
 
 from auth0_sync.destinations import BatchResult, BatchWrite, Contact
 from auth0_sync.errors import ContactExists, TransientError
-from auth0_sync_cli.backfill.gather import GatheringCrm
+from auth0_sync.gathering import GatheringCrm
 
 
 class Recorder:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from auth0_sync_cli.backfill.lanes import Lanes
+from auth0_sync.lanes import Lanes
 
 
 def test_one_keys_jobs_run_in_order_while_other_keys_run_at_once() -> None:

@@ -1,11 +1,15 @@
 """The buffered topology's handler: a batch of SQS records (each an EventBridge event) through
 the same service, partial batch failures reported, each user's events in order. In-memory
-CRM, state and DLQ; the batch is built as Lambda documents it (tests/builders.sqs_batch)."""
+CRM, state and DLQ; the batch is built as Lambda documents it (tests/builders.sqs_batch).
+
+Every rule holds both ways the handler runs a batch: one record after the other (a CRM
+without batch calls), and each user in a lane of its own with the users' calls gathered
+into batch calls (`gathered`: the same CRM with `Batching`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +17,7 @@ import pytest
 
 from auth0_sync.crm import Contact
 from auth0_sync.dead_letter import MemoryDeadLetterQueue
+from auth0_sync.destinations import BatchResult, BatchWrite
 from auth0_sync.errors import TransientError
 from auth0_sync.queue_batches import handle_queue_batch, is_queue_batch
 from auth0_sync.replay.letters import read_letter
@@ -49,6 +54,32 @@ class FlakyCrm(MemoryCrm):
 
 
 @dataclass
+class GatheredFlakyCrm(FlakyCrm):
+    """The same CRM with batch calls (`auth0_sync.destinations.Batching`): each record
+    ends as its single call would (a record's error is that record's)."""
+
+    batch_limit: int = 10
+    batches: list[int] = field(default_factory=list)  # the size of each batch call
+
+    def find_batch(self, field: str, values: Sequence[str]) -> dict[str, list[Contact]]:
+        self.batches.append(len(values))
+        return {v: self.find_contacts(**{field: v}) for v in values}
+
+    def write_batch(self, writes: Sequence[BatchWrite]) -> list[BatchResult]:
+        self.batches.append(len(writes))
+        results: list[BatchResult] = []
+        for w in writes:
+            try:
+                if w.contact_id is None:
+                    results.append(self.create_contact(w.fields, w.idempotency_key or ""))
+                else:
+                    results.append(self.update_contact(w.contact_id, w.fields))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+@dataclass
 class Context:
     function_name: str = "auth0-sync-UserCreated"
     millis: int = 30_000
@@ -73,8 +104,8 @@ class World:
         return {c["auth0_user_id"]: c.get("name") for c in self.crm.contacts.values()}
 
 
-def world() -> World:
-    crm = FlakyCrm()
+def world(gathered: bool = False) -> World:
+    crm = GatheredFlakyCrm() if gathered else FlakyCrm()
     settings = Settings(crm_base_url="http://crm.invalid", crm_api_token="t")
     dlq = MemoryDeadLetterQueue()
     outcomes: list[Outcome] = []
@@ -82,20 +113,25 @@ def world() -> World:
     return World(crm, SyncService(core, dlq, on_outcome=outcomes.append), dlq, outcomes)
 
 
+@pytest.fixture(params=[False, True], ids=["one_at_a_time", "gathered"])
+def w(request: pytest.FixtureRequest) -> World:
+    return world(gathered=request.param)
+
+
 def ids(batch: dict[str, Any]) -> list[str]:
     return [record["messageId"] for record in batch["Records"]]
 
 
-def test_a_batch_applies_every_record_and_reports_no_failure() -> None:
-    w = world()
+def test_a_batch_applies_every_record_and_reports_no_failure(w: World) -> None:
     batch = sqs_batch([created(f"auth0|{n}", at(n), email=f"u{n}@example.com") for n in range(3)])
 
     assert w.run(batch) == set()
     assert sorted(w.names()) == ["auth0|0", "auth0|1", "auth0|2"]
+    if isinstance(w.crm, GatheredFlakyCrm):  # three signups, one create each: one batch
+        assert w.crm.batches == [3]
 
 
-def test_a_transient_failure_is_reported_for_its_record_only() -> None:
-    w = world()
+def test_a_transient_failure_is_reported_for_its_record_only(w: World) -> None:
     w.crm.down_for = {"u1@example.com"}
     batch = sqs_batch([created(f"auth0|{n}", at(n), email=f"u{n}@example.com") for n in range(3)])
 
@@ -106,8 +142,7 @@ def test_a_transient_failure_is_reported_for_its_record_only() -> None:
     assert w.dlq.messages == []  # SQS retries it: not dead-lettered on its first receive
 
 
-def test_a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_not_retried() -> None:
-    w = world()
+def test_a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_not_retried(w: World) -> None:
     malformed = load_event("malformed_missing_user_id")
     batch = sqs_batch([created("auth0|ok", at(0), email="ok@example.com"), malformed])
 
@@ -121,16 +156,14 @@ def test_a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_not_retried(
     assert letter.event == malformed
 
 
-def test_a_body_that_is_not_json_is_dead_lettered_not_crashed_on() -> None:
-    w = world()
+def test_a_body_that_is_not_json_is_dead_lettered_not_crashed_on(w: World) -> None:
 
     assert w.run(sqs_batch(["not json {"])) == set()
     ((_, attributes),) = w.dlq.messages
     assert attributes["reason"].startswith("invalid_event")
 
 
-def test_a_users_later_events_are_held_behind_one_that_failed() -> None:
-    w = world()
+def test_a_users_later_events_are_held_behind_one_that_failed(w: World) -> None:
     first = updated("auth0|a", at(1), email="a@example.com", name="A1")
     later = updated("auth0|a", at(2), email="a2@example.com", name="A2")
     other = updated("auth0|b", at(3), email="b@example.com", name="B1")
@@ -144,8 +177,7 @@ def test_a_users_later_events_are_held_behind_one_that_failed() -> None:
     assert w.names() == {"auth0|b": "B1"}
 
 
-def test_a_users_events_run_in_change_order_whatever_the_queue_order() -> None:
-    w = world()
+def test_a_users_events_run_in_change_order_whatever_the_queue_order(w: World) -> None:
     first = updated("auth0|a", at(1), email="a@example.com", name="A1")
     later = updated("auth0|a", at(2), email="a@example.com", name="A2")
 
@@ -159,8 +191,7 @@ def test_a_users_events_run_in_change_order_whatever_the_queue_order() -> None:
     assert w.names() == {"auth0|a": "A2"}
 
 
-def test_on_its_last_receive_a_transient_failure_goes_to_the_dlq_with_its_reason() -> None:
-    w = world()
+def test_on_its_last_receive_a_transient_failure_goes_to_the_dlq_with_its_reason(w: World) -> None:
     w.crm.down_for = {"u@example.com"}
     event = created("auth0|u", at(0), email="u@example.com")
 
@@ -173,9 +204,8 @@ def test_on_its_last_receive_a_transient_failure_goes_to_the_dlq_with_its_reason
     assert attributes["handler"] == "auth0-sync-UserCreated"
 
 
-def test_a_record_is_not_started_without_time_left_and_comes_back() -> None:
-    w = world()
-    batch = sqs_batch([created("auth0|u", at(0), email="u@example.com")])
+def test_a_record_is_not_started_without_time_left_and_comes_back(w: World) -> None:
+    batch = sqs_batch([created(f"auth0|u{n}", at(n), email=f"u{n}@example.com") for n in (1, 2)])
 
     assert w.run(batch, Context(millis=1000)) == set(ids(batch))
     assert w.crm.calls == []

@@ -177,7 +177,6 @@ class HttpTransport:
         self._config_hint = config_hint
         self._sleep_with = sleep
         self._clock = clock
-        self._remaining: RemainingMillis | None = None
         self._local = threading.local()
         if session is None:
             session = requests.Session()
@@ -188,8 +187,15 @@ class HttpTransport:
         self.session = session
 
     def set_deadline(self, remaining_ms: RemainingMillis | None) -> None:
-        """Bound retries by the current invocation's remaining time (None: no bound)."""
-        self._remaining = remaining_ms
+        """Bound the calling thread's retries by the current invocation's remaining time
+        (None: no bound). Per thread: where one invocation runs several users at once (a
+        queue batch's lanes), one user's end must not unbind the others' retries."""
+        self._local.remaining = remaining_ms
+
+    @property
+    def _remaining(self) -> RemainingMillis | None:
+        remaining: RemainingMillis | None = getattr(self._local, "remaining", None)
+        return remaining
 
     def calls_made(self) -> int:
         """HTTP requests sent by the calling thread so far (retries included)."""

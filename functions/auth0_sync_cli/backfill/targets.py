@@ -218,7 +218,7 @@ def gathering(crm: Listing, batch_size: int | None = None) -> Listing:
     """`crm` with its batchable calls gathered into batch calls (at most `batch_size`
     records each, default the destination's most), where it has batch calls."""
     from auth0_sync.destinations.batches import batches_of
-    from auth0_sync_cli.backfill.gather import GatheringCrm
+    from auth0_sync.gathering import GatheringCrm
 
     batches = batches_of(crm)
     return crm if batches is None else GatheringCrm(crm, batches, limit=batch_size)
@@ -252,8 +252,9 @@ def build_target(
     batch_size: int | None = None,
 ) -> Target:
     """The target for the flags `--target`, `--dry-run`, `--stack` and `--functions`;
-    `batch`: the local target gathers its workers' CRM calls into batch calls (`gather`)
-    of at most `batch_size` records (default: the destination's most)."""
+    `batch`: the local target gathers its workers' CRM calls into batch calls
+    (`auth0_sync.gathering`) of at most `batch_size` records (default: the destination's
+    most)."""
     env = dict(os.environ if environ is None else environ)
     if stack:
         env.update(stack_environment(stack))

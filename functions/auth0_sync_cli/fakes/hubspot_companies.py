@@ -31,7 +31,7 @@ company-to-contact direction, company search and listing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response, request
@@ -123,8 +123,10 @@ def add_company_routes(
         return None
 
     def taken(properties: dict[str, Any], own_id: str | None) -> Response | None:
-        records = store.records.values()
-        return unique_taken(error, store.properties, records, properties, own_id, noun="company")
+        def every(_name: str, _value: str) -> Iterable[dict[str, Any]]:
+            return store.records.values()
+
+        return unique_taken(error, store.properties, every, properties, own_id, noun="company")
 
     def write(record: dict[str, Any], properties: dict[str, Any]) -> None:
         for name, value in properties.items():

@@ -76,19 +76,22 @@ def object_view(
 def unique_taken(
     error: Callable[..., Response],
     specs: Specs,
-    records: Iterable[dict[str, Any]],
+    holding: Callable[[str, str], Iterable[dict[str, Any]]],
     properties: dict[str, Any],
     own_id: str | None,
     *,
     noun: str,
     exempt: Collection[str] = (),
 ) -> Response | None:
-    """409 when a unique property (but `exempt`) gets a value another live record holds."""
+    """409 when a unique property (but `exempt`) gets a value another live record holds.
+
+    `holding(name, value)`: the records that may hold it (all of them, or an index's pick;
+    each is checked here)."""
     for name, value in properties.items():
         spec = specs.get(name) or {}
         if name in exempt or not spec.get("hasUniqueValue") or value in (None, ""):
             continue
-        for record in records:
+        for record in holding(name, str(value)):
             held = record["properties"].get(name)
             if record["id"] != own_id and not record["archived"] and held == str(value):
                 return error(

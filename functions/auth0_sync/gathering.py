@@ -1,9 +1,12 @@
-"""Many users' CRM calls gathered into the destination's batch calls (`--batch`).
+"""Many users' CRM calls gathered into the destination's batch calls.
 
-The backfill runs each user's snapshot through the same core as a live event, one worker
-thread per user in flight. `GatheringCrm` stands where the core's CRM adapter stands: a
-call that a batch can carry (a find by email or by Auth0 user id, a create, an update by
-record id) waits in a queue with the same calls of the other workers, and one batch call
+Used where several users' events run at once, each in its own thread: the buffered
+topology's handler (a queue batch, `auth0_sync.queue_batches`), and the CLI's bulk paths
+(`backfill --batch`, `catch-up`, `reconcile --fix`). The backfill runs each user's snapshot
+through the same core as a live event, one worker thread per user in flight.
+`GatheringCrm` stands where the core's CRM adapter stands: a call that a batch can carry
+(a find by email or by Auth0 user id, a create, an update by record id) waits in a queue
+with the same calls of the other workers, and one batch call
 carries them all, when the queue holds a whole batch or `window` seconds after its first
 call. Each caller gets what its single call would have given (the contact, None, or the
 same error raised), so each user's rules are unchanged: its calls still run one after

@@ -1,11 +1,15 @@
 """Events of many users at once, each user's in order: `Lanes` runs jobs on N threads
 ("lanes"), every job of one key (a user) on the same lane, in the order it was submitted.
-Different users run at once, so a target with batch calls (`gather`) carries their CRM
+Different users run at once, so a target with batch calls (`auth0_sync.gathering`) carries their CRM
 calls in batches, while one user's events still apply one after the other, in order, as
 the exactly-once rules expect (`catch-up`).
 
 `done_through()` is how many of the first jobs are all done: what a resumable command
-may record as its progress (an interrupted run resumes after it, so no job is skipped)."""
+may record as its progress (an interrupted run resumes after it, so no job is skipped).
+
+A key's lane is its hash by default (no memory per key: a catch-up meets millions of
+users); `lane_of` places keys itself when they are known up front (a queue batch gives each
+user a lane of its own, `auth0_sync.queue_batches`)."""
 
 from __future__ import annotations
 
@@ -21,8 +25,11 @@ class Lanes:
     """`workers` lanes, each a thread running its jobs in order; `depth` jobs queue per
     lane at most (the submitter waits beyond: memory stays bounded)."""
 
-    def __init__(self, workers: int, *, depth: int = 64) -> None:
+    def __init__(
+        self, workers: int, *, depth: int = 64, lane_of: Callable[[str], int] | None = None
+    ) -> None:
         self.workers = max(1, workers)
+        self._lane_of = lane_of
         self._queues: list[queue.Queue[tuple[int, Job] | None]] = [
             queue.Queue(depth) for _ in range(self.workers)
         ]
@@ -40,6 +47,8 @@ class Lanes:
             thread.start()
 
     def lane_of(self, key: str) -> int:
+        if self._lane_of is not None:
+            return self._lane_of(key) % self.workers
         return zlib.crc32(key.encode("utf-8")) % self.workers
 
     def submit(self, key: str, job: Job) -> int:
