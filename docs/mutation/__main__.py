@@ -94,7 +94,7 @@ TESTS: dict[str, list[str]] = {
     "sync_base": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "upsert": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "deletion": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
-    "lateness": _SYNC_UNIT,
+    "lateness": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "state": [
         "tests/unit/test_rules_state.py",
         "tests/integration/test_state_store.py",

@@ -745,3 +745,54 @@ def test_an_unowned_contact_found_by_email_keeps_what_the_event_does_not_mention
     free = rig.crm.add(email="ola@example.com", name="Ola", phone="+4790000001")
     rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
     assert rig.crm.contacts[free]["phone"] == "+4790000001"
+
+
+# A late write and the contact's version (contract 1.2: ETag / If-Match) -----------------
+
+
+def writes_and_reads(rig: Rig) -> list[tuple[str, str | None]]:
+    """The CRM calls since the last clear: each method with the version a write carried."""
+    return [(c.method, c.version) for c in rig.crm.calls]
+
+
+def test_a_late_write_is_based_on_the_version_the_last_write_left_and_keeps_the_new_one() -> (
+    None
+):
+    """The memory CRM's version starts at "v1" with the create and moves by one with each
+    write. A late event's PATCH carries the version the previous write left (no read
+    first), and the next write carries the one the late write left."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))  # v1
+    rig.apply(updated(U, at(3), name="Ola N."))  # based on v1, leaves v2
+    rig.crm.calls.clear()
+    late = rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert (late.status, late.reason, late.contact_id) == ("applied", "updated", "c_1")
+    rig.apply(updated(U, at(4), name="Ola Nordmann"))
+    assert writes_and_reads(rig) == [("PATCH", '"v2"'), ("PATCH", '"v3"')]
+
+
+def test_a_late_delete_is_based_on_the_version_the_last_write_left_and_keeps_the_new_one() -> (
+    None
+):
+    """As above for the late delete that clears what only the past life said."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))  # leaves v2
+    rig.crm.calls.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "updated", "c_1")
+    rig.apply(updated(U, at(11), name="Ola Nordmann"))
+    assert writes_and_reads(rig) == [("PATCH", '"v2"'), ("PATCH", '"v3"')]
+
+
+def test_a_late_delete_whose_contact_is_gone_from_the_crm_is_retried_later() -> None:
+    """The contact was deleted in the CRM (by someone else) before the late delete's write:
+    a transient error naming the contact, with the reason `crm_404`."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.crm.contacts.clear()
+    with pytest.raises(TransientError) as caught:
+        rig.apply(deleted(U, at(5)))
+    assert caught.value.reason == "crm_404"
+    assert caught.value.message == "contact c_1 is gone from the CRM"
