@@ -796,3 +796,27 @@ def test_a_late_delete_whose_contact_is_gone_from_the_crm_is_retried_later() -> 
         rig.apply(deleted(U, at(5)))
     assert caught.value.reason == "crm_404"
     assert caught.value.message == "contact c_1 is gone from the CRM"
+
+
+# A link only a late event shows ---------------------------------------------------------
+
+
+def identities(*user_ids: str) -> list[dict[str, Any]]:
+    """Auth0's `identities[]`: one entry per account, `provider` and `user_id` apart."""
+    return [{"provider": p, "user_id": rest} for p, _, rest in (u.partition("|") for u in user_ids)]
+
+
+def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_already() -> None:
+    """The primary's late event (09:05, after its 09:06 one) is the only one that lists a
+    secondary: the secondary is marked as linked into it. A secondary already marked as
+    linked into another primary keeps that mark."""
+    s1, s2, other = "google-oauth2|s1", "google-oauth2|s2", "auth0|q28"
+    rig = Rig()
+    rig.apply(created(other, at(0), email="q@example.com"))
+    rig.apply(updated(other, at(1), email="q@example.com", identities=identities(other, s2)))
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(6), email="ola@example.com", name="Ola N."))
+    rig.apply(updated(U, at(5), email="ola@example.com", identities=identities(U, s1, s2)))
+    first, second = rig.state.get(s1), rig.state.get(s2)
+    assert first is not None and second is not None
+    assert (first.linked_to, second.linked_to) == (U, other)
