@@ -820,3 +820,30 @@ def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_alr
     first, second = rig.state.get(s1), rig.state.get(s2)
     assert first is not None and second is not None
     assert (first.linked_to, second.linked_to) == (U, other)
+
+
+# A late write to a contact that left the user --------------------------------------------
+
+
+def test_a_late_event_never_writes_a_contact_someone_took_the_user_off() -> None:
+    """Between the user's last write and a late event, a person cleared the contact's
+    `auth0_user_id` in the CRM (a new version): the late write is refused (412), the
+    contact read again carries nobody, so it is not written; retried later."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    rig.crm.edit("c_1", auth0_user_id=None)
+    with pytest.raises(TransientError):
+        rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert rig.crm.contacts["c_1"].get("phone") is None
+
+
+def test_a_late_delete_never_writes_a_contact_someone_took_the_user_off() -> None:
+    """As above for the late delete that would clear what only the past life said."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.crm.edit("c_1", auth0_user_id=None)
+    with pytest.raises(TransientError):
+        rig.apply(deleted(U, at(5)))
+    assert rig.crm.contacts["c_1"]["phone"] == "+4790000001"
