@@ -847,3 +847,28 @@ def test_a_late_delete_never_writes_a_contact_someone_took_the_user_off() -> Non
     with pytest.raises(TransientError):
         rig.apply(deleted(U, at(5)))
     assert rig.crm.contacts["c_1"]["phone"] == "+4790000001"
+
+
+# SYNC_MODE=create_only: a late event whose fields the contact holds ----------------------
+
+
+def test_create_only_a_late_event_whose_every_field_the_contact_holds_is_said_not_written() -> (
+    None
+):
+    """Sales put a phone on the contact; a late event (09:03, after 09:05) brings another
+    phone, which no newer event spoke of: in create_only the contact keeps its phone (the
+    event is skipped as held by the CRM), and the event's phone counts as said: an older
+    event's phone is stale, and the same phone again costs no CRM call."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    rig.crm.edit("c_1", phone="+1 555 0100")
+    held = rig.apply(updated(U, at(3), phone_number="+4790000001"))
+    assert (held.status, held.reason, held.contact_id) == ("skipped", "held_by_crm", "c_1")
+    assert rig.crm.contacts["c_1"]["phone"] == "+1 555 0100"
+    rig.crm.calls.clear()
+    older = rig.apply(updated(U, at(2), phone_number="+4790000002"))
+    again = rig.apply(updated(U, at(4), phone_number="+4790000001"))
+    assert [(o.status, o.reason) for o in (older, again)] == [("skipped", "stale")] * 2
+    assert rig.crm.calls == []
+    assert rig.crm.contacts["c_1"]["phone"] == "+1 555 0100"
