@@ -755,9 +755,7 @@ def writes_and_reads(rig: Rig) -> list[tuple[str, str | None]]:
     return [(c.method, c.version) for c in rig.crm.calls]
 
 
-def test_a_late_write_is_based_on_the_version_the_last_write_left_and_keeps_the_new_one() -> (
-    None
-):
+def test_a_late_write_is_based_on_the_last_version_and_keeps_the_new_one() -> None:
     """The memory CRM's version starts at "v1" with the create and moves by one with each
     write. A late event's PATCH carries the version the previous write left (no read
     first), and the next write carries the one the late write left."""
@@ -771,9 +769,7 @@ def test_a_late_write_is_based_on_the_version_the_last_write_left_and_keeps_the_
     assert writes_and_reads(rig) == [("PATCH", '"v2"'), ("PATCH", '"v3"')]
 
 
-def test_a_late_delete_is_based_on_the_version_the_last_write_left_and_keeps_the_new_one() -> (
-    None
-):
+def test_a_late_delete_is_based_on_the_last_version_and_keeps_the_new_one() -> None:
     """As above for the late delete that clears what only the past life said."""
     rig = Rig()
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
@@ -818,7 +814,8 @@ def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_alr
     rig.apply(updated(U, at(6), email="ola@example.com", name="Ola N."))
     rig.apply(updated(U, at(5), email="ola@example.com", identities=identities(U, s1, s2)))
     first, second = rig.state.get(s1), rig.state.get(s2)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.linked_to, second.linked_to) == (U, other)
 
 
@@ -852,9 +849,7 @@ def test_a_late_delete_never_writes_a_contact_someone_took_the_user_off() -> Non
 # SYNC_MODE=create_only: a late event whose fields the contact holds ----------------------
 
 
-def test_create_only_a_late_event_whose_every_field_the_contact_holds_is_said_not_written() -> (
-    None
-):
+def test_create_only_a_late_event_the_contact_holds_is_said_not_written() -> None:
     """Sales put a phone on the contact; a late event (09:03, after 09:05) brings another
     phone, which no newer event spoke of: in create_only the contact keeps its phone (the
     event is skipped as held by the CRM), and the event's phone counts as said: an older
