@@ -547,6 +547,65 @@ def test_archiving_a_contact_already_gone_is_a_retry() -> None:
     )
 
 
+class ErasingCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's GDPR delete (POST
+    /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
+    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
+    deleted for good, not restorable): it leaves the contacts, and erasing one that is
+    gone is False (the adapter's answer to a 404)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.erased: list[str] = []
+
+    def erase_contact(self, contact_id: str) -> bool:
+        self.calls.append(Call("POST", contact_id))
+        if self.contacts.pop(contact_id, None) is None:
+            return False
+        self.erased.append(contact_id)
+        return True
+
+
+def erasing_rig() -> tuple[Rig, ErasingCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy="erase")
+    crm = ErasingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    return rig, crm
+
+
+def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None:
+    rig, crm = erasing_rig()
+    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "erased", "c_1")
+    assert (crm.erased, crm.contacts) == (["c_1"], {})
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
+    # A late event of the past life reveals nothing; a re-signup gets a new contact.
+    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
+    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+
+
+def test_erasing_a_contact_already_gone_is_a_retry() -> None:
+    rig, crm = erasing_rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    original = crm.erase_contact
+
+    def gone(contact_id: str) -> bool:
+        crm.contacts.pop(contact_id, None)
+        return original(contact_id)
+
+    crm.erase_contact = gone  # type: ignore[method-assign]
+    with pytest.raises(TransientError) as vanished:
+        rig.apply(deleted(U, at(5)))
+    assert (vanished.value.reason, vanished.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while erased",
+    )
+
+
 # Deletes (mutants mutmut saw survive) ------------------------------------------------------
 
 
