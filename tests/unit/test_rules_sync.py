@@ -609,6 +609,23 @@ def test_erasing_a_contact_already_gone_is_a_retry() -> None:
 # Deletes (mutants mutmut saw survive) ------------------------------------------------------
 
 
+def test_a_pending_delete_remembers_the_last_32_older_events_that_revealed_nothing() -> None:
+    """A delete that found no contact stays pending; each older event then looks the
+    contact up, and one that found nothing is noted so its duplicate costs no CRM call.
+    The note keeps the last 32 such events (MAX_SEARCHED): of 33, the first is forgotten."""
+    rig = Rig()
+    assert rig.apply(deleted(U, at(100))).reason == "contact_missing"
+    older = [updated(U, at(i), email=f"u{i}@example.com") for i in range(33)]
+    for raw in older:
+        assert rig.apply(raw).reason == "deleted"
+    rig.crm.calls.clear()
+    for kept in (older[32], older[1]):
+        assert rig.apply(kept).reason == "deleted"
+    assert rig.crm.calls == []
+    assert rig.apply(older[0]).reason == "deleted"
+    assert rig.crm.calls != []
+
+
 def test_a_delete_deactivates_a_contact_nobody_owned_as_the_users() -> None:
     """A contact found by the deleted user's email, carrying nobody: it is deactivated and
     gets the user's id, as if the user's older events had come first."""
