@@ -943,3 +943,60 @@ def test_create_only_a_late_event_the_contact_holds_is_said_not_written() -> Non
     assert [(o.status, o.reason) for o in (older, again)] == [("skipped", "stale")] * 2
     assert rig.crm.calls == []
     assert rig.crm.contacts["c_1"]["phone"] == "+1 555 0100"
+
+
+# Deletes: what the state keeps, what the CRM is asked ------------------------------------
+
+
+def test_with_delete_policy_none_a_delete_is_skipped_and_costs_no_crm_call() -> None:
+    rig = Rig(delete_policy="none")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("skipped", "delete_policy_none")
+    assert rig.crm.calls == []
+
+
+def test_a_delete_reads_the_contact_once_and_writes_on_the_version_it_read() -> None:
+    """The memory CRM's version is "v1" after the create: the delete reads the contact
+    (is it still the user's?) and its PATCH carries that version, with no second read."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    rig.apply(deleted(U, at(5)))
+    assert writes_and_reads(rig) == [("GET", None), ("PATCH", '"v1"')]
+
+
+def test_a_delete_that_finds_no_contact_forgets_the_one_it_knew() -> None:
+    """The user's contact was deleted in the CRM: the delete finds nothing, and the state no
+    longer points at the gone contact (a re-signup creates a new one, no PATCH to it)."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.contacts.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("skipped", "contact_missing")
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, False)
+    rig.crm.calls.clear()
+    again = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+    assert "PATCH" not in [c.method for c in rig.crm.calls]
+
+
+def test_a_linked_secondarys_delete_that_finds_no_contact_is_done() -> None:
+    """A secondary linked into a primary has no contact of its own: its delete is skipped as
+    a link and is done (an older event of the secondary looks nothing up)."""
+    secondary = "google-oauth2|s28"
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(2), email="ola@example.com", identities=identities(U, secondary)))
+    outcome = rig.apply(deleted(secondary, at(3)))
+    assert (outcome.status, outcome.reason) == ("skipped", "account_linked")
+    state = rig.state.get(secondary)
+    assert state is not None
+    assert (state.contact_id, state.delete_done) == (None, True)
+    rig.crm.calls.clear()
+    older = rig.apply(created(secondary, at(1), email="sec@example.com"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    assert rig.crm.calls == []
