@@ -1027,3 +1027,94 @@ def test_an_older_event_noted_under_the_lease_is_skipped_without_a_lookup() -> N
     again = rig.apply(older)
     assert (again.status, again.reason) == ("skipped", "deleted")
     assert rig.crm.calls == []
+
+
+# Requests to the state table (SyncCore.apply: a login that changes nothing costs 1, a
+# duplicate or stale event 1, a change 2, 3 when it looked like a login) ------------------
+
+
+class CountingStore(MemorySyncStateStore):
+    """The memory store, noting which request each call would be on the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+        self._inside = False  # the memory store's acquire_if_newer calls acquire
+
+    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+        if not self._inside:
+            self.requests.append("acquire")
+        return super().acquire(user_id, owner, lease_seconds)
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        self.requests.append("acquire_if_newer")
+        self._inside = True
+        try:
+            return super().acquire_if_newer(user_id, owner, lease_seconds, key)
+        finally:
+            self._inside = False
+
+    def record_unchanged(self, user_id: str, seen: Any) -> SyncState | None:
+        self.requests.append("record_unchanged")
+        return super().record_unchanged(user_id, seen)
+
+
+def counting_rig() -> tuple[Rig, CountingStore]:
+    store = CountingStore()
+    rig = Rig(state=store)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    store.requests.clear()
+    return rig, store
+
+
+def test_an_update_whose_previous_object_shows_a_change_takes_the_lease_at_once() -> None:
+    """Shaped like a login (last_login == updated_at), but previous_object shows the name
+    changed: no lease-free try first."""
+    rig, store = counting_rig()
+    when = stamp(at(2))
+    outcome = rig.apply(
+        updated(U, at(2), email="ola@example.com", name="Ola N.", last_login=when,
+                previous={"email": "ola@example.com", "name": "Ola"})
+    )  # fmt: skip
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert store.requests == ["acquire_if_newer"]
+
+
+def test_an_update_whose_previous_object_differs_in_no_mapped_field_tries_without_lease() -> None:
+    """previous_object shows only last_login moved (not a mapped attribute): one request,
+    no lease, nothing written."""
+    rig, store = counting_rig()
+    outcome = rig.apply(
+        updated(U, at(2), email="ola@example.com", name="Ola", last_login=stamp(at(2)),
+                previous={"email": "ola@example.com", "name": "Ola",
+                          "last_login": stamp(at(1))})
+    )  # fmt: skip
+    assert (outcome.status, outcome.reason) == ("skipped", "unchanged")
+    assert store.requests == ["record_unchanged"]
+
+
+def test_a_redelivered_late_event_costs_no_lease() -> None:
+    """A late event that set a field, delivered again: it has nothing left to say (its word
+    is the last on the field), so it is skipped on the state read alone."""
+    rig, store = counting_rig()
+    rig.apply(updated(U, at(3), email="ola@example.com", name="Ola N."))
+    late = updated(U, at(2), phone_number="+4790000001")
+    assert rig.apply(late).reason == "updated"
+    store.requests.clear()
+    again = rig.apply(late)
+    assert (again.status, again.reason) == ("skipped", "stale")
+    assert "acquire" not in store.requests
+
+
+def test_a_noted_older_event_of_a_pending_delete_costs_no_lease_when_delivered_again() -> None:
+    store = CountingStore()
+    rig = Rig(state=store)
+    assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
+    older = updated(U, at(1), email="ola@example.com")
+    assert rig.apply(older).reason == "deleted"
+    store.requests.clear()
+    again = rig.apply(older)
+    assert (again.status, again.reason) == ("skipped", "deleted")
+    assert "acquire" not in store.requests
