@@ -1118,3 +1118,54 @@ def test_a_noted_older_event_of_a_pending_delete_costs_no_lease_when_delivered_a
     again = rig.apply(older)
     assert (again.status, again.reason) == ("skipped", "deleted")
     assert "acquire" not in store.requests
+
+
+# A write of unknown outcome (a CRM without versions: it may land late) -------------------
+
+
+class TimesOut(MemoryCrm):
+    """A HubSpot-like CRM (no versions; a write may land up to `late_write_seconds` late)
+    whose next PATCH times out after it was sent: of unknown outcome, a transient error."""
+
+    def __init__(self) -> None:
+        super().__init__(versioned=False, late_write_seconds=60.0)
+        self.time_out_next = False
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.time_out_next:
+            self.time_out_next = False
+            self.unsure += 1
+            raise TransientError("crm PATCH: read timed out", "crm_timeout")
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def unsure_rig() -> tuple[Rig, TimesOut]:
+    rig = Rig()
+    crm = TimesOut()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    return rig, crm
+
+
+def test_a_write_that_timed_out_holds_back_the_users_next_write() -> None:
+    rig, crm = unsure_rig()
+    crm.time_out_next = True
+    with pytest.raises(TransientError):
+        rig.apply(updated(U, at(1), email="ola@example.com", name="One"))
+    with pytest.raises(TransientError) as waiting:
+        rig.apply(updated(U, at(2), email="ola@example.com", name="Two"))
+    assert waiting.value.reason == "write_unconfirmed"
+    assert crm.contacts["c_1"]["name"] == "Ola"
+
+
+def test_an_event_applied_through_a_retried_write_is_recorded_as_applied() -> None:
+    """The first attempt of the write is held by the CRM (unknown outcome), the retry
+    applied: the event is recorded as applied, so its redelivery is a duplicate."""
+    rig, crm = unsure_rig()
+    crm.hold_next_write()
+    event = updated(U, at(1), email="ola@example.com", name="One")
+    assert rig.apply(event).reason == "updated"
+    again = rig.apply(event)
+    assert (again.status, again.reason) == ("skipped", "duplicate")
