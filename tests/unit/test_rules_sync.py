@@ -1169,3 +1169,30 @@ def test_an_event_applied_through_a_retried_write_is_recorded_as_applied() -> No
     assert rig.apply(event).reason == "updated"
     again = rig.apply(event)
     assert (again.status, again.reason) == ("skipped", "duplicate")
+
+
+def test_an_older_event_for_a_state_that_knows_the_contact_but_no_fields_writes_nothing() -> None:
+    """A rebuilt state (the contact known, nothing recorded as written or said) and an event
+    older than its last change: not a late event to merge (there is no per-field record to
+    merge against), so skipped as stale, with no CRM call."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, contact_id)  # last change at 09:00
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(-1), email="ola@example.com", name="Old"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "stale", contact_id)
+    assert rig.crm.calls == []
+    assert rig.crm.contacts[contact_id]["name"] == "Ola"
+
+
+def test_a_late_event_waits_for_a_write_of_unknown_outcome() -> None:
+    """The 09:03 write's first attempt was held by the CRM (it may still land), its retry
+    applied; a late 09:02 event that would set the phone waits: nothing is written before
+    the unsure attempt settles."""
+    rig, crm = unsure_rig()
+    crm.hold_next_write()
+    assert rig.apply(updated(U, at(3), email="ola@example.com", name="Three")).reason == "updated"
+    with pytest.raises(TransientError) as waiting:
+        rig.apply(updated(U, at(2), phone_number="+4790000001"))
+    assert waiting.value.reason == "write_unconfirmed"
+    assert "phone" not in crm.contacts["c_1"]
