@@ -1196,3 +1196,74 @@ def test_a_late_event_waits_for_a_write_of_unknown_outcome() -> None:
         rig.apply(updated(U, at(2), phone_number="+4790000001"))
     assert waiting.value.reason == "write_unconfirmed"
     assert "phone" not in crm.contacts["c_1"]
+
+
+def test_a_login_shaped_update_that_changes_something_costs_three_requests() -> None:
+    """No previous_object and the stamps of a login, but the name changed: the lease-free
+    try finds it changed, then the lease is taken and the change committed."""
+    rig, store = counting_rig()
+    when = stamp(at(2))
+    outcome = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N.", last_login=when))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert store.requests == ["record_unchanged", "acquire"]
+    assert rig.crm.contacts["c_1"]["name"] == "Ola N."
+
+
+# The user's lease ---------------------------------------------------------------------
+
+
+class FailsOnce(MemoryCrm):
+    """A CRM whose next PATCH fails before it was sent (a transient error, nothing sent)."""
+
+    fail_next: bool = False
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.fail_next:
+            self.fail_next = False
+            raise TransientError("crm PATCH: connection refused", "crm_unreachable")
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def test_an_event_that_failed_releases_the_lease_for_its_retry() -> None:
+    rig = Rig()
+    crm = FailsOnce()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    crm.fail_next = True
+    event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
+    with pytest.raises(TransientError):
+        rig.core.apply(event, lease_seconds=30.0)
+    # Retried at once, with a short wait for a held lease: applied, not `lease_held`.
+    assert rig.core.apply(event, lease_seconds=0.2).reason == "updated"
+
+
+class MeanwhileCrm(MemoryCrm):
+    """A CRM during whose next PATCH another event of the same user arrives."""
+
+    meanwhile: Any = None
+    answer: Any = None
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            try:
+                self.answer = other()
+            except TransientError as exc:
+                self.answer = exc.reason
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def test_another_invocation_for_the_same_user_waits_for_the_lease() -> None:
+    rig = Rig()
+    crm = MeanwhileCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    other = parse_event(updated(U, at(2), email="ola@example.com", name="Two"), now=NOW)
+    crm.meanwhile = lambda: rig.core.apply(other, lease_seconds=0.2)
+    assert rig.apply(updated(U, at(1), email="ola@example.com", name="One")).reason == "updated"
+    assert crm.answer == "lease_held"
+    assert crm.contacts["c_1"]["name"] == "One"
