@@ -1267,3 +1267,32 @@ def test_another_invocation_for_the_same_user_waits_for_the_lease() -> None:
     assert rig.apply(updated(U, at(1), email="ola@example.com", name="One")).reason == "updated"
     assert crm.answer == "lease_held"
     assert crm.contacts["c_1"]["name"] == "One"
+
+
+# An email another contact holds (sync_base._write) ----------------------------------------
+
+
+def test_an_email_refused_is_owed_alone_and_written_once_the_other_contact_lets_it_go() -> None:
+    """D's contact holds b@; U's change to b@ and a new name: the CRM refuses the email
+    (409), so the name is written with a placeholder address on the same version (no read
+    in between), and the event fails with EmailConflict naming the contact. Its retry, once
+    D's contact let b@ go, writes the email alone (the name is already there)."""
+    rig = Rig()
+    held_by_d = rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))  # c_2, "v1"
+    rig.crm.calls.clear()
+    event = updated(U, at(1), email="b@example.com", name="Ola N.")
+    with pytest.raises(EmailConflict) as owed:
+        rig.apply(event)
+    assert owed.value.message == (
+        "crm PATCH /contacts/c_2: HTTP 409: email taken: contact c_2 got every other field; "
+        "its email follows when the contact holding it lets it go"
+    )
+    assert rig.crm.contacts["c_2"]["name"] == "Ola N."
+    rig.crm.edit(held_by_d, email="d@example.com")
+    assert rig.apply(event).reason == "updated"
+    assert rig.crm.contacts["c_2"]["email"] == "b@example.com"
+    assert writes_and_reads(rig) == [("PATCH", '"v1"'), ("PATCH", '"v1"'), ("PATCH", '"v2"')]
+    last = rig.crm.calls[-1].body
+    assert last is not None
+    assert sorted(last) == ["email", "source_updated_at"]
