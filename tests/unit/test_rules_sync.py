@@ -1296,3 +1296,32 @@ def test_an_email_refused_is_owed_alone_and_written_once_the_other_contact_lets_
     last = rig.crm.calls[-1].body
     assert last is not None
     assert sorted(last) == ["email", "source_updated_at"]
+
+
+# SYNC_MODE=create_only: the read before a write (sync_base._spared) -----------------------
+
+
+def test_create_only_a_contact_given_to_another_user_is_left_to_the_write_to_find() -> None:
+    """A person gave U's contact to V in the CRM; U's rename would change nothing in
+    create_only (the contact holds a name), yet it is not skipped as held: the write finds
+    the contact left U, and the email lookup finds V's contact: owned by another."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.crm.edit("c_1", auth0_user_id="auth0|v28")
+    with pytest.raises(OwnedByOther):
+        rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    assert rig.crm.contacts["c_1"]["name"] == "Kim A"
+
+
+def test_create_only_writes_on_the_version_its_read_saw() -> None:
+    """A person edited the contact (its version moved past the one the state knows): the
+    read before the write sees the new version, and the one PATCH carries it."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))  # "v1"
+    rig.crm.edit("c_1", phone="+1 555 0100")  # "v2"
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B", given_name="Kim"))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert writes_and_reads(rig) == [("GET", None), ("PATCH", '"v2"')]
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["given_name"]) == ("Kim A", "Kim")
