@@ -1335,3 +1335,34 @@ def test_an_event_waits_a_moment_for_a_lease_about_to_end() -> None:
     rig.state.acquire(U, "another-invocation", 0.1)
     assert rig.apply(updated(U, at(1), email="ola@example.com", name="One")).reason == "updated"
     assert rig.crm.contacts["c_1"]["name"] == "One"
+
+
+# An unverified email the CRM already holds (upsert._unverified) ---------------------------
+
+
+def test_an_unverified_signup_never_claims_the_contact_holding_its_email() -> None:
+    """Auth0's guidance: match accounts by email only when the address is verified. The
+    CRM's 409 names a contact of nobody holding the address: not claimed, no write; the
+    user waits, counted as `email_unverified`."""
+    rig = Rig()
+    sales = rig.crm.add(email="ola@example.com", name="From sales")
+    outcome = rig.apply(created(U, at(0), email="ola@example.com", email_verified=False))
+    assert (outcome.status, outcome.reason) == ("skipped", "email_unverified")
+    contact = rig.crm.contacts[sales]
+    assert (contact["name"], contact.get("auth0_user_id")) == ("From sales", None)
+    assert [c.method for c in rig.crm.writes()] == ["POST"]  # the create the CRM refused
+
+
+def test_an_unverified_signup_finds_its_own_contact_by_its_id() -> None:
+    """A create whose answer was lost left the user's own contact (it carries the user's
+    id); the retried signup's create meets a 409, and the contact is found by the id."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(
+        created(U, at(0), email="ola@example.com", email_verified=False, name="Ola N.")
+    )
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "updated", own)
+    assert rig.crm.contacts[own]["name"] == "Ola N."
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == (own, "auth0_user_id")
