@@ -1366,3 +1366,50 @@ def test_an_unverified_signup_finds_its_own_contact_by_its_id() -> None:
     state = rig.state.get(U)
     assert state is not None
     assert (state.contact_id, state.matched_by) == (own, "auth0_user_id")
+
+
+# Taking a contact found in the CRM (upsert._take_now) --------------------------------------
+
+
+def test_a_contact_found_already_right_is_mapped_with_what_it_holds() -> None:
+    """A rebuilt state: the contact carrying the user holds every value (no write), and is
+    remembered as holding them: the same values again cost no CRM call."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    first = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (first.status, first.reason, first.contact_id) == ("skipped", "unchanged", own)
+    rig.crm.calls.clear()
+    assert rig.apply(updated(U, at(2), email="ola@example.com", name="Ola")).reason == "unchanged"
+    assert rig.crm.calls == []
+
+
+def test_create_only_a_contact_found_holding_other_values_is_skipped_as_held() -> None:
+    rig = Rig(sync_mode="create_only")
+    own = rig.crm.add(email="kim@example.com", name="From sales", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="kim@example.com", name="Kim"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "held_by_crm", own)
+    assert rig.crm.contacts[own]["name"] == "From sales"
+
+
+def test_create_only_a_new_life_starts_clean() -> None:
+    """The rule of order holds in every SYNC_MODE: after a delete, a re-signup's values
+    replace the past life's on the contact, held or not."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.apply(deleted(U, at(5)))
+    outcome = rig.apply(created(U, at(10), email="kim@example.com", name="Kim B"))
+    assert (outcome.status, outcome.reason) == ("applied", "reactivated")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["status"]) == ("Kim B", "active")
+
+
+def test_create_only_a_deleted_users_contact_taken_over_keeps_none_of_their_values() -> None:
+    """D signed up and was deleted; U signs up with the same address and takes D's
+    deactivated contact: none of D's values stay on it, in create_only too."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(D, at(0), email="kim@example.com", name="Dee", phone_number="+4790000001"))
+    rig.apply(deleted(D, at(5)))
+    outcome = rig.apply(created(U, at(10), email="kim@example.com", name="Kim"))
+    assert (outcome.status, outcome.contact_id) == ("applied", "c_1")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["phone"], contact["auth0_user_id"]) == ("Kim", None, U)
