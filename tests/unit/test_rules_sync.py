@@ -1413,3 +1413,33 @@ def test_create_only_a_deleted_users_contact_taken_over_keeps_none_of_their_valu
     assert (outcome.status, outcome.contact_id) == ("applied", "c_1")
     contact = rig.crm.contacts["c_1"]
     assert (contact["name"], contact["phone"], contact["auth0_user_id"]) == ("Kim", None, U)
+
+
+# Upserts under the lease (upsert._upsert) -------------------------------------------------
+
+
+def test_an_edit_back_to_what_was_written_costs_no_crm_call_and_counts_as_seen() -> None:
+    """previous_object shows the name changed (so the lease is taken at once), but the
+    name is back to what the sync last wrote: skipped as unchanged, no CRM call, and the
+    event is recorded (its redelivery is a duplicate)."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    back = updated(U, at(2), email="ola@example.com", name="Ola",
+                   previous={"email": "ola@example.com", "name": "Ola B"})  # fmt: skip
+    outcome = rig.apply(back)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "unchanged", "c_1")
+    assert rig.crm.calls == []
+    again = rig.apply(back)
+    assert (again.status, again.reason) == ("skipped", "duplicate")
+
+
+def test_a_re_signup_clears_what_only_the_past_life_had() -> None:
+    """A new life starts clean: the re-signup has no phone, so the past life's is cleared."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(deleted(U, at(5)))
+    outcome = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason) == ("applied", "reactivated")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["phone"], contact["status"]) == (None, "active")
