@@ -1443,3 +1443,17 @@ def test_a_re_signup_clears_what_only_the_past_life_had() -> None:
     assert (outcome.status, outcome.reason) == ("applied", "reactivated")
     contact = rig.crm.contacts["c_1"]
     assert (contact["phone"], contact["status"]) == (None, "active")
+
+
+def test_create_only_a_change_the_contact_holds_is_skipped_and_remembered() -> None:
+    """In create_only the contact keeps its name: the rename is skipped as held by the CRM
+    (naming the contact), and the same name again costs no CRM call."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    held = rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    assert (held.status, held.reason, held.contact_id) == ("skipped", "held_by_crm", "c_1")
+    rig.crm.calls.clear()
+    again = rig.apply(updated(U, at(6), email="kim@example.com", name="Kim B"))
+    assert (again.status, again.reason) == ("skipped", "unchanged")
+    assert rig.crm.calls == []
+    assert rig.crm.contacts["c_1"]["name"] == "Kim A"
