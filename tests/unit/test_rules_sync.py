@@ -1457,3 +1457,14 @@ def test_create_only_a_change_the_contact_holds_is_skipped_and_remembered() -> N
     assert (again.status, again.reason) == ("skipped", "unchanged")
     assert rig.crm.calls == []
     assert rig.crm.contacts["c_1"]["name"] == "Kim A"
+
+
+def test_a_user_without_an_email_whose_contact_is_known_is_still_written() -> None:
+    """No email to create a contact with only matters when there is no contact: a state
+    that knows the user's contact (rebuilt, nothing recorded as written) writes to it."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, own)
+    outcome = rig.apply(updated(U, at(1), name="Ola N."))
+    assert (outcome.status, outcome.contact_id) == ("applied", own)
+    assert rig.crm.contacts[own]["name"] == "Ola N."
