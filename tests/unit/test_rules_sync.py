@@ -1468,3 +1468,10 @@ def test_a_user_without_an_email_whose_contact_is_known_is_still_written() -> No
     outcome = rig.apply(updated(U, at(1), name="Ola N."))
     assert (outcome.status, outcome.contact_id) == ("applied", own)
     assert rig.crm.contacts[own]["name"] == "Ola N."
+
+
+def test_a_signup_without_an_email_is_skipped_with_no_crm_call() -> None:
+    rig = Rig()
+    outcome = rig.apply(created(U, at(0), name="Ola"))
+    assert (outcome.status, outcome.reason) == ("skipped", "no_email")
+    assert rig.crm.calls == []
