@@ -1475,3 +1475,31 @@ def test_a_signup_without_an_email_is_skipped_with_no_crm_call() -> None:
     outcome = rig.apply(created(U, at(0), name="Ola"))
     assert (outcome.status, outcome.reason) == ("skipped", "no_email")
     assert rig.crm.calls == []
+
+
+class CommitFailsWhenAsked(MemorySyncStateStore):
+    """A state store whose next commit fails (a throttled table)."""
+
+    fail_next = False
+
+    def commit(self, state: SyncState, owner: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise TransientError("state table: throttled", "state_unavailable")
+        super().commit(state, owner)
+
+
+def test_a_failed_event_whose_unsure_write_could_not_be_noted_still_releases_the_lease() -> None:
+    """The write timed out (unknown outcome) and noting that in the state failed too: the
+    lease is released all the same, so the event's retry runs at once."""
+    store = CommitFailsWhenAsked()
+    rig = Rig(state=store)
+    crm = TimesOut()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    crm.time_out_next, store.fail_next = True, True
+    event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
+    with pytest.raises(TransientError):
+        rig.core.apply(event, lease_seconds=30.0)
+    assert rig.core.apply(event, lease_seconds=0.2).reason == "updated"
+    assert crm.contacts["c_1"]["name"] == "One"
