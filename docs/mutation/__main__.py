@@ -45,6 +45,10 @@ CORE = {
     "mapping": "auth0_sync/mapping.py",
     "ownership": "auth0_sync/ownership.py",
     "sync": "auth0_sync/sync.py",
+    "sync_base": "auth0_sync/sync_base.py",
+    "upsert": "auth0_sync/upsert.py",
+    "deletion": "auth0_sync/deletion.py",
+    "lateness": "auth0_sync/lateness.py",
     "state": "auth0_sync/state.py",
     "outcome": "auth0_sync/outcome.py",
     "service": "auth0_sync/service.py",
@@ -83,7 +87,14 @@ TESTS: dict[str, list[str]] = {
     ],
     "mapping": ["tests/unit/test_mapping.py", "tests/unit/test_reconcile_compare.py", *_SYNC_UNIT],
     "ownership": ["tests/unit/test_rules_ownership.py", *_SYNC_UNIT],
+    # The sync core is split by concern (sync.py the frame, SyncCore(Upserts, Deletions,
+    # Lateness) over sync_base.CoreBase): each part against the sync core's unit tests, plus
+    # the create-only mode's (an upsert that fills only empty fields, a delete's deactivation).
     "sync": _SYNC_UNIT,
+    "sync_base": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
+    "upsert": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
+    "deletion": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
+    "lateness": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "state": [
         "tests/unit/test_rules_state.py",
         "tests/integration/test_state_store.py",

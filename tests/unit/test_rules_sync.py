@@ -7,6 +7,7 @@ The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from auth0_sync.errors import CrmRejected, EmailConflict, OwnedByOther, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
-from auth0_sync.state import MemorySyncStateStore, SyncState
+from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import Outcome, SyncCore
 from tests.builders import at, created, deleted, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
@@ -547,7 +548,83 @@ def test_archiving_a_contact_already_gone_is_a_retry() -> None:
     )
 
 
+class ErasingCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's GDPR delete (POST
+    /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
+    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
+    deleted for good, not restorable): it leaves the contacts, and erasing one that is
+    gone is False (the adapter's answer to a 404)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.erased: list[str] = []
+
+    def erase_contact(self, contact_id: str) -> bool:
+        self.calls.append(Call("POST", contact_id))
+        if self.contacts.pop(contact_id, None) is None:
+            return False
+        self.erased.append(contact_id)
+        return True
+
+
+def erasing_rig() -> tuple[Rig, ErasingCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy="erase")
+    crm = ErasingCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    return rig, crm
+
+
+def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None:
+    rig, crm = erasing_rig()
+    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "erased", "c_1")
+    assert (crm.erased, crm.contacts) == (["c_1"], {})
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
+    # A late event of the past life reveals nothing; a re-signup gets a new contact.
+    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
+    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+
+
+def test_erasing_a_contact_already_gone_is_a_retry() -> None:
+    rig, crm = erasing_rig()
+    rig.apply(created(U, at(0), email="ola@example.com"))
+    original = crm.erase_contact
+
+    def gone(contact_id: str) -> bool:
+        crm.contacts.pop(contact_id, None)
+        return original(contact_id)
+
+    crm.erase_contact = gone  # type: ignore[method-assign]
+    with pytest.raises(TransientError) as vanished:
+        rig.apply(deleted(U, at(5)))
+    assert (vanished.value.reason, vanished.value.message) == (
+        "crm_404",
+        "contact c_1 vanished while erased",
+    )
+
+
 # Deletes (mutants mutmut saw survive) ------------------------------------------------------
+
+
+def test_a_pending_delete_remembers_the_last_32_older_events_that_revealed_nothing() -> None:
+    """A delete that found no contact stays pending; each older event then looks the
+    contact up, and one that found nothing is noted so its duplicate costs no CRM call.
+    The note keeps the last 32 such events (MAX_SEARCHED): of 33, the first is forgotten."""
+    rig = Rig()
+    assert rig.apply(deleted(U, at(100))).reason == "contact_missing"
+    older = [updated(U, at(i), email=f"u{i}@example.com") for i in range(33)]
+    for raw in older:
+        assert rig.apply(raw).reason == "deleted"
+    rig.crm.calls.clear()
+    for kept in (older[32], older[1]):
+        assert rig.apply(kept).reason == "deleted"
+    assert rig.crm.calls == []
+    assert rig.apply(older[0]).reason == "deleted"
+    assert rig.crm.calls != []
 
 
 def test_a_delete_deactivates_a_contact_nobody_owned_as_the_users() -> None:
@@ -745,3 +822,684 @@ def test_an_unowned_contact_found_by_email_keeps_what_the_event_does_not_mention
     free = rig.crm.add(email="ola@example.com", name="Ola", phone="+4790000001")
     rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
     assert rig.crm.contacts[free]["phone"] == "+4790000001"
+
+
+# A late write and the contact's version (contract 1.2: ETag / If-Match) -----------------
+
+
+def writes_and_reads(rig: Rig) -> list[tuple[str, str | None]]:
+    """The CRM calls since the last clear: each method with the version a write carried."""
+    return [(c.method, c.version) for c in rig.crm.calls]
+
+
+def test_a_late_write_is_based_on_the_last_version_and_keeps_the_new_one() -> None:
+    """The memory CRM's version starts at "v1" with the create and moves by one with each
+    write. A late event's PATCH carries the version the previous write left (no read
+    first), and the next write carries the one the late write left."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))  # v1
+    rig.apply(updated(U, at(3), name="Ola N."))  # based on v1, leaves v2
+    rig.crm.calls.clear()
+    late = rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert (late.status, late.reason, late.contact_id) == ("applied", "updated", "c_1")
+    rig.apply(updated(U, at(4), name="Ola Nordmann"))
+    assert writes_and_reads(rig) == [("PATCH", '"v2"'), ("PATCH", '"v3"')]
+
+
+def test_a_late_delete_is_based_on_the_last_version_and_keeps_the_new_one() -> None:
+    """As above for the late delete that clears what only the past life said."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))  # leaves v2
+    rig.crm.calls.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "updated", "c_1")
+    rig.apply(updated(U, at(11), name="Ola Nordmann"))
+    assert writes_and_reads(rig) == [("PATCH", '"v2"'), ("PATCH", '"v3"')]
+
+
+def test_a_late_delete_whose_contact_is_gone_from_the_crm_is_retried_later() -> None:
+    """The contact was deleted in the CRM (by someone else) before the late delete's write:
+    a transient error naming the contact, with the reason `crm_404`."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.crm.contacts.clear()
+    with pytest.raises(TransientError) as caught:
+        rig.apply(deleted(U, at(5)))
+    assert caught.value.reason == "crm_404"
+    assert caught.value.message == "contact c_1 is gone from the CRM"
+
+
+# A link only a late event shows ---------------------------------------------------------
+
+
+def identities(*user_ids: str) -> list[dict[str, Any]]:
+    """Auth0's `identities[]`: one entry per account, `provider` and `user_id` apart."""
+    return [{"provider": p, "user_id": rest} for p, _, rest in (u.partition("|") for u in user_ids)]
+
+
+def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_already() -> None:
+    """The primary's late event (09:05, after its 09:06 one) is the only one that lists a
+    secondary: the secondary is marked as linked into it. A secondary already marked as
+    linked into another primary keeps that mark."""
+    s1, s2, other = "google-oauth2|s1", "google-oauth2|s2", "auth0|q28"
+    rig = Rig()
+    rig.apply(created(other, at(0), email="q@example.com"))
+    rig.apply(updated(other, at(1), email="q@example.com", identities=identities(other, s2)))
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(6), email="ola@example.com", name="Ola N."))
+    rig.apply(updated(U, at(5), email="ola@example.com", identities=identities(U, s1, s2)))
+    first, second = rig.state.get(s1), rig.state.get(s2)
+    assert first is not None
+    assert second is not None
+    assert (first.linked_to, second.linked_to) == (U, other)
+
+
+# A late write to a contact that left the user --------------------------------------------
+
+
+def test_a_late_event_never_writes_a_contact_someone_took_the_user_off() -> None:
+    """Between the user's last write and a late event, a person cleared the contact's
+    `auth0_user_id` in the CRM (a new version): the late write is refused (412), the
+    contact read again carries nobody, so it is not written; retried later."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(3), name="Ola N."))
+    rig.crm.edit("c_1", auth0_user_id=None)
+    with pytest.raises(TransientError):
+        rig.apply(updated(U, at(2), name="Ola", phone_number="+4790000001"))
+    assert rig.crm.contacts["c_1"].get("phone") is None
+
+
+def test_a_late_delete_never_writes_a_contact_someone_took_the_user_off() -> None:
+    """As above for the late delete that would clear what only the past life said."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(created(U, at(10), email="ola@example.com", name="Ola N."))
+    rig.crm.edit("c_1", auth0_user_id=None)
+    with pytest.raises(TransientError):
+        rig.apply(deleted(U, at(5)))
+    assert rig.crm.contacts["c_1"]["phone"] == "+4790000001"
+
+
+# SYNC_MODE=create_only: a late event whose fields the contact holds ----------------------
+
+
+def test_create_only_a_late_event_the_contact_holds_is_said_not_written() -> None:
+    """Sales put a phone on the contact; a late event (09:03, after 09:05) brings another
+    phone, which no newer event spoke of: in create_only the contact keeps its phone (the
+    event is skipped as held by the CRM), and the event's phone counts as said: an older
+    event's phone is stale, and the same phone again costs no CRM call."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    rig.crm.edit("c_1", phone="+1 555 0100")
+    held = rig.apply(updated(U, at(3), phone_number="+4790000001"))
+    assert (held.status, held.reason, held.contact_id) == ("skipped", "held_by_crm", "c_1")
+    assert rig.crm.contacts["c_1"]["phone"] == "+1 555 0100"
+    rig.crm.calls.clear()
+    older = rig.apply(updated(U, at(2), phone_number="+4790000002"))
+    again = rig.apply(updated(U, at(4), phone_number="+4790000001"))
+    assert [(o.status, o.reason) for o in (older, again)] == [("skipped", "stale")] * 2
+    assert rig.crm.calls == []
+    assert rig.crm.contacts["c_1"]["phone"] == "+1 555 0100"
+
+
+# Deletes: what the state keeps, what the CRM is asked ------------------------------------
+
+
+def test_with_delete_policy_none_a_delete_is_skipped_and_costs_no_crm_call() -> None:
+    rig = Rig(delete_policy="none")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("skipped", "delete_policy_none")
+    assert rig.crm.calls == []
+
+
+def test_a_delete_reads_the_contact_once_and_writes_on_the_version_it_read() -> None:
+    """The memory CRM's version is "v1" after the create: the delete reads the contact
+    (is it still the user's?) and its PATCH carries that version, with no second read."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    rig.apply(deleted(U, at(5)))
+    assert writes_and_reads(rig) == [("GET", None), ("PATCH", '"v1"')]
+
+
+def test_a_delete_that_finds_no_contact_forgets_the_one_it_knew() -> None:
+    """The user's contact was deleted in the CRM: the delete finds nothing, and the state no
+    longer points at the gone contact (a re-signup creates a new one, no PATCH to it)."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.contacts.clear()
+    outcome = rig.apply(deleted(U, at(5)))
+    assert (outcome.status, outcome.reason) == ("skipped", "contact_missing")
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, False)
+    rig.crm.calls.clear()
+    again = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert (again.reason, again.contact_id) == ("created", "c_2")
+    assert "PATCH" not in [c.method for c in rig.crm.calls]
+
+
+def test_a_linked_secondarys_delete_that_finds_no_contact_is_done() -> None:
+    """A secondary linked into a primary has no contact of its own: its delete is skipped as
+    a link and is done (an older event of the secondary looks nothing up)."""
+    secondary = "google-oauth2|s28"
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(2), email="ola@example.com", identities=identities(U, secondary)))
+    outcome = rig.apply(deleted(secondary, at(3)))
+    assert (outcome.status, outcome.reason) == ("skipped", "account_linked")
+    state = rig.state.get(secondary)
+    assert state is not None
+    assert (state.contact_id, state.delete_done) == (None, True)
+    rig.crm.calls.clear()
+    older = rig.apply(created(secondary, at(1), email="sec@example.com"))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    assert rig.crm.calls == []
+
+
+class NoteLandsLate(MemorySyncStateStore):
+    """A state store whose lease-free read does not show the delete's lookup notes yet, as
+    when another invocation noted the same event just after that read."""
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        found = super().acquire_if_newer(user_id, owner, lease_seconds, key)
+        if isinstance(found, Settled):
+            return Settled(replace(found.state, searched=[]))
+        return found
+
+
+def test_an_older_event_noted_under_the_lease_is_skipped_without_a_lookup() -> None:
+    """A pending delete and an older event that revealed nothing: its duplicate, seen
+    unnoted before the lease, is still skipped as deleted with no CRM call under it."""
+    rig = Rig(state=NoteLandsLate())
+    assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
+    older = updated(U, at(1), email="ola@example.com")
+    assert rig.apply(older).reason == "deleted"
+    rig.crm.calls.clear()
+    again = rig.apply(older)
+    assert (again.status, again.reason) == ("skipped", "deleted")
+    assert rig.crm.calls == []
+
+
+# Requests to the state table (SyncCore.apply: a login that changes nothing costs 1, a
+# duplicate or stale event 1, a change 2, 3 when it looked like a login) ------------------
+
+
+class CountingStore(MemorySyncStateStore):
+    """The memory store, noting which request each call would be on the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+        self._inside = False  # the memory store's acquire_if_newer calls acquire
+
+    def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
+        if not self._inside:
+            self.requests.append("acquire")
+        return super().acquire(user_id, owner, lease_seconds)
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        self.requests.append("acquire_if_newer")
+        self._inside = True
+        try:
+            return super().acquire_if_newer(user_id, owner, lease_seconds, key)
+        finally:
+            self._inside = False
+
+    def record_unchanged(self, user_id: str, seen: Any) -> SyncState | None:
+        self.requests.append("record_unchanged")
+        return super().record_unchanged(user_id, seen)
+
+
+def counting_rig() -> tuple[Rig, CountingStore]:
+    store = CountingStore()
+    rig = Rig(state=store)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    store.requests.clear()
+    return rig, store
+
+
+def test_an_update_whose_previous_object_shows_a_change_takes_the_lease_at_once() -> None:
+    """Shaped like a login (last_login == updated_at), but previous_object shows the name
+    changed: no lease-free try first."""
+    rig, store = counting_rig()
+    when = stamp(at(2))
+    outcome = rig.apply(
+        updated(U, at(2), email="ola@example.com", name="Ola N.", last_login=when,
+                previous={"email": "ola@example.com", "name": "Ola"})
+    )  # fmt: skip
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert store.requests == ["acquire_if_newer"]
+
+
+def test_an_update_whose_previous_object_differs_in_no_mapped_field_tries_without_lease() -> None:
+    """previous_object shows only last_login moved (not a mapped attribute): one request,
+    no lease, nothing written."""
+    rig, store = counting_rig()
+    outcome = rig.apply(
+        updated(U, at(2), email="ola@example.com", name="Ola", last_login=stamp(at(2)),
+                previous={"email": "ola@example.com", "name": "Ola",
+                          "last_login": stamp(at(1))})
+    )  # fmt: skip
+    assert (outcome.status, outcome.reason) == ("skipped", "unchanged")
+    assert store.requests == ["record_unchanged"]
+
+
+def test_a_redelivered_late_event_costs_no_lease() -> None:
+    """A late event that set a field, delivered again: it has nothing left to say (its word
+    is the last on the field), so it is skipped on the state read alone."""
+    rig, store = counting_rig()
+    rig.apply(updated(U, at(3), email="ola@example.com", name="Ola N."))
+    late = updated(U, at(2), phone_number="+4790000001")
+    assert rig.apply(late).reason == "updated"
+    store.requests.clear()
+    again = rig.apply(late)
+    assert (again.status, again.reason) == ("skipped", "stale")
+    assert "acquire" not in store.requests
+
+
+def test_a_noted_older_event_of_a_pending_delete_costs_no_lease_when_delivered_again() -> None:
+    store = CountingStore()
+    rig = Rig(state=store)
+    assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
+    older = updated(U, at(1), email="ola@example.com")
+    assert rig.apply(older).reason == "deleted"
+    store.requests.clear()
+    again = rig.apply(older)
+    assert (again.status, again.reason) == ("skipped", "deleted")
+    assert "acquire" not in store.requests
+
+
+# A write of unknown outcome (a CRM without versions: it may land late) -------------------
+
+
+class TimesOut(MemoryCrm):
+    """A HubSpot-like CRM (no versions; a write may land up to `late_write_seconds` late)
+    whose next PATCH times out after it was sent: of unknown outcome, a transient error."""
+
+    def __init__(self) -> None:
+        super().__init__(versioned=False, late_write_seconds=60.0)
+        self.time_out_next = False
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.time_out_next:
+            self.time_out_next = False
+            self.unsure += 1
+            raise TransientError("crm PATCH: read timed out", "crm_timeout")
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def unsure_rig() -> tuple[Rig, TimesOut]:
+    rig = Rig()
+    crm = TimesOut()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    return rig, crm
+
+
+def test_a_write_that_timed_out_holds_back_the_users_next_write() -> None:
+    rig, crm = unsure_rig()
+    crm.time_out_next = True
+    with pytest.raises(TransientError):
+        rig.apply(updated(U, at(1), email="ola@example.com", name="One"))
+    with pytest.raises(TransientError) as waiting:
+        rig.apply(updated(U, at(2), email="ola@example.com", name="Two"))
+    assert waiting.value.reason == "write_unconfirmed"
+    assert crm.contacts["c_1"]["name"] == "Ola"
+
+
+def test_an_event_applied_through_a_retried_write_is_recorded_as_applied() -> None:
+    """The first attempt of the write is held by the CRM (unknown outcome), the retry
+    applied: the event is recorded as applied, so its redelivery is a duplicate."""
+    rig, crm = unsure_rig()
+    crm.hold_next_write()
+    event = updated(U, at(1), email="ola@example.com", name="One")
+    assert rig.apply(event).reason == "updated"
+    again = rig.apply(event)
+    assert (again.status, again.reason) == ("skipped", "duplicate")
+
+
+def test_an_older_event_for_a_state_that_knows_the_contact_but_no_fields_writes_nothing() -> None:
+    """A rebuilt state (the contact known, nothing recorded as written or said) and an event
+    older than its last change: not a late event to merge (there is no per-field record to
+    merge against), so skipped as stale, with no CRM call."""
+    rig = Rig()
+    contact_id = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, contact_id)  # last change at 09:00
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(-1), email="ola@example.com", name="Old"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "stale", contact_id)
+    assert rig.crm.calls == []
+    assert rig.crm.contacts[contact_id]["name"] == "Ola"
+
+
+def test_a_late_event_waits_for_a_write_of_unknown_outcome() -> None:
+    """The 09:03 write's first attempt was held by the CRM (it may still land), its retry
+    applied; a late 09:02 event that would set the phone waits: nothing is written before
+    the unsure attempt settles."""
+    rig, crm = unsure_rig()
+    crm.hold_next_write()
+    assert rig.apply(updated(U, at(3), email="ola@example.com", name="Three")).reason == "updated"
+    with pytest.raises(TransientError) as waiting:
+        rig.apply(updated(U, at(2), phone_number="+4790000001"))
+    assert waiting.value.reason == "write_unconfirmed"
+    assert "phone" not in crm.contacts["c_1"]
+
+
+def test_a_login_shaped_update_that_changes_something_costs_three_requests() -> None:
+    """No previous_object and the stamps of a login, but the name changed: the lease-free
+    try finds it changed, then the lease is taken and the change committed."""
+    rig, store = counting_rig()
+    when = stamp(at(2))
+    outcome = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N.", last_login=when))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert store.requests == ["record_unchanged", "acquire"]
+    assert rig.crm.contacts["c_1"]["name"] == "Ola N."
+
+
+# The user's lease ---------------------------------------------------------------------
+
+
+class FailsOnce(MemoryCrm):
+    """A CRM whose next PATCH fails before it was sent (a transient error, nothing sent)."""
+
+    fail_next: bool = False
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.fail_next:
+            self.fail_next = False
+            raise TransientError("crm PATCH: connection refused", "crm_unreachable")
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def test_an_event_that_failed_releases_the_lease_for_its_retry() -> None:
+    rig = Rig()
+    crm = FailsOnce()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    crm.fail_next = True
+    event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
+    with pytest.raises(TransientError):
+        rig.core.apply(event, lease_seconds=30.0)
+    # Retried at once, with a short wait for a held lease: applied, not `lease_held`.
+    assert rig.core.apply(event, lease_seconds=0.2).reason == "updated"
+
+
+class MeanwhileCrm(MemoryCrm):
+    """A CRM during whose next PATCH another event of the same user arrives."""
+
+    meanwhile: Any = None
+    answer: Any = None
+
+    def update_contact(
+        self, contact_id: str, fields: Any, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            try:
+                self.answer = other()
+            except TransientError as exc:
+                self.answer = exc.reason
+        return super().update_contact(contact_id, fields, if_match)
+
+
+def test_another_invocation_for_the_same_user_waits_for_the_lease() -> None:
+    rig = Rig()
+    crm = MeanwhileCrm()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    other = parse_event(updated(U, at(2), email="ola@example.com", name="Two"), now=NOW)
+    crm.meanwhile = lambda: rig.core.apply(other, lease_seconds=0.2)
+    assert rig.apply(updated(U, at(1), email="ola@example.com", name="One")).reason == "updated"
+    assert crm.answer == "lease_held"
+    assert crm.contacts["c_1"]["name"] == "One"
+
+
+# An email another contact holds (sync_base._write) ----------------------------------------
+
+
+def test_an_email_refused_is_owed_alone_and_written_once_the_other_contact_lets_it_go() -> None:
+    """D's contact holds b@; U's change to b@ and a new name: the CRM refuses the email
+    (409), so the name is written with a placeholder address on the same version (no read
+    in between), and the event fails with EmailConflict naming the contact. Its retry, once
+    D's contact let b@ go, writes the email alone (the name is already there)."""
+    rig = Rig()
+    held_by_d = rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))  # c_2, "v1"
+    rig.crm.calls.clear()
+    event = updated(U, at(1), email="b@example.com", name="Ola N.")
+    with pytest.raises(EmailConflict) as owed:
+        rig.apply(event)
+    assert owed.value.message == (
+        "crm PATCH /contacts/c_2: HTTP 409: email taken: contact c_2 got every other field; "
+        "its email follows when the contact holding it lets it go"
+    )
+    assert rig.crm.contacts["c_2"]["name"] == "Ola N."
+    rig.crm.edit(held_by_d, email="d@example.com")
+    assert rig.apply(event).reason == "updated"
+    assert rig.crm.contacts["c_2"]["email"] == "b@example.com"
+    assert writes_and_reads(rig) == [("PATCH", '"v1"'), ("PATCH", '"v1"'), ("PATCH", '"v2"')]
+    last = rig.crm.calls[-1].body
+    assert last is not None
+    assert sorted(last) == ["email", "source_updated_at"]
+
+
+# SYNC_MODE=create_only: the read before a write (sync_base._spared) -----------------------
+
+
+def test_create_only_a_contact_given_to_another_user_is_left_to_the_write_to_find() -> None:
+    """A person gave U's contact to V in the CRM; U's rename would change nothing in
+    create_only (the contact holds a name), yet it is not skipped as held: the write finds
+    the contact left U, and the email lookup finds V's contact: owned by another."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.crm.edit("c_1", auth0_user_id="auth0|v28")
+    with pytest.raises(OwnedByOther):
+        rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    assert rig.crm.contacts["c_1"]["name"] == "Kim A"
+
+
+def test_create_only_writes_on_the_version_its_read_saw() -> None:
+    """A person edited the contact (its version moved past the one the state knows): the
+    read before the write sees the new version, and the one PATCH carries it."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))  # "v1"
+    rig.crm.edit("c_1", phone="+1 555 0100")  # "v2"
+    rig.crm.calls.clear()
+    outcome = rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B", given_name="Kim"))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert writes_and_reads(rig) == [("GET", None), ("PATCH", '"v2"')]
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["given_name"]) == ("Kim A", "Kim")
+
+
+def test_an_event_waits_a_moment_for_a_lease_about_to_end() -> None:
+    """Another invocation holds the user's lease for 0.1 s more: the event waits for it
+    (up to 2 s, or a quarter of its own lease) rather than fail with `lease_held`."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.state.acquire(U, "another-invocation", 0.1)
+    assert rig.apply(updated(U, at(1), email="ola@example.com", name="One")).reason == "updated"
+    assert rig.crm.contacts["c_1"]["name"] == "One"
+
+
+# An unverified email the CRM already holds (upsert._unverified) ---------------------------
+
+
+def test_an_unverified_signup_never_claims_the_contact_holding_its_email() -> None:
+    """Auth0's guidance: match accounts by email only when the address is verified. The
+    CRM's 409 names a contact of nobody holding the address: not claimed, no write; the
+    user waits, counted as `email_unverified`."""
+    rig = Rig()
+    sales = rig.crm.add(email="ola@example.com", name="From sales")
+    outcome = rig.apply(created(U, at(0), email="ola@example.com", email_verified=False))
+    assert (outcome.status, outcome.reason) == ("skipped", "email_unverified")
+    contact = rig.crm.contacts[sales]
+    assert (contact["name"], contact.get("auth0_user_id")) == ("From sales", None)
+    assert [c.method for c in rig.crm.writes()] == ["POST"]  # the create the CRM refused
+
+
+def test_an_unverified_signup_finds_its_own_contact_by_its_id() -> None:
+    """A create whose answer was lost left the user's own contact (it carries the user's
+    id); the retried signup's create meets a 409, and the contact is found by the id."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    outcome = rig.apply(
+        created(U, at(0), email="ola@example.com", email_verified=False, name="Ola N.")
+    )
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "updated", own)
+    assert rig.crm.contacts[own]["name"] == "Ola N."
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.matched_by) == (own, "auth0_user_id")
+
+
+# Taking a contact found in the CRM (upsert._take_now) --------------------------------------
+
+
+def test_a_contact_found_already_right_is_mapped_with_what_it_holds() -> None:
+    """A rebuilt state: the contact carrying the user holds every value (no write), and is
+    remembered as holding them: the same values again cost no CRM call."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    first = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (first.status, first.reason, first.contact_id) == ("skipped", "unchanged", own)
+    rig.crm.calls.clear()
+    assert rig.apply(updated(U, at(2), email="ola@example.com", name="Ola")).reason == "unchanged"
+    assert rig.crm.calls == []
+
+
+def test_create_only_a_contact_found_holding_other_values_is_skipped_as_held() -> None:
+    rig = Rig(sync_mode="create_only")
+    own = rig.crm.add(email="kim@example.com", name="From sales", auth0_user_id=U)
+    outcome = rig.apply(updated(U, at(1), email="kim@example.com", name="Kim"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "held_by_crm", own)
+    assert rig.crm.contacts[own]["name"] == "From sales"
+
+
+def test_create_only_a_new_life_starts_clean() -> None:
+    """The rule of order holds in every SYNC_MODE: after a delete, a re-signup's values
+    replace the past life's on the contact, held or not."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    rig.apply(deleted(U, at(5)))
+    outcome = rig.apply(created(U, at(10), email="kim@example.com", name="Kim B"))
+    assert (outcome.status, outcome.reason) == ("applied", "reactivated")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["status"]) == ("Kim B", "active")
+
+
+def test_create_only_a_deleted_users_contact_taken_over_keeps_none_of_their_values() -> None:
+    """D signed up and was deleted; U signs up with the same address and takes D's
+    deactivated contact: none of D's values stay on it, in create_only too."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(D, at(0), email="kim@example.com", name="Dee", phone_number="+4790000001"))
+    rig.apply(deleted(D, at(5)))
+    outcome = rig.apply(created(U, at(10), email="kim@example.com", name="Kim"))
+    assert (outcome.status, outcome.contact_id) == ("applied", "c_1")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["name"], contact["phone"], contact["auth0_user_id"]) == ("Kim", None, U)
+
+
+# Upserts under the lease (upsert._upsert) -------------------------------------------------
+
+
+def test_an_edit_back_to_what_was_written_costs_no_crm_call_and_counts_as_seen() -> None:
+    """previous_object shows the name changed (so the lease is taken at once), but the
+    name is back to what the sync last wrote: skipped as unchanged, no CRM call, and the
+    event is recorded (its redelivery is a duplicate)."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.crm.calls.clear()
+    back = updated(U, at(2), email="ola@example.com", name="Ola",
+                   previous={"email": "ola@example.com", "name": "Ola B"})  # fmt: skip
+    outcome = rig.apply(back)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("skipped", "unchanged", "c_1")
+    assert rig.crm.calls == []
+    again = rig.apply(back)
+    assert (again.status, again.reason) == ("skipped", "duplicate")
+
+
+def test_a_re_signup_clears_what_only_the_past_life_had() -> None:
+    """A new life starts clean: the re-signup has no phone, so the past life's is cleared."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(deleted(U, at(5)))
+    outcome = rig.apply(created(U, at(10), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason) == ("applied", "reactivated")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["phone"], contact["status"]) == (None, "active")
+
+
+def test_create_only_a_change_the_contact_holds_is_skipped_and_remembered() -> None:
+    """In create_only the contact keeps its name: the rename is skipped as held by the CRM
+    (naming the contact), and the same name again costs no CRM call."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))
+    held = rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    assert (held.status, held.reason, held.contact_id) == ("skipped", "held_by_crm", "c_1")
+    rig.crm.calls.clear()
+    again = rig.apply(updated(U, at(6), email="kim@example.com", name="Kim B"))
+    assert (again.status, again.reason) == ("skipped", "unchanged")
+    assert rig.crm.calls == []
+    assert rig.crm.contacts["c_1"]["name"] == "Kim A"
+
+
+def test_a_user_without_an_email_whose_contact_is_known_is_still_written() -> None:
+    """No email to create a contact with only matters when there is no contact: a state
+    that knows the user's contact (rebuilt, nothing recorded as written) writes to it."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    seed_mapping(rig, own)
+    outcome = rig.apply(updated(U, at(1), name="Ola N."))
+    assert (outcome.status, outcome.contact_id) == ("applied", own)
+    assert rig.crm.contacts[own]["name"] == "Ola N."
+
+
+def test_a_signup_without_an_email_is_skipped_with_no_crm_call() -> None:
+    rig = Rig()
+    outcome = rig.apply(created(U, at(0), name="Ola"))
+    assert (outcome.status, outcome.reason) == ("skipped", "no_email")
+    assert rig.crm.calls == []
+
+
+class CommitFailsWhenAsked(MemorySyncStateStore):
+    """A state store whose next commit fails (a throttled table)."""
+
+    fail_next = False
+
+    def commit(self, state: SyncState, owner: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise TransientError("state table: throttled", "state_unavailable")
+        super().commit(state, owner)
+
+
+def test_a_failed_event_whose_unsure_write_could_not_be_noted_still_releases_the_lease() -> None:
+    """The write timed out (unknown outcome) and noting that in the state failed too: the
+    lease is released all the same, so the event's retry runs at once."""
+    store = CommitFailsWhenAsked()
+    rig = Rig(state=store)
+    crm = TimesOut()
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    crm.time_out_next, store.fail_next = True, True
+    event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
+    with pytest.raises(TransientError):
+        rig.core.apply(event, lease_seconds=30.0)
+    assert rig.core.apply(event, lease_seconds=0.2).reason == "updated"
+    assert crm.contacts["c_1"]["name"] == "One"
