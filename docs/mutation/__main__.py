@@ -49,7 +49,9 @@ CORE = {
     "upsert": "auth0_sync/upsert.py",
     "deletion": "auth0_sync/deletion.py",
     "lateness": "auth0_sync/lateness.py",
-    "state": "auth0_sync/state.py",
+    "state_model": "auth0_sync/state_model.py",
+    "state_dynamo": "auth0_sync/state_dynamo.py",
+    "state_memory": "auth0_sync/state_memory.py",
     "outcome": "auth0_sync/outcome.py",
     "service": "auth0_sync/service.py",
     "transport": "auth0_sync/destinations/transport.py",
@@ -77,6 +79,9 @@ _SYNC_UNIT = [
     "tests/unit/test_deactivation_window.py",
     "tests/unit/test_sync_histories.py",
 ]
+# The state stores (split by concern: the model, DynamoDB's, the in-memory one) share tests.
+_STATE = ["tests/unit/test_rules_state.py", "tests/integration/test_state_store.py", *_SYNC_UNIT]
+
 TESTS: dict[str, list[str]] = {
     "ordering": ["tests/unit/test_ordering.py", *_SYNC_UNIT],
     "events": [
@@ -95,11 +100,9 @@ TESTS: dict[str, list[str]] = {
     "upsert": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "deletion": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
     "lateness": [*_SYNC_UNIT, "tests/unit/test_sync_create_only.py"],
-    "state": [
-        "tests/unit/test_rules_state.py",
-        "tests/integration/test_state_store.py",
-        *_SYNC_UNIT,
-    ],
+    "state_model": _STATE,
+    "state_dynamo": _STATE,
+    "state_memory": _STATE,
     "outcome": ["tests/unit/test_outcome.py", "tests/unit/test_service.py"],
     "service": ["tests/unit/test_service.py"],
     "transport": [
