@@ -30,15 +30,13 @@ $(VENV)/.created:
 $(CONSTRAINTS): functions/requirements.lock $(VENV)/.created
 	sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' $< > $@
 
-# --no-compile: Python compiles what it imports on first use; byte-compiling every module
-# of aws-cdk-lib, moto and botocore up front costs install time nothing ever reads.
 $(DEMO_STAMP): $(VENV)/.created $(CONSTRAINTS) requirements.txt functions/requirements.txt pyproject.toml
-	$(BIN)/pip install --quiet --no-compile -r requirements.txt -c $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -r requirements.txt -c $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(DEV_STAMP): $(DEMO_STAMP) requirements-cdk.txt requirements-dev.txt
-	$(BIN)/pip install --quiet --no-compile -r requirements-dev.txt -c $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(CONSTRAINTS)
 	touch $@
 
 $(MUTATION_STAMP): $(DEV_STAMP) requirements-mutation.txt
