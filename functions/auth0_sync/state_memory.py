@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auth0_sync.errors import LeaseHeld, TransientError
@@ -19,18 +20,21 @@ class _Held:
 
 @dataclass
 class MemorySyncStateStore:
-    """The same contract in process memory, for `auth0-sync process` without AWS."""
+    """The same contract in process memory, for `auth0-sync process` without AWS. A lease
+    holds until its end, included, as DynamoDB's `lease_until < :now` condition says;
+    `clock` (epoch seconds) is the time it is compared with."""
 
     _items: dict[str, _Held] = field(default_factory=dict)
     _claims: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Callable[[], float] = time.time
 
     def acquire(self, user_id: str, owner: str, lease_seconds: float) -> SyncState:
         with self._lock:
             held = self._items.setdefault(user_id, _Held(SyncState(user_id)))
-            if held.owner is not None and held.until >= time.time():
+            if held.owner is not None and held.until >= self.clock():
                 raise LeaseHeld(user_id, held.until)
-            held.owner, held.until = owner, time.time() + lease_seconds
+            held.owner, held.until = owner, self.clock() + lease_seconds
             return _copy(held.state)
 
     def acquire_if_newer(
@@ -52,8 +56,8 @@ class MemorySyncStateStore:
                     "lease_lost",
                 )
             new = _copy(state)
-            new.linked_to = held.state.linked_to or new.linked_to  # set without the lease
-            new.linked_at = held.state.linked_at or new.linked_at
+            # Only `mark_linked` writes a link, without the lease (as DynamoDB's commit).
+            new.linked_to, new.linked_at = held.state.linked_to, held.state.linked_at
             self._items[state.user_id] = _Held(new)
 
     def release(self, user_id: str, owner: str) -> None:
@@ -72,7 +76,7 @@ class MemorySyncStateStore:
             held = self._items.get(user_id)
             if held is None:
                 return SyncState(user_id)
-            free = held.owner is None or held.until < time.time()
+            free = held.owner is None or held.until < self.clock()
             if not (free and seen.matches(held.state)):
                 return _copy(held.state)
             state = held.state
