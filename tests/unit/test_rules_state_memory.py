@@ -2,8 +2,10 @@
 (`auth0_sync/state_memory.py`, what the unit tests and local dry runs use) hold the rules
 no other test held (issue 28): the record read back from a table item, its order key, the
 quick path's condition one clause at a time, and a memory store that behaves like the
-DynamoDB one (a state read is the caller's copy, a lease held says until when, a commit
-without the lease says whose it was). Each test failed when its rule was removed by hand.
+DynamoDB one (a state read is the caller's copy, a lease held says until when and holds
+until its end included, a commit without the lease says whose it was, a commit writes no
+link). Each test failed when its rule was removed by hand (and `make mutation` kills every
+mutant of both modules).
 
 Expected values are written out: an order key as `order_key_text` writes it is
 time | type rank | event id (ranks: created 0, updated 1, deleted 2).
@@ -109,7 +111,7 @@ def test_a_table_item_reads_back_as_the_state_it_holds() -> None:
 
 
 def test_an_item_without_values_reads_back_as_a_state_without_them() -> None:
-    """A claim-free, never-written item: attributes absent or null are the defaults."""
+    """Attributes absent or null read as the record's defaults."""
     assert _from_item(USER, {"user_id": USER, "contact_id": None}) == SyncState(USER)
     # A set-typed list (an item written by hand, a string set) reads as a list.
     assert _from_item(USER, {"linked": {"auth0|sec"}, "searched": ("k",)}) == SyncState(
@@ -136,7 +138,8 @@ def test_a_copy_of_a_state_shares_nothing_with_it() -> None:
 
 
 def mapped(**values: object) -> SyncState:
-    """Applied: evt_b at 09:05 (an update) on contact c_7, name written as "d-name"."""
+    """Applied: evt_b at 09:05 (an update) on contact c_7, name and phone written as "d-name"
+    and "d-phone", linked with auth0|sec."""
     state = SyncState(
         USER,
         contact_id="c_7",
