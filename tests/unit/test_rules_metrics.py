@@ -30,7 +30,7 @@ def emitted() -> Iterator[None]:
 def counted(outcome: Outcome) -> dict[str, Any]:
     """The metric values `publish` adds for one outcome (the EMF document's values)."""
     lambda_app.publish(outcome)
-    document = lambda_app.metrics.serialize_metric_set()
+    document: dict[str, Any] = dict(lambda_app.metrics.serialize_metric_set())
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     return {metric["Name"]: document[metric["Name"]] for metric in directive["Metrics"]}
 
