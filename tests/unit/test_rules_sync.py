@@ -488,98 +488,62 @@ def test_an_older_event_revealing_no_contact_after_a_pending_delete_creates_none
     assert rig.crm.contacts == {}
 
 
-class ArchivingCrm(MemoryCrm):
-    """The in-memory CRM with HubSpot's archive (DELETE /crm/v3/objects/contacts/{id},
-    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
-    the contact is deleted, restorable for 90 days): it leaves the contacts, and archiving
-    one that is gone is False (the adapter's answer to a 404)."""
+class HubSpotDeletesCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's two deletes, each of which leaves the contacts, and
+    each False for a contact that is gone (the adapter's answer to a 404):
+    - archive (DELETE /crm/v3/objects/contacts/{id},
+      https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
+      the contact is deleted, restorable for 90 days);
+    - GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
+      https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
+      deleted for good, not restorable)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.archived: list[str] = []
-
-    def archive_contact(self, contact_id: str) -> bool:
-        self.calls.append(Call("DELETE", contact_id))
-        if self.contacts.pop(contact_id, None) is None:
-            return False
-        self.archived.append(contact_id)
-        return True
-
-
-def archiving_rig() -> tuple[Rig, ArchivingCrm]:
-    rig = Rig(crm_type="hubspot", delete_policy="archive")
-    crm = ArchivingCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
-    return rig, crm
-
-
-def test_with_the_archive_policy_a_delete_archives_and_forgets_the_contact() -> None:
-    rig, crm = archiving_rig()
-    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
-    outcome = rig.apply(deleted(U, at(5)))
-    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "archived", "c_1")
-    assert crm.archived == ["c_1"]
-    state = rig.state.get(U)
-    assert state is not None
-    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
-    # A re-signup gets a new contact; a late event of the past life reveals nothing.
-    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
-    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
-    assert (again.reason, again.contact_id) == ("created", "c_2")
-
-
-def test_archiving_a_contact_already_gone_is_a_retry() -> None:
-    rig, crm = archiving_rig()
-    rig.apply(created(U, at(0), email="ola@example.com"))
-    crm.contacts.clear()
-    crm.contacts["c_1"] = {"id": "c_1", "status": "active", "auth0_user_id": U}
-    original = crm.archive_contact
-
-    def gone(contact_id: str) -> bool:
-        crm.contacts.pop(contact_id, None)
-        return original(contact_id)
-
-    crm.archive_contact = gone  # type: ignore[method-assign]
-    with pytest.raises(TransientError) as vanished:
-        rig.apply(deleted(U, at(5)))
-    assert (vanished.value.reason, vanished.value.message) == (
-        "crm_404",
-        "contact c_1 vanished while archived",
-    )
-
-
-class ErasingCrm(MemoryCrm):
-    """The in-memory CRM with HubSpot's GDPR delete (POST
-    /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
-    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
-    deleted for good, not restorable): it leaves the contacts, and erasing one that is
-    gone is False (the adapter's answer to a 404)."""
-
-    def __init__(self) -> None:
-        super().__init__()
         self.erased: list[str] = []
 
+    def archive_contact(self, contact_id: str) -> bool:
+        return self._remove(Call("DELETE", contact_id), self.archived)
+
     def erase_contact(self, contact_id: str) -> bool:
-        self.calls.append(Call("POST", contact_id))
-        if self.contacts.pop(contact_id, None) is None:
+        return self._remove(Call("POST", contact_id), self.erased)
+
+    def _remove(self, call: Call, removed: list[str]) -> bool:
+        self.calls.append(call)
+        if call.contact_id is None or self.contacts.pop(call.contact_id, None) is None:
             return False
-        self.erased.append(contact_id)
+        removed.append(call.contact_id)
         return True
 
 
-def erasing_rig() -> tuple[Rig, ErasingCrm]:
-    rig = Rig(crm_type="hubspot", delete_policy="erase")
-    crm = ErasingCrm()
+def hubspot_rig(delete_policy: str) -> tuple[Rig, HubSpotDeletesCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy=delete_policy)
+    crm = HubSpotDeletesCrm()
     rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
     return rig, crm
 
 
-def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None:
-    rig, crm = erasing_rig()
+# HubSpot's deletes: the policy, the outcome it reports, what the CRM recorded, the method.
+HUBSPOT_DELETES = [
+    pytest.param("archive", "archived", "archive_contact", id="archive"),
+    pytest.param("erase", "erased", "erase_contact", id="erase"),
+]
+
+
+@pytest.mark.parametrize(("policy", "reason", "method"), HUBSPOT_DELETES)
+def test_with_a_hubspot_delete_policy_a_delete_removes_and_forgets_the_contact(
+    policy: str, reason: str, method: str
+) -> None:
+    rig, crm = hubspot_rig(policy)
     rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
     outcome = rig.apply(deleted(U, at(5)))
-    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "erased", "c_1")
-    assert (crm.erased, crm.contacts) == (["c_1"], {})
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", reason, "c_1")
+    assert (crm.archived, crm.erased, crm.contacts) == (
+        ["c_1"] if policy == "archive" else [],
+        ["c_1"] if policy == "erase" else [],
+        {},
+    )
     state = rig.state.get(U)
     assert state is not None
     assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
@@ -589,21 +553,22 @@ def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None
     assert (again.reason, again.contact_id) == ("created", "c_2")
 
 
-def test_erasing_a_contact_already_gone_is_a_retry() -> None:
-    rig, crm = erasing_rig()
+@pytest.mark.parametrize(("policy", "reason", "method"), HUBSPOT_DELETES)
+def test_removing_a_contact_already_gone_is_a_retry(policy: str, reason: str, method: str) -> None:
+    rig, crm = hubspot_rig(policy)
     rig.apply(created(U, at(0), email="ola@example.com"))
-    original = crm.erase_contact
+    original = getattr(crm, method)
 
     def gone(contact_id: str) -> bool:
         crm.contacts.pop(contact_id, None)
-        return original(contact_id)
+        return bool(original(contact_id))
 
-    crm.erase_contact = gone  # type: ignore[method-assign]
+    setattr(crm, method, gone)
     with pytest.raises(TransientError) as vanished:
         rig.apply(deleted(U, at(5)))
     assert (vanished.value.reason, vanished.value.message) == (
         "crm_404",
-        "contact c_1 vanished while erased",
+        f"contact c_1 vanished while {reason}",
     )
 
 
