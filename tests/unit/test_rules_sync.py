@@ -17,7 +17,7 @@ from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import Outcome, SyncCore
-from tests.builders import at, created, deleted, stamp, updated
+from tests.builders import at, created, deleted, identities, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
 
 pytestmark = pytest.mark.unit
@@ -837,11 +837,6 @@ def test_a_late_delete_whose_contact_is_gone_from_the_crm_is_retried_later() -> 
 
 
 # A link only a late event shows ---------------------------------------------------------
-
-
-def identities(*user_ids: str) -> list[dict[str, Any]]:
-    """Auth0's `identities[]`: one entry per account, `provider` and `user_id` apart."""
-    return [{"provider": p, "user_id": rest} for p, _, rest in (u.partition("|") for u in user_ids)]
 
 
 def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_already() -> None:
