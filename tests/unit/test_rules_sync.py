@@ -8,7 +8,7 @@ The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.unit
 
 NOW = at(60 * 24 * 30)
 U, D = "auth0|u28", "auth0|d28"
+CrmT = TypeVar("CrmT", bound=MemoryCrm)
 
 
 class Rig:
@@ -43,6 +44,12 @@ class Rig:
 
     def apply(self, raw: dict[str, Any]) -> Outcome:
         return self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
+
+    def use(self, crm: CrmT) -> CrmT:
+        """Go on with `crm` (one that misbehaves on cue), holding the contacts so far."""
+        crm.contacts = self.crm.contacts
+        self.crm, self.core = crm, SyncCore(self.core.settings, crm, self.state)
+        return crm
 
 
 class CommitFailsOnce(MemorySyncStateStore):
@@ -370,8 +377,7 @@ def test_a_409_on_create_with_no_contact_found_is_permanent() -> None:
 
 def test_a_contact_vanishing_as_it_is_written_or_deactivated_is_a_retry() -> None:
     rig = Rig()
-    crm = VanishingCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(VanishingCrm())
     crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
     crm.vanish_on_write = True
     with pytest.raises(TransientError) as gone:
@@ -519,8 +525,7 @@ class HubSpotDeletesCrm(MemoryCrm):
 
 def hubspot_rig(delete_policy: str) -> tuple[Rig, HubSpotDeletesCrm]:
     rig = Rig(crm_type="hubspot", delete_policy=delete_policy)
-    crm = HubSpotDeletesCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(HubSpotDeletesCrm())
     return rig, crm
 
 
@@ -684,9 +689,7 @@ def test_a_contact_vanishing_while_it_changes_hands_is_a_retry() -> None:
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = VanishingOnRead()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(VanishingOnRead())
     with pytest.raises(TransientError) as gone:
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert (gone.value.reason, gone.value.message) == (
@@ -749,9 +752,7 @@ def test_a_transfer_that_fails_frees_the_previous_owners_lease() -> None:
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = VanishingOnRead()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(VanishingOnRead())
     with pytest.raises(TransientError):
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert rig.state.acquire(D, "next", 30.0).user_id == D
@@ -770,9 +771,7 @@ def test_a_contact_taken_by_someone_else_while_changing_hands_is_refused() -> No
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = TakenMeanwhile()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(TakenMeanwhile())
     with pytest.raises(OwnedByOther) as refused:
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert refused.value.owner == "auth0|third"
@@ -1103,8 +1102,7 @@ class TimesOut(MemoryCrm):
 
 def unsure_rig() -> tuple[Rig, TimesOut]:
     rig = Rig()
-    crm = TimesOut()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(TimesOut())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     return rig, crm
 
@@ -1188,8 +1186,7 @@ class FailsOnce(MemoryCrm):
 
 def test_an_event_that_failed_releases_the_lease_for_its_retry() -> None:
     rig = Rig()
-    crm = FailsOnce()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(FailsOnce())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     crm.fail_next = True
     event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
@@ -1219,8 +1216,7 @@ class MeanwhileCrm(MemoryCrm):
 
 def test_another_invocation_for_the_same_user_waits_for_the_lease() -> None:
     rig = Rig()
-    crm = MeanwhileCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(MeanwhileCrm())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     other = parse_event(updated(U, at(2), email="ola@example.com", name="Two"), now=NOW)
     crm.meanwhile = lambda: rig.core.apply(other, lease_seconds=0.2)
@@ -1454,8 +1450,7 @@ def test_a_failed_event_whose_unsure_write_could_not_be_noted_still_releases_the
     lease is released all the same, so the event's retry runs at once."""
     store = CommitFailsWhenAsked()
     rig = Rig(state=store)
-    crm = TimesOut()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(TimesOut())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     crm.time_out_next, store.fail_next = True, True
     event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
