@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import boto3
 from auth0_sync_cli.sample import SampleStream, generate, reconcile
 from bench.calls import run_naive
 from bench.report import Row, Section, median, ratio
-from bench.servers import Peers
+from bench.servers import Peers, functions_at
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_REQUESTS_PER_EVENT = 1.5
@@ -110,25 +109,6 @@ class FlowRun:
             service, operation, _ = key.split(" ", 2)
             ops[f"{service} {operation}"] += n
         return ops
-
-
-def _old_tree(workdir: Path) -> Path | str:
-    """`functions/` of OLD_FLOW_COMMIT unpacked under workdir, or why it could not be."""
-    target = workdir / "old-flow"
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", OLD_FLOW_COMMIT, "functions"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        return f"git archive {OLD_FLOW_COMMIT[:7]} failed: {archive.stderr.decode().strip()}"
-    target.mkdir(parents=True, exist_ok=True)
-    tar_path = workdir / "old-flow.tar"
-    tar_path.write_bytes(archive.stdout)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(target, filter="data")
-    return target / "functions"
 
 
 def _old_flow_table(peers: Peers) -> str:
@@ -375,7 +355,7 @@ def _failed_before_change(run: FlowRun) -> str:
 def run(peers: Peers, *, memory_mb: int) -> list[Section]:
     """The AWS-requests figure and the cost figure."""
     started = time.perf_counter()
-    tree = _old_tree(peers.workdir)
+    tree = functions_at(OLD_FLOW_COMMIT, peers.workdir, "old-flow")
     results: dict[str, dict[str, FlowRun]] = {}
     sizes: list[int] = []
     for number, (mix, knobs) in enumerate(MIXES.items()):

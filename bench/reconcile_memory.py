@@ -13,9 +13,7 @@ last one whose `reconcile` held its sources in dicts), run on the same data.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +25,7 @@ import requests
 from auth0_sync.names import LOCAL_CRM_TOKEN
 from bench.backfill import exported_user, measured_run, write_export
 from bench.report import Row, Section, ratio
-from bench.servers import Peers
+from bench.servers import Peers, functions_at
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BEFORE_COMMIT = "25980eb42d1d6237bbcd4f19806718bb80dc917f"
@@ -96,25 +94,6 @@ def seed_states(peers: Peers, contact_ids: list[str]) -> None:
         list(pool.map(write, range(0, len(contact_ids), DYNAMO_BATCH)))
 
 
-def before_tree(workdir: Path) -> Path | str:
-    """`functions/` of BEFORE_COMMIT unpacked under workdir, or why it could not be."""
-    target = workdir / "before-flat"
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", BEFORE_COMMIT, "functions"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        return f"git archive {BEFORE_COMMIT[:7]} failed: {archive.stderr.decode().strip()}"
-    target.mkdir(parents=True, exist_ok=True)
-    tar_path = workdir / "before-flat.tar"
-    tar_path.write_bytes(archive.stdout)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(target, filter="data")
-    return target / "functions"
-
-
 def one_size(peers: Peers, size: int, before: Path | None = None) -> dict[str, Any]:
     peers.reset()
     started = time.perf_counter()
@@ -144,7 +123,7 @@ def one_size(peers: Peers, size: int, before: Path | None = None) -> dict[str, A
 
 def run(peers: Peers, *, sizes: tuple[int, int]) -> Section:
     started = time.perf_counter()
-    tree = before_tree(peers.workdir)
+    tree = functions_at(BEFORE_COMMIT, peers.workdir, "before-flat")
     before = tree if isinstance(tree, Path) else None
     small, large = (one_size(peers, size, before) for size in sizes)
     section = Section(
@@ -204,7 +183,7 @@ def run(peers: Peers, *, sizes: tuple[int, int]) -> Section:
 
 if __name__ == "__main__":
     with Peers() as peers:
-        tree = before_tree(peers.workdir)
+        tree = functions_at(BEFORE_COMMIT, peers.workdir, "before-flat")
         for size in (int(n) for n in sys.argv[1:] or ["1000"]):
             result = one_size(peers, size, tree if isinstance(tree, Path) else None)
             print(result, file=sys.stderr, flush=True)

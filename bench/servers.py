@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from auth0_sync_cli.local_aws import LocalResources, create_resources
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
 from bench.aws_proxy import READY_LINE as PROXY_READY_LINE
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Ctrl-C to stop."
 START_TIMEOUT_SECONDS = 60.0
 
@@ -40,6 +42,26 @@ PROXY_PORT_LINE = re.compile(r" on 127\.0\.0\.1:(\d+), forwarding")
 def cli(*args: str) -> list[str]:
     """argv running the `auth0-sync` CLI with this interpreter."""
     return [sys.executable, "-m", "auth0_sync_cli.main", *args]
+
+
+def functions_at(commit: str, workdir: Path, name: str) -> Path | str:
+    """`functions/` of an earlier commit (a figure's baseline code, run against the same
+    peers) unpacked under `workdir / name`, or why it could not be (a shallow clone)."""
+    target = workdir / name
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "functions"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        return f"git archive {commit[:7]} failed: {archive.stderr.decode().strip()}"
+    target.mkdir(parents=True, exist_ok=True)
+    tar_path = workdir / f"{name}.tar"
+    tar_path.write_bytes(archive.stdout)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(target, filter="data")
+    return target / "functions"
 
 
 def _wait_for(what: str, ready: Any, process: subprocess.Popen[bytes], log: Path) -> None:

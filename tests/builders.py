@@ -55,6 +55,15 @@ def bus_event(
     }
 
 
+def identities(*user_ids: str) -> list[dict[str, Any]]:
+    """A user's `identities[]`, one entry per account (the primary's first, then the
+    accounts linked into it): `provider` and `user_id` split at the first `|` (Auth0's
+    user.updated object, identities items: the Node SDK's
+    `EventStreamCloudEventUserUpdatedObjectIdentitiesItemDatabase`; `connection` and
+    `isSocial` are left out, the sync reads neither)."""
+    return [{"provider": p, "user_id": rest} for p, _, rest in (u.partition("|") for u in user_ids)]
+
+
 def user_event(
     event_type: str,
     user_id: str,

@@ -301,6 +301,137 @@ def _diff(key: str, path: str) -> str:
     )
 
 
+# Issue 28's examples of behaviour no test held when it was filed: each example, the
+# tests that hold it now (file, name), and the one-line change to the rule (made by hand,
+# then undone) that each of those tests was seen to fail on. Static text of the page.
+_RULES = "tests/unit/test_rules_sync.py"
+EXAMPLES: list[tuple[str, list[tuple[str, str]], str]] = [
+    (
+        "a commit after the lease was lost (another invocation took it) is accepted",
+        [
+            (
+                "tests/unit/test_rules_state.py",
+                "test_a_commit_after_the_lease_was_lost_is_refused",
+            )
+        ],
+        "`state_memory.py` `commit`: `if held.owner != owner:` -> `if False:` (`[memory]`); "
+        '`state_dynamo.py` `_write_holding_lease`: `ConditionExpression="lease_owner = :owner"`'
+        ' -> `"attribute_exists(lease_owner) OR :owner = :owner"` (`[dynamodb]`)',
+    ),
+    (
+        "an email lookup may take a contact that carries another live user's id",
+        [
+            (
+                "tests/unit/test_rules_ownership.py",
+                "test_an_email_lookup_never_takes_a_contact_carrying_another_users_id",
+            ),
+            (
+                "tests/unit/test_rules_ownership.py",
+                "test_an_email_lookup_refuses_a_live_users_contact_even_with_a_state",
+            ),
+        ],
+        "`ownership.py` `by_email`: `if not self.ownership.may_take(match, user_id, linked):` "
+        "-> `if False:` (the first); `may_take`: `previous.deleted_at is not None or "
+        "previous.linked_to == user_id` -> `True` (the second)",
+    ),
+    (
+        "an anonymized contact may keep its `auth0_user_id`",
+        [(_RULES, "test_an_anonymized_contact_loses_the_auth0_user_id_and_the_state_its_mapping")],
+        '`deletion.py` `_erasure`: `body[OWNER_FIELD] = ""` -> `pass`',
+    ),
+    (
+        "anonymize may keep the state's mapping",
+        [
+            (
+                _RULES,
+                "test_an_anonymized_contact_loses_the_auth0_user_id_and_the_state_its_mapping",
+            ),
+            (_RULES, "test_a_re_signup_after_anonymize_gets_a_new_contact"),
+        ],
+        "`deletion.py` `_deactivate`: `if applied is Applied.ANONYMIZED:` -> `if False:`",
+    ),
+    (
+        "a create's idempotency key may be random (so a retried create makes a second contact)",
+        [(_RULES, "test_a_retried_create_makes_no_second_contact")],
+        "`ownership.py` `idempotency_key`: the hash of user and event id -> `uuid4().hex`",
+    ),
+    (
+        "a created contact may lack its `source_updated_at` stamp",
+        [(_RULES, "test_a_created_contact_carries_the_events_change_time")],
+        "`upsert.py` `_create`: `{OWNER_FIELD: event.user_id, **self._stamp(event)}` -> "
+        "`{OWNER_FIELD: event.user_id}`",
+    ),
+    (
+        "a plain update may be reported as a reactivation",
+        [
+            (
+                _RULES,
+                "test_an_update_through_a_mapping_without_digests_is_an_update_not_a_reactivation",
+            )
+        ],
+        '`upsert.py` `_take`: `if new_life and found.how == "state":` -> '
+        '`if found.how == "state":`',
+    ),
+    (
+        "a transfer may be reported as an update",
+        [
+            (_RULES, "test_a_contact_taken_over_from_a_deleted_user_is_a_transfer"),
+            (_RULES, "test_a_mapped_contact_that_lost_the_users_id_gets_it_back_as_a_link"),
+        ],
+        '`upsert.py` `_take`: `elif found.how in ("state", "auth0_user_id") and not '
+        "extra.get(OWNER_FIELD):` -> `elif True:` (the first); its clause "
+        "`and not extra.get(OWNER_FIELD)` dropped (the second)",
+    ),
+    (
+        "... and counted in the metrics as such",
+        [
+            (
+                "tests/unit/test_rules_metrics.py",
+                "test_an_applied_outcome_is_counted_once_under_its_own_metric",
+            )
+        ],
+        "`lambda_app.py` `APPLIED_METRICS`: `Applied.UPDATED: Metric.CONTACT_UPDATED` -> "
+        "`Metric.CONTACT_REACTIVATED`; `Applied.LINKED: Metric.CONTACT_LINKED` -> "
+        "`Metric.CONTACT_UPDATED` (each alone)",
+    ),
+    (
+        "the circuit breaker may never reset its failure count on success",
+        [("tests/unit/test_rules_breaker.py", "test_a_success_resets_the_count_of_failures")],
+        "`transport.py` `CircuitBreaker.record`: `self._failures = 0` dropped",
+    ),
+    (
+        "the circuit breaker may open on 429s",
+        [("tests/integration/test_rules_transport.py", "test_429s_never_open_the_circuit")],
+        "`transport.py` `HttpTransport.request`: `outage=status >= 500 or status == 408` -> "
+        "`outage=status >= 500 or status in (408, 429)`",
+    ),
+    (
+        "a late event's field-level order (`stated`) may not be recorded when nothing changed",
+        [(_RULES, "test_a_late_event_that_changes_nothing_still_records_its_word_on_each_field")],
+        "`lateness.py` `_late`: `Decision(replace(current, stated=stated) if fresh else None, "
+        "outcome)` -> `Decision(None, outcome)`",
+    ),
+]
+
+
+def examples_section() -> list[str]:
+    """The page's section on issue 28's examples (static: written from `EXAMPLES`)."""
+    out = [
+        "## The issue's examples and the tests that hold them",
+        "",
+        "Issue 28 named behaviour that no test held when it was filed. Each example has a",
+        "test that fails when its rule is removed: the rule was changed by hand as shown (one",
+        "line), the test was run and seen to fail, and the change was undone.",
+        "",
+        "| example | test | the rule removed (by hand) |",
+        "| --- | --- | --- |",
+    ]
+    for example, tests, mutation in EXAMPLES:
+        held = ", ".join(f"`{path}::{name}`" for path, name in tests)
+        out.append(f"| {example} | {held} | {mutation} |")
+    return out
+
+
 def write_page(modules: list[Module], equivalent: dict[str, str]) -> None:
     known = {key for m in modules for key, _ in m.equivalent}
     stale = sorted(set(equivalent) - known)
@@ -337,6 +468,7 @@ def write_page(modules: list[Module], equivalent: dict[str, str]) -> None:
         "",
     ]
     out += [f"- `{m.name}`: " + " ".join(f"`{t}`" for t in TESTS[m.name]) for m in modules]
+    out += ["", *examples_section()]
     for m in modules:
         if not m.survived:
             continue

@@ -377,7 +377,7 @@ def fix(
 
     Each user to repair gets one event (a snapshot, or a deletion for a user gone from
     Auth0), so the users are independent: `workers` of them run at once, and a target
-    with batch calls carries their CRM calls in batches (`gather`)."""
+    with batch calls carries their CRM calls in batches (`auth0_sync.gathering`)."""
     report = FixReport()
     lock = threading.Lock()
     users = {

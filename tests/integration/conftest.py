@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from auth0_sync.names import RedriveEnv
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
+from tests.integration.initial_sync import USERS, write_export
 from tests.integration.lambda_double import (
     FUNCTIONS,
     MODULES,
@@ -54,3 +56,9 @@ def unique_crm() -> Iterator[CrmServer]:
     """A reference CRM enforcing the contract's optional uniqueness rules."""
     with CrmServer(unique_emails=True) as server:
         yield server
+
+
+@pytest.fixture
+def users_export(tmp_path: Path) -> Path:
+    """The initial-sync tenant's users (`initial_sync.USERS`) as a gzipped users export."""
+    return write_export(tmp_path / "users.json.gz", USERS)

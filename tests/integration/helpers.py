@@ -15,6 +15,18 @@ from auth0_sync.state import DynamoSyncStateStore, SyncState
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.runner import LocalContext, function_name_for
 
+# A contact in the generic contract's fields (contracts/crm-contacts-api.yaml), as the core
+# writes one: what the vendor adapters' tests create and read back. Read, never changed.
+ALICE: dict[str, Any] = {
+    "email": "alice@example.com",
+    "given_name": "Alice",
+    "family_name": "Liddell",
+    "phone": "+15550100",
+    "auth0_user_id": "auth0|alice",
+    "status": "active",
+    "source_updated_at": "2026-01-01T00:00:00Z",
+}
+
 
 def invoke(raw: dict[str, Any], timeout_seconds: float = 30.0) -> dict[str, Any]:
     """Call the Lambda handler the event's rule targets, as Lambda would."""

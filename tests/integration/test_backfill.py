@@ -49,12 +49,11 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[s
 
 
 def test_backfill_links_by_email_refreshes_stale_fields_and_creates_the_rest(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources, crm: CrmServer, users_export: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = seed_crm(crm)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, report = run_cli(capsys, "backfill", "--export", str(export), "--rate", "1000")
+    code, report = run_cli(capsys, "backfill", "--export", str(users_export), "--rate", "1000")
 
     assert code == 0, report
     counts = report["counts"]
@@ -245,12 +244,11 @@ def test_an_expired_download_link_is_a_clear_error(
 
 
 def test_the_contact_of_a_user_deleted_from_auth0_is_deactivated(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources, crm: CrmServer, users_export: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = seed_crm(crm)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, report = run_cli(capsys, "backfill", "--export", str(export), "--rate", "1000")
+    code, report = run_cli(capsys, "backfill", "--export", str(users_export), "--rate", "1000")
 
     assert code == 0
     assert report["counts"]["deactivate"] == 1
@@ -262,15 +260,14 @@ def test_target_lambda_invokes_the_deployed_handler_and_pays_its_crm_calls(
     sync_env: LocalResources,
     crm: CrmServer,
     lambda_api: LambdaDouble,
-    tmp_path: Path,
+    users_export: Path,
 ) -> None:
     seed_crm(crm)
-    export = write_export(tmp_path / "users.json.gz", USERS)
     invoker = LambdaInvoker(FUNCTIONS, client=boto3.client("lambda", endpoint_url=lambda_api.url))
     bucket = TokenBucket(None)
-    engine = Backfill(LambdaTarget(invoker, bucket), Checkpoint(None, str(export)), workers=2)
+    engine = Backfill(LambdaTarget(invoker, bucket), Checkpoint(None, str(users_export)), workers=2)
 
-    report = engine.run(read_export(str(export)))
+    report = engine.run(read_export(str(users_export)))
 
     assert (report.counts["link"], report.counts["create"]) == (2, 2)
     assert {c["function"] for c in lambda_api.calls} == {"Auth0Sync-UserUpdated"}
@@ -284,11 +281,9 @@ def test_target_lambda_invokes_the_deployed_handler_and_pays_its_crm_calls(
 
 
 def test_progress_shows_the_count_and_an_eta_on_stderr(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources, crm: CrmServer, users_export: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    export = write_export(tmp_path / "users.json.gz", USERS)
-
-    code = main(["backfill", "--export", str(export), "--rate", "1000", "--progress"])
+    code = main(["backfill", "--export", str(users_export), "--rate", "1000", "--progress"])
 
     captured = capsys.readouterr()
     assert code == 0

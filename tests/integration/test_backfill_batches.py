@@ -28,7 +28,7 @@ from auth0_sync_cli.fakes.salesforce import (
 )
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
-from tests.integration.initial_sync import USERS, contact_of, contacts, seed_crm, user, write_export
+from tests.integration.initial_sync import contact_of, contacts, seed_crm, user, write_export
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +49,13 @@ def many() -> list[dict[str, Any]]:
 
 
 def test_batched_backfill_links_refreshes_and_creates_as_single_calls_do(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources, crm: CrmServer, users_export: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = seed_crm(crm)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, report = run_cli(capsys, "backfill", "--export", str(export), "--rate", "1000", *SMALL)
+    code, report = run_cli(
+        capsys, "backfill", "--export", str(users_export), "--rate", "1000", *SMALL
+    )
 
     assert code == 0, report
     counts = report["counts"]

@@ -15,9 +15,10 @@ from auth0_sync.names import Env
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
-from tests.integration.initial_sync import USERS, contact_of, contacts, patch, write_export
+from tests.integration.initial_sync import contact_of, contacts, patch
 
-pytestmark = pytest.mark.integration
+# Every test runs against moto's table and the stack's environment (`sync_env`).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sync_env")]
 
 
 def plant_ghosts(crm: CrmServer, n: int) -> list[str]:
@@ -44,9 +45,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(("ghosts", "stops"), [(2, False), (3, False), (4, True)])
 def test_backfill_stops_above_the_limit_before_writing_anything(
-    sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     ghosts: int,
@@ -54,9 +54,8 @@ def test_backfill_stops_above_the_limit_before_writing_anything(
 ) -> None:
     monkeypatch.setenv(Env.DEACTIVATION_LIMIT, "3")
     ids = plant_ghosts(crm, ghosts)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, out, err = cli(capsys, "backfill", "--export", str(export), "--json")
+    code, out, err = cli(capsys, "backfill", "--export", str(users_export), "--json")
 
     if stops:
         assert code == 1
@@ -75,9 +74,8 @@ def test_backfill_stops_above_the_limit_before_writing_anything(
 
 @pytest.mark.parametrize(("allow", "stops"), [(3, True), (4, False), (5, False)])
 def test_allow_deactivations_lets_a_person_proceed_up_to_n(
-    sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     allow: int,
@@ -85,10 +83,9 @@ def test_allow_deactivations_lets_a_person_proceed_up_to_n(
 ) -> None:
     monkeypatch.setenv(Env.DEACTIVATION_LIMIT, "1")
     ids = plant_ghosts(crm, 4)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
     code, _, err = cli(
-        capsys, "backfill", "--export", str(export), "--allow-deactivations", str(allow)
+        capsys, "backfill", "--export", str(users_export), "--allow-deactivations", str(allow)
     )
 
     if stops:
@@ -101,9 +98,8 @@ def test_allow_deactivations_lets_a_person_proceed_up_to_n(
 
 
 def test_the_default_limit_stops_a_wrong_export(
-    sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -111,9 +107,8 @@ def test_the_default_limit_stops_a_wrong_export(
     orphan. The default (10%, rounded up) allows one of ten."""
     monkeypatch.delenv(Env.DEACTIVATION_LIMIT, raising=False)
     ids = plant_ghosts(crm, 10)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, _, err = cli(capsys, "backfill", "--export", str(export))
+    code, _, err = cli(capsys, "backfill", "--export", str(users_export))
 
     assert code == 1
     assert (
@@ -125,17 +120,15 @@ def test_the_default_limit_stops_a_wrong_export(
 
 
 def test_a_dry_run_warns_that_the_real_run_would_stop(
-    sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(Env.DEACTIVATION_LIMIT, "2")
     ids = plant_ghosts(crm, 3)
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, out, _ = cli(capsys, "backfill", "--export", str(export), "--dry-run")
+    code, out, _ = cli(capsys, "backfill", "--export", str(users_export), "--dry-run")
 
     assert code == 0
     assert (
@@ -146,16 +139,14 @@ def test_a_dry_run_warns_that_the_real_run_would_stop(
 
 
 def test_a_bad_limit_is_a_usage_error_naming_the_variable(
-    sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(Env.DEACTIVATION_LIMIT, "ten")
-    export = write_export(tmp_path / "users.json.gz", USERS)
 
-    code, _, err = cli(capsys, "backfill", "--export", str(export))
+    code, _, err = cli(capsys, "backfill", "--export", str(users_export))
 
     assert code == 2
     assert "DEACTIVATION_LIMIT='ten'" in err
@@ -167,13 +158,15 @@ def test_a_bad_limit_is_a_usage_error_naming_the_variable(
 
 @pytest.fixture
 def backfilled(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources,
+    crm: CrmServer,
+    users_export: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> Path:
     """Every user of the export has its contact (four, all in step); the export."""
-    export = write_export(tmp_path / "users.json.gz", USERS)
-    assert main(["backfill", "--export", str(export), "--rate", "1000"]) == 0
+    assert main(["backfill", "--export", str(users_export), "--rate", "1000"]) == 0
     capsys.readouterr()
-    return export
+    return users_export
 
 
 @pytest.mark.parametrize(("ghosts", "stops"), [(2, False), (3, False), (4, True)])

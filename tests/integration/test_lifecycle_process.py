@@ -17,7 +17,7 @@ import pytest
 from auth0_sync.names import Env
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
-from tests.builders import at, created, deleted, updated
+from tests.builders import at, created, deleted, identities, updated
 from tests.integration.test_process_cli import run_json
 
 pytestmark = pytest.mark.integration
@@ -27,10 +27,6 @@ FAKE, REAL = "auth0|68d0e1f2a3b4c5d6e7f80912", "google-oauth2|140055006600"
 BLOCKY = "auth0|69e0f1a2b3c4d5e6f7a80913"
 PRIMARY, SECONDARY = "auth0|6af0a1b2c3d4e5f6a7b80914", "github|4455667"
 BYSTANDER = "auth0|6b00b1c2d3e4f5a6b7c80915"
-
-
-def identities(*user_ids: str) -> list[dict[str, Any]]:
-    return [{"provider": u.partition("|")[0], "user_id": u.partition("|")[2]} for u in user_ids]
 
 
 def histories() -> list[dict[str, Any]]:

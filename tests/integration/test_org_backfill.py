@@ -34,7 +34,6 @@ from auth0_sync_cli.main import main
 from tests.cli_support import auth0_env, hand
 from tests.fakes.auth0_mgmt import ALL_SCOPES, FakeAuth0
 from tests.fakes.memory_companies import MemoryCompanies
-from tests.integration.initial_sync import USERS, write_export
 
 pytestmark = pytest.mark.integration
 
@@ -227,15 +226,23 @@ def test_the_backfill_command_takes_organizations_after_the_users(
     sync_env: LocalResources,
     crm: CrmServer,
     tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    export = write_export(tmp_path / "users.json.gz", USERS)
     tenant: Orgs = {
         "org_aaaaaaaaaaaaaaaa": ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}}),
         "org_bbbbbbbbbbbbbbbb": ("beta", None, {"auth0|u003": {}, "auth0|u004": {}}),
     }
-    argv = ["backfill", "--export", str(export), "--organizations", "--rate", "1000", "--json"]
+    argv = [
+        "backfill",
+        "--export",
+        str(users_export),
+        "--organizations",
+        "--rate",
+        "1000",
+        "--json",
+    ]
     with tenant_of(tenant) as fake:
         auth0_env(fake, monkeypatch)
         assert main([*argv, "--checkpoint", str(tmp_path / "b.ckpt")]) == 0
@@ -267,11 +274,10 @@ def test_the_backfill_command_takes_organizations_after_the_users(
 def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repairs_it(
     sync_env: LocalResources,
     crm: CrmServer,
-    tmp_path: Path,
+    users_export: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    export = write_export(tmp_path / "users.json.gz", USERS)
     alpha, beta = "org_aaaaaaaaaaaaaaaa", "org_bbbbbbbbbbbbbbbb"
     tenant: Orgs = {
         alpha: ("alpha", "Alpha", {"auth0|u001": {"rol_1": "admin"}, "auth0|u002": {}}),
@@ -279,7 +285,7 @@ def test_reconcile_reports_company_and_membership_drift_both_ways_and_fix_repair
     }
     with tenant_of(tenant) as fake:
         auth0_env(fake, monkeypatch)
-        base = ["--export", str(export), "--rate", "1000", "--json"]
+        base = ["--export", str(users_export), "--rate", "1000", "--json"]
         assert main(["backfill", *base, "--organizations"]) == 0
         capsys.readouterr()
         company = {c["auth0_org_id"]: c["id"] for c in crm.companies()}

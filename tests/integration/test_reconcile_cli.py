@@ -29,14 +29,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def backfilled(
-    sync_env: LocalResources, crm: CrmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sync_env: LocalResources, crm: CrmServer, users_export: Path, capsys: pytest.CaptureFixture[str]
 ) -> Path:
     """The CRM of the initial-sync story after `backfill`; the export it came from."""
     seed_crm(crm)
-    export = write_export(tmp_path / "users.json.gz", USERS)
-    assert main(["backfill", "--export", str(export), "--rate", "1000"]) == 0
+    assert main(["backfill", "--export", str(users_export), "--rate", "1000"]) == 0
     capsys.readouterr()
-    return export
+    return users_export
 
 
 def reconcile(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

@@ -24,18 +24,9 @@ from auth0_sync.errors import (
     TransientError,
 )
 from auth0_sync_cli.fakes.salesforce import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
+from tests.integration.helpers import ALICE
 
 pytestmark = pytest.mark.integration
-
-ALICE: dict[str, Any] = {
-    "email": "alice@example.com",
-    "given_name": "Alice",
-    "family_name": "Liddell",
-    "phone": "+15550100",
-    "auth0_user_id": "auth0|alice",
-    "status": "active",
-    "source_updated_at": "2026-01-01T00:00:00Z",
-}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from auth0_sync.errors import ConfigError
 from auth0_sync.names import Env
 from auth0_sync.settings import Settings
-from tests.builders import at, created, deleted, updated
+from tests.builders import at, created, deleted, identities, updated
 from tests.unit.test_sync_core import World, ids, orders
 
 pytestmark = pytest.mark.unit
@@ -214,11 +214,6 @@ def test_claims_by_unverified_email_can_be_allowed() -> None:
 # Unlinking ------------------------------------------------------------------------------------
 
 PRIMARY, SECONDARY = "auth0|65a1b2c3d4e5f60718293a4b", "google-oauth2|110022003300"
-
-
-def identities(*user_ids: str) -> list[dict[str, Any]]:
-    # `identities[]` entries as Auth0 shows them: provider and the id after the `|`.
-    return [{"provider": u.partition("|")[0], "user_id": u.partition("|")[2]} for u in user_ids]
 
 
 def deliveries(history: list[dict[str, Any]]) -> st.SearchStrategy[list[dict[str, Any]]]:

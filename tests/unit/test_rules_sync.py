@@ -8,7 +8,7 @@ The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,13 +17,14 @@ from auth0_sync.events import parse_event
 from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import Outcome, SyncCore
-from tests.builders import at, created, deleted, stamp, updated
+from tests.builders import at, created, deleted, identities, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
 
 pytestmark = pytest.mark.unit
 
 NOW = at(60 * 24 * 30)
 U, D = "auth0|u28", "auth0|d28"
+CrmT = TypeVar("CrmT", bound=MemoryCrm)
 
 
 class Rig:
@@ -43,6 +44,12 @@ class Rig:
 
     def apply(self, raw: dict[str, Any]) -> Outcome:
         return self.core.apply(parse_event(raw, now=NOW), lease_seconds=30.0)
+
+    def use(self, crm: CrmT) -> CrmT:
+        """Go on with `crm` (one that misbehaves on cue), holding the contacts so far."""
+        crm.contacts = self.crm.contacts
+        self.crm, self.core = crm, SyncCore(self.core.settings, crm, self.state)
+        return crm
 
 
 class CommitFailsOnce(MemorySyncStateStore):
@@ -370,8 +377,7 @@ def test_a_409_on_create_with_no_contact_found_is_permanent() -> None:
 
 def test_a_contact_vanishing_as_it_is_written_or_deactivated_is_a_retry() -> None:
     rig = Rig()
-    crm = VanishingCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(VanishingCrm())
     crm.add(email="ola@example.com", auth0_user_id=U, name="Ola")
     crm.vanish_on_write = True
     with pytest.raises(TransientError) as gone:
@@ -488,98 +494,61 @@ def test_an_older_event_revealing_no_contact_after_a_pending_delete_creates_none
     assert rig.crm.contacts == {}
 
 
-class ArchivingCrm(MemoryCrm):
-    """The in-memory CRM with HubSpot's archive (DELETE /crm/v3/objects/contacts/{id},
-    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
-    the contact is deleted, restorable for 90 days): it leaves the contacts, and archiving
-    one that is gone is False (the adapter's answer to a 404)."""
+class HubSpotDeletesCrm(MemoryCrm):
+    """The in-memory CRM with HubSpot's two deletes, each of which leaves the contacts, and
+    each False for a contact that is gone (the adapter's answer to a 404):
+    - archive (DELETE /crm/v3/objects/contacts/{id},
+      https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/delete-contact:
+      the contact is deleted, restorable for 90 days);
+    - GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
+      https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
+      deleted for good, not restorable)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.archived: list[str] = []
-
-    def archive_contact(self, contact_id: str) -> bool:
-        self.calls.append(Call("DELETE", contact_id))
-        if self.contacts.pop(contact_id, None) is None:
-            return False
-        self.archived.append(contact_id)
-        return True
-
-
-def archiving_rig() -> tuple[Rig, ArchivingCrm]:
-    rig = Rig(crm_type="hubspot", delete_policy="archive")
-    crm = ArchivingCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
-    return rig, crm
-
-
-def test_with_the_archive_policy_a_delete_archives_and_forgets_the_contact() -> None:
-    rig, crm = archiving_rig()
-    rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
-    outcome = rig.apply(deleted(U, at(5)))
-    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "archived", "c_1")
-    assert crm.archived == ["c_1"]
-    state = rig.state.get(U)
-    assert state is not None
-    assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
-    # A re-signup gets a new contact; a late event of the past life reveals nothing.
-    assert rig.apply(created(U, at(3), email="ola@example.com")).reason == "deleted"
-    again = rig.apply(created(U, at(10), email="ola@example.com", given_name="Ola"))
-    assert (again.reason, again.contact_id) == ("created", "c_2")
-
-
-def test_archiving_a_contact_already_gone_is_a_retry() -> None:
-    rig, crm = archiving_rig()
-    rig.apply(created(U, at(0), email="ola@example.com"))
-    crm.contacts.clear()
-    crm.contacts["c_1"] = {"id": "c_1", "status": "active", "auth0_user_id": U}
-    original = crm.archive_contact
-
-    def gone(contact_id: str) -> bool:
-        crm.contacts.pop(contact_id, None)
-        return original(contact_id)
-
-    crm.archive_contact = gone  # type: ignore[method-assign]
-    with pytest.raises(TransientError) as vanished:
-        rig.apply(deleted(U, at(5)))
-    assert (vanished.value.reason, vanished.value.message) == (
-        "crm_404",
-        "contact c_1 vanished while archived",
-    )
-
-
-class ErasingCrm(MemoryCrm):
-    """The in-memory CRM with HubSpot's GDPR delete (POST
-    /crm/v3/objects/contacts/gdpr-delete with `{"objectId": id}`,
-    https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact:
-    deleted for good, not restorable): it leaves the contacts, and erasing one that is
-    gone is False (the adapter's answer to a 404)."""
-
-    def __init__(self) -> None:
-        super().__init__()
         self.erased: list[str] = []
 
+    def archive_contact(self, contact_id: str) -> bool:
+        return self._remove(Call("DELETE", contact_id), self.archived)
+
     def erase_contact(self, contact_id: str) -> bool:
-        self.calls.append(Call("POST", contact_id))
-        if self.contacts.pop(contact_id, None) is None:
+        return self._remove(Call("POST", contact_id), self.erased)
+
+    def _remove(self, call: Call, removed: list[str]) -> bool:
+        self.calls.append(call)
+        if call.contact_id is None or self.contacts.pop(call.contact_id, None) is None:
             return False
-        self.erased.append(contact_id)
+        removed.append(call.contact_id)
         return True
 
 
-def erasing_rig() -> tuple[Rig, ErasingCrm]:
-    rig = Rig(crm_type="hubspot", delete_policy="erase")
-    crm = ErasingCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+def hubspot_rig(delete_policy: str) -> tuple[Rig, HubSpotDeletesCrm]:
+    rig = Rig(crm_type="hubspot", delete_policy=delete_policy)
+    crm = rig.use(HubSpotDeletesCrm())
     return rig, crm
 
 
-def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None:
-    rig, crm = erasing_rig()
+# HubSpot's deletes: the policy, the outcome it reports, what the CRM recorded, the method.
+HUBSPOT_DELETES = [
+    pytest.param("archive", "archived", "archive_contact", id="archive"),
+    pytest.param("erase", "erased", "erase_contact", id="erase"),
+]
+
+
+@pytest.mark.parametrize(("policy", "reason", "method"), HUBSPOT_DELETES)
+def test_with_a_hubspot_delete_policy_a_delete_removes_and_forgets_the_contact(
+    policy: str, reason: str, method: str
+) -> None:
+    rig, crm = hubspot_rig(policy)
     rig.apply(created(U, at(0), email="ola@example.com", given_name="Ola"))
     outcome = rig.apply(deleted(U, at(5)))
-    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "erased", "c_1")
-    assert (crm.erased, crm.contacts) == (["c_1"], {})
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", reason, "c_1")
+    assert (crm.archived, crm.erased, crm.contacts) == (
+        ["c_1"] if policy == "archive" else [],
+        ["c_1"] if policy == "erase" else [],
+        {},
+    )
     state = rig.state.get(U)
     assert state is not None
     assert (state.contact_id, state.matched_by, state.delete_done) == (None, None, True)
@@ -589,21 +558,22 @@ def test_with_the_erase_policy_a_delete_erases_and_forgets_the_contact() -> None
     assert (again.reason, again.contact_id) == ("created", "c_2")
 
 
-def test_erasing_a_contact_already_gone_is_a_retry() -> None:
-    rig, crm = erasing_rig()
+@pytest.mark.parametrize(("policy", "reason", "method"), HUBSPOT_DELETES)
+def test_removing_a_contact_already_gone_is_a_retry(policy: str, reason: str, method: str) -> None:
+    rig, crm = hubspot_rig(policy)
     rig.apply(created(U, at(0), email="ola@example.com"))
-    original = crm.erase_contact
+    original = getattr(crm, method)
 
     def gone(contact_id: str) -> bool:
         crm.contacts.pop(contact_id, None)
-        return original(contact_id)
+        return bool(original(contact_id))
 
-    crm.erase_contact = gone  # type: ignore[method-assign]
+    setattr(crm, method, gone)
     with pytest.raises(TransientError) as vanished:
         rig.apply(deleted(U, at(5)))
     assert (vanished.value.reason, vanished.value.message) == (
         "crm_404",
-        "contact c_1 vanished while erased",
+        f"contact c_1 vanished while {reason}",
     )
 
 
@@ -719,9 +689,7 @@ def test_a_contact_vanishing_while_it_changes_hands_is_a_retry() -> None:
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = VanishingOnRead()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(VanishingOnRead())
     with pytest.raises(TransientError) as gone:
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert (gone.value.reason, gone.value.message) == (
@@ -784,9 +752,7 @@ def test_a_transfer_that_fails_frees_the_previous_owners_lease() -> None:
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = VanishingOnRead()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(VanishingOnRead())
     with pytest.raises(TransientError):
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert rig.state.acquire(D, "next", 30.0).user_id == D
@@ -805,9 +771,7 @@ def test_a_contact_taken_by_someone_else_while_changing_hands_is_refused() -> No
     rig = Rig()
     rig.apply(created(D, at(0), email="ola@example.com"))
     rig.apply(deleted(D, at(1)))
-    crm = TakenMeanwhile()
-    crm.contacts = rig.crm.contacts
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    rig.use(TakenMeanwhile())
     with pytest.raises(OwnedByOther) as refused:
         rig.apply(created(U, at(2), email="ola@example.com"))
     assert refused.value.owner == "auth0|third"
@@ -872,11 +836,6 @@ def test_a_late_delete_whose_contact_is_gone_from_the_crm_is_retried_later() -> 
 
 
 # A link only a late event shows ---------------------------------------------------------
-
-
-def identities(*user_ids: str) -> list[dict[str, Any]]:
-    """Auth0's `identities[]`: one entry per account, `provider` and `user_id` apart."""
-    return [{"provider": p, "user_id": rest} for p, _, rest in (u.partition("|") for u in user_ids)]
 
 
 def test_a_late_event_showing_a_link_marks_the_secondary_unless_it_is_marked_already() -> None:
@@ -1143,8 +1102,7 @@ class TimesOut(MemoryCrm):
 
 def unsure_rig() -> tuple[Rig, TimesOut]:
     rig = Rig()
-    crm = TimesOut()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(TimesOut())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     return rig, crm
 
@@ -1228,8 +1186,7 @@ class FailsOnce(MemoryCrm):
 
 def test_an_event_that_failed_releases_the_lease_for_its_retry() -> None:
     rig = Rig()
-    crm = FailsOnce()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(FailsOnce())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     crm.fail_next = True
     event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
@@ -1259,8 +1216,7 @@ class MeanwhileCrm(MemoryCrm):
 
 def test_another_invocation_for_the_same_user_waits_for_the_lease() -> None:
     rig = Rig()
-    crm = MeanwhileCrm()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(MeanwhileCrm())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     other = parse_event(updated(U, at(2), email="ola@example.com", name="Two"), now=NOW)
     crm.meanwhile = lambda: rig.core.apply(other, lease_seconds=0.2)
@@ -1494,8 +1450,7 @@ def test_a_failed_event_whose_unsure_write_could_not_be_noted_still_releases_the
     lease is released all the same, so the event's retry runs at once."""
     store = CommitFailsWhenAsked()
     rig = Rig(state=store)
-    crm = TimesOut()
-    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+    crm = rig.use(TimesOut())
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     crm.time_out_next, store.fail_next = True, True
     event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)

@@ -22,7 +22,7 @@ from auth0_sync.settings import Settings
 from auth0_sync.state import MemorySyncStateStore, SyncState
 from auth0_sync.sync import Outcome, SyncCore
 from tests import delivery
-from tests.builders import at, created, deleted, updated
+from tests.builders import at, created, deleted, identities, updated
 from tests.fakes.memory_crm import MemoryCrm
 
 pytestmark = pytest.mark.unit
@@ -184,13 +184,6 @@ def test_a_signup_linked_to_a_deactivated_contact_reactivates_it() -> None:
 # 5. Account linking ------------------------------------------------------------------------
 
 
-def linked_identities(primary: str, secondary: str) -> list[dict[str, Any]]:
-    return [
-        {"provider": p, "user_id": rest}
-        for p, _, rest in (primary.partition("|"), secondary.partition("|"))
-    ]
-
-
 def test_linking_into_a_primary_leaves_one_active_contact_and_no_dead_letter() -> None:
     primary, secondary = "auth0|p1", SOCIAL
     history = [
@@ -198,7 +191,7 @@ def test_linking_into_a_primary_leaves_one_active_contact_and_no_dead_letter() -
         created(primary, at(1), email="dee@example.com", name="Dee"),
         updated(
             primary, at(2), email="dee@example.com", name="Dee",
-            identities=linked_identities(primary, secondary),
+            identities=identities(primary, secondary),
         ),
         deleted(secondary, at(2)),
     ]  # fmt: skip
@@ -219,7 +212,7 @@ def test_linking_when_both_accounts_had_contacts_deactivates_the_secondarys() ->
         created(primary, at(1), email="eve@example.com", name="Eve"),
         updated(
             primary, at(2), email="eve@example.com", name="Eve",
-            identities=linked_identities(primary, secondary),
+            identities=identities(primary, secondary),
         ),
         deleted(secondary, at(2)),
     ]  # fmt: skip
@@ -239,7 +232,7 @@ def test_the_secondarys_delete_is_counted_as_a_link() -> None:
             created(secondary, at(0), email="sam@example.com"),
             updated(
                 primary, at(1), email="sam@example.com",
-                identities=linked_identities(primary, secondary),
+                identities=identities(primary, secondary),
             ),
             deleted(secondary, at(1)),
         ]
@@ -256,7 +249,7 @@ def test_a_late_update_of_the_secondary_never_writes_the_contact_its_primary_too
         updated(secondary, at(1), email="ivy@example.com", name="Ivy Google"),
         updated(
             primary, at(2), email="ivy@example.com", name="Ivy",
-            identities=linked_identities(primary, secondary),
+            identities=identities(primary, secondary),
         ),
         deleted(secondary, at(2)),
     ]  # fmt: skip
@@ -278,7 +271,7 @@ def test_a_secondarys_late_event_is_counted_as_a_link_at_once_not_retried() -> N
             created(secondary, at(0), email="lou@example.com", name="Lou G"),
             updated(
                 primary, at(2), email="lou@example.com", name="Lou",
-                identities=linked_identities(primary, secondary),
+                identities=identities(primary, secondary),
             ),
         ]
     )  # fmt: skip
@@ -300,7 +293,7 @@ def test_a_contact_changes_hands_only_while_its_previous_owner_is_not_being_sync
     [contact] = world.crm.owned_by(secondary)
     link = updated(
         primary, at(2), email="jo@example.com", name="Jo P",
-        identities=linked_identities(primary, secondary),
+        identities=identities(primary, secondary),
     )  # fmt: skip
     # The secondary's delete is being applied: it holds the secondary's lease and is about
     # to deactivate the contact it read.
@@ -347,7 +340,7 @@ def test_a_contact_changing_hands_is_read_again_under_the_previous_owners_lease(
         [
             updated(
                 primary, at(2), email="kit+p@example.com", name="Kit P",
-                identities=linked_identities(primary, secondary),
+                identities=identities(primary, secondary),
             )
         ]
     )  # fmt: skip
