@@ -9,6 +9,7 @@ import pytest
 from auth0_sync.crm import RestCrmClient
 from auth0_sync.errors import ContactExists, CredentialsRejected, CrmRejected, TransientError
 from auth0_sync_cli.crm_server import CrmServer
+from tests.integration.crm_calls import TimeoutsSeen
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +86,16 @@ def test_connection_errors_are_transient() -> None:
     with pytest.raises(TransientError) as info:
         crm_client.find_contacts(email="a@example.com")
     assert info.value.reason == "crm_unreachable"
+
+
+def test_each_request_is_sent_with_the_clients_timeout(crm: CrmServer) -> None:
+    """10 s unless told (the default of CRM_TIMEOUT_SECONDS), else the one given."""
+    seen = TimeoutsSeen()
+    RestCrmClient(crm.base_url, lambda: crm.token, session=seen.session()).find_contacts(
+        email="a@example.com"
+    )
+    told = RestCrmClient(
+        crm.base_url, lambda: crm.token, timeout_seconds=2.5, session=seen.session()
+    )
+    told.find_contacts(email="a@example.com")
+    assert seen.timeouts == [10.0, 2.5]

@@ -247,6 +247,26 @@ def test_a_guarded_update_sends_its_version_and_a_plain_one_none(
     assert crm.version_seen("c_1") == '"v2"'
 
 
+def test_a_version_from_another_threads_answer_is_noted_for_this_thread_only(
+    server: str, script: Script
+) -> None:
+    """A buffered lane's batch answer is read in another thread: its ETags are noted in the
+    lane's thread, so the lane's next guarded write sends the batch's version, not an
+    older one, and the other threads keep their own."""
+    script.answer(200, {"id": "c_1"}, ETag='"v1"')
+    crm = client(server)
+    crm.get_contact("c_1")
+    crm.note_version("c_1", '"v2"')  # the batch wrote the contact after that read
+    assert crm.version_seen("c_1") == '"v2"'
+    elsewhere: list[str | None] = []
+    other = threading.Thread(target=lambda: elsewhere.append(crm.version_seen("c_1")))
+    other.start()
+    other.join()
+    assert elsewhere == [None]
+    crm.note_version("c_1", None)  # an answer without an ETag: the old one is no use
+    assert crm.version_seen("c_1") is None
+
+
 def test_a_guarded_update_of_a_changed_contact_forgets_its_version(
     server: str, script: Script
 ) -> None:

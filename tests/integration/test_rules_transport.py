@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 import requests
@@ -21,6 +22,7 @@ from auth0_sync.destinations.transport import (
 )
 from auth0_sync.errors import InvalidEvent, PermanentError, TransientError
 from auth0_sync_cli.crm_server import CrmServer
+from tests.integration.crm_calls import TimeoutsSeen
 
 pytestmark = pytest.mark.integration
 
@@ -124,8 +126,33 @@ def test_a_wait_past_the_retry_budget_ends_the_retries(crm: CrmServer) -> None:
     assert ended.value.message == (
         "crm GET /contacts: HTTP 429; waiting 1.0s more would pass the 1s retry budget"
     )
+    assert ended.value.reason == "crm_429"  # the answer's reason, for the DLQ and the redrive
+    answer = last_answer(ended.value)
+    assert answer is not None
+    assert answer.status_code == 429
     assert rig.slept == []
     assert crm.stats()["total"] == 1
+
+
+def test_a_wait_that_ends_just_at_the_retry_budget_is_waited(crm: CrmServer) -> None:
+    """The budget ends the retries when a wait would *pass* it: a wait that uses it up
+    exactly is still waited. The transport's clock stands still, so no time is spent."""
+    slept: list[float] = []
+    transport = HttpTransport(
+        "crm",
+        RetryPolicy(jitter=False, max_attempts=2, budget_seconds=1.0),
+        sleep=slept.append,
+        clock=lambda: 50.0,
+    )
+    crm.set_outage(429)  # Retry-After: 1, the whole budget
+    with pytest.raises(TransientError) as ended:
+        transport.request(
+            "GET", f"{crm.base_url}/contacts", what="crm GET /contacts",
+            headers={"Authorization": f"Bearer {crm.token}"},
+        )  # fmt: skip
+    assert ended.value.message == "crm GET /contacts: HTTP 429 after 2 attempt(s)"
+    assert slept == [1.0]
+    assert crm.stats()["total"] == 2
 
 
 def test_a_wait_past_the_invocations_deadline_ends_the_retries(crm: CrmServer) -> None:
@@ -142,6 +169,10 @@ def test_a_wait_past_the_invocations_deadline_ends_the_retries(crm: CrmServer) -
     assert ended.value.message == (
         "crm GET /contacts: HTTP 429; no time left in this invocation to wait 1.0s"
     )
+    assert ended.value.reason == "crm_429"
+    answer = last_answer(ended.value)
+    assert answer is not None
+    assert answer.status_code == 429
     assert rig.slept == []
 
 
@@ -180,6 +211,14 @@ def test_a_url_that_is_not_one_is_a_configuration_error() -> None:
         transport.request("GET", "no-scheme.example/contacts", what="crm GET /contacts")
     assert bad.value.reason == "crm_config"
     assert bad.value.message == "crm GET /contacts: MissingSchema: check CRM_BASE_URL"
+
+
+def served(crm: CrmServer, total: int) -> None:
+    """Wait (2 s at most) until the server has answered `total` requests: one the client
+    gave up on is still being served, and must not land in the next test's counts."""
+    deadline = time.monotonic() + 2.0
+    while crm.stats()["total"] < total and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def closed_port() -> int:
@@ -222,6 +261,7 @@ def test_a_server_too_slow_to_answer_is_a_timeout(crm: CrmServer) -> None:
         transport.request("GET", f"{crm.base_url}/contacts", what="hubspot GET /contacts")
     assert slow.value.reason == "hubspot_timeout"
     assert slow.value.message.startswith("hubspot GET /contacts: ReadTimeout")
+    served(crm, 1)
 
 
 def test_values_that_are_not_json_are_the_events_fault_and_free_the_probe(
@@ -304,3 +344,88 @@ def test_a_vendors_own_wait_hint_beats_the_backoff(crm: CrmServer) -> None:
             headers={"Authorization": f"Bearer {crm.token}"},
         )  # fmt: skip
     assert slept == [0.3]
+
+
+def test_a_request_waits_its_timeout_or_what_the_invocation_has_left(crm: CrmServer) -> None:
+    """Each request is sent with the transport's timeout (10 s unless told: the default of
+    CRM_TIMEOUT_SECONDS), cut to the invocation's time left less the margin, never under
+    half a second."""
+    seen = TimeoutsSeen()
+    auth = {"Authorization": f"Bearer {crm.token}"}
+
+    def get(transport: HttpTransport) -> None:
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+
+    get(HttpTransport(session=seen.session()))
+    short = HttpTransport(policy=RetryPolicy(margin_ms=1500), timeout=3.0, session=seen.session())
+    get(short)  # no deadline
+    short.set_deadline(lambda: 60_000)
+    get(short)  # plenty of time
+    short.set_deadline(lambda: 3_500)
+    get(short)  # 3.5 s left, 1.5 s of them kept free
+    short.set_deadline(lambda: 1_700)
+    get(short)  # 0.2 s left after the margin: half a second all the same
+    assert seen.timeouts == [10.0, 3.0, 3.0, 2.0, 0.5]
+
+
+@pytest.mark.parametrize("method", ["HEAD", "head"])
+def test_a_head_is_a_read_never_a_write_of_unknown_outcome(crm: CrmServer, method: str) -> None:
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1))
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    crm.set_outage(502)  # a gateway's answer: a write may still land, a read changes nothing
+    with pytest.raises(TransientError, match="HTTP 502"):
+        transport.request(method, f"{crm.base_url}/contacts", what="HEAD", headers=auth)
+    assert transport.unsure_writes() == 0
+    with pytest.raises(TransientError, match="HTTP 502"):
+        transport.request("POST", f"{crm.base_url}/contacts", what="POST", headers=auth, json={})
+    assert transport.unsure_writes() == 1
+
+
+def test_a_write_that_timed_out_after_leaving_is_of_unknown_outcome(crm: CrmServer) -> None:
+    """The server got the request and may still apply it (contract: "After a 5xx or a
+    timeout some operations may have been applied"); a read that timed out changes nothing."""
+    crm.set_latency(400)
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1), timeout=0.1)
+    auth = {"Authorization": f"Bearer {crm.token}"}
+    with pytest.raises(TransientError, match="ReadTimeout"):
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET", headers=auth)
+    assert transport.unsure_writes() == 0
+    with pytest.raises(TransientError, match="ReadTimeout"):
+        transport.request(
+            "PATCH", f"{crm.base_url}/contacts/c_1", what="PATCH", headers=auth,
+            json={"given_name": "Ada"},
+        )  # fmt: skip
+    assert transport.unsure_writes() == 1
+    served(crm, 2)
+
+
+def test_an_open_circuit_keeps_the_reason_of_an_unreachable_server() -> None:
+    """What is wrong with the server (`crm_unreachable`) stays the reason while the circuit
+    is open: the DLQ and the redrive see the outage, not just that calls stopped."""
+    breaker = CircuitBreaker(threshold=1, cool_down=30.0)
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1), breaker=breaker)
+    url = f"http://127.0.0.1:{closed_port()}/contacts"
+    with pytest.raises(TransientError) as unreachable:
+        transport.request("GET", url, what="GET")
+    assert unreachable.value.reason == "crm_unreachable"
+    with pytest.raises(TransientError) as open_circuit:
+        transport.request("GET", url, what="GET")
+    assert open_circuit.value.reason == "crm_unreachable"
+    assert "circuit open after 1 failures in a row, the last crm_unreachable" in (
+        open_circuit.value.message
+    )
+    assert transport.calls_made() == 1  # the second call never left
+
+
+def test_an_open_circuit_keeps_the_reason_of_a_server_too_slow(crm: CrmServer) -> None:
+    crm.set_latency(400)
+    breaker = CircuitBreaker(threshold=1, cool_down=30.0, name="hubspot")
+    transport = HttpTransport("hubspot", RetryPolicy(max_attempts=1), timeout=0.1, breaker=breaker)
+    with pytest.raises(TransientError) as slow:
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET")
+    assert slow.value.reason == "hubspot_timeout"
+    with pytest.raises(TransientError, match="circuit open") as open_circuit:
+        transport.request("GET", f"{crm.base_url}/contacts", what="GET")
+    assert open_circuit.value.reason == "hubspot_timeout"
+    assert transport.calls_made() == 1
+    served(crm, 1)

@@ -154,3 +154,11 @@ def test_with_jitter_a_backoff_is_anywhere_up_to_its_ceiling() -> None:
     waits = [policy.backoff(1) for _ in range(50)]
     assert all(0.0 <= wait <= 0.4 for wait in waits)
     assert len(set(waits)) > 1
+
+
+@pytest.mark.parametrize("attempts", [0, -1])
+def test_a_policy_makes_at_least_one_attempt(attempts: int) -> None:
+    with pytest.raises(ValueError, match="max_attempts") as bad:
+        RetryPolicy(max_attempts=attempts)
+    assert str(bad.value) == f"RetryPolicy: max_attempts must be at least 1, not {attempts}"
+    assert RetryPolicy(max_attempts=1).max_attempts == 1  # one attempt: no retry, allowed

@@ -102,7 +102,8 @@ class RetryPolicy:
     """What is retried and for how long. `backoff_base * 2**attempt` is the ceiling of the
     n-th wait (full jitter unless `jitter` is off); `max_wait` caps any one wait (else a
     wait that would pass the budget ends the retries); `budget_seconds` bounds the time
-    one call may spend retrying; `margin_ms` is kept free of the invocation's deadline."""
+    one call may spend retrying; `margin_ms` is kept free of the invocation's deadline.
+    `max_attempts` counts the first request: at least 1."""
 
     max_attempts: int = 5
     backoff_base: float = 0.2
@@ -113,6 +114,13 @@ class RetryPolicy:
     retry_unreachable: bool = True
     jitter: bool = True
     max_wait: float | None = None
+
+    def __post_init__(self) -> None:
+        # Zero attempts would send nothing and still fail, with no reason to give.
+        if self.max_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy: max_attempts must be at least 1, not {self.max_attempts}"
+            )
 
     def backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
