@@ -8,7 +8,6 @@ its own request counts) and from moto's queue."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -48,11 +47,11 @@ OTHER = "auth0|someone-else"
 @pytest.fixture
 def unique(
     sync_env: LocalResources, unique_crm: CrmServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CrmServer]:
+) -> CrmServer:
     """The sync's environment against a reference CRM that refuses a second contact with
     one email (409), as the contract lets a CRM do."""
     monkeypatch.setenv(Env.CRM_BASE_URL, unique_crm.base_url)
-    yield unique_crm
+    return unique_crm
 
 
 def fill_dlq(aws: LocalResources, crm: CrmServer) -> dict[str, Any]:
@@ -113,17 +112,13 @@ def test_a_batched_replay_applies_each_users_events_in_order_in_fewer_requests(
     assert attributes[DLQ_ATTR_FIRST_FAILURE] == FIRST_FAILURE
 
 
-def test_no_batch_replays_one_call_a_record(
-    unique: CrmServer, sync_env: LocalResources, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_batch_replays_one_call_a_record(unique: CrmServer, sync_env: LocalResources) -> None:
     fill_dlq(sync_env, unique)
 
-    code = main(["replay", "--json", "--timeout", "5", "--rate", "1000", "--no-batch"])
+    report = replayer(sync_env, batch=False).run(Selection())
 
-    report = json.loads(capsys.readouterr().out)
-    assert code == 1, report
-    assert report["applied"] == {"created": len(USERS), "updated": 1}
-    assert report["failed"] == {"owned_by_other": 1}
+    assert report.counts("applied") == {"created": len(USERS), "updated": 1}
+    assert report.counts("failed") == {"owned_by_other": 1}
     # One POST per signup (the taken one's too), then the searches and the update.
     assert unique.stats()["by_method"]["POST"] == len(USERS) + 1
     assert len(messages(sync_env)) == 1
@@ -193,3 +188,35 @@ def test_a_batched_redrive_drains_the_transient_failures_in_fewer_requests(
         (f"user{n}@example.com", f"User {n} v0") for n in range(8)
     ]
     assert [m["body"]["detail"]["id"] for m in messages(sync_env)] == ["evt_created0009m000"]
+
+
+def test_a_batched_replay_stops_after_failures_in_a_row_and_leaves_the_rest(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    for n in range(6):
+        put_on_failure(sync_env.dlq_url, user_event(n))
+    before = {m["body"]["requestPayload"]["detail"]["id"]: m for m in messages(sync_env)}
+    lanes = replayer(sync_env, batch=True)
+    assert isinstance(lanes, LaneReplayer)
+    lanes.workers = 2  # two users at once: each lane's next event waits its turn
+    lanes.max_consecutive_failures = 2
+    crm.set_outage(401)  # the token refused: the replay rewrites each failure, no retries
+
+    report = lanes.run(Selection())
+
+    assert report.stopped == "2 events in a row failed again"
+    # The two first failed; a lane's next event may have started before the second ended
+    # (it ends as it would); none after the stop.
+    assert 2 <= len(report.results) <= 3
+    assert {r.status for r in report.results} == {"failed"}
+    failed = {r.event_id for r in report.results}
+    # Those that failed again are rewritten (one more attempt); the ones not started are
+    # as they were, visible for the next run.
+    after = messages(sync_env)
+    assert len(after) == 6
+    untouched = [m for m in after if "requestPayload" in m["body"]]
+    assert {m["body"]["requestPayload"]["detail"]["id"] for m in untouched} == set(before) - failed
+    rewritten = [m for m in after if "requestPayload" not in m["body"]]
+    assert {m["body"]["detail"]["id"] for m in rewritten} == failed
+    assert {m["attributes"][DLQ_ATTR_REASON].split(":")[0] for m in rewritten} == {"crm_credentials_rejected"}
+    assert crm.contacts() == []
