@@ -35,11 +35,13 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from auth0_sync.dead_letter import Failure
 from auth0_sync.events import identity_of
 from auth0_sync.lanes import Lanes
 from auth0_sync.replay.letters import DeadLetter
 from auth0_sync.replay.replayer import (
     RENEW_MARGIN_SECONDS,
+    DeadLetterWriter,
     Deferred,
     EventResult,
     Replayer,
@@ -69,13 +71,45 @@ def lane_key(group: Sequence[DeadLetter]) -> str:
     return f"event:{letter.key}"
 
 
+class SerialDeadLetters:
+    """The DLQ's writer, one write at a time with the run's deletes (`lock`).
+
+    SQS takes concurrent writes; local-aws (moto 5.2) does not: a delete rebuilds the
+    queue's list of messages without a lock, so a send or a delete made meanwhile by
+    another thread is lost (a failure's new message gone, or a deleted one back). The
+    handlers' own writes (their permanent failures) and the replay's go through this."""
+
+    def __init__(self, inner: DeadLetterWriter, lock: threading.Lock) -> None:
+        self.inner = inner
+        self.lock = lock
+
+    def send_permanent(self, event: Any, failure: Failure) -> None:
+        with self.lock:
+            self.inner.send_permanent(event, failure)
+
+
 class LaneReplayer(Replayer):
     """A `Replayer` running up to `workers` users' events at once (a dry run still plans
-    one event after the other: its read-only CRM gathers nothing)."""
+    one event after the other: its read-only CRM gathers nothing). `dlq_lock`: held for
+    each change to the DLQ (give the same to the `SerialDeadLetters` the target writes
+    through)."""
 
-    def __init__(self, *args: Any, workers: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, workers: int, dlq_lock: threading.Lock | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.workers = max(1, workers)
+        self.dlq_lock = dlq_lock or threading.Lock()
+        if self.failures is not None and not isinstance(self.failures, SerialDeadLetters):
+            self.failures = SerialDeadLetters(self.failures, self.dlq_lock)
+
+    def _delete(self, group: list[DeadLetter], report: ReplayReport) -> int:
+        with self.dlq_lock:
+            return super()._delete(group, report)
+
+    def _renew(self, held: Sequence[DeadLetter], report: ReplayReport) -> None:
+        with self.dlq_lock:
+            super()._renew(held, report)
 
     def _loop(
         self, groups: list[list[DeadLetter]], held_until: float, report: ReplayReport

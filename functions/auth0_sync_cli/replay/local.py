@@ -12,15 +12,16 @@ after it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
-from auth0_sync.replay.concurrent import LaneReplayer
+from auth0_sync.replay.concurrent import LaneReplayer, SerialDeadLetters
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqReader
-from auth0_sync.replay.replayer import Replayer
+from auth0_sync.replay.replayer import DeadLetterWriter, Replayer
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
 from auth0_sync_cli.runner import LocalRunner, function_name_for
@@ -36,11 +37,12 @@ class LocalReplay:
     """The service a local replay runs events through, and how the loop is paced."""
 
     runner: LocalRunner
-    failures: SqsDeadLetterQueue
+    failures: DeadLetterWriter
     # Taken per event by the loop (--no-batch); no limit when the CRM's session takes it.
     limiter: TokenBucket
     workers: int  # users in flight at once (1: one event after the other)
     calls_made: Callable[[], int]
+    dlq_lock: threading.Lock | None = None
 
     def replayer(self, reader: DlqReader, **options: Any) -> Replayer:
         """The loop over `reader` with this target (options: the `Replayer`'s)."""
@@ -53,7 +55,7 @@ class LocalReplay:
             **options,
         }
         if self.workers > 1:
-            return LaneReplayer(reader, workers=self.workers, **common)
+            return LaneReplayer(reader, workers=self.workers, dlq_lock=self.dlq_lock, **common)
         return Replayer(reader, **common)
 
 
@@ -79,8 +81,11 @@ def local_replay(
     crm = gathering(crm_client(settings, TokenBucket(rate)), batch_size)
     limit = getattr(crm, "batch_limit", None)
     workers = min(BATCH_PHASES * limit, MAX_BATCH_WORKERS) if isinstance(limit, int) else 1
-    service = build_service(settings, dead_letters=failures, hold_deletes=hold_deletes, crm=crm)
+    # The handlers' failures and the replay's deletes: one change to the DLQ at a time.
+    lock = threading.Lock()
+    serial = SerialDeadLetters(failures, lock)
+    service = build_service(settings, dead_letters=serial, hold_deletes=hold_deletes, crm=crm)
     runner = LocalRunner(service, failures, timeout_seconds=timeout)
-    # Touched once here: the threads then share these clients, none builds its own.
+    # Touched once here: the threads then share this client, none builds its own.
     failures.client  # noqa: B018
-    return LocalReplay(runner, failures, TokenBucket(None), workers, crm.calls_made)
+    return LocalReplay(runner, serial, TokenBucket(None), workers, crm.calls_made, dlq_lock=lock)
