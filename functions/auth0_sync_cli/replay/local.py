@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.destinations.batches import batches_of
+from auth0_sync.gathering import GatheringCrm
 from auth0_sync.replay.concurrent import LaneReplayer, SerialDeadLetters
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqReader
 from auth0_sync.replay.replayer import DeadLetterWriter, Replayer
 from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
+from auth0_sync_cli.crm_pacing import crm_client
 from auth0_sync_cli.runner import LocalRunner, function_name_for
 
 # Users in flight per batch slot: a user's calls are of three kinds (find by owner, find by
@@ -75,12 +78,14 @@ def local_replay(
         service = build_service(settings, dead_letters=failures, hold_deletes=hold_deletes)
         runner = LocalRunner(service, failures, timeout_seconds=timeout)
         return LocalReplay(runner, failures, TokenBucket(rate), 1, service.core.crm.calls_made)
-    # The backfill's parts import the replay command's: imported here, not at the top.
-    from auth0_sync_cli.backfill.targets import crm_client, gathering
-
-    crm = gathering(crm_client(settings, TokenBucket(rate)), batch_size)
-    limit = getattr(crm, "batch_limit", None)
-    workers = min(BATCH_PHASES * limit, MAX_BATCH_WORKERS) if isinstance(limit, int) else 1
+    live = crm_client(settings, TokenBucket(rate))
+    batches = batches_of(live)
+    if batches is None:  # a destination without batch calls: one event after the other
+        crm: Any = live
+        workers = 1
+    else:
+        crm = GatheringCrm(live, batches, limit=batch_size)
+        workers = min(BATCH_PHASES * crm.batch_limit, MAX_BATCH_WORKERS)
     # The handlers' failures and the replay's deletes: one change to the DLQ at a time.
     lock = threading.Lock()
     serial = SerialDeadLetters(failures, lock)
