@@ -20,6 +20,7 @@ from auth0_sync.names import (
     Env,
 )
 from auth0_sync.replay.concurrent import LaneReplayer
+from auth0_sync.replay.pacing import Budget
 from auth0_sync.replay.replayer import Selection
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.crm_server import CrmServer
@@ -221,3 +222,35 @@ def test_a_batched_replay_stops_after_failures_in_a_row_and_leaves_the_rest(
     reasons = {m["attributes"][DLQ_ATTR_REASON].split(":")[0] for m in rewritten}
     assert reasons == {"crm_credentials_rejected"}
     assert crm.contacts() == []
+
+
+def test_a_batched_replay_starts_no_event_past_its_time_budget(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    for n in range(6):
+        put_on_failure(sync_env.dlq_url, user_event(n))
+    lanes = replayer(sync_env, batch=True)
+    assert isinstance(lanes, LaneReplayer)
+    assert lanes.invoke is not None
+    real_invoke = lanes.invoke
+    seconds_left = [2.0]  # each event takes one
+
+    def invoke(raw: Any) -> Outcome:
+        seconds_left[0] -= 1
+        return real_invoke(raw)
+
+    lanes.invoke = invoke
+    lanes.workers = 2
+    lanes.budget = Budget(lambda: seconds_left[0])
+
+    report = lanes.run(Selection())
+
+    assert report.stopped == "out of time for this run"
+    # Two started with time left; a lane's next may have looked before the other's began.
+    assert 2 <= len(report.results) <= 3
+    assert {r.reason for r in report.results} == {"created"}
+    done = {r.event_id for r in report.results}
+    assert {event_id for event_id, _ in listed(sync_env)} == {
+        f"evt_created{n:04d}m000" for n in range(6)
+    } - done
+    assert len(crm.contacts()) == len(done)
