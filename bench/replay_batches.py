@@ -72,22 +72,26 @@ def events_of(count: int) -> list[dict[str, Any]]:
     return signups + updates
 
 
-def _client(service: str, env: dict[str, str]) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+def _aws(env: dict[str, str]) -> dict[str, Any]:
+    """boto3's arguments for local-aws, as the handlers' environment gives them."""
+    return {
+        "endpoint_url": env["AWS_ENDPOINT_URL"],
+        "region_name": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
+
+
+def _sqs(env: dict[str, str]) -> Any:
+    return boto3.client("sqs", **_aws(env))
 
 
 def _secrets(env: dict[str, str]) -> Any:
-    return _client("secretsmanager", env)
+    return boto3.client("secretsmanager", **_aws(env))
 
 
 def _left(env: dict[str, str], queue_url: str) -> int:
-    attributes = _client("sqs", env).get_queue_attributes(
+    attributes = _sqs(env).get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
@@ -126,7 +130,7 @@ def one_run(
             )
             env[Env.CRM_TYPE] = str(crm_type)
             env[Env.CRM_BASE_URL] = fake.base_url
-        dlq = SqsDeadLetterQueue(queue_url, client=_client("sqs", env))
+        dlq = SqsDeadLetterQueue(queue_url, client=_sqs(env))
         for raw in events_of(count):
             failure = Failure("TransientError", "crm_503", "HTTP 503", "replay-bench", 3, _stamp(1))
             dlq.send_permanent(raw, failure)
