@@ -33,6 +33,7 @@ from auth0_sync.redrive import (
     redrive,
     render,
 )
+from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS
 from auth0_sync.settings import Settings
@@ -67,7 +68,7 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
     local = local_replay(
         settings,
         failures,
-        rate=args.rate or REDRIVE_RATE_PER_SECOND,
+        bucket=TokenBucket(args.rate or REDRIVE_RATE_PER_SECOND),
         timeout=args.timeout,
         batch=args.batch,
         batch_size=args.batch_size,

@@ -8,10 +8,12 @@ its own request counts) and from moto's queue."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 
+from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.names import (
     DLQ_ATTR_ATTEMPTS,
     DLQ_ATTR_ERROR_CLASS,
@@ -20,12 +22,15 @@ from auth0_sync.names import (
     Env,
 )
 from auth0_sync.replay.concurrent import LaneReplayer
-from auth0_sync.replay.pacing import Budget
+from auth0_sync.replay.pacing import Budget, TokenBucket
+from auth0_sync.replay.queue import DlqReader
 from auth0_sync.replay.replayer import Selection
+from auth0_sync.settings import Settings
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
 from auth0_sync_cli.main import main
+from auth0_sync_cli.replay.local import local_replay
 from tests.integration.test_redrive import put_failure, recent
 from tests.integration.test_replay import (
     FIRST_FAILURE,
@@ -255,3 +260,29 @@ def test_a_batched_replay_starts_no_event_past_its_time_budget(
         f"evt_created{n:04d}m000" for n in range(6)
     } - done
     assert len(crm.contacts()) == len(done)
+
+
+def test_a_batched_replays_rate_counts_each_crm_request_a_batch_as_one(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    for n in range(8):
+        put_on_failure(sync_env.dlq_url, user_event(n, "user.updated"))
+    bucket = TokenBucket(None)  # no limit: counts what it is asked for
+    local = local_replay(
+        Settings.from_env(os.environ),
+        SqsDeadLetterQueue(sync_env.dlq_url),
+        bucket=bucket,
+        timeout=5.0,
+    )
+    crm.reset_stats()
+
+    report = local.replayer(DlqReader(sync_env.dlq_url, wait_seconds=0), visibility_seconds=30).run(
+        Selection()
+    )
+
+    assert report.counts("applied") == {"created": 8}
+    # One token per request the CRM received (a batch of finds or creates is one), not
+    # one per event: eight users' three calls each went in a few batch requests.
+    requests = crm.stats()["total"]
+    assert requests < 8
+    assert bucket.taken == requests

@@ -93,7 +93,7 @@ def make_replayer(
     local = local_replay(
         Settings.from_env(env),
         failures,
-        rate=rate,
+        bucket=TokenBucket(rate),
         timeout=timeout,
         batch=batch,
         batch_size=batch_size,

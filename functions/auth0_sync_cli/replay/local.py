@@ -66,19 +66,20 @@ def local_replay(
     settings: Settings,
     failures: SqsDeadLetterQueue,
     *,
-    rate: float | None,
+    bucket: TokenBucket,
     timeout: float,
     batch: bool = True,
     batch_size: int | None = None,
     hold_deletes: bool = True,
 ) -> LocalReplay:
-    """The local target: batched (`batch`, batches of at most `batch_size` records) or one
-    call a record."""
+    """The local target: batched (`batch`, batches of at most `batch_size` records; every
+    CRM request takes a token of `bucket`) or one call a record (each event takes one
+    before it runs, its other calls charged after it)."""
     if not batch:
         service = build_service(settings, dead_letters=failures, hold_deletes=hold_deletes)
         runner = LocalRunner(service, failures, timeout_seconds=timeout)
-        return LocalReplay(runner, failures, TokenBucket(rate), 1, service.core.crm.calls_made)
-    live = crm_client(settings, TokenBucket(rate))
+        return LocalReplay(runner, failures, bucket, 1, service.core.crm.calls_made)
+    live = crm_client(settings, bucket)
     batches = batches_of(live)
     if batches is None:  # a destination without batch calls: one event after the other
         crm: Any = live
