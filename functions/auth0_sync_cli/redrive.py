@@ -52,7 +52,8 @@ It reads the DLQ; if some events failed only for transient reasons (CRM 5xx,
 probes the CRM with one GET and, when the CRM answers, replays them with
 replay's safety: a message is deleted only once its event is applied or
 skipped; an event failing again gets a new message with one more attempt and
-its first failure. Permanent failures and old ones stay for a person
+its first failure. In this process it batches as `replay` does (--no-batch).
+Permanent failures and old ones stay for a person
 (`auth0-sync dlq list`, `dlq show ID`, `replay`, `dlq delete ID --reason`).
 
 exit codes: 0 nothing left in the DLQ, 1 something failed again, is left for a

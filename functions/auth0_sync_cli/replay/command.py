@@ -44,7 +44,10 @@ the sync's environment), or by invoking the deployed function synchronously
 (--target lambda with --stack NAME or --functions; needs no CRM settings here).
 A message is deleted only after its event is applied or skipped; an event that
 fails again leaves a message with its new reason, one more attempt and its
-first failure. Messages of one event are replayed once.
+first failure. Messages of one event are replayed once. With --target local,
+independent users' events run at once (each user's in order, one at a time)
+and their CRM calls go in the destination's batch calls (--no-batch: one event
+after the other, one call a record).
 
 exit codes: 0 everything replayed (or nothing to replay), 1 something is left
 in the DLQ, 2 a usage or configuration error, 130 interrupted."""
