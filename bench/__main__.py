@@ -23,6 +23,7 @@ from bench import (
     orgs,
     profiling,
     reconcile_memory,
+    replay_batches,
 )
 from bench.report import Section, render
 from bench.servers import Peers
@@ -79,6 +80,7 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
     "faults": lambda p, s: faults.run(p, users=s.fault_users),
     "masking": lambda p, s: masking.run(p, runs=1 if s is QUICK else 5),
     "bulk": lambda p, s: bulk.run(p, size=2000 if s.asset else 200),
+    "replay-batches": lambda p, s: replay_batches.run(p, count=500 if s.asset else 100),
     "orgs": lambda p, s: orgs.run(p) if s.asset else orgs.run(p, users=200, orgs=10, steps=600),
     # 10,000 buffered; direct at HubSpot's 10 requests/s takes ~100 s per 1,000 signups.
     "buffered-burst": lambda p, s: (

@@ -101,11 +101,14 @@ def build_service(
     on_outcome: Callable[[Outcome], None] | None = None,
     hold_deletes: bool = True,
     org_state: OrgStateStore | None = None,
+    crm: Crm | None = None,
 ) -> SyncService:
     """The sync service with AWS adapters by default (DynamoDB client built here, SQS lazily).
     `hold_deletes`: the live path's deactivation brake, counted where the state is kept
-    (off for `replay --allow-deactivations`, where a person released the deletes)."""
-    crm = build_crm_client(settings)
+    (off for `replay --allow-deactivations`, where a person released the deletes).
+    `crm`: the destination's adapter as the caller built it (a batching replay's, whose
+    requests take from its rate), else the configured one."""
+    crm = build_crm_client(settings) if crm is None else crm
     window: DeactivationWindow | None = None
     limit, seconds = settings.deactivation_window_limit, settings.deactivation_window_seconds
     if state is None:

@@ -35,14 +35,13 @@ from auth0_sync.redrive import (
 )
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
-from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer
-from auth0_sync.runtime import build_service
+from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS
 from auth0_sync.settings import Settings
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.replay import locate
-from auth0_sync_cli.replay.command import quiet_handler_logs
+from auth0_sync_cli.replay.command import add_batch_arguments, quiet_handler_logs
+from auth0_sync_cli.replay.local import local_replay
 from auth0_sync_cli.replay.progress import Progress
-from auth0_sync_cli.runner import LocalRunner, function_name_for
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -53,7 +52,8 @@ It reads the DLQ; if some events failed only for transient reasons (CRM 5xx,
 probes the CRM with one GET and, when the CRM answers, replays them with
 replay's safety: a message is deleted only once its event is applied or
 skipped; an event failing again gets a new message with one more attempt and
-its first failure. Permanent failures and old ones stay for a person
+its first failure. In this process it batches as `replay` does (--no-batch).
+Permanent failures and old ones stay for a person
 (`auth0-sync dlq list`, `dlq show ID`, `replay`, `dlq delete ID --reason`).
 
 exit codes: 0 nothing left in the DLQ, 1 something failed again, is left for a
@@ -66,18 +66,19 @@ def run_local(args: argparse.Namespace) -> dict[str, Any]:
     queue_url = locate.resolve_queue_url(args.queue_url)
     settings = Settings.from_env(os.environ)
     failures = SqsDeadLetterQueue(queue_url)
-    service = build_service(settings, dead_letters=failures)
-    runner = LocalRunner(service, failures, timeout_seconds=args.timeout)
-    replayer = Replayer(
+    local = local_replay(
+        settings,
+        failures,
+        bucket=TokenBucket(args.rate or REDRIVE_RATE_PER_SECOND),
+        timeout=args.timeout,
+        batch=args.batch,
+        batch_size=args.batch_size,
+    )
+    replayer = local.replayer(
         DlqReader(queue_url, wait_seconds=locate.default_wait_seconds()),
-        invoke=runner.invoke,
-        failures=failures,
-        name_for=function_name_for,
-        limiter=TokenBucket(args.rate or REDRIVE_RATE_PER_SECOND),
         progress=Progress("redrive") if args.progress or sys.stderr.isatty() else None,
         visibility_seconds=DEFAULT_VISIBILITY_SECONDS,
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,
-        calls_made=service.core.crm.calls_made,
     )
     policy = RedrivePolicy((args.max_age_days or REDRIVE_MAX_AGE_DAYS) * DAY_SECONDS)
     with sigterm_interrupts():
@@ -112,7 +113,7 @@ def run_deployed(stack: str) -> dict[str, Any]:
 
 
 # Flags of a local run; with --stack the function's own settings apply.
-LOCAL_ONLY = ("queue_url", "max_age_days", "rate", "limit")
+LOCAL_ONLY = ("queue_url", "max_age_days", "rate", "limit", "batch_size")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,7 +170,8 @@ def register(subparsers: Any) -> None:
         "--rate",
         type=real_number(above_zero=True),
         metavar="R",
-        help=f"at most R CRM calls per second (default {REDRIVE_RATE_PER_SECOND:g})",
+        help=f"at most R CRM calls per second (default {REDRIVE_RATE_PER_SECOND:g}); batched, "
+        "a batch request is one call",
     )
     parser.add_argument(
         "--limit", type=whole_number(1), metavar="N", help="redrive at most N events"
@@ -181,6 +183,7 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="each event's time budget, like the handlers' timeout (default %(default)s)",
     )
+    add_batch_arguments(parser)
     parser.add_argument("--progress", action="store_true", help="progress bar even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)

@@ -118,7 +118,8 @@ def test_redrive_waits_while_the_crm_is_down_then_drains_every_transient_message
     assert [(c[0]["email"], c[0]["name"]) for _, c in sorted(contacts.items())] == [
         (f"user{n}@example.com", f"User {n} v0") for n in range(5)
     ]
-    assert crm.stats()["by_method"]["POST"] == 5
+    # The five signups went in batch creates (the contract's POST /contacts/batch).
+    assert crm.stats()["by_method"]["POST"] < 5
     # Only the permanent failure is left, untouched.
     assert by_event(sync_env) == {"evt_created0009m000": before["evt_created0009m000"]}
 

@@ -7,5 +7,7 @@ scheduled redrive function (which is why it ships with the handlers):
 - `pacing`: the rate limit shared with live traffic, and the time budget of a run;
 - `replayer`: the safe loop: delete only after success, a new failure replaces the message
   with its history kept, one replay per event;
+- `concurrent`: the same loop with independent users' events at once (each user's in
+  order), so that a batching CRM carries their calls in batch requests;
 - `lambda_target`: run an event in the deployed handler function (synchronous Invoke).
 """

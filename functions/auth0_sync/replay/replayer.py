@@ -269,45 +269,10 @@ class Replayer:
             if report.stopped is not None:
                 self._release(chosen_letters, report)
                 return report
-        pending = list(chosen_letters)  # held, not yet replayed: renewed while we work
-        failures_in_a_row = 0
         if self.progress is not None:
             self.progress.start(len(groups))
         try:
-            for group in groups:
-                if not self.budget.allows_another():
-                    report.stopped = "out of time for this run"
-                    break
-                if held_until - self.clock() < RENEW_MARGIN_SECONDS:
-                    refused = self.reader.set_visibility(pending, self.visibility)
-                    held_until = self.clock() + self.visibility
-                    if refused:
-                        report.warnings.append(
-                            f"{len(refused)} message(s) could not be held; another reader may "
-                            "replay them too (safe: it applies once)"
-                        )
-                # --rate is CRM calls per second: a token before the event, and its other
-                # calls charged after it, as the backfill's Lambda target does.
-                self.limiter.take()
-                before = self.calls_made() if self.calls_made is not None else 0
-                try:
-                    result = self._replay(group, report) if self.invoke else self._plan(group)
-                except Deferred as exc:
-                    report.stopped = f"the target cannot take events now: {exc}"
-                    break
-                if self.calls_made is not None:
-                    result.crm_calls = self.calls_made() - before
-                self.limiter.charge(result.crm_calls - 1)
-                report.results.append(result)
-                for letter in group:
-                    pending.remove(letter)
-                if self.progress is not None:
-                    self.progress.update(result)
-                failures_in_a_row = failures_in_a_row + 1 if result.status == "failed" else 0
-                limit = self.max_consecutive_failures
-                if limit is not None and failures_in_a_row >= limit:
-                    report.stopped = f"{failures_in_a_row} events in a row failed again"
-                    break
+            self._loop(groups, held_until, report)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -317,6 +282,52 @@ class Replayer:
             # next run; a replayed event that was applied then reads as a duplicate.
             self._release([x for x in chosen_letters if x.message_id not in self._deleted], report)
         return report
+
+    def _loop(
+        self, groups: list[list[DeadLetter]], held_until: float, report: ReplayReport
+    ) -> None:
+        """Replay (or plan) the groups one after the other, in order."""
+        pending = [x for group in groups for x in group]  # held, not yet replayed: renewed
+        failures_in_a_row = 0
+        for group in groups:
+            if not self.budget.allows_another():
+                report.stopped = "out of time for this run"
+                break
+            if held_until - self.clock() < RENEW_MARGIN_SECONDS:
+                self._renew(pending, report)
+                held_until = self.clock() + self.visibility
+            # --rate is CRM calls per second: a token before the event, and its other
+            # calls charged after it, as the backfill's Lambda target does.
+            self.limiter.take()
+            before = self.calls_made() if self.calls_made is not None else 0
+            try:
+                result = self._replay(group, report) if self.invoke else self._plan(group)
+            except Deferred as exc:
+                report.stopped = f"the target cannot take events now: {exc}"
+                break
+            if self.calls_made is not None:
+                result.crm_calls = self.calls_made() - before
+            self.limiter.charge(result.crm_calls - 1)
+            report.results.append(result)
+            for letter in group:
+                pending.remove(letter)
+            if self.progress is not None:
+                self.progress.update(result)
+            failures_in_a_row = failures_in_a_row + 1 if result.status == "failed" else 0
+            limit = self.max_consecutive_failures
+            if limit is not None and failures_in_a_row >= limit:
+                report.stopped = f"{failures_in_a_row} events in a row failed again"
+                break
+
+    def _renew(self, held: Sequence[DeadLetter], report: ReplayReport) -> None:
+        """Hold the messages not replayed yet for another visibility timeout."""
+        refused = self.reader.set_visibility(held, self.visibility)
+        refused = [r for r in refused if r not in self._deleted]  # deleted meanwhile
+        if refused:
+            report.warnings.append(
+                f"{len(refused)} message(s) could not be held; another reader may "
+                "replay them too (safe: it applies once)"
+            )
 
     def _release(self, letters: Sequence[DeadLetter], report: ReplayReport) -> None:
         refused = self.reader.release(letters)

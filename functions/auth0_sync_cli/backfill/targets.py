@@ -21,19 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import boto3
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from requests.adapters import HTTPAdapter
 
 from auth0_sync.crm import Contact, Crm
 from auth0_sync.dead_letter import SqsDeadLetterQueue
 from auth0_sync.destinations import Listing
-from auth0_sync.destinations.factory import build_crm
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.events import identity_of
 from auth0_sync.names import EventType
 from auth0_sync.replay.pacing import TokenBucket
-from auth0_sync.runtime import destination_secret
 from auth0_sync.service import SyncService
 from auth0_sync.settings import Settings
 from auth0_sync.state import DynamoSyncStateStore
@@ -48,33 +44,12 @@ from auth0_sync_cli.backfill.borrowed import (
     SyncCore,
     functions_of_stack,
 )
-from auth0_sync_cli.local_mode import check_crm_url
+from auth0_sync_cli.crm_pacing import RateLimitedSession as RateLimitedSession
+from auth0_sync_cli.crm_pacing import crm_client as crm_client
 from auth0_sync_cli.runner import LocalContext, LocalRunner, function_name_for
 
 # Lambda target: a failed invocation is tried again after these delays, then reported.
 LAMBDA_RETRY_DELAYS = (1.0, 4.0)
-
-
-class RateLimitedSession(requests.Session):
-    """A requests session whose every request (retries included) takes a token first."""
-
-    def __init__(self, bucket: TokenBucket, pool_size: int = 32) -> None:
-        super().__init__()
-        self.bucket = bucket
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        self.bucket.take()
-        return super().request(method, url, *args, **kwargs)
-
-
-def crm_client(settings: Settings, bucket: TokenBucket) -> Listing:
-    """The configured destination's adapter (CRM_TYPE), every request of which (retries
-    included) takes from `bucket`."""
-    check_crm_url(settings.crm_base_url)
-    return build_crm(settings, destination_secret(settings), session=RateLimitedSession(bucket))
 
 
 # The dry run: replay's read-only adapters, and the field diffs they would write -----------

@@ -1,5 +1,6 @@
 """`auth0-sync replay` on this machine: the command (`command`), the dry run (`planning`),
-the progress bar (`progress`), and finding the DLQ and the functions (`locate`).
+the progress bar (`progress`), finding the DLQ and the functions (`locate`), and the
+in-process target, batched or not (`local`, shared with `auth0-sync redrive`).
 
 The DLQ reading, the replay loop, pacing and the Lambda target ship with the handlers, in
 `auth0_sync.replay`, because the scheduled redrive runs them too.

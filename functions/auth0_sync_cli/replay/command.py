@@ -26,15 +26,14 @@ from auth0_sync.replay.letters import group_by_event
 from auth0_sync.replay.pacing import TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer, ReplayReport, Selection
-from auth0_sync.runtime import build_service
 from auth0_sync.settings import Settings
 from auth0_sync_cli import deactivations
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.replay import locate
+from auth0_sync_cli.replay.local import local_replay
 from auth0_sync_cli.replay.planning import Planner
 from auth0_sync_cli.replay.progress import Progress
-from auth0_sync_cli.runner import LocalRunner, function_name_for
 from auth0_sync_cli.signals import sigterm_interrupts
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -45,7 +44,10 @@ the sync's environment), or by invoking the deployed function synchronously
 (--target lambda with --stack NAME or --functions; needs no CRM settings here).
 A message is deleted only after its event is applied or skipped; an event that
 fails again leaves a message with its new reason, one more attempt and its
-first failure. Messages of one event are replayed once.
+first failure. Messages of one event are replayed once. With --target local,
+independent users' events run at once (each user's in order, one at a time)
+and their CRM calls go in the destination's batch calls (--no-batch: one event
+after the other, one call a record).
 
 exit codes: 0 everything replayed (or nothing to replay), 1 something is left
 in the DLQ, 2 a usage or configuration error, 130 interrupted."""
@@ -67,8 +69,12 @@ def make_replayer(
     environ: Mapping[str, str] | None = None,
     wait_seconds: int | None = None,
     hold_deletes: bool = True,
+    batch: bool = False,
+    batch_size: int | None = None,
 ) -> Replayer:
-    """The replayer for a target (local: this process; lambda: the deployed functions)."""
+    """The replayer for a target (local: this process; lambda: the deployed functions).
+    `batch` (local): independent users' events at once, their CRM calls in the destination's
+    batch calls (`auth0_sync_cli.replay.local`)."""
     env = os.environ if environ is None else environ
     wait = locate.default_wait_seconds(env) if wait_seconds is None else wait_seconds
     reader = DlqReader(queue_url, wait_seconds=wait)
@@ -87,18 +93,17 @@ def make_replayer(
             reader, invoke=invoker.invoke, failures=failures, name_for=invoker.name_for, **common
         )
     # The handler's permanent failures go to this queue too, with the replayed history.
-    service = build_service(
-        Settings.from_env(env), dead_letters=failures, hold_deletes=hold_deletes
+    local = local_replay(
+        Settings.from_env(env),
+        failures,
+        bucket=TokenBucket(rate),
+        timeout=timeout,
+        batch=batch,
+        batch_size=batch_size,
+        hold_deletes=hold_deletes,
     )
-    runner = LocalRunner(service, failures, timeout_seconds=timeout)
-    return Replayer(
-        reader,
-        invoke=runner.invoke,
-        failures=failures,
-        name_for=function_name_for,
-        calls_made=service.core.crm.calls_made,
-        **common,
-    )
+    common.pop("limiter")
+    return local.replayer(reader, **common)
 
 
 def lambda_invoker(functions: Mapping[str, str] | None) -> LambdaInvoker:
@@ -202,6 +207,8 @@ def _run(args: argparse.Namespace) -> int:
             visibility_seconds=args.visibility,
             timeout=args.timeout,
             hold_deletes=args.allow_deactivations is None,
+            batch=args.batch and args.target == "local" and not args.dry_run,
+            batch_size=args.batch_size,
         )
         with sigterm_interrupts():
             report = replayer.run(selection, held.gate)
@@ -236,6 +243,27 @@ def print_report(report: ReplayReport, queue_url: str) -> None:
         for result in report.results:
             print(f"  {result.line(dry_run=True)}")
     print(report.render())
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """--batch/--no-batch and --batch-size (replay and redrive, in this process)."""
+    parser.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--target local: run independent users' events at once (each user's one after "
+        "the other, in order) and gather their CRM reads, creates and updates into the "
+        "destination's batch calls (up to 100 records a request; Salesforce 200); --rate "
+        "then counts a batch request as one call (default); --no-batch: one event after the "
+        "other, one call a record",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        metavar="N",
+        help="at most N records a batch request (default and most: the destination's own "
+        "limit, 100; Salesforce 200)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -278,8 +306,9 @@ def register(subparsers: Any) -> None:
         type=real_number(above_zero=True),
         default=DEFAULT_RATE,
         metavar="R",
-        help="at most R CRM calls per second (each event's calls counted after it): the "
-        "CRM's rate limit is shared with live traffic (default %(default)s)",
+        help="at most R CRM calls per second: batched, every request takes a token (a batch "
+        "request is one); --no-batch or --target lambda, each event's calls are counted "
+        "after it. The CRM's rate limit is shared with live traffic (default %(default)s)",
     )
     parser.add_argument(
         "--target",
@@ -313,6 +342,7 @@ def register(subparsers: Any) -> None:
         help="hide the messages in hand from other readers this long, renewed while "
         "replaying; a killed replay's messages come back after it (default %(default)s)",
     )
+    add_batch_arguments(parser)
     deactivations.add_argument(parser)
     parser.add_argument("--progress", action="store_true", help="progress bar even off a TTY")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
