@@ -451,6 +451,8 @@ class FakeSalesforce(LoopbackServer):
                     return _errors(
                         400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{sobject}'"
                     )
+                if sobject == "Contact":
+                    rows = _indexed(rows, groups)
                 hits = [r for r in rows if _where(r, groups)]
                 if order_by is not None:
                     name, descending = order_by
@@ -642,6 +644,34 @@ class FakeSalesforce(LoopbackServer):
         for name in fields:
             view[name] = record.get(name)
         return view
+
+
+# Contact fields Salesforce keeps an index on: Email, and every external id ("The platform
+# maintains indexes on ... Email (for contacts and leads)"; "External IDs cause an index to be
+# created on that field": https://developer.salesforce.com/docs/platform/salesforce-large-
+# data-volumes-bp/guide/ldv-deployments-infrastructure-indexes.html).
+INDEXED = ("Email", EXTERNAL_ID)
+
+
+def _indexed(rows: list[dict[str, Any]], groups: list[list[Condition]]) -> list[dict[str, Any]]:
+    """The rows a WHERE of equalities on indexed fields (`f = 'v' OR ...`, a batch's lookup)
+    can match, found by one set lookup a row instead of every condition a row (a batch of
+    100 emails into 10,000 contacts took a second); the query still checks each row found
+    (`_where`), so the answer is the scan's. Any other WHERE: every row."""
+    wanted: set[tuple[str, str]] = set()
+    for group in groups:
+        if len(group) != 1:
+            return rows
+        [(name, op, literal)] = group
+        if op != "=" or name not in INDEXED or literal is None:
+            return rows
+        wanted.add((name, literal.lower()))
+    names = {name for name, _ in wanted}
+    return [
+        r
+        for r in rows
+        if any(r.get(n) is not None and (n, str(r[n]).lower()) in wanted for n in names)
+    ]
 
 
 def _where(record: dict[str, Any], groups: list[list[Condition]]) -> bool:
