@@ -14,8 +14,11 @@ Each CRM in its own process, as a user would have it:
   section 8's limit;
 - hubspot: the HubSpot fake at HubSpot's documented Free/Starter private-app limits (100
   requests per rolling 10 s, search 5/s; `auth0_sync_cli.fakes.hubspot`), as section 12;
-- salesforce: the Salesforce fake. Salesforce documents no per-second request limit (a
-  24-hour API allowance, 403 REQUEST_LIMIT_EXCEEDED past it:
+- salesforce: the Salesforce fake. Salesforce documents no per-second request limit: its
+  limits are a 24-hour allocation of API requests, 25 concurrent requests that last 20 s or
+  more, and timeouts ("There isn't a limit on the number of concurrent requests shorter
+  than 20 seconds": https://developer.salesforce.com/docs/platform/salesforce-app-limits-
+  cheatsheet/guide/salesforce-app-limits-platform-api.html; the fake's
   `auth0_sync_cli.fakes.salesforce.NO_RATE_LIMIT`), so it runs at the REST run's 100
   requests/s, kept by `--rate` (the fake enforces nothing per second).
 
@@ -255,7 +258,7 @@ def run(peers: Peers, *, size: int = 10_000) -> Section:
             "CLI's own code in this process) on the export of section 8, in-memory state and "
             "DLQ (local-aws measures moto, as in sections 6 and 12); each CRM in its own "
             "process at its limit: "
-            + "; ".join(f"{t} {LIMITS[t].source}" for t in LIMITS)
+            + "; ".join(f"{t}: {LIMITS[t].source}" for t in LIMITS)
             + ". Ideal = requests the CRM accepted (counted by the CRM) / the limit's rate. "
             "Baseline: single calls at the same limit, their least time from section 8's "
             f"{SINGLE_CALLS_PER_USER:.1f} calls per user (not run: about 3,000 s at HubSpot's)."
