@@ -8,9 +8,11 @@ local-aws state) on the same export of N users, one in ten already in the CRM by
 reference CRM's stats, the HubSpot fake's request log, the Salesforce fake's API usage, the
 token request excluded). Afterwards every exported user must have exactly one contact
 holding its email and family name, and no email two contacts (read from the CRM's own
-store, not through our code). No rate limit: requests are counted, not timed.
+store, not through our code). No rate limit: requests are counted, not timed. REST also
+runs batched with no user in the CRM beforehand: contract 1.2's batch operations carry no
+If-Match, so each link is a GET and a guarded PATCH, and that row shows the batches alone.
 
-    python -m bench.bulk 2000
+    python -m bench.bulk 2000 [rest hubspot salesforce rest-unlinked]
 """
 
 from __future__ import annotations
