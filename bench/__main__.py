@@ -14,6 +14,7 @@ from bench import (
     backfill,
     buffered_burst,
     bulk,
+    bulk_at_limit,
     burst,
     calls,
     cold_start,
@@ -88,6 +89,8 @@ FIGURES: dict[str, Callable[[Peers, Sizes], Section | list[Section]]] = {
         if s.asset
         else buffered_burst.run(p, count=1000, direct_count=200)
     ),
+    # At the limits: REST ~30 s, HubSpot ~55 s (10 requests/s), Salesforce; ~2.5 min in all.
+    "bulk-at-limit": lambda p, s: bulk_at_limit.run(p, size=10_000 if s.asset else 1000),
 }
 
 

@@ -8,9 +8,11 @@ local-aws state) on the same export of N users, one in ten already in the CRM by
 reference CRM's stats, the HubSpot fake's request log, the Salesforce fake's API usage, the
 token request excluded). Afterwards every exported user must have exactly one contact
 holding its email and family name, and no email two contacts (read from the CRM's own
-store, not through our code). No rate limit: requests are counted, not timed.
+store, not through our code). No rate limit: requests are counted, not timed. REST also
+runs batched with no user in the CRM beforehand: contract 1.2's batch operations carry no
+If-Match, so each link is a GET and a guarded PATCH, and that row shows the batches alone.
 
-    python -m bench.bulk 2000
+    python -m bench.bulk 2000 [rest hubspot salesforce rest-unlinked]
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _backfill(env: dict[str, str], export: Path, batch: bool) -> tuple[float, di
     return time.perf_counter() - started, json.loads(done.stdout)
 
 
-def _wrong(size: int, held: list[dict[str, Any]]) -> tuple[int, int]:
+def wrong_contacts(size: int, held: list[dict[str, Any]]) -> tuple[int, int]:
     """(users without exactly one contact holding their email and family name, emails
     held by more than one contact)."""
     by_owner: dict[str, list[dict[str, Any]]] = {}
@@ -86,12 +88,15 @@ def _wrong(size: int, held: list[dict[str, Any]]) -> tuple[int, int]:
     return wrong, sum(1 for n in emails.values() if n > 1)
 
 
-def one_run(peers: Peers, crm_type: CrmType, size: int, batch: bool) -> dict[str, Any]:
+def one_run(
+    peers: Peers, crm_type: CrmType, size: int, batch: bool, *, linked: bool = True
+) -> dict[str, Any]:
+    """One backfill; `linked`: one user in ten already in the CRM by email (else none)."""
     peers.reset()
     env = peers.handler_environment()
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     export = write_export(peers.workdir / f"bulk-{size}.json.gz", size)
-    stale = list(range(0, size, PREEXISTING_SHARE))
+    stale = list(range(0, size, PREEXISTING_SHARE)) if linked else []
     read: Callable[[], list[dict[str, Any]]]
     count: Callable[[], int]
     fake: FakeHubSpot | FakeSalesforce | None = None
@@ -135,10 +140,11 @@ def one_run(peers: Peers, crm_type: CrmType, size: int, batch: bool) -> dict[str
             env[Env.CRM_TYPE] = str(crm_type)
             env[Env.CRM_BASE_URL] = fake.base_url
         seconds, report = _backfill(env, export, batch)
-        wrong, doubled = _wrong(size, read())
+        wrong, doubled = wrong_contacts(size, read())
         return {
             "destination": str(crm_type),
             "batch": batch,
+            "linked": linked,
             "users": size,
             "requests": count(),
             "per_user": count() / size,
@@ -169,11 +175,17 @@ def run(peers: Peers, *, size: int = 2000) -> Section:
     ]
     for crm_type in (CrmType.REST, CrmType.HUBSPOT, CrmType.SALESFORCE):
         single, batched = (one_run(peers, crm_type, size, b) for b in (False, True))
-        for r in (single, batched):
+        # REST without links: contract 1.2's batches carry no If-Match, so each link is a
+        # GET and a guarded PATCH; with no user in the CRM beforehand, what batches cost.
+        unlinked = (
+            [one_run(peers, crm_type, size, True, linked=False)] if crm_type is CrmType.REST else []
+        )
+        for r in (single, batched, *unlinked):
             c = r["counts"]
+            mode = "batch" if r["batch"] else "single"
             section.detail.append(
-                f"| {r['destination']} | {'batch' if r['batch'] else 'single'} | "
-                f"{r['requests']:,} | {r['per_user']:.3f} | {r['seconds']:.1f} s | "
+                f"| {r['destination']} | {mode if r['linked'] else mode + ', no user in the CRM'}"
+                f" | {r['requests']:,} | {r['per_user']:.3f} | {r['seconds']:.1f} s | "
                 f"{c['create']:,} | {c['link']:,} | {c['update']:,} | {r['mismatches']} | "
                 f"{r['duplicates']} |"
             )
@@ -188,14 +200,33 @@ def run(peers: Peers, *, size: int = 2000) -> Section:
                 batched["per_user"] <= TARGET_PER_USER and clean,
             )
         )
+        for r in unlinked:
+            section.rows.append(
+                Row(
+                    f"Backfill {size:,} users, CRM requests per user ({crm_type}, no user "
+                    "in the CRM before)",
+                    f"{r['per_user']:.3f}",
+                    f"{single['per_user']:.3f} (single, one in {PREEXISTING_SHARE} linked)",
+                    r["per_user"] / single["per_user"] if single["per_user"] else None,
+                    f"≤ {TARGET_PER_USER}, 0 mismatches",
+                    r["per_user"] <= TARGET_PER_USER
+                    and r["mismatches"] == 0
+                    and r["duplicates"] == 0,
+                )
+            )
     return section
 
 
 if __name__ == "__main__":
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    # A destination, or `rest-unlinked`: its batched run with no user in the CRM before.
     modes = sys.argv[2:] or ["rest", "hubspot", "salesforce"]
     with Peers() as peers:
         for name in modes:
+            if name.endswith("-unlinked"):
+                crm_type = CrmType(name.removesuffix("-unlinked"))
+                print(json.dumps(one_run(peers, crm_type, size, True, linked=False)), flush=True)
+                continue
             for batch in (True, False):
                 result = one_run(peers, CrmType(name), size, batch)
                 print(json.dumps(result), flush=True)

@@ -43,12 +43,13 @@ class _Raised:
         self.error = error
 
 
-@dataclass
+@dataclass(eq=False)  # one caller's call: compared by identity
 class _Call:
     item: Any
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
+    queued: bool = True  # in its queue, not yet taken into a batch
 
 
 @dataclass
@@ -80,13 +81,29 @@ class _Room:
                 self.inside.add(threading.get_ident())
             else:
                 self.inside.discard(threading.get_ident())
-            self.moved = time.monotonic()
+            self.moved_now()
+
+    def moved_now(self) -> None:
+        """Someone came in, went out, queued or was taken into a batch (called holding the
+        lock). The waiters are woken only when every user in may now be waiting: otherwise
+        nothing they wait for can have come, and hundreds of users in flight woken at every
+        move cost more CPU than the batches save (each sleeps until its window's end, a
+        settled room's next move, or its call's batch)."""
+        self.moved = time.monotonic()
+        if self.waiting >= len(self.inside):
             self.changed.notify_all()
 
     def all_waiting(self) -> bool:
         """Every user in waits, and has for a moment (called holding the lock)."""
         settled = time.monotonic() - self.moved >= self.SETTLE_SECONDS
         return settled and self.waiting >= len(self.inside)
+
+    def wake_at(self, deadline: float) -> float:
+        """When a waiter looks again: once the room has settled after its last move (to see
+        whether everyone waits), else at its window's end; a move that may leave everyone
+        waiting wakes it sooner (called holding the lock)."""
+        settles = self.moved + self.SETTLE_SECONDS
+        return min(deadline, settles) if settles > time.monotonic() else deadline
 
     def goes_first(self, gather: _Gather) -> bool:
         """When every user in waits, only the fullest queue goes: its users then move on
@@ -123,19 +140,17 @@ class _Gather:
         with room.changed:
             self.pending.append(call)
             room.waiting += 1
-            room.moved = time.monotonic()
-            room.changed.notify_all()
+            room.moved_now()
         while True:
             with room.changed:
                 batch: list[_Call] = []
-                while call in self.pending:
+                while call.queued:
                     late = time.monotonic() >= deadline
                     everyone = room.all_waiting() and room.goes_first(self)
                     if len(self.pending) >= self.limit or everyone or late:
                         batch = self._take()
                         break
-                    wake = min(deadline, room.moved + room.SETTLE_SECONDS)
-                    room.changed.wait(max(0.001, wake - time.monotonic()))
+                    room.changed.wait(max(0.001, room.wake_at(deadline) - time.monotonic()))
             if batch:
                 self._run(batch)
             if call.done.wait(0 if batch else None):
@@ -159,9 +174,11 @@ class _Gather:
                 left.append(call)
                 continue
             batch.append(call)
+            call.queued = False
             taken |= mine
         self.pending = left
         self.room.waiting -= len(batch)
+        self.room.changed.notify_all()  # the callers taken now wait for their answer
         return batch
 
     def _run(self, batch: list[_Call]) -> None:

@@ -154,6 +154,36 @@ def test_find_batch_is_one_query_per_100_values(org: FakeSalesforce) -> None:
     assert collection_calls(org) == {"GET /query": 3}
 
 
+def test_a_lookup_on_the_indexed_fields_answers_what_a_scan_answers(org: FakeSalesforce) -> None:
+    # The fake looks equalities on Email and the external id up by index (as Salesforce):
+    # the same records, in the same order, whatever the case; anything else is scanned.
+    ada = org.seed(Email="Ada@Example.com", LastName="L")
+    bob = org.seed(Email="bob@example.com", LastName="L", Auth0_User_Id__c="auth0|Bob")
+    carl = org.seed(Email="carl@example.com", LastName="M")
+    nobody = org.seed(LastName="No email")
+    crm = SalesforceCrm(org.base_url, client_credentials(lambda: SECRET))
+
+    def ids(where: str) -> list[str]:
+        query = {"q": f"SELECT Id FROM Contact WHERE {where}"}  # noqa: S608 (the fake, by hand)
+        answer = crm._call("GET", "/services/data/v60.0/query", params=query).json()
+        return [r["Id"] for r in answer["records"]]
+
+    by_index = "Auth0_User_Id__c = 'auth0|bob' OR Email = 'x@y.z' OR Email = 'ADA@example.com'"
+    assert ids(by_index) == [ada, bob]
+    assert ids("Email = 'ada@example.com' AND LastName = 'M'") == []
+    assert ids("Email = 'carl@example.com' OR LastName = 'L'") == [ada, bob, carl]
+    everyone = "Email != 'ada@example.com' OR Email = 'ada@example.com'"
+    assert ids(everyone) == [ada, bob, carl, nobody]
+
+    org.edit(ada, Email="ada.new@example.com")  # the index still lists ada under the old one
+    org.delete(carl)
+    assert ids("Email = 'ada@example.com' OR Email = 'carl@example.com'") == []
+    assert ids("Email = 'ADA.new@example.com'") == [ada]
+    # The old email is free again: no duplicate rule on a new contact holding it.
+    [made] = batches(org).write_batch([BatchWrite({"email": "ada@example.com"}, None, "k1")])
+    assert isinstance(made, dict)
+
+
 def test_more_than_200_go_in_collections_of_200(org: FakeSalesforce) -> None:
     batch = batches(org)
 

@@ -198,3 +198,38 @@ def test_of_the_queues_waiting_the_fullest_is_the_one_that_goes() -> None:
     assert room.goes_first(emails)
     assert not room.goes_first(owners)
     assert not room.goes_first(crm._writes)
+
+
+class CountingCondition(threading.Condition):
+    """The room's condition, counting how often a waiter goes to sleep on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1  # called holding the lock
+        return super().wait(timeout)
+
+
+def test_waiters_sleep_while_a_user_in_the_room_is_busy() -> None:
+    # Three users wait on a find by email while a fourth is busy elsewhere (0.3 s): nothing
+    # can go until it waits or leaves, so the three sleep (they used to look again every
+    # millisecond: hundreds of users in flight spent the CPU the batches save), then the
+    # batch goes once the fourth has left.
+    batches = Recorder()
+    crm = GatheringCrm(Adapter(), batches, window=5.0)
+    counting = CountingCondition()
+    crm._room.changed = counting
+
+    def work(i: int) -> Any:
+        if i == 3:
+            threading.Event().wait(0.3)
+            return None
+        return crm.find_contacts(email=f"u{i}@x")
+
+    out = in_threads(crm, work, 4)
+
+    assert [c[0]["id"] for i, c in sorted(out.items()) if i < 3] == ["c-u0@x", "c-u1@x", "c-u2@x"]
+    assert [sorted(batch) for batch in batches.sent] == [["u0@x", "u1@x", "u2@x"]]
+    assert counting.waits < 30

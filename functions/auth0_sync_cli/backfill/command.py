@@ -153,6 +153,15 @@ def _run(args: argparse.Namespace) -> int:
         batch=args.batch and not args.dry_run,
         batch_size=args.batch_size,
     )
+    return backfill_with(args, target, environ, bucket)
+
+
+def backfill_with(
+    args: argparse.Namespace, target: Target, environ: Mapping[str, str], bucket: TokenBucket
+) -> int:
+    """The backfill of `args` through `target` (built from the flags by `_run`; a benchmark
+    gives its own, e.g. a local target on in-memory state): the export, the brake, the
+    users, the sweep, the report printed; the exit code."""
     export, checkpoint_path = obtain_export(args, environ, _say)
     checkpoint = Checkpoint.open(checkpoint_path, export)
     if args.dry_run:

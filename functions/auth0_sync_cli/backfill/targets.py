@@ -24,7 +24,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auth0_sync.crm import Contact, Crm
-from auth0_sync.dead_letter import SqsDeadLetterQueue
+from auth0_sync.dead_letter import MemoryDeadLetterQueue, SqsDeadLetterQueue
 from auth0_sync.destinations import Listing
 from auth0_sync.errors import ConfigError, TransientError
 from auth0_sync.events import identity_of
@@ -250,11 +250,35 @@ def build_target(
         readonly = ReadOnlyState(store)
         service = SyncService(SyncCore(settings, crm, readonly), KeptFailures())
         return PlanTarget(service, crm, store, timeout)
-    dead_letters = SqsDeadLetterQueue(settings.dlq_url)
+    return local_target(
+        settings,
+        bucket,
+        store,
+        SqsDeadLetterQueue(settings.dlq_url),
+        timeout=timeout,
+        backoff_seconds=backoff_seconds,
+        batch=batch,
+        batch_size=batch_size,
+    )
+
+
+def local_target(
+    settings: Settings,
+    bucket: TokenBucket,
+    state: StateStore,
+    dead_letters: SqsDeadLetterQueue | MemoryDeadLetterQueue,
+    *,
+    timeout: float = 30.0,
+    backoff_seconds: float | None = None,
+    batch: bool = False,
+    batch_size: int | None = None,
+) -> LocalTarget:
+    """`--target local`: the sync in this process on `state`, failures to `dead_letters`
+    (the state table and DLQ for the CLI; in memory for a benchmark of the CRM's limit)."""
     live = crm_client(settings, bucket)
-    core = SyncCore(settings, gathering(live, batch_size) if batch else live, store)
+    core = SyncCore(settings, gathering(live, batch_size) if batch else live, state)
     service = SyncService(core, dead_letters)
     runner = LocalRunner(
         service, dead_letters, timeout_seconds=timeout, backoff_seconds=backoff_seconds
     )
-    return LocalTarget(runner, store)
+    return LocalTarget(runner, state)

@@ -122,7 +122,7 @@ def add_collection_routes(
         value = record.get(external_id)
         if not value:
             return failed("MISSING_ARGUMENT", f"{external_id} not specified")
-        matches = [r for r in fake.records.values() if r.get(external_id) == value]
+        matches = [r for r in fake.holding(external_id, value) if r.get(external_id) == value]
         if len(matches) > 1:
             return failed("DUPLICATE_EXTERNAL_ID", f"{external_id}: more than one record found")
         if not matches:
