@@ -328,6 +328,9 @@ class RedriveEnv(StrEnum):
     """Environment of the redrive function (with Env.DLQ_URL, CRM_BASE_URL, ...SECRET_ARN)."""
 
     SYNC_FUNCTIONS = "SYNC_FUNCTIONS"  # "user.created=fn,user.updated=fn,..."
+    # Buffered topology: {"user.created": "<queue url>", ...}, each routed type's queue; the
+    # redrive then sends the events it chose there instead of invoking the functions.
+    BUFFER_QUEUES = "REDRIVE_BUFFER_QUEUES"
     MAX_AGE_DAYS = "REDRIVE_MAX_AGE_DAYS"
     RATE = "REDRIVE_RATE"
 
