@@ -188,7 +188,7 @@ def test_the_redrive_sends_to_the_buffer_queues_and_invokes_no_function(
 ) -> None:
     """Buffered, the redrive hands what it chose to each type's queue (its mapping paces the
     CRM): it gets their URLs and may send to them, and no longer invokes the handlers."""
-    function_id, function = redrive_function(buffered)
+    _, function = redrive_function(buffered)
     env = function["Properties"]["Environment"]["Variables"]
     role_id = logical_id(function["Properties"]["Role"])
     queue_of = {
