@@ -205,14 +205,12 @@ def render(report: Mapping[str, Any]) -> str:
     def counts(values: Mapping[str, int]) -> str:
         return ", ".join(f"{k} {n}" for k, n in sorted(values.items()))
 
+    done = counts({**report["applied"], **report["skipped"]})
+    queued = report.get("queued") or {}  # buffered topology: sent to their type's queue
+    if queued:
+        done = ", ".join(filter(None, [done, f"queued to their buffer: {counts(queued)}"]))
     lines = [
-        f"  {'redriven':<18}{report['redriven']:>6}"
-        + (
-            f"   ({counts({**report['applied'], **report['skipped']})})"
-            + (f" (queued: {counts(report['queued'])})" if report.get("queued") else "")
-            if report["redriven"]
-            else ""
-        ),
+        f"  {'redriven':<18}{report['redriven']:>6}" + (f"   ({done})" if done else ""),
         f"  {'still failing':<18}{report['still_failing']:>6}"
         + (f"   ({counts(report['failed'])})" if report["still_failing"] else ""),
         f"  {'left for a person':<18}{report['left_for_a_person']:>6}"
