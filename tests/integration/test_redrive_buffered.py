@@ -31,7 +31,6 @@ from tests.integration.lambda_double import REDRIVE_FUNCTION
 from tests.integration.test_redrive import by_event, put_failure, recent
 from tests.integration.test_replay import (
     contacts_by_user,
-    documented,
     put_handler_failure,
     put_on_failure,
     user_event,
@@ -98,7 +97,6 @@ def test_a_run_moves_the_transient_events_to_their_buffer_with_their_history(
     first_failed = recent(days=1)
     moved = user_event(2, "user.updated", minutes=5)
     history = {"attempts": 4, "first_failure_at": first_failed}
-    assert documented("sqs_redrive_receive_count_exceeded")["Body"]["detail-type"]
     put_moved(sync_env.dlq_url, {**moved, REPLAY_HISTORY_KEY: history})
     # For a person: a permanent reason, and a transient one past the age limit.
     put_handler_failure(sync_env.dlq_url, user_event(8))  # crm_401
