@@ -2,20 +2,31 @@
 the CRM answers again, its alarms (what it leaves to a person; an event still held an hour
 after it first failed), and its dashboard row.
 
-It runs each event in the deployed handler function (a synchronous Invoke), not in its own
-process: the handlers' reserved concurrency then caps live traffic and redrive together,
-so the CRM's rate limit is shared as the operator sized it; the sync's configuration and
-its table and secret grants stay on the handlers alone; and a redriven event is logged and
-counted by the same function as a live one. Its role therefore holds: read, hold, delete
-and send on the DLQ; invoke the handler functions and nothing else; read the CRM token,
-for the probe's one read of the configured CRM; write its own logs (and X-Ray).
+Direct topology: it runs each event in the deployed handler function (a synchronous
+Invoke), not in its own process: the handlers' reserved concurrency then caps live traffic
+and redrive together, so the CRM's rate limit is shared as the operator sized it; the
+sync's configuration and its table and secret grants stay on the handlers alone; and a
+redriven event is logged and counted by the same function as a live one. Its role
+therefore holds: read, hold, delete and send on the DLQ; invoke the handler functions and
+nothing else; read the CRM token, for the probe's one read of the configured CRM; write
+its own logs (and X-Ray).
+
+Buffered topology (`topology=buffered`): it sends each chosen event to its type's buffer
+queue instead (SendMessageBatch, the event with its DLQ history), where the type's event
+source mapping applies it with live traffic, in batches through the destination's batch
+calls, at the maximum concurrency sized for the destination: that concurrency bounds the
+redrive's CRM rate, not REDRIVE_RATE, and one invocation per event would be neither batched
+nor paced with the buffer. The outcome is asynchronous, so a run does not stop after
+failures in a row (the probe still gates it); what fails again comes back to the DLQ
+through the handler or the queue's redrive policy. Its role then may send to those queues
+(`grant_send_messages`) instead of invoking the functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -23,6 +34,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from auth0_sync.names import (
@@ -74,7 +86,10 @@ class Redrive(Construct):
         max_age_days: int,
         alarm_topic: sns.ITopic,
         log_retention: logs.RetentionDays,
+        buffers: Mapping[Route, sqs.IQueue] | None = None,
     ) -> None:
+        """`buffers`: the buffered topology's queue per route, which the redrive sends the
+        events it chose to (None: the direct topology, it invokes `functions`)."""
         super().__init__(scope, construct_id)
         self.interval = Duration.minutes(interval_minutes)
         self.role = iam.Role(
@@ -86,25 +101,32 @@ class Redrive(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(actions=list(DLQ_ACTIONS), resources=[dead_letter.queue.queue_arn])
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"],
-                resources=[function.function_arn for function in functions.values()],
-            )
-        )
         crm_token.grant_read(self.role)
         environment: dict[str, str] = {
             Env.DLQ_URL: dead_letter.queue.queue_url,
-            RedriveEnv.SYNC_FUNCTIONS: ",".join(
-                f"{route.event_type}={function.function_name}"
-                for route, function in functions.items()
-            ),
             RedriveEnv.MAX_AGE_DAYS: str(max_age_days),
-            RedriveEnv.RATE: str(REDRIVE_RATE_PER_SECOND),
             # The probe's one read: the handlers' destination (CRM_TYPE, its URL, its
             # secret), so the probe builds the adapter they use.
             **destination_environment,
         }
+        if buffers:
+            for queue in buffers.values():
+                queue.grant_send_messages(self.role)
+            environment[RedriveEnv.BUFFER_QUEUES] = Stack.of(self).to_json_string(
+                {str(route.event_type): queue.queue_url for route, queue in buffers.items()}
+            )
+        else:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=[function.function_arn for function in functions.values()],
+                )
+            )
+            environment[RedriveEnv.SYNC_FUNCTIONS] = ",".join(
+                f"{route.event_type}={function.function_name}"
+                for route, function in functions.items()
+            )
+            environment[RedriveEnv.RATE] = str(REDRIVE_RATE_PER_SECOND)
         self.function, self.log_group = scheduled_function(
             self,
             description="auth0-sync: replay the DLQ's transient failures once the CRM answers",

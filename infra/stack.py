@@ -120,6 +120,7 @@ class Auth0SyncStack(Stack):
                 max_age_days=config.redrive_max_age_days,
                 alarm_topic=self.observability.topic,
                 log_retention=config.log_retention,
+                buffers=self.buffers.queues if self.buffers else None,
             )
             self.observability.dashboard.add_widgets(*self.redrive.dashboard_row())
         CfnOutput(self, "EventBusName", value=self.routing.event_bus_name)

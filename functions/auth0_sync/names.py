@@ -315,7 +315,9 @@ REPLAY_HISTORY_KEY = "auth0-sync-replay-history"
 class RedriveMetric(StrEnum):
     """Metrics of the scheduled redrive, per run (dimension: service)."""
 
-    REDRIVEN = "Redriven"  # events applied or skipped: their messages deleted
+    # Events applied or skipped (buffered topology: sent to their type's queue): their
+    # messages deleted.
+    REDRIVEN = "Redriven"
     STILL_FAILING = "RedriveStillFailing"  # failed again: a new message replaces the old
     LEFT_FOR_A_PERSON = "LeftForAPerson"  # permanent reason, or transient but too old
     # Seconds since the first failure of the oldest event still in the DLQ after the run
@@ -328,6 +330,9 @@ class RedriveEnv(StrEnum):
     """Environment of the redrive function (with Env.DLQ_URL, CRM_BASE_URL, ...SECRET_ARN)."""
 
     SYNC_FUNCTIONS = "SYNC_FUNCTIONS"  # "user.created=fn,user.updated=fn,..."
+    # Buffered topology: {"user.created": "<queue url>", ...}, each routed type's queue; the
+    # redrive then sends the events it chose there instead of invoking the functions.
+    BUFFER_QUEUES = "REDRIVE_BUFFER_QUEUES"
     MAX_AGE_DAYS = "REDRIVE_MAX_AGE_DAYS"
     RATE = "REDRIVE_RATE"
 

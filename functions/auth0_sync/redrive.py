@@ -11,6 +11,15 @@ One run (the scheduled function every few minutes, or `auth0-sync redrive`):
    replaces the message keeping its attempt count and first failure; one replay per event),
    at a bounded rate, within the run's time budget, stopping when events fail again in a
    row (the CRM is down again).
+
+In the buffered topology (the function's REDRIVE_BUFFER_QUEUES), step 4 is different: the
+chosen events go to their type's buffer queue, ten to a SendMessageBatch call, each with
+its history (`auth0_sync.replay.buffer_target`), and a message is deleted once its event's
+entry succeeded. The event source mapping then applies them in batches through the
+destination's batch calls, so their rate is bounded by the mapping's maximum concurrency
+(sized for the destination), not by the redrive's rate; their outcome is asynchronous,
+so the failures-in-a-row stop does not apply (the probe still gates the run), and what
+fails again comes back to the DLQ through the handler or the queue's redrive policy.
 """
 
 from __future__ import annotations
@@ -22,7 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auth0_sync.crm import Crm
 from auth0_sync.dead_letter import SqsDeadLetterQueue
@@ -36,6 +52,7 @@ from auth0_sync.names import (
     Env,
     RedriveEnv,
 )
+from auth0_sync.replay.buffer_target import BufferSender, parse_buffer_queues
 from auth0_sync.replay.lambda_target import LambdaInvoker, parse_functions
 from auth0_sync.replay.letters import DeadLetter
 from auth0_sync.replay.pacing import Budget, TokenBucket
@@ -55,6 +72,8 @@ MAX_FAILURES_IN_A_ROW = 3
 # Time kept back at the end of a run: one handler invocation, then releasing what is held.
 RUN_RESERVE_SECONDS = FUNCTION_TIMEOUT_SECONDS + 15.0
 DAY_SECONDS = 86400
+# What a run counts as redriven: its messages are deleted.
+REDRIVEN = ("applied", "skipped", "queued")
 
 
 def is_transient(reason: str) -> bool:
@@ -147,7 +166,8 @@ class RedriveReport:
 
     @property
     def redriven(self) -> int:
-        return sum(1 for r in self.replay.results if r.status in ("applied", "skipped"))
+        """Applied, skipped, or queued to its buffer (buffered topology): messages deleted."""
+        return sum(1 for r in self.replay.results if r.status in REDRIVEN)
 
     @property
     def still_failing(self) -> int:
@@ -172,6 +192,8 @@ class RedriveReport:
             "messages_deleted": self.replay.deleted,
             "applied": dict(sorted(self.replay.counts("applied").items())),
             "skipped": dict(sorted(self.replay.counts("skipped").items())),
+            # Buffered topology: handed to their type's queue, by event type.
+            "queued": dict(sorted(self.replay.counts("queued").items())),
             "failed": dict(sorted(self.replay.counts("failed").items())),
             "warnings": self.replay.warnings,
         }
@@ -183,13 +205,12 @@ def render(report: Mapping[str, Any]) -> str:
     def counts(values: Mapping[str, int]) -> str:
         return ", ".join(f"{k} {n}" for k, n in sorted(values.items()))
 
+    done = counts({**report["applied"], **report["skipped"]})
+    queued = report.get("queued") or {}  # buffered topology: sent to their type's queue
+    if queued:
+        done = ", ".join(filter(None, [done, f"queued to their buffer: {counts(queued)}"]))
     lines = [
-        f"  {'redriven':<18}{report['redriven']:>6}"
-        + (
-            f"   ({counts({**report['applied'], **report['skipped']})})"
-            if report["redriven"]
-            else ""
-        ),
+        f"  {'redriven':<18}{report['redriven']:>6}" + (f"   ({done})" if done else ""),
         f"  {'still failing':<18}{report['still_failing']:>6}"
         + (f"   ({counts(report['failed'])})" if report["still_failing"] else ""),
         f"  {'left for a person':<18}{report['left_for_a_person']:>6}"
@@ -223,7 +244,7 @@ def redrive(
 def oldest_held_age(triage: Triage, report: ReplayReport) -> float:
     """Seconds since the first failure of the oldest event still in the DLQ: every event
     read, less those this run applied or skipped (their messages are deleted)."""
-    gone = {r.event_id for r in report.results if r.status in ("applied", "skipped")}
+    gone = {r.event_id for r in report.results if r.status in REDRIVEN}
     held = [when for key, when in triage.first_failed.items() if key not in gone]
     if not held:
         return 0.0
@@ -237,7 +258,12 @@ class RedriveSettings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     dlq_url: str = Field(validation_alias=Env.DLQ_URL, min_length=1)
-    functions: dict[str, str] = Field(validation_alias=RedriveEnv.SYNC_FUNCTIONS)
+    # Direct topology: the handler function of each type, invoked per event.
+    functions: dict[str, str] = Field(
+        default_factory=dict, validation_alias=RedriveEnv.SYNC_FUNCTIONS
+    )
+    # Buffered topology: each type's queue, which the chosen events are sent to.
+    buffers: dict[str, str] = Field(default_factory=dict, validation_alias=RedriveEnv.BUFFER_QUEUES)
     max_age_days: float = Field(
         default=REDRIVE_MAX_AGE_DAYS, gt=0, validation_alias=RedriveEnv.MAX_AGE_DAYS
     )
@@ -247,6 +273,20 @@ class RedriveSettings(BaseModel):
     @classmethod
     def _parse_functions(cls, value: Any) -> Any:
         return parse_functions(value) if isinstance(value, str) else value
+
+    @field_validator("buffers", mode="before")
+    @classmethod
+    def _parse_buffers(cls, value: Any) -> Any:
+        return parse_buffer_queues(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _a_target(self) -> RedriveSettings:
+        if not self.functions and not self.buffers:
+            raise ValueError(
+                f"give {RedriveEnv.SYNC_FUNCTIONS} (direct topology) or "
+                f"{RedriveEnv.BUFFER_QUEUES} (buffered)"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RedriveSettings:
@@ -264,8 +304,17 @@ def scheduled_redrive(
     environ: Mapping[str, str], remaining_seconds: Callable[[], float]
 ) -> RedriveReport:
     """The scheduled function's run: the deployed handlers as the target (they share their
-    reserved concurrency with live traffic), within the invocation's remaining time."""
+    reserved concurrency with live traffic), within the invocation's remaining time; in the
+    buffered topology, the types' queues (their mappings pace the CRM)."""
     config = RedriveSettings.from_env(environ)
+    policy = RedrivePolicy(config.max_age_days * DAY_SECONDS)
+    probe = probe_for(Settings.from_env(environ))
+    if config.buffers:
+        queued = Replayer(
+            DlqReader(config.dlq_url, wait_seconds=1),
+            forward=BufferSender(config.buffers),
+        )
+        return redrive(queued, probe, policy)
     invoker = LambdaInvoker(config.functions)
     replayer = Replayer(
         DlqReader(config.dlq_url, wait_seconds=1),
@@ -276,5 +325,4 @@ def scheduled_redrive(
         budget=Budget(remaining_seconds, RUN_RESERVE_SECONDS),
         max_consecutive_failures=MAX_FAILURES_IN_A_ROW,
     )
-    policy = RedrivePolicy(config.max_age_days * DAY_SECONDS)
-    return redrive(replayer, probe_for(Settings.from_env(environ)), policy)
+    return redrive(replayer, probe, policy)

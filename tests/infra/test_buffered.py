@@ -17,6 +17,7 @@ from infra.config import ConfigurationError, read_config
 from tests.infra.cfn import function_for, logical_id, resources, role_statements
 from tests.infra.conftest import CDK_JSON_CONTEXT, Synth
 from tests.infra.test_cfn_lint import ACCEPTED_WARNINGS, REGIONS
+from tests.infra.test_redrive import grants, redrive_function
 
 pytestmark = pytest.mark.infra
 
@@ -180,3 +181,31 @@ def test_a_reservation_below_the_mappings_least_concurrency_is_refused() -> None
 def test_an_unknown_topology_is_refused_naming_the_choices() -> None:
     with pytest.raises(ConfigurationError, match=r"context 'topology'.*'direct' or 'buffered'"):
         _read(topology="queued")
+
+
+def test_the_redrive_sends_to_the_buffer_queues_and_invokes_no_function(
+    buffered: Template,
+) -> None:
+    """Buffered, the redrive hands what it chose to each type's queue (its mapping paces the
+    CRM): it gets their URLs and may send to them, and no longer invokes the handlers."""
+    _, function = redrive_function(buffered)
+    env = function["Properties"]["Environment"]["Variables"]
+    role_id = logical_id(function["Properties"]["Role"])
+    queue_of = {
+        str(r.event_type): logical_id(_rule_target(buffered, str(r.event_type))["Arn"])
+        for r in ROUTES
+    }
+    # {"user.created": "<its queue's URL>", ...}: each URL a Ref to the queue its rule targets.
+    parts = env["REDRIVE_BUFFER_QUEUES"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else f"ref:{logical_id(p)}" for p in parts)
+    assert json.loads(text) == {t: f"ref:{queue_id}" for t, queue_id in queue_of.items()}
+    assert not {"SYNC_FUNCTIONS", "REDRIVE_RATE"} & set(env)
+
+    found = grants(role_statements(buffered, role_id))
+    sends = {key for key, actions in found.items() if "sqs:SendMessage" in actions}
+    assert sends == {_dlq_id(buffered), *queue_of.values()}
+    for queue_id in queue_of.values():
+        # grant_send_messages: send, and read the queue's attributes and URL; never receive.
+        assert found[queue_id] == {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    invoked = {key for key, actions in found.items() if "lambda:InvokeFunction" in actions}
+    assert invoked == set()

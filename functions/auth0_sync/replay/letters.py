@@ -21,6 +21,8 @@ and the failure from each:
   unchanged as the body, no message attribute, the source queue's ARN in the
   `DeadLetterQueueSourceArn` system attribute (absent in moto and in older readers'
   requests: a bare EventBridge event reads the same). `receive_count_exceeded`, transient.
+  An event the buffered redrive sent to its queue carries its DLQ history in the body
+  (`REPLAY_HISTORY_KEY`): the letter keeps its first failure and counts one more attempt.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 
-from auth0_sync.dead_letter import REASON_PREFIX, History
+from auth0_sync.dead_letter import REASON_PREFIX, History, split_history
 from auth0_sync.errors import SyncError
 from auth0_sync.events import identity_of
 from auth0_sync.names import (
@@ -294,13 +296,16 @@ def read_letter(message: Mapping[str, Any]) -> DeadLetter:
     source_queue = str(message.get("Attributes", {}).get(SQS_ATTR_DLQ_SOURCE_ARN) or "")
     if not attributes and (source_queue or is_bus_event(body)):
         where = f"from {queue_name_of(source_queue)} " if source_queue else ""
+        event, history = split_history(body)
         return letter(
             "queue",
-            body,
+            event,
             "ReceiveCountExceeded",
             REASON_RECEIVE_COUNT_EXCEEDED,
             f"SQS moved it {where}after the queue's most receives: each ended without an "
             "answer (the function timed out or crashed); its log says why",
+            history.attempts + 1 if history else None,
+            _when(history.first_failure_at) if history else None,
         )
     return letter(
         "unknown",

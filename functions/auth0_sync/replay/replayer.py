@@ -13,6 +13,11 @@ How a message is handled (nothing lost, nothing applied twice, safe to interrupt
   applies once and deletes both (the per-user state makes the second a duplicate);
 - the target cannot take the event now (a throttled function) -> its messages stay as they
   are and the run stops, leaving the rest for the next one.
+
+With `forward` instead of `invoke` (the scheduled redrive of the buffered topology), the
+chosen events are handed to their type's queue all at once (`auth0_sync.replay.buffer_target`)
+and their outcome comes later, asynchronously: an event its queue took is `queued` and its
+messages are deleted only then; one its queue refused keeps its messages (`failed`).
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ from auth0_sync.replay.pacing import Budget, TokenBucket
 from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.sync import Outcome
 
-Status = Literal["applied", "skipped", "failed", "not_replayed"]
+Status = Literal["applied", "skipped", "failed", "not_replayed", "queued"]
 Invoke = Callable[[Any], Outcome]
+# Per event handed over: its status (queued, failed, not_replayed), reason and detail.
+Sent = tuple[Status, str, str | None]
+# Hands events (with their history) to their queues; one answer per event, in order.
+Forward = Callable[[Sequence[Any]], list[Sent]]
 # A dry run: the outcome a replay would have and the CRM writes it would make.
 Plan = Callable[[Any], tuple[Outcome, list[str]]]
 # Called once the groups to replay are known (never with none): None to go on, or why not.
@@ -91,6 +100,7 @@ class EventResult:
             "skipped": "would skip" if dry_run else "skipped",
             "failed": "would fail again" if dry_run else "failed again",
             "not_replayed": "cannot replay",
+            "queued": "queued to its buffer",
         }[self.status]
         text = f"{self.event_id or '-'}  {self.event_type or '-'}  {self.user_id or '-'}  "
         text += f"{verb}: {self.reason}"
@@ -218,9 +228,10 @@ class Replayer:
         max_consecutive_failures: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         calls_made: Callable[[], int] | None = None,
+        forward: Forward | None = None,
     ) -> None:
-        if (invoke is None) == (plan is None):
-            raise ValueError("give either invoke (replay) or plan (dry run)")
+        if sum(x is not None for x in (invoke, plan, forward)) != 1:
+            raise ValueError("give one of invoke (replay), plan (dry run) or forward (queues)")
         if invoke is not None and failures is None:
             raise ValueError("a replay needs the DLQ to write failures that happen again")
         self.reader = reader
@@ -239,6 +250,7 @@ class Replayer:
         # client): each event's calls are counted where they are made, a failed attempt's
         # included. None (the deployed functions): the calls their outcome reports.
         self.calls_made = calls_made
+        self.forward = forward
 
     def run(self, selection: Selection, gate: Gate | None = None) -> ReplayReport:
         """Replay (or plan) the selection; returns the report even when interrupted."""
@@ -272,7 +284,10 @@ class Replayer:
         if self.progress is not None:
             self.progress.start(len(groups))
         try:
-            self._loop(groups, held_until, report)
+            if self.forward is not None:
+                self._forward(groups, report)
+            else:
+                self._loop(groups, held_until, report)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -318,6 +333,28 @@ class Replayer:
             if limit is not None and failures_in_a_row >= limit:
                 report.stopped = f"{failures_in_a_row} events in a row failed again"
                 break
+
+    def _forward(self, groups: list[list[DeadLetter]], report: ReplayReport) -> None:
+        """Hand every group's event, with its history, to its queue; delete the messages
+        of the events their queue took, and only those."""
+        assert self.forward is not None
+        sendable = []
+        for group in groups:
+            letter = group[0]
+            if letter.event is None:
+                report.results.append(
+                    self._result(group, "not_replayed", letter.shape, detail=letter.detail)
+                )
+            else:
+                sendable.append(group)
+        if not sendable:
+            return
+        events = [with_history(g[0].event or {}, oldest_history(g)) for g in sendable]
+        for group, (status, reason, detail) in zip(sendable, self.forward(events), strict=True):
+            deleted = self._delete(group, report) if status == "queued" else 0
+            report.results.append(
+                self._result(group, status, reason, detail=detail, deleted=deleted)
+            )
 
     def _renew(self, held: Sequence[DeadLetter], report: ReplayReport) -> None:
         """Hold the messages not replayed yet for another visibility timeout."""
