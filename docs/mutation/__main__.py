@@ -80,7 +80,12 @@ _SYNC_UNIT = [
     "tests/unit/test_sync_histories.py",
 ]
 # The state stores (split by concern: the model, DynamoDB's, the in-memory one) share tests.
-_STATE = ["tests/unit/test_rules_state.py", "tests/integration/test_state_store.py", *_SYNC_UNIT]
+_STATE = [
+    "tests/unit/test_rules_state.py",
+    "tests/unit/test_rules_state_dynamo.py",
+    "tests/integration/test_state_store.py",
+    *_SYNC_UNIT,
+]
 
 TESTS: dict[str, list[str]] = {
     "ordering": ["tests/unit/test_ordering.py", *_SYNC_UNIT],
