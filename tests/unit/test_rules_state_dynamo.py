@@ -12,7 +12,7 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import boto3
@@ -119,10 +119,11 @@ def test_a_lease_held_says_when_it_ends(store: StateStore) -> None:
     before = time.time()
     store.acquire(USER, "holder", 30.0)
     after = time.time()
-    for take in (
+    takes: list[Callable[[], object]] = [
         lambda: store.acquire(USER, "other", 30.0),
         lambda: store.acquire_if_newer(USER, "other", 30.0, NEWER),
-    ):
+    ]
+    for take in takes:
         with pytest.raises(LeaseHeld) as held:
             take()
         assert held.value.until is not None
@@ -203,6 +204,22 @@ def test_an_event_that_maps_no_field_is_recorded(
     assert got is not None
     assert (got.last_change_time, got.last_event_id) == (T9, "evt_c")
     assert got.stated == ({"name": APPLIED} if with_stated else {})
+
+
+# The table's failures as domain errors ------------------------------------------------------
+
+
+def test_a_claim_botocore_refuses_to_send_is_transient_and_says_what_was_tried(
+    dynamodb: tuple[DynamoDBClient, str],
+) -> None:
+    """A request botocore will not build (a table name shorter than DynamoDB's minimum of
+    one character) fails before the table answers: a `BotoCoreError`, transient."""
+    client, _ = dynamodb
+    with pytest.raises(TransientError) as failed:
+        DynamoSyncStateStore("", client).claim_contact("c_1", USER, None)
+    assert failed.value.reason == "state_unavailable"
+    assert failed.value.message.startswith("state table (claiming a contact): ")
+    assert "Parameter validation failed" in failed.value.message  # botocore's
 
 
 # The client ---------------------------------------------------------------------------------
