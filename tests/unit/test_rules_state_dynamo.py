@@ -11,9 +11,10 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -113,11 +114,16 @@ def seen(**values: object) -> Unchanged:
 # When a lease held ends -------------------------------------------------------------------
 
 
-def test_a_lease_held_says_when_it_ends(store: StateStore) -> None:
-    """`LeaseHeld.until` is the holder's lease end (the local runner waits until then),
-    whether the lease was asked for plainly or for a newer event."""
+@pytest.mark.parametrize("newer", [False, True], ids=["plain lease", "lease for a newer event"])
+def test_a_lease_held_says_when_it_ends(store: StateStore, newer: bool) -> None:
+    """`LeaseHeld.until` is the holder's lease end, the time it took the lease plus the
+    seconds it asked for (the local runner waits until then), however the holder and the
+    one refused asked for the lease."""
     before = time.time()
-    store.acquire(USER, "holder", 30.0)
+    if newer:
+        store.acquire_if_newer(USER, "holder", 30.0, APPLIED)
+    else:
+        store.acquire(USER, "holder", 30.0)
     after = time.time()
     takes: list[Callable[[], object]] = [
         lambda: store.acquire(USER, "other", 30.0),
@@ -185,8 +191,14 @@ def test_the_quick_path_leaves_an_item_without_stated_to_the_slow_path(
     applied(dynamo)
     _without_stated(*dynamodb)
     got = dynamo.record_unchanged(USER, seen())
-    assert isinstance(got, SyncState)
-    assert (got.last_event_id, got.written, got.stated) == ("evt_b", {"name": "d-name"}, {})
+    assert got == SyncState(
+        USER,
+        contact_id="c_7",
+        last_change_time=T5,
+        last_rank=1,
+        last_event_id="evt_b",
+        written={"name": "d-name"},
+    )
 
 
 @pytest.mark.parametrize("with_stated", [True, False], ids=["stated", "before stated"])
@@ -204,6 +216,33 @@ def test_an_event_that_maps_no_field_is_recorded(
     assert got is not None
     assert (got.last_change_time, got.last_event_id) == (T9, "evt_c")
     assert got.stated == ({"name": APPLIED} if with_stated else {})
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def test_a_read_of_a_users_state_is_strongly_consistent(
+    dynamodb: tuple[DynamoDBClient, str], dynamo: DynamoSyncStateStore
+) -> None:
+    """GetItem reads eventually consistent data unless the request sets `ConsistentRead`
+    (DynamoDB Developer Guide, "Read consistency"): an ownership check or an operator reading
+    the state right after a commit must see that commit. moto is always consistent, so the
+    request itself, as sent, is what shows it."""
+    client, _ = dynamodb
+    sent: list[dict[str, object]] = []
+
+    def keep(request: Any, **_: object) -> None:
+        sent.append(json.loads(request.body))
+
+    client.meta.events.register("request-created.dynamodb.GetItem", keep)
+    try:
+        applied(dynamo)
+        got = dynamo.get(USER)
+    finally:
+        client.meta.events.unregister("request-created.dynamodb.GetItem", keep)
+    assert got is not None
+    assert got.contact_id == "c_7"
+    assert [request.get("ConsistentRead") for request in sent] == [True]
 
 
 # The table's failures as domain errors ------------------------------------------------------
