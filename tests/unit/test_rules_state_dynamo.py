@@ -25,6 +25,7 @@ from auth0_sync.names import LOCAL_REGION, STATE_TABLE_PK
 from auth0_sync.state import (
     DynamoSyncStateStore,
     MemorySyncStateStore,
+    Settled,
     StateStore,
     SyncState,
     Unchanged,
@@ -132,8 +133,37 @@ def test_a_lease_held_says_when_it_ends(store: StateStore, newer: bool) -> None:
     for take in takes:
         with pytest.raises(LeaseHeld) as held:
             take()
+        assert held.value.message == f"user {USER} is being synced by another invocation"
         assert held.value.until is not None
         assert before + 30.0 - MS <= held.value.until <= after + 30.0 + MS
+
+
+def test_a_lease_for_a_newer_event_takes_over_an_expired_one(store: StateStore) -> None:
+    """A lease left by a crashed invocation ends with its time: the next event takes it."""
+    applied(store)
+    store.acquire(USER, "crashed", -1.0)  # ended a second ago
+    got = store.acquire_if_newer(USER, "next", 30.0, NEWER)
+    assert isinstance(got, SyncState)
+    assert got.last_event_id == "evt_b"
+
+
+def test_the_answers_to_a_lease_for_a_newer_event_are_the_users_state(store: StateStore) -> None:
+    """Leased or settled, the state answered is the user's, as last committed."""
+    committed = SyncState(
+        USER,
+        contact_id="c_7",
+        last_change_time=T5,
+        last_rank=1,
+        last_event_id="evt_b",
+        written={"name": "d-name"},
+        stated={"name": APPLIED},
+    )
+    applied(store)
+    settled = store.acquire_if_newer(USER, "late", 30.0, OLDER)
+    assert isinstance(settled, Settled)
+    assert settled.state == committed
+    assert store.acquire_if_newer(USER, "newer", 30.0, NEWER) == committed
+    assert store.acquire_if_newer("auth0|never", "first", 30.0, OLDER) == SyncState("auth0|never")
 
 
 def test_a_newer_event_waits_for_a_lease_held_on_a_user_with_nothing_applied(
@@ -148,6 +178,24 @@ def test_a_newer_event_waits_for_a_lease_held_on_a_user_with_nothing_applied(
 
 
 # Commits ----------------------------------------------------------------------------------
+
+
+def test_a_commit_drops_the_lease_so_a_second_commit_needs_a_new_one(store: StateStore) -> None:
+    """The lease covers one decision: once committed (or released), writing again without
+    taking it again is refused, as it would be if the lease had been lost."""
+    store.acquire(USER, "once", 30.0)
+    store.commit(SyncState(USER, contact_id="c_1"), "once")
+    with pytest.raises(TransientError) as lost:
+        store.commit(SyncState(USER, contact_id="c_2"), "once")
+    assert lost.value.reason == "lease_lost"
+    store.acquire(USER, "released", 30.0)
+    store.release(USER, "released")
+    with pytest.raises(TransientError) as released:
+        store.commit(SyncState(USER, contact_id="c_3"), "released")
+    assert released.value.reason == "lease_lost"
+    got = store.get(USER)
+    assert got is not None
+    assert got.contact_id == "c_1"
 
 
 def test_a_lost_lease_names_the_user(store: StateStore) -> None:
