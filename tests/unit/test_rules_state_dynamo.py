@@ -1,10 +1,12 @@
 """The DynamoDB state store's rules (`auth0_sync/state_dynamo.py`) that
 `test_rules_state.py` did not hold yet (issue 28), against in-process moto (no socket),
-with the in-memory store beside it where the contract is shared: when a lease held ends,
-a lost lease named, a commit of an empty state, a newer event waiting for a lease on a
-user with nothing applied, an item written before `stated` existed, and the client the
-store was given. Each test failed when its rule was removed by hand (mutmut's mutants of
-state_dynamo.py).
+with the in-memory store beside it where the contract is shared: when a lease held ends
+and whose it is, an expired lease taken for a newer event, the states a lease for a newer
+event answers with, a commit or a release ending the lease, a lost lease named, a commit
+of an empty state, the quick path on an item written before `stated` existed and for an
+event mapping no field, strongly consistent reads, a claim botocore will not send, and
+the client the store was given. Each test failed when its rule was removed (mutmut's
+mutants of state_dynamo.py).
 
 Order keys are written out as `order_key_text` writes them: time | type rank | event id.
 """
