@@ -218,7 +218,8 @@ class DynamoSyncStateStore(StateTable):
         write and without the lease; None when recorded, else the state as it stands (so
         the caller can tell a duplicate or a stale event without another request)."""
         now = time.time()
-        names: dict[str, str] = {"#w": "written", "#s": "stated"}
+        # DynamoDB refuses a name given but not used: `#w`/`#s` only with field digests.
+        names: dict[str, str] = {"#k": "last_key"}
         values: dict[str, Any] = {
             ":key": seen.key,
             ":t": seen.change_time,
@@ -230,11 +231,12 @@ class DynamoSyncStateStore(StateTable):
             "(attribute_not_exists(lease_until) OR lease_until < :now)",
             "attribute_exists(contact_id)",
             "attribute_not_exists(deleted_at)",
-            "last_key < :key",
+            "#k < :key",
         ]
-        updates = ["last_key = :key", "last_change_time = :t", "last_rank = :r"]
+        updates = ["#k = :key", "last_change_time = :t", "last_rank = :r"]
         updates.append("last_event_id = :id")
         if seen.digests:
+            names.update({"#w": "written", "#s": "stated"})
             conditions.append("attribute_exists(#s)")
         for n, (name, value) in enumerate(sorted(seen.digests.items())):
             names[f"#f{n}"], values[f":d{n}"] = name, value
