@@ -1,0 +1,317 @@
+"""Rules of the sync core's parts (`sync.py`'s frame, `upsert.py`, `deletion.py`,
+`sync_base.py`) that mutants mutmut saw survive broke unnoticed (issue 28): each test
+here failed when its rule was removed by hand, and expected values come from the rules
+(`docs/sync-rules.md`), written out, never computed with the code under test.
+
+The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory store,
+as in `tests/unit/test_rules_sync.py`, whose rig this file shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from auth0_sync.errors import EmailConflict, TransientError
+from auth0_sync.events import parse_event
+from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
+from auth0_sync.sync import SyncCore
+from tests.builders import at, created, deleted, updated
+from tests.fakes.memory_crm import MemoryCrm
+from tests.unit.test_rules_sync import NOW, Rig, TimesOut, identities, writes_and_reads
+
+pytestmark = pytest.mark.unit
+
+U, D, S = "auth0|u28p", "auth0|d28p", "google-oauth2|s28p"
+
+
+def on(rig: Rig, crm: MemoryCrm) -> None:
+    """Put the rig's core on another CRM (a subclass playing a moment of the CRM)."""
+    crm.contacts = rig.crm.contacts
+    rig.crm, rig.core = crm, SyncCore(rig.core.settings, crm, rig.state)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def commit(rig: Rig, state: SyncState) -> None:
+    """Set a user's state as a store would hold it (states no event sequence here makes)."""
+    rig.state.acquire(state.user_id, "seed", 30.0)
+    rig.state.commit(state, "seed")
+
+
+# Order: a delete over an update over a create, at an equal time (sync_base._advanced) -----
+
+
+def test_an_update_at_the_signups_own_time_is_newer_whatever_the_event_ids() -> None:
+    """At an equal change time an update is newer than a create, whatever the event ids
+    say: so it is applied as the newest change (the contact deleted in the CRM meanwhile is
+    created again), not as a late event (which would fail on the gone contact)."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", event_id="evt_b"))
+    rig.crm.contacts.clear()
+    outcome = rig.apply(updated(U, at(0), email="ola@example.com", name="Ola N.", event_id="evt_a"))
+    assert (outcome.status, outcome.reason) == ("applied", "created")
+    (contact,) = rig.crm.contacts.values()
+    assert (contact["name"], contact["auth0_user_id"]) == ("Ola N.", U)
+
+
+# An email the CRM refused: the event is not advanced (sync_base._done) --------------------
+
+
+def test_an_event_whose_email_is_owed_leaves_the_previous_event_the_last_applied() -> None:
+    """U's 09:01 event is applied; its 09:02 event gets every field but its email (another
+    contact holds it): the state is not advanced, so it still knows the 09:01 event as the
+    last one applied: a redelivery of it is a duplicate, and an older event (09:00:30) is
+    stale, each with no CRM call, not a change that would put an older name back."""
+    rig = Rig()
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))
+    first = updated(U, at(1), email="a@example.com", name="Ola One")
+    rig.apply(first)
+    with pytest.raises(EmailConflict):
+        rig.apply(updated(U, at(2), email="b@example.com", name="Ola Two"))
+    rig.crm.calls.clear()
+    again = rig.apply(first)
+    older = rig.apply(updated(U, at(0.5), email="a@example.com", name="Ola Half"))
+    assert [(o.status, o.reason) for o in (again, older)] == [
+        ("skipped", "duplicate"),
+        ("skipped", "stale"),
+    ]
+    assert rig.crm.calls == []
+    assert rig.crm.contacts["c_2"]["name"] == "Ola Two"
+
+
+@pytest.mark.parametrize(
+    ("before", "owing"),
+    [
+        # The last event applied is newer by its event id than the one that owes its email.
+        (
+            updated(U, at(1), email="a@example.com", name="Ola One", event_id="evt_z"),
+            updated(U, at(2), email="b@example.com", name="Ola Two", event_id="evt_a"),
+        ),
+        # ... or by its type at an equal time (the signup's own time).
+        (
+            created(U, at(2), email="a@example.com", name="Ola", event_id="evt_z"),
+            updated(U, at(2), email="b@example.com", name="Ola Two", event_id="evt_a"),
+        ),
+    ],
+    ids=["by-event-id", "by-type"],
+)
+def test_the_retry_of_an_event_that_owes_its_email_writes_it(
+    before: dict[str, Any], owing: dict[str, Any]
+) -> None:
+    """The event owing its email is not advanced in any part of the order key (time, type,
+    event id): its retry, once the other contact let the address go, is newer than the last
+    change applied and writes the email."""
+    rig = Rig()
+    held = rig.crm.add(email="b@example.com", auth0_user_id=D)
+    if before["detail"]["type"] == "user.updated":
+        rig.apply(created(U, at(0), email="a@example.com", name="Ola"))
+    rig.apply(before)
+    with pytest.raises(EmailConflict):
+        rig.apply(owing)
+    rig.crm.edit(held, email="d@example.com")
+    outcome = rig.apply(owing)
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    (own,) = rig.crm.owned_by(U)
+    assert (own["email"], own["name"]) == ("b@example.com", "Ola Two")
+
+
+def test_an_email_refused_on_a_contact_of_unknown_version_is_read_once() -> None:
+    """A state from before versions were kept knows the contact but not its version: the
+    write reads it first (one GET), and when the CRM refuses the email the write with the
+    placeholder address is based on that read, not on another one."""
+    rig = Rig()
+    rig.crm.add(email="b@example.com", auth0_user_id=D)
+    rig.apply(created(U, at(0), email="a@example.com", name="Ola"))  # c_2, "v1"
+    state = rig.state.get(U)
+    assert state is not None
+    commit(rig, replace(state, version=None))
+    rig.crm.calls.clear()
+    with pytest.raises(EmailConflict):
+        rig.apply(updated(U, at(1), email="b@example.com", name="Ola N."))
+    assert writes_and_reads(rig) == [("GET", None), ("PATCH", '"v1"'), ("PATCH", '"v1"')]
+
+
+# The wait for another invocation's lease (sync_base._acquire) ----------------------------
+
+
+def test_an_event_waits_for_a_held_lease_at_most_a_quarter_of_its_own() -> None:
+    """Another invocation holds the user's lease for 0.8 s more. An event whose own lease
+    is 0.4 s waits at most a quarter of it (0.1 s, under the 2 s cap) and fails with
+    `lease_held` for Lambda to retry; it does not outwait the other lease."""
+    rig = Rig()
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    rig.state.acquire(U, "another-invocation", 0.8)
+    event = parse_event(updated(U, at(1), email="ola@example.com", name="One"), now=NOW)
+    with pytest.raises(TransientError) as held:
+        rig.core.apply(event, lease_seconds=0.4)
+    assert held.value.reason == "lease_held"
+    assert rig.crm.contacts["c_1"]["name"] == "Ola"
+
+
+# A pending delete, settled without the lease, done under it (sync._decide) ---------------
+
+
+class RevealLandsLate(MemorySyncStateStore):
+    """A store whose lease-free read does not show yet that the user's delete is done, as
+    when another invocation deactivated the revealed contact just after that read."""
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        found = super().acquire_if_newer(user_id, owner, lease_seconds, key)
+        if isinstance(found, Settled):
+            return Settled(replace(found.state, delete_done=False))
+        return found
+
+
+def test_an_older_event_of_a_delete_done_meanwhile_is_skipped_with_no_crm_call() -> None:
+    """Read without the lease, the delete looked pending (its contact not found yet); under
+    the lease it is done: the older event is skipped as `deleted`, nothing looked up or
+    deactivated again."""
+    rig = Rig(state=RevealLandsLate())
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    assert rig.apply(deleted(U, at(5))).reason == "deactivated"
+    rig.crm.calls.clear()
+    older = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola N."))
+    assert (older.status, older.reason) == ("skipped", "deleted")
+    assert rig.crm.calls == []
+
+
+# Writes of unknown outcome: only a write waits (sync._decide) ----------------------------
+
+
+def unsure_state_rig() -> tuple[Rig, TimesOut]:
+    """A HubSpot-like CRM (no versions: a write may land up to 60 s late)."""
+    rig = Rig()
+    crm = TimesOut()
+    on(rig, crm)
+    return rig, crm
+
+
+def test_a_stale_event_with_nothing_to_write_is_not_held_back_by_an_unsure_write() -> None:
+    """The user's last change is at 09:10, its contact unknown, and a write of unknown
+    outcome was sent a moment ago: an older event (09:05), which can write nothing, is
+    skipped as stale at once; it does not wait (`write_unconfirmed`) like a write."""
+    rig, crm = unsure_state_rig()
+    commit(
+        rig,
+        SyncState(
+            U,
+            last_change_time="2026-03-01T09:10:00.000000+00:00",
+            last_rank=1,
+            last_event_id="evt_last",
+            unconfirmed=now_iso(),
+        ),
+    )
+    outcome = rig.apply(updated(U, at(5), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason) == ("skipped", "stale")
+    assert crm.calls == []
+
+
+def test_a_late_delete_waits_for_a_write_of_unknown_outcome() -> None:
+    """A state that knows the contact but not what was written (rebuilt), whose phone was
+    last spoken of at 09:01 by a past life, and a write of unknown outcome sent a moment
+    ago: a late delete (09:05, before the 09:10 re-signup) would clear that phone, so it
+    waits (`write_unconfirmed`, retried) and writes nothing yet."""
+    rig, crm = unsure_state_rig()
+    contact = crm.add(email="ola@example.com", phone="+4790000001", auth0_user_id=U)
+    commit(
+        rig,
+        SyncState(
+            U,
+            contact_id=contact,
+            matched_by="state",
+            last_change_time="2026-03-01T09:10:00.000000+00:00",
+            last_rank=0,
+            last_event_id="evt_last",
+            stated={"phone": "2026-03-01T09:01:00.000000+00:00|1|evt_past"},
+            unconfirmed=now_iso(),
+        ),
+    )
+    with pytest.raises(TransientError) as waiting:
+        rig.apply(deleted(U, at(5)))
+    assert waiting.value.reason == "write_unconfirmed"
+    assert crm.writes() == []
+    assert crm.contacts[contact]["phone"] == "+4790000001"
+
+
+# The tombstone keeps nothing of the past life but its order (deletion._delete) ------------
+
+
+def test_an_anonymizing_delete_leaves_a_state_that_keeps_only_the_order() -> None:
+    """`DELETE_POLICY=anonymize`: "our state keeps only the tombstone's order" (sync-rules,
+    Lifecycle): no contact, no digests, no field's last word, no linked accounts."""
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(updated(U, at(1), email="ola@example.com", identities=identities(U, S)))
+    rig.apply(deleted(U, at(5)))
+    state = rig.state.get(U)
+    assert state is not None
+    assert (state.contact_id, state.written, state.stated, state.linked) == (None, {}, {}, [])
+    assert (state.deleted_at, state.last_change_time) == (
+        "2026-03-01T09:05:00.000000+00:00",
+        "2026-03-01T09:05:00.000000+00:00",
+    )
+
+
+def test_a_re_signup_never_takes_the_contact_of_a_past_lifes_linked_account() -> None:
+    """U linked S's account in its past life; U was deleted (its contact anonymized), then
+    signs up again with the same id and a new address. The new life starts clean: S is not
+    linked to it, so S's contact (found through the link) is not taken; U gets its own."""
+    rig = Rig(delete_policy="anonymize")
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol"))  # c_1
+    rig.apply(created(U, at(1), email="ola@example.com", name="Ola"))  # c_2
+    rig.apply(updated(U, at(2), email="ola@example.com", identities=identities(U, S)))
+    rig.apply(deleted(U, at(5)))
+    outcome = rig.apply(updated(U, at(10), email="ola.new@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "created", "c_3")
+    assert (rig.crm.contacts["c_1"]["auth0_user_id"], rig.crm.contacts["c_1"]["name"]) == (
+        S,
+        "Sol",
+    )
+
+
+# A delete writes only the contact it decided on (deletion._deactivate) --------------------
+
+
+class FreedAfterRead(MemoryCrm):
+    """Right after the next read of a contact, a person clears its `auth0_user_id` in the
+    CRM (a new version): the delete's write, based on what it read, meets 412."""
+
+    free_next_read: bool = False
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        contact = super().get_contact(contact_id)
+        if self.free_next_read and contact is not None:
+            self.free_next_read = False
+            self.edit(contact_id, auth0_user_id=None)
+        return contact
+
+
+def test_a_delete_never_writes_a_contact_taken_off_the_user_after_its_read() -> None:
+    """The delete read the user's contact; before its write a person took the user off it.
+    The contact is no longer the one the delete decided on: nothing is written (a retry,
+    `crm_404`). The retry decides again: a contact carrying nobody is the user's to
+    deactivate, and it gets the user's id back (as if the older events came first)."""
+    rig = Rig()
+    crm = FreedAfterRead()
+    on(rig, crm)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    crm.free_next_read = True
+    delete = deleted(U, at(5))
+    with pytest.raises(TransientError) as retried:
+        rig.apply(delete)
+    assert retried.value.reason == "crm_404"
+    assert (crm.contacts["c_1"]["status"], crm.contacts["c_1"]["auth0_user_id"]) == ("active", None)
+    assert rig.apply(delete).reason == "deactivated"
+    assert (crm.contacts["c_1"]["status"], crm.contacts["c_1"]["auth0_user_id"]) == (
+        "deactivated",
+        U,
+    )
