@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.errors import EmailConflict, TransientError
+from auth0_sync.errors import EmailConflict, OwnedByOther, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import SyncCore
 from tests.builders import at, created, deleted, updated
-from tests.fakes.memory_crm import MemoryCrm
+from tests.fakes.memory_crm import Call, MemoryCrm
 from tests.unit.test_rules_sync import NOW, Rig, TimesOut, identities, writes_and_reads
 
 pytestmark = pytest.mark.unit
@@ -315,3 +315,199 @@ def test_a_delete_never_writes_a_contact_taken_off_the_user_after_its_read() -> 
         "deactivated",
         U,
     )
+
+
+# A contact changing hands (upsert._take, _take_now) --------------------------------------
+
+
+class Meanwhile(MemoryCrm):
+    """Runs `meanwhile` right after the next read of a contact by its id (once)."""
+
+    meanwhile: Any = None
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        contact = super().get_contact(contact_id)
+        if self.meanwhile is not None:
+            step, self.meanwhile = self.meanwhile, None
+            step(contact_id)
+        return contact
+
+
+def deleted_owner_rig() -> tuple[Rig, Meanwhile]:
+    """D's contact (c_1), D deleted: U's signup with D's address will take it over."""
+    rig = Rig()
+    crm = Meanwhile()
+    on(rig, crm)
+    rig.apply(created(D, at(0), email="ola@example.com", name="Ola", phone_number="+4790000001"))
+    rig.apply(deleted(D, at(1)))
+    crm.calls.clear()
+    return rig, crm
+
+
+def test_while_a_contact_changes_hands_its_previous_owner_is_held() -> None:
+    """U takes over deleted D's contact under D's lease too: an invocation for D meanwhile
+    (a late event of D) cannot take D's lease until the transfer is done."""
+    rig, crm = deleted_owner_rig()
+    answers: list[str] = []
+
+    def d_event_meanwhile(contact_id: str) -> None:
+        try:
+            rig.state.acquire(D, "d-invocation", 30.0)
+            answers.append("lease taken")
+        except TransientError as exc:
+            answers.append(exc.reason)
+
+    crm.meanwhile = d_event_meanwhile
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert (outcome.reason, outcome.contact_id) == ("linked", "c_1")
+    assert answers == ["lease_held"]
+
+
+def test_a_contact_changing_hands_is_read_once_and_written_on_that_read() -> None:
+    """The transfer reads the contact again (one GET) and writes on the version that read
+    saw: no second read ("Costs ... one CRM read, on transfers only")."""
+    rig, crm = deleted_owner_rig()  # c_1 is at "v2" after D's create and delete
+    rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    reads = [c.contact_id for c in crm.calls if c.method == "GET" and c.contact_id]
+    assert reads == ["c_1"]
+    assert [(c.method, c.version) for c in crm.writes()] == [("POST", None), ("PATCH", '"v2"')]
+
+
+def test_a_contact_edited_while_it_changes_hands_is_still_taken_on_its_new_version() -> None:
+    """Right after the transfer's read, a person edits D's contact (a new version): the
+    write meets 412, reads it again, finds it still D's, the deleted owner it is being
+    taken from, and writes it on the new version: it becomes U's, without D's values; the
+    person's edit of a field the write did not change stays (sync-rules, "Writes")."""
+    rig, crm = deleted_owner_rig()
+    crm.meanwhile = lambda contact_id: crm.edit(contact_id, given_name="Edited")
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", "c_1")
+    contact = crm.contacts["c_1"]
+    assert (contact["auth0_user_id"], contact["name"], contact["phone"]) == (U, "Ola", None)
+    assert contact["given_name"] == "Edited"
+
+
+# Which contact a create meets (upsert._create, _unverified) -------------------------------
+
+
+class AnswersWith(MemoryCrm):
+    """A CRM whose next create answers with an existing contact (as a server keying
+    idempotency on the event id alone would answer a replayed file's event)."""
+
+    answer_with: str | None = None
+
+    def create_contact(self, fields: Any, idempotency_key: str) -> dict[str, Any]:
+        if self.answer_with is not None:
+            contact_id, self.answer_with = self.answer_with, None
+            self.calls.append(Call("POST", None, dict(fields)))
+            return dict(self.contacts[contact_id])
+        return super().create_contact(fields, idempotency_key)
+
+
+def test_a_create_answered_with_a_deleted_users_contact_takes_it_over_clean() -> None:
+    """The ownership rule decides for the contact a create answers with, as for any found:
+    deleted D's contact changes hands to U (a link), keeping none of D's values."""
+    rig = Rig(unique_emails=False)
+    crm = AnswersWith(unique_emails=False)
+    on(rig, crm)
+    rig.apply(created(D, at(0), email="d@example.com", name="Dag", phone_number="+4790000001"))
+    rig.apply(deleted(D, at(1)))
+    crm.answer_with = "c_1"
+    outcome = rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", "c_1")
+    contact = crm.contacts["c_1"]
+    assert (contact["auth0_user_id"], contact["email"], contact["name"]) == (
+        U,
+        "ola@example.com",
+        "Ola",
+    )
+    assert (contact["phone"], contact["status"]) == (None, "active")
+
+
+def test_a_create_answered_with_a_live_users_contact_is_owned_by_other() -> None:
+    rig = Rig(unique_emails=False)
+    crm = AnswersWith(unique_emails=False)
+    on(rig, crm)
+    rig.apply(created(D, at(0), email="d@example.com", name="Dag"))
+    crm.answer_with = "c_1"
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(created(U, at(2), email="ola@example.com", name="Ola"))
+    assert refused.value.owner == D
+    assert (crm.contacts["c_1"]["auth0_user_id"], crm.contacts["c_1"]["name"]) == (D, "Dag")
+
+
+def test_a_create_answered_with_a_linked_accounts_contact_takes_it_as_a_link() -> None:
+    """U's signup lists S's account (linked into U): the contact the create answers with
+    carries S, so it changes hands to U (a link), written with U's values."""
+    rig = Rig(unique_emails=False)
+    crm = AnswersWith(unique_emails=False)
+    on(rig, crm)
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol"))
+    crm.answer_with = "c_1"
+    signup = created(U, at(2), email="ola@example.com", name="Ola", identities=identities(U, S))
+    outcome = rig.apply(signup)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", "c_1")
+    contact = crm.contacts["c_1"]
+    assert (contact["auth0_user_id"], contact["email"], contact["name"]) == (
+        U,
+        "ola@example.com",
+        "Ola",
+    )
+
+
+def test_a_signup_meeting_a_live_users_address_names_both_users() -> None:
+    """A case twin: the 409, then the email lookup finds D's contact; the error a person
+    reads in the DLQ names the contact, this user and the owner."""
+    rig = Rig()
+    rig.apply(created(D, at(0), email="Ola@example.com", name="Dag"))
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(created(U, at(1), email="ola@example.com", name="Ola"))
+    assert refused.value.message == (
+        f"contact c_1 has the email of Auth0 user {U} but belongs to Auth0 user {D}; "
+        "link the accounts in Auth0, or free the contact"
+    )
+
+
+def test_an_unverified_signup_whose_new_address_is_taken_still_owes_it_to_its_own_contact() -> None:
+    """A create whose answer was lost left U's contact (its id on it, an old address); the
+    retried signup, unverified, brings an address D's contact holds: the 409 does not claim
+    D's contact, U's own is found by its id and gets every field but the email, which is
+    owed (`email_conflict`)."""
+    rig = Rig()
+    own = rig.crm.add(email="old@example.com", name="Ola", auth0_user_id=U)
+    rig.crm.add(email="taken@example.com", auth0_user_id=D)
+    signup = created(U, at(0), email="taken@example.com", email_verified=False, name="Ola N.")
+    with pytest.raises(EmailConflict):
+        rig.apply(signup)
+    contact = rig.crm.contacts[own]
+    assert (contact["name"], contact["auth0_user_id"]) == ("Ola N.", U)
+    assert contact["email"].endswith("@email-conflict.invalid")
+
+
+# The email a lookup uses is the mapped one (upsert._upsert, _create) ----------------------
+
+WORK_EMAIL = {"user_metadata.work_email": "email", "name": "name"}
+
+
+def test_a_signup_meeting_its_mapped_address_links_the_contact_holding_it() -> None:
+    """FIELD_MAPPING sends `user_metadata.work_email` as the CRM's email: the signup's 409
+    is settled by looking up that address (not the Auth0 login address)."""
+    rig = Rig(field_mapping=WORK_EMAIL)
+    sales = rig.crm.add(email="ola@work.example", name="From sales")
+    signup = created(U, at(0), email="ola@home.example", name="Ola",
+                     user_metadata={"work_email": "ola@work.example"})  # fmt: skip
+    outcome = rig.apply(signup)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", sales)
+    assert rig.crm.contacts[sales]["name"] == "Ola"
+
+
+def test_an_update_finds_the_contact_by_its_mapped_address() -> None:
+    """As above for an update, looked up before any create: on a CRM that does not refuse
+    a second contact with one address, the contact holding the mapped address is linked."""
+    rig = Rig(unique_emails=False, field_mapping=WORK_EMAIL)
+    sales = rig.crm.add(email="ola@work.example", name="From sales")
+    update = updated(U, at(0), email="ola@home.example", name="Ola",
+                     user_metadata={"work_email": "ola@work.example"})  # fmt: skip
+    outcome = rig.apply(update)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", sales)
+    assert list(rig.crm.contacts) == [sales]
