@@ -15,13 +15,20 @@ from typing import Any
 
 import pytest
 
-from auth0_sync.errors import EmailConflict, OwnedByOther, TransientError
+from auth0_sync.errors import AmbiguousMatch, EmailConflict, OwnedByOther, TransientError
 from auth0_sync.events import parse_event
 from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import SyncCore
-from tests.builders import at, created, deleted, updated
+from tests.builders import at, created, deleted, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
-from tests.unit.test_rules_sync import NOW, Rig, TimesOut, identities, writes_and_reads
+from tests.unit.test_rules_sync import (
+    NOW,
+    CountingStore,
+    Rig,
+    TimesOut,
+    identities,
+    writes_and_reads,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -511,3 +518,82 @@ def test_an_update_finds_the_contact_by_its_mapped_address() -> None:
     outcome = rig.apply(update)
     assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", sales)
     assert list(rig.crm.contacts) == [sales]
+
+
+# What a decision leaves in the state for the next event (upsert._upsert, _take_now) -------
+
+
+def test_a_contact_found_already_right_is_written_next_on_the_version_read() -> None:
+    """A state that knows the contact but not what was written: the event reads the
+    contact through the mapping (it holds the event's values: nothing to write), and the
+    next change is one PATCH on the version that read saw ("v0": the memory CRM's version
+    of a contact no one wrote yet), with no second read."""
+    rig = Rig()
+    own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
+    commit(
+        rig,
+        SyncState(
+            U,
+            contact_id=own,
+            matched_by="auth0_user_id",
+            last_change_time="2026-03-01T09:00:00.000000+00:00",
+            last_rank=0,
+            last_event_id="evt_seed",
+        ),
+    )
+    same = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (same.status, same.reason) == ("skipped", "unchanged")
+    rig.crm.calls.clear()
+    assert rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N.")).reason == "updated"
+    assert writes_and_reads(rig) == [("PATCH", '"v0"')]
+
+
+def test_a_primarys_login_after_a_link_costs_one_request() -> None:
+    """The state remembers the accounts the primary lists: its next login, listing the same
+    secondary with the same values, is settled by one request (no lease), no CRM call."""
+    store = CountingStore()
+    rig = Rig(state=store)
+    rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
+    linking = updated(U, at(1), email="ola@example.com", name="Ola N.", identities=identities(U, S))
+    assert rig.apply(linking).reason == "updated"
+    store.requests.clear()
+    rig.crm.calls.clear()
+    login = updated(U, at(2), email="ola@example.com", name="Ola N.",
+                    identities=identities(U, S), last_login=stamp(at(2)))  # fmt: skip
+    outcome = rig.apply(login)
+    assert (outcome.status, outcome.reason) == ("skipped", "unchanged")
+    assert store.requests == ["record_unchanged"]
+    assert rig.crm.calls == []
+
+
+def test_a_secondarys_event_skipped_as_linked_is_a_duplicate_when_delivered_again() -> None:
+    """S's contact changed hands to its primary U (with S's address) at the link (09:02);
+    S's 09:01 event, arriving after, reaches that contact by its address: skipped as
+    `account_linked` and recorded, so its redelivery is a duplicate with no CRM call."""
+    rig = Rig()
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol"))  # c_1
+    linking = updated(U, at(2), email="s@example.com", name="Ola", identities=identities(U, S))
+    assert rig.apply(linking).reason == "linked"
+    late = updated(S, at(1), email="s@example.com", name="Sol N.")
+    first = rig.apply(late)
+    assert (first.status, first.reason) == ("skipped", "account_linked")
+    rig.crm.calls.clear()
+    again = rig.apply(late)
+    assert (again.status, again.reason) == ("skipped", "duplicate")
+    assert rig.crm.calls == []
+    assert (rig.crm.contacts["c_1"]["auth0_user_id"], rig.crm.contacts["c_1"]["name"]) == (
+        U,
+        "Ola",
+    )
+
+
+def test_an_unverified_signup_meeting_two_contacts_of_its_own_names_them() -> None:
+    """Two contacts carry the user (made by hand): ambiguous, never guessed; the error
+    names the contacts and what they share."""
+    rig = Rig()
+    rig.crm.add(email="one@example.com", auth0_user_id=U)
+    rig.crm.add(email="two@example.com", auth0_user_id=U)
+    rig.crm.add(email="ola@example.com")
+    with pytest.raises(AmbiguousMatch) as ambiguous:
+        rig.apply(created(U, at(0), email="ola@example.com", email_verified=False))
+    assert ambiguous.value.message == f"2 CRM contacts carry {U}: ['c_1', 'c_2']"
