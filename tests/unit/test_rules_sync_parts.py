@@ -597,3 +597,24 @@ def test_an_unverified_signup_meeting_two_contacts_of_its_own_names_them() -> No
     with pytest.raises(AmbiguousMatch) as ambiguous:
         rig.apply(created(U, at(0), email="ola@example.com", email_verified=False))
     assert ambiguous.value.message == f"2 CRM contacts carry {U}: ['c_1', 'c_2']"
+
+
+def test_create_only_a_new_life_taking_its_linked_accounts_contact_starts_clean() -> None:
+    """SYNC_MODE=create_only keeps what a contact holds, but a new life starts clean in
+    every mode: U, deleted (its contact anonymized), signs up again listing S's account;
+    S's contact changes hands to U with U's values only, none of S's kept."""
+    rig = Rig(sync_mode="create_only", delete_policy="anonymize")
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol", phone_number="+4790000001"))
+    rig.apply(created(U, at(1), email="ola@example.com", name="Ola"))  # c_2
+    rig.apply(deleted(U, at(2)))
+    again = updated(U, at(5), email="ola.new@example.com", name="Ola N.",
+                    identities=identities(U, S))  # fmt: skip
+    outcome = rig.apply(again)
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "linked", "c_1")
+    contact = rig.crm.contacts["c_1"]
+    assert (contact["auth0_user_id"], contact["email"], contact["name"]) == (
+        U,
+        "ola.new@example.com",
+        "Ola N.",
+    )
+    assert contact["phone"] is None
