@@ -618,3 +618,27 @@ def test_create_only_a_new_life_taking_its_linked_accounts_contact_starts_clean(
         "Ola N.",
     )
     assert contact["phone"] is None
+
+
+def test_update_only_a_user_whose_known_contact_is_gone_forgets_it() -> None:
+    """SYNC_MODE=update_only: the state knows a contact that is gone from the CRM; the
+    update finds no other and is skipped as `contact_missing`. Its later events look again
+    (by the user's id, by email), never at the gone contact."""
+    rig = Rig(sync_mode="update_only")
+    commit(
+        rig,
+        SyncState(
+            U,
+            contact_id="c_gone",
+            matched_by="auth0_user_id",
+            last_change_time="2026-03-01T09:00:00.000000+00:00",
+            last_rank=0,
+            last_event_id="evt_seed",
+        ),
+    )
+    first = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
+    assert (first.status, first.reason) == ("skipped", "contact_missing")
+    rig.crm.calls.clear()
+    later = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N."))
+    assert (later.status, later.reason) == ("skipped", "contact_missing")
+    assert "c_gone" not in [c.contact_id for c in rig.crm.calls]
