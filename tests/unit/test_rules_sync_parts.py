@@ -642,3 +642,21 @@ def test_update_only_a_user_whose_known_contact_is_gone_forgets_it() -> None:
     later = rig.apply(updated(U, at(2), email="ola@example.com", name="Ola N."))
     assert (later.status, later.reason) == ("skipped", "contact_missing")
     assert "c_gone" not in [c.contact_id for c in rig.crm.calls]
+
+
+def test_a_skip_held_by_the_crm_keeps_the_version_its_read_saw() -> None:
+    """create_only: a person edited the contact ("v2"); the user's rename, which the
+    contact's own name holds back, reads it (seeing "v2") and is skipped as held by the
+    CRM. The state keeps the version that read saw: once the operator moves to
+    SYNC_MODE=upsert (no read before a write), the next change is one PATCH on "v2"."""
+    rig = Rig(sync_mode="create_only")
+    rig.apply(created(U, at(0), email="kim@example.com", name="Kim A"))  # "v1"
+    rig.crm.edit("c_1", phone="+1 555 0100")  # "v2"
+    held = rig.apply(updated(U, at(5), email="kim@example.com", name="Kim B"))
+    assert (held.status, held.reason) == ("skipped", "held_by_crm")
+    upsert = Rig(state=rig.state)  # SYNC_MODE=upsert, on the same CRM and state
+    upsert.crm, upsert.core = rig.crm, SyncCore(upsert.core.settings, rig.crm, rig.state)
+    rig.crm.calls.clear()
+    outcome = upsert.apply(updated(U, at(6), email="kim@example.com", name="Kim C"))
+    assert (outcome.status, outcome.reason) == ("applied", "updated")
+    assert writes_and_reads(upsert) == [("PATCH", '"v2"')]
