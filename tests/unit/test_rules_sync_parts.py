@@ -660,3 +660,45 @@ def test_a_skip_held_by_the_crm_keeps_the_version_its_read_saw() -> None:
     outcome = upsert.apply(updated(U, at(6), email="kim@example.com", name="Kim C"))
     assert (outcome.status, outcome.reason) == ("applied", "updated")
     assert writes_and_reads(upsert) == [("PATCH", '"v2"')]
+
+
+# A secondary unlinked since the link keeps its contact (upsert._take) ---------------------
+
+
+def unlinked_rig() -> Rig:
+    """S's contact c_1, P's c_2; P's 09:02 event links S; S's own 09:03 event (after an
+    unlink, S is a user of its own again); then P's contact is deleted in the CRM."""
+    rig = Rig()
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol"))
+    rig.apply(created(U, at(1), email="ola@example.com", name="Ola"))
+    rig.apply(updated(U, at(2), email="ola@example.com", name="Ola", identities=identities(U, S)))
+    assert rig.apply(updated(S, at(3), email="s@example.com", name="Sol N.")).reason == "updated"
+    del rig.crm.contacts["c_2"]
+    return rig
+
+
+def test_a_primary_never_takes_the_contact_of_a_secondary_unlinked_since() -> None:
+    """P (U here) looks for a contact again and reaches S's through the link it knew: S has
+    had an event of its own since the link, so the contact is S's again; P gets its own."""
+    rig = unlinked_rig()
+    outcome = rig.apply(updated(U, at(4), email="ola@example.com", name="Ola N."))
+    assert (outcome.status, outcome.reason, outcome.contact_id) == ("applied", "created", "c_3")
+    assert (rig.crm.contacts["c_1"]["auth0_user_id"], rig.crm.contacts["c_1"]["name"]) == (
+        S,
+        "Sol N.",
+    )
+
+
+def test_a_primary_reaching_an_unlinked_secondarys_address_is_told_why() -> None:
+    """P's unlink event (09:03:30) no longer lists S; P then takes S's address: the contact
+    holding it is S's again (S spoke since the link), refused with a reason a person can
+    act on."""
+    rig = unlinked_rig()
+    rig.apply(updated(U, at(3.5), email="ola@example.com", name="Ola"))
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(updated(U, at(4), email="s@example.com", name="Ola N."))
+    assert refused.value.owner == S
+    assert refused.value.message == (
+        f"contact c_1 belongs to Auth0 user {S}, unlinked from Auth0 user {U} since the link"
+    )
+    assert rig.crm.contacts["c_1"]["name"] == "Sol N."
