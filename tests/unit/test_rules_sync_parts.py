@@ -702,3 +702,23 @@ def test_a_primary_reaching_an_unlinked_secondarys_address_is_told_why() -> None
         f"contact c_1 belongs to Auth0 user {S}, unlinked from Auth0 user {U} since the link"
     )
     assert rig.crm.contacts["c_1"]["name"] == "Sol N."
+
+
+def test_a_link_only_a_late_event_showed_is_dated_so_a_later_unlink_is_seen() -> None:
+    """P's late 09:05 event (after its 09:06 one) is the only one listing S: S is marked as
+    linked at 09:05. S's own 09:07 event comes from after an unlink, so when P later takes
+    S's address, the contact holding it is S's again: refused, not taken."""
+    rig = Rig()
+    rig.apply(created(S, at(0), email="s@example.com", name="Sol"))  # c_1
+    rig.apply(created(U, at(1), email="ola@example.com", name="Ola"))  # c_2
+    rig.apply(updated(U, at(6), email="ola@example.com", name="Ola N."))
+    rig.apply(updated(U, at(5), email="ola@example.com", identities=identities(U, S)))
+    assert rig.apply(updated(S, at(7), email="s@example.com", name="Sol N.")).reason == "updated"
+    del rig.crm.contacts["c_2"]
+    with pytest.raises(OwnedByOther) as refused:
+        rig.apply(updated(U, at(8), email="s@example.com", name="Ola M."))
+    assert refused.value.owner == S
+    assert (rig.crm.contacts["c_1"]["auth0_user_id"], rig.crm.contacts["c_1"]["name"]) == (
+        S,
+        "Sol N.",
+    )
