@@ -128,6 +128,49 @@ def test_login_noise_costs_zero_crm_calls(sync_env: LocalResources, crm: CrmServ
     assert crm.stats()["total"] == 0
 
 
+def test_a_login_carrying_no_mapped_attribute_is_recorded_not_dead_lettered(
+    sync_env: LocalResources, crm: CrmServer
+) -> None:
+    """A login whose profile holds none of the mapped attributes (Auth0's `user.updated`
+    requires only `user_id`, `created_at`, `updated_at` and `identities`: "any optional
+    field may be absent", https://auth0.com/docs/customize/events/event-types) is settled
+    on the quick path with nothing to note per field. The state table once refused that
+    write (an expression attribute name given but unused), sending it to the DLQ as
+    `state_rejected`."""
+    invoke(created())
+    crm.reset_stats()
+    unmapped = dict.fromkeys(
+        ["email", "email_verified", "name", "given_name", "family_name", "phone_number"]
+    )
+    event = updated(
+        "evt_bare_login",
+        "2026-03-04T10:15:30.900Z",
+        last_login="2026-03-04T10:15:30.800Z",
+        app_metadata=None,
+        user_metadata=None,
+        **unmapped,
+    )
+    assert set(event["detail"]["data"]["object"]) == {
+        "user_id",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "logins_count",
+        "identities",
+    }
+    out = invoke(event)
+    assert (out["status"], out["reason"], out["crm_calls"]) == ("skipped", "unchanged", 0)
+    assert crm.stats()["total"] == 0
+    assert dlq_messages(sync_env) == []
+    state = state_of(sync_env, USER)
+    assert state is not None
+    assert (state.last_event_id, state.last_change_time) == (
+        "evt_bare_login",
+        "2026-03-04T10:15:30.900000+00:00",
+    )
+    assert only_contact(crm)["email"] == "ada@example.com"  # the contact kept as it was
+
+
 def test_update_with_crm_id_in_app_metadata_reads_whose_it_is_then_writes(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
