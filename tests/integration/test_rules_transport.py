@@ -8,8 +8,11 @@ never slept), so no test waits.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 import requests
@@ -397,6 +400,118 @@ def test_a_write_that_timed_out_after_leaving_is_of_unknown_outcome(crm: CrmServ
         )  # fmt: skip
     assert transport.unsure_writes() == 1
     served(crm, 2)
+
+
+@contextmanager
+def nothing_listening() -> Iterator[str]:
+    """A loopback URL whose port is held (bound) but not listening: a connection refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+@contextmanager
+def full_backlog() -> Iterator[str]:
+    """A loopback URL whose server never accepts and whose accept queue is full: the
+    kernel drops a new connection's SYN, so connecting times out."""
+    with ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            filler.connect_ex(address)
+        yield f"http://127.0.0.1:{address[1]}"
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read one HTTP/1.1 request whole (its headers, then Content-Length bytes of body);
+    give its request line."""
+    with conn.makefile("rb") as stream:
+        line = stream.readline().rstrip(b"\r\n")
+        length = 0
+        while (header := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = header.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        stream.read(length)
+    return line
+
+
+@contextmanager
+def hanging_up(*, reset: bool) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server that reads each request whole (headers and body), then hangs up
+    without an answer: a close (FIN) or, with `reset`, an abort (RST: SO_LINGER 0). Gives
+    its URL and the request lines it read."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    read: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                read.append(read_request(conn))
+                if reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", read
+    finally:
+        stop.set()
+        server.join(2.0)
+        listener.close()
+
+
+def test_a_write_refused_a_connection_never_left_so_is_not_of_unknown_outcome() -> None:
+    """Nothing listens: no byte of the write was sent, so nothing can land later, and the
+    user's next event need not wait for it. Still an outage, retried as before."""
+    slept: list[float] = []
+    transport = HttpTransport(policy=RetryPolicy(jitter=False, max_attempts=2), sleep=slept.append)
+    with nothing_listening() as url, pytest.raises(TransientError) as refused:
+        transport.request("POST", f"{url}/contacts", what="POST", json={"email": "a@example.com"})
+    assert (refused.value.reason, refused.value.message) == (
+        "crm_unreachable",
+        "POST: ConnectionError after 2 attempt(s)",
+    )
+    assert (transport.calls_made(), len(slept)) == (2, 1)
+    assert transport.unsure_writes() == 0
+
+
+def test_a_write_whose_connection_timed_out_never_left() -> None:
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1), timeout=(0.1, 1.0))
+    with full_backlog() as url, pytest.raises(TransientError, match="ConnectTimeout") as slow:
+        transport.request("PATCH", f"{url}/contacts/c_1", what="PATCH", json={"name": "Ada"})
+    assert slow.value.reason == "crm_timeout"
+    assert transport.unsure_writes() == 0
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_write_whose_connection_was_lost_after_it_left_is_of_unknown_outcome(
+    reset: bool,
+) -> None:
+    """The server read the whole request and hung up without an answer: it may have
+    applied it, so the write is of unknown outcome (a read lost so changes nothing)."""
+    transport = HttpTransport(policy=RetryPolicy(max_attempts=1))
+    with hanging_up(reset=reset) as (url, read):
+        with pytest.raises(TransientError) as lost_read:
+            transport.request("GET", f"{url}/contacts", what="GET")
+        assert transport.unsure_writes() == 0
+        with pytest.raises(TransientError) as lost_write:
+            transport.request("POST", f"{url}/contacts", what="POST", json={"email": "a@x.org"})
+        assert transport.unsure_writes() == 1
+    assert read == [b"GET /contacts HTTP/1.1", b"POST /contacts HTTP/1.1"]
+    assert [lost_read.value.reason, lost_write.value.reason] == ["crm_unreachable"] * 2
+    assert lost_write.value.message == "POST: ConnectionError after 1 attempt(s)"
 
 
 def test_an_open_circuit_keeps_the_reason_of_an_unreachable_server() -> None:

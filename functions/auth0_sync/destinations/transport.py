@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util import Retry
 
 from auth0_sync.destinations.limits import RollingLimit
@@ -153,6 +154,18 @@ def retry_after(response: requests.Response) -> float | None:
         return None
 
 
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Whether a request failed before any connection existed (refused, no such host, a
+    connect timeout): nothing was sent, so nothing can land. A connection reset or closed,
+    or a read timeout, came after the request may have left."""
+    # requests wraps urllib3's MaxRetryError, whose `reason` says what went wrong (a
+    # NameResolutionError is a NewConnectionError too).
+    return isinstance(exc, requests.ConnectTimeout) or any(
+        isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+        for cause in exc.args
+    )
+
+
 class HttpTransport:
     """A pooled session that sends one request under the retry policy.
 
@@ -212,7 +225,8 @@ class HttpTransport:
     def unsure_writes(self) -> int:
         """Writes (any method but GET/HEAD) sent by the calling thread whose outcome is
         unknown: a timeout or a lost connection after the request left, a 5xx other than
-        503, or a 408. One may still be applied later, even after a retry succeeded."""
+        503, or a 408. One may still be applied later, even after a retry succeeded. A
+        connection never made (refused, a connect timeout) sent nothing: not counted."""
         return int(getattr(self._local, "unsure", 0))
 
     def _unsure(self, method: str) -> None:
@@ -267,7 +281,7 @@ class HttpTransport:
                 timed_out = isinstance(exc, requests.Timeout)
                 reason = f"{self.name}_{'timeout' if timed_out else 'unreachable'}"
                 self._record(outage=True, reason=reason)
-                if not isinstance(exc, requests.ConnectTimeout):
+                if not _never_connected(exc):
                     self._unsure(method)  # the request may have left: it may still land
                 if not policy.retry_unreachable:
                     raise TransientError(f"{what}: {problem}", reason) from exc
