@@ -19,14 +19,13 @@ from auth0_sync.errors import AmbiguousMatch, EmailConflict, OwnedByOther, Trans
 from auth0_sync.events import parse_event
 from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import SyncCore
-from tests.builders import at, created, deleted, stamp, updated
+from tests.builders import at, created, deleted, identities, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
 from tests.unit.test_rules_sync import (
     NOW,
     CountingStore,
     Rig,
     TimesOut,
-    identities,
     writes_and_reads,
 )
 
