@@ -7,8 +7,9 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
@@ -17,6 +18,9 @@ from auth0_sync import lambda_app
 from auth0_sync.names import LOCAL_REGION, METRICS_NAMESPACE, Env
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources, create_resources
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @pytest.fixture(autouse=True)
@@ -100,13 +104,30 @@ _MOTO_CALL = BotocoreStubber.__call__
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
     """In-process moto with the stack's tables, DLQ and secret (as `local-aws` creates them)."""
     monkeypatch.setattr(BotocoreStubber, "__call__", _one_request_at_a_time)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
+    _moto_environment(monkeypatch)
     with mock_aws():
         yield create_resources(None)
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[tuple[DynamoDBClient, str]]:
+    """In-process moto with the stack's state table, once for the module (a client costs
+    about a second to build on a busy machine; each test empties the table instead, with
+    `tests.state_support.emptied`)."""
+    with pytest.MonkeyPatch.context() as env:
+        _moto_environment(env)
+        with mock_aws():
+            table = create_resources(None).state_table
+            yield boto3.client("dynamodb", region_name=LOCAL_REGION), table
+
+
+def _moto_environment(env: pytest.MonkeyPatch) -> None:
+    """Credentials and region for moto, and no endpoint or profile of the developer's."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.delenv(name, raising=False)
+    env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
 
 
 @pytest.fixture

@@ -8,92 +8,33 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from auth0_sync.errors import PermanentError, TransientError
-from auth0_sync.names import LOCAL_REGION, STATE_TABLE_PK
-from auth0_sync.state import (
-    DynamoSyncStateStore,
-    MemorySyncStateStore,
-    Settled,
-    StateStore,
-    SyncState,
-    Unchanged,
+from auth0_sync.state import DynamoSyncStateStore, Settled, StateStore, SyncState, Unchanged
+from tests.state_support import (
+    APPLIED,
+    NEWER,
+    OLDER,
+    T5,
+    USER,
+    applied,
+    either_store,
+    seen,
 )
-from auth0_sync_cli.local_aws import create_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.unit
 
-USER = "auth0|s28"
-T5 = "2026-03-01T09:05:00.000000+00:00"
-APPLIED = f"{T5}|1|evt_b"
-NEWER = "2026-03-01T09:09:00.000000+00:00|1|evt_c"
-OLDER = "2026-03-01T09:01:00.000000+00:00|1|evt_a"
-
-
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[tuple[DynamoDBClient, str]]:
-    """In-process moto with the stack's table, once for the module (a client costs about
-    a second to build on a busy machine; each test empties the table instead)."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
-        with mock_aws():
-            table = create_resources(None).state_table
-            yield boto3.client("dynamodb", region_name=LOCAL_REGION), table
-
 
 @pytest.fixture(params=["dynamodb", "memory"])
-def store(request: pytest.FixtureRequest) -> Iterator[StateStore]:
-    if request.param == "memory":
-        yield MemorySyncStateStore()
-        return
-    client, table = request.getfixturevalue("dynamodb")
-    for item in client.scan(TableName=table)["Items"]:
-        client.delete_item(TableName=table, Key={STATE_TABLE_PK: item[STATE_TABLE_PK]})
-    yield DynamoSyncStateStore(table, client)
-
-
-def applied(store: StateStore, **values: object) -> None:
-    """The user's last applied event is evt_b at 09:05 (an update) on contact c_7, which was
-    written with name digest "d-name" and spoken of by that event."""
-    state = SyncState(
-        USER,
-        contact_id="c_7",
-        last_change_time=T5,
-        last_rank=1,
-        last_event_id="evt_b",
-        written={"name": "d-name"},
-        stated={"name": APPLIED},
-    )
-    for name, value in values.items():
-        setattr(state, name, value)
-    store.acquire(USER, "first", 30.0)
-    store.commit(state, "first")
-
-
-def seen(key: str = NEWER, **values: object) -> Unchanged:
-    fields: dict[str, object] = {
-        "key": key,
-        "change_time": "2026-03-01T09:09:00.000000+00:00",
-        "rank": 1,
-        "event_id": "evt_c",
-        "digests": {"name": "d-name"},
-        "linked": [],
-    }
-    fields.update(values)
-    return Unchanged(**fields)  # type: ignore[arg-type]
+def store(request: pytest.FixtureRequest) -> StateStore:
+    return either_store(request)
 
 
 # Leases ---------------------------------------------------------------------------------

@@ -15,103 +15,46 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from auth0_sync.errors import LeaseHeld, TransientError
-from auth0_sync.names import LOCAL_REGION, STATE_TABLE_PK
-from auth0_sync.state import (
-    DynamoSyncStateStore,
-    MemorySyncStateStore,
-    Settled,
-    StateStore,
-    SyncState,
-    Unchanged,
+from auth0_sync.names import STATE_TABLE_PK
+from auth0_sync.state import DynamoSyncStateStore, Settled, StateStore, SyncState
+from tests.state_support import (
+    APPLIED,
+    NEWER,
+    OLDER,
+    T5,
+    T9,
+    USER,
+    applied,
+    either_store,
+    emptied,
+    last_applied,
+    seen,
 )
-from auth0_sync_cli.local_aws import create_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.unit
 
-USER = "auth0|s28d"
-T5 = "2026-03-01T09:05:00.000000+00:00"
-T9 = "2026-03-01T09:09:00.000000+00:00"
-APPLIED = f"{T5}|1|evt_b"
-NEWER = f"{T9}|1|evt_c"
-OLDER = "2026-03-01T09:01:00.000000+00:00|1|evt_a"
 # The lease's end is written to the millisecond (epoch seconds, a DynamoDB number).
 MS = 0.001
 
 
-@pytest.fixture(scope="module")
-def dynamodb() -> Iterator[tuple[DynamoDBClient, str]]:
-    """In-process moto with the stack's table, once for the module (each test empties it)."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
-        with mock_aws():
-            table = create_resources(None).state_table
-            yield boto3.client("dynamodb", region_name=LOCAL_REGION), table
-
-
-def _emptied(dynamodb: tuple[DynamoDBClient, str]) -> DynamoSyncStateStore:
-    client, table = dynamodb
-    for item in client.scan(TableName=table)["Items"]:
-        client.delete_item(TableName=table, Key={STATE_TABLE_PK: item[STATE_TABLE_PK]})
-    return DynamoSyncStateStore(table, client)
-
-
 @pytest.fixture
 def dynamo(dynamodb: tuple[DynamoDBClient, str]) -> DynamoSyncStateStore:
-    return _emptied(dynamodb)
+    return emptied(dynamodb)
 
 
 @pytest.fixture(params=["dynamodb", "memory"])
 def store(request: pytest.FixtureRequest) -> StateStore:
-    if request.param == "memory":
-        return MemorySyncStateStore()
-    return _emptied(request.getfixturevalue("dynamodb"))
-
-
-def applied(store: StateStore, **values: object) -> None:
-    """The user's last applied event is evt_b at 09:05 (an update) on contact c_7, written
-    with name digest "d-name" and spoken of by that event."""
-    state = SyncState(
-        USER,
-        contact_id="c_7",
-        last_change_time=T5,
-        last_rank=1,
-        last_event_id="evt_b",
-        written={"name": "d-name"},
-        stated={"name": APPLIED},
-    )
-    for name, value in values.items():
-        setattr(state, name, value)
-    store.acquire(USER, "first", 30.0)
-    store.commit(state, "first")
-
-
-def seen(**values: object) -> Unchanged:
-    """evt_c at 09:09, an update whose name maps to what was last written."""
-    fields: dict[str, object] = {
-        "key": NEWER,
-        "change_time": T9,
-        "rank": 1,
-        "event_id": "evt_c",
-        "digests": {"name": "d-name"},
-        "linked": [],
-    }
-    fields.update(values)
-    return Unchanged(**fields)  # type: ignore[arg-type]
+    return either_store(request)
 
 
 # When a lease held ends -------------------------------------------------------------------
@@ -151,15 +94,7 @@ def test_a_lease_for_a_newer_event_takes_over_an_expired_one(store: StateStore) 
 
 def test_the_answers_to_a_lease_for_a_newer_event_are_the_users_state(store: StateStore) -> None:
     """Leased or settled, the state answered is the user's, as last committed."""
-    committed = SyncState(
-        USER,
-        contact_id="c_7",
-        last_change_time=T5,
-        last_rank=1,
-        last_event_id="evt_b",
-        written={"name": "d-name"},
-        stated={"name": APPLIED},
-    )
+    committed = last_applied()
     applied(store)
     settled = store.acquire_if_newer(USER, "late", 30.0, OLDER)
     assert isinstance(settled, Settled)

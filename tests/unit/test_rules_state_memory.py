@@ -29,14 +29,9 @@ from auth0_sync.state import (
     _from_item,
     order_key_text,
 )
+from tests.state_support import APPLIED, NEWER, T5, T9, USER, seen
 
 pytestmark = pytest.mark.unit
-
-USER = "auth0|m28"
-T5 = "2026-03-01T09:05:00.000000+00:00"
-T9 = "2026-03-01T09:09:00.000000+00:00"
-APPLIED = f"{T5}|1|evt_b"
-NEWER = f"{T9}|1|evt_c"
 
 
 # The record -------------------------------------------------------------------------------
@@ -155,16 +150,8 @@ def mapped(**values: object) -> SyncState:
 
 
 def unchanged(key: str = NEWER, **values: object) -> Unchanged:
-    fields: dict[str, object] = {
-        "key": key,
-        "change_time": T9,
-        "rank": 1,
-        "event_id": "evt_c",
-        "digests": {"name": "d-name"},
-        "linked": ["auth0|sec"],
-    }
-    fields.update(values)
-    return Unchanged(**fields)  # type: ignore[arg-type]
+    """evt_c at 09:09, whose name maps to what was last written, linked with auth0|sec."""
+    return seen(key, **{"linked": ["auth0|sec"], **values})
 
 
 def test_a_newer_event_with_the_values_written_matches() -> None:
