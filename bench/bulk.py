@@ -18,54 +18,21 @@ If-Match, so each link is a GET and a guarded PATCH, and that row shows the batc
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import boto3
-
-from auth0_sync.names import CrmType, Env
-from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync.names import CrmType
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.fakes.salesforce import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     FakeSalesforce,
-    salesforce_contact,
 )
 from bench.backfill import PREEXISTING_SHARE, exported_user, write_export
 from bench.report import Row, Section
-from bench.servers import Peers
+from bench.servers import Peers, destination, point_at, run_command
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 8
 TARGET_PER_USER = 0.1
-
-
-def _backfill(env: dict[str, str], export: Path, batch: bool) -> tuple[float, dict[str, Any]]:
-    args = ["backfill", "--export", str(export), "--rate", "100000", "--workers", str(WORKERS)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "auth0_sync_cli.main",
-            *args,
-            *([] if batch else ["--no-batch"]),
-            "--json",
-        ],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"backfill failed ({done.returncode}): {done.stderr[-2000:]}")
-    return time.perf_counter() - started, json.loads(done.stdout)
 
 
 def wrong_contacts(size: int, held: list[dict[str, Any]]) -> tuple[int, int]:
@@ -97,50 +64,33 @@ def one_run(
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     export = write_export(peers.workdir / f"bulk-{size}.json.gz", size)
     stale = list(range(0, size, PREEXISTING_SHARE)) if linked else []
-    read: Callable[[], list[dict[str, Any]]]
-    count: Callable[[], int]
-    fake: FakeHubSpot | FakeSalesforce | None = None
-    if crm_type is CrmType.REST:
-        crm = peers.crm
-        crm.seed(
+    target = destination(peers, crm_type)
+    if isinstance(target.fake, FakeHubSpot):
+        for n in stale:
+            target.fake.seed(
+                email=f"bench{n}@example.com", lastname="Stale" if n % 20 else f"User{n}"
+            )
+        target.fake.requests.clear()
+    elif isinstance(target.fake, FakeSalesforce):
+        for n in stale:
+            target.fake.seed(
+                Email=f"bench{n}@example.com", LastName="Stale" if n % 20 else f"User{n}"
+            )
+        target.fake.api_used = 0
+    else:
+        peers.crm.seed(
             [
                 {"email": f"bench{n}@example.com", "family_name": "Stale" if n % 20 else f"User{n}"}
                 for n in stale
             ]
         )
-        crm.reset_stats()
-        read, count = crm.contacts, lambda: int(crm.stats()["total"])
-    elif crm_type is CrmType.HUBSPOT:
-        # A window wide enough not to pace: requests are counted here, not timed.
-        hubspot = FakeHubSpot(window_calls=1_000_000, window_ms=1000).start()
-        fake, secret = hubspot, json.dumps({"token": hubspot.token})
-        for n in stale:
-            hubspot.seed(email=f"bench{n}@example.com", lastname="Stale" if n % 20 else f"User{n}")
-        hubspot.requests.clear()
-        read = lambda: [hubspot_contact(r) for r in hubspot.contacts()]  # noqa: E731
-        count = lambda: len(hubspot.requests)  # noqa: E731
-    else:
-        org = FakeSalesforce(daily_limit=10_000_000).start()
-        fake, secret = org, json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
-        for n in stale:
-            org.seed(Email=f"bench{n}@example.com", LastName="Stale" if n % 20 else f"User{n}")
-        org.api_used = 0
-        read = lambda: [salesforce_contact(r) for r in org.contacts()]  # noqa: E731
-        count = lambda: int(org.api_used)  # noqa: E731
+        peers.crm.reset_stats()
+    count = target.requests
+    args = ["backfill", "--export", str(export), "--rate", "100000", "--workers", str(WORKERS)]
     try:
-        if fake is not None:
-            secrets = boto3.client(
-                "secretsmanager",
-                endpoint_url=env["AWS_ENDPOINT_URL"],
-                region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-                aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
-                aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-            )
-            secrets.put_secret_value(SecretId=env[Env.CRM_TOKEN_SECRET_ARN], SecretString=secret)
-            env[Env.CRM_TYPE] = str(crm_type)
-            env[Env.CRM_BASE_URL] = fake.base_url
-        seconds, report = _backfill(env, export, batch)
-        wrong, doubled = wrong_contacts(size, read())
+        point_at(env, crm_type, target)
+        seconds, report = run_command([*args, *([] if batch else ["--no-batch"])], env)
+        wrong, doubled = wrong_contacts(size, target.read())
         return {
             "destination": str(crm_type),
             "batch": batch,
@@ -154,8 +104,7 @@ def one_run(
             "duplicates": doubled,
         }
     finally:
-        if fake is not None:
-            fake.stop()
+        target.stop()
 
 
 def run(peers: Peers, *, size: int = 2000) -> Section:

@@ -17,31 +17,17 @@ the CRM's own store and the queue, not through our code).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import boto3
-
 from auth0_sync.dead_letter import Failure, SqsDeadLetterQueue
-from auth0_sync.names import CrmType, Env
-from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
-from auth0_sync_cli.fakes.salesforce import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    FakeSalesforce,
-    salesforce_contact,
-)
+from auth0_sync.names import CrmType
 from auth0_sync_cli.sample import EPOCH, bus_event
 from bench.report import Row, Section
-from bench.servers import Peers
+from bench.servers import Peers, destination, local_client, point_at, run_command
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 UPDATED_SHARE = 5  # one event in five is a second event (an update) of a user
 
 
@@ -72,22 +58,8 @@ def events_of(count: int) -> list[dict[str, Any]]:
     return signups + updates
 
 
-def _aws(env: dict[str, str]) -> dict[str, Any]:
-    """boto3's arguments for local-aws, as the handlers' environment gives them."""
-    return {
-        "endpoint_url": env["AWS_ENDPOINT_URL"],
-        "region_name": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID", "testing"),
-        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    }
-
-
 def _sqs(env: dict[str, str]) -> Any:
-    return boto3.client("sqs", **_aws(env))
-
-
-def _secrets(env: dict[str, str]) -> Any:
-    return boto3.client("secretsmanager", **_aws(env))
+    return local_client("sqs", env)
 
 
 def _left(env: dict[str, str], queue_url: str) -> int:
@@ -106,53 +78,17 @@ def one_run(
     env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     assert peers.resources is not None
     queue_url = peers.resources.dlq_url
-    fake: FakeHubSpot | FakeSalesforce | None = None
-    read: Callable[[], list[dict[str, Any]]]
-    count_requests: Callable[[], int]
-    if crm_type is CrmType.REST:
-        crm = peers.crm
-        read, count_requests = crm.contacts, lambda: int(crm.stats()["total"])
-    elif crm_type is CrmType.HUBSPOT:
-        # A window wide enough not to pace: requests are counted here, not timed.
-        hubspot = FakeHubSpot(window_calls=1_000_000, window_ms=1000).start()
-        fake, secret = hubspot, json.dumps({"token": hubspot.token})
-        read = lambda: [hubspot_contact(r) for r in hubspot.contacts()]  # noqa: E731
-        count_requests = lambda: len(hubspot.requests)  # noqa: E731
-    else:
-        org = FakeSalesforce(daily_limit=10_000_000).start()
-        fake, secret = org, json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
-        read = lambda: [salesforce_contact(r) for r in org.contacts()]  # noqa: E731
-        count_requests = lambda: int(org.api_used)  # noqa: E731
+    target = destination(peers, crm_type)
     try:
-        if fake is not None:
-            _secrets(env).put_secret_value(
-                SecretId=env[Env.CRM_TOKEN_SECRET_ARN], SecretString=secret
-            )
-            env[Env.CRM_TYPE] = str(crm_type)
-            env[Env.CRM_BASE_URL] = fake.base_url
+        point_at(env, crm_type, target)
         dlq = SqsDeadLetterQueue(queue_url, client=_sqs(env))
         for raw in events_of(count):
             failure = Failure("TransientError", "crm_503", "HTTP 503", "replay-bench", 3, _stamp(1))
             dlq.send_permanent(raw, failure)
-        before = count_requests()
-        argv = ["replay", "--queue-url", queue_url, "--rate", "100000", "--json"]
-        started = time.perf_counter()
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "auth0_sync_cli.main", *argv),
-                *([] if batch else ["--no-batch"]),
-            ],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        if done.returncode not in (0, 1):
-            raise RuntimeError(f"replay failed ({done.returncode}): {done.stderr[-2000:]}")
-        report = json.loads(done.stdout)
-        requests = count_requests() - before
+        before = target.requests()
+        argv = ["replay", "--queue-url", queue_url, "--rate", "100000"]
+        seconds, report = run_command([*argv, *([] if batch else ["--no-batch"])], env)
+        requests = target.requests() - before
         return {
             "destination": str(crm_type),
             "batch": batch,
@@ -162,12 +98,11 @@ def one_run(
             "seconds": seconds,
             "applied": report["applied"],
             "failed": report["failed"],
-            "mismatches": _mismatches(count, read()),
+            "mismatches": _mismatches(count, target.read()),
             "left_in_dlq": _left(env, queue_url),
         }
     finally:
-        if fake is not None:
-            fake.stop()
+        target.stop()
 
 
 def _mismatches(count: int, held: list[dict[str, Any]]) -> int:

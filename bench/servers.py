@@ -6,6 +6,7 @@ only the sync: their CPU does not show in its profile nor compete for its GIL.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,15 +15,24 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import boto3
 import requests
 
-from auth0_sync.names import LOCAL_CRM_TOKEN, Env
+from auth0_sync.names import LOCAL_CRM_TOKEN, CrmType, Env
 from auth0_sync.settings import Settings
+from auth0_sync_cli.fakes.hubspot import FakeHubSpot, hubspot_contact
+from auth0_sync_cli.fakes.salesforce import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeSalesforce,
+    salesforce_contact,
+)
 from auth0_sync_cli.local_aws import LocalResources, create_resources
 from auth0_sync_cli.local_mode import AWS_ENDPOINT_ENV
 from bench.aws_proxy import READY_LINE as PROXY_READY_LINE
@@ -250,3 +260,85 @@ class Peers:
     def use_aws_in_this_process(self) -> None:
         """Point boto3's default session at local-aws (clients are created lazily)."""
         os.environ.update(self.aws_environment())
+
+
+# What the batch benches (bulk, replay_batches) share: a destination whose requests are
+# counted by the CRM itself, pointed at by the handlers' environment, and a command run.
+
+
+@dataclass
+class Destination:
+    """A CRM a bench writes to: the contacts it holds and the requests it counted. `fake` is
+    the vendor fake started for it (None: the reference CRM peer), `secret` its credentials."""
+
+    read: Callable[[], list[dict[str, Any]]]
+    requests: Callable[[], int]
+    fake: FakeHubSpot | FakeSalesforce | None = None
+    secret: str = ""
+
+    def stop(self) -> None:
+        if self.fake is not None:
+            self.fake.stop()
+
+
+def destination(peers: Peers, crm_type: CrmType) -> Destination:
+    """The reference CRM peer, or a vendor fake started for this run."""
+    if crm_type is CrmType.REST:
+        crm = peers.crm
+        return Destination(crm.contacts, lambda: int(crm.stats()["total"]))
+    if crm_type is CrmType.HUBSPOT:
+        # A window wide enough not to pace: requests are counted here, not timed.
+        hubspot = FakeHubSpot(window_calls=1_000_000, window_ms=1000).start()
+        return Destination(
+            lambda: [hubspot_contact(r) for r in hubspot.contacts()],
+            lambda: len(hubspot.requests),
+            hubspot,
+            json.dumps({"token": hubspot.token}),
+        )
+    org = FakeSalesforce(daily_limit=10_000_000).start()
+    return Destination(
+        lambda: [salesforce_contact(r) for r in org.contacts()],
+        lambda: int(org.api_used),
+        org,
+        json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+
+
+def local_client(service: str, env: dict[str, str]) -> Any:
+    """A boto3 client of local-aws, as the handlers' environment `env` points at it."""
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+def point_at(env: dict[str, str], crm_type: CrmType, target: Destination) -> None:
+    """Points the handlers' environment at a vendor fake (its credentials in the secret)."""
+    if target.fake is None:
+        return
+    local_client("secretsmanager", env).put_secret_value(
+        SecretId=env[Env.CRM_TOKEN_SECRET_ARN], SecretString=target.secret
+    )
+    env[Env.CRM_TYPE] = str(crm_type)
+    env[Env.CRM_BASE_URL] = target.fake.base_url
+
+
+def run_command(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    """(seconds, JSON report) of a fresh `auth0-sync ... --json` process; exit 1 (some
+    events failed) is a result, any other failure is the bench's."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        cli(*args, "--json"),
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, json.loads(done.stdout)
