@@ -57,3 +57,18 @@ class ExtendUnique(argparse.Action):
         items = values if isinstance(values, list) else [values]
         gathered.extend(item for item in items if item not in gathered)
         setattr(namespace, self.dest, gathered)
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, *, batch_help: str) -> None:
+    """--batch/--no-batch (on by default; `batch_help` says what it gathers for the command)
+    and --batch-size N, the same for every command that sends batch calls."""
+    parser.add_argument(
+        "--batch", action=argparse.BooleanOptionalAction, default=True, help=batch_help
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        metavar="N",
+        help="at most N records a batch request (default and most: the destination's own "
+        "limit, 100; Salesforce 200)",
+    )

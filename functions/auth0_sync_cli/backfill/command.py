@@ -18,7 +18,7 @@ from auth0_sync.runtime import build_organizations
 from auth0_sync.settings import DEFAULT_FIELD_MAPPING, Settings
 from auth0_sync.streams.client import ManagementCredentials
 from auth0_sync_cli import deactivations
-from auth0_sync_cli.argtypes import real_number, whole_number
+from auth0_sync_cli.argtypes import add_batch_arguments, real_number, whole_number
 from auth0_sync_cli.backfill.borrowed import parse_functions, quiet_handler_logs
 from auth0_sync_cli.backfill.brake import sweep_verdict
 from auth0_sync_cli.backfill.checkpoint import Checkpoint
@@ -294,20 +294,12 @@ def add_target_arguments(parser: argparse.ArgumentParser, rate_default: float) -
         metavar="S",
         help="--target local: each invocation's time budget (default %(default)s)",
     )
-    parser.add_argument(
-        "--batch",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="--target local: gather independent users' CRM reads, creates and updates into "
-        "the destination's batch calls (up to 100 records a request; Salesforce 200), with "
-        "as many users in flight as a batch holds (default); --no-batch: one call a record",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=whole_number(1),
-        metavar="N",
-        help="at most N records a batch request (default and most: the destination's own "
-        "limit, 100; Salesforce 200)",
+    add_batch_arguments(
+        parser,
+        batch_help="--target local: gather independent users' CRM reads, creates and updates "
+        "into the destination's batch calls (up to 100 records a request; Salesforce 200), "
+        "with as many users in flight as a batch holds (default); --no-batch: one call a "
+        "record",
     )
 
 

@@ -28,6 +28,7 @@ from auth0_sync.replay.queue import DlqError, DlqReader
 from auth0_sync.replay.replayer import DEFAULT_VISIBILITY_SECONDS, Replayer, ReplayReport, Selection
 from auth0_sync.settings import Settings
 from auth0_sync_cli import deactivations
+from auth0_sync_cli.argtypes import add_batch_arguments as batch_arguments
 from auth0_sync_cli.argtypes import real_number, whole_number
 from auth0_sync_cli.exits import CommandError
 from auth0_sync_cli.replay import locate
@@ -247,22 +248,13 @@ def print_report(report: ReplayReport, queue_url: str) -> None:
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """--batch/--no-batch and --batch-size (replay and redrive, in this process)."""
-    parser.add_argument(
-        "--batch",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="--target local: run independent users' events at once (each user's one after "
-        "the other, in order) and gather their CRM reads, creates and updates into the "
+    batch_arguments(
+        parser,
+        batch_help="--target local: run independent users' events at once (each user's one "
+        "after the other, in order) and gather their CRM reads, creates and updates into the "
         "destination's batch calls (up to 100 records a request; Salesforce 200); --rate "
         "then counts a batch request as one call (default); --no-batch: one event after the "
         "other, one call a record",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=whole_number(1),
-        metavar="N",
-        help="at most N records a batch request (default and most: the destination's own "
-        "limit, 100; Salesforce 200)",
     )
 
 
