@@ -7,7 +7,8 @@ Order keys are written out as `order_key_text` writes them: time | type rank | e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from auth0_sync.names import STATE_TABLE_PK
 from auth0_sync.state import (
     DynamoSyncStateStore,
     MemorySyncStateStore,
+    Settled,
     StateStore,
     SyncState,
     Unchanged,
@@ -82,3 +84,21 @@ def seen(key: str = NEWER, **values: object) -> Unchanged:
     }
     fields.update(values)
     return Unchanged(**fields)  # type: ignore[arg-type]
+
+
+class SettledLate(MemorySyncStateStore):
+    """A memory store whose lease-free read (`acquire_if_newer` answering `Settled`) shows
+    the state as it was before `stale` was written over it, as when another invocation
+    wrote those fields just after that read; what a lease reads is current."""
+
+    def __init__(self, **stale: Any) -> None:
+        super().__init__()
+        self.stale = stale
+
+    def acquire_if_newer(
+        self, user_id: str, owner: str, lease_seconds: float, key: str
+    ) -> SyncState | Settled:
+        found = super().acquire_if_newer(user_id, owner, lease_seconds, key)
+        if isinstance(found, Settled):
+            return Settled(replace(found.state, **self.stale))
+        return found

@@ -7,7 +7,6 @@ The CRM is the in-memory one (`tests/fakes/memory_crm.py`), the state the memory
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -19,6 +18,7 @@ from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
 from auth0_sync.sync import Outcome, SyncCore
 from tests.builders import at, created, deleted, identities, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
+from tests.state_support import SettledLate
 
 pytestmark = pytest.mark.unit
 
@@ -962,23 +962,12 @@ def test_a_linked_secondarys_delete_that_finds_no_contact_is_done() -> None:
     assert rig.crm.calls == []
 
 
-class NoteLandsLate(MemorySyncStateStore):
-    """A state store whose lease-free read does not show the delete's lookup notes yet, as
-    when another invocation noted the same event just after that read."""
-
-    def acquire_if_newer(
-        self, user_id: str, owner: str, lease_seconds: float, key: str
-    ) -> SyncState | Settled:
-        found = super().acquire_if_newer(user_id, owner, lease_seconds, key)
-        if isinstance(found, Settled):
-            return Settled(replace(found.state, searched=[]))
-        return found
-
-
 def test_an_older_event_noted_under_the_lease_is_skipped_without_a_lookup() -> None:
     """A pending delete and an older event that revealed nothing: its duplicate, seen
     unnoted before the lease, is still skipped as deleted with no CRM call under it."""
-    rig = Rig(state=NoteLandsLate())
+    # The lease-free read does not show the delete's lookup notes yet, as when another
+    # invocation noted the same event just after that read.
+    rig = Rig(state=SettledLate(searched=[]))
     assert rig.apply(deleted(U, at(5))).reason == "contact_missing"
     older = updated(U, at(1), email="ola@example.com")
     assert rig.apply(older).reason == "deleted"

@@ -17,10 +17,11 @@ import pytest
 
 from auth0_sync.errors import AmbiguousMatch, EmailConflict, OwnedByOther, TransientError
 from auth0_sync.events import parse_event
-from auth0_sync.state import MemorySyncStateStore, Settled, SyncState
+from auth0_sync.state import SyncState
 from auth0_sync.sync import SyncCore
 from tests.builders import at, created, deleted, identities, stamp, updated
 from tests.fakes.memory_crm import Call, MemoryCrm
+from tests.state_support import SettledLate
 from tests.unit.test_rules_sync import (
     NOW,
     CountingStore,
@@ -164,24 +165,13 @@ def test_an_event_waits_for_a_held_lease_at_most_a_quarter_of_its_own() -> None:
 # A pending delete, settled without the lease, done under it (sync._decide) ---------------
 
 
-class RevealLandsLate(MemorySyncStateStore):
-    """A store whose lease-free read does not show yet that the user's delete is done, as
-    when another invocation deactivated the revealed contact just after that read."""
-
-    def acquire_if_newer(
-        self, user_id: str, owner: str, lease_seconds: float, key: str
-    ) -> SyncState | Settled:
-        found = super().acquire_if_newer(user_id, owner, lease_seconds, key)
-        if isinstance(found, Settled):
-            return Settled(replace(found.state, delete_done=False))
-        return found
-
-
 def test_an_older_event_of_a_delete_done_meanwhile_is_skipped_with_no_crm_call() -> None:
     """Read without the lease, the delete looked pending (its contact not found yet); under
     the lease it is done: the older event is skipped as `deleted`, nothing looked up or
     deactivated again."""
-    rig = Rig(state=RevealLandsLate())
+    # The lease-free read does not show yet that the user's delete is done, as when another
+    # invocation deactivated the revealed contact just after that read.
+    rig = Rig(state=SettledLate(delete_done=False))
     rig.apply(created(U, at(0), email="ola@example.com", name="Ola"))
     assert rig.apply(deleted(U, at(5))).reason == "deactivated"
     rig.crm.calls.clear()
