@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -70,6 +71,17 @@ def fill_dlq(aws: LocalResources, crm: CrmServer) -> dict[str, Any]:
     put_handler_failure(aws.dlq_url, taken)
     crm.reset_stats()
     return taken
+
+
+def six_signups_in_lanes(aws: LocalResources) -> tuple[LaneReplayer, Callable[[Any], Outcome]]:
+    """A batched replay (lanes) over six dead-lettered signups, users 0..5, and the way it
+    runs an event (for a test to wrap)."""
+    for n in range(6):
+        put_on_failure(aws.dlq_url, user_event(n))
+    lanes = replayer(aws, batch=True)
+    assert isinstance(lanes, LaneReplayer)
+    assert lanes.invoke is not None
+    return lanes, lanes.invoke
 
 
 def test_a_batched_replay_applies_each_users_events_in_order_in_fewer_requests(
@@ -134,12 +146,7 @@ def test_no_batch_replays_one_call_a_record(unique: CrmServer, sync_env: LocalRe
 def test_an_interrupted_batched_replay_deletes_only_what_it_finished(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
-    for n in range(6):
-        put_on_failure(sync_env.dlq_url, user_event(n))
-    first = replayer(sync_env, batch=True)
-    assert isinstance(first, LaneReplayer)
-    assert first.invoke is not None
-    real_invoke = first.invoke
+    first, real_invoke = six_signups_in_lanes(sync_env)
     stopped = "evt_created0003m000"
 
     def invoke(raw: Any) -> Outcome:
@@ -233,12 +240,7 @@ def test_a_batched_replay_stops_after_failures_in_a_row_and_leaves_the_rest(
 def test_a_batched_replay_starts_no_event_past_its_time_budget(
     sync_env: LocalResources, crm: CrmServer
 ) -> None:
-    for n in range(6):
-        put_on_failure(sync_env.dlq_url, user_event(n))
-    lanes = replayer(sync_env, batch=True)
-    assert isinstance(lanes, LaneReplayer)
-    assert lanes.invoke is not None
-    real_invoke = lanes.invoke
+    lanes, real_invoke = six_signups_in_lanes(sync_env)
     seconds_left = [2.0]  # each event takes one
 
     def invoke(raw: Any) -> Outcome:
