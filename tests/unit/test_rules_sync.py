@@ -66,12 +66,12 @@ class CommitFailsOnce(MemorySyncStateStore):
         super().commit(state, owner)
 
 
-def seed_mapping(rig: Rig, contact_id: str) -> None:
+def seed_mapping(rig: Rig, contact_id: str, user_id: str = U) -> None:
     """A state that knows the user's contact but not what was written (a rebuilt state)."""
-    rig.state.acquire(U, "seed", 30.0)
+    rig.state.acquire(user_id, "seed", 30.0)
     rig.state.commit(
         SyncState(
-            U,
+            user_id,
             contact_id=contact_id,
             matched_by="auth0_user_id",
             last_change_time="2026-03-01T09:00:00.000000+00:00",

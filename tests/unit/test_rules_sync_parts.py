@@ -27,6 +27,7 @@ from tests.unit.test_rules_sync import (
     CountingStore,
     Rig,
     TimesOut,
+    seed_mapping,
     writes_and_reads,
 )
 
@@ -519,17 +520,7 @@ def test_a_contact_found_already_right_is_written_next_on_the_version_read() -> 
     of a contact no one wrote yet), with no second read."""
     rig = Rig()
     own = rig.crm.add(email="ola@example.com", name="Ola", auth0_user_id=U)
-    commit(
-        rig,
-        SyncState(
-            U,
-            contact_id=own,
-            matched_by="auth0_user_id",
-            last_change_time="2026-03-01T09:00:00.000000+00:00",
-            last_rank=0,
-            last_event_id="evt_seed",
-        ),
-    )
+    seed_mapping(rig, own, U)
     same = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
     assert (same.status, same.reason) == ("skipped", "unchanged")
     rig.crm.calls.clear()
@@ -614,17 +605,7 @@ def test_update_only_a_user_whose_known_contact_is_gone_forgets_it() -> None:
     update finds no other and is skipped as `contact_missing`. Its later events look again
     (by the user's id, by email), never at the gone contact."""
     rig = Rig(sync_mode="update_only")
-    commit(
-        rig,
-        SyncState(
-            U,
-            contact_id="c_gone",
-            matched_by="auth0_user_id",
-            last_change_time="2026-03-01T09:00:00.000000+00:00",
-            last_rank=0,
-            last_event_id="evt_seed",
-        ),
-    )
+    seed_mapping(rig, "c_gone", U)
     first = rig.apply(updated(U, at(1), email="ola@example.com", name="Ola"))
     assert (first.status, first.reason) == ("skipped", "contact_missing")
     rig.crm.calls.clear()
