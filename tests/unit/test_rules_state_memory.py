@@ -29,7 +29,7 @@ from auth0_sync.state import (
     _from_item,
     order_key_text,
 )
-from tests.state_support import APPLIED, NEWER, T5, T9, USER, seen
+from tests.state_support import APPLIED, NEWER, T5, T9, USER, last_applied, seen
 
 pytestmark = pytest.mark.unit
 
@@ -135,18 +135,8 @@ def test_a_copy_of_a_state_shares_nothing_with_it() -> None:
 def mapped(**values: object) -> SyncState:
     """Applied: evt_b at 09:05 (an update) on contact c_7, name and phone written as "d-name"
     and "d-phone", linked with auth0|sec."""
-    state = SyncState(
-        USER,
-        contact_id="c_7",
-        last_change_time=T5,
-        last_rank=1,
-        last_event_id="evt_b",
-        written={"name": "d-name", "phone": "d-phone"},
-        linked=["auth0|sec"],
-    )
-    for name, value in values.items():
-        setattr(state, name, value)
-    return state
+    written = {"name": "d-name", "phone": "d-phone"}
+    return last_applied(**{"written": written, "stated": {}, "linked": ["auth0|sec"], **values})
 
 
 def unchanged(key: str = NEWER, **values: object) -> Unchanged:
