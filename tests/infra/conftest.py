@@ -44,14 +44,9 @@ def template(synth: Synth) -> Template:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`), the tests that synthesize share one worker, so each
-    context is synthesized once per run rather than once per worker (a synth costs seconds);
-    so do the tests of the bundled asset (test_asset.py)."""
+    context is synthesized once per run rather than once per worker (a synth costs seconds)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
         if {"synth", "template"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("synth"))
-        elif item.path.name == "test_asset.py":
-            # Its module fixtures bundle the asset with pip (tens of seconds): on one
-            # worker they are built once per run, not once per worker that gets a test.
-            item.add_marker(pytest.mark.xdist_group("asset"))
