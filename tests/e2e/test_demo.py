@@ -361,7 +361,10 @@ def test_replay_drains_a_dlq_filled_while_the_crm_was_failing(
     ran = cli(servers, "process", write_events(tmp_path / "b.jsonl", rejected), "--json")
     assert json.loads(ran.stdout)["failed"] == {"crm_403": len(rejected)}
     admin(servers, "POST", "outage", {"enabled": True, "status": 503})  # then down
-    ran = cli(servers, "process", write_events(tmp_path / "c.jsonl", down), "--json")
+    # A one-second time budget: the outage is not waited out for the default budget's seconds.
+    ran = cli(
+        servers, "process", write_events(tmp_path / "c.jsonl", down), "--json", "--timeout", "1"
+    )
     assert json.loads(ran.stdout)["failed"] == {"crm_503": 1}
 
     listed = cli(servers, "dlq", "list", "--json")

@@ -139,6 +139,8 @@ def test_after_an_outage_a_vendor_is_probed_on_lambdas_scaled_clock(aws: LocalRe
             crm_api_token=hubspot.token,
             state_table=aws.state_table,
             dlq_url=aws.dlq_url,
+            # The outage is not waited out within an invocation (not what this test is about).
+            crm_retry_budget_seconds=0.5,
         )
         service = build_service(config)
         runner = LocalRunner(service, service.dead_letters, backoff_seconds=0.2)  # type: ignore[arg-type]
