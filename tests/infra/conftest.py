@@ -1,4 +1,5 @@
-"""Synthesize the stack once per context (bundling skipped) and share the templates."""
+"""Synthesize the stack once per context (bundling skipped) and share the templates (once per
+pytest process: each xdist worker of `make test` builds the contexts its tests need)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,3 @@ def synth() -> Synth:
 def template(synth: Synth) -> Template:
     """The stack with no context at all: what `make synth` builds from a fresh clone."""
     return synth()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`), the tests that synthesize share one worker, so each
-    context is synthesized once per run rather than once per worker (a synth costs seconds)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if {"synth", "template"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("synth"))
