@@ -166,10 +166,12 @@ class Metric(StrEnum):
     COMPANY_DEACTIVATED = "CompanyDeactivated"
     MEMBERSHIP_SET = "MembershipSet"
     MEMBERSHIP_REMOVED = "MembershipRemoved"
-    # These two carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
+    # These three carry a `reason` dimension (METRIC_REASON_DIMENSION) with a SkipReason /
     # failure reason value.
     EVENT_SKIPPED = "EventSkipped"
     EVENT_DEAD_LETTERED = "EventDeadLettered"
+    # A transient failure handed back for a retry (Lambda's, or the queue's redelivery).
+    EVENT_RETRIED = "EventRetried"
     CRM_CALLS = "CrmCalls"
     # The CRM refused the credential in the CRM secret, also after reading it again.
     CRM_CREDENTIALS_REJECTED = "CrmCredentialsRejected"

@@ -124,8 +124,10 @@ def handle_queue_batch(
     context: InvocationContext,
     *,
     max_receive_count: int = MAX_RECEIVE_COUNT,
+    on_retry: Callable[[TransientError], None] | None = None,
 ) -> dict[str, Any]:
-    """Apply each record; answer `{"batchItemFailures": [{"itemIdentifier": id}, ...]}`."""
+    """Apply each record; answer `{"batchItemFailures": [{"itemIdentifier": id}, ...]}`.
+    `on_retry` hears of each record reported for a retry (a transient failure), once."""
     records = sorted(batch["Records"], key=lambda r: order_key(event_of(str(r.get("body")))))
     subjects = dict.fromkeys(_lane_key(r) for r in records)
     lanes = {key: n for n, key in enumerate(subjects)}  # each subject's lane of its own
@@ -154,6 +156,9 @@ def handle_queue_batch(
                     failed.add(subject)
             if int(record.attributes.approximate_receive_count) >= max_receive_count:
                 return _dead_letter(runner, raw, exc, record, context)
+            if on_retry is not None:
+                with lock:  # metrics are not made to be added from several threads
+                    on_retry(exc)
             raise
 
     handler: Callable[[SQSRecord], Outcome] = apply

@@ -14,9 +14,17 @@ import pytest
 from auth0_sync import lambda_app
 from auth0_sync.destinations.transport import CircuitBreaker
 from auth0_sync.errors import TransientError
-from auth0_sync.names import DLQ_ATTR_ERROR_CLASS, DLQ_ATTR_HANDLER, DLQ_ATTR_REASON, Env
+from auth0_sync.names import (
+    DLQ_ATTR_ERROR_CLASS,
+    DLQ_ATTR_HANDLER,
+    DLQ_ATTR_REASON,
+    Env,
+    EventType,
+)
 from auth0_sync_cli.crm_server import CrmServer
 from auth0_sync_cli.local_aws import LocalResources
+from auth0_sync_cli.runner import LocalContext
+from tests.builders import sqs_batch
 from tests.conftest import load_event
 from tests.integration.helpers import dlq_messages, invoke, state_of, variant
 
@@ -37,6 +45,24 @@ def updated(event_id: str, when: str, **fields: Any) -> dict[str, Any]:
 
 def calls_by_method(crm: CrmServer) -> dict[str, int]:
     return {method: n for method, n in crm.stats()["by_method"].items() if n}
+
+
+def retried(out: str) -> list[tuple[str, float]]:
+    """The `EventRetried` counts with their reason in what Powertools printed: one EMF
+    document a line, the metric's value and dimensions as top-level members, named in
+    `_aws.CloudWatchMetrics` (AWS, Embedded Metric Format specification,
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html)."""
+    found: list[tuple[str, float]] = []
+    for line in out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            if any(m["Name"] == "EventRetried" for m in directive["Metrics"]):
+                assert ["reason", "service"] in [sorted(d) for d in directive["Dimensions"]]
+                value = doc["EventRetried"]
+                found.append((doc["reason"], value[0] if isinstance(value, list) else value))
+    return found
 
 
 def only_contact(crm: CrmServer) -> dict[str, Any]:
@@ -212,7 +238,7 @@ def test_429_with_retry_after_then_success(sync_env: LocalResources, crm: CrmSer
 
 
 def test_503_until_time_runs_out_raises_transient_and_retry_applies(
-    sync_env: LocalResources, crm: CrmServer
+    sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Lambda retries a minute or more later, past the circuit breaker's cool-down (30 s);
     # this test does not wait a minute, so the warm container's breaker cools down at
@@ -225,6 +251,7 @@ def test_503_until_time_runs_out_raises_transient_and_retry_applies(
     with pytest.raises(TransientError, match=r"crm POST /contacts: HTTP 503") as info:
         invoke(created(), timeout_seconds=3)
     assert info.value.reason == "crm_503"
+    assert retried(capsys.readouterr().out) == [("crm_503", 1.0)]  # seen before the DLQ
     assert crm.contacts() == []
     assert dlq_messages(sync_env) == []  # transient: Lambda retries, then its destination
     crm.set_outage(None)
@@ -397,9 +424,31 @@ def test_outcome_metrics_are_emitted(
 
 
 def test_missing_crm_secret_value_is_transient_and_named(
-    sync_env: LocalResources, crm: CrmServer, monkeypatch: pytest.MonkeyPatch
+    sync_env: LocalResources,
+    crm: CrmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(Env.CRM_TOKEN_SECRET_ARN, sync_env.secret_arn + "-nope")
     with pytest.raises(TransientError, match=r"CRM token secret .*-nope cannot be read"):
         invoke(created())
+    assert crm.contacts() == []
+    assert retried(capsys.readouterr().out) == [("crm_token_unavailable", 1.0)]
+
+
+def test_a_queue_batch_counts_each_record_handed_back_for_a_retry(
+    sync_env: LocalResources, crm: CrmServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Under 3 s left (MIN_RECORD_MILLIS) the user's first update is not started, and its
+    # later one is held behind it: both come back, each counted with its reason.
+    first = updated("evt_q1", "2026-03-04T10:15:30.100Z", name="Ada")
+    second = updated("evt_q2", "2026-03-04T10:15:30.900Z", name="Ada King")
+    batch = sqs_batch([first, second], queue="auth0-sync-UserUpdated")
+    handler = lambda_app.make_handler(EventType.USER_UPDATED)
+    answer = handler(batch, LocalContext("auth0-sync-UserUpdated", 2.0))
+    assert len(answer["batchItemFailures"]) == 2
+    assert retried(capsys.readouterr().out) == [
+        ("lambda_timeout", 1.0),
+        ("earlier_event_pending", 1.0),
+    ]
     assert crm.contacts() == []
