@@ -445,7 +445,8 @@ def test_a_queue_batch_counts_each_record_handed_back_for_a_retry(
     second = updated("evt_q2", "2026-03-04T10:15:30.900Z", name="Ada King")
     batch = sqs_batch([first, second], queue="auth0-sync-UserUpdated")
     handler = lambda_app.make_handler(EventType.USER_UPDATED)
-    answer = handler(batch, LocalContext("auth0-sync-UserUpdated", 2.0))
+    context: Any = LocalContext("auth0-sync-UserUpdated", 2.0)  # as `invoke` passes it
+    answer = handler(batch, context)
     assert len(answer["batchItemFailures"]) == 2
     assert retried(capsys.readouterr().out) == [
         ("lambda_timeout", 1.0),
