@@ -28,12 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from auth0_sync_cli.sample import SampleStream, generate, reconcile
 from bench.calls import run_naive
 from bench.report import Row, Section, median, ratio
-from bench.servers import Peers, functions_at
+from bench.servers import Peers, functions_at, local_client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_REQUESTS_PER_EVENT = 1.5
@@ -115,13 +113,7 @@ def _old_flow_table(peers: Peers) -> str:
     """The old flow's idempotency table in local AWS (made straight there, not through the
     counting proxy: making it is not a request of either flow)."""
     aws = peers.aws_environment()
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=aws["AWS_ENDPOINT_URL"],
-        region_name=aws["AWS_DEFAULT_REGION"],
-        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
-    )
+    dynamodb = local_client("dynamodb", aws)
     # Made already for an earlier run of the old flow: in use, as wanted.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
         dynamodb.create_table(
@@ -216,15 +208,8 @@ def item_size(item: dict[str, Any]) -> int:
 
 def state_item_sizes(peers: Peers) -> list[int]:
     """Sizes of the users' state items left in local-aws (claim items `#...` left out)."""
-    import boto3
-
-    env = peers.aws_environment()
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=peers.aws_url,
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    client = local_client(
+        "dynamodb", {**peers.aws_environment(), "AWS_ENDPOINT_URL": peers.aws_url}
     )
     assert peers.resources is not None
     sizes = []

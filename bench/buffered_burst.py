@@ -40,7 +40,7 @@ from auth0_sync.state import MemorySyncStateStore
 from auth0_sync.sync import Outcome
 from auth0_sync_cli.fakes.hubspot import FakeHubSpot
 from auth0_sync_cli.runner import LocalContext, LocalRunner
-from bench.burst import WORKERS, signups
+from bench.burst import WORKERS, signups, timed_threads
 from bench.report import Row, Section
 from bench.servers import Peers
 
@@ -170,13 +170,7 @@ def run_buffered(events: list[dict[str, Any]]) -> Result:
                         queue.append((back, raw, receives + 1))
                 in_flight[0] -= 1
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=poller) for _ in range(sizing.max_concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
+    seconds = timed_threads(poller, sizing.max_concurrency)
     try:
         accepted, throttled, dead, contacts = _counts(hubspot, outcomes)
     finally:
@@ -201,13 +195,7 @@ def run_direct(events: list[dict[str, Any]]) -> Result:
                 raw = work.popleft()
             runner.run(raw)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
+    seconds = timed_threads(worker, WORKERS)
     try:
         accepted, throttled, dead, contacts = _counts(hubspot, outcomes)
     finally:

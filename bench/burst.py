@@ -64,6 +64,17 @@ class BurstResult:
         return self.seconds / self.ideal_seconds
 
 
+def timed_threads(target: Callable[[], None], count: int) -> float:
+    """Seconds for `count` threads running `target` until all of them have returned."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def signups(count: int, seed: int) -> list[dict[str, Any]]:
     """`count` user.created events, nothing else (a bulk import)."""
     return generate(
@@ -92,13 +103,7 @@ def _drain(events: list[dict[str, Any]], handle: Callable[[dict[str, Any]], Any]
                 return
             handle(raw)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
+    return timed_threads(worker, WORKERS)
 
 
 def _crm_counts(peers: Peers) -> tuple[int, int, int]:

@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 from auth0_sync.names import LOCAL_CRM_TOKEN
 from bench.backfill import exported_user, measured_run, write_export
 from bench.report import Row, Section, ratio
-from bench.servers import Peers, functions_at
+from bench.servers import Peers, functions_at, local_client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BEFORE_COMMIT = "25980eb42d1d6237bbcd4f19806718bb80dc917f"
@@ -61,13 +60,7 @@ def seed_contacts(peers: Peers, size: int) -> list[str]:
 def seed_states(peers: Peers, contact_ids: list[str]) -> None:
     """One sync state per user naming its contact, straight into local-aws's state table."""
     aws = peers.aws_environment()
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=aws["AWS_ENDPOINT_URL"],
-        region_name=aws["AWS_DEFAULT_REGION"],
-        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
-    )
+    dynamodb = local_client("dynamodb", aws)
     assert peers.resources is not None
     table = peers.resources.state_table
 
